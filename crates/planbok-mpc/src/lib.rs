@@ -1,0 +1,39 @@
+//! planbok's MPC engine: two-party (2-of-2) key generation, signing, refresh and export for
+//! secp256k1 ECDSA (CGGMP21, DKLs23) and ed25519 (FROST), as sans-IO state machines.
+//!
+//! Nothing here touches a socket, a file or the clock. Each protocol run is a [`Session`]:
+//! call [`Session::start`], pass every frame from the counterparty to [`Session::handle`],
+//! send whatever either returns, and take the output when [`Session::is_finished`]. Every
+//! frame carries {format version, protocol, session id, round, sender, receiver}
+//! ([`frame`]); the session rejects frames of another run, ignores exact duplicates,
+//! rejects equivocation, and buffers early messages.
+//!
+//! Every signature is verified against the (derived) public key before it is returned.
+//! Secret share types zeroize on drop, print `<redacted>`, have no `Serialize`, and persist
+//! only through their explicit, versioned `to_sealable_bytes` / `from_sealable_bytes`.
+//!
+//! | protocol | module | audited | rounds |
+//! |---|---|---|---|
+//! | CGGMP21 (`cggmp21 =0.6.3`) | [`cggmp`] | yes (Kudelski, 2023) | aux 3, keygen 3, sign 4–5, refresh 3 |
+//! | DKLs23 (`dkls23 =0.6.2`) | [`dkls`] | **no** | keygen 2, sign 3, refresh 2 |
+//! | FROST Ed25519 (`frost-ed25519 =3.0.0`) | [`frost`] | yes (NCC, 2023) | keygen 2, sign 2, refresh 2 |
+
+#![forbid(unsafe_code)]
+
+pub mod cggmp;
+pub mod dkls;
+mod error;
+pub mod export;
+pub mod frame;
+pub mod frost;
+pub mod hd;
+mod sealed;
+pub mod session;
+mod signature;
+
+pub use error::MpcError;
+pub use frame::{PartyIndex, ProtocolId, SessionId};
+pub use hd::DerivationPath;
+pub use sealed::{SEALED_VERSION, ShareKind};
+pub use session::{Engine, Session};
+pub use signature::{EcdsaPublicKey, EcdsaSignature, Ed25519PublicKey, Ed25519Signature};

@@ -1,0 +1,76 @@
+//! The versioned plaintext envelope for secret shares, before the keystore encrypts it.
+//!
+//! Layout: magic `PBKS`, format version (1), kind, then the kind's payload. The payload is
+//! the library's own stable encoding (JSON for cggmp21, as its own compatibility fixtures
+//! use; postcard for DKLs23; `serialize()` for FROST), so a crate upgrade that changes it
+//! shows up as a failing fixture test, not as silently unreadable shares.
+
+use zeroize::Zeroizing;
+
+use crate::error::MpcError;
+
+const MAGIC: [u8; 4] = *b"PBKS";
+/// Current sealed-share format version.
+pub const SEALED_VERSION: u8 = 1;
+
+/// What a sealed blob holds. Values are part of the persisted format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ShareKind {
+    /// cggmp21 incomplete key share (secret share, public shares, chain code).
+    CggmpKey = 1,
+    /// cggmp21 auxiliary info of one party (Paillier secret key, ring-Pedersen parameters).
+    CggmpAux = 2,
+    /// DKLs23 party state.
+    Dkls = 3,
+    /// FROST key package and public key package.
+    Frost = 4,
+    /// Safe primes for a future cggmp21 aux-info or refresh run.
+    CggmpPrimes = 5,
+}
+
+pub(crate) fn wrap(kind: ShareKind, payload: &[u8]) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(Vec::with_capacity(6 + payload.len()));
+    out.extend_from_slice(&MAGIC);
+    out.push(SEALED_VERSION);
+    out.push(kind as u8);
+    out.extend_from_slice(payload);
+    out
+}
+
+pub(crate) fn unwrap(kind: ShareKind, bytes: &[u8]) -> Result<&[u8], MpcError> {
+    if bytes.len() < 6 || bytes[0..4] != MAGIC {
+        return Err(MpcError::SealedFormat("not a planbok share blob".into()));
+    }
+    if bytes[4] != SEALED_VERSION {
+        return Err(MpcError::SealedFormat(format!(
+            "unsupported share format version {}",
+            bytes[4]
+        )));
+    }
+    if bytes[5] != kind as u8 {
+        return Err(MpcError::SealedFormat(format!(
+            "blob holds share kind {}, expected {:?}",
+            bytes[5], kind
+        )));
+    }
+    Ok(&bytes[6..])
+}
+
+pub(crate) fn to_json<T: serde::Serialize>(
+    kind: ShareKind,
+    v: &T,
+) -> Result<Zeroizing<Vec<u8>>, MpcError> {
+    let body = Zeroizing::new(
+        serde_json::to_vec(v).map_err(|e| MpcError::Internal(format!("encode share: {e}")))?,
+    );
+    Ok(wrap(kind, &body))
+}
+
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(
+    kind: ShareKind,
+    bytes: &[u8],
+) -> Result<T, MpcError> {
+    serde_json::from_slice(unwrap(kind, bytes)?)
+        .map_err(|e| MpcError::SealedFormat(format!("{kind:?} payload: {e}")))
+}

@@ -1,0 +1,153 @@
+//! Public keys and final signatures, and the verification every signature passes before the
+//! engine returns it.
+
+use std::fmt;
+
+use k256::ecdsa::{
+    RecoveryId, Signature as K256Signature, VerifyingKey, signature::hazmat::PrehashVerifier,
+};
+
+use crate::error::MpcError;
+use crate::frame::{PartyIndex, ProtocolId};
+
+/// A secp256k1 public key, SEC1 compressed (33 bytes).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EcdsaPublicKey([u8; 33]);
+
+impl EcdsaPublicKey {
+    /// Parses a compressed or uncompressed SEC1 point; rejects the identity and off-curve points.
+    pub fn from_sec1(bytes: &[u8]) -> Result<Self, MpcError> {
+        let vk = VerifyingKey::from_sec1_bytes(bytes)
+            .map_err(|_| MpcError::InvalidInput("not a secp256k1 public key".into()))?;
+        Ok(Self::from_verifying_key(&vk))
+    }
+
+    pub(crate) fn from_verifying_key(vk: &VerifyingKey) -> Self {
+        let enc = vk.to_sec1_point(true);
+        let mut out = [0u8; 33];
+        out.copy_from_slice(enc.as_bytes());
+        EcdsaPublicKey(out)
+    }
+
+    pub(crate) fn verifying_key(&self) -> Result<VerifyingKey, MpcError> {
+        VerifyingKey::from_sec1_bytes(&self.0)
+            .map_err(|_| MpcError::Internal("stored public key does not parse".into()))
+    }
+
+    /// Compressed SEC1 bytes.
+    pub fn to_compressed(&self) -> [u8; 33] {
+        self.0
+    }
+
+    /// Uncompressed SEC1 bytes (0x04 ‖ X ‖ Y), as Ethereum addresses need.
+    pub fn to_uncompressed(&self) -> Result<[u8; 65], MpcError> {
+        let enc = self.verifying_key()?.to_sec1_point(false);
+        let mut out = [0u8; 65];
+        out.copy_from_slice(enc.as_bytes());
+        Ok(out)
+    }
+}
+
+impl fmt::Debug for EcdsaPublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "EcdsaPublicKey({})", hex::encode(self.0))
+    }
+}
+
+/// An ed25519 public key (32 bytes).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Ed25519PublicKey(pub(crate) [u8; 32]);
+
+impl Ed25519PublicKey {
+    /// The 32 public key bytes.
+    pub fn to_bytes(&self) -> [u8; 32] {
+        self.0
+    }
+}
+
+impl fmt::Debug for Ed25519PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Ed25519PublicKey({})", hex::encode(self.0))
+    }
+}
+
+/// A verified, low-S ECDSA signature over a 32-byte digest, with its recovery id.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct EcdsaSignature {
+    /// r, big-endian.
+    pub r: [u8; 32],
+    /// s, big-endian, always in the lower half of the curve order.
+    pub s: [u8; 32],
+    /// Recovery id (0 or 1; y parity of R).
+    pub recovery_id: u8,
+}
+
+impl EcdsaSignature {
+    /// r ‖ s.
+    pub fn to_compact(&self) -> [u8; 64] {
+        let mut out = [0u8; 64];
+        out[..32].copy_from_slice(&self.r);
+        out[32..].copy_from_slice(&self.s);
+        out
+    }
+
+    /// r ‖ s ‖ recovery id (0/1). Chain encodings (27/28, EIP-155, BIP-137) add their offset.
+    pub fn to_rsv(&self) -> [u8; 65] {
+        let mut out = [0u8; 65];
+        out[..64].copy_from_slice(&self.to_compact());
+        out[64] = self.recovery_id;
+        out
+    }
+}
+
+impl fmt::Debug for EcdsaSignature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "EcdsaSignature({}, v={})",
+            hex::encode(self.to_compact()),
+            self.recovery_id
+        )
+    }
+}
+
+/// A verified ed25519 signature (R ‖ S).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Ed25519Signature(pub [u8; 64]);
+
+impl fmt::Debug for Ed25519Signature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Ed25519Signature({})", hex::encode(self.0))
+    }
+}
+
+/// Normalizes to low-S, finds the recovery id, and verifies against `pk`. The only way an
+/// ECDSA signature leaves the engine.
+pub(crate) fn finish_ecdsa(
+    protocol: ProtocolId,
+    peer: PartyIndex,
+    r: [u8; 32],
+    s: [u8; 32],
+    digest: &[u8; 32],
+    pk: &EcdsaPublicKey,
+) -> Result<EcdsaSignature, MpcError> {
+    let invalid = || MpcError::SignatureInvalid {
+        protocol,
+        blame: peer,
+    };
+    let sig = K256Signature::from_scalars(r, s).map_err(|_| invalid())?;
+    let sig = sig.normalize_s();
+    let vk = pk.verifying_key()?;
+    vk.verify_prehash(digest, &sig).map_err(|_| invalid())?;
+    let recid =
+        RecoveryId::trial_recovery_from_prehash(&vk, digest, &sig).map_err(|_| invalid())?;
+    let bytes = sig.to_bytes();
+    let mut out = EcdsaSignature {
+        r: [0; 32],
+        s: [0; 32],
+        recovery_id: recid.to_byte(),
+    };
+    out.r.copy_from_slice(&bytes[..32]);
+    out.s.copy_from_slice(&bytes[32..]);
+    Ok(out)
+}
