@@ -1,0 +1,257 @@
+//! `cargo bench -p planbok-mpc`: DKG and signing per protocol through the engine (both
+//! parties in this process), next to the same protocols called directly on the crates
+//! (`raw`: no framing, no encoding, messages passed as values) and single-key signing as
+//! the floor. Results and method: docs/benchmarks.md.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::mpsc::channel;
+use std::thread;
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use planbok_mpc::cggmp::{self, CggmpAuxInfo, CggmpKeyShare, PaillierPrimes};
+use planbok_mpc::{DerivationPath, Engine, PartyIndex, Session, SessionId, dkls, frost};
+use rand_core::{OsRng, RngCore};
+
+const P0: PartyIndex = PartyIndex::NODE1;
+const P1: PartyIndex = PartyIndex::NODE2;
+
+fn sid() -> SessionId {
+    let mut b = [0u8; 32];
+    OsRng.fill_bytes(&mut b);
+    SessionId::from_bytes(b)
+}
+
+/// Both parties on this thread, frames delivered in order.
+fn run<A: Engine, B: Engine>(mut a: Session<A>, mut b: Session<B>) -> (A::Output, B::Output) {
+    let mut to_b = a.start().unwrap();
+    let mut to_a = b.start().unwrap();
+    while !(a.is_finished() && b.is_finished()) {
+        let mut next_b = Vec::new();
+        for f in to_a.drain(..) {
+            next_b.extend(a.handle(&f).unwrap());
+        }
+        for f in to_b.drain(..) {
+            to_a.extend(b.handle(&f).unwrap());
+        }
+        to_b = next_b;
+    }
+    (a.take_output().unwrap(), b.take_output().unwrap())
+}
+
+/// Each party on its own thread, as two nodes would be.
+fn run_threads<E, F>(make: F) -> E::Output
+where
+    E: Engine,
+    E::Output: Send + 'static,
+    F: Fn(PartyIndex) -> Session<E> + Send + Sync + 'static,
+{
+    let make = Arc::new(make);
+    let (tx0, rx1) = channel::<Vec<u8>>();
+    let (tx1, rx0) = channel::<Vec<u8>>();
+    let drive = |mut s: Session<E>, tx: std::sync::mpsc::Sender<Vec<u8>>, rx: std::sync::mpsc::Receiver<Vec<u8>>| {
+        for f in s.start().unwrap() {
+            tx.send(f).unwrap();
+        }
+        while !s.is_finished() {
+            let f = rx.recv().unwrap();
+            for o in s.handle(&f).unwrap() {
+                let _ = tx.send(o);
+            }
+        }
+        s.take_output().unwrap()
+    };
+    let m = make.clone();
+    let h = thread::spawn(move || drive(m(P1), tx1, rx1));
+    let out = drive(make(P0), tx0, rx0);
+    h.join().unwrap();
+    out
+}
+
+fn fixture_primes(i: usize) -> String {
+    let all: Vec<String> = serde_json::from_str(include_str!("../tests/fixtures/paillier-primes.json")).unwrap();
+    all[i].clone()
+}
+
+fn floor(c: &mut Criterion) {
+    use k256::ecdsa::signature::hazmat::PrehashSigner;
+    let mut g = c.benchmark_group("floor");
+    let sk = k256::ecdsa::SigningKey::from_slice(&[0x42u8; 32]).unwrap();
+    g.bench_function("k256_sign_prehash", |b| {
+        b.iter(|| -> k256::ecdsa::Signature { sk.sign_prehash(&[7u8; 32]).unwrap() })
+    });
+    let ek = ed25519_dalek::SigningKey::from_bytes(&[9u8; 32]);
+    g.bench_function("ed25519_dalek_sign", |b| {
+        use ed25519_dalek::Signer;
+        b.iter(|| ek.sign(b"hello"))
+    });
+    g.finish();
+}
+
+fn frost_benches(c: &mut Criterion) {
+    let mut g = c.benchmark_group("frost");
+    g.bench_function("keygen", |b| {
+        b.iter(|| {
+            let s = sid();
+            run(frost::keygen(s, P0).unwrap(), frost::keygen(s, P1).unwrap())
+        })
+    });
+    let (a, bb) = {
+        let s = sid();
+        run(frost::keygen(s, P0).unwrap(), frost::keygen(s, P1).unwrap())
+    };
+    let (a, bb) = (Arc::new(a), Arc::new(bb));
+    g.bench_function("sign", |b| {
+        b.iter(|| {
+            let s = sid();
+            run(frost::sign(s, a.clone(), b"message").unwrap(), frost::sign(s, bb.clone(), b"message").unwrap())
+        })
+    });
+    g.bench_function("sign_raw", |b| {
+        use frost_ed25519 as f;
+        let (shares, pubkeys) =
+            f::keys::generate_with_dealer(2, 2, f::keys::IdentifierList::Default, OsRng).unwrap();
+        let kps: BTreeMap<_, _> = shares
+            .into_iter()
+            .map(|(id, s)| (id, f::keys::KeyPackage::try_from(s).unwrap()))
+            .collect();
+        b.iter(|| {
+            let mut nonces = BTreeMap::new();
+            let mut commitments = BTreeMap::new();
+            for (id, kp) in &kps {
+                let (n, cm) = f::round1::commit(kp.signing_share(), &mut OsRng);
+                nonces.insert(*id, n);
+                commitments.insert(*id, cm);
+            }
+            // Each party builds the package and aggregates (both parties do in the engine).
+            let mut sig = None;
+            for _ in 0..2 {
+                let pkg = f::SigningPackage::new(commitments.clone(), b"message");
+                let shares: BTreeMap<_, _> = kps
+                    .iter()
+                    .map(|(id, kp)| (*id, f::round2::sign(&pkg, &nonces[id], kp).unwrap()))
+                    .collect();
+                let s = f::aggregate(&pkg, &shares, &pubkeys).unwrap();
+                pubkeys.verifying_key().verify(b"message", &s).unwrap();
+                sig = Some(s);
+            }
+            sig
+        })
+    });
+    g.finish();
+}
+
+fn dkls_benches(c: &mut Criterion) {
+    let mut g = c.benchmark_group("dkls23");
+    g.sample_size(20);
+    g.bench_function("keygen", |b| {
+        b.iter(|| {
+            let s = sid();
+            run(dkls::keygen(s, P0).unwrap(), dkls::keygen(s, P1).unwrap())
+        })
+    });
+    let (a, bb) = {
+        let s = sid();
+        run(dkls::keygen(s, P0).unwrap(), dkls::keygen(s, P1).unwrap())
+    };
+    let (a, bb) = (Arc::new(a), Arc::new(bb));
+    let path: DerivationPath = "m/44/60/0/0".parse().unwrap();
+    g.bench_function("sign", |b| {
+        b.iter(|| {
+            let s = sid();
+            run(
+                dkls::sign(s, a.clone(), &path, [7; 32]).unwrap(),
+                dkls::sign(s, bb.clone(), &path, [7; 32]).unwrap(),
+            )
+        })
+    });
+    g.bench_function("sign_raw", |b| {
+        use dkls23::protocols::signing::SignData;
+        use dkls23::protocols::{Parameters, PartyIndex as I};
+        let params = Parameters::new(2, 2).unwrap();
+        let sk = k256::Scalar::from(123456789u64);
+        let (parties, _) = dkls23::protocols::re_key::re_key::<k256::Secp256k1>(&params, &[1; 32], &sk, None, |_| String::new());
+        let parties: Vec<_> = parties.iter().map(|p| p.derive_from_path("m/44/60/0/0", |_| String::new()).unwrap()).collect();
+        b.iter(|| {
+            let sign_id = sid().as_bytes().to_vec();
+            let data: Vec<SignData> = (0..2)
+                .map(|i| SignData {
+                    sign_id: sign_id.clone(),
+                    counterparties: vec![I::new(2 - i as u8).unwrap()],
+                    message_hash: [7; 32],
+                })
+                .collect();
+            let r1: Vec<_> = (0..2).map(|i| parties[i].sign_phase1(&data[i]).unwrap()).collect();
+            let mut k1 = Vec::new();
+            let mut t1 = Vec::new();
+            for (u, k, t) in r1 {
+                k1.push((u, k));
+                t1.push(t);
+            }
+            let mut k2 = Vec::new();
+            let mut t2 = Vec::new();
+            for (i, (u, k)) in k1.into_iter().enumerate() {
+                let (u, k, t) = parties[i].sign_phase2(&data[i], u, k, &t1[1 - i]).unwrap();
+                k2.push((u, k));
+                t2.push(t);
+            }
+            let mut x = Vec::new();
+            let mut bc = Vec::new();
+            for (i, (u, k)) in k2.into_iter().enumerate() {
+                let (xc, b3) = parties[i].sign_phase3(&data[i], u, k, &t2[1 - i]).unwrap();
+                x.push(xc);
+                bc.push(b3);
+            }
+            (0..2).map(|i| parties[i].sign_phase4(&data[i], &x[i], &bc, true).unwrap()).collect::<Vec<_>>()
+        })
+    });
+    g.finish();
+}
+
+fn cggmp_setup() -> (CggmpKeyShare, CggmpKeyShare, Arc<(CggmpAuxInfo, CggmpAuxInfo)>) {
+    let p = |i| PaillierPrimes::from_sealable_bytes(&hex::decode(fixture_primes(i)).unwrap()).unwrap();
+    let s = sid();
+    let aux = run(cggmp::aux_info_gen(s, P0, p(0)), cggmp::aux_info_gen(s, P1, p(1)));
+    let s = sid();
+    let (a, b) = run(cggmp::keygen(s, P0), cggmp::keygen(s, P1));
+    (a, b, Arc::new(aux))
+}
+
+fn cggmp_benches(c: &mut Criterion) {
+    let mut g = c.benchmark_group("cggmp21");
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(25));
+    g.bench_function("keygen", |b| {
+        b.iter(|| {
+            let s = sid();
+            run(cggmp::keygen(s, P0), cggmp::keygen(s, P1))
+        })
+    });
+    let (a, bb, aux) = cggmp_setup();
+    let path: DerivationPath = "m/44/60/0/0".parse().unwrap();
+    g.bench_function("sign_one_thread", |b| {
+        b.iter(|| {
+            let s = sid();
+            run(
+                cggmp::sign(s, &a, &aux.0, &path, [7; 32]).unwrap(),
+                cggmp::sign(s, &bb, &aux.1, &path, [7; 32]).unwrap(),
+            )
+        })
+    });
+    let shares = Arc::new([a, bb]);
+    g.bench_function("sign_two_threads", |b| {
+        b.iter(|| {
+            let s = sid();
+            let (shares, aux, path) = (shares.clone(), aux.clone(), path.clone());
+            run_threads(move |me| {
+                let x = if me == P0 { &aux.0 } else { &aux.1 };
+                cggmp::sign(s, &shares[me.get() as usize], x, &path, [7; 32]).unwrap()
+            })
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, floor, frost_benches, dkls_benches, cggmp_benches);
+criterion_main!(benches);

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs what building and testing planbok needs beyond Rust, idempotently.
+#  - m4: cggmp21's big integers are GMP (via rug), which gmp-mpfr-sys builds from source;
+#    GMP's configure needs m4. (Debian 12's libgmp is 6.2.1, older than the 6.3 that
+#    gmp-mpfr-sys 1.7 accepts, so linking the system library is not an option.)
+#  - eth-account, PyNaCl: independent signature checkers used by the tests.
+set -euo pipefail
+
+if ! command -v m4 >/dev/null 2>&1; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq m4 >/dev/null
+fi
+
+if ! python3 -c 'import eth_account, nacl' 2>/dev/null; then
+  python3 -m pip install -q --disable-pip-version-check eth-account pynacl 2>&1 \
+    | grep -v "Running pip as the 'root'" || true
+fi
