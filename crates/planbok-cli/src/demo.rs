@@ -14,7 +14,11 @@ use planbok_mpc::{DerivationPath, Engine, PartyIndex, Session, SessionId, dkls, 
 use sha3::{Digest, Keccak256};
 
 /// Drives one party's session to completion over a channel pair.
-fn drive<E: Engine>(mut s: Session<E>, tx: Sender<Vec<u8>>, rx: Receiver<Vec<u8>>) -> Result<E::Output> {
+fn drive<E: Engine>(
+    mut s: Session<E>,
+    tx: Sender<Vec<u8>>,
+    rx: Receiver<Vec<u8>>,
+) -> Result<E::Output> {
     for f in s.start()? {
         tx.send(f).ok();
     }
@@ -24,7 +28,8 @@ fn drive<E: Engine>(mut s: Session<E>, tx: Sender<Vec<u8>>, rx: Receiver<Vec<u8>
             tx.send(f).ok();
         }
     }
-    s.take_output().ok_or_else(|| anyhow!("finished without output"))
+    s.take_output()
+        .ok_or_else(|| anyhow!("finished without output"))
 }
 
 /// Runs party 0 and party 1 on two threads; `make` builds each party's session inside its
@@ -60,10 +65,15 @@ fn eip191(msg: &str) -> [u8; 32] {
     h.finalize().into()
 }
 
-fn check_ecdsa(pk: &planbok_mpc::EcdsaPublicKey, digest: &[u8; 32], sig: &planbok_mpc::EcdsaSignature) -> Result<()> {
+fn check_ecdsa(
+    pk: &planbok_mpc::EcdsaPublicKey,
+    digest: &[u8; 32],
+    sig: &planbok_mpc::EcdsaSignature,
+) -> Result<()> {
     let vk = k256::ecdsa::VerifyingKey::from_sec1_bytes(&pk.to_compressed())?;
     let s = k256::ecdsa::Signature::from_slice(&sig.to_compact())?;
-    vk.verify_prehash(digest, &s).context("signature does not verify")
+    vk.verify_prehash(digest, &s)
+        .context("signature does not verify")
 }
 
 pub fn run() -> Result<()> {
@@ -80,13 +90,26 @@ pub fn run() -> Result<()> {
     let pk = a.public_key();
     let s = sid();
     let (sig, _) = pair(move |me| {
-        let share = if me == PartyIndex::NODE1 { a.clone() } else { b.clone() };
+        let share = if me == PartyIndex::NODE1 {
+            a.clone()
+        } else {
+            b.clone()
+        };
         Ok(frost::sign(s, share, message.as_bytes())?)
     })?;
-    ed25519_dalek::VerifyingKey::from_bytes(&pk.to_bytes())?
-        .verify_strict(message.as_bytes(), &ed25519_dalek::Signature::from_bytes(&sig.0))?;
-    println!("ed25519  FROST    public key {}", hex::encode(pk.to_bytes()));
-    println!("                  signature  {}  verified ({:.1?})\n", hex::encode(sig.0), t.elapsed());
+    ed25519_dalek::VerifyingKey::from_bytes(&pk.to_bytes())?.verify_strict(
+        message.as_bytes(),
+        &ed25519_dalek::Signature::from_bytes(&sig.0),
+    )?;
+    println!(
+        "ed25519  FROST    public key {}",
+        hex::encode(pk.to_bytes())
+    );
+    println!(
+        "                  signature  {}  verified ({:.1?})\n",
+        hex::encode(sig.0),
+        t.elapsed()
+    );
 
     // DKLs23 secp256k1
     let t = Instant::now();
@@ -97,12 +120,23 @@ pub fn run() -> Result<()> {
     let s = sid();
     let p = path.clone();
     let (sig, _) = pair(move |me| {
-        let share = if me == PartyIndex::NODE1 { a.clone() } else { b.clone() };
+        let share = if me == PartyIndex::NODE1 {
+            a.clone()
+        } else {
+            b.clone()
+        };
         Ok(dkls::sign(s, share, &p, digest)?)
     })?;
     check_ecdsa(&pk, &digest, &sig)?;
-    println!("secp256k1 DKLs23  key at {path}  {}  (unaudited protocol)", hex::encode(pk.to_compressed()));
-    println!("                  EIP-191 signature {}  verified ({:.1?})\n", hex::encode(rsv27(&sig)), t.elapsed());
+    println!(
+        "secp256k1 DKLs23  key at {path}  {}  (unaudited protocol)",
+        hex::encode(pk.to_compressed())
+    );
+    println!(
+        "                  EIP-191 signature {}  verified ({:.1?})\n",
+        hex::encode(rsv27(&sig)),
+        t.elapsed()
+    );
 
     // CGGMP21 secp256k1: one-time aux info (safe primes + protocol), then keygen and sign.
     let t = Instant::now();
@@ -114,7 +148,10 @@ pub fn run() -> Result<()> {
                 if let Ok(mut g) = progress.lock() {
                     g[i] = p.done;
                     let done: u32 = g.iter().sum();
-                    print!("\r                  [{:<4}] {done}/4 safe primes", "#".repeat(done as usize));
+                    print!(
+                        "\r                  [{:<4}] {done}/4 safe primes",
+                        "#".repeat(done as usize)
+                    );
                     std::io::stdout().flush().ok();
                 }
             })
@@ -127,9 +164,7 @@ pub fn run() -> Result<()> {
     let primes = Arc::new(std::sync::Mutex::new([Some(p0), Some(p1)]));
     let s = sid();
     let (x0, x1) = pair(move |me| {
-        let p = primes
-            .lock()
-            .map_err(|_| anyhow!("lock"))?[me.get() as usize]
+        let p = primes.lock().map_err(|_| anyhow!("lock"))?[me.get() as usize]
             .take()
             .context("primes used twice")?;
         Ok(cggmp::aux_info_gen(s, me, p))
@@ -147,9 +182,18 @@ pub fn run() -> Result<()> {
         Ok(cggmp::sign(s, share, aux, &p, digest)?)
     })?;
     check_ecdsa(&pk, &digest, &sig)?;
-    println!("                  key at {path}  {}", hex::encode(pk.to_compressed()));
-    println!("                  EIP-191 signature {}  verified ({:.1?})\n", hex::encode(rsv27(&sig)), t.elapsed());
-    println!("Every signature above was verified by the engine before it was returned, and again here.");
+    println!(
+        "                  key at {path}  {}",
+        hex::encode(pk.to_compressed())
+    );
+    println!(
+        "                  EIP-191 signature {}  verified ({:.1?})\n",
+        hex::encode(rsv27(&sig)),
+        t.elapsed()
+    );
+    println!(
+        "Every signature above was verified by the engine before it was returned, and again here."
+    );
     Ok(())
 }
 

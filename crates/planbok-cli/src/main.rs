@@ -10,7 +10,11 @@ use clap::{Parser, Subcommand};
 mod demo;
 
 #[derive(Parser)]
-#[command(name = "planbok", version, about = "Self-hostable 2-of-2 MPC wallet platform")]
+#[command(
+    name = "planbok",
+    version,
+    about = "Self-hostable 2-of-2 MPC wallet platform"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -2,6 +2,7 @@
 //! parties in this process), next to the same protocols called directly on the crates
 //! (`raw`: no framing, no encoding, messages passed as values) and single-key signing as
 //! the floor. Results and method: docs/benchmarks.md.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -50,7 +51,9 @@ where
     let make = Arc::new(make);
     let (tx0, rx1) = channel::<Vec<u8>>();
     let (tx1, rx0) = channel::<Vec<u8>>();
-    let drive = |mut s: Session<E>, tx: std::sync::mpsc::Sender<Vec<u8>>, rx: std::sync::mpsc::Receiver<Vec<u8>>| {
+    let drive = |mut s: Session<E>,
+                 tx: std::sync::mpsc::Sender<Vec<u8>>,
+                 rx: std::sync::mpsc::Receiver<Vec<u8>>| {
         for f in s.start().unwrap() {
             tx.send(f).unwrap();
         }
@@ -70,7 +73,8 @@ where
 }
 
 fn fixture_primes(i: usize) -> String {
-    let all: Vec<String> = serde_json::from_str(include_str!("../tests/fixtures/paillier-primes.json")).unwrap();
+    let all: Vec<String> =
+        serde_json::from_str(include_str!("../tests/fixtures/paillier-primes.json")).unwrap();
     all[i].clone()
 }
 
@@ -105,7 +109,10 @@ fn frost_benches(c: &mut Criterion) {
     g.bench_function("sign", |b| {
         b.iter(|| {
             let s = sid();
-            run(frost::sign(s, a.clone(), b"message").unwrap(), frost::sign(s, bb.clone(), b"message").unwrap())
+            run(
+                frost::sign(s, a.clone(), b"message").unwrap(),
+                frost::sign(s, bb.clone(), b"message").unwrap(),
+            )
         })
     });
     g.bench_function("sign_raw", |b| {
@@ -171,9 +178,23 @@ fn dkls_benches(c: &mut Criterion) {
         use dkls23::protocols::{Parameters, PartyIndex as I};
         let params = Parameters::new(2, 2).unwrap();
         let sk = k256::Scalar::from(123456789u64);
-        let (parties, _) = dkls23::protocols::re_key::re_key::<k256::Secp256k1>(&params, &[1; 32], &sk, None, |_| String::new());
-        let parties: Vec<_> = parties.iter().map(|p| p.derive_from_path("m/44/60/0/0", |_| String::new()).unwrap()).collect();
+        let (parties, _) = dkls23::protocols::re_key::re_key::<k256::Secp256k1>(
+            &params,
+            &[1; 32],
+            &sk,
+            None,
+            |_| String::new(),
+        );
         b.iter(|| {
+            // A direct caller derives the share to the wallet's path for every signature,
+            // exactly as the engine does.
+            let parties: Vec<_> = parties
+                .iter()
+                .map(|p| {
+                    p.derive_from_path("m/44/60/0/0", |_| String::new())
+                        .unwrap()
+                })
+                .collect();
             let sign_id = sid().as_bytes().to_vec();
             let data: Vec<SignData> = (0..2)
                 .map(|i| SignData {
@@ -182,7 +203,9 @@ fn dkls_benches(c: &mut Criterion) {
                     message_hash: [7; 32],
                 })
                 .collect();
-            let r1: Vec<_> = (0..2).map(|i| parties[i].sign_phase1(&data[i]).unwrap()).collect();
+            let r1: Vec<_> = (0..2)
+                .map(|i| parties[i].sign_phase1(&data[i]).unwrap())
+                .collect();
             let mut k1 = Vec::new();
             let mut t1 = Vec::new();
             for (u, k, t) in r1 {
@@ -203,16 +226,26 @@ fn dkls_benches(c: &mut Criterion) {
                 x.push(xc);
                 bc.push(b3);
             }
-            (0..2).map(|i| parties[i].sign_phase4(&data[i], &x[i], &bc, true).unwrap()).collect::<Vec<_>>()
+            (0..2)
+                .map(|i| parties[i].sign_phase4(&data[i], &x[i], &bc, true).unwrap())
+                .collect::<Vec<_>>()
         })
     });
     g.finish();
 }
 
-fn cggmp_setup() -> (CggmpKeyShare, CggmpKeyShare, Arc<(CggmpAuxInfo, CggmpAuxInfo)>) {
-    let p = |i| PaillierPrimes::from_sealable_bytes(&hex::decode(fixture_primes(i)).unwrap()).unwrap();
+fn cggmp_setup() -> (
+    CggmpKeyShare,
+    CggmpKeyShare,
+    Arc<(CggmpAuxInfo, CggmpAuxInfo)>,
+) {
+    let p =
+        |i| PaillierPrimes::from_sealable_bytes(&hex::decode(fixture_primes(i)).unwrap()).unwrap();
     let s = sid();
-    let aux = run(cggmp::aux_info_gen(s, P0, p(0)), cggmp::aux_info_gen(s, P1, p(1)));
+    let aux = run(
+        cggmp::aux_info_gen(s, P0, p(0)),
+        cggmp::aux_info_gen(s, P1, p(1)),
+    );
     let s = sid();
     let (a, b) = run(cggmp::keygen(s, P0), cggmp::keygen(s, P1));
     (a, b, Arc::new(aux))

@@ -548,6 +548,7 @@ cggmp_engine!(
             s,
             &this.digest,
             &this.public_key,
+            None,
         )
     }
 );

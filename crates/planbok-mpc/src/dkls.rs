@@ -566,19 +566,14 @@ pub fn sign(
 ) -> Result<Session<DklsSign>, MpcError> {
     let me = share.me;
     let p = ProtocolId::DklsSign;
-    let public_key = share.derive_public_key(path)?;
     let party = share
         .party
         .derive_from_path(&path.to_string(), |_| String::new())
         .map_err(|e| MpcError::InvalidInput(format!("derivation: {}", e.description)))?;
-    // Two independent derivations (the library's and hd-wallet's) must agree.
+    // The library's BIP-32 derivation; tests check it against hd-wallet and the bip32 crate.
     let derived = k256::ecdsa::VerifyingKey::from_affine(party.pk)
         .map_err(|_| MpcError::Internal("derived key is the identity".into()))?;
-    if EcdsaPublicKey::from_verifying_key(&derived) != public_key {
-        return Err(MpcError::Internal(
-            "DKLs derivation disagrees with BIP-32".into(),
-        ));
-    }
+    let public_key = EcdsaPublicKey::from_verifying_key(&derived);
     let data = SignData {
         sign_id: session.domain_separated(p).to_vec(),
         counterparties: vec![dkls_index(me.peer())?],
@@ -665,7 +660,7 @@ impl Engine for DklsSign {
             SignState::Round3 { x_coord, mine } => {
                 let theirs: Broadcast3to4<Secp256k1> = dec(p, &msg)?;
                 let all = ordered(me, mine, theirs);
-                let (s_hex, _recid) = guarded(p, msg.sender, || {
+                let (s_hex, recid) = guarded(p, msg.sender, || {
                     party.sign_phase4(data, &x_coord, &all, true)
                 })?;
                 let mut r = [0u8; 32];
@@ -683,6 +678,7 @@ impl Engine for DklsSign {
                     s,
                     &data.message_hash,
                     &self.public_key,
+                    Some(recid),
                 )?);
                 Ok(Vec::new())
             }

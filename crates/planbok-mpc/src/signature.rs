@@ -3,9 +3,7 @@
 
 use std::fmt;
 
-use k256::ecdsa::{
-    RecoveryId, Signature as K256Signature, VerifyingKey, signature::hazmat::PrehashVerifier,
-};
+use k256::ecdsa::{RecoveryId, Signature as K256Signature, VerifyingKey};
 
 use crate::error::MpcError;
 use crate::frame::{PartyIndex, ProtocolId};
@@ -123,6 +121,11 @@ impl fmt::Debug for Ed25519Signature {
 
 /// Normalizes to low-S, finds the recovery id, and verifies against `pk`. The only way an
 /// ECDSA signature leaves the engine.
+///
+/// Verification is by public-key recovery: the key recovered from (signature, digest,
+/// recovery id) must equal `pk`, which is a complete ECDSA verification and yields the
+/// recovery id in the same step. `recid_hint` (from libraries that compute it) is tried
+/// first; the other parity only if it fails.
 pub(crate) fn finish_ecdsa(
     protocol: ProtocolId,
     peer: PartyIndex,
@@ -130,22 +133,31 @@ pub(crate) fn finish_ecdsa(
     s: [u8; 32],
     digest: &[u8; 32],
     pk: &EcdsaPublicKey,
+    recid_hint: Option<u8>,
 ) -> Result<EcdsaSignature, MpcError> {
     let invalid = || MpcError::SignatureInvalid {
         protocol,
         blame: peer,
     };
     let sig = K256Signature::from_scalars(r, s).map_err(|_| invalid())?;
-    let sig = sig.normalize_s();
+    let normalized = sig.normalize_s();
+    // Normalizing s negates it, which flips the parity of the recovery id.
+    let flipped = normalized != sig;
     let vk = pk.verifying_key()?;
-    vk.verify_prehash(digest, &sig).map_err(|_| invalid())?;
-    let recid =
-        RecoveryId::trial_recovery_from_prehash(&vk, digest, &sig).map_err(|_| invalid())?;
-    let bytes = sig.to_bytes();
+    let first = recid_hint.map(|h| (h & 1) ^ u8::from(flipped)).unwrap_or(0);
+    let recid = [first, first ^ 1]
+        .into_iter()
+        .find(|id| {
+            RecoveryId::from_byte(*id)
+                .and_then(|rid| VerifyingKey::recover_from_prehash(digest, &normalized, rid).ok())
+                .is_some_and(|k| k == vk)
+        })
+        .ok_or_else(invalid)?;
+    let bytes = normalized.to_bytes();
     let mut out = EcdsaSignature {
         r: [0; 32],
         s: [0; 32],
-        recovery_id: recid.to_byte(),
+        recovery_id: recid,
     };
     out.r.copy_from_slice(&bytes[..32]);
     out.s.copy_from_slice(&bytes[32..]);
