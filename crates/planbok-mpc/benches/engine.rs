@@ -10,6 +10,7 @@ use std::sync::mpsc::channel;
 use std::thread;
 use std::time::Duration;
 
+use cggmp21::round_based::state_machine::{ProceedResult, StateMachine};
 use criterion::{Criterion, criterion_group, criterion_main};
 use planbok_mpc::cggmp::{self, CggmpAuxInfo, CggmpKeyShare, PaillierPrimes};
 use planbok_mpc::{DerivationPath, Engine, PartyIndex, Session, SessionId, dkls, frost};
@@ -286,5 +287,163 @@ fn cggmp_benches(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, floor, frost_benches, dkls_benches, cggmp_benches);
+/// Runs two round-based state machines against each other on this thread, messages passed
+/// as values (the library driven directly, no planbok code in the loop).
+fn run_sm<A, B, M, OA, OB>(mut a: A, mut b: B) -> (OA, OB)
+where
+    A: StateMachine<Msg = M, Output = OA>,
+    B: StateMachine<Msg = M, Output = OB>,
+{
+    use cggmp21::round_based::{Incoming, MessageType};
+    let mut out_a = None;
+    let mut out_b = None;
+    let (mut q_a, mut q_b) = (
+        std::collections::VecDeque::new(),
+        std::collections::VecDeque::new(),
+    );
+    let mut id = 0u64;
+    // Party 0 = a, party 1 = b.
+    loop {
+        let mut progressed = false;
+        if out_a.is_none() {
+            loop {
+                match a.proceed() {
+                    ProceedResult::SendMsg(o) => q_b.push_back((o.recipient.is_broadcast(), o.msg)),
+                    ProceedResult::NeedsOneMoreMessage => match q_a.pop_front() {
+                        Some((bc, msg)) => {
+                            id += 1;
+                            let t = if bc {
+                                MessageType::Broadcast
+                            } else {
+                                MessageType::P2P
+                            };
+                            a.received_msg(Incoming {
+                                id,
+                                sender: 1,
+                                msg_type: t,
+                                msg,
+                            })
+                            .ok()
+                            .unwrap();
+                            progressed = true;
+                        }
+                        None => break,
+                    },
+                    ProceedResult::Output(o) => {
+                        out_a = Some(o);
+                        break;
+                    }
+                    ProceedResult::Yielded => {}
+                    ProceedResult::Error(e) => panic!("{e}"),
+                }
+            }
+        }
+        if out_b.is_none() {
+            loop {
+                match b.proceed() {
+                    ProceedResult::SendMsg(o) => q_a.push_back((o.recipient.is_broadcast(), o.msg)),
+                    ProceedResult::NeedsOneMoreMessage => match q_b.pop_front() {
+                        Some((bc, msg)) => {
+                            id += 1;
+                            let t = if bc {
+                                MessageType::Broadcast
+                            } else {
+                                MessageType::P2P
+                            };
+                            b.received_msg(Incoming {
+                                id,
+                                sender: 0,
+                                msg_type: t,
+                                msg,
+                            })
+                            .ok()
+                            .unwrap();
+                            progressed = true;
+                        }
+                        None => break,
+                    },
+                    ProceedResult::Output(o) => {
+                        out_b = Some(o);
+                        break;
+                    }
+                    ProceedResult::Yielded => {}
+                    ProceedResult::Error(e) => panic!("{e}"),
+                }
+            }
+        }
+        if let (Some(_), Some(_)) = (&out_a, &out_b) {
+            return (out_a.unwrap(), out_b.unwrap());
+        }
+        assert!(
+            progressed || !q_a.is_empty() || !q_b.is_empty(),
+            "raw run stalled"
+        );
+    }
+}
+
+/// cggmp21 signing called directly: library key shares, library state machines.
+fn cggmp_raw(c: &mut Criterion) {
+    use cggmp21::supported_curves::Secp256k1;
+    use cggmp21::{DataToSign, ExecutionId, KeyShare, PregeneratedPrimes};
+    let primes = |i: usize| -> PregeneratedPrimes {
+        let b = hex::decode(fixture_primes(i)).unwrap();
+        serde_json::from_slice(&b[6..]).unwrap()
+    };
+    let (mut r0, mut r1) = (OsRng, OsRng);
+    let (aux0, aux1) = run_sm(
+        cggmp21::aux_info_gen(ExecutionId::new(b"aux"), 0, 2, primes(0))
+            .enforce_reliable_broadcast(false)
+            .into_state_machine(&mut r0),
+        cggmp21::aux_info_gen(ExecutionId::new(b"aux"), 1, 2, primes(1))
+            .enforce_reliable_broadcast(false)
+            .into_state_machine(&mut r1),
+    );
+    let (mut r0, mut r1) = (OsRng, OsRng);
+    let (k0, k1) = run_sm(
+        cggmp21::keygen::<Secp256k1>(ExecutionId::new(b"kg"), 0, 2)
+            .enforce_reliable_broadcast(false)
+            .hd_wallet(true)
+            .into_state_machine(&mut r0),
+        cggmp21::keygen::<Secp256k1>(ExecutionId::new(b"kg"), 1, 2)
+            .enforce_reliable_broadcast(false)
+            .hd_wallet(true)
+            .into_state_machine(&mut r1),
+    );
+    let s0 = KeyShare::from_parts((k0.unwrap(), aux0.unwrap())).unwrap();
+    let s1 = KeyShare::from_parts((k1.unwrap(), aux1.unwrap())).unwrap();
+    let mut g = c.benchmark_group("cggmp21");
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(25));
+    g.bench_function("sign_raw_one_thread", |b| {
+        b.iter(|| {
+            let eid = sid();
+            let data = DataToSign::from_scalar(
+                cggmp21::generic_ec::Scalar::from_be_bytes_mod_order([7u8; 32]),
+            );
+            let (mut r0, mut r1) = (OsRng, OsRng);
+            let m0 = cggmp21::signing(ExecutionId::new(eid.as_bytes()), 0, &[0, 1], &s0)
+                .enforce_reliable_broadcast(false)
+                .set_derivation_path([44u32, 60, 0, 0])
+                .unwrap()
+                .sign_sync(&mut r0, data);
+            let m1 = cggmp21::signing(ExecutionId::new(eid.as_bytes()), 1, &[0, 1], &s1)
+                .enforce_reliable_broadcast(false)
+                .set_derivation_path([44u32, 60, 0, 0])
+                .unwrap()
+                .sign_sync(&mut r1, data);
+            let (a, b) = run_sm(m0, m1);
+            (a.unwrap(), b.unwrap())
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    floor,
+    frost_benches,
+    dkls_benches,
+    cggmp_benches,
+    cggmp_raw
+);
 criterion_main!(benches);
