@@ -17,6 +17,27 @@
 //! | CGGMP21 (`cggmp21 =0.6.3`) | [`cggmp`] | yes (Kudelski, 2023) | aux 3, keygen 3, sign 4–5, refresh 3 |
 //! | DKLs23 (`dkls23 =0.6.2`) | [`dkls`] | **no** | keygen 2, sign 3, refresh 2 |
 //! | FROST Ed25519 (`frost-ed25519 =3.0.0`) | [`frost`] | yes (NCC, 2023) | keygen 2, sign 2, refresh 2 |
+//!
+//! Both parties in one function, frames passed by hand (a node passes them over its stream):
+//!
+//! ```
+//! use std::sync::Arc;
+//! use planbok_mpc::{frost, PartyIndex, SessionId};
+//!
+//! # fn main() -> Result<(), planbok_mpc::MpcError> {
+//! let sid = SessionId::from_bytes([1; 32]); // derive it from the authorization grant
+//! let mut a = frost::keygen(sid, PartyIndex::NODE1)?;
+//! let mut b = frost::keygen(sid, PartyIndex::NODE2)?;
+//! let (mut to_b, mut to_a) = (a.start()?, b.start()?);
+//! while !(a.is_finished() && b.is_finished()) {
+//!     let next_b: Vec<Vec<u8>> = to_a.drain(..).map(|f| a.handle(&f)).collect::<Result<Vec<_>, _>>()?.concat();
+//!     to_a = to_b.drain(..).map(|f| b.handle(&f)).collect::<Result<Vec<_>, _>>()?.concat();
+//!     to_b = next_b;
+//! }
+//! let (share_a, share_b) = (a.take_output().unwrap(), b.take_output().unwrap());
+//! assert_eq!(share_a.public_key(), share_b.public_key());
+//! # Ok(()) }
+//! ```
 
 #![forbid(unsafe_code)]
 
