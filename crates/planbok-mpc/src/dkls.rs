@@ -570,10 +570,17 @@ pub fn sign(
         .party
         .derive_from_path(&path.to_string(), |_| String::new())
         .map_err(|e| MpcError::InvalidInput(format!("derivation: {}", e.description)))?;
-    // The library's BIP-32 derivation; tests check it against hd-wallet and the bip32 crate.
+    // The wallet's key is the BIP-32 child of the master public key (what addresses are made
+    // from, by anyone holding the public key and chain code). The library derives its share
+    // with its own implementation; sign only if the two agree.
+    let public_key = share.derive_public_key(path)?;
     let derived = k256::ecdsa::VerifyingKey::from_affine(party.pk)
         .map_err(|_| MpcError::Internal("derived key is the identity".into()))?;
-    let public_key = EcdsaPublicKey::from_verifying_key(&derived);
+    if EcdsaPublicKey::from_verifying_key(&derived) != public_key {
+        return Err(MpcError::Internal(
+            "DKLs23 derivation disagrees with BIP-32".into(),
+        ));
+    }
     let data = SignData {
         sign_id: session.domain_separated(p).to_vec(),
         counterparties: vec![dkls_index(me.peer())?],
