@@ -163,3 +163,72 @@ pub(crate) fn finish_ecdsa(
     out.s.copy_from_slice(&bytes[32..]);
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use k256::ecdsa::SigningKey;
+
+    use super::*;
+
+    const P: ProtocolId = ProtocolId::DklsSign;
+    const PEER: PartyIndex = PartyIndex::NODE2;
+
+    fn key(seed: u8) -> (SigningKey, EcdsaPublicKey) {
+        let sk = SigningKey::from_slice(&[seed; 32]).unwrap();
+        let pk = EcdsaPublicKey::from_verifying_key(sk.verifying_key());
+        (sk, pk)
+    }
+
+    fn parts(sig: &K256Signature) -> ([u8; 32], [u8; 32]) {
+        let b = sig.to_bytes();
+        (b[..32].try_into().unwrap(), b[32..].try_into().unwrap())
+    }
+
+    #[test]
+    fn accepts_a_valid_signature_with_any_hint_and_finds_the_recovery_id() {
+        let (sk, pk) = key(1);
+        for i in 0..16u8 {
+            let digest = [i; 32];
+            let (sig, recid) = sk.sign_prehash_recoverable(&digest);
+            let (r, s) = parts(&sig);
+            for hint in [None, Some(0), Some(1)] {
+                let out = finish_ecdsa(P, PEER, r, s, &digest, &pk, hint).unwrap();
+                assert_eq!((out.r, out.s, out.recovery_id), (r, s, recid.to_byte()));
+            }
+        }
+    }
+
+    #[test]
+    fn normalizes_high_s_and_flips_the_recovery_id() {
+        let (sk, pk) = key(2);
+        let digest = [9; 32];
+        let (sig, recid) = sk.sign_prehash_recoverable(&digest);
+        let (r, s) = parts(&sig);
+        let high = K256Signature::from_scalars(r, (-*sig.s()).to_bytes()).unwrap();
+        let (_, high_s) = parts(&high);
+        assert_ne!(high_s, s);
+        // A library that reports the recovery id of the high-S form.
+        let out =
+            finish_ecdsa(P, PEER, r, high_s, &digest, &pk, Some(recid.to_byte() ^ 1)).unwrap();
+        assert_eq!((out.s, out.recovery_id), (s, recid.to_byte()));
+    }
+
+    #[test]
+    fn refuses_a_signature_for_another_digest_or_key() {
+        let (sk, pk) = key(3);
+        let (_, other) = key(4);
+        let (sig, _) = sk.sign_prehash_recoverable(&[5; 32]);
+        let (r, s) = parts(&sig);
+        for (digest, key) in [(&[6; 32], &pk), (&[5; 32], &other)] {
+            match finish_ecdsa(P, PEER, r, s, digest, key, None) {
+                Err(MpcError::SignatureInvalid { protocol, blame }) => {
+                    assert_eq!((protocol, blame), (P, PEER))
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(finish_ecdsa(P, PEER, [0; 32], s, &[5; 32], &pk, None).is_err());
+    }
+}
