@@ -9,4 +9,5 @@ mod fixtures;
 mod frost;
 mod harness;
 mod python;
+mod secrets;
 mod verify;
