@@ -2,61 +2,16 @@
 //! way two nodes talk over their gRPC stream.
 
 use std::io::Write;
-use std::sync::Arc;
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow};
 use k256::ecdsa::signature::hazmat::PrehashVerifier;
 use planbok_mpc::cggmp::{self, PaillierPrimes, PrimeProgress};
-use planbok_mpc::{DerivationPath, Engine, PartyIndex, Session, SessionId, dkls, frost};
+use planbok_mpc::{DerivationPath, dkls, frost};
+use planbok_testkit::{run_threads as pair, session_id as sid};
 use sha3::{Digest, Keccak256};
-
-/// Drives one party's session to completion over a channel pair.
-fn drive<E: Engine>(
-    mut s: Session<E>,
-    tx: Sender<Vec<u8>>,
-    rx: Receiver<Vec<u8>>,
-) -> Result<E::Output> {
-    for f in s.start()? {
-        tx.send(f).ok();
-    }
-    while !s.is_finished() {
-        let frame = rx.recv().context("peer hung up")?;
-        for f in s.handle(&frame)? {
-            tx.send(f).ok();
-        }
-    }
-    s.take_output()
-        .ok_or_else(|| anyhow!("finished without output"))
-}
-
-/// Runs party 0 and party 1 on two threads; `make` builds each party's session inside its
-/// thread (CGGMP sessions cannot move between threads).
-fn pair<E, F>(make: F) -> Result<(E::Output, E::Output)>
-where
-    E: Engine,
-    E::Output: Send + 'static,
-    F: Fn(PartyIndex) -> Result<Session<E>> + Send + Sync + 'static,
-{
-    let make = Arc::new(make);
-    let (tx0, rx1) = channel();
-    let (tx1, rx0) = channel();
-    let m = make.clone();
-    let h0 = thread::spawn(move || drive(m(PartyIndex::NODE1)?, tx0, rx0));
-    let h1 = thread::spawn(move || drive(make(PartyIndex::NODE2)?, tx1, rx1));
-    let a = h0.join().map_err(|_| anyhow!("party 0 panicked"))?;
-    let b = h1.join().map_err(|_| anyhow!("party 1 panicked"))?;
-    Ok((a?, b?))
-}
-
-fn sid() -> SessionId {
-    use rand_core::RngCore;
-    let mut b = [0u8; 32];
-    rand_core::OsRng.fill_bytes(&mut b);
-    SessionId::from_bytes(b)
-}
 
 fn eip191(msg: &str) -> [u8; 32] {
     let mut h = Keccak256::new();
@@ -85,18 +40,12 @@ pub fn run() -> Result<()> {
     // FROST ed25519
     let t = Instant::now();
     let s = sid();
-    let (a, b) = pair(move |me| Ok(frost::keygen(s, me)?))?;
-    let (a, b) = (Arc::new(a), Arc::new(b));
+    let (a, b) = pair(move |me| frost::keygen(s, me))?;
     let pk = a.public_key();
+    let shares = Arc::new([Arc::new(a), Arc::new(b)]);
     let s = sid();
-    let (sig, _) = pair(move |me| {
-        let share = if me == PartyIndex::NODE1 {
-            a.clone()
-        } else {
-            b.clone()
-        };
-        Ok(frost::sign(s, share, message.as_bytes())?)
-    })?;
+    let (sig, _) =
+        pair(move |me| frost::sign(s, shares[me.get() as usize].clone(), message.as_bytes()))?;
     ed25519_dalek::VerifyingKey::from_bytes(&pk.to_bytes())?.verify_strict(
         message.as_bytes(),
         &ed25519_dalek::Signature::from_bytes(&sig.0),
@@ -114,35 +63,24 @@ pub fn run() -> Result<()> {
     // DKLs23 secp256k1
     let t = Instant::now();
     let s = sid();
-    let (a, b) = pair(move |me| Ok(dkls::keygen(s, me)?))?;
-    let (a, b) = (Arc::new(a), Arc::new(b));
+    let (a, b) = pair(move |me| dkls::keygen(s, me))?;
     let pk = a.derive_public_key(&path)?;
+    let shares = Arc::new([Arc::new(a), Arc::new(b)]);
     let s = sid();
     let p = path.clone();
-    let (sig, _) = pair(move |me| {
-        let share = if me == PartyIndex::NODE1 {
-            a.clone()
-        } else {
-            b.clone()
-        };
-        Ok(dkls::sign(s, share, &p, digest)?)
-    })?;
+    let (sig, _) = pair(move |me| dkls::sign(s, shares[me.get() as usize].clone(), &p, digest))?;
     check_ecdsa(&pk, &digest, &sig)?;
     println!(
         "secp256k1 DKLs23  key at {path}  {}  (unaudited protocol)",
         hex::encode(pk.to_compressed())
     );
-    println!(
-        "                  EIP-191 signature {}  verified ({:.1?})\n",
-        hex::encode(rsv27(&sig)),
-        t.elapsed()
-    );
+    print_eip191(&sig, t);
 
     // CGGMP21 secp256k1: one-time aux info (safe primes + protocol), then keygen and sign.
     let t = Instant::now();
     println!("secp256k1 CGGMP   generating Paillier safe primes (one-time per node pair)...");
-    let progress = Arc::new(std::sync::Mutex::new([0u32; 2]));
-    let primes = |i: usize, progress: Arc<std::sync::Mutex<[u32; 2]>>| {
+    let progress = Arc::new(Mutex::new([0u32; 2]));
+    let primes = |i: usize, progress: Arc<Mutex<[u32; 2]>>| {
         thread::spawn(move || {
             PaillierPrimes::generate(|p: PrimeProgress| {
                 if let Ok(mut g) = progress.lock() {
@@ -161,12 +99,15 @@ pub fn run() -> Result<()> {
     let p0 = h0.join().map_err(|_| anyhow!("prime thread panicked"))??;
     let p1 = h1.join().map_err(|_| anyhow!("prime thread panicked"))??;
     println!(" ({:.1?})", t.elapsed());
-    let primes = Arc::new(std::sync::Mutex::new([Some(p0), Some(p1)]));
+    // Each party's primes move into its thread once.
+    let primes = Arc::new(Mutex::new([Some(p0), Some(p1)]));
     let s = sid();
     let (x0, x1) = pair(move |me| {
-        let p = primes.lock().map_err(|_| anyhow!("lock"))?[me.get() as usize]
-            .take()
-            .context("primes used twice")?;
+        let p = primes
+            .lock()
+            .ok()
+            .and_then(|mut g| g[me.get() as usize].take());
+        let p = p.ok_or(planbok_mpc::MpcError::Closed("primes already used"))?;
         Ok(cggmp::aux_info_gen(s, me, p))
     })?;
     println!("                  aux info ready ({:.1?})", t.elapsed());
@@ -179,26 +120,27 @@ pub fn run() -> Result<()> {
     let t = Instant::now();
     let (sig, _) = pair(move |me| {
         let (share, aux) = &shares[me.get() as usize];
-        Ok(cggmp::sign(s, share, aux, &p, digest)?)
+        cggmp::sign(s, share, aux, &p, digest)
     })?;
     check_ecdsa(&pk, &digest, &sig)?;
     println!(
         "                  key at {path}  {}",
         hex::encode(pk.to_compressed())
     );
-    println!(
-        "                  EIP-191 signature {}  verified ({:.1?})\n",
-        hex::encode(rsv27(&sig)),
-        t.elapsed()
-    );
+    print_eip191(&sig, t);
     println!(
         "Every signature above was verified by the engine before it was returned, and again here."
     );
     Ok(())
 }
 
-fn rsv27(sig: &planbok_mpc::EcdsaSignature) -> [u8; 65] {
-    let mut b = sig.to_rsv();
-    b[64] += 27;
-    b
+/// Prints an EIP-191 signature as wallets show it (r ‖ s ‖ v, v = 27/28).
+fn print_eip191(sig: &planbok_mpc::EcdsaSignature, started: Instant) {
+    let mut rsv = sig.to_rsv();
+    rsv[64] += 27;
+    println!(
+        "                  EIP-191 signature {}  verified ({:.1?})\n",
+        hex::encode(rsv),
+        started.elapsed()
+    );
 }

@@ -6,71 +6,20 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::mpsc::channel;
-use std::thread;
 use std::time::Duration;
 
 use cggmp21::round_based::state_machine::{ProceedResult, StateMachine};
 use criterion::{Criterion, criterion_group, criterion_main};
 use planbok_mpc::cggmp::{self, CggmpAuxInfo, CggmpKeyShare, PaillierPrimes};
-use planbok_mpc::{DerivationPath, Engine, PartyIndex, Session, SessionId, dkls, frost};
-use rand_core::{OsRng, RngCore};
+use planbok_mpc::{DerivationPath, Engine, PartyIndex, Session, dkls, frost};
+use planbok_testkit::{run_local, run_threads, session_id as sid};
+use rand_core::OsRng;
 
 const P0: PartyIndex = PartyIndex::NODE1;
 const P1: PartyIndex = PartyIndex::NODE2;
 
-fn sid() -> SessionId {
-    let mut b = [0u8; 32];
-    OsRng.fill_bytes(&mut b);
-    SessionId::from_bytes(b)
-}
-
-/// Both parties on this thread, frames delivered in order.
-fn run<A: Engine, B: Engine>(mut a: Session<A>, mut b: Session<B>) -> (A::Output, B::Output) {
-    let mut to_b = a.start().unwrap();
-    let mut to_a = b.start().unwrap();
-    while !(a.is_finished() && b.is_finished()) {
-        let mut next_b = Vec::new();
-        for f in to_a.drain(..) {
-            next_b.extend(a.handle(&f).unwrap());
-        }
-        for f in to_b.drain(..) {
-            to_a.extend(b.handle(&f).unwrap());
-        }
-        to_b = next_b;
-    }
-    (a.take_output().unwrap(), b.take_output().unwrap())
-}
-
-/// Each party on its own thread, as two nodes would be.
-fn run_threads<E, F>(make: F) -> E::Output
-where
-    E: Engine,
-    E::Output: Send + 'static,
-    F: Fn(PartyIndex) -> Session<E> + Send + Sync + 'static,
-{
-    let make = Arc::new(make);
-    let (tx0, rx1) = channel::<Vec<u8>>();
-    let (tx1, rx0) = channel::<Vec<u8>>();
-    let drive = |mut s: Session<E>,
-                 tx: std::sync::mpsc::Sender<Vec<u8>>,
-                 rx: std::sync::mpsc::Receiver<Vec<u8>>| {
-        for f in s.start().unwrap() {
-            tx.send(f).unwrap();
-        }
-        while !s.is_finished() {
-            let f = rx.recv().unwrap();
-            for o in s.handle(&f).unwrap() {
-                let _ = tx.send(o);
-            }
-        }
-        s.take_output().unwrap()
-    };
-    let m = make.clone();
-    let h = thread::spawn(move || drive(m(P1), tx1, rx1));
-    let out = drive(make(P0), tx0, rx0);
-    h.join().unwrap();
-    out
+fn run<A: Engine, B: Engine>(a: Session<A>, b: Session<B>) -> (A::Output, B::Output) {
+    run_local(a, b).unwrap()
 }
 
 fn fixture_primes(i: usize) -> String {
@@ -280,102 +229,91 @@ fn cggmp_benches(c: &mut Criterion) {
             let (shares, aux, path) = (shares.clone(), aux.clone(), path.clone());
             run_threads(move |me| {
                 let x = if me == P0 { &aux.0 } else { &aux.1 };
-                cggmp::sign(s, &shares[me.get() as usize], x, &path, [7; 32]).unwrap()
+                cggmp::sign(s, &shares[me.get() as usize], x, &path, [7; 32])
             })
+            .unwrap()
         })
     });
     g.finish();
 }
 
+/// One side of a raw run: the library's state machine, its inbox, and its output.
+struct RawParty<S: StateMachine> {
+    sm: S,
+    index: u16,
+    inbox: std::collections::VecDeque<(bool, S::Msg)>,
+    output: Option<S::Output>,
+}
+
+impl<S: StateMachine> RawParty<S> {
+    fn new(sm: S, index: u16) -> Self {
+        RawParty {
+            sm,
+            index,
+            inbox: Default::default(),
+            output: None,
+        }
+    }
+
+    /// Runs until the machine needs a message its inbox does not have (or finishes);
+    /// pushes what it sends to `outbox`. Returns whether it consumed any message.
+    fn pump(
+        &mut self,
+        outbox: &mut std::collections::VecDeque<(bool, S::Msg)>,
+        id: &mut u64,
+    ) -> bool {
+        use cggmp21::round_based::{Incoming, MessageType};
+        let mut consumed = false;
+        while self.output.is_none() {
+            match self.sm.proceed() {
+                ProceedResult::SendMsg(o) => outbox.push_back((o.recipient.is_broadcast(), o.msg)),
+                ProceedResult::NeedsOneMoreMessage => {
+                    let Some((bc, msg)) = self.inbox.pop_front() else {
+                        break;
+                    };
+                    *id += 1;
+                    let msg_type = if bc {
+                        MessageType::Broadcast
+                    } else {
+                        MessageType::P2P
+                    };
+                    let sender = 1 - self.index;
+                    self.sm
+                        .received_msg(Incoming {
+                            id: *id,
+                            sender,
+                            msg_type,
+                            msg,
+                        })
+                        .ok()
+                        .unwrap();
+                    consumed = true;
+                }
+                ProceedResult::Output(o) => self.output = Some(o),
+                ProceedResult::Yielded => {}
+                ProceedResult::Error(e) => panic!("{e}"),
+            }
+        }
+        consumed
+    }
+}
+
 /// Runs two round-based state machines against each other on this thread, messages passed
 /// as values (the library driven directly, no planbok code in the loop).
-fn run_sm<A, B, M, OA, OB>(mut a: A, mut b: B) -> (OA, OB)
+fn run_sm<A, B, M>(a: A, b: B) -> (A::Output, B::Output)
 where
-    A: StateMachine<Msg = M, Output = OA>,
-    B: StateMachine<Msg = M, Output = OB>,
+    A: StateMachine<Msg = M>,
+    B: StateMachine<Msg = M>,
 {
-    use cggmp21::round_based::{Incoming, MessageType};
-    let mut out_a = None;
-    let mut out_b = None;
-    let (mut q_a, mut q_b) = (
-        std::collections::VecDeque::new(),
-        std::collections::VecDeque::new(),
-    );
-    let mut id = 0u64;
-    // Party 0 = a, party 1 = b.
+    let (mut a, mut b) = (RawParty::new(a, 0), RawParty::new(b, 1));
+    let mut id = 0;
     loop {
-        let mut progressed = false;
-        if out_a.is_none() {
-            loop {
-                match a.proceed() {
-                    ProceedResult::SendMsg(o) => q_b.push_back((o.recipient.is_broadcast(), o.msg)),
-                    ProceedResult::NeedsOneMoreMessage => match q_a.pop_front() {
-                        Some((bc, msg)) => {
-                            id += 1;
-                            let t = if bc {
-                                MessageType::Broadcast
-                            } else {
-                                MessageType::P2P
-                            };
-                            a.received_msg(Incoming {
-                                id,
-                                sender: 1,
-                                msg_type: t,
-                                msg,
-                            })
-                            .ok()
-                            .unwrap();
-                            progressed = true;
-                        }
-                        None => break,
-                    },
-                    ProceedResult::Output(o) => {
-                        out_a = Some(o);
-                        break;
-                    }
-                    ProceedResult::Yielded => {}
-                    ProceedResult::Error(e) => panic!("{e}"),
-                }
-            }
-        }
-        if out_b.is_none() {
-            loop {
-                match b.proceed() {
-                    ProceedResult::SendMsg(o) => q_a.push_back((o.recipient.is_broadcast(), o.msg)),
-                    ProceedResult::NeedsOneMoreMessage => match q_b.pop_front() {
-                        Some((bc, msg)) => {
-                            id += 1;
-                            let t = if bc {
-                                MessageType::Broadcast
-                            } else {
-                                MessageType::P2P
-                            };
-                            b.received_msg(Incoming {
-                                id,
-                                sender: 0,
-                                msg_type: t,
-                                msg,
-                            })
-                            .ok()
-                            .unwrap();
-                            progressed = true;
-                        }
-                        None => break,
-                    },
-                    ProceedResult::Output(o) => {
-                        out_b = Some(o);
-                        break;
-                    }
-                    ProceedResult::Yielded => {}
-                    ProceedResult::Error(e) => panic!("{e}"),
-                }
-            }
-        }
-        if let (Some(_), Some(_)) = (&out_a, &out_b) {
-            return (out_a.unwrap(), out_b.unwrap());
+        let progressed = a.pump(&mut b.inbox, &mut id) | b.pump(&mut a.inbox, &mut id);
+        if let (Some(_), Some(_)) = (&a.output, &b.output) {
+            return (a.output.unwrap(), b.output.unwrap());
         }
         assert!(
-            progressed || !q_a.is_empty() || !q_b.is_empty(),
+            progressed || !a.inbox.is_empty() || !b.inbox.is_empty(),
             "raw run stalled"
         );
     }

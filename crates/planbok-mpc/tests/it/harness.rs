@@ -2,19 +2,9 @@
 
 use std::collections::VecDeque;
 
-use planbok_mpc::{Engine, MpcError, PartyIndex, Session, SessionId};
+use planbok_mpc::{Engine, MpcError, PartyIndex, Session};
 
-/// A fresh random session id.
-pub fn sid() -> SessionId {
-    let mut b = [0u8; 32];
-    getrandom(&mut b);
-    SessionId::from_bytes(b)
-}
-
-fn getrandom(b: &mut [u8]) {
-    use rand_core::RngCore;
-    rand_core::OsRng.fill_bytes(b);
-}
+pub use planbok_testkit::session_id as sid;
 
 /// How the simulated network treats frames.
 #[derive(Clone, Copy, Debug, Default)]
