@@ -123,6 +123,9 @@ fn dkls_benches(c: &mut Criterion) {
             )
         })
     });
+    g.bench_function("derive_public_key", |b| {
+        b.iter(|| a.derive_public_key(&path).unwrap())
+    });
     g.bench_function("sign_raw", |b| {
         use dkls23::protocols::signing::SignData;
         use dkls23::protocols::{Parameters, PartyIndex as I};

@@ -8,6 +8,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use sha2::{Digest as _, Sha256};
+use zeroize::Zeroizing;
+
 use crate::error::MpcError;
 use crate::frame::{Frame, FrameHeader, PartyIndex, ProtocolId, SessionId};
 
@@ -65,6 +68,10 @@ pub trait Engine: Sealed {
     fn take_output(&mut self) -> Option<Self::Output>;
 }
 
+type Digest = [u8; 32];
+/// (round, broadcast): where one message of the counterparty's fits.
+type Slot = (u16, bool);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     New,
@@ -85,11 +92,13 @@ pub struct Session<E: Engine> {
     me: PartyIndex,
     phase: Phase,
     engine: Option<E>,
-    /// Payloads already accepted, keyed by (round, broadcast), kept to tell a harmless
-    /// duplicate from equivocation.
-    received: HashMap<(u16, bool), Vec<u8>>,
-    /// Frames that arrived before the engine reached their round.
-    early: BTreeMap<(u16, bool), Vec<u8>>,
+    /// SHA-256 of each payload already accepted, keyed by (round, broadcast), to tell a
+    /// harmless duplicate from equivocation without keeping the bytes (some are secret
+    /// shares).
+    received: HashMap<Slot, Digest>,
+    /// Frames that arrived before the engine reached their round, with their digests;
+    /// wiped when dropped.
+    early: BTreeMap<Slot, (Digest, Zeroizing<Vec<u8>>)>,
     output: Option<E::Output>,
 }
 
@@ -207,8 +216,13 @@ impl<E: Engine> Session<E> {
             });
         }
         let slot = (h.round, h.broadcast);
-        if let Some(prev) = self.received.get(&slot).or_else(|| self.early.get(&slot)) {
-            return if prev.as_slice() == frame.payload {
+        let digest: Digest = Sha256::digest(frame.payload).into();
+        let seen = self
+            .received
+            .get(&slot)
+            .or_else(|| self.early.get(&slot).map(|e| &e.0));
+        if let Some(prev) = seen {
+            return if *prev == digest {
                 Ok(Vec::new())
             } else {
                 Err(MpcError::Equivocation {
@@ -217,10 +231,10 @@ impl<E: Engine> Session<E> {
                 })
             };
         }
-        let awaiting = self.engine_mut()?.awaiting();
-        match awaiting {
+        match self.engine_mut()?.awaiting() {
             Some(r) if h.round > r => {
-                self.early.insert(slot, frame.payload.to_vec());
+                self.early
+                    .insert(slot, (digest, Zeroizing::new(frame.payload.to_vec())));
                 return Ok(Vec::new());
             }
             Some(r) if h.round < r => {
@@ -231,30 +245,35 @@ impl<E: Engine> Session<E> {
             }
             _ => {}
         }
-        let mut out = self.deliver(slot, frame.payload.to_vec())?;
+        let mut out = self.deliver(slot, digest, frame.payload)?;
         // Deliver buffered frames the engine is now ready for.
         while let Some(r) = self.engine.as_ref().and_then(|e| e.awaiting()) {
             let Some(key) = self.early.keys().find(|k| k.0 == r).copied() else {
                 break;
             };
-            let Some(payload) = self.early.remove(&key) else {
+            let Some((digest, payload)) = self.early.remove(&key) else {
                 break;
             };
-            out.extend(self.deliver(key, payload)?);
+            out.extend(self.deliver(key, digest, &payload)?);
         }
         Ok(out)
     }
 
-    fn deliver(&mut self, slot: (u16, bool), payload: Vec<u8>) -> Result<Vec<Outgoing>, MpcError> {
+    fn deliver(
+        &mut self,
+        slot: Slot,
+        digest: Digest,
+        payload: &[u8],
+    ) -> Result<Vec<Outgoing>, MpcError> {
         let sender = self.me.peer();
         let engine = self.engine_mut()?;
         let out = engine.on_message(Incoming {
             round: slot.0,
             broadcast: slot.1,
             sender,
-            payload: &payload,
+            payload,
         })?;
-        self.received.insert(slot, payload);
+        self.received.insert(slot, digest);
         Ok(out)
     }
 
