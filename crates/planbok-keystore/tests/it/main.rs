@@ -6,6 +6,7 @@
 mod child;
 mod config;
 mod dev;
+mod fixtures;
 mod pkcs11;
 mod sealed;
 mod suite;
