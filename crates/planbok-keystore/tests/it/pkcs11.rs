@@ -1,0 +1,188 @@
+//! The PKCS#11 backend on a throwaway SoftHSM2 token.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::error::{Error as CkError, RvError};
+use cryptoki::mechanism::Mechanism;
+use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass};
+use cryptoki::session::UserType;
+use cryptoki::types::AuthPin;
+use planbok_keystore::{Keystore, KeystoreConfig, KeystoreError, SealStatus};
+
+use crate::{child, suite};
+
+const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+const TOKEN: &str = "planbok-test";
+const PIN: &str = "4321";
+const PIN_ENV: &str = "PLANBOK_TEST_HSM_PIN";
+const KEY_LABEL: &str = "planbok-kek";
+
+#[test]
+fn pkcs11_backend() {
+    if child::in_child() {
+        return pkcs11_in_child();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("tokens")).unwrap();
+    let conf = dir.path().join("softhsm2.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "directories.tokendir = {}/tokens\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let status = Command::new("softhsm2-util")
+        .args([
+            "--init-token",
+            "--free",
+            "--label",
+            TOKEN,
+            "--so-pin",
+            "12345678",
+            "--pin",
+            PIN,
+        ])
+        .env("SOFTHSM2_CONF", &conf)
+        .status()
+        .expect("softhsm2-util not found: run scripts/install-deps.sh (apt-get install softhsm2)");
+    assert!(status.success());
+    child::run_in_child(
+        "pkcs11::pkcs11_backend",
+        &[("SOFTHSM2_CONF", conf.as_os_str()), (PIN_ENV, PIN.as_ref())],
+    );
+}
+
+fn config() -> KeystoreConfig {
+    KeystoreConfig::Pkcs11 {
+        module: PathBuf::from(MODULE),
+        token_label: TOKEN.into(),
+        pin_env: PIN_ENV.into(),
+        key_label: KEY_LABEL.into(),
+    }
+}
+
+fn pkcs11_in_child() {
+    let missing_pin = KeystoreConfig::Pkcs11 {
+        module: PathBuf::from(MODULE),
+        token_label: TOKEN.into(),
+        pin_env: "PLANBOK_TEST_NO_SUCH_VAR".into(),
+        key_label: KEY_LABEL.into(),
+    };
+    assert!(matches!(
+        Keystore::open(&missing_pin, 1),
+        Err(KeystoreError::MissingEnv(_))
+    ));
+    let no_token = KeystoreConfig::Pkcs11 {
+        module: PathBuf::from(MODULE),
+        token_label: "no-such-token".into(),
+        pin_env: PIN_ENV.into(),
+        key_label: KEY_LABEL.into(),
+    };
+    assert!(matches!(
+        Keystore::open(&no_token, 1),
+        Err(KeystoreError::Config(_))
+    ));
+
+    let ks = Keystore::open(&config(), 1).unwrap();
+    assert_eq!(ks.backend_name(), "pkcs11");
+    assert_eq!(ks.status(), SealStatus::Unsealed);
+    assert!(matches!(ks.seal(), Err(KeystoreError::Unsupported { .. })));
+    let ks2 = Keystore::open(&config(), 2).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let other = crate::dev::dev_keystore(dir.path());
+    suite::run(&ks, &ks2, &other, &[]);
+
+    // Reopening finds the same KEK: blobs made before still open, and no second key appears.
+    let blob = ks.seal_blob("wallet/1", b"share").unwrap();
+    drop(ks);
+    drop(ks2);
+    let again = Keystore::open(&config(), 1).unwrap();
+    assert_eq!(&again.open_blob("wallet/1", &blob).unwrap()[..], b"share");
+
+    kek_is_not_extractable();
+}
+
+/// Looks at the KEK from the outside, with its own PKCS#11 session.
+fn kek_is_not_extractable() {
+    let pkcs11 = Pkcs11::new(MODULE).unwrap();
+    match pkcs11.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
+        Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
+        Err(e) => panic!("{e}"),
+    }
+    let slot = pkcs11
+        .get_slots_with_token()
+        .unwrap()
+        .into_iter()
+        .find(|s| pkcs11.get_token_info(*s).unwrap().label().trim_end() == TOKEN)
+        .unwrap();
+    let session = pkcs11.open_rw_session(slot).unwrap();
+    match session.login(UserType::User, Some(&AuthPin::new(PIN.into()))) {
+        Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
+        Err(e) => panic!("{e}"),
+    }
+    let keys = session
+        .find_objects(&[
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::Label(KEY_LABEL.as_bytes().to_vec()),
+        ])
+        .unwrap();
+    assert_eq!(keys.len(), 1, "exactly one KEK after reopening");
+    let kek = keys[0];
+
+    let attrs = session
+        .get_attributes(
+            kek,
+            &[
+                AttributeType::Extractable,
+                AttributeType::Sensitive,
+                AttributeType::Token,
+                AttributeType::ValueLen,
+                AttributeType::Value,
+            ],
+        )
+        .unwrap_or_default();
+    let mut seen_extractable = false;
+    for attr in &attrs {
+        match attr {
+            Attribute::Extractable(e) => {
+                assert!(!e, "KEK is extractable");
+                seen_extractable = true;
+            }
+            Attribute::Sensitive(s) => assert!(s, "KEK is not sensitive"),
+            Attribute::Token(t) => assert!(t, "KEK is a session object"),
+            Attribute::ValueLen(l) => assert_eq!(u64::from(*l), 32),
+            // cryptoki 0.12 returns an empty value for a sensitive key rather than an error.
+            Attribute::Value(v) => assert!(v.is_empty(), "KEK value readable"),
+            _ => {}
+        }
+    }
+    assert!(seen_extractable);
+
+    // Wrapping it under another key (the way to export a key) fails.
+    let wrapping_key = session
+        .generate_key(
+            &Mechanism::AesKeyGen,
+            &[
+                Attribute::Token(false),
+                Attribute::ValueLen(32.into()),
+                Attribute::Wrap(true),
+            ],
+        )
+        .unwrap();
+    for mechanism in [Mechanism::AesKeyWrap, Mechanism::AesKeyWrapPad] {
+        let r = session.wrap_key(&mechanism, wrapping_key, kek);
+        assert!(r.is_err(), "the KEK could be wrapped out of the token");
+    }
+    // And KeyType is what the keystore asked for.
+    let key_type = session
+        .get_attributes(kek, &[AttributeType::KeyType])
+        .unwrap();
+    assert!(matches!(
+        key_type.as_slice(),
+        [Attribute::KeyType(KeyType::AES)]
+    ));
+}
