@@ -1,0 +1,140 @@
+//! Which `planbok-mpc` session each request runs, and what a DKG yields to store.
+
+use std::sync::Arc;
+
+use planbok_mpc::cggmp::{self, CggmpAuxInfo};
+use planbok_mpc::{DerivationPath, MpcError, PartyIndex, SessionId, dkls, frost};
+use zeroize::Zeroizing;
+
+use crate::error::{NodeError, NodeResult};
+use crate::runner::{DynSession, RunOutput, boxed};
+use crate::state::{Proto, Share, ecdsa_bytes};
+
+/// Largest ed25519 message a node signs (a Solana transaction is at most 1232 bytes).
+pub(crate) const MAX_MESSAGE: usize = 64 * 1024;
+
+type Build = Box<dyn FnOnce() -> Result<Box<dyn DynSession>, MpcError> + Send>;
+
+/// A DKG session for `proto`.
+pub(crate) fn keygen(proto: Proto, sid: SessionId, me: PartyIndex) -> Build {
+    Box::new(move || {
+        Ok(match proto {
+            Proto::Cggmp => boxed(cggmp::keygen(sid, me), RunOutput::Cggmp),
+            Proto::Dkls23 => boxed(dkls::keygen(sid, me)?, RunOutput::Dkls),
+            Proto::Frost => boxed(frost::keygen(sid, me)?, RunOutput::Frost),
+        })
+    })
+}
+
+/// What a signing request asks for, checked.
+pub(crate) struct SignInput {
+    pub(crate) path: DerivationPath,
+    pub(crate) payload: Vec<u8>,
+}
+
+/// Checks the path and payload against the key's protocol.
+pub(crate) fn sign_input(proto: Proto, path: &str, payload: &[u8]) -> NodeResult<SignInput> {
+    let path: DerivationPath = if path.is_empty() {
+        DerivationPath::master()
+    } else {
+        path.parse()
+            .map_err(|e| NodeError::invalid(format!("derivation path: {e}")))?
+    };
+    match proto {
+        Proto::Cggmp | Proto::Dkls23 if payload.len() != 32 => {
+            return Err(NodeError::invalid("an ECDSA payload is a 32-byte digest"));
+        }
+        Proto::Frost if !path.indices().is_empty() => {
+            return Err(NodeError::invalid(
+                "ed25519 keys are not derived; the path must be \"m\"",
+            ));
+        }
+        Proto::Frost if payload.is_empty() || payload.len() > MAX_MESSAGE => {
+            return Err(NodeError::invalid(format!(
+                "an ed25519 message is 1 to {MAX_MESSAGE} bytes"
+            )));
+        }
+        _ => {}
+    }
+    Ok(SignInput {
+        path,
+        payload: payload.to_vec(),
+    })
+}
+
+/// The public key signatures will verify under.
+pub(crate) fn signing_key(share: &Share, input: &SignInput) -> NodeResult<Vec<u8>> {
+    Ok(match share {
+        Share::Cggmp(k) => ecdsa_bytes(&k.derive_public_key(&input.path)?),
+        Share::Dkls(k) => ecdsa_bytes(&k.derive_public_key(&input.path)?),
+        Share::Frost(k) => k.public_key().to_bytes().to_vec(),
+    })
+}
+
+/// A signing session.
+pub(crate) fn sign(
+    share: Share,
+    aux: Option<Arc<CggmpAuxInfo>>,
+    input: SignInput,
+    sid: SessionId,
+) -> NodeResult<Build> {
+    let digest = |p: &[u8]| -> Result<[u8; 32], MpcError> {
+        p.try_into()
+            .map_err(|_| MpcError::InvalidInput("digest is not 32 bytes".into()))
+    };
+    Ok(match share {
+        Share::Cggmp(k) => {
+            let aux = aux.ok_or_else(|| NodeError::internal("CGGMP signing without aux info"))?;
+            Box::new(move || {
+                let d = digest(&input.payload)?;
+                Ok(boxed(
+                    cggmp::sign(sid, &k, &aux, &input.path, d)?,
+                    RunOutput::Ecdsa,
+                ))
+            })
+        }
+        Share::Dkls(k) => Box::new(move || {
+            let d = digest(&input.payload)?;
+            Ok(boxed(dkls::sign(sid, k, &input.path, d)?, RunOutput::Ecdsa))
+        }),
+        Share::Frost(k) => Box::new(move || {
+            Ok(boxed(
+                frost::sign(sid, k, &input.payload)?,
+                RunOutput::Ed25519,
+            ))
+        }),
+    })
+}
+
+/// An auxiliary-info session.
+pub(crate) fn aux_gen(sid: SessionId, me: PartyIndex, primes: cggmp::PaillierPrimes) -> Build {
+    Box::new(move || Ok(boxed(cggmp::aux_info_gen(sid, me, primes), RunOutput::Aux)))
+}
+
+/// A DKG's result: public key, chain code and the share's sealable bytes.
+pub(crate) struct DkgResult {
+    pub(crate) public_key: Vec<u8>,
+    pub(crate) chain_code: Option<Vec<u8>>,
+    pub(crate) share: Zeroizing<Vec<u8>>,
+}
+
+pub(crate) fn dkg_result(out: RunOutput) -> NodeResult<DkgResult> {
+    Ok(match out {
+        RunOutput::Cggmp(k) => DkgResult {
+            public_key: ecdsa_bytes(&k.public_key()?),
+            chain_code: Some(k.chain_code()?.to_vec()),
+            share: k.to_sealable_bytes()?,
+        },
+        RunOutput::Dkls(k) => DkgResult {
+            public_key: ecdsa_bytes(&k.public_key()?),
+            chain_code: Some(k.chain_code().to_vec()),
+            share: k.to_sealable_bytes()?,
+        },
+        RunOutput::Frost(k) => DkgResult {
+            public_key: k.public_key().to_bytes().to_vec(),
+            chain_code: None,
+            share: k.to_sealable_bytes()?,
+        },
+        _ => return Err(NodeError::internal("a DKG produced no key share")),
+    })
+}

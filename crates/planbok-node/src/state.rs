@@ -1,0 +1,278 @@
+//! What a running node holds, and the checks every operation shares: sealed state, the
+//! concurrency bound, grant verification and replay recording, share sealing and loading.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use planbok_keystore::{Keystore, SealStatus};
+use planbok_mpc::cggmp::{CggmpAuxInfo, CggmpKeyShare, PaillierPrimes};
+use planbok_mpc::dkls::DklsKeyShare;
+use planbok_mpc::frost::FrostKeyShare;
+use planbok_mpc::{EcdsaPublicKey, PartyIndex};
+use planbok_proto::codes::ErrorCode;
+use planbok_proto::grant::{self, GrantVerifier, VerifiedGrant};
+use planbok_proto::pb::{self, Operation, SignedGrant};
+use planbok_store::{KeyRecord, NodeStore};
+use tokio::sync::{OwnedSemaphorePermit, RwLock, Semaphore};
+use zeroize::Zeroizing;
+
+use crate::config::{Limits, NodeConfig};
+use crate::error::{NodeError, NodeResult};
+
+/// Store name of the sealed CGGMP auxiliary info, and of Node 2's uncommitted one.
+pub(crate) const AUX_BLOB: &str = "cggmp-aux";
+pub(crate) const AUX_PENDING_BLOB: &str = "cggmp-aux-pending";
+
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A key's protocol, as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Proto {
+    Cggmp,
+    Dkls23,
+    Frost,
+}
+
+impl Proto {
+    pub(crate) fn from_pb(p: i32) -> NodeResult<Proto> {
+        match pb::Protocol::try_from(p) {
+            Ok(pb::Protocol::Cggmp) => Ok(Proto::Cggmp),
+            Ok(pb::Protocol::Dkls23) => Ok(Proto::Dkls23),
+            Ok(pb::Protocol::Frost) => Ok(Proto::Frost),
+            _ => Err(NodeError::invalid("unknown protocol")),
+        }
+    }
+    pub(crate) fn to_pb(self) -> pb::Protocol {
+        match self {
+            Proto::Cggmp => pb::Protocol::Cggmp,
+            Proto::Dkls23 => pb::Protocol::Dkls23,
+            Proto::Frost => pb::Protocol::Frost,
+        }
+    }
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Proto::Cggmp => "cggmp",
+            Proto::Dkls23 => "dkls23",
+            Proto::Frost => "frost",
+        }
+    }
+    pub(crate) fn from_name(s: &str) -> NodeResult<Proto> {
+        match s {
+            "cggmp" => Ok(Proto::Cggmp),
+            "dkls23" => Ok(Proto::Dkls23),
+            "frost" => Ok(Proto::Frost),
+            other => Err(NodeError::internal(format!("stored key has protocol {other:?}"))),
+        }
+    }
+}
+
+/// A share opened for one operation. Dropped (and zeroized by the share types) after it.
+pub(crate) enum Share {
+    Cggmp(CggmpKeyShare),
+    Dkls(Arc<DklsKeyShare>),
+    Frost(Arc<FrostKeyShare>),
+}
+
+impl Share {
+    pub(crate) fn decode(proto: Proto, bytes: &[u8], me: PartyIndex) -> NodeResult<Share> {
+        let s = match proto {
+            Proto::Cggmp => Share::Cggmp(CggmpKeyShare::from_sealable_bytes(bytes)?),
+            Proto::Dkls23 => Share::Dkls(Arc::new(DklsKeyShare::from_sealable_bytes(bytes)?)),
+            Proto::Frost => Share::Frost(Arc::new(FrostKeyShare::from_sealable_bytes(bytes)?)),
+        };
+        let party = match &s {
+            Share::Cggmp(k) => k.party(),
+            Share::Dkls(k) => k.party(),
+            Share::Frost(k) => k.party(),
+        };
+        if party != me {
+            return Err(NodeError::internal("stored share belongs to the other party"));
+        }
+        Ok(s)
+    }
+}
+
+/// The state shared by every request of one node.
+pub(crate) struct NodeState {
+    pub(crate) role: u8,
+    pub(crate) me: PartyIndex,
+    pub(crate) keystore: Arc<Keystore>,
+    pub(crate) store: NodeStore,
+    pub(crate) grant_key: GrantVerifier,
+    pub(crate) limits: Limits,
+    runs: Arc<Semaphore>,
+    aux: RwLock<Option<Arc<CggmpAuxInfo>>>,
+    insecure_primes: Option<Vec<String>>,
+}
+
+impl std::fmt::Debug for NodeState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeState")
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NodeState {
+    pub(crate) fn new(
+        config: &NodeConfig,
+        keystore: Keystore,
+        store: NodeStore,
+        insecure_primes: Option<Vec<String>>,
+    ) -> NodeResult<Self> {
+        let grant_key =
+            GrantVerifier::from_hex(&config.grant_public_key).map_err(NodeError::invalid)?;
+        Ok(NodeState {
+            role: config.role,
+            me: if config.role == 1 {
+                PartyIndex::NODE1
+            } else {
+                PartyIndex::NODE2
+            },
+            keystore: Arc::new(keystore),
+            store,
+            grant_key,
+            limits: config.limits.clone(),
+            runs: Arc::new(Semaphore::new(config.limits.max_concurrent_runs)),
+            aux: RwLock::new(None),
+            insecure_primes,
+        })
+    }
+
+    /// Refuses all work while the keystore is sealed.
+    pub(crate) fn require_unsealed(&self) -> NodeResult<()> {
+        match self.keystore.status() {
+            SealStatus::Unsealed => Ok(()),
+            SealStatus::Uninitialized => Err(NodeError::new(
+                ErrorCode::Sealed,
+                "the node's keystore is not initialized (planbok operator init)",
+            )),
+            SealStatus::Sealed { .. } => Err(NodeError::new(
+                ErrorCode::Sealed,
+                "the node is sealed (planbok operator unseal)",
+            )),
+        }
+    }
+
+    /// A slot for one protocol run, or `busy` after the queue timeout.
+    pub(crate) async fn slot(&self) -> NodeResult<OwnedSemaphorePermit> {
+        match tokio::time::timeout(self.limits.queue_timeout(), self.runs.clone().acquire_owned())
+            .await
+        {
+            Ok(Ok(p)) => Ok(p),
+            Ok(Err(_)) => Err(NodeError::internal("run semaphore closed")),
+            Err(_) => Err(NodeError::new(
+                ErrorCode::Busy,
+                "too many protocol runs in progress; retry later",
+            )),
+        }
+    }
+
+    /// Runs a blocking keystore call off the executor.
+    pub(crate) async fn ks<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Keystore) -> Result<T, planbok_keystore::KeystoreError> + Send + 'static,
+    ) -> NodeResult<T> {
+        let ks = self.keystore.clone();
+        tokio::task::spawn_blocking(move || f(&ks))
+            .await
+            .map_err(|e| NodeError::internal(format!("keystore task: {e}")))?
+            .map_err(NodeError::from)
+    }
+
+    /// Verifies a grant for `operation` on `key_id` with `params`, and records its id so it
+    /// can never be used again (durably: a restart does not forget it).
+    pub(crate) async fn check_grant(
+        &self,
+        signed: Option<&SignedGrant>,
+        operation: Operation,
+        key_id: &str,
+        params: &[u8; 32],
+    ) -> NodeResult<VerifiedGrant> {
+        let g = grant::verify(signed, &self.grant_key, now_ms())?;
+        g.authorize(operation, key_id, params)?;
+        if !self.store.record_grant(&g.grant_id, g.expires_at_ms).await? {
+            tracing::warn!(alert = true, grant = %hex::encode(g.grant_id), "replayed grant refused");
+            return Err(NodeError::new(
+                ErrorCode::GrantReplayed,
+                "this grant was used before",
+            ));
+        }
+        Ok(g)
+    }
+
+    /// The active key `key_id` of `org_id`.
+    pub(crate) async fn key(&self, key_id: &str, org_id: &str) -> NodeResult<KeyRecord> {
+        let rec = self
+            .store
+            .active_key(key_id)
+            .await?
+            .ok_or_else(|| NodeError::new(ErrorCode::KeyNotFound, "no such key"))?;
+        if rec.org_id != org_id {
+            // Same answer as a missing key: a grant for one org learns nothing of another's.
+            return Err(NodeError::new(ErrorCode::KeyNotFound, "no such key"));
+        }
+        Ok(rec)
+    }
+
+    /// The CGGMP auxiliary info, loaded from the store on first use.
+    pub(crate) async fn aux(&self) -> NodeResult<Arc<CggmpAuxInfo>> {
+        if let Some(a) = self.aux.read().await.as_ref() {
+            return Ok(a.clone());
+        }
+        let sealed = self.store.blob(AUX_BLOB).await?.ok_or_else(|| {
+            NodeError::new(
+                ErrorCode::AuxNotProvisioned,
+                "CGGMP auxiliary info is not provisioned (planbok operator provision-aux)",
+            )
+        })?;
+        let bytes = self
+            .ks(move |k| k.open_blob(AUX_BLOB, &sealed))
+            .await?;
+        let aux = Arc::new(CggmpAuxInfo::from_sealable_bytes(&bytes)?);
+        *self.aux.write().await = Some(aux.clone());
+        Ok(aux)
+    }
+
+    /// Whether auxiliary info is stored.
+    pub(crate) async fn aux_provisioned(&self) -> bool {
+        matches!(self.store.blob(AUX_BLOB).await, Ok(Some(_)))
+    }
+
+    /// Replaces the cached auxiliary info after provisioning.
+    pub(crate) async fn set_aux(&self, aux: Option<Arc<CggmpAuxInfo>>) {
+        *self.aux.write().await = aux;
+    }
+
+    /// Fresh Paillier primes (minutes of CPU), or, in tests, the configured pregenerated set
+    /// for this role.
+    pub(crate) async fn primes(&self) -> NodeResult<PaillierPrimes> {
+        if let Some(sets) = &self.insecure_primes {
+            let hex_set = sets
+                .get(usize::from(self.role - 1))
+                .ok_or_else(|| NodeError::internal("pregenerated primes file has too few sets"))?;
+            let bytes = Zeroizing::new(
+                hex::decode(hex_set).map_err(|e| NodeError::internal(format!("primes: {e}")))?,
+            );
+            return Ok(PaillierPrimes::from_sealable_bytes(&bytes)?);
+        }
+        tokio::task::spawn_blocking(|| {
+            PaillierPrimes::generate(|p| {
+                tracing::info!(done = p.done, total = p.total, "generating Paillier safe primes")
+            })
+        })
+        .await
+        .map_err(|e| NodeError::internal(format!("prime generation task: {e}")))?
+        .map_err(NodeError::from)
+    }
+}
+
+/// The public key bytes of a DKG output, as stored and returned.
+pub(crate) fn ecdsa_bytes(pk: &EcdsaPublicKey) -> Vec<u8> {
+    pk.to_compressed().to_vec()
+}
