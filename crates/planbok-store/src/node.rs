@@ -166,6 +166,9 @@ pub struct NodeStore {
 impl NodeStore {
     /// Connects to `url` (`sqlite:///path/node.db`, `sqlite::memory:`, `postgres://...`)
     /// and applies any migrations not yet applied.
+    ///
+    /// Installs sqlx's default `Any` drivers (SQLite and PostgreSQL) on first use; a
+    /// process must not install a different driver set through `sqlx::any` itself.
     pub async fn connect(url: &str) -> Result<NodeStore, StoreError> {
         Ok(NodeStore {
             db: Db::connect(url, &NODE_SCHEMA).await?,
