@@ -1,0 +1,163 @@
+//! What every store shares: the backend chosen from the URL, the pool, the migrations.
+//!
+//! All queries go through sqlx's `Any` driver, so a store's methods are written once.
+//! Placeholders are `$1`, `$2`, ... (PostgreSQL's syntax, which SQLite also reads as
+//! numbered parameters); upserts use `ON CONFLICT`, which both accept. The backends differ
+//! only in their DDL, kept in `migrations/<schema>/<backend>/`.
+
+use std::borrow::Cow;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sqlx::any::AnyPoolOptions;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{AnyPool, SqlSafeStr};
+
+use crate::StoreError;
+
+/// The database behind a store, chosen once from the URL's scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// `sqlite:///path/to/file.db` or `sqlite::memory:`.
+    Sqlite,
+    /// `postgres://user@host:port/db` (also `postgresql://`).
+    Postgres,
+}
+
+impl Backend {
+    /// The backend a URL names.
+    pub fn from_url(url: &str) -> Result<Backend, StoreError> {
+        let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or_default();
+        match scheme {
+            "sqlite" => Ok(Backend::Sqlite),
+            "postgres" | "postgresql" => Ok(Backend::Postgres),
+            _ => Err(StoreError::InvalidUrl(format!(
+                "unsupported scheme {scheme:?}: expected sqlite: or postgres:"
+            ))),
+        }
+    }
+
+    /// `"sqlite"` or `"postgres"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// One migration step, in each backend's dialect.
+pub(crate) struct Step {
+    pub version: i64,
+    pub description: &'static str,
+    pub sqlite: &'static str,
+    pub postgres: &'static str,
+}
+
+/// A store's schema: its migration steps and the table that records which ran.
+pub(crate) struct Schema {
+    /// Each schema keeps its own history table, so two stores could share one database.
+    pub history_table: &'static str,
+    pub steps: &'static [Step],
+}
+
+impl Schema {
+    fn migrator(&self, backend: Backend) -> Migrator {
+        let migrations = self
+            .steps
+            .iter()
+            .map(|step| {
+                let sql = match backend {
+                    Backend::Sqlite => step.sqlite,
+                    Backend::Postgres => step.postgres,
+                };
+                Migration::new(
+                    step.version,
+                    Cow::Borrowed(step.description),
+                    MigrationType::Simple,
+                    sql.into_sql_str(),
+                    false,
+                )
+            })
+            .collect();
+        let mut migrator = Migrator::with_migrations(migrations);
+        // Set before the first run, never changed afterwards: the "dangerous" part of this
+        // setter (losing track of applied migrations) only applies to a rename.
+        migrator.dangerous_set_table_name(self.history_table);
+        migrator
+    }
+}
+
+/// A pool plus the backend it talks to. Cheap to clone.
+#[derive(Debug, Clone)]
+pub(crate) struct Db {
+    pub pool: AnyPool,
+    pub backend: Backend,
+}
+
+/// How long a SQLite writer waits for the lock (5 s) before giving up with `Unavailable`.
+/// sqlx's own default is the same; said here so it does not change under us.
+const BUSY_TIMEOUT_PRAGMA: &str = "PRAGMA busy_timeout = 5000";
+/// How long a caller waits for a pooled connection before giving up with `Unavailable`.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Db {
+    /// Connects to `url` and brings `schema` up to date.
+    pub async fn connect(url: &str, schema: &Schema) -> Result<Db, StoreError> {
+        let backend = Backend::from_url(url)?;
+        sqlx::any::install_default_drivers();
+
+        let in_memory = backend == Backend::Sqlite && url.contains(":memory:");
+        let options = AnyPoolOptions::new().acquire_timeout(ACQUIRE_TIMEOUT);
+        let options = match backend {
+            // Through `Any`, every new connection re-parses `sqlite::memory:` and gets a
+            // fresh, empty database; one connection kept forever is the whole database.
+            Backend::Sqlite if in_memory => options
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None),
+            // SQLite has one writer at a time; more connections only queue on its lock.
+            Backend::Sqlite => options.max_connections(4).after_connect(|conn, _| {
+                Box::pin(async move {
+                    sqlx::query(BUSY_TIMEOUT_PRAGMA).execute(conn).await?;
+                    Ok(())
+                })
+            }),
+            Backend::Postgres => options.max_connections(10),
+        };
+        let url = match backend {
+            Backend::Sqlite if !in_memory => sqlite_create_if_missing(url),
+            _ => Cow::Borrowed(url),
+        };
+        let pool = options.connect(&url).await?;
+
+        if backend == Backend::Sqlite && !in_memory {
+            // Persistent in the file, so once is enough; done before the pool has a second
+            // connection, because switching the journal mode needs the database to itself.
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .fetch_optional(&pool)
+                .await?;
+        }
+        schema.migrator(backend).run(&pool).await?;
+        Ok(Db { pool, backend })
+    }
+}
+
+/// Adds `mode=rwc` (create the file if missing) unless the URL already chose a mode.
+fn sqlite_create_if_missing(url: &str) -> Cow<'_, str> {
+    if url.contains("mode=") {
+        Cow::Borrowed(url)
+    } else if url.contains('?') {
+        Cow::Owned(format!("{url}&mode=rwc"))
+    } else {
+        Cow::Owned(format!("{url}?mode=rwc"))
+    }
+}
+
+/// Unix time in milliseconds; 0 if the clock is before 1970.
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}

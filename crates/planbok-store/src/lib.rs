@@ -1,0 +1,20 @@
+//! Persistence for planbok, on SQLite (the default) or PostgreSQL.
+//!
+//! The backend is chosen once, by the URL given to `connect`, and every query is written
+//! once in SQL both accept; the two backends differ only in their migrations (DDL). See
+//! `docs/storage.md` for the schema and the two-phase commit of key shares.
+//!
+//! - [`NodeStore`]: a node daemon's database (key shares, replay sets, organization keys).
+//!
+//! Everything secret this crate stores arrives already sealed (encrypted) by the keystore;
+//! the store never sees plaintext key material.
+
+#![forbid(unsafe_code)]
+
+mod db;
+mod error;
+mod node;
+
+pub use db::Backend;
+pub use error::StoreError;
+pub use node::{KeyRecord, NewKey, NodeStore, OrgKeyRecord, OrgSecretRecord};

@@ -1,0 +1,574 @@
+//! A node daemon's database: its key shares, replay sets and organization keys.
+//!
+//! Every sealed blob is stored next to a `format_version`; a row written by a newer
+//! planbok (a version this build does not know) is refused with `UnsupportedRecord`
+//! instead of being misread.
+
+use std::fmt;
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::StoreError;
+use crate::db::{Backend, Db, Schema, Step, now_ms};
+
+/// The node schema, one step per migration, for each backend.
+static NODE_SCHEMA: Schema = Schema {
+    history_table: "_planbok_node_migrations",
+    steps: &[Step {
+        version: 1,
+        description: "node schema",
+        sqlite: include_str!("../migrations/node/sqlite/0001_node_schema.sql"),
+        postgres: include_str!("../migrations/node/postgres/0001_node_schema.sql"),
+    }],
+};
+
+/// The record format this build writes and the only one it reads.
+const RECORD_FORMAT: i64 = 1;
+
+/// A grant or ciphertext stays in its replay set this long after it expires, so a
+/// peer whose clock runs a little behind ours cannot replay it in that window.
+const REPLAY_GRACE_MS: i64 = 60_000;
+
+/// The result of a DKG, as this node stores it before both nodes have committed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NewKey {
+    /// The key's id, shared by both nodes.
+    pub key_id: String,
+    /// The organization that owns the key.
+    pub org_id: String,
+    /// The protocol the share belongs to (e.g. `"cggmp21"`, `"dkls23"`, `"frost-ed25519"`).
+    pub protocol: String,
+    /// The group public key.
+    pub public_key: Vec<u8>,
+    /// The BIP-32 chain code, for secp256k1 keys.
+    pub chain_code: Option<Vec<u8>>,
+    /// This node's share, sealed by the keystore.
+    pub sealed_share: Vec<u8>,
+}
+
+/// An active key share.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyRecord {
+    /// The key's id, shared by both nodes.
+    pub key_id: String,
+    /// The organization that owns the key.
+    pub org_id: String,
+    /// The protocol the share belongs to.
+    pub protocol: String,
+    /// The group public key.
+    pub public_key: Vec<u8>,
+    /// The BIP-32 chain code, for secp256k1 keys.
+    pub chain_code: Option<Vec<u8>>,
+    /// This node's share, sealed by the keystore.
+    pub sealed_share: Vec<u8>,
+    /// When the pending row was written, unix milliseconds.
+    pub created_at_ms: i64,
+    /// 1 for the DKG's share, incremented by every refresh (`replace_share`).
+    pub share_version: i64,
+}
+
+/// An organization's RSA key pair (Node 1).
+#[derive(Clone, PartialEq, Eq)]
+pub struct OrgKeyRecord {
+    /// The organization.
+    pub org_id: String,
+    /// The public key, PEM.
+    pub public_key_pem: String,
+    /// The private key, sealed by the keystore.
+    pub sealed_private_key: Vec<u8>,
+    /// When it was stored, unix milliseconds.
+    pub created_at_ms: i64,
+}
+
+/// An organization's secret registration (Node 1).
+#[derive(Clone, PartialEq, Eq)]
+pub struct OrgSecretRecord {
+    /// The organization.
+    pub org_id: String,
+    /// `"standard"` or `"trustless"`.
+    pub mode: String,
+    /// Checks a presented secret without storing it.
+    pub verifier: [u8; 32],
+    /// The secret itself, sealed; present only in standard mode.
+    pub sealed_secret: Option<Vec<u8>>,
+    /// When it was registered, unix milliseconds.
+    pub created_at_ms: i64,
+}
+
+/// Prints a byte field as its length only: blobs are sealed already, but a log line is
+/// still no place for them (and a verifier is a brute-force target).
+struct Len<'a>(&'a [u8]);
+
+impl fmt::Debug for Len<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<{} bytes>", self.0.len())
+    }
+}
+
+impl fmt::Debug for NewKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewKey")
+            .field("key_id", &self.key_id)
+            .field("org_id", &self.org_id)
+            .field("protocol", &self.protocol)
+            .field("public_key", &Len(&self.public_key))
+            .field("chain_code", &self.chain_code.as_deref().map(Len))
+            .field("sealed_share", &Len(&self.sealed_share))
+            .finish()
+    }
+}
+
+impl fmt::Debug for KeyRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyRecord")
+            .field("key_id", &self.key_id)
+            .field("org_id", &self.org_id)
+            .field("protocol", &self.protocol)
+            .field("public_key", &Len(&self.public_key))
+            .field("chain_code", &self.chain_code.as_deref().map(Len))
+            .field("sealed_share", &Len(&self.sealed_share))
+            .field("created_at_ms", &self.created_at_ms)
+            .field("share_version", &self.share_version)
+            .finish()
+    }
+}
+
+impl fmt::Debug for OrgKeyRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OrgKeyRecord")
+            .field("org_id", &self.org_id)
+            .field("public_key_pem", &Len(self.public_key_pem.as_bytes()))
+            .field("sealed_private_key", &Len(&self.sealed_private_key))
+            .field("created_at_ms", &self.created_at_ms)
+            .finish()
+    }
+}
+
+impl fmt::Debug for OrgSecretRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OrgSecretRecord")
+            .field("org_id", &self.org_id)
+            .field("mode", &self.mode)
+            .field("verifier", &Len(&self.verifier))
+            .field("sealed_secret", &self.sealed_secret.as_deref().map(Len))
+            .field("created_at_ms", &self.created_at_ms)
+            .finish()
+    }
+}
+
+/// A node's database. Cheap to clone: clones share one connection pool.
+#[derive(Debug, Clone)]
+pub struct NodeStore {
+    db: Db,
+}
+
+impl NodeStore {
+    /// Connects to `url` (`sqlite:///path/node.db`, `sqlite::memory:`, `postgres://...`)
+    /// and applies any migrations not yet applied.
+    ///
+    /// Installs sqlx's default `Any` drivers (SQLite and PostgreSQL) on first use; a
+    /// process must not install a different driver set through `sqlx::any` itself.
+    pub async fn connect(url: &str) -> Result<NodeStore, StoreError> {
+        Ok(NodeStore {
+            db: Db::connect(url, &NODE_SCHEMA).await?,
+        })
+    }
+
+    /// `"sqlite"` or `"postgres"`.
+    pub fn backend(&self) -> &'static str {
+        self.db.backend.as_str()
+    }
+
+    /// The backend as a value.
+    pub fn backend_kind(&self) -> Backend {
+        self.db.backend
+    }
+
+    // ---- Keys: two-phase commit of DKG results -------------------------------------
+
+    /// Phase one: stores a DKG result as `pending`, invisible to `active_key`.
+    /// A row with the same `key_id`, pending or active, is a `Conflict`.
+    pub async fn insert_pending_key(&self, k: &NewKey) -> Result<(), StoreError> {
+        let inserted = sqlx::query(
+            "INSERT INTO node_keys (key_id, org_id, protocol, status, public_key, chain_code, \
+             sealed_share, share_version, format_version, created_at_ms) \
+             VALUES ($1, $2, $3, 'pending', $4, $5, $6, 1, $7, $8) \
+             ON CONFLICT (key_id) DO NOTHING",
+        )
+        .bind(k.key_id.as_str())
+        .bind(k.org_id.as_str())
+        .bind(k.protocol.as_str())
+        .bind(k.public_key.as_slice())
+        .bind(k.chain_code.as_deref())
+        .bind(k.sealed_share.as_slice())
+        .bind(RECORD_FORMAT)
+        .bind(now_ms())
+        .execute(&self.db.pool)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            return Err(StoreError::Conflict(format!(
+                "key {} already exists",
+                k.key_id
+            )));
+        }
+        Ok(())
+    }
+
+    /// Phase two: makes a pending key active. Activating an active key again succeeds
+    /// (the commit message may be retried); no row at all is `NotFound`.
+    pub async fn activate_key(&self, key_id: &str) -> Result<(), StoreError> {
+        let updated = sqlx::query(
+            "UPDATE node_keys SET status = 'active' WHERE key_id = $1 AND status = 'pending'",
+        )
+        .bind(key_id)
+        .execute(&self.db.pool)
+        .await?
+        .rows_affected();
+        if updated > 0 || self.is_active(key_id).await? {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound(format!("no pending key {key_id}")))
+        }
+    }
+
+    /// Aborts phase one for one key. Returns whether a pending row was deleted; an active
+    /// key is never touched.
+    pub async fn delete_pending_key(&self, key_id: &str) -> Result<bool, StoreError> {
+        let deleted = sqlx::query("DELETE FROM node_keys WHERE key_id = $1 AND status = 'pending'")
+            .bind(key_id)
+            .execute(&self.db.pool)
+            .await?
+            .rows_affected();
+        Ok(deleted > 0)
+    }
+
+    /// Deletes every pending key (at node start: a DKG that did not commit before a
+    /// restart never will). Returns how many.
+    pub async fn cleanup_pending_keys(&self) -> Result<u64, StoreError> {
+        let deleted = sqlx::query("DELETE FROM node_keys WHERE status = 'pending'")
+            .execute(&self.db.pool)
+            .await?
+            .rows_affected();
+        Ok(deleted)
+    }
+
+    /// An active key; pending keys are not returned.
+    pub async fn active_key(&self, key_id: &str) -> Result<Option<KeyRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT key_id, org_id, protocol, public_key, chain_code, sealed_share, \
+             share_version, format_version, created_at_ms \
+             FROM node_keys WHERE key_id = $1 AND status = 'active'",
+        )
+        .bind(key_id)
+        .fetch_optional(&self.db.pool)
+        .await?;
+        row.map(|row| {
+            check_format("node_keys", &row)?;
+            Ok(KeyRecord {
+                key_id: row.try_get("key_id")?,
+                org_id: row.try_get("org_id")?,
+                protocol: row.try_get("protocol")?,
+                public_key: row.try_get("public_key")?,
+                chain_code: row.try_get("chain_code")?,
+                sealed_share: row.try_get("sealed_share")?,
+                created_at_ms: row.try_get("created_at_ms")?,
+                share_version: row.try_get("share_version")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Replaces an active key's share after a refresh, if its version is still
+    /// `expected_version`, and increments the version. A moved version is a `Conflict`
+    /// (someone else refreshed first); no active key is `NotFound`.
+    pub async fn replace_share(
+        &self,
+        key_id: &str,
+        expected_version: i64,
+        sealed_share: Vec<u8>,
+    ) -> Result<(), StoreError> {
+        let updated = sqlx::query(
+            "UPDATE node_keys SET sealed_share = $1, format_version = $2, \
+             share_version = share_version + 1 \
+             WHERE key_id = $3 AND status = 'active' AND share_version = $4",
+        )
+        .bind(sealed_share)
+        .bind(RECORD_FORMAT)
+        .bind(key_id)
+        .bind(expected_version)
+        .execute(&self.db.pool)
+        .await?
+        .rows_affected();
+        if updated > 0 {
+            return Ok(());
+        }
+        let current: Option<i64> = sqlx::query_scalar(
+            "SELECT share_version FROM node_keys WHERE key_id = $1 AND status = 'active'",
+        )
+        .bind(key_id)
+        .fetch_optional(&self.db.pool)
+        .await?;
+        match current {
+            Some(v) => Err(StoreError::Conflict(format!(
+                "key {key_id}: share version is {v}, expected {expected_version}"
+            ))),
+            None => Err(StoreError::NotFound(format!("no active key {key_id}"))),
+        }
+    }
+
+    /// The ids of all active keys, sorted.
+    pub async fn list_key_ids(&self) -> Result<Vec<String>, StoreError> {
+        let ids = sqlx::query_scalar(
+            "SELECT key_id FROM node_keys WHERE status = 'active' ORDER BY key_id",
+        )
+        .fetch_all(&self.db.pool)
+        .await?;
+        Ok(ids)
+    }
+
+    async fn is_active(&self, key_id: &str) -> Result<bool, StoreError> {
+        let found: Option<String> = sqlx::query_scalar(
+            "SELECT key_id FROM node_keys WHERE key_id = $1 AND status = 'active'",
+        )
+        .bind(key_id)
+        .fetch_optional(&self.db.pool)
+        .await?;
+        Ok(found.is_some())
+    }
+
+    // ---- Replay sets ---------------------------------------------------------------
+
+    /// Records a used authorization grant. `true` the first time, `false` if it was
+    /// already recorded: one atomic insert, so of many concurrent calls exactly one wins.
+    pub async fn record_grant(
+        &self,
+        grant_id: &[u8; 16],
+        expires_at_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let inserted = sqlx::query(
+            "INSERT INTO used_grants (grant_id, expires_at_ms) VALUES ($1, $2) \
+             ON CONFLICT (grant_id) DO NOTHING",
+        )
+        .bind(grant_id.as_slice())
+        .bind(expires_at_ms)
+        .execute(&self.db.pool)
+        .await?
+        .rows_affected();
+        Ok(inserted > 0)
+    }
+
+    /// Forgets grants that expired more than a minute before `now_ms`. Returns how many.
+    pub async fn prune_grants(&self, now_ms: i64) -> Result<u64, StoreError> {
+        let deleted = sqlx::query("DELETE FROM used_grants WHERE expires_at_ms < $1")
+            .bind(now_ms.saturating_sub(REPLAY_GRACE_MS))
+            .execute(&self.db.pool)
+            .await?
+            .rows_affected();
+        Ok(deleted)
+    }
+
+    /// Records the SHA-256 digest of an accepted encrypted-secret ciphertext. Same
+    /// semantics as `record_grant`.
+    pub async fn record_ciphertext(
+        &self,
+        digest: &[u8; 32],
+        expires_at_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let inserted = sqlx::query(
+            "INSERT INTO seen_ciphertexts (digest, expires_at_ms) VALUES ($1, $2) \
+             ON CONFLICT (digest) DO NOTHING",
+        )
+        .bind(digest.as_slice())
+        .bind(expires_at_ms)
+        .execute(&self.db.pool)
+        .await?
+        .rows_affected();
+        Ok(inserted > 0)
+    }
+
+    /// Forgets ciphertexts that expired more than a minute before `now_ms`.
+    pub async fn prune_ciphertexts(&self, now_ms: i64) -> Result<u64, StoreError> {
+        let deleted = sqlx::query("DELETE FROM seen_ciphertexts WHERE expires_at_ms < $1")
+            .bind(now_ms.saturating_sub(REPLAY_GRACE_MS))
+            .execute(&self.db.pool)
+            .await?
+            .rows_affected();
+        Ok(deleted)
+    }
+
+    // ---- Organizations (Node 1) ----------------------------------------------------
+
+    /// Stores an organization's RSA key pair; `Conflict` if it already has one.
+    pub async fn put_org_key(
+        &self,
+        org_id: &str,
+        public_key_pem: &str,
+        sealed_private_key: Vec<u8>,
+    ) -> Result<(), StoreError> {
+        let inserted = sqlx::query(
+            "INSERT INTO org_keys (org_id, public_key_pem, sealed_private_key, \
+             format_version, created_at_ms) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (org_id) DO NOTHING",
+        )
+        .bind(org_id)
+        .bind(public_key_pem)
+        .bind(sealed_private_key)
+        .bind(RECORD_FORMAT)
+        .bind(now_ms())
+        .execute(&self.db.pool)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            return Err(StoreError::Conflict(format!(
+                "organization {org_id} already has a key"
+            )));
+        }
+        Ok(())
+    }
+
+    /// An organization's RSA key pair.
+    pub async fn org_key(&self, org_id: &str) -> Result<Option<OrgKeyRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT org_id, public_key_pem, sealed_private_key, format_version, created_at_ms \
+             FROM org_keys WHERE org_id = $1",
+        )
+        .bind(org_id)
+        .fetch_optional(&self.db.pool)
+        .await?;
+        row.map(|row| {
+            check_format("org_keys", &row)?;
+            Ok(OrgKeyRecord {
+                org_id: row.try_get("org_id")?,
+                public_key_pem: row.try_get("public_key_pem")?,
+                sealed_private_key: row.try_get("sealed_private_key")?,
+                created_at_ms: row.try_get("created_at_ms")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Registers an organization's secret, once: `Conflict` if already registered.
+    /// `mode` is `"standard"` (with `sealed_secret`) or `"trustless"` (without);
+    /// anything else is `InvalidInput`.
+    pub async fn put_org_secret(
+        &self,
+        org_id: &str,
+        mode: &str,
+        verifier: [u8; 32],
+        sealed_secret: Option<Vec<u8>>,
+    ) -> Result<(), StoreError> {
+        match (mode, sealed_secret.is_some()) {
+            ("standard", true) | ("trustless", false) => {}
+            ("standard", false) => {
+                return Err(StoreError::InvalidInput(
+                    "standard mode needs the sealed secret".into(),
+                ));
+            }
+            ("trustless", true) => {
+                return Err(StoreError::InvalidInput(
+                    "trustless mode must not store the secret".into(),
+                ));
+            }
+            _ => {
+                return Err(StoreError::InvalidInput(format!(
+                    "unknown secret mode {mode:?}"
+                )));
+            }
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO org_secrets (org_id, mode, verifier, sealed_secret, format_version, \
+             created_at_ms) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (org_id) DO NOTHING",
+        )
+        .bind(org_id)
+        .bind(mode)
+        .bind(verifier.as_slice())
+        .bind(sealed_secret)
+        .bind(RECORD_FORMAT)
+        .bind(now_ms())
+        .execute(&self.db.pool)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            return Err(StoreError::Conflict(format!(
+                "organization {org_id} already registered its secret"
+            )));
+        }
+        Ok(())
+    }
+
+    /// An organization's secret registration.
+    pub async fn org_secret(&self, org_id: &str) -> Result<Option<OrgSecretRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT org_id, mode, verifier, sealed_secret, format_version, created_at_ms \
+             FROM org_secrets WHERE org_id = $1",
+        )
+        .bind(org_id)
+        .fetch_optional(&self.db.pool)
+        .await?;
+        row.map(|row| {
+            check_format("org_secrets", &row)?;
+            let verifier: Vec<u8> = row.try_get("verifier")?;
+            let verifier =
+                <[u8; 32]>::try_from(verifier).map_err(|v| StoreError::UnsupportedRecord {
+                    table: "org_secrets",
+                    detail: format!("verifier is {} bytes, not 32", v.len()),
+                })?;
+            Ok(OrgSecretRecord {
+                org_id: row.try_get("org_id")?,
+                mode: row.try_get("mode")?,
+                verifier,
+                sealed_secret: row.try_get("sealed_secret")?,
+                created_at_ms: row.try_get("created_at_ms")?,
+            })
+        })
+        .transpose()
+    }
+
+    // ---- Singleton blobs -----------------------------------------------------------
+
+    /// Stores `sealed` under `name`, replacing any previous value.
+    pub async fn put_blob(&self, name: &str, sealed: Vec<u8>) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO blobs (name, sealed, format_version, updated_at_ms) \
+             VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (name) DO UPDATE SET sealed = excluded.sealed, \
+             format_version = excluded.format_version, updated_at_ms = excluded.updated_at_ms",
+        )
+        .bind(name)
+        .bind(sealed)
+        .bind(RECORD_FORMAT)
+        .bind(now_ms())
+        .execute(&self.db.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The blob stored under `name`.
+    pub async fn blob(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let row = sqlx::query("SELECT sealed, format_version FROM blobs WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.db.pool)
+            .await?;
+        row.map(|row| {
+            check_format("blobs", &row)?;
+            Ok(row.try_get("sealed")?)
+        })
+        .transpose()
+    }
+}
+
+/// Refuses a row whose `format_version` this build does not know.
+fn check_format(table: &'static str, row: &AnyRow) -> Result<(), StoreError> {
+    let version: i64 = row.try_get("format_version")?;
+    if version == RECORD_FORMAT {
+        Ok(())
+    } else {
+        Err(StoreError::UnsupportedRecord {
+            table,
+            detail: format!("format_version {version}, this build reads {RECORD_FORMAT}"),
+        })
+    }
+}

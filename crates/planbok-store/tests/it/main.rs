@@ -1,0 +1,8 @@
+//! The store's one integration-test binary. Every case in `node_cases` runs against
+//! SQLite (a temp file) and PostgreSQL (a fresh database per test).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod harness;
+mod node_cases;
+mod node_misc;

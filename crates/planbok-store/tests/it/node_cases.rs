@@ -1,0 +1,396 @@
+//! `NodeStore` behaviour, the same on every backend.
+
+use planbok_store::{NewKey, NodeStore, StoreError};
+use sqlx::{AnyConnection, Connection};
+
+use crate::harness::{TestDb, on_every_backend};
+
+on_every_backend!(
+    reports_its_backend,
+    pending_key_invisible_until_activated,
+    activate_is_idempotent_and_needs_a_row,
+    cleanup_removes_pending_only,
+    delete_pending_key_leaves_active_keys,
+    duplicate_key_is_conflict,
+    replace_share_is_optimistic,
+    record_grant_once,
+    record_grant_survives_reconnect,
+    record_grant_concurrent_exactly_one_wins,
+    prune_grants_after_grace,
+    ciphertext_set,
+    org_key_once,
+    org_secret_once,
+    org_secret_mode_checked,
+    blob_upsert,
+    migrations_idempotent,
+    unknown_record_format_refused,
+);
+
+fn new_key(id: &str) -> NewKey {
+    NewKey {
+        key_id: id.into(),
+        org_id: "org-1".into(),
+        protocol: "cggmp21".into(),
+        public_key: vec![2; 33],
+        chain_code: Some(vec![7; 32]),
+        sealed_share: vec![0xAB; 100],
+    }
+}
+
+async fn reports_its_backend(db: &TestDb) {
+    let store = db.connect().await;
+    let expected = if db.url.starts_with("sqlite") {
+        "sqlite"
+    } else {
+        "postgres"
+    };
+    assert_eq!(store.backend(), expected);
+}
+
+async fn pending_key_invisible_until_activated(db: &TestDb) {
+    let store = db.connect().await;
+    let k = new_key("k1");
+    store.insert_pending_key(&k).await.unwrap();
+    assert_eq!(store.active_key("k1").await.unwrap(), None);
+    assert!(store.list_key_ids().await.unwrap().is_empty());
+
+    store.activate_key("k1").await.unwrap();
+    let rec = store.active_key("k1").await.unwrap().unwrap();
+    assert_eq!(rec.key_id, k.key_id);
+    assert_eq!(rec.org_id, k.org_id);
+    assert_eq!(rec.protocol, k.protocol);
+    assert_eq!(rec.public_key, k.public_key);
+    assert_eq!(rec.chain_code, k.chain_code);
+    assert_eq!(rec.sealed_share, k.sealed_share);
+    assert_eq!(rec.share_version, 1);
+    assert!(
+        rec.created_at_ms > 1_700_000_000_000,
+        "{}",
+        rec.created_at_ms
+    );
+    assert_eq!(store.list_key_ids().await.unwrap(), vec!["k1".to_string()]);
+
+    // No chain code (ed25519) round-trips as None.
+    let mut ed = new_key("k2");
+    ed.chain_code = None;
+    ed.protocol = "frost-ed25519".into();
+    store.insert_pending_key(&ed).await.unwrap();
+    store.activate_key("k2").await.unwrap();
+    assert_eq!(
+        store.active_key("k2").await.unwrap().unwrap().chain_code,
+        None
+    );
+    assert_eq!(
+        store.list_key_ids().await.unwrap(),
+        vec!["k1".to_string(), "k2".to_string()]
+    );
+}
+
+async fn activate_is_idempotent_and_needs_a_row(db: &TestDb) {
+    let store = db.connect().await;
+    assert!(matches!(
+        store.activate_key("nope").await,
+        Err(StoreError::NotFound(_))
+    ));
+    store.insert_pending_key(&new_key("k1")).await.unwrap();
+    store.activate_key("k1").await.unwrap();
+    store.activate_key("k1").await.unwrap();
+    assert!(store.active_key("k1").await.unwrap().is_some());
+}
+
+async fn cleanup_removes_pending_only(db: &TestDb) {
+    let store = db.connect().await;
+    for id in ["a", "b", "c"] {
+        store.insert_pending_key(&new_key(id)).await.unwrap();
+    }
+    store.activate_key("b").await.unwrap();
+    assert_eq!(store.cleanup_pending_keys().await.unwrap(), 2);
+    assert_eq!(store.list_key_ids().await.unwrap(), vec!["b".to_string()]);
+    assert_eq!(store.cleanup_pending_keys().await.unwrap(), 0);
+    // A cleaned-up id is free again; the active one is not.
+    store.insert_pending_key(&new_key("a")).await.unwrap();
+    assert!(matches!(
+        store.activate_key("c").await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+async fn delete_pending_key_leaves_active_keys(db: &TestDb) {
+    let store = db.connect().await;
+    store.insert_pending_key(&new_key("p")).await.unwrap();
+    store.insert_pending_key(&new_key("q")).await.unwrap();
+    store.activate_key("q").await.unwrap();
+    assert!(store.delete_pending_key("p").await.unwrap());
+    assert!(!store.delete_pending_key("p").await.unwrap());
+    assert!(!store.delete_pending_key("q").await.unwrap());
+    assert!(store.active_key("q").await.unwrap().is_some());
+}
+
+async fn duplicate_key_is_conflict(db: &TestDb) {
+    let store = db.connect().await;
+    store.insert_pending_key(&new_key("k1")).await.unwrap();
+    assert!(matches!(
+        store.insert_pending_key(&new_key("k1")).await,
+        Err(StoreError::Conflict(_))
+    ));
+    store.activate_key("k1").await.unwrap();
+    let mut other = new_key("k1");
+    other.sealed_share = vec![1, 2, 3];
+    assert!(matches!(
+        store.insert_pending_key(&other).await,
+        Err(StoreError::Conflict(_))
+    ));
+    // The stored share is untouched.
+    assert_eq!(
+        store.active_key("k1").await.unwrap().unwrap().sealed_share,
+        vec![0xAB; 100]
+    );
+}
+
+async fn replace_share_is_optimistic(db: &TestDb) {
+    let store = db.connect().await;
+    store.insert_pending_key(&new_key("k1")).await.unwrap();
+    // A pending key cannot be refreshed.
+    assert!(matches!(
+        store.replace_share("k1", 1, vec![1]).await,
+        Err(StoreError::NotFound(_))
+    ));
+    store.activate_key("k1").await.unwrap();
+
+    store.replace_share("k1", 1, vec![0x11; 50]).await.unwrap();
+    let rec = store.active_key("k1").await.unwrap().unwrap();
+    assert_eq!(
+        (rec.share_version, rec.sealed_share.as_slice()),
+        (2, &[0x11; 50][..])
+    );
+
+    // A second refresh based on the old version loses.
+    assert!(matches!(
+        store.replace_share("k1", 1, vec![0x22]).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let rec = store.active_key("k1").await.unwrap().unwrap();
+    assert_eq!(
+        (rec.share_version, rec.sealed_share.as_slice()),
+        (2, &[0x11; 50][..])
+    );
+
+    store.replace_share("k1", 2, vec![0x33]).await.unwrap();
+    assert_eq!(
+        store.active_key("k1").await.unwrap().unwrap().share_version,
+        3
+    );
+    assert!(matches!(
+        store.replace_share("nope", 1, vec![1]).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+async fn record_grant_once(db: &TestDb) {
+    let store = db.connect().await;
+    let g = [5u8; 16];
+    assert!(store.record_grant(&g, 1_000).await.unwrap());
+    assert!(!store.record_grant(&g, 1_000).await.unwrap());
+    // A different expiry does not make it new.
+    assert!(!store.record_grant(&g, 9_000).await.unwrap());
+    assert!(store.record_grant(&[6u8; 16], 1_000).await.unwrap());
+}
+
+async fn record_grant_survives_reconnect(db: &TestDb) {
+    let g = [9u8; 16];
+    let c = [9u8; 32];
+    {
+        let store = db.connect().await;
+        assert!(store.record_grant(&g, i64::MAX).await.unwrap());
+        assert!(store.record_ciphertext(&c, i64::MAX).await.unwrap());
+        store.insert_pending_key(&new_key("k1")).await.unwrap();
+        store.activate_key("k1").await.unwrap();
+    }
+    let store = db.connect().await;
+    assert!(!store.record_grant(&g, i64::MAX).await.unwrap());
+    assert!(!store.record_ciphertext(&c, i64::MAX).await.unwrap());
+    assert!(store.active_key("k1").await.unwrap().is_some());
+}
+
+async fn record_grant_concurrent_exactly_one_wins(db: &TestDb) {
+    let store = db.connect().await;
+    let g = [0x42u8; 16];
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..32 {
+        let store = store.clone();
+        tasks.spawn(async move { store.record_grant(&g, i64::MAX).await });
+    }
+    let mut firsts = 0;
+    while let Some(r) = tasks.join_next().await {
+        if r.unwrap().unwrap() {
+            firsts += 1;
+        }
+    }
+    assert_eq!(firsts, 1);
+}
+
+async fn prune_grants_after_grace(db: &TestDb) {
+    let store = db.connect().await;
+    let now = 10_000_000;
+    assert!(store.record_grant(&[1; 16], now - 60_001).await.unwrap()); // expired > 60 s ago
+    assert!(store.record_grant(&[2; 16], now - 60_000).await.unwrap()); // exactly 60 s: kept
+    assert!(store.record_grant(&[3; 16], now - 1).await.unwrap()); // within grace: kept
+    assert!(store.record_grant(&[4; 16], now + 1_000).await.unwrap()); // live
+    assert_eq!(store.prune_grants(now).await.unwrap(), 1);
+    assert_eq!(store.prune_grants(now).await.unwrap(), 0);
+    // The pruned one is forgotten, the others still count as used.
+    assert!(store.record_grant(&[1; 16], now + 1_000).await.unwrap());
+    for g in [[2; 16], [3; 16], [4; 16]] {
+        assert!(!store.record_grant(&g, now + 1_000).await.unwrap());
+    }
+    // Later, the two that expired at `now - 60 s` and `now - 1 ms` go too.
+    assert_eq!(store.prune_grants(now + 61_000).await.unwrap(), 2);
+    // Extreme clocks do not overflow.
+    assert_eq!(store.prune_grants(i64::MIN).await.unwrap(), 0);
+}
+
+async fn ciphertext_set(db: &TestDb) {
+    let store = db.connect().await;
+    let now = 50_000_000;
+    let d1 = [0xC1; 32];
+    let d2 = [0xC2; 32];
+    assert!(store.record_ciphertext(&d1, now - 120_000).await.unwrap());
+    assert!(!store.record_ciphertext(&d1, now).await.unwrap());
+    assert!(store.record_ciphertext(&d2, now + 1).await.unwrap());
+    // The replay sets are separate tables: a grant id never collides with a digest.
+    assert!(store.record_grant(&[0xC1; 16], now).await.unwrap());
+    assert_eq!(store.prune_ciphertexts(now).await.unwrap(), 1);
+    assert!(store.record_ciphertext(&d1, now).await.unwrap());
+    assert!(!store.record_ciphertext(&d2, now).await.unwrap());
+    assert_eq!(store.prune_grants(now).await.unwrap(), 0);
+}
+
+async fn org_key_once(db: &TestDb) {
+    let store = db.connect().await;
+    assert_eq!(store.org_key("org-1").await.unwrap(), None);
+    let pem = "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----\n";
+    store
+        .put_org_key("org-1", pem, vec![0x5E; 64])
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.put_org_key("org-1", "other", vec![1]).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let rec = store.org_key("org-1").await.unwrap().unwrap();
+    assert_eq!(rec.org_id, "org-1");
+    assert_eq!(rec.public_key_pem, pem);
+    assert_eq!(rec.sealed_private_key, vec![0x5E; 64]);
+    assert!(rec.created_at_ms > 0);
+    assert_eq!(store.org_key("org-2").await.unwrap(), None);
+}
+
+async fn org_secret_once(db: &TestDb) {
+    let store = db.connect().await;
+    assert_eq!(store.org_secret("org-1").await.unwrap(), None);
+    store
+        .put_org_secret("org-1", "standard", [0x71; 32], Some(vec![0x5E; 48]))
+        .await
+        .unwrap();
+    store
+        .put_org_secret("org-2", "trustless", [0x72; 32], None)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .put_org_secret("org-1", "trustless", [0; 32], None)
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    let s1 = store.org_secret("org-1").await.unwrap().unwrap();
+    assert_eq!(
+        (s1.mode.as_str(), s1.verifier, s1.sealed_secret.as_deref()),
+        ("standard", [0x71; 32], Some(&[0x5E; 48][..]))
+    );
+    let s2 = store.org_secret("org-2").await.unwrap().unwrap();
+    assert_eq!(
+        (s2.mode.as_str(), s2.verifier, s2.sealed_secret),
+        ("trustless", [0x72; 32], None)
+    );
+}
+
+async fn org_secret_mode_checked(db: &TestDb) {
+    let store = db.connect().await;
+    for (mode, secret) in [
+        ("standard", None),
+        ("trustless", Some(vec![1])),
+        ("bogus", None),
+        ("Standard", Some(vec![1])),
+    ] {
+        assert!(
+            matches!(
+                store.put_org_secret("org-1", mode, [0; 32], secret).await,
+                Err(StoreError::InvalidInput(_))
+            ),
+            "{mode}"
+        );
+    }
+    assert_eq!(store.org_secret("org-1").await.unwrap(), None);
+}
+
+async fn blob_upsert(db: &TestDb) {
+    let store = db.connect().await;
+    assert_eq!(store.blob("cggmp-aux").await.unwrap(), None);
+    store.put_blob("cggmp-aux", vec![1; 10]).await.unwrap();
+    assert_eq!(store.blob("cggmp-aux").await.unwrap(), Some(vec![1; 10]));
+    store.put_blob("cggmp-aux", vec![2; 20]).await.unwrap();
+    assert_eq!(store.blob("cggmp-aux").await.unwrap(), Some(vec![2; 20]));
+    store.put_blob("other", Vec::new()).await.unwrap();
+    assert_eq!(store.blob("other").await.unwrap(), Some(Vec::new()));
+    assert_eq!(store.blob("cggmp-aux").await.unwrap(), Some(vec![2; 20]));
+}
+
+async fn migrations_idempotent(db: &TestDb) {
+    let first = db.connect().await;
+    first.put_blob("b", vec![1]).await.unwrap();
+    let second = db.connect().await;
+    let third = NodeStore::connect(&db.url).await.unwrap();
+    assert_eq!(second.blob("b").await.unwrap(), Some(vec![1]));
+    assert_eq!(third.blob("b").await.unwrap(), Some(vec![1]));
+
+    let mut conn = raw(db).await;
+    let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _planbok_node_migrations")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(applied, 1);
+}
+
+async fn unknown_record_format_refused(db: &TestDb) {
+    let store = db.connect().await;
+    store.put_blob("b", vec![1]).await.unwrap();
+    store.insert_pending_key(&new_key("k1")).await.unwrap();
+    store.activate_key("k1").await.unwrap();
+    store.put_org_key("o", "pem", vec![1]).await.unwrap();
+    store
+        .put_org_secret("o", "trustless", [0; 32], None)
+        .await
+        .unwrap();
+
+    // As if written by a newer planbok.
+    let mut conn = raw(db).await;
+    for sql in [
+        "UPDATE blobs SET format_version = 2",
+        "UPDATE node_keys SET format_version = 2",
+        "UPDATE org_keys SET format_version = 2",
+        "UPDATE org_secrets SET format_version = 2",
+    ] {
+        sqlx::query(sql).execute(&mut conn).await.unwrap();
+    }
+    let unsupported = |e: StoreError| matches!(e, StoreError::UnsupportedRecord { .. });
+    assert!(unsupported(store.blob("b").await.unwrap_err()));
+    assert!(unsupported(store.active_key("k1").await.unwrap_err()));
+    assert!(unsupported(store.org_key("o").await.unwrap_err()));
+    assert!(unsupported(store.org_secret("o").await.unwrap_err()));
+}
+
+/// A direct connection, for looking under the store.
+async fn raw(db: &TestDb) -> AnyConnection {
+    sqlx::any::install_default_drivers();
+    AnyConnection::connect(&db.url).await.unwrap()
+}
