@@ -29,7 +29,6 @@ use crate::state::{AUX_BLOB, AUX_PENDING_BLOB, NodeState, Proto, Share};
 pub(crate) struct PeerService {
     pub(crate) state: Arc<NodeState>,
     pub(crate) tasks: TaskTracker,
-    pub(crate) status: Arc<dyn Fn() -> NodeStatus + Send + Sync>,
 }
 
 type Out = mpsc::Sender<Result<PeerMessage, Status>>;
@@ -87,7 +86,7 @@ impl Peer for PeerService {
     }
 
     async fn ready(&self, _req: Request<ReadyRequest>) -> Result<Response<NodeStatus>, Status> {
-        Ok(Response::new((self.status)()))
+        Ok(Response::new(self.state.status().await))
     }
 }
 
@@ -96,13 +95,9 @@ async fn prepare(state: &NodeState, open: Open) -> NodeResult<Job> {
     match kind {
         RunKind::Keygen => {
             let proto = Proto::from_pb(open.protocol)?;
-            let g = state
-                .check_grant(
-                    open.grant.as_ref(),
-                    Operation::Dkg,
-                    &open.key_id,
-                    &grant::dkg_params(proto.to_pb()),
-                )
+            let g = state.verify_grant(open.grant.as_ref())?;
+            state
+                .consume_grant(&g, Operation::Dkg, &open.key_id, &grant::dkg_params(proto.to_pb()))
                 .await?;
             Ok(Job::Keygen {
                 proto,
@@ -113,9 +108,10 @@ async fn prepare(state: &NodeState, open: Open) -> NodeResult<Job> {
         }
         RunKind::Sign => {
             let proto = Proto::from_pb(open.protocol)?;
-            let g = state
-                .check_grant(
-                    open.grant.as_ref(),
+            let g = state.verify_grant(open.grant.as_ref())?;
+            state
+                .consume_grant(
+                    &g,
                     Operation::Sign,
                     &open.key_id,
                     &grant::sign_params(proto.to_pb(), &open.derivation_path, &open.payload),

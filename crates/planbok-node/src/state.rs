@@ -185,16 +185,20 @@ impl NodeState {
             .map_err(NodeError::from)
     }
 
-    /// Verifies a grant for `operation` on `key_id` with `params`, and records its id so it
-    /// can never be used again (durably: a restart does not forget it).
-    pub(crate) async fn check_grant(
+    /// Checks a grant's signature and validity window.
+    pub(crate) fn verify_grant(&self, signed: Option<&SignedGrant>) -> NodeResult<VerifiedGrant> {
+        Ok(grant::verify(signed, &self.grant_key, now_ms())?)
+    }
+
+    /// Checks that a verified grant covers `operation` on `key_id` with `params`, and
+    /// records its id so it can never be used again (durably: a restart does not forget).
+    pub(crate) async fn consume_grant(
         &self,
-        signed: Option<&SignedGrant>,
+        g: &VerifiedGrant,
         operation: Operation,
         key_id: &str,
         params: &[u8; 32],
-    ) -> NodeResult<VerifiedGrant> {
-        let g = grant::verify(signed, &self.grant_key, now_ms())?;
+    ) -> NodeResult<()> {
         g.authorize(operation, key_id, params)?;
         if !self.store.record_grant(&g.grant_id, g.expires_at_ms).await? {
             tracing::warn!(alert = true, grant = %hex::encode(g.grant_id), "replayed grant refused");
@@ -203,7 +207,30 @@ impl NodeState {
                 "this grant was used before",
             ));
         }
-        Ok(g)
+        Ok(())
+    }
+
+    /// The node's status, as operators and readiness checks see it.
+    pub(crate) async fn status(&self) -> pb::NodeStatus {
+        let (seal_state, threshold, shares, progress) = match self.keystore.status() {
+            SealStatus::Uninitialized => (pb::SealState::Uninitialized, 0, 0, 0),
+            SealStatus::Sealed {
+                threshold,
+                shares,
+                progress,
+            } => (pb::SealState::Sealed, threshold, shares, progress),
+            SealStatus::Unsealed => (pb::SealState::Unsealed, 0, 0, 0),
+        };
+        pb::NodeStatus {
+            role: u32::from(self.role),
+            seal_state: seal_state as i32,
+            threshold: u32::from(threshold),
+            shares: u32::from(shares),
+            progress: u32::from(progress),
+            backend: self.keystore.backend_name().into(),
+            cggmp_ready: self.aux_provisioned().await,
+            version: env!("CARGO_PKG_VERSION").into(),
+        }
     }
 
     /// The active key `key_id` of `org_id`.

@@ -9,6 +9,8 @@ use std::thread;
 use planbok_mpc::{Engine, MpcError, PartyIndex, Session, SessionId};
 use rand_core::RngCore;
 
+pub mod cluster;
+
 /// Why a local run did not produce both outputs.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {

@@ -1,0 +1,53 @@
+//! `planbok node`: runs a node daemon until Ctrl-C / SIGTERM.
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result, bail};
+use planbok_node::NodeConfig;
+
+#[derive(clap::Args)]
+pub struct NodeArgs {
+    /// 1 (coordinator) or 2 (signer); must match the config file.
+    #[arg(long)]
+    role: u8,
+    /// TOML configuration (see docs/node.md).
+    #[arg(long)]
+    config: PathBuf,
+}
+
+pub fn run(args: NodeArgs) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let config = NodeConfig::load(&args.config)?;
+    if config.role != args.role {
+        bail!(
+            "--role {} but {} configures node {}",
+            args.role,
+            args.config.display(),
+            config.role
+        );
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("binding {}", config.listen))?;
+        let shutdown = async {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+            }
+        };
+        planbok_node::run(listener, config, shutdown).await?;
+        Ok(())
+    })
+}

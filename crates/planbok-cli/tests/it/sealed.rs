@@ -1,0 +1,171 @@
+//! Sealed keystores (Shamir unseal keys, through the `planbok operator` CLI), and a scan
+//! of everything the nodes wrote for plain-text secrets.
+
+use std::path::Path;
+use std::process::Command;
+
+use planbok_proto::pb::{CustodyMode, Protocol, UnsealRequest};
+use planbok_testkit::cluster::{Cluster, Keystore, Options};
+
+use crate::common::*;
+
+fn operator(c: &Cluster, node: u8, args: &[&str]) -> (bool, String) {
+    let out = Command::new(bin())
+        .args(["operator", "--node"])
+        .arg(format!("https://127.0.0.1:{}", c.node(node).port))
+        .args(["--node-role", &format!("node{node}"), "--pki"])
+        .arg(c.dir.path().join("pki"))
+        .args(args)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+fn init(c: &Cluster, node: u8) -> Vec<String> {
+    let (ok, out) = operator(c, node, &["init", "--shares", "5", "--threshold", "3"]);
+    assert!(ok, "{out}");
+    let keys: Vec<String> = out
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("pbuk1-"))
+        .map(String::from)
+        .collect();
+    assert_eq!(keys.len(), 5, "{out}");
+    keys
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sealed_nodes_refuse_work_until_k_keys_then_sign() {
+    let mut c = cluster(Options {
+        keystore: Keystore::Sealed,
+        ..Options::default()
+    })
+    .await;
+    let (_, status) = operator(&c, 1, &["status"]);
+    assert!(status.contains("uninitialized"), "{status}");
+    let k1 = init(&c, 1);
+    let k2 = init(&c, 2);
+    // Init is once.
+    let (ok, out) = operator(&c, 1, &["init"]);
+    assert!(!ok && out.contains("invalid_argument"), "{out}");
+
+    // Sealed: all work refused with `sealed`.
+    let mut s = c.server().await.unwrap();
+    let r = s
+        .org_public_key(planbok_proto::pb::OrgPublicKeyRequest { org_id: "o".into() })
+        .await;
+    assert_code(r, "sealed");
+
+    // K-1 keys leave Node 1 sealed; wrong and duplicate keys are refused.
+    for k in &k1[..2] {
+        let (ok, out) = operator(&c, 1, &["unseal", k]);
+        assert!(ok, "{out}");
+    }
+    let (_, out) = operator(&c, 1, &["status"]);
+    assert!(out.contains("sealed") && out.contains("2/3"), "{out}");
+    let (ok, out) = operator(&c, 1, &["unseal", &k2[2]]);
+    assert!(!ok && out.contains("invalid_argument"), "a key of the other node: {out}");
+    let (ok, out) = operator(&c, 1, &["unseal", &k1[1]]);
+    assert!(!ok && out.contains("invalid_argument"), "a duplicate: {out}");
+    let (_, out) = operator(&c, 1, &["status"]);
+    assert!(out.contains("2/3"), "{out}");
+    // The K-th key unseals it.
+    let (ok, out) = operator(&c, 1, &["unseal", &k1[4]]);
+    assert!(ok && out.contains("unsealed"), "{out}");
+
+    // Node 2 is still sealed: Node 1 reports it.
+    let org_id = new_id("org");
+    let pem = s
+        .org_public_key(planbok_proto::pb::OrgPublicKeyRequest { org_id: org_id.clone() })
+        .await
+        .unwrap()
+        .into_inner()
+        .public_key_pem;
+    let org = Org {
+        id: org_id,
+        secret: random32(),
+        pem,
+    };
+    s.register_secret(planbok_proto::pb::RegisterSecretRequest {
+        org_id: org.id.clone(),
+        mode: CustodyMode::Standard as i32,
+        encrypted_secret: org.ct("dkg"),
+    })
+    .await
+    .unwrap();
+    assert_code(keygen_with(&c, &org, Protocol::Frost, String::new()).await, "sealed");
+    // Unseal Node 2 over the RPC directly.
+    let mut op2 = c.operator(2).await.unwrap();
+    for k in &k2[1..4] {
+        op2.unseal(UnsealRequest { key: k.clone() }).await.unwrap();
+    }
+    let ed = keygen(&c, &org, Protocol::Frost).await;
+    let ec = keygen(&c, &org, Protocol::Dkls23).await;
+    sign_and_verify(&c, &org, &ed, "m", b"unsealed").await;
+    sign_and_verify(&c, &org, &ec, "m/44/60/0/0", &digest("unsealed")).await;
+
+    // Sealing again stops work; a restart comes back sealed; any 3 keys reopen it.
+    let (ok, out) = operator(&c, 1, &["seal"]);
+    assert!(ok, "{out}");
+    assert_code(
+        sign_with(&c, sign_request(&c, &org, &ed, "m", b"x", String::new())).await,
+        "sealed",
+    );
+    c.restart(1).await.unwrap();
+    let (_, out) = operator(&c, 1, &["status"]);
+    assert!(out.contains("sealed") && out.contains("0/3"), "{out}");
+    for k in [&k1[0], &k1[2], &k1[3]] {
+        assert!(operator(&c, 1, &["unseal", k]).0);
+    }
+    sign_and_verify(&c, &org, &ec, "m/44/60/0/1", &digest("after restart")).await;
+
+    scan_for_plaintext(c.dir.path(), &[&org.secret[..], hex::encode(org.secret).as_bytes()]);
+}
+
+/// Every file the nodes wrote (databases with their WAL files, keystore state, logs; not
+/// the TLS keys `planbok pki` writes by design) is free of: the plaintext share envelope's
+/// magic, the organization secret (raw and hex), PKCS#8/RSA key material.
+pub fn scan_for_plaintext(dir: &Path, secrets: &[&[u8]]) {
+    let mut scanned = 0;
+    for entry in walk(dir) {
+        if entry.starts_with(dir.join("pki")) {
+            continue;
+        }
+        let bytes = std::fs::read(&entry).unwrap();
+        scan_bytes(&entry.display().to_string(), &bytes, secrets);
+        scanned += 1;
+    }
+    assert!(scanned >= 4, "scanned {scanned} files");
+}
+
+pub fn scan_bytes(name: &str, bytes: &[u8], secrets: &[&[u8]]) {
+    let contains = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+    assert!(!contains(b"PBKS"), "{name} holds a plaintext share envelope");
+    // rsaEncryption OID as DER: present in any plaintext PKCS#8 RSA private key.
+    assert!(
+        !contains(&[0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01]),
+        "{name} holds DER RSA key material"
+    );
+    assert!(!contains(b"PRIVATE KEY"), "{name} holds a PEM private key");
+    for s in secrets {
+        assert!(!contains(s), "{name} holds the organization secret");
+    }
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

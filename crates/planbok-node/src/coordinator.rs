@@ -1,0 +1,333 @@
+//! Node 1: the `Coordinator` service the server calls. Node 1 checks the grant and the
+//! organization secret itself, opens one stream to Node 2 per run, drives its side, and
+//! commits DKG results in two phases (Node 2 pending → Node 1 pending → Node 2 active →
+//! Node 1 active), so a crash never leaves a key that only one node holds as usable.
+
+use std::sync::Arc;
+
+use planbok_keystore::wrap;
+use planbok_mpc::SessionId;
+use planbok_proto::codes::ErrorCode;
+use planbok_proto::grant;
+use planbok_proto::pb::coordinator_server::Coordinator;
+use planbok_proto::pb::peer_client::PeerClient;
+use planbok_proto::pb::{
+    Empty, KeygenRequest, KeygenResponse, Open, OrgPublicKeyRequest, OrgPublicKeyResponse,
+    Operation, PeerMessage, ReadyRequest, ReadyResponse, RegisterSecretRequest,
+    RegisterSecretResponse, RunKind, SealState, SignRequest, SignResponse, peer_message::Msg,
+};
+use planbok_store::NewKey;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::Channel;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::error::{NodeError, NodeResult, from_peer_status};
+use crate::protocols::{self, DkgResult};
+use crate::runner::{Deadlines, RunOutput, drive, next_control};
+use crate::secrets::{self, Context};
+use crate::state::{NodeState, Proto, Share};
+
+/// Longest key id accepted.
+const MAX_KEY_ID: usize = 128;
+
+/// Node 1's coordinator service, also used by the operator service for provisioning.
+#[derive(Debug, Clone)]
+pub(crate) struct CoordinatorService {
+    pub(crate) state: Arc<NodeState>,
+    pub(crate) peer: PeerClient<Channel>,
+}
+
+/// An open run with Node 2.
+pub(crate) struct Run {
+    pub(crate) tx: mpsc::Sender<PeerMessage>,
+    pub(crate) inbox: Streaming<PeerMessage>,
+}
+
+impl CoordinatorService {
+    /// Opens a stream to Node 2 and sends `open` as its first message.
+    pub(crate) async fn open_run(&self, open: Open, deadlines: &Deadlines) -> NodeResult<Run> {
+        let (tx, rx) = mpsc::channel(16);
+        tx.send(PeerMessage {
+            msg: Some(Msg::Open(open)),
+        })
+        .await
+        .map_err(|_| NodeError::internal("run channel closed"))?;
+        let mut peer = self.peer.clone();
+        let resp = deadlines
+            .within("node 2 to accept the run", peer.run(ReceiverStream::new(rx)))
+            .await?
+            .map_err(|s| from_peer_status(&s))?;
+        Ok(Run {
+            tx,
+            inbox: resp.into_inner(),
+        })
+    }
+
+    fn deadlines(&self) -> Deadlines {
+        Deadlines::new(
+            self.state.limits.run_timeout(),
+            self.state.limits.round_timeout(),
+        )
+    }
+
+    async fn keygen_inner(&self, r: KeygenRequest) -> NodeResult<KeygenResponse> {
+        let state = &self.state;
+        state.require_unsealed()?;
+        let proto = Proto::from_pb(r.protocol)?;
+        let g = state.verify_grant(r.grant.as_ref())?;
+        let key_id = g.key_id.clone();
+        if key_id.is_empty() || key_id.len() > MAX_KEY_ID {
+            return Err(NodeError::invalid("key id must be 1 to 128 characters"));
+        }
+        state
+            .consume_grant(&g, Operation::Dkg, &key_id, &grant::dkg_params(proto.to_pb()))
+            .await?;
+        let secret = secrets::secret_for(
+            state,
+            &g.org_id,
+            &r.encrypted_secret,
+            Context::Dkg,
+            secrets::binding_for_dkg(&r.binding_ref),
+        )
+        .await?;
+        let _permit = state.slot().await?;
+        let deadlines = self.deadlines();
+        let mut run = self
+            .open_run(
+                Open {
+                    kind: RunKind::Keygen as i32,
+                    grant: r.grant,
+                    protocol: proto.to_pb() as i32,
+                    key_id: key_id.clone(),
+                    derivation_path: String::new(),
+                    payload: Vec::new(),
+                },
+                &deadlines,
+            )
+            .await?;
+        let sid = SessionId::from_bytes(g.session_id);
+        let (out, early) = drive(
+            protocols::keygen(proto, sid, state.me),
+            &run.tx,
+            &mut run.inbox,
+            deadlines,
+        )
+        .await?;
+        let DkgResult {
+            public_key,
+            chain_code,
+            share,
+        } = protocols::dkg_result(out)?;
+        let stored = match early {
+            Some(m) => m,
+            None => next_control(&mut run.inbox, &deadlines, "node 2 to store its share").await?,
+        };
+        match stored {
+            Msg::Stored(pk) if pk == public_key => {}
+            Msg::Stored(_) => {
+                tracing::error!(alert = true, key = %key_id, "node 2 reports a different public key");
+                return Err(NodeError::new(
+                    ErrorCode::ProtocolAborted,
+                    "the nodes disagree on the new public key",
+                ));
+            }
+            _ => {
+                return Err(NodeError::new(
+                    ErrorCode::ProtocolAborted,
+                    "expected node 2's stored confirmation",
+                ));
+            }
+        }
+        let wrapped = wrap::wrap_share(&secret, &g.org_id, &key_id, &share)?;
+        drop(secret);
+        let id = key_id.clone();
+        let sealed_share = state.ks(move |k| k.seal_blob(&id, &wrapped)).await?;
+        state
+            .store
+            .insert_pending_key(&NewKey {
+                key_id: key_id.clone(),
+                org_id: g.org_id.clone(),
+                protocol: proto.name().into(),
+                public_key: public_key.clone(),
+                chain_code: chain_code.clone(),
+                sealed_share,
+            })
+            .await
+            .map_err(|e| match e {
+                planbok_store::StoreError::Conflict(_) => {
+                    NodeError::new(ErrorCode::KeyExists, "a key with this id exists")
+                }
+                e => e.into(),
+            })?;
+        let commit = async {
+            if !crate::runner::Outbox::send(
+                &run.tx,
+                PeerMessage {
+                    msg: Some(Msg::Commit(Empty {})),
+                },
+            )
+            .await
+            {
+                return Err(NodeError::new(
+                    ErrorCode::PeerUnavailable,
+                    "node 2 went away before the commit",
+                ));
+            }
+            match next_control(&mut run.inbox, &deadlines, "node 2 to commit").await? {
+                Msg::Committed(_) => Ok(()),
+                _ => Err(NodeError::new(
+                    ErrorCode::ProtocolAborted,
+                    "expected node 2's commit confirmation",
+                )),
+            }
+        };
+        if let Err(e) = commit.await {
+            let _ = state.store.delete_pending_key(&key_id).await;
+            return Err(e);
+        }
+        state.store.activate_key(&key_id).await?;
+        tracing::info!(key = %key_id, org = %g.org_id, protocol = proto.name(), "key generated");
+        Ok(KeygenResponse {
+            key_id,
+            protocol: proto.to_pb() as i32,
+            public_key,
+            chain_code: chain_code.unwrap_or_default(),
+        })
+    }
+
+    async fn sign_inner(&self, r: SignRequest) -> NodeResult<SignResponse> {
+        let state = &self.state;
+        state.require_unsealed()?;
+        let g = state.verify_grant(r.grant.as_ref())?;
+        let rec = state.key(&r.key_id, &g.org_id).await?;
+        let proto = Proto::from_name(&rec.protocol)?;
+        state
+            .consume_grant(
+                &g,
+                Operation::Sign,
+                &r.key_id,
+                &grant::sign_params(proto.to_pb(), &r.derivation_path, &r.payload),
+            )
+            .await?;
+        let input = protocols::sign_input(proto, &r.derivation_path, &r.payload)?;
+        let secret = secrets::secret_for(
+            state,
+            &g.org_id,
+            &r.encrypted_secret,
+            Context::Sign,
+            secrets::binding_for_sign(&r.wallet_id, &r.payload),
+        )
+        .await?;
+        let key_id = rec.key_id.clone();
+        let sealed = rec.sealed_share;
+        let wrapped = state.ks(move |k| k.open_blob(&key_id, &sealed)).await?;
+        let bytes = wrap::unwrap_share(&secret, &g.org_id, &r.key_id, &wrapped)?;
+        drop(secret);
+        let share = Share::decode(proto, &bytes, state.me)?;
+        drop(bytes);
+        let public_key = protocols::signing_key(&share, &input)?;
+        let aux = match proto {
+            Proto::Cggmp => Some(state.aux().await?),
+            _ => None,
+        };
+        let _permit = state.slot().await?;
+        let deadlines = self.deadlines();
+        let mut run = self
+            .open_run(
+                Open {
+                    kind: RunKind::Sign as i32,
+                    grant: r.grant,
+                    protocol: proto.to_pb() as i32,
+                    key_id: r.key_id.clone(),
+                    derivation_path: r.derivation_path.clone(),
+                    payload: r.payload,
+                },
+                &deadlines,
+            )
+            .await?;
+        let build = protocols::sign(share, aux, input, SessionId::from_bytes(g.session_id))?;
+        let (out, _) = drive(build, &run.tx, &mut run.inbox, deadlines).await?;
+        let (signature, recovery_id) = match out {
+            RunOutput::Ecdsa(sig) => (sig.to_compact().to_vec(), u32::from(sig.recovery_id)),
+            RunOutput::Ed25519(sig) => (sig.0.to_vec(), 0),
+            _ => return Err(NodeError::internal("signing produced no signature")),
+        };
+        Ok(SignResponse {
+            signature,
+            recovery_id,
+            public_key,
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl Coordinator for CoordinatorService {
+    async fn org_public_key(
+        &self,
+        req: Request<OrgPublicKeyRequest>,
+    ) -> Result<Response<OrgPublicKeyResponse>, Status> {
+        self.state.require_unsealed()?;
+        let pem = secrets::org_public_key(&self.state, &req.into_inner().org_id).await?;
+        Ok(Response::new(OrgPublicKeyResponse {
+            public_key_pem: pem,
+        }))
+    }
+
+    async fn register_secret(
+        &self,
+        req: Request<RegisterSecretRequest>,
+    ) -> Result<Response<RegisterSecretResponse>, Status> {
+        self.state.require_unsealed()?;
+        let r = req.into_inner();
+        let mode = planbok_proto::pb::CustodyMode::try_from(r.mode)
+            .map_err(|_| NodeError::invalid("unknown custody mode"))?;
+        let mode = secrets::register(&self.state, &r.org_id, mode, &r.encrypted_secret).await?;
+        Ok(Response::new(RegisterSecretResponse { mode: mode as i32 }))
+    }
+
+    async fn keygen(
+        &self,
+        req: Request<KeygenRequest>,
+    ) -> Result<Response<KeygenResponse>, Status> {
+        Ok(Response::new(
+            self.keygen_inner(req.into_inner())
+                .await
+                .inspect_err(log_refusal("keygen"))?,
+        ))
+    }
+
+    async fn sign(&self, req: Request<SignRequest>) -> Result<Response<SignResponse>, Status> {
+        Ok(Response::new(
+            self.sign_inner(req.into_inner())
+                .await
+                .inspect_err(log_refusal("sign"))?,
+        ))
+    }
+
+    async fn ready(&self, _req: Request<ReadyRequest>) -> Result<Response<ReadyResponse>, Status> {
+        let me = self.state.status().await;
+        let mut peer = self.peer.clone();
+        let node2 = match tokio::time::timeout(
+            std::time::Duration::from_secs(2),
+            peer.ready(ReadyRequest {}),
+        )
+        .await
+        {
+            Ok(Ok(s)) => s.into_inner(),
+            _ => planbok_proto::pb::NodeStatus {
+                seal_state: SealState::Unreachable as i32,
+                ..Default::default()
+            },
+        };
+        Ok(Response::new(ReadyResponse {
+            node1: me.seal_state,
+            node2: node2.seal_state,
+            cggmp_ready: me.cggmp_ready && node2.cggmp_ready,
+        }))
+    }
+}
+
+fn log_refusal(op: &'static str) -> impl Fn(&NodeError) {
+    move |e| tracing::warn!(op, code = e.code.as_str(), error = %e.message, "request refused")
+}

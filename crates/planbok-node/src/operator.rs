@@ -1,0 +1,168 @@
+//! The `Operator` service (both nodes): status, keystore init / unseal / seal, and on
+//! Node 1 the one-time CGGMP auxiliary-info provisioning with Node 2.
+
+use std::sync::Arc;
+
+use planbok_keystore::{KeystoreError, UnsealKey};
+use planbok_mpc::SessionId;
+use planbok_proto::codes::ErrorCode;
+use planbok_proto::pb::operator_server::Operator;
+use planbok_proto::pb::{
+    Empty, InitRequest, InitResponse, NodeStatus, Open, PeerMessage, ProvisionAuxRequest,
+    RunKind, SealRequest, StatusRequest, UnsealRequest, peer_message::Msg,
+};
+use rand_core::{OsRng, RngCore as _};
+use tonic::{Request, Response, Status};
+
+use crate::coordinator::CoordinatorService;
+use crate::error::{NodeError, NodeResult};
+use crate::protocols;
+use crate::runner::{Deadlines, Outbox, RunOutput, drive, next_control};
+use crate::state::{AUX_BLOB, AUX_PENDING_BLOB, NodeState};
+
+/// The operator service.
+#[derive(Debug)]
+pub(crate) struct OperatorService {
+    pub(crate) state: Arc<NodeState>,
+    /// Node 1 only.
+    pub(crate) coordinator: Option<CoordinatorService>,
+}
+
+fn keystore_error(e: KeystoreError) -> NodeError {
+    let code = match e {
+        KeystoreError::WrongUnsealKey
+        | KeystoreError::DuplicateUnsealKey
+        | KeystoreError::MalformedUnsealKey(_)
+        | KeystoreError::MasterKeyCheckFailed
+        | KeystoreError::InvalidSplit { .. }
+        | KeystoreError::AlreadyInitialized
+        | KeystoreError::NotInitialized
+        | KeystoreError::Unsupported { .. } => ErrorCode::InvalidArgument,
+        _ => return NodeError::from(e),
+    };
+    NodeError::new(code, e.to_string())
+}
+
+#[tonic::async_trait]
+impl Operator for OperatorService {
+    async fn status(&self, _r: Request<StatusRequest>) -> Result<Response<NodeStatus>, Status> {
+        Ok(Response::new(self.state.status().await))
+    }
+
+    async fn init(&self, r: Request<InitRequest>) -> Result<Response<InitResponse>, Status> {
+        let r = r.into_inner();
+        let (n, k) = (
+            u8::try_from(r.shares).map_err(|_| NodeError::invalid("shares must be 1 to 16"))?,
+            u8::try_from(r.threshold)
+                .map_err(|_| NodeError::invalid("threshold must be 1 to shares"))?,
+        );
+        let ks = self.state.keystore.clone();
+        let keys = tokio::task::spawn_blocking(move || ks.init(n, k))
+            .await
+            .map_err(|e| NodeError::internal(format!("init task: {e}")))?
+            .map_err(keystore_error)?;
+        tracing::warn!(shares = n, threshold = k, "keystore initialized; the node stays sealed until unsealed");
+        Ok(Response::new(InitResponse {
+            unseal_keys: keys.iter().map(|k| k.to_text().to_string()).collect(),
+            status: Some(self.state.status().await),
+        }))
+    }
+
+    async fn unseal(&self, r: Request<UnsealRequest>) -> Result<Response<NodeStatus>, Status> {
+        let key = UnsealKey::parse(&r.into_inner().key).map_err(keystore_error)?;
+        let ks = self.state.keystore.clone();
+        tokio::task::spawn_blocking(move || ks.unseal(&key))
+            .await
+            .map_err(|e| NodeError::internal(format!("unseal task: {e}")))?
+            .map_err(|e| {
+                tracing::warn!(alert = e.may_be_attack(), error = %e, "unseal key refused");
+                keystore_error(e)
+            })?;
+        Ok(Response::new(self.state.status().await))
+    }
+
+    async fn seal(&self, _r: Request<SealRequest>) -> Result<Response<NodeStatus>, Status> {
+        self.state.keystore.seal().map_err(keystore_error)?;
+        self.state.set_aux(None).await;
+        tracing::warn!("node sealed by an operator");
+        Ok(Response::new(self.state.status().await))
+    }
+
+    async fn provision_aux(
+        &self,
+        r: Request<ProvisionAuxRequest>,
+    ) -> Result<Response<NodeStatus>, Status> {
+        let Some(c) = &self.coordinator else {
+            return Err(NodeError::new(
+                ErrorCode::InvalidArgument,
+                "provision through Node 1; it drives Node 2",
+            )
+            .into());
+        };
+        provision(c, r.into_inner().replace).await?;
+        Ok(Response::new(self.state.status().await))
+    }
+}
+
+/// Generates the CGGMP auxiliary info jointly with Node 2 and stores it on both, Node 2
+/// first (pending until Node 1 has stored its own).
+async fn provision(c: &CoordinatorService, replace: bool) -> NodeResult<()> {
+    let state = &c.state;
+    state.require_unsealed()?;
+    if !replace && state.aux_provisioned().await {
+        return Err(NodeError::new(
+            ErrorCode::KeyExists,
+            "auxiliary info is provisioned already (pass replace to generate it again)",
+        ));
+    }
+    let _permit = state.slot().await?;
+    let deadlines = Deadlines::new(state.limits.aux_timeout(), state.limits.aux_timeout());
+    let mut sid = [0u8; 32];
+    OsRng.fill_bytes(&mut sid);
+    let mut run = c
+        .open_run(
+            Open {
+                kind: RunKind::AuxInfo as i32,
+                payload: sid.to_vec(),
+                ..Default::default()
+            },
+            &deadlines,
+        )
+        .await?;
+    tracing::info!("provisioning CGGMP auxiliary info with node 2");
+    let primes = state.primes().await?;
+    let (out, early) = drive(
+        protocols::aux_gen(SessionId::from_bytes(sid), state.me, primes),
+        &run.tx,
+        &mut run.inbox,
+        deadlines,
+    )
+    .await?;
+    let RunOutput::Aux(aux) = out else {
+        return Err(NodeError::internal("aux-info run produced something else"));
+    };
+    let stored = match early {
+        Some(m) => m,
+        None => next_control(&mut run.inbox, &deadlines, "node 2 to store its aux info").await?,
+    };
+    if !matches!(stored, Msg::Stored(_)) {
+        return Err(NodeError::new(ErrorCode::ProtocolAborted, "expected node 2's stored confirmation"));
+    }
+    let bytes = aux.to_sealable_bytes()?;
+    let sealed = state.ks(move |k| k.seal_blob(AUX_BLOB, &bytes)).await?;
+    state.store.put_blob(AUX_PENDING_BLOB, sealed.clone()).await?;
+    let commit = PeerMessage {
+        msg: Some(Msg::Commit(Empty {})),
+    };
+    if !Outbox::send(&run.tx, commit).await {
+        return Err(NodeError::new(ErrorCode::PeerUnavailable, "node 2 went away before the commit"));
+    }
+    match next_control(&mut run.inbox, &deadlines, "node 2 to commit its aux info").await? {
+        Msg::Committed(_) => {}
+        _ => return Err(NodeError::new(ErrorCode::ProtocolAborted, "expected node 2's commit")),
+    }
+    state.store.put_blob(AUX_BLOB, sealed).await?;
+    state.set_aux(Some(Arc::new(aux))).await;
+    tracing::info!("CGGMP auxiliary info provisioned");
+    Ok(())
+}

@@ -1,0 +1,425 @@
+//! Node 1 and Node 2 as real processes (the `planbok` binary), with a throwaway PKI, a
+//! grant key and per-node databases, for integration tests and benchmarks. The test holds
+//! what the REST server would: the server certificate and the grant signing key.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+use planbok_node::pki::{Ca, Leaf};
+use planbok_proto::grant::GrantSigner;
+use planbok_proto::pb::coordinator_client::CoordinatorClient;
+use planbok_proto::pb::operator_client::OperatorClient;
+use planbok_proto::pb::peer_client::PeerClient;
+use planbok_proto::pb::{Operation, SignedGrant, StatusRequest};
+use planbok_proto::roles::Role;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+
+/// Which database the nodes use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    /// A SQLite file per node in the cluster's directory.
+    Sqlite,
+    /// A fresh database per node on the PostgreSQL at `PLANBOK_TEST_PG_URL`
+    /// (default `postgres://postgres@127.0.0.1:5432`), dropped afterwards.
+    Postgres,
+}
+
+/// Which keystore backend the nodes use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keystore {
+    /// Auto-unsealing key file (`allow_dev`).
+    Dev,
+    /// Shamir-sealed; starts uninitialized.
+    Sealed,
+}
+
+/// How to start a cluster.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Database backend.
+    pub db: Db,
+    /// Keystore backend.
+    pub keystore: Keystore,
+    /// Extra lines for the `[limits]` table, e.g. `"round_timeout_ms = 1000"`.
+    pub limits: Vec<String>,
+    /// Use the checked-in test Paillier primes so CGGMP provisioning takes seconds.
+    pub test_primes: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            db: Db::Sqlite,
+            keystore: Keystore::Dev,
+            limits: Vec::new(),
+            test_primes: true,
+        }
+    }
+}
+
+/// One node process.
+#[derive(Debug)]
+pub struct NodeProc {
+    /// 1 or 2.
+    pub role: u8,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    /// Its config file.
+    pub config: PathBuf,
+    /// Its log file (stderr, appended across restarts).
+    pub log: PathBuf,
+    child: Option<Child>,
+}
+
+impl NodeProc {
+    /// The process id, while running.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+}
+
+/// A running pair of nodes.
+pub struct Cluster {
+    /// Everything on disk: PKI, configs, databases, keystore files, logs.
+    pub dir: tempfile::TempDir,
+    /// The CA, to issue extra certificates in tests.
+    pub ca: Ca,
+    /// The grant signing key (what the server holds).
+    pub grant: GrantSigner,
+    /// Node 1 and Node 2.
+    pub nodes: [NodeProc; 2],
+    bin: PathBuf,
+    pg_databases: Vec<String>,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("dir", &self.dir.path())
+            .field("nodes", &self.nodes)
+            .finish_non_exhaustive()
+    }
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn pg_base() -> String {
+    std::env::var("PLANBOK_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+fn psql(sql: &str) -> Result<()> {
+    let out = Command::new("psql")
+        .arg(format!("{}/postgres", pg_base()))
+        .args(["-v", "ON_ERROR_STOP=1", "-qc", sql])
+        .output()
+        .context("running psql")?;
+    if !out.status.success() {
+        bail!("psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(())
+}
+
+/// The checked-in test-only Paillier primes of `planbok-mpc`.
+pub fn test_primes_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../planbok-mpc/tests/fixtures/paillier-primes.json")
+}
+
+/// Milliseconds since the epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Cluster {
+    /// Issues a PKI, writes both configs, starts Node 2 then Node 1 with the `planbok`
+    /// binary at `bin`, and waits until both answer.
+    pub async fn start(bin: &Path, opts: Options) -> Result<Cluster> {
+        let dir = tempfile::Builder::new().prefix("planbok-cluster-").tempdir()?;
+        let pki = dir.path().join("pki");
+        let ca = planbok_node::pki::init(&pki, &["localhost".into()])?;
+        let grant = GrantSigner::generate();
+        let ports = [free_port()?, free_port()?];
+        let mut pg_databases = Vec::new();
+        let mut nodes = Vec::new();
+        for role in [1u8, 2] {
+            let db = match opts.db {
+                Db::Sqlite => format!("sqlite://{}", dir.path().join(format!("node{role}.db")).display()),
+                Db::Postgres => {
+                    let name = format!(
+                        "planbok_node{role}_{}",
+                        hex::encode(rand_bytes::<6>())
+                    );
+                    psql(&format!("CREATE DATABASE {name}"))?;
+                    pg_databases.push(name.clone());
+                    format!("{}/{name}", pg_base())
+                }
+            };
+            let keystore = match opts.keystore {
+                Keystore::Dev => format!(
+                    "backend = \"dev\"\nkey_file = \"node{role}.devkey\"\nallow_dev = true\n"
+                ),
+                Keystore::Sealed => format!("backend = \"sealed\"\nstate_file = \"node{role}.seal.json\"\n"),
+            };
+            let peer = if role == 1 {
+                format!("[peer]\naddress = \"https://127.0.0.1:{}\"\n", ports[1])
+            } else {
+                String::new()
+            };
+            let cggmp = if opts.test_primes {
+                format!(
+                    "[cggmp]\ninsecure_pregenerated_primes = \"{}\"\n",
+                    test_primes_path().display()
+                )
+            } else {
+                String::new()
+            };
+            let config = format!(
+                "role = {role}\nlisten = \"127.0.0.1:{port}\"\ndatabase_url = \"{db}\"\ngrant_public_key = \"{gpk}\"\n\n[tls]\nca = \"pki/ca.pem\"\ncert = \"pki/node{role}.pem\"\nkey = \"pki/node{role}.key\"\n\n{peer}\n[keystore]\n{keystore}\n[limits]\n{limits}\n\n{cggmp}",
+                port = ports[usize::from(role - 1)],
+                gpk = grant.public_key().to_hex(),
+                limits = opts.limits.join("\n"),
+            );
+            let path = dir.path().join(format!("node{role}.toml"));
+            std::fs::write(&path, config)?;
+            nodes.push(NodeProc {
+                role,
+                port: ports[usize::from(role - 1)],
+                config: path,
+                log: dir.path().join(format!("node{role}.log")),
+                child: None,
+            });
+        }
+        let [n1, n2]: [NodeProc; 2] = nodes
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("two nodes"))?;
+        let mut c = Cluster {
+            dir,
+            ca,
+            grant,
+            nodes: [n1, n2],
+            bin: bin.into(),
+            pg_databases,
+        };
+        c.spawn(2)?;
+        c.spawn(1)?;
+        c.wait_up(2).await?;
+        c.wait_up(1).await?;
+        Ok(c)
+    }
+
+    fn node_mut(&mut self, role: u8) -> &mut NodeProc {
+        &mut self.nodes[usize::from(role - 1)]
+    }
+
+    /// The node with `role`.
+    pub fn node(&self, role: u8) -> &NodeProc {
+        &self.nodes[usize::from(role - 1)]
+    }
+
+    fn spawn(&mut self, role: u8) -> Result<()> {
+        let bin = self.bin.clone();
+        let n = self.node_mut(role);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&n.log)?;
+        let child = Command::new(bin)
+            .args(["node", "--role", &role.to_string(), "--config"])
+            .arg(&n.config)
+            .env("RUST_LOG", std::env::var("PLANBOK_NODE_LOG").unwrap_or_else(|_| "info".into()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .context("spawning planbok node")?;
+        n.child = Some(child);
+        Ok(())
+    }
+
+    /// Waits until `role` answers its operator service (up to 60 s).
+    pub async fn wait_up(&mut self, role: u8) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(c) = self.node_mut(role).child.as_mut()
+                && let Some(status) = c.try_wait()?
+            {
+                bail!("node {role} exited with {status}:\n{}", self.log_tail(role));
+            }
+            if let Ok(mut op) = self.operator(role).await
+                && op.status(StatusRequest {}).await.is_ok()
+            {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("node {role} did not come up:\n{}", self.log_tail(role));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The last lines of a node's log, for failure messages.
+    pub fn log_tail(&self, role: u8) -> String {
+        let text = std::fs::read_to_string(&self.node(role).log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// `kill -9`.
+    pub fn kill(&mut self, role: u8) -> Result<()> {
+        if let Some(mut c) = self.node_mut(role).child.take() {
+            c.kill()?;
+            c.wait()?;
+        }
+        Ok(())
+    }
+
+    /// Sends `SIGSTOP` (freeze) or `SIGCONT` (thaw).
+    pub fn signal(&self, role: u8, sig: &str) -> Result<()> {
+        let pid = self.node(role).pid().context("node not running")?;
+        let ok = Command::new("kill")
+            .args([format!("-{sig}"), pid.to_string()])
+            .status()?
+            .success();
+        if !ok {
+            bail!("kill -{sig} {pid} failed");
+        }
+        Ok(())
+    }
+
+    /// Kills (if running) and starts `role` again, waiting until it answers.
+    pub async fn restart(&mut self, role: u8) -> Result<()> {
+        self.kill(role)?;
+        self.spawn(role)?;
+        self.wait_up(role).await
+    }
+
+    fn leaf_path(&self, role: Role) -> (PathBuf, PathBuf) {
+        let pki = self.dir.path().join("pki");
+        (
+            pki.join(format!("{}.pem", role.name())),
+            pki.join(format!("{}.key", role.name())),
+        )
+    }
+
+    /// A channel to node `role` presenting `leaf` (any certificate), trusting `ca_pem`.
+    pub async fn channel_with(&self, role: u8, cert_pem: &str, key_pem: &str, ca_pem: &str) -> Result<Channel> {
+        let tls = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(ca_pem))
+            .identity(Identity::from_pem(cert_pem, key_pem))
+            .domain_name(format!("node{role}.planbok"));
+        Ok(self.endpoint(role)?.tls_config(tls)?.connect_lazy())
+    }
+
+    /// A channel to node `role` with no client certificate.
+    pub fn channel_without_cert(&self, role: u8) -> Result<Channel> {
+        let ca = std::fs::read_to_string(self.dir.path().join("pki/ca.pem"))?;
+        let tls = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(ca))
+            .domain_name(format!("node{role}.planbok"));
+        Ok(self.endpoint(role)?.tls_config(tls)?.connect_lazy())
+    }
+
+    fn endpoint(&self, role: u8) -> Result<Endpoint> {
+        Ok(Endpoint::from_shared(format!("https://127.0.0.1:{}", self.node(role).port))?
+            .connect_timeout(Duration::from_secs(2)))
+    }
+
+    /// A channel to node `role` as `as_role`, with the PKI's certificate for that role.
+    pub async fn channel_as(&self, role: u8, as_role: Role) -> Result<Channel> {
+        let (cert, key) = self.leaf_path(as_role);
+        let ca = std::fs::read_to_string(self.dir.path().join("pki/ca.pem"))?;
+        self.channel_with(
+            role,
+            &std::fs::read_to_string(cert)?,
+            &std::fs::read_to_string(key)?,
+            &ca,
+        )
+        .await
+    }
+
+    /// A channel presenting a freshly issued certificate.
+    pub async fn channel_with_leaf(&self, role: u8, leaf: &Leaf, ca_pem: &str) -> Result<Channel> {
+        self.channel_with(role, &leaf.cert_pem, &leaf.key_pem, ca_pem).await
+    }
+
+    /// Node 1's coordinator, as the REST server.
+    pub async fn server(&self) -> Result<CoordinatorClient<Channel>> {
+        Ok(CoordinatorClient::new(self.channel_as(1, Role::Server).await?)
+            .max_decoding_message_size(8 << 20))
+    }
+
+    /// A node's operator service, as an operator.
+    pub async fn operator(&self, role: u8) -> Result<OperatorClient<Channel>> {
+        Ok(OperatorClient::new(self.channel_as(role, Role::Operator).await?))
+    }
+
+    /// Node 2's peer service, as Node 1 (to test Node 2's own checks).
+    pub async fn as_node1(&self) -> Result<PeerClient<Channel>> {
+        Ok(PeerClient::new(self.channel_as(2, Role::Node1).await?))
+    }
+
+    /// A grant valid for 30 s.
+    pub fn grant(&self, org: &str, key: &str, op: Operation, params: [u8; 32]) -> SignedGrant {
+        self.grant.issue(org, key, op, params, now_ms(), 30_000)
+    }
+
+    /// The `planbok` binary.
+    pub fn bin(&self) -> &Path {
+        &self.bin
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for role in [1, 2] {
+            let _ = self.kill(role);
+        }
+        for db in &self.pg_databases {
+            let _ = psql(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"));
+        }
+    }
+}
+
+fn rand_bytes<const N: usize>() -> [u8; N] {
+    use rand_core::RngCore as _;
+    let mut b = [0u8; N];
+    rand_core::OsRng.fill_bytes(&mut b);
+    b
+}
+
+/// The client side of the organization-secret envelope (what the platform's published
+/// Node.js recipe does): RSA-OAEP-SHA256 over `{"secret","timestamp","context"[,"binding"]}`,
+/// base64.
+pub fn encrypt_secret(
+    public_key_pem: &str,
+    secret: &[u8; 32],
+    context: &str,
+    timestamp_ms: i64,
+    binding: Option<[u8; 32]>,
+) -> Result<String> {
+    use base64::Engine as _;
+    use rsa::pkcs8::DecodePublicKey as _;
+    let key = rsa::RsaPublicKey::from_public_key_pem(public_key_pem)?;
+    let mut body = serde_json::json!({
+        "secret": hex::encode(secret),
+        "timestamp": timestamp_ms,
+        "context": context,
+    });
+    if let Some(b) = binding {
+        body["binding"] = serde_json::Value::String(hex::encode(b));
+    }
+    let plain = serde_json::to_vec(&body)?;
+    let ct = key.encrypt(
+        &mut rsa::rand_core::OsRng,
+        rsa::Oaep::new::<rsa::sha2::Sha256>(),
+        &plain,
+    )?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(ct))
+}
