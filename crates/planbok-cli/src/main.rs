@@ -60,7 +60,10 @@ fn main() -> Result<()> {
             command: PkiCommand::Init { dir, extra },
         } => {
             planbok_node::pki::init(&dir, &extra)?;
-            println!("wrote ca.pem and server, node1, node2, operator certificates to {}", dir.display());
+            println!(
+                "wrote ca.pem and server, node1, node2, operator certificates to {}",
+                dir.display()
+            );
             println!("the CA key was not kept: issue a new PKI to add certificates");
             Ok(())
         }

@@ -53,14 +53,28 @@ enum OperatorCommand {
 
 fn print_status(s: &NodeStatus) {
     let state = SealState::try_from(s.seal_state)
-        .map(|x| x.as_str_name().trim_start_matches("SEAL_STATE_").to_lowercase())
+        .map(|x| {
+            x.as_str_name()
+                .trim_start_matches("SEAL_STATE_")
+                .to_lowercase()
+        })
         .unwrap_or_else(|_| "unknown".into());
     println!("node {}: {state}", s.role);
     if state == "sealed" {
-        println!("  unseal progress: {}/{} (of {} keys)", s.progress, s.threshold, s.shares);
+        println!(
+            "  unseal progress: {}/{} (of {} keys)",
+            s.progress, s.threshold, s.shares
+        );
     }
     println!("  keystore: {}", s.backend);
-    println!("  cggmp aux info: {}", if s.cggmp_ready { "provisioned" } else { "missing" });
+    println!(
+        "  cggmp aux info: {}",
+        if s.cggmp_ready {
+            "provisioned"
+        } else {
+            "missing"
+        }
+    );
 }
 
 pub fn run(args: OperatorArgs) -> Result<()> {

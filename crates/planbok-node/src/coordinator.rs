@@ -12,8 +12,8 @@ use planbok_proto::grant;
 use planbok_proto::pb::coordinator_server::Coordinator;
 use planbok_proto::pb::peer_client::PeerClient;
 use planbok_proto::pb::{
-    Empty, KeygenRequest, KeygenResponse, Open, OrgPublicKeyRequest, OrgPublicKeyResponse,
-    Operation, PeerMessage, ReadyRequest, ReadyResponse, RegisterSecretRequest,
+    Empty, KeygenRequest, KeygenResponse, Open, Operation, OrgPublicKeyRequest,
+    OrgPublicKeyResponse, PeerMessage, ReadyRequest, ReadyResponse, RegisterSecretRequest,
     RegisterSecretResponse, RunKind, SealState, SignRequest, SignResponse, peer_message::Msg,
 };
 use planbok_store::NewKey;
@@ -55,7 +55,10 @@ impl CoordinatorService {
         .map_err(|_| NodeError::internal("run channel closed"))?;
         let mut peer = self.peer.clone();
         let resp = deadlines
-            .within("node 2 to accept the run", peer.run(ReceiverStream::new(rx)))
+            .within(
+                "node 2 to accept the run",
+                peer.run(ReceiverStream::new(rx)),
+            )
             .await?
             .map_err(|s| from_peer_status(&s))?;
         Ok(Run {
@@ -81,7 +84,12 @@ impl CoordinatorService {
             return Err(NodeError::invalid("key id must be 1 to 128 characters"));
         }
         state
-            .consume_grant(&g, Operation::Dkg, &key_id, &grant::dkg_params(proto.to_pb()))
+            .consume_grant(
+                &g,
+                Operation::Dkg,
+                &key_id,
+                &grant::dkg_params(proto.to_pb()),
+            )
             .await?;
         let secret = secrets::secret_for(
             state,

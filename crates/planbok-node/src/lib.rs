@@ -79,7 +79,11 @@ pub async fn run(
     config.check().map_err(StartError::Config)?;
     let tls = TlsMaterial::load(&config.tls).map_err(|e| StartError::Tls(e.to_string()))?;
     let own = tls.own_role().map_err(StartError::Tls)?;
-    let expected = if config.role == 1 { Role::Node1 } else { Role::Node2 };
+    let expected = if config.role == 1 {
+        Role::Node1
+    } else {
+        Role::Node2
+    };
     if own != expected {
         return Err(StartError::Tls(format!(
             "this is node {} but its certificate names {own}",
@@ -95,7 +99,10 @@ pub async fn run(
     let store = NodeStore::connect(&config.database_url).await?;
     let cleaned = store.cleanup_pending_keys().await?;
     if cleaned > 0 {
-        tracing::warn!(count = cleaned, "removed uncommitted DKG results left by a crash");
+        tracing::warn!(
+            count = cleaned,
+            "removed uncommitted DKG results left by a crash"
+        );
     }
     let primes = match &config.cggmp.insecure_pregenerated_primes {
         None => None,

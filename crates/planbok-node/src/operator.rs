@@ -8,8 +8,8 @@ use planbok_mpc::SessionId;
 use planbok_proto::codes::ErrorCode;
 use planbok_proto::pb::operator_server::Operator;
 use planbok_proto::pb::{
-    Empty, InitRequest, InitResponse, NodeStatus, Open, PeerMessage, ProvisionAuxRequest,
-    RunKind, SealRequest, StatusRequest, UnsealRequest, peer_message::Msg,
+    Empty, InitRequest, InitResponse, NodeStatus, Open, PeerMessage, ProvisionAuxRequest, RunKind,
+    SealRequest, StatusRequest, UnsealRequest, peer_message::Msg,
 };
 use rand_core::{OsRng, RngCore as _};
 use tonic::{Request, Response, Status};
@@ -61,7 +61,11 @@ impl Operator for OperatorService {
             .await
             .map_err(|e| NodeError::internal(format!("init task: {e}")))?
             .map_err(keystore_error)?;
-        tracing::warn!(shares = n, threshold = k, "keystore initialized; the node stays sealed until unsealed");
+        tracing::warn!(
+            shares = n,
+            threshold = k,
+            "keystore initialized; the node stays sealed until unsealed"
+        );
         Ok(Response::new(InitResponse {
             unseal_keys: keys.iter().map(|k| k.to_text().to_string()).collect(),
             status: Some(self.state.status().await),
@@ -146,20 +150,34 @@ async fn provision(c: &CoordinatorService, replace: bool) -> NodeResult<()> {
         None => next_control(&mut run.inbox, &deadlines, "node 2 to store its aux info").await?,
     };
     if !matches!(stored, Msg::Stored(_)) {
-        return Err(NodeError::new(ErrorCode::ProtocolAborted, "expected node 2's stored confirmation"));
+        return Err(NodeError::new(
+            ErrorCode::ProtocolAborted,
+            "expected node 2's stored confirmation",
+        ));
     }
     let bytes = aux.to_sealable_bytes()?;
     let sealed = state.ks(move |k| k.seal_blob(AUX_BLOB, &bytes)).await?;
-    state.store.put_blob(AUX_PENDING_BLOB, sealed.clone()).await?;
+    state
+        .store
+        .put_blob(AUX_PENDING_BLOB, sealed.clone())
+        .await?;
     let commit = PeerMessage {
         msg: Some(Msg::Commit(Empty {})),
     };
     if !Outbox::send(&run.tx, commit).await {
-        return Err(NodeError::new(ErrorCode::PeerUnavailable, "node 2 went away before the commit"));
+        return Err(NodeError::new(
+            ErrorCode::PeerUnavailable,
+            "node 2 went away before the commit",
+        ));
     }
     match next_control(&mut run.inbox, &deadlines, "node 2 to commit its aux info").await? {
         Msg::Committed(_) => {}
-        _ => return Err(NodeError::new(ErrorCode::ProtocolAborted, "expected node 2's commit")),
+        _ => {
+            return Err(NodeError::new(
+                ErrorCode::ProtocolAborted,
+                "expected node 2's commit",
+            ));
+        }
     }
     state.store.put_blob(AUX_BLOB, sealed).await?;
     state.set_aux(Some(Arc::new(aux))).await;

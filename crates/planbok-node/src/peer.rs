@@ -14,8 +14,8 @@ use planbok_proto::pb::{
 };
 use planbok_store::NewKey;
 use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::Stream;
+use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::task::TaskTracker;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -41,7 +41,10 @@ enum Job {
         sid: SessionId,
     },
     Sign {
-        build: Box<dyn FnOnce() -> Result<Box<dyn crate::runner::DynSession>, planbok_mpc::MpcError> + Send>,
+        build: Box<
+            dyn FnOnce() -> Result<Box<dyn crate::runner::DynSession>, planbok_mpc::MpcError>
+                + Send,
+        >,
     },
     Aux {
         sid: SessionId,
@@ -97,7 +100,12 @@ async fn prepare(state: &NodeState, open: Open) -> NodeResult<Job> {
             let proto = Proto::from_pb(open.protocol)?;
             let g = state.verify_grant(open.grant.as_ref())?;
             state
-                .consume_grant(&g, Operation::Dkg, &open.key_id, &grant::dkg_params(proto.to_pb()))
+                .consume_grant(
+                    &g,
+                    Operation::Dkg,
+                    &open.key_id,
+                    &grant::dkg_params(proto.to_pb()),
+                )
                 .await?;
             Ok(Job::Keygen {
                 proto,
@@ -168,7 +176,13 @@ async fn execute(
             org_id,
             sid,
         } => {
-            let (out, _) = drive(protocols::keygen(proto, sid, state.me), tx, inbox, deadlines).await?;
+            let (out, _) = drive(
+                protocols::keygen(proto, sid, state.me),
+                tx,
+                inbox,
+                deadlines,
+            )
+            .await?;
             let DkgResult {
                 public_key,
                 chain_code,
@@ -207,13 +221,22 @@ async fn execute(
         }
         Job::Aux { sid } => {
             let primes = state.primes().await?;
-            let (out, _) = drive(protocols::aux_gen(sid, state.me, primes), tx, inbox, deadlines).await?;
+            let (out, _) = drive(
+                protocols::aux_gen(sid, state.me, primes),
+                tx,
+                inbox,
+                deadlines,
+            )
+            .await?;
             let crate::runner::RunOutput::Aux(aux) = out else {
                 return Err(NodeError::internal("aux-info run produced something else"));
             };
             let bytes = aux.to_sealable_bytes()?;
             let sealed = state.ks(move |k| k.seal_blob(AUX_BLOB, &bytes)).await?;
-            state.store.put_blob(AUX_PENDING_BLOB, sealed.clone()).await?;
+            state
+                .store
+                .put_blob(AUX_PENDING_BLOB, sealed.clone())
+                .await?;
             commit_phase(tx, inbox, &deadlines, Vec::new()).await?;
             state.store.put_blob(AUX_BLOB, sealed).await?;
             state.set_aux(Some(Arc::new(aux))).await;

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 use planbok_proto::roles::Role;
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
-    IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
 
 /// Why issuing failed.
@@ -151,8 +151,16 @@ pub fn init(dir: &Path, extra_names: &[String]) -> Result<Ca, PkiError> {
     let ca = Ca::generate("planbok dev CA")?;
     for role in [Role::Server, Role::Node1, Role::Node2, Role::Operator] {
         let leaf = ca.issue(role, extra_names)?;
-        write(&dir.join(format!("{}.pem", role.name())), &leaf.cert_pem, false)?;
-        write(&dir.join(format!("{}.key", role.name())), &leaf.key_pem, true)?;
+        write(
+            &dir.join(format!("{}.pem", role.name())),
+            &leaf.cert_pem,
+            false,
+        )?;
+        write(
+            &dir.join(format!("{}.key", role.name())),
+            &leaf.key_pem,
+            true,
+        )?;
     }
     write(&ca_path, ca.cert_pem(), false)?;
     Ok(ca)

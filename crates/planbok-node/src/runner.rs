@@ -71,7 +71,7 @@ pub(crate) fn boxed<E: Engine + 'static>(
 
 enum EngineEvent {
     Frame(Vec<u8>),
-    Done(Result<RunOutput, MpcError>),
+    Done(Box<Result<RunOutput, MpcError>>),
 }
 
 /// Something the driver can send peer messages into.
@@ -160,7 +160,7 @@ where
             Ok(None) => return,
             Err(e) => Err(e),
         };
-        let _ = engine_out.blocking_send(EngineEvent::Done(result));
+        let _ = engine_out.blocking_send(EngineEvent::Done(Box::new(result)));
     });
 
     let mut early: Early = None;
@@ -175,8 +175,7 @@ where
                         break Err(NodeError::new(ErrorCode::PeerUnavailable, "the peer closed the stream"));
                     }
                 }
-                Some(EngineEvent::Done(Ok(out))) => break Ok(out),
-                Some(EngineEvent::Done(Err(e))) => break Err(NodeError::from(e)),
+                Some(EngineEvent::Done(result)) => break result.map_err(NodeError::from),
                 // The engine needed a frame after the peer's stream had ended.
                 None if to_engine.is_none() => break Err(NodeError::new(
                     ErrorCode::PeerUnavailable, "the peer closed the stream mid-run")),
@@ -228,7 +227,10 @@ where
 {
     match deadlines.within(what, inbox.next()).await? {
         Some(Ok(PeerMessage { msg: Some(m) })) => Ok(m),
-        Some(Ok(_)) => Err(NodeError::new(ErrorCode::ProtocolAborted, "empty message from the peer")),
+        Some(Ok(_)) => Err(NodeError::new(
+            ErrorCode::ProtocolAborted,
+            "empty message from the peer",
+        )),
         Some(Err(s)) => Err(from_peer_status(&s)),
         None => Err(NodeError::new(
             ErrorCode::PeerUnavailable,

@@ -32,8 +32,11 @@ use crate::state::{NodeState, now_ms};
 pub const MAX_AGE_MS: i64 = 5 * 60_000;
 /// How far in the future its timestamp may be (clock skew).
 pub const MAX_FUTURE_MS: i64 = 30_000;
-/// RSA modulus size of organization keys (RSA-OAEP-SHA256, as the platform publishes).
-pub const RSA_BITS: usize = 2048;
+/// RSA modulus size of organization keys. The platform publishes RSA-2048, but OAEP-SHA256
+/// under a 2048-bit key carries at most 190 bytes, and the envelope with the optional
+/// `binding` is about 200; 3072 bits (318 bytes, and 128-bit security) fits it. Clients
+/// take whatever key `GET /v2/config/organization/public-key` returns.
+pub const RSA_BITS: usize = 3072;
 /// Largest base64 ciphertext accepted (a 4096-bit key gives 684 characters).
 const MAX_CIPHERTEXT_B64: usize = 2048;
 
@@ -99,7 +102,8 @@ pub(crate) async fn org_public_key(state: &NodeState, org_id: &str) -> NodeResul
         return Ok(rec.public_key_pem);
     }
     let (pem, der) = tokio::task::spawn_blocking(|| -> Result<_, String> {
-        let key = RsaPrivateKey::new(&mut rsa::rand_core::OsRng, RSA_BITS).map_err(|e| e.to_string())?;
+        let key =
+            RsaPrivateKey::new(&mut rsa::rand_core::OsRng, RSA_BITS).map_err(|e| e.to_string())?;
         let pem = key
             .to_public_key()
             .to_public_key_pem(LineEnding::LF)
@@ -191,7 +195,11 @@ async fn open_envelope(
         .record_ciphertext(&digest, p.0.timestamp + MAX_AGE_MS + MAX_FUTURE_MS)
         .await?
     {
-        tracing::warn!(alert = true, org = org_id, "replayed secret ciphertext refused");
+        tracing::warn!(
+            alert = true,
+            org = org_id,
+            "replayed secret ciphertext refused"
+        );
         return Err(NodeError::new(
             ErrorCode::SecretReused,
             "this encrypted secret was used before; encrypt a fresh one per request",
@@ -202,7 +210,8 @@ async fn open_envelope(
         .map_err(|_| malformed("the secret is not 64 hex digits"))?;
     if let Some(b) = &p.0.binding {
         let mut got = [0u8; 32];
-        hex::decode_to_slice(b, &mut got).map_err(|_| malformed("the binding is not 64 hex digits"))?;
+        hex::decode_to_slice(b, &mut got)
+            .map_err(|_| malformed("the binding is not 64 hex digits"))?;
         if expected_binding != Some(got) {
             return Err(NodeError::new(
                 ErrorCode::SecretBindingMismatch,
@@ -242,7 +251,10 @@ pub(crate) async fn register(
         ));
     }
     if ciphertext_b64.is_empty() {
-        return Err(NodeError::new(ErrorCode::SecretRequired, "an encrypted secret is required"));
+        return Err(NodeError::new(
+            ErrorCode::SecretRequired,
+            "an encrypted secret is required",
+        ));
     }
     let secret = open_envelope(state, org_id, ciphertext_b64, Context::Dkg, None).await?;
     let verifier = wrap::secret_verifier(&secret, org_id);
@@ -254,7 +266,11 @@ pub(crate) async fn register(
         }
         _ => None,
     };
-    match state.store.put_org_secret(org_id, mode_name, verifier, sealed).await {
+    match state
+        .store
+        .put_org_secret(org_id, mode_name, verifier, sealed)
+        .await
+    {
         Ok(()) => Ok(mode),
         Err(planbok_store::StoreError::Conflict(_)) => Err(NodeError::new(
             ErrorCode::SecretAlreadyRegistered,
@@ -281,8 +297,14 @@ pub(crate) async fn secret_for(
         )
     })?;
     if !ciphertext_b64.is_empty() {
-        let secret =
-            open_envelope(state, org_id, ciphertext_b64, context, Some(expected_binding)).await?;
+        let secret = open_envelope(
+            state,
+            org_id,
+            ciphertext_b64,
+            context,
+            Some(expected_binding),
+        )
+        .await?;
         if !wrap::verify_secret(&secret, org_id, &rec.verifier) {
             return Err(NodeError::new(
                 ErrorCode::SecretInvalid,

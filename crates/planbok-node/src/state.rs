@@ -66,12 +66,16 @@ impl Proto {
             "cggmp" => Ok(Proto::Cggmp),
             "dkls23" => Ok(Proto::Dkls23),
             "frost" => Ok(Proto::Frost),
-            other => Err(NodeError::internal(format!("stored key has protocol {other:?}"))),
+            other => Err(NodeError::internal(format!(
+                "stored key has protocol {other:?}"
+            ))),
         }
     }
 }
 
 /// A share opened for one operation. Dropped (and zeroized by the share types) after it.
+// One per request, moved into the protocol thread: boxing buys nothing.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Share {
     Cggmp(CggmpKeyShare),
     Dkls(Arc<DklsKeyShare>),
@@ -91,7 +95,9 @@ impl Share {
             Share::Frost(k) => k.party(),
         };
         if party != me {
-            return Err(NodeError::internal("stored share belongs to the other party"));
+            return Err(NodeError::internal(
+                "stored share belongs to the other party",
+            ));
         }
         Ok(s)
     }
@@ -161,8 +167,11 @@ impl NodeState {
 
     /// A slot for one protocol run, or `busy` after the queue timeout.
     pub(crate) async fn slot(&self) -> NodeResult<OwnedSemaphorePermit> {
-        match tokio::time::timeout(self.limits.queue_timeout(), self.runs.clone().acquire_owned())
-            .await
+        match tokio::time::timeout(
+            self.limits.queue_timeout(),
+            self.runs.clone().acquire_owned(),
+        )
+        .await
         {
             Ok(Ok(p)) => Ok(p),
             Ok(Err(_)) => Err(NodeError::internal("run semaphore closed")),
@@ -200,7 +209,11 @@ impl NodeState {
         params: &[u8; 32],
     ) -> NodeResult<()> {
         g.authorize(operation, key_id, params)?;
-        if !self.store.record_grant(&g.grant_id, g.expires_at_ms).await? {
+        if !self
+            .store
+            .record_grant(&g.grant_id, g.expires_at_ms)
+            .await?
+        {
             tracing::warn!(alert = true, grant = %hex::encode(g.grant_id), "replayed grant refused");
             return Err(NodeError::new(
                 ErrorCode::GrantReplayed,
@@ -258,9 +271,7 @@ impl NodeState {
                 "CGGMP auxiliary info is not provisioned (planbok operator provision-aux)",
             )
         })?;
-        let bytes = self
-            .ks(move |k| k.open_blob(AUX_BLOB, &sealed))
-            .await?;
+        let bytes = self.ks(move |k| k.open_blob(AUX_BLOB, &sealed)).await?;
         let aux = Arc::new(CggmpAuxInfo::from_sealable_bytes(&bytes)?);
         *self.aux.write().await = Some(aux.clone());
         Ok(aux)
@@ -290,7 +301,11 @@ impl NodeState {
         }
         tokio::task::spawn_blocking(|| {
             PaillierPrimes::generate(|p| {
-                tracing::info!(done = p.done, total = p.total, "generating Paillier safe primes")
+                tracing::info!(
+                    done = p.done,
+                    total = p.total,
+                    "generating Paillier safe primes"
+                )
             })
         })
         .await

@@ -38,7 +38,8 @@ impl TlsMaterial {
     /// Reads three PEM files.
     pub fn from_files(ca: &Path, cert: &Path, key: &Path) -> std::io::Result<Self> {
         let read = |p: &Path| {
-            std::fs::read(p).map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", p.display())))
+            std::fs::read(p)
+                .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", p.display())))
         };
         Ok(TlsMaterial {
             ca: read(ca)?,

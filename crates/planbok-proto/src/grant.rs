@@ -330,10 +330,7 @@ mod tests {
         let s = GrantSigner::generate();
         let other = GrantSigner::generate();
         let g = grant(&s);
-        assert_eq!(
-            verify(None, &s.public_key(), NOW),
-            Err(GrantError::Missing)
-        );
+        assert_eq!(verify(None, &s.public_key(), NOW), Err(GrantError::Missing));
         assert_eq!(
             verify(Some(&g), &other.public_key(), NOW),
             Err(GrantError::BadSignature)

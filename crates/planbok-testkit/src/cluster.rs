@@ -104,7 +104,9 @@ impl std::fmt::Debug for Cluster {
 }
 
 fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 fn pg_base() -> String {
@@ -141,7 +143,9 @@ impl Cluster {
     /// Issues a PKI, writes both configs, starts Node 2 then Node 1 with the `planbok`
     /// binary at `bin`, and waits until both answer.
     pub async fn start(bin: &Path, opts: Options) -> Result<Cluster> {
-        let dir = tempfile::Builder::new().prefix("planbok-cluster-").tempdir()?;
+        let dir = tempfile::Builder::new()
+            .prefix("planbok-cluster-")
+            .tempdir()?;
         let pki = dir.path().join("pki");
         let ca = planbok_node::pki::init(&pki, &["localhost".into()])?;
         let grant = GrantSigner::generate();
@@ -150,12 +154,12 @@ impl Cluster {
         let mut nodes = Vec::new();
         for role in [1u8, 2] {
             let db = match opts.db {
-                Db::Sqlite => format!("sqlite://{}", dir.path().join(format!("node{role}.db")).display()),
+                Db::Sqlite => format!(
+                    "sqlite://{}",
+                    dir.path().join(format!("node{role}.db")).display()
+                ),
                 Db::Postgres => {
-                    let name = format!(
-                        "planbok_node{role}_{}",
-                        hex::encode(rand_bytes::<6>())
-                    );
+                    let name = format!("planbok_node{role}_{}", hex::encode(rand_bytes::<6>()));
                     psql(&format!("CREATE DATABASE {name}"))?;
                     pg_databases.push(name.clone());
                     format!("{}/{name}", pg_base())
@@ -165,7 +169,9 @@ impl Cluster {
                 Keystore::Dev => format!(
                     "backend = \"dev\"\nkey_file = \"node{role}.devkey\"\nallow_dev = true\n"
                 ),
-                Keystore::Sealed => format!("backend = \"sealed\"\nstate_file = \"node{role}.seal.json\"\n"),
+                Keystore::Sealed => {
+                    format!("backend = \"sealed\"\nstate_file = \"node{role}.seal.json\"\n")
+                }
             };
             let peer = if role == 1 {
                 format!("[peer]\naddress = \"https://127.0.0.1:{}\"\n", ports[1])
@@ -196,9 +202,7 @@ impl Cluster {
                 child: None,
             });
         }
-        let [n1, n2]: [NodeProc; 2] = nodes
-            .try_into()
-            .map_err(|_| anyhow::anyhow!("two nodes"))?;
+        let [n1, n2]: [NodeProc; 2] = nodes.try_into().map_err(|_| anyhow::anyhow!("two nodes"))?;
         let mut c = Cluster {
             dir,
             ca,
@@ -233,7 +237,10 @@ impl Cluster {
         let child = Command::new(bin)
             .args(["node", "--role", &role.to_string(), "--config"])
             .arg(&n.config)
-            .env("RUST_LOG", std::env::var("PLANBOK_NODE_LOG").unwrap_or_else(|_| "info".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("PLANBOK_NODE_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -309,7 +316,13 @@ impl Cluster {
     }
 
     /// A channel to node `role` presenting `leaf` (any certificate), trusting `ca_pem`.
-    pub async fn channel_with(&self, role: u8, cert_pem: &str, key_pem: &str, ca_pem: &str) -> Result<Channel> {
+    pub async fn channel_with(
+        &self,
+        role: u8,
+        cert_pem: &str,
+        key_pem: &str,
+        ca_pem: &str,
+    ) -> Result<Channel> {
         let tls = ClientTlsConfig::new()
             .ca_certificate(Certificate::from_pem(ca_pem))
             .identity(Identity::from_pem(cert_pem, key_pem))
@@ -327,8 +340,10 @@ impl Cluster {
     }
 
     fn endpoint(&self, role: u8) -> Result<Endpoint> {
-        Ok(Endpoint::from_shared(format!("https://127.0.0.1:{}", self.node(role).port))?
-            .connect_timeout(Duration::from_secs(2)))
+        Ok(
+            Endpoint::from_shared(format!("https://127.0.0.1:{}", self.node(role).port))?
+                .connect_timeout(Duration::from_secs(2)),
+        )
     }
 
     /// A channel to node `role` as `as_role`, with the PKI's certificate for that role.
@@ -346,18 +361,23 @@ impl Cluster {
 
     /// A channel presenting a freshly issued certificate.
     pub async fn channel_with_leaf(&self, role: u8, leaf: &Leaf, ca_pem: &str) -> Result<Channel> {
-        self.channel_with(role, &leaf.cert_pem, &leaf.key_pem, ca_pem).await
+        self.channel_with(role, &leaf.cert_pem, &leaf.key_pem, ca_pem)
+            .await
     }
 
     /// Node 1's coordinator, as the REST server.
     pub async fn server(&self) -> Result<CoordinatorClient<Channel>> {
-        Ok(CoordinatorClient::new(self.channel_as(1, Role::Server).await?)
-            .max_decoding_message_size(8 << 20))
+        Ok(
+            CoordinatorClient::new(self.channel_as(1, Role::Server).await?)
+                .max_decoding_message_size(8 << 20),
+        )
     }
 
     /// A node's operator service, as an operator.
     pub async fn operator(&self, role: u8) -> Result<OperatorClient<Channel>> {
-        Ok(OperatorClient::new(self.channel_as(role, Role::Operator).await?))
+        Ok(OperatorClient::new(
+            self.channel_as(role, Role::Operator).await?,
+        ))
     }
 
     /// Node 2's peer service, as Node 1 (to test Node 2's own checks).
@@ -368,6 +388,22 @@ impl Cluster {
     /// A grant valid for 30 s.
     pub fn grant(&self, org: &str, key: &str, op: Operation, params: [u8; 32]) -> SignedGrant {
         self.grant.issue(org, key, op, params, now_ms(), 30_000)
+    }
+
+    /// `pg_dump` of each node's PostgreSQL database (empty for SQLite clusters).
+    pub fn pg_dumps(&self) -> Result<Vec<(String, Vec<u8>)>> {
+        let mut out = Vec::new();
+        for db in &self.pg_databases {
+            let o = Command::new("pg_dump")
+                .arg(format!("{}/{db}", pg_base()))
+                .output()
+                .context("running pg_dump")?;
+            if !o.status.success() {
+                bail!("pg_dump {db}: {}", String::from_utf8_lossy(&o.stderr));
+            }
+            out.push((db.clone(), o.stdout));
+        }
+        Ok(out)
     }
 
     /// The `planbok` binary.

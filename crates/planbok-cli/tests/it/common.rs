@@ -140,7 +140,13 @@ pub async fn keygen_with(
 pub async fn keygen(c: &Cluster, org: &Org, proto: Protocol) -> KeygenResponse {
     keygen_with(c, org, proto, String::new())
         .await
-        .unwrap_or_else(|e| panic!("keygen {proto:?}: {e:?}\n{}\n{}", c.log_tail(1), c.log_tail(2)))
+        .unwrap_or_else(|e| {
+            panic!(
+                "keygen {proto:?}: {e:?}\n{}\n{}",
+                c.log_tail(1),
+                c.log_tail(2)
+            )
+        })
 }
 
 pub fn sign_request(
@@ -168,7 +174,12 @@ pub fn sign_request(
 }
 
 pub async fn sign_with(c: &Cluster, req: SignRequest) -> Result<SignResponse, Status> {
-    c.server().await.unwrap().sign(req).await.map(|r| r.into_inner())
+    c.server()
+        .await
+        .unwrap()
+        .sign(req)
+        .await
+        .map(|r| r.into_inner())
 }
 
 /// Signs and verifies independently; returns the response.
@@ -193,18 +204,25 @@ pub fn verify(key: &KeygenResponse, path: &str, payload: &[u8], r: &SignResponse
     match Protocol::try_from(key.protocol).unwrap() {
         Protocol::Frost => {
             assert_eq!(r.public_key, key.public_key);
-            let vk = ed25519_dalek::VerifyingKey::from_bytes(&key.public_key[..].try_into().unwrap())
-                .unwrap();
+            let vk =
+                ed25519_dalek::VerifyingKey::from_bytes(&key.public_key[..].try_into().unwrap())
+                    .unwrap();
             let sig = ed25519_dalek::Signature::from_slice(&r.signature).unwrap();
-            vk.verify_strict(payload, &sig).expect("ed25519-dalek verifies");
+            vk.verify_strict(payload, &sig)
+                .expect("ed25519-dalek verifies");
         }
         _ => {
             let child = bip32_child(&key.public_key, &key.chain_code, path);
-            assert_eq!(r.public_key, child, "the node's derived key is the BIP-32 child");
+            assert_eq!(
+                r.public_key, child,
+                "the node's derived key is the BIP-32 child"
+            );
             let pk = PublicKey::from_slice(&child).unwrap();
             let msg = Message::from_digest(payload.try_into().unwrap());
             let sig = Signature::from_compact(&r.signature).unwrap();
-            SECP256K1.verify_ecdsa(msg, &sig, &pk).expect("libsecp256k1 verifies (low-S)");
+            SECP256K1
+                .verify_ecdsa(msg, &sig, &pk)
+                .expect("libsecp256k1 verifies (low-S)");
             let rec = RecoverableSignature::from_compact(
                 &r.signature,
                 RecoveryId::try_from(r.recovery_id as i32).unwrap(),
@@ -226,7 +244,11 @@ pub fn bip32_child(master: &[u8], chain_code: &[u8], path: &str) -> Vec<u8> {
             chain_code: chain_code.try_into().unwrap(),
         },
     );
-    for part in path.trim_start_matches('m').split('/').filter(|s| !s.is_empty()) {
+    for part in path
+        .trim_start_matches('m')
+        .split('/')
+        .filter(|s| !s.is_empty())
+    {
         x = x
             .derive_child(ChildNumber::new(part.parse().unwrap(), false).unwrap())
             .unwrap();

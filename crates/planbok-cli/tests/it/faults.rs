@@ -67,7 +67,11 @@ async fn node2_killed_mid_dkg_and_mid_sign_leaves_nothing_half_made_and_keys_sur
     };
     c.restart(2).await.unwrap();
     assert_code(
-        sign_with(&c, sign_request(&c, &org, &ghost, "m/1", &digest("ghost"), String::new())).await,
+        sign_with(
+            &c,
+            sign_request(&c, &org, &ghost, "m/1", &digest("ghost"), String::new()),
+        )
+        .await,
         "key_not_found",
     );
     // A retry with a fresh grant succeeds.
@@ -76,7 +80,14 @@ async fn node2_killed_mid_dkg_and_mid_sign_leaves_nothing_half_made_and_keys_sur
 
     // --- kill -9 Node 2 in the middle of a CGGMP signature (about a second of work).
     {
-        let req = sign_request(&c, &org, &ec, "m/44/60/0/0", &digest("interrupted"), String::new());
+        let req = sign_request(
+            &c,
+            &org,
+            &ec,
+            "m/44/60/0/0",
+            &digest("interrupted"),
+            String::new(),
+        );
         let mut s = c.server().await.unwrap();
         let started = Instant::now();
         let task = tokio::spawn(async move { s.sign(req).await });
@@ -115,7 +126,11 @@ async fn frozen_node2_times_out_cleanly_and_recovers() {
     let ed = keygen(&c, &org, Protocol::Frost).await;
     c.signal(2, "STOP").unwrap();
     let started = Instant::now();
-    let r = sign_with(&c, sign_request(&c, &org, &ed, "m", b"frozen", String::new())).await;
+    let r = sign_with(
+        &c,
+        sign_request(&c, &org, &ed, "m", b"frozen", String::new()),
+    )
+    .await;
     c.signal(2, "CONT").unwrap();
     assert_code(r, "timeout");
     assert!(started.elapsed() < Duration::from_millis(RUN_TIMEOUT_MS));

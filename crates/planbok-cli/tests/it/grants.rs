@@ -16,7 +16,11 @@ fn body(g: &SignedGrant) -> GrantBody {
 }
 
 /// The refusals that both nodes must make by themselves.
-fn bad_sign_grants(c: &Cluster, req: &SignRequest, org: &str) -> Vec<(&'static str, Option<SignedGrant>)> {
+fn bad_sign_grants(
+    c: &Cluster,
+    req: &SignRequest,
+    org: &str,
+) -> Vec<(&'static str, Option<SignedGrant>)> {
     let params = grant::sign_params(Protocol::Dkls23, &req.derivation_path, &req.payload);
     let good = c.grant(org, &req.key_id, Operation::Sign, params);
     let mut expired = body(&good);
@@ -28,17 +32,38 @@ fn bad_sign_grants(c: &Cluster, req: &SignRequest, org: &str) -> Vec<(&'static s
         ("grant_missing", None),
         (
             "grant_bad_signature",
-            Some(GrantSigner::generate().issue(org, &req.key_id, Operation::Sign, params, now_ms(), 30_000)),
+            Some(GrantSigner::generate().issue(
+                org,
+                &req.key_id,
+                Operation::Sign,
+                params,
+                now_ms(),
+                30_000,
+            )),
         ),
         ("grant_expired", Some(c.grant.sign_body(&expired))),
         ("grant_expired", Some(c.grant.sign_body(&too_long))),
         (
             "grant_digest_mismatch",
-            Some(c.grant(org, &req.key_id, Operation::Sign, grant::sign_params(Protocol::Dkls23, &req.derivation_path, &digest("something else")))),
+            Some(c.grant(
+                org,
+                &req.key_id,
+                Operation::Sign,
+                grant::sign_params(
+                    Protocol::Dkls23,
+                    &req.derivation_path,
+                    &digest("something else"),
+                ),
+            )),
         ),
         (
             "grant_digest_mismatch",
-            Some(c.grant(org, &req.key_id, Operation::Sign, grant::sign_params(Protocol::Dkls23, "m/44/60/0/1", &req.payload))),
+            Some(c.grant(
+                org,
+                &req.key_id,
+                Operation::Sign,
+                grant::sign_params(Protocol::Dkls23, "m/44/60/0/1", &req.payload),
+            )),
         ),
         (
             "grant_scope_mismatch",
@@ -48,7 +73,10 @@ fn bad_sign_grants(c: &Cluster, req: &SignRequest, org: &str) -> Vec<(&'static s
             "grant_scope_mismatch",
             Some(c.grant(org, "another-key", Operation::Sign, params)),
         ),
-        ("key_not_found", Some(c.grant("another-org", &req.key_id, Operation::Sign, params))),
+        (
+            "key_not_found",
+            Some(c.grant("another-org", &req.key_id, Operation::Sign, params)),
+        ),
     ]
 }
 
@@ -84,7 +112,9 @@ async fn open_on_node2(c: &Cluster, open: Open) -> Result<(), tonic::Status> {
     .await
     .unwrap();
     let mut p = c.as_node1().await.unwrap();
-    let resp = p.run(tokio_stream::wrappers::ReceiverStream::new(rx)).await?;
+    let resp = p
+        .run(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await?;
     drop(tx);
     drop(resp);
     Ok(())
@@ -112,16 +142,27 @@ async fn node2_checks_every_grant_on_its_own() {
     }
     // A grant Node 1 used is spent at Node 2 too, also after a restart of Node 2.
     sign_with(&c, req.clone()).await.unwrap();
-    assert_code(open_on_node2(&c, sign_open(&req, req.grant.clone())).await, "grant_replayed");
+    assert_code(
+        open_on_node2(&c, sign_open(&req, req.grant.clone())).await,
+        "grant_replayed",
+    );
     c.restart(2).await.unwrap();
-    assert_code(open_on_node2(&c, sign_open(&req, req.grant.clone())).await, "grant_replayed");
+    assert_code(
+        open_on_node2(&c, sign_open(&req, req.grant.clone())).await,
+        "grant_replayed",
+    );
     // A payload other than the granted one.
     let fresh = sign_request(&c, &org, &key, "m/44/60/0/0", &digest("pay"), String::new());
     let mut open = sign_open(&fresh, fresh.grant.clone());
     open.payload = digest("pay someone else");
     assert_code(open_on_node2(&c, open).await, "grant_digest_mismatch");
     // DKG grants are checked the same way: a grant for another protocol's parameters.
-    let g = c.grant(&org.id, "new-key", Operation::Dkg, grant::dkg_params(Protocol::Frost));
+    let g = c.grant(
+        &org.id,
+        "new-key",
+        Operation::Dkg,
+        grant::dkg_params(Protocol::Frost),
+    );
     let open = Open {
         kind: RunKind::Keygen as i32,
         grant: Some(g),

@@ -6,6 +6,6 @@ mod common;
 mod faults;
 mod grants;
 mod protocols;
-mod secrets;
 mod sealed;
+mod secrets;
 mod transport;

@@ -7,17 +7,33 @@ use crate::common::*;
 #[tokio::test(flavor = "multi_thread")]
 async fn every_protocol_keygen_and_sign_verified_independently_sqlite() {
     let c = sqlite().await;
-    every_protocol(&c).await;
+    let org = every_protocol(&c).await;
+    crate::sealed::scan_for_plaintext(
+        c.dir.path(),
+        &[&org.secret[..], hex::encode(org.secret).as_bytes()],
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_protocol_keygen_and_sign_verified_independently_postgres() {
-    let Some(opts) = postgres_or_skip() else { return };
+    let Some(opts) = postgres_or_skip() else {
+        return;
+    };
     let c = cluster(opts).await;
-    every_protocol(&c).await;
+    let org = every_protocol(&c).await;
+    let dumps = c.pg_dumps().unwrap();
+    assert_eq!(dumps.len(), 2);
+    for (name, bytes) in dumps {
+        assert!(bytes.len() > 1000, "{name} dump is empty");
+        crate::sealed::scan_bytes(
+            &name,
+            &bytes,
+            &[&org.secret[..], hex::encode(org.secret).as_bytes()],
+        );
+    }
 }
 
-async fn every_protocol(c: &planbok_testkit::cluster::Cluster) {
+async fn every_protocol(c: &planbok_testkit::cluster::Cluster) -> Org {
     provision_aux(c).await;
     let org = org(c, CustodyMode::Standard).await;
     let frost = keygen(c, &org, Protocol::Frost).await;
@@ -35,12 +51,16 @@ async fn every_protocol(c: &planbok_testkit::cluster::Cluster) {
         sign_and_verify(c, &org, &k, "m/44/0/0/7", &digest("two")).await;
         sign_and_verify(c, &org, &k, "m", &digest("master")).await;
     }
+    org
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrent_signing_is_bounded_and_every_signature_verifies() {
     let c = cluster(planbok_testkit::cluster::Options {
-        limits: vec!["max_concurrent_runs = 2".into(), "queue_timeout_ms = 20000".into()],
+        limits: vec![
+            "max_concurrent_runs = 2".into(),
+            "queue_timeout_ms = 20000".into(),
+        ],
         ..Default::default()
     })
     .await;
@@ -50,12 +70,28 @@ async fn concurrent_signing_is_bounded_and_every_signature_verifies() {
     let mut tasks = Vec::new();
     for i in 0..24 {
         let req = if i % 2 == 0 {
-            sign_request(&c, &org, &ed, "m", format!("msg {i}").as_bytes(), String::new())
+            sign_request(
+                &c,
+                &org,
+                &ed,
+                "m",
+                format!("msg {i}").as_bytes(),
+                String::new(),
+            )
         } else {
-            sign_request(&c, &org, &ec, &format!("m/44/60/0/{i}"), &digest(&i.to_string()), String::new())
+            sign_request(
+                &c,
+                &org,
+                &ec,
+                &format!("m/44/60/0/{i}"),
+                &digest(&i.to_string()),
+                String::new(),
+            )
         };
         let mut s = c.server().await.unwrap();
-        tasks.push(tokio::spawn(async move { (s.sign(req.clone()).await, req) }));
+        tasks.push(tokio::spawn(
+            async move { (s.sign(req.clone()).await, req) },
+        ));
     }
     for t in tasks {
         let (r, req) = t.await.unwrap();
@@ -68,7 +104,10 @@ async fn concurrent_signing_is_bounded_and_every_signature_verifies() {
 #[tokio::test(flavor = "multi_thread")]
 async fn excess_runs_get_busy_when_the_queue_timeout_passes() {
     let c = cluster(planbok_testkit::cluster::Options {
-        limits: vec!["max_concurrent_runs = 1".into(), "queue_timeout_ms = 1".into()],
+        limits: vec![
+            "max_concurrent_runs = 1".into(),
+            "queue_timeout_ms = 1".into(),
+        ],
         ..Default::default()
     })
     .await;

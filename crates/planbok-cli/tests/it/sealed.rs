@@ -69,9 +69,15 @@ async fn sealed_nodes_refuse_work_until_k_keys_then_sign() {
     let (_, out) = operator(&c, 1, &["status"]);
     assert!(out.contains("sealed") && out.contains("2/3"), "{out}");
     let (ok, out) = operator(&c, 1, &["unseal", &k2[2]]);
-    assert!(!ok && out.contains("invalid_argument"), "a key of the other node: {out}");
+    assert!(
+        !ok && out.contains("invalid_argument"),
+        "a key of the other node: {out}"
+    );
     let (ok, out) = operator(&c, 1, &["unseal", &k1[1]]);
-    assert!(!ok && out.contains("invalid_argument"), "a duplicate: {out}");
+    assert!(
+        !ok && out.contains("invalid_argument"),
+        "a duplicate: {out}"
+    );
     let (_, out) = operator(&c, 1, &["status"]);
     assert!(out.contains("2/3"), "{out}");
     // The K-th key unseals it.
@@ -81,7 +87,9 @@ async fn sealed_nodes_refuse_work_until_k_keys_then_sign() {
     // Node 2 is still sealed: Node 1 reports it.
     let org_id = new_id("org");
     let pem = s
-        .org_public_key(planbok_proto::pb::OrgPublicKeyRequest { org_id: org_id.clone() })
+        .org_public_key(planbok_proto::pb::OrgPublicKeyRequest {
+            org_id: org_id.clone(),
+        })
         .await
         .unwrap()
         .into_inner()
@@ -98,7 +106,10 @@ async fn sealed_nodes_refuse_work_until_k_keys_then_sign() {
     })
     .await
     .unwrap();
-    assert_code(keygen_with(&c, &org, Protocol::Frost, String::new()).await, "sealed");
+    assert_code(
+        keygen_with(&c, &org, Protocol::Frost, String::new()).await,
+        "sealed",
+    );
     // Unseal Node 2 over the RPC directly.
     let mut op2 = c.operator(2).await.unwrap();
     for k in &k2[1..4] {
@@ -124,7 +135,10 @@ async fn sealed_nodes_refuse_work_until_k_keys_then_sign() {
     }
     sign_and_verify(&c, &org, &ec, "m/44/60/0/1", &digest("after restart")).await;
 
-    scan_for_plaintext(c.dir.path(), &[&org.secret[..], hex::encode(org.secret).as_bytes()]);
+    scan_for_plaintext(
+        c.dir.path(),
+        &[&org.secret[..], hex::encode(org.secret).as_bytes()],
+    );
 }
 
 /// Every file the nodes wrote (databases with their WAL files, keystore state, logs; not
@@ -145,10 +159,15 @@ pub fn scan_for_plaintext(dir: &Path, secrets: &[&[u8]]) {
 
 pub fn scan_bytes(name: &str, bytes: &[u8], secrets: &[&[u8]]) {
     let contains = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
-    assert!(!contains(b"PBKS"), "{name} holds a plaintext share envelope");
+    assert!(
+        !contains(b"PBKS"),
+        "{name} holds a plaintext share envelope"
+    );
     // rsaEncryption OID as DER: present in any plaintext PKCS#8 RSA private key.
     assert!(
-        !contains(&[0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01]),
+        !contains(&[
+            0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01
+        ]),
         "{name} holds DER RSA key material"
     );
     assert!(!contains(b"PRIVATE KEY"), "{name} holds a PEM private key");

@@ -11,8 +11,13 @@ async fn trustless_secret_refusals_each_with_its_code() {
     let c = sqlite().await;
     let org = org(&c, CustodyMode::Trustless).await;
     // Trustless: nothing happens without the secret.
-    assert_code(keygen_with(&c, &org, Protocol::Frost, String::new()).await, "secret_required");
-    let key = keygen_with(&c, &org, Protocol::Frost, org.ct("dkg")).await.unwrap();
+    assert_code(
+        keygen_with(&c, &org, Protocol::Frost, String::new()).await,
+        "secret_required",
+    );
+    let key = keygen_with(&c, &org, Protocol::Frost, org.ct("dkg"))
+        .await
+        .unwrap();
     let msg = b"trustless";
     let sign = |ct: String| sign_request(&c, &org, &key, "m", msg, ct);
 
@@ -22,14 +27,28 @@ async fn trustless_secret_refusals_each_with_its_code() {
     };
     let now = now_ms();
     let cases = [
-        ("secret_expired", enc("sign", now - 6 * 60_000, &org.secret, None)),
-        ("secret_expired", enc("sign", now + 5 * 60_000, &org.secret, None)),
+        (
+            "secret_expired",
+            enc("sign", now - 6 * 60_000, &org.secret, None),
+        ),
+        (
+            "secret_expired",
+            enc("sign", now + 5 * 60_000, &org.secret, None),
+        ),
         ("secret_wrong_context", enc("dkg", now, &org.secret, None)),
-        ("secret_wrong_context", enc("verify", now, &org.secret, None)),
+        (
+            "secret_wrong_context",
+            enc("verify", now, &org.secret, None),
+        ),
         ("secret_invalid", enc("sign", now, &random32(), None)),
         (
             "secret_binding_mismatch",
-            enc("sign", now, &org.secret, Some(binding_for_sign("wallet-x", b"other message"))),
+            enc(
+                "sign",
+                now,
+                &org.secret,
+                Some(binding_for_sign("wallet-x", b"other message")),
+            ),
         ),
         ("secret_malformed", "not base64!".to_string()),
         ("secret_malformed", "AAAA".to_string()),
@@ -56,14 +75,16 @@ async fn trustless_secret_refusals_each_with_its_code() {
     let sign = |ct: String| sign_request(&c, &org, &key, "m", msg, ct);
     assert_code(sign_with(&c, sign(ct)).await, "secret_reused");
     // A matching binding is accepted.
-    let mut req = sign(encrypt_secret(
-        &org.pem,
-        &org.secret,
-        "sign",
-        now_ms(),
-        Some(binding_for_sign("wallet-1", msg)),
-    )
-    .unwrap());
+    let mut req = sign(
+        encrypt_secret(
+            &org.pem,
+            &org.secret,
+            "sign",
+            now_ms(),
+            Some(binding_for_sign("wallet-1", msg)),
+        )
+        .unwrap(),
+    );
     req.wallet_id = "wallet-1".into();
     verify(&key, "m", msg, &sign_with(&c, req).await.unwrap());
 }

@@ -32,9 +32,14 @@ async fn wrong_role_foreign_ca_and_missing_certificate_are_refused() {
     }
     // A certificate with a role URI that is not one of ours, and one with two roles.
     let ca_pem = std::fs::read_to_string(c.dir.path().join("pki/ca.pem")).unwrap();
-    for uris in [vec!["planbok://admin"], vec!["planbok://server", "planbok://node1"], vec![]] {
+    for uris in [
+        vec!["planbok://admin"],
+        vec!["planbok://server", "planbok://node1"],
+        vec![],
+    ] {
         let leaf = c.ca.issue_with_uris("odd", &uris, &[]).unwrap();
-        let mut client = CoordinatorClient::new(c.channel_with_leaf(1, &leaf, &ca_pem).await.unwrap());
+        let mut client =
+            CoordinatorClient::new(c.channel_with_leaf(1, &leaf, &ca_pem).await.unwrap());
         assert_code(client.org_public_key(req()).await, "wrong_role");
     }
     // A server certificate from another CA: the handshake fails on the first call.
@@ -42,7 +47,11 @@ async fn wrong_role_foreign_ca_and_missing_certificate_are_refused() {
     let leaf = rogue.issue(Role::Server, &[]).unwrap();
     let mut client = CoordinatorClient::new(c.channel_with_leaf(1, &leaf, &ca_pem).await.unwrap());
     let e = client.org_public_key(req()).await.unwrap_err();
-    assert_eq!(code(&e), "<none>", "refused by TLS, not by a handler: {e:?}");
+    assert_eq!(
+        code(&e),
+        "<none>",
+        "refused by TLS, not by a handler: {e:?}"
+    );
     // No certificate at all.
     let mut client = CoordinatorClient::new(c.channel_without_cert(1).unwrap());
     let e = client.org_public_key(req()).await.unwrap_err();
@@ -68,11 +77,12 @@ async fn node1_only_talks_to_a_certificate_naming_node2() {
         .ca_certificate(tonic::transport::Certificate::from_pem(&ca_pem))
         .identity(tonic::transport::Identity::from_pem(&cert, &key))
         .domain_name("node2.planbok");
-    let ch = tonic::transport::Endpoint::from_shared(format!("https://127.0.0.1:{}", c.node(1).port))
-        .unwrap()
-        .tls_config(tls)
-        .unwrap()
-        .connect_lazy();
+    let ch =
+        tonic::transport::Endpoint::from_shared(format!("https://127.0.0.1:{}", c.node(1).port))
+            .unwrap()
+            .tls_config(tls)
+            .unwrap()
+            .connect_lazy();
     let mut client = PeerClient::new(ch);
     let e = client.ready(ReadyRequest {}).await.unwrap_err();
     assert_eq!(code(&e), "<none>", "refused by certificate name: {e:?}");

@@ -1,0 +1,104 @@
+//! In-process tests of the node library's pieces; the daemons themselves are tested as
+//! real processes in `planbok-cli`'s `tests/it`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use planbok_node::pki::{self, Ca};
+use planbok_node::tls::role_of;
+use planbok_node::{NodeConfig, config};
+use planbok_proto::roles::Role;
+
+fn der(pem: &str) -> Vec<u8> {
+    x509_parser::pem::parse_x509_pem(pem.as_bytes())
+        .unwrap()
+        .1
+        .contents
+}
+
+#[test]
+fn every_issued_certificate_names_exactly_its_role() {
+    let ca = Ca::generate("t").unwrap();
+    for role in [Role::Server, Role::Node1, Role::Node2, Role::Operator] {
+        let leaf = ca.issue(role, &["localhost".into()]).unwrap();
+        assert_eq!(role_of(&der(&leaf.cert_pem)).unwrap(), role);
+        assert!(!format!("{leaf:?}").contains("PRIVATE"));
+    }
+    for (uris, why) in [
+        (vec![], "no planbok role"),
+        (vec!["planbok://root"], "unknown"),
+        (vec!["planbok://node1", "planbok://node2"], "more than one"),
+    ] {
+        let leaf = ca.issue_with_uris("x", &uris, &[]).unwrap();
+        let e = role_of(&der(&leaf.cert_pem)).unwrap_err();
+        assert!(e.contains(why), "{e}");
+    }
+}
+
+#[test]
+fn pki_init_writes_private_keys_0600_and_refuses_to_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    pki::init(dir.path(), &[]).unwrap();
+    for role in ["server", "node1", "node2", "operator"] {
+        let key = dir.path().join(format!("{role}.key"));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{role}.key");
+        }
+        assert!(dir.path().join(format!("{role}.pem")).exists());
+    }
+    assert!(matches!(
+        pki::init(dir.path(), &[]),
+        Err(pki::PkiError::Exists(_))
+    ));
+}
+
+const GOOD: &str = r#"
+role = 1
+listen = "127.0.0.1:7101"
+database_url = "sqlite://node1.db"
+grant_public_key = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
+[tls]
+ca = "pki/ca.pem"
+cert = "pki/node1.pem"
+key = "pki/node1.key"
+[peer]
+address = "https://127.0.0.1:7102"
+[keystore]
+backend = "dev"
+key_file = "node1.key"
+allow_dev = true
+"#;
+
+#[test]
+fn config_resolves_relative_paths_and_checks_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("node1.toml");
+    std::fs::write(&path, GOOD).unwrap();
+    let c = NodeConfig::load(&path).unwrap();
+    assert_eq!(c.tls.ca, dir.path().join("pki/ca.pem"));
+    assert_eq!(
+        c.database_url,
+        format!("sqlite://{}", dir.path().join("node1.db").display())
+    );
+    assert_eq!(c.peer.as_ref().unwrap().tls_name, "node2.planbok");
+    assert_eq!(c.limits.max_concurrent_runs, 32);
+
+    for (edit, why) in [
+        (GOOD.replace("role = 1", "role = 3"), "role must be 1 or 2"),
+        (
+            GOOD.replace("[peer]\naddress = \"https://127.0.0.1:7102\"\n", ""),
+            "needs a [peer]",
+        ),
+        (GOOD.replace("d75a98", "zz5a98"), "64 hex"),
+        (
+            GOOD.replace("role = 1", "role = 1\nbogus = 2"),
+            "unknown field",
+        ),
+    ] {
+        std::fs::write(&path, edit).unwrap();
+        let e = NodeConfig::load(&path).unwrap_err();
+        assert!(matches!(e, config::ConfigError::Invalid { .. }));
+        assert!(e.to_string().contains(why), "{e}");
+    }
+}
