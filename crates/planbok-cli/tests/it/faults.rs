@@ -17,11 +17,12 @@ fn limits() -> Vec<String> {
     ]
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn node2_killed_mid_dkg_and_mid_sign_leaves_nothing_half_made_and_keys_survive() {
+async fn node2_killed_mid_dkg_and_mid_sign_leaves_nothing_half_made_and_keys_survive(
+    base: Options,
+) {
     let mut c = cluster(Options {
         limits: limits(),
-        ..Options::default()
+        ..base
     })
     .await;
     provision_aux(&c).await;
@@ -112,14 +113,13 @@ async fn node2_killed_mid_dkg_and_mid_sign_leaves_nothing_half_made_and_keys_sur
     sign_and_verify(&c, &org, &dk, "m/44/60/0/9", &digest("after restart")).await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn frozen_node2_times_out_cleanly_and_recovers() {
+async fn frozen_node2_times_out_cleanly_and_recovers(base: Options) {
     let c = cluster(Options {
         limits: vec![
             format!("run_timeout_ms = {RUN_TIMEOUT_MS}"),
             "round_timeout_ms = 1500".into(),
         ],
-        ..Options::default()
+        ..base
     })
     .await;
     let org = org(&c, CustodyMode::Standard).await;
@@ -136,3 +136,8 @@ async fn frozen_node2_times_out_cleanly_and_recovers() {
     assert!(started.elapsed() < Duration::from_millis(RUN_TIMEOUT_MS));
     sign_and_verify(&c, &org, &ed, "m", b"thawed").await;
 }
+
+on_sqlite_and_postgres!(
+    node2_killed_mid_dkg_and_mid_sign_leaves_nothing_half_made_and_keys_survive,
+    frozen_node2_times_out_cleanly_and_recovers
+);

@@ -6,7 +6,7 @@ use planbok_proto::pb::{
     CustodyMode, GrantBody, Open, Operation, PeerMessage, Protocol, RunKind, SignRequest,
     SignedGrant,
 };
-use planbok_testkit::cluster::{Cluster, now_ms};
+use planbok_testkit::cluster::{Cluster, Options, now_ms};
 use prost::Message as _;
 
 use crate::common::*;
@@ -80,9 +80,8 @@ fn bad_sign_grants(
     ]
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn node1_refuses_every_bad_grant_with_its_code() {
-    let c = sqlite().await;
+async fn node1_refuses_every_bad_grant_with_its_code(base: Options) {
+    let c = cluster(base).await;
     let org = org(&c, CustodyMode::Standard).await;
     let key = keygen(&c, &org, Protocol::Dkls23).await;
     let req = sign_request(&c, &org, &key, "m/44/60/0/0", &digest("pay"), String::new());
@@ -131,9 +130,8 @@ fn sign_open(req: &SignRequest, g: Option<SignedGrant>) -> Open {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn node2_checks_every_grant_on_its_own() {
-    let mut c = sqlite().await;
+async fn node2_checks_every_grant_on_its_own(base: Options) {
+    let mut c = cluster(base).await;
     let org = org(&c, CustodyMode::Standard).await;
     let key = keygen(&c, &org, Protocol::Dkls23).await;
     let req = sign_request(&c, &org, &key, "m/44/60/0/0", &digest("pay"), String::new());
@@ -172,3 +170,8 @@ async fn node2_checks_every_grant_on_its_own() {
     };
     assert_code(open_on_node2(&c, open).await, "grant_digest_mismatch");
 }
+
+on_sqlite_and_postgres!(
+    node1_refuses_every_bad_grant_with_its_code,
+    node2_checks_every_grant_on_its_own
+);

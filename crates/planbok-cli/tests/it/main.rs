@@ -2,6 +2,24 @@
 //! drives them (server certificate + grant key).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+/// Runs each named `async fn(Options)` twice: nodes on SQLite, and nodes on PostgreSQL.
+macro_rules! on_sqlite_and_postgres {
+    ($($name:ident),* $(,)?) => { $(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread")]
+            async fn sqlite() {
+                super::$name(planbok_testkit::cluster::Options::default()).await
+            }
+            #[tokio::test(flavor = "multi_thread")]
+            async fn postgres() {
+                if let Some(o) = crate::common::postgres_or_skip() {
+                    super::$name(o).await
+                }
+            }
+        }
+    )* };
+}
+
 mod common;
 mod faults;
 mod grants;

@@ -2,36 +2,17 @@
 
 use planbok_proto::pb::{CustodyMode, Protocol};
 
+use planbok_testkit::cluster::Options;
+
 use crate::common::*;
 
-#[tokio::test(flavor = "multi_thread")]
-async fn every_protocol_keygen_and_sign_verified_independently_sqlite() {
-    let c = sqlite().await;
+async fn every_protocol_keygen_and_sign_verified_independently(base: Options) {
+    let c = cluster(base).await;
     let org = every_protocol(&c).await;
-    crate::sealed::scan_for_plaintext(
-        c.dir.path(),
-        &[&org.secret[..], hex::encode(org.secret).as_bytes()],
-    );
+    crate::sealed::scan_everything(&c, &org.secret);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn every_protocol_keygen_and_sign_verified_independently_postgres() {
-    let Some(opts) = postgres_or_skip() else {
-        return;
-    };
-    let c = cluster(opts).await;
-    let org = every_protocol(&c).await;
-    let dumps = c.pg_dumps().unwrap();
-    assert_eq!(dumps.len(), 2);
-    for (name, bytes) in dumps {
-        assert!(bytes.len() > 1000, "{name} dump is empty");
-        crate::sealed::scan_bytes(
-            &name,
-            &bytes,
-            &[&org.secret[..], hex::encode(org.secret).as_bytes()],
-        );
-    }
-}
+on_sqlite_and_postgres!(every_protocol_keygen_and_sign_verified_independently);
 
 async fn every_protocol(c: &planbok_testkit::cluster::Cluster) -> Org {
     provision_aux(c).await;
@@ -56,7 +37,7 @@ async fn every_protocol(c: &planbok_testkit::cluster::Cluster) -> Org {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrent_signing_is_bounded_and_every_signature_verifies() {
-    let c = cluster(planbok_testkit::cluster::Options {
+    let c = cluster(Options {
         limits: vec![
             "max_concurrent_runs = 2".into(),
             "queue_timeout_ms = 20000".into(),
@@ -103,7 +84,7 @@ async fn concurrent_signing_is_bounded_and_every_signature_verifies() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn excess_runs_get_busy_when_the_queue_timeout_passes() {
-    let c = cluster(planbok_testkit::cluster::Options {
+    let c = cluster(Options {
         limits: vec![
             "max_concurrent_runs = 1".into(),
             "queue_timeout_ms = 1".into(),

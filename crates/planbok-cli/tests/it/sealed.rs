@@ -39,11 +39,10 @@ fn init(c: &Cluster, node: u8) -> Vec<String> {
     keys
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn sealed_nodes_refuse_work_until_k_keys_then_sign() {
+async fn sealed_nodes_refuse_work_until_k_keys_then_sign(base: Options) {
     let mut c = cluster(Options {
         keystore: Keystore::Sealed,
-        ..Options::default()
+        ..base
     })
     .await;
     let (_, status) = operator(&c, 1, &["status"]);
@@ -135,10 +134,18 @@ async fn sealed_nodes_refuse_work_until_k_keys_then_sign() {
     }
     sign_and_verify(&c, &org, &ec, "m/44/60/0/1", &digest("after restart")).await;
 
-    scan_for_plaintext(
-        c.dir.path(),
-        &[&org.secret[..], hex::encode(org.secret).as_bytes()],
-    );
+    scan_everything(&c, &org.secret);
+}
+
+/// Scans the cluster's files and, on PostgreSQL, both databases' dumps.
+pub fn scan_everything(c: &Cluster, org_secret: &[u8; 32]) {
+    let hex_secret = hex::encode(org_secret);
+    let secrets: [&[u8]; 2] = [&org_secret[..], hex_secret.as_bytes()];
+    scan_for_plaintext(c.dir.path(), &secrets);
+    for (name, bytes) in c.pg_dumps().unwrap() {
+        assert!(bytes.len() > 1000, "{name} dump is empty");
+        scan_bytes(&name, &bytes, &secrets);
+    }
 }
 
 /// Every file the nodes wrote (databases with their WAL files, keystore state, logs; not
@@ -188,3 +195,5 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+on_sqlite_and_postgres!(sealed_nodes_refuse_work_until_k_keys_then_sign);

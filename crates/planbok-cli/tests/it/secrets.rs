@@ -2,13 +2,12 @@
 
 use planbok_node::secrets::binding_for_sign;
 use planbok_proto::pb::{CustodyMode, OrgPublicKeyRequest, Protocol, RegisterSecretRequest};
-use planbok_testkit::cluster::{encrypt_secret, now_ms};
+use planbok_testkit::cluster::{Options, encrypt_secret, now_ms};
 
 use crate::common::*;
 
-#[tokio::test(flavor = "multi_thread")]
-async fn trustless_secret_refusals_each_with_its_code() {
-    let c = sqlite().await;
+async fn trustless_secret_refusals_each_with_its_code(base: Options) {
+    let c = cluster(base).await;
     let org = org(&c, CustodyMode::Trustless).await;
     // Trustless: nothing happens without the secret.
     assert_code(
@@ -89,9 +88,8 @@ async fn trustless_secret_refusals_each_with_its_code() {
     verify(&key, "m", msg, &sign_with(&c, req).await.unwrap());
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn standard_org_signs_without_secret_and_registration_is_once() {
-    let c = sqlite().await;
+async fn standard_org_signs_without_secret_and_registration_is_once(base: Options) {
+    let c = cluster(base).await;
     let org = org(&c, CustodyMode::Standard).await;
     let key = keygen(&c, &org, Protocol::Dkls23).await;
     sign_and_verify(&c, &org, &key, "m/44/60/0/0", &digest("standard")).await;
@@ -148,3 +146,8 @@ async fn standard_org_signs_without_secret_and_registration_is_once() {
         "secret_wrong_context",
     );
 }
+
+on_sqlite_and_postgres!(
+    trustless_secret_refusals_each_with_its_code,
+    standard_org_signs_without_secret_and_registration_is_once
+);
