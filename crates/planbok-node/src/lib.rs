@@ -22,6 +22,7 @@ use planbok_proto::pb::peer_server::PeerServer;
 use planbok_proto::roles::Role;
 use planbok_store::NodeStore;
 use tokio::net::TcpListener;
+use tokio_stream::StreamExt as _;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::task::TaskTracker;
 use tonic::transport::{Endpoint, Server};
@@ -162,6 +163,7 @@ pub async fn run(
         let channel = Endpoint::from_shared(peer_cfg.address.clone())?
             .tls_config(tls.client(&peer_cfg.tls_name))?
             .connect_timeout(Duration::from_secs(3))
+            .tcp_nodelay(true)
             .http2_keep_alive_interval(Duration::from_secs(10))
             .keep_alive_timeout(Duration::from_secs(5))
             .connect_lazy();
@@ -208,8 +210,19 @@ pub async fn run(
                 require(Role::Operator),
             ))
     };
+    // Protocol rounds are small request/response exchanges: with Nagle's algorithm on, each
+    // round can wait for a delayed ACK (40 ms on Linux). Measured: FROST DKG 48 ms → see
+    // docs/benchmarks.md.
+    let incoming = TcpListenerStream::new(listener).map(|s| {
+        if let Ok(s) = &s
+            && let Err(e) = s.set_nodelay(true)
+        {
+            tracing::warn!(error = %e, "could not disable Nagle on a connection");
+        }
+        s
+    });
     let served = router
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(incoming, shutdown)
         .await;
     let _ = stop_tx.send(true);
     tasks.close();
