@@ -24,7 +24,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::error::{NodeError, NodeResult, from_peer_status};
 use crate::protocols::{self, DkgResult};
-use crate::runner::{Deadlines, RunOutput, drive, next_control};
+use crate::runner::{Deadlines, Early, Outbox, RunOutput, drive, next_control};
 use crate::secrets::{self, Context};
 use crate::state::{NodeState, Proto, Share};
 
@@ -42,6 +42,48 @@ pub(crate) struct CoordinatorService {
 pub(crate) struct Run {
     pub(crate) tx: mpsc::Sender<PeerMessage>,
     pub(crate) inbox: Streaming<PeerMessage>,
+}
+
+impl Run {
+    /// Node 2's report that it stored its result as pending (it may have arrived while the
+    /// protocol ran): the public key it got, empty for aux info.
+    pub(crate) async fn stored(
+        &mut self,
+        early: Early,
+        deadlines: &Deadlines,
+    ) -> NodeResult<Vec<u8>> {
+        let m = match early {
+            Some(m) => m,
+            None => next_control(&mut self.inbox, deadlines, "node 2 to store its result").await?,
+        };
+        match m {
+            Msg::Stored(pk) => Ok(pk),
+            _ => Err(NodeError::new(
+                ErrorCode::ProtocolAborted,
+                "expected node 2's stored confirmation",
+            )),
+        }
+    }
+
+    /// Tells Node 2 to activate what it stored, and waits for its confirmation.
+    pub(crate) async fn commit(&mut self, deadlines: &Deadlines) -> NodeResult<()> {
+        let commit = PeerMessage {
+            msg: Some(Msg::Commit(Empty {})),
+        };
+        if !Outbox::send(&self.tx, commit).await {
+            return Err(NodeError::new(
+                ErrorCode::PeerUnavailable,
+                "node 2 went away before the commit",
+            ));
+        }
+        match next_control(&mut self.inbox, deadlines, "node 2 to commit").await? {
+            Msg::Committed(_) => Ok(()),
+            _ => Err(NodeError::new(
+                ErrorCode::ProtocolAborted,
+                "expected node 2's commit confirmation",
+            )),
+        }
+    }
 }
 
 impl CoordinatorService {
@@ -127,25 +169,12 @@ impl CoordinatorService {
             chain_code,
             share,
         } = protocols::dkg_result(out)?;
-        let stored = match early {
-            Some(m) => m,
-            None => next_control(&mut run.inbox, &deadlines, "node 2 to store its share").await?,
-        };
-        match stored {
-            Msg::Stored(pk) if pk == public_key => {}
-            Msg::Stored(_) => {
-                tracing::error!(alert = true, key = %key_id, "node 2 reports a different public key");
-                return Err(NodeError::new(
-                    ErrorCode::ProtocolAborted,
-                    "the nodes disagree on the new public key",
-                ));
-            }
-            _ => {
-                return Err(NodeError::new(
-                    ErrorCode::ProtocolAborted,
-                    "expected node 2's stored confirmation",
-                ));
-            }
+        if run.stored(early, &deadlines).await? != public_key {
+            tracing::error!(alert = true, key = %key_id, "node 2 reports a different public key");
+            return Err(NodeError::new(
+                ErrorCode::ProtocolAborted,
+                "the nodes disagree on the new public key",
+            ));
         }
         let wrapped = wrap::wrap_share(&secret, &g.org_id, &key_id, &share)?;
         drop(secret);
@@ -168,29 +197,7 @@ impl CoordinatorService {
                 }
                 e => e.into(),
             })?;
-        let commit = async {
-            if !crate::runner::Outbox::send(
-                &run.tx,
-                PeerMessage {
-                    msg: Some(Msg::Commit(Empty {})),
-                },
-            )
-            .await
-            {
-                return Err(NodeError::new(
-                    ErrorCode::PeerUnavailable,
-                    "node 2 went away before the commit",
-                ));
-            }
-            match next_control(&mut run.inbox, &deadlines, "node 2 to commit").await? {
-                Msg::Committed(_) => Ok(()),
-                _ => Err(NodeError::new(
-                    ErrorCode::ProtocolAborted,
-                    "expected node 2's commit confirmation",
-                )),
-            }
-        };
-        if let Err(e) = commit.await {
+        if let Err(e) = run.commit(&deadlines).await {
             let _ = state.store.delete_pending_key(&key_id).await;
             return Err(e);
         }

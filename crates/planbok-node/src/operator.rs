@@ -8,8 +8,8 @@ use planbok_mpc::SessionId;
 use planbok_proto::codes::ErrorCode;
 use planbok_proto::pb::operator_server::Operator;
 use planbok_proto::pb::{
-    Empty, InitRequest, InitResponse, NodeStatus, Open, PeerMessage, ProvisionAuxRequest, RunKind,
-    SealRequest, StatusRequest, UnsealRequest, peer_message::Msg,
+    InitRequest, InitResponse, NodeStatus, Open, ProvisionAuxRequest, RunKind, SealRequest,
+    StatusRequest, UnsealRequest,
 };
 use rand_core::{OsRng, RngCore as _};
 use tonic::{Request, Response, Status};
@@ -17,7 +17,7 @@ use tonic::{Request, Response, Status};
 use crate::coordinator::CoordinatorService;
 use crate::error::{NodeError, NodeResult};
 use crate::protocols;
-use crate::runner::{Deadlines, Outbox, RunOutput, drive, next_control};
+use crate::runner::{Deadlines, RunOutput, drive};
 use crate::state::{AUX_BLOB, AUX_PENDING_BLOB, NodeState};
 
 /// The operator service.
@@ -145,40 +145,14 @@ async fn provision(c: &CoordinatorService, replace: bool) -> NodeResult<()> {
     let RunOutput::Aux(aux) = out else {
         return Err(NodeError::internal("aux-info run produced something else"));
     };
-    let stored = match early {
-        Some(m) => m,
-        None => next_control(&mut run.inbox, &deadlines, "node 2 to store its aux info").await?,
-    };
-    if !matches!(stored, Msg::Stored(_)) {
-        return Err(NodeError::new(
-            ErrorCode::ProtocolAborted,
-            "expected node 2's stored confirmation",
-        ));
-    }
+    run.stored(early, &deadlines).await?;
     let bytes = aux.to_sealable_bytes()?;
     let sealed = state.ks(move |k| k.seal_blob(AUX_BLOB, &bytes)).await?;
     state
         .store
         .put_blob(AUX_PENDING_BLOB, sealed.clone())
         .await?;
-    let commit = PeerMessage {
-        msg: Some(Msg::Commit(Empty {})),
-    };
-    if !Outbox::send(&run.tx, commit).await {
-        return Err(NodeError::new(
-            ErrorCode::PeerUnavailable,
-            "node 2 went away before the commit",
-        ));
-    }
-    match next_control(&mut run.inbox, &deadlines, "node 2 to commit its aux info").await? {
-        Msg::Committed(_) => {}
-        _ => {
-            return Err(NodeError::new(
-                ErrorCode::ProtocolAborted,
-                "expected node 2's commit",
-            ));
-        }
-    }
+    run.commit(&deadlines).await?;
     state.store.put_blob(AUX_BLOB, sealed).await?;
     state.set_aux(Some(Arc::new(aux))).await;
     tracing::info!("CGGMP auxiliary info provisioned");
