@@ -1,10 +1,11 @@
-//! The few primitives every module shares: OS randomness, AES-256-GCM, HKDF-SHA256.
+//! The few primitives every module shares: OS randomness, AES-256-GCM, HKDF-SHA256, and the
+//! length-prefixed fields of our associated data.
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::aead::{Aead, AeadInPlace, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use hkdf::Hkdf;
 use sha2::Sha256;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::KeystoreError;
 
@@ -12,6 +13,8 @@ use crate::KeystoreError;
 pub(crate) const NONCE_LEN: usize = 12;
 /// AES-GCM tag length.
 pub(crate) const TAG_LEN: usize = 16;
+/// What [`seal_into`] adds to a plaintext: nonce and tag.
+pub(crate) const SEAL_OVERHEAD: usize = NONCE_LEN + TAG_LEN;
 
 /// Fills `buf` from the operating system's generator.
 pub(crate) fn fill_random(buf: &mut [u8]) -> Result<(), KeystoreError> {
@@ -32,35 +35,49 @@ pub(crate) fn random_nonce() -> Result<[u8; NONCE_LEN], KeystoreError> {
     Ok(nonce)
 }
 
-/// AES-256-GCM encryption; returns ciphertext ‖ tag.
-pub(crate) fn aes_gcm_seal(
-    key: &[u8; 32],
-    nonce: &[u8; NONCE_LEN],
-    aad: &[u8],
-    plaintext: &[u8],
-) -> Result<Vec<u8>, KeystoreError> {
-    let cipher = Aes256Gcm::new(key.into());
-    cipher
-        .encrypt(
-            &Nonce::from(*nonce),
-            Payload {
-                msg: plaintext,
-                aad,
-            },
-        )
-        .map_err(|_| KeystoreError::Internal("AES-GCM encryption"))
+/// Splits `nonce ‖ rest`; `None` when there is no whole nonce.
+pub(crate) fn split_nonce(bytes: &[u8]) -> Option<(&[u8; NONCE_LEN], &[u8])> {
+    bytes.split_first_chunk::<NONCE_LEN>()
 }
 
-/// AES-256-GCM decryption of ciphertext ‖ tag. `None` when authentication fails; the caller
-/// picks the error that names what failed.
-pub(crate) fn aes_gcm_open(
+/// AES-256-GCM under a fresh random nonce: appends `nonce ‖ ciphertext ‖ tag` to `out`.
+///
+/// The plaintext is encrypted in place inside `out`, so a large payload is copied once.
+pub(crate) fn seal_into(
+    out: &mut Vec<u8>,
     key: &[u8; 32],
-    nonce: &[u8; NONCE_LEN],
     aad: &[u8],
-    ciphertext: &[u8],
-) -> Option<Zeroizing<Vec<u8>>> {
-    let cipher = Aes256Gcm::new(key.into());
-    cipher
+    plaintext: &[u8],
+) -> Result<(), KeystoreError> {
+    let nonce = random_nonce()?;
+    out.reserve(plaintext.len() + SEAL_OVERHEAD);
+    out.extend_from_slice(&nonce);
+    let start = out.len();
+    out.extend_from_slice(plaintext);
+    let sealed = Aes256Gcm::new(key.into()).encrypt_in_place_detached(
+        &Nonce::from(nonce),
+        aad,
+        &mut out[start..],
+    );
+    match sealed {
+        Ok(tag) => {
+            out.extend_from_slice(&tag);
+            Ok(())
+        }
+        Err(_) => {
+            // Only inputs over 64 GiB fail; never leave the plaintext behind in `out`.
+            out[start..].zeroize();
+            out.truncate(start - NONCE_LEN);
+            Err(KeystoreError::Internal("AES-GCM encryption"))
+        }
+    }
+}
+
+/// Reverses [`seal_into`] on `nonce ‖ ciphertext ‖ tag`. `None` when the input is too short
+/// or fails authentication; the caller picks the error that names what failed.
+pub(crate) fn open(key: &[u8; 32], aad: &[u8], sealed: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+    let (nonce, ciphertext) = split_nonce(sealed)?;
+    Aes256Gcm::new(key.into())
         .decrypt(
             &Nonce::from(*nonce),
             Payload {
@@ -78,4 +95,14 @@ pub(crate) fn hkdf32(ikm: &[u8], salt: &[u8], info: &[u8]) -> Zeroizing<[u8; 32]
     // HKDF-SHA256 can produce up to 255 * 32 bytes; 32 always fits, so this cannot fail.
     let _ = Hkdf::<Sha256>::new(Some(salt), ikm).expand(info, out.as_mut());
     out
+}
+
+/// Appends `u32 big-endian len(field) ‖ field`, the way every AAD in this crate encodes an
+/// id, so that ("ab", "c") and ("a", "bc") never collide.
+pub(crate) fn push_len_prefixed(out: &mut Vec<u8>, field: &str) -> Result<(), KeystoreError> {
+    let len = u32::try_from(field.len())
+        .map_err(|_| KeystoreError::Config("an id is longer than 4 GiB".into()))?;
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(field.as_bytes());
+    Ok(())
 }

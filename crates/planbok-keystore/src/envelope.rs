@@ -13,7 +13,7 @@
 use zeroize::Zeroizing;
 
 use crate::backend::Kek;
-use crate::crypto::{self, NONCE_LEN, TAG_LEN};
+use crate::crypto;
 use crate::{BackendId, KeystoreError};
 
 /// The current (and only) blob format version.
@@ -34,8 +34,6 @@ fn aad(label: Label, backend: BackendId, role: u8, key_id: &str) -> Result<Vec<u
         Label::DataKey => b"dek",
         Label::Data => b"data",
     };
-    let id_len =
-        u32::try_from(key_id.len()).map_err(|_| KeystoreError::Config("key id too long".into()))?;
     let mut out = Vec::with_capacity(DOMAIN.len() + 1 + label.len() + 7 + key_id.len());
     out.extend_from_slice(DOMAIN);
     out.push(0);
@@ -43,8 +41,7 @@ fn aad(label: Label, backend: BackendId, role: u8, key_id: &str) -> Result<Vec<u
     out.push(BLOB_VERSION);
     out.push(backend as u8);
     out.push(role);
-    out.extend_from_slice(&id_len.to_be_bytes());
-    out.extend_from_slice(key_id.as_bytes());
+    crypto::push_len_prefixed(&mut out, key_id)?;
     Ok(out)
 }
 
@@ -60,21 +57,19 @@ pub(crate) fn seal(
     let wrapped = kek.wrap(&dek, &aad(Label::DataKey, backend, role, key_id)?)?;
     let wrapped_len = u16::try_from(wrapped.len())
         .map_err(|_| KeystoreError::Internal("wrapped data key longer than 64 KiB"))?;
-    let nonce = crypto::random_nonce()?;
-    let ciphertext = crypto::aes_gcm_seal(
-        &dek,
-        &nonce,
-        &aad(Label::Data, backend, role, key_id)?,
-        plaintext,
-    )?;
 
-    let mut blob = Vec::with_capacity(HEADER_LEN + wrapped.len() + NONCE_LEN + ciphertext.len());
+    let mut blob =
+        Vec::with_capacity(HEADER_LEN + wrapped.len() + plaintext.len() + crypto::SEAL_OVERHEAD);
     blob.push(BLOB_VERSION);
     blob.push(backend as u8);
     blob.extend_from_slice(&wrapped_len.to_be_bytes());
     blob.extend_from_slice(&wrapped);
-    blob.extend_from_slice(&nonce);
-    blob.extend_from_slice(&ciphertext);
+    crypto::seal_into(
+        &mut blob,
+        &dek,
+        &aad(Label::Data, backend, role, key_id)?,
+        plaintext,
+    )?;
     Ok(blob)
 }
 
@@ -100,19 +95,12 @@ pub(crate) fn open(
         });
     }
     let wrapped_len = usize::from(u16::from_be_bytes([*len_hi, *len_lo]));
-    if rest.len() < wrapped_len + NONCE_LEN + TAG_LEN {
+    if rest.len() < wrapped_len + crypto::SEAL_OVERHEAD {
         return Err(KeystoreError::MalformedBlob);
     }
-    let (wrapped, rest) = rest.split_at(wrapped_len);
-    let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
-    let nonce: &[u8; NONCE_LEN] = nonce.try_into().map_err(|_| KeystoreError::MalformedBlob)?;
+    let (wrapped, sealed) = rest.split_at(wrapped_len);
 
     let dek = kek.unwrap(wrapped, &aad(Label::DataKey, expected, role, key_id)?)?;
-    crypto::aes_gcm_open(
-        &dek,
-        nonce,
-        &aad(Label::Data, expected, role, key_id)?,
-        ciphertext,
-    )
-    .ok_or(KeystoreError::CiphertextRejected)
+    crypto::open(&dek, &aad(Label::Data, expected, role, key_id)?, sealed)
+        .ok_or(KeystoreError::CiphertextRejected)
 }

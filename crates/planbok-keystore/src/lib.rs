@@ -192,11 +192,7 @@ impl Keystore {
         blob: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, KeystoreError> {
         // Say "sealed" before judging the blob: a sealed node cannot tell a good blob anyway.
-        match self.status() {
-            SealStatus::Unsealed => {}
-            SealStatus::Sealed { .. } => return Err(KeystoreError::Sealed),
-            SealStatus::Uninitialized => return Err(KeystoreError::NotInitialized),
-        }
+        self.kek.ready()?;
         envelope::open(self.kek.as_ref(), self.role, key_id, blob)
     }
 

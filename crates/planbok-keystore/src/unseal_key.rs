@@ -52,20 +52,13 @@ impl UnsealKey {
 
     /// The value the state file stores to recognize this key without holding it.
     pub(crate) fn digest(&self) -> [u8; 32] {
-        let mut h = Sha256::new();
-        h.update(DIGEST_DOMAIN);
-        h.update([self.index]);
-        h.update(self.bytes.as_ref());
-        h.finalize().into()
+        tagged_hash(DIGEST_DOMAIN, self.index, &self.bytes)
     }
 
+    /// The text form's typo check: the first 4 bytes of a hash under its own domain.
     fn checksum(index: u8, bytes: &[u8; 32]) -> [u8; 4] {
-        let mut h = Sha256::new();
-        h.update(CHECKSUM_DOMAIN);
-        h.update([index]);
-        h.update(bytes);
-        let d = h.finalize();
-        [d[0], d[1], d[2], d[3]]
+        let [a, b, c, d, ..] = tagged_hash(CHECKSUM_DOMAIN, index, bytes);
+        [a, b, c, d]
     }
 
     /// The printable form to hand to an operator (once). It is a secret: the returned string
@@ -127,6 +120,15 @@ impl UnsealKey {
             bytes,
         })
     }
+}
+
+/// SHA-256(domain ‖ index ‖ share bytes).
+fn tagged_hash(domain: &[u8], index: u8, bytes: &[u8; 32]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(domain);
+    h.update([index]);
+    h.update(bytes);
+    h.finalize().into()
 }
 
 impl fmt::Debug for UnsealKey {

@@ -16,7 +16,7 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::KeystoreError;
-use crate::crypto::{self, NONCE_LEN, TAG_LEN, hkdf32};
+use crate::crypto::{self, hkdf32};
 
 /// The wrapped-share format version.
 pub const WRAP_VERSION: u8 = 1;
@@ -25,17 +25,19 @@ const SHARE_INFO: &[u8] = b"planbok node1 share v1";
 const VERIFIER_INFO: &[u8] = b"planbok org secret verifier v1";
 
 fn aad(org_id: &str, key_id: &str) -> Result<Vec<u8>, KeystoreError> {
-    let len =
-        |s: &str| u32::try_from(s.len()).map_err(|_| KeystoreError::Config("id too long".into()));
     let mut out = Vec::with_capacity(SHARE_INFO.len() + 10 + org_id.len() + key_id.len());
     out.extend_from_slice(SHARE_INFO);
     out.push(0);
     out.push(WRAP_VERSION);
-    out.extend_from_slice(&len(org_id)?.to_be_bytes());
-    out.extend_from_slice(org_id.as_bytes());
-    out.extend_from_slice(&len(key_id)?.to_be_bytes());
-    out.extend_from_slice(key_id.as_bytes());
+    crypto::push_len_prefixed(&mut out, org_id)?;
+    crypto::push_len_prefixed(&mut out, key_id)?;
     Ok(out)
+}
+
+/// The wrapping key. Derived per call: the API takes the secret itself, and HKDF costs a
+/// few microseconds next to the signing run the share is opened for.
+fn share_key(org_secret: &[u8; 32], org_id: &str) -> Zeroizing<[u8; 32]> {
+    hkdf32(org_secret, org_id.as_bytes(), SHARE_INFO)
 }
 
 /// Encrypts a Node 1 share under a key derived from the organization secret, bound to the
@@ -46,13 +48,10 @@ pub fn wrap_share(
     key_id: &str,
     share: &[u8],
 ) -> Result<Vec<u8>, KeystoreError> {
-    let key = hkdf32(org_secret, org_id.as_bytes(), SHARE_INFO);
-    let nonce = crypto::random_nonce()?;
-    let ciphertext = crypto::aes_gcm_seal(&key, &nonce, &aad(org_id, key_id)?, share)?;
-    let mut out = Vec::with_capacity(1 + NONCE_LEN + ciphertext.len());
+    let aad = aad(org_id, key_id)?;
+    let mut out = Vec::with_capacity(1 + share.len() + crypto::SEAL_OVERHEAD);
     out.push(WRAP_VERSION);
-    out.extend_from_slice(&nonce);
-    out.extend_from_slice(&ciphertext);
+    crypto::seal_into(&mut out, &share_key(org_secret, org_id), &aad, share)?;
     Ok(out)
 }
 
@@ -64,19 +63,14 @@ pub fn unwrap_share(
     key_id: &str,
     wrapped: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, KeystoreError> {
-    let [version, rest @ ..] = wrapped else {
+    let [WRAP_VERSION, sealed @ ..] = wrapped else {
         return Err(KeystoreError::MalformedWrappedShare);
     };
-    if *version != WRAP_VERSION || rest.len() < NONCE_LEN + TAG_LEN {
+    if sealed.len() < crypto::SEAL_OVERHEAD {
         return Err(KeystoreError::MalformedWrappedShare);
     }
-    let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
-    let nonce: &[u8; NONCE_LEN] = nonce
-        .try_into()
-        .map_err(|_| KeystoreError::MalformedWrappedShare)?;
-    let key = hkdf32(org_secret, org_id.as_bytes(), SHARE_INFO);
-    crypto::aes_gcm_open(&key, nonce, &aad(org_id, key_id)?, ciphertext)
-        .ok_or(KeystoreError::WrongOrgSecret)
+    let aad = aad(org_id, key_id)?;
+    crypto::open(&share_key(org_secret, org_id), &aad, sealed).ok_or(KeystoreError::WrongOrgSecret)
 }
 
 /// A value Node 1 can store at registration to check later that a submitted organization

@@ -2,7 +2,7 @@
 
 use zeroize::Zeroizing;
 
-use crate::crypto::{self, NONCE_LEN};
+use crate::crypto;
 use crate::{BackendId, KeystoreError, SealStatus, UnsealKey};
 
 pub(crate) mod dev;
@@ -27,6 +27,12 @@ pub(crate) trait Kek: Send + Sync {
         SealStatus::Unsealed
     }
 
+    /// `Ok` when `wrap` and `unwrap` can run now; otherwise the error they would return
+    /// (`Sealed`, `NotInitialized`). Cheaper than [`Kek::status`] on the hot path.
+    fn ready(&self) -> Result<(), KeystoreError> {
+        Ok(())
+    }
+
     fn init(&self, _shares: u8, _threshold: u8) -> Result<Vec<UnsealKey>, KeystoreError> {
         Err(self.unsupported("init"))
     }
@@ -47,15 +53,21 @@ pub(crate) trait Kek: Send + Sync {
     }
 }
 
+/// Reads a secret (PIN, token) from the environment variable the configuration names.
+pub(crate) fn secret_from_env(name: &str) -> Result<Zeroizing<String>, KeystoreError> {
+    std::env::var(name)
+        .map(Zeroizing::new)
+        .map_err(|_| KeystoreError::MissingEnv(name.to_owned()))
+}
+
 /// Wraps a data key with AES-256-GCM under a key held in memory: nonce ‖ ciphertext ‖ tag.
 pub(crate) fn local_wrap(
     kek: &[u8; 32],
     dek: &[u8; 32],
     aad: &[u8],
 ) -> Result<Vec<u8>, KeystoreError> {
-    let nonce = crypto::random_nonce()?;
-    let mut out = nonce.to_vec();
-    out.extend_from_slice(&crypto::aes_gcm_seal(kek, &nonce, aad, dek)?);
+    let mut out = Vec::with_capacity(dek.len() + crypto::SEAL_OVERHEAD);
+    crypto::seal_into(&mut out, kek, aad, dek)?;
     Ok(out)
 }
 
@@ -65,24 +77,17 @@ pub(crate) fn local_unwrap(
     wrapped: &[u8],
     aad: &[u8],
 ) -> Result<Zeroizing<[u8; 32]>, KeystoreError> {
-    let (nonce, ciphertext) = wrapped
-        .split_at_checked(NONCE_LEN)
-        .ok_or(KeystoreError::DataKeyRejected)?;
-    let nonce: &[u8; NONCE_LEN] = nonce
-        .try_into()
-        .map_err(|_| KeystoreError::DataKeyRejected)?;
-    let dek =
-        crypto::aes_gcm_open(kek, nonce, aad, ciphertext).ok_or(KeystoreError::DataKeyRejected)?;
+    let dek = crypto::open(kek, aad, wrapped).ok_or(KeystoreError::DataKeyRejected)?;
     to_key(&dek)
 }
 
 /// A 32-byte key out of an unwrapped buffer (already authenticated, so a wrong length is a
 /// rejected key, not a bug we can blame on anyone else).
 pub(crate) fn to_key(bytes: &[u8]) -> Result<Zeroizing<[u8; 32]>, KeystoreError> {
-    let mut key = Zeroizing::new([0u8; 32]);
     if bytes.len() != 32 {
         return Err(KeystoreError::DataKeyRejected);
     }
+    let mut key = Zeroizing::new([0u8; 32]);
     key.copy_from_slice(bytes);
     Ok(key)
 }

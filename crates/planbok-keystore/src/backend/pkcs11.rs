@@ -13,8 +13,8 @@ use cryptoki::session::{Session, UserType};
 use cryptoki::types::AuthPin;
 use zeroize::Zeroizing;
 
-use super::{Kek, to_key};
-use crate::crypto::{self, NONCE_LEN};
+use super::{Kek, secret_from_env, to_key};
+use crate::crypto;
 use crate::{BackendId, KeystoreError};
 
 fn ck(context: &'static str) -> impl FnOnce(CkError) -> KeystoreError {
@@ -35,9 +35,7 @@ impl Pkcs11Kek {
         pin_env: &str,
         key_label: &str,
     ) -> Result<Self, KeystoreError> {
-        let pin = Zeroizing::new(
-            std::env::var(pin_env).map_err(|_| KeystoreError::MissingEnv(pin_env.to_owned()))?,
-        );
+        let pin = secret_from_env(pin_env)?;
         let pkcs11 = Pkcs11::new(module).map_err(ck("loading module"))?;
         match pkcs11.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
             // Another keystore in this process already initialized the module: C_Initialize
@@ -74,7 +72,8 @@ impl Pkcs11Kek {
 }
 
 fn find_or_create_kek(session: &Session, key_label: &str) -> Result<ObjectHandle, KeystoreError> {
-    let search = [
+    // What identifies our KEK; the template that creates it starts with the same four.
+    let search = vec![
         Attribute::Class(ObjectClass::SECRET_KEY),
         Attribute::KeyType(KeyType::AES),
         Attribute::Label(key_label.as_bytes().to_vec()),
@@ -97,18 +96,15 @@ fn find_or_create_kek(session: &Session, key_label: &str) -> Result<ObjectHandle
         key_label,
         "creating the keystore's key-encryption key in the PKCS#11 token"
     );
-    let template = [
-        Attribute::Class(ObjectClass::SECRET_KEY),
-        Attribute::KeyType(KeyType::AES),
-        Attribute::Label(key_label.as_bytes().to_vec()),
-        Attribute::Token(true),
+    let mut template = search;
+    template.extend([
         Attribute::Private(true),
         Attribute::Sensitive(true),
         Attribute::Extractable(false),
         Attribute::ValueLen(32.into()),
         Attribute::Encrypt(true),
         Attribute::Decrypt(true),
-    ];
+    ]);
     session
         .generate_key(&Mechanism::AesKeyGen, &template)
         .map_err(ck("generating the key-encryption key"))
@@ -133,10 +129,9 @@ impl Kek for Pkcs11Kek {
     }
 
     fn unwrap(&self, wrapped: &[u8], aad: &[u8]) -> Result<Zeroizing<[u8; 32]>, KeystoreError> {
-        let (iv, ciphertext) = wrapped
-            .split_at_checked(NONCE_LEN)
-            .ok_or(KeystoreError::DataKeyRejected)?;
-        let mut iv: [u8; NONCE_LEN] = iv.try_into().map_err(|_| KeystoreError::DataKeyRejected)?;
+        let (iv, ciphertext) =
+            crypto::split_nonce(wrapped).ok_or(KeystoreError::DataKeyRejected)?;
+        let mut iv = *iv;
         let params = GcmParams::new(&mut iv, aad, 128.into()).map_err(ck("GCM parameters"))?;
         let session = self.session.lock().unwrap_or_else(PoisonError::into_inner);
         // A failed GCM tag check comes back as CKR_GENERAL_ERROR from SoftHSM (not

@@ -6,7 +6,7 @@ use std::fs::OpenOptions;
 use std::io::{ErrorKind, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
@@ -44,56 +44,85 @@ struct State {
     key_check: [u8; 32],
 }
 
-enum Phase {
+impl State {
+    fn sealed_status(&self, submitted: &[UnsealKey]) -> SealStatus {
+        SealStatus::Sealed {
+            threshold: self.threshold,
+            shares: self.shares,
+            // At most 16 keys are ever held (threshold <= 16).
+            progress: u8::try_from(submitted.len()).unwrap_or(u8::MAX),
+        }
+    }
+}
+
+/// Everything that changes at run time. Without a state file there is nothing to seal or
+/// unseal, so the phase only exists next to a [`State`].
+enum Inner {
     Uninitialized,
+    Initialized { state: State, phase: Phase },
+}
+
+enum Phase {
     Sealed { submitted: Vec<UnsealKey> },
     Unsealed { kek: Zeroizing<[u8; 32]> },
 }
 
-struct Inner {
-    state: Option<State>,
-    phase: Phase,
+impl Phase {
+    fn sealed() -> Self {
+        Self::Sealed {
+            submitted: Vec::new(),
+        }
+    }
 }
 
 pub(crate) struct SealedKek {
     path: PathBuf,
-    inner: Mutex<Inner>,
+    // A read lock for wrap and unwrap (every seal_blob/open_blob), so concurrent signing
+    // runs do not queue behind each other; the write lock for init, unseal and seal.
+    inner: RwLock<Inner>,
 }
 
 impl SealedKek {
     pub(crate) fn open(state_file: &Path) -> Result<Self, KeystoreError> {
-        let state = match std::fs::read(state_file) {
-            Ok(bytes) => Some(parse_state(state_file, &bytes)?),
-            Err(e) if e.kind() == ErrorKind::NotFound => None,
-            Err(e) => return Err(KeystoreError::io(state_file, e)),
-        };
-        let phase = match state {
-            Some(_) => Phase::Sealed {
-                submitted: Vec::new(),
+        let inner = match std::fs::read(state_file) {
+            Ok(bytes) => Inner::Initialized {
+                state: parse_state(state_file, &bytes)?,
+                phase: Phase::sealed(),
             },
-            None => Phase::Uninitialized,
+            Err(e) if e.kind() == ErrorKind::NotFound => Inner::Uninitialized,
+            Err(e) => return Err(KeystoreError::io(state_file, e)),
         };
         Ok(Self {
             path: state_file.to_owned(),
-            inner: Mutex::new(Inner { state, phase }),
+            inner: RwLock::new(inner),
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        // Every transition below replaces the phase in one assignment, so a panic while
-        // holding the lock cannot leave a half-updated state behind.
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    // Every transition below replaces the phase (or the whole state) in one assignment, or
+    // only pushes to or clears the submitted keys, so a panic while holding the lock cannot
+    // leave a half-updated state behind: poisoning is safe to ignore.
+    fn read(&self) -> RwLockReadGuard<'_, Inner> {
+        self.inner.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn with_kek<T>(
         &self,
         f: impl FnOnce(&[u8; 32]) -> Result<T, KeystoreError>,
     ) -> Result<T, KeystoreError> {
-        let inner = self.lock();
-        match &inner.phase {
-            Phase::Unsealed { kek } => f(kek),
-            Phase::Sealed { .. } => Err(KeystoreError::Sealed),
-            Phase::Uninitialized => Err(KeystoreError::NotInitialized),
+        match &*self.read() {
+            Inner::Initialized {
+                phase: Phase::Unsealed { kek },
+                ..
+            } => f(kek),
+            Inner::Initialized {
+                phase: Phase::Sealed { .. },
+                ..
+            } => Err(KeystoreError::Sealed),
+            Inner::Uninitialized => Err(KeystoreError::NotInitialized),
         }
     }
 }
@@ -152,17 +181,20 @@ fn key_check(master: &[u8]) -> [u8; 32] {
 fn write_state(path: &Path, file: &StateFile) -> Result<(), KeystoreError> {
     let json = serde_json::to_vec_pretty(file)
         .map_err(|_| KeystoreError::Internal("state file serialization"))?;
+    // A name of our own, created new: a shared name could be truncated by a concurrent
+    // init after we linked it, rewriting the state file under the keys we return.
+    let mut suffix = [0u8; 8];
+    crypto::fill_random(&mut suffix)?;
     let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
+    tmp.push(format!(".{}.tmp", hex::encode(suffix)));
     let tmp = PathBuf::from(tmp);
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(|e| KeystoreError::io(&tmp, e))?;
     let result = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(|e| KeystoreError::io(&tmp, e))?;
         f.write_all(&json)
             .and_then(|()| f.sync_all())
             .map_err(|e| KeystoreError::io(&tmp, e))?;
@@ -188,35 +220,32 @@ impl Kek for SealedKek {
         self.with_kek(|kek| local_unwrap(kek, wrapped, aad))
     }
 
+    fn ready(&self) -> Result<(), KeystoreError> {
+        self.with_kek(|_| Ok(()))
+    }
+
     fn status(&self) -> SealStatus {
-        let inner = self.lock();
-        match (&inner.phase, &inner.state) {
-            (Phase::Unsealed { .. }, _) => SealStatus::Unsealed,
-            (Phase::Sealed { submitted }, Some(state)) => SealStatus::Sealed {
-                threshold: state.threshold,
-                shares: state.shares,
-                // At most 16 keys are ever held (threshold <= 16).
-                progress: u8::try_from(submitted.len()).unwrap_or(u8::MAX),
+        match &*self.read() {
+            Inner::Uninitialized => SealStatus::Uninitialized,
+            Inner::Initialized { state, phase } => match phase {
+                Phase::Sealed { submitted } => state.sealed_status(submitted),
+                Phase::Unsealed { .. } => SealStatus::Unsealed,
             },
-            _ => SealStatus::Uninitialized,
         }
     }
 
     fn init(&self, shares: u8, threshold: u8) -> Result<Vec<UnsealKey>, KeystoreError> {
-        let mut inner = self.lock();
-        if inner.state.is_some() {
+        let mut inner = self.write();
+        if let Inner::Initialized { .. } = *inner {
             return Err(KeystoreError::AlreadyInitialized);
         }
         check_split(shares, threshold)?;
         let master = crypto::random_key()?;
-        let raw_shares: Zeroizing<Vec<Vec<u8>>> = if shares == 1 {
+        let keys = if shares == 1 {
             // 1 of 1: the single key is the master key itself; there is nothing to split.
-            let mut share = Vec::with_capacity(33);
-            share.push(1);
-            share.extend_from_slice(master.as_ref());
-            Zeroizing::new(vec![share])
+            vec![UnsealKey::new(1, master.as_ref())?]
         } else {
-            Zeroizing::new(
+            let raw_shares = Zeroizing::new(
                 Gf256::split_bytes(
                     usize::from(threshold),
                     usize::from(shares),
@@ -224,15 +253,15 @@ impl Kek for SealedKek {
                     rand::rng(),
                 )
                 .map_err(|_| KeystoreError::Internal("Shamir split"))?,
-            )
+            );
+            raw_shares
+                .iter()
+                .map(|s| match s.split_first() {
+                    Some((index, bytes)) => UnsealKey::new(*index, bytes),
+                    None => Err(KeystoreError::Internal("empty Shamir share")),
+                })
+                .collect::<Result<Vec<_>, _>>()?
         };
-        let keys = raw_shares
-            .iter()
-            .map(|s| match s.split_first() {
-                Some((index, bytes)) => UnsealKey::new(*index, bytes),
-                None => Err(KeystoreError::Internal("empty Shamir share")),
-            })
-            .collect::<Result<Vec<_>, _>>()?;
         // The library numbers shares 1..=N; the state file relies on that order.
         if keys
             .iter()
@@ -256,28 +285,25 @@ impl Kek for SealedKek {
                 key_check: hex::encode(check),
             },
         )?;
-        inner.state = Some(State {
-            threshold,
-            shares,
-            digests,
-            key_check: check,
-        });
-        inner.phase = Phase::Sealed {
-            submitted: Vec::new(),
+        *inner = Inner::Initialized {
+            state: State {
+                threshold,
+                shares,
+                digests,
+                key_check: check,
+            },
+            phase: Phase::sealed(),
         };
         Ok(keys)
     }
 
     fn unseal(&self, key: &UnsealKey) -> Result<SealStatus, KeystoreError> {
-        let mut guard = self.lock();
-        let inner = &mut *guard;
-        let Some(state) = &inner.state else {
+        let mut inner = self.write();
+        let Inner::Initialized { state, phase } = &mut *inner else {
             return Err(KeystoreError::NotInitialized);
         };
-        let submitted = match &mut inner.phase {
-            Phase::Unsealed { .. } => return Ok(SealStatus::Unsealed),
-            Phase::Uninitialized => return Err(KeystoreError::NotInitialized),
-            Phase::Sealed { submitted } => submitted,
+        let Phase::Sealed { submitted } = phase else {
+            return Ok(SealStatus::Unsealed);
         };
         let known = usize::from(key.index())
             .checked_sub(1)
@@ -291,11 +317,7 @@ impl Kek for SealedKek {
         }
         submitted.push(key.clone());
         if submitted.len() < usize::from(state.threshold) {
-            return Ok(SealStatus::Sealed {
-                threshold: state.threshold,
-                shares: state.shares,
-                progress: u8::try_from(submitted.len()).unwrap_or(u8::MAX),
-            });
+            return Ok(state.sealed_status(submitted));
         }
 
         let master: Zeroizing<Vec<u8>> = if state.threshold == 1 {
@@ -312,21 +334,21 @@ impl Kek for SealedKek {
             submitted.clear();
             return Err(KeystoreError::MasterKeyCheckFailed);
         }
-        inner.phase = Phase::Unsealed {
+        // Dropping the sealed phase zeroizes the submitted keys.
+        *phase = Phase::Unsealed {
             kek: hkdf32(&master, b"", KEK_INFO),
         };
         Ok(SealStatus::Unsealed)
     }
 
     fn seal(&self) -> Result<(), KeystoreError> {
-        let mut inner = self.lock();
-        if inner.state.is_none() {
-            return Err(KeystoreError::NotInitialized);
+        match &mut *self.write() {
+            Inner::Uninitialized => Err(KeystoreError::NotInitialized),
+            Inner::Initialized { phase, .. } => {
+                // Dropping the old phase zeroizes the KEK or the submitted keys.
+                *phase = Phase::sealed();
+                Ok(())
+            }
         }
-        // Dropping the old phase zeroizes the KEK or the submitted keys.
-        inner.phase = Phase::Sealed {
-            submitted: Vec::new(),
-        };
-        Ok(())
     }
 }

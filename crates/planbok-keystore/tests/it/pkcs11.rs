@@ -94,7 +94,7 @@ fn pkcs11_in_child() {
     let ks2 = Keystore::open(&config(), 2).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let other = crate::dev::dev_keystore(dir.path());
-    suite::run(&ks, &ks2, &other, &[]);
+    suite::run(&ks, &ks2, &other, &[PIN.as_bytes()]);
 
     // Reopening finds the same KEK: blobs made before still open, and no second key appears.
     let blob = ks.seal_blob("wallet/1", b"share").unwrap();
@@ -173,9 +173,27 @@ fn kek_is_not_extractable() {
             ],
         )
         .unwrap();
+    // Control: the same wrapping works on an extractable key, so the refusal below is about
+    // the KEK and not an unsupported mechanism or a bad wrapping key.
+    let extractable = session
+        .generate_key(
+            &Mechanism::AesKeyGen,
+            &[
+                Attribute::Token(false),
+                Attribute::ValueLen(32.into()),
+                Attribute::Extractable(true),
+            ],
+        )
+        .unwrap();
     for mechanism in [Mechanism::AesKeyWrap, Mechanism::AesKeyWrapPad] {
+        session
+            .wrap_key(&mechanism, wrapping_key, extractable)
+            .unwrap();
         let r = session.wrap_key(&mechanism, wrapping_key, kek);
-        assert!(r.is_err(), "the KEK could be wrapped out of the token");
+        assert!(
+            matches!(r, Err(CkError::Pkcs11(RvError::KeyUnextractable, _))),
+            "the KEK could be wrapped out of the token, or failed for another reason: {r:?}"
+        );
     }
     // And KeyType is what the keystore asked for.
     let key_type = session

@@ -26,6 +26,13 @@ fn sealed(threshold: u8, shares: u8, progress: u8) -> SealStatus {
     }
 }
 
+/// A well-formed key of some other keystore.
+fn stranger_key_text() -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let ks = Keystore::open(&config(&dir.path().join("s.json")), 1).unwrap();
+    ks.init(1, 1).unwrap()[0].to_text().to_string()
+}
+
 /// The 32 secret bytes of a key, read back from its text form.
 fn key_bytes(key: &UnsealKey) -> Vec<u8> {
     hex::decode(key.to_text().split('-').nth(2).unwrap()).unwrap()
@@ -42,7 +49,15 @@ fn sealed_backend() {
         ks.seal_blob("k", b"x"),
         Err(KeystoreError::NotInitialized)
     ));
+    assert!(matches!(
+        ks.open_blob("k", &[1, 3, 0, 0]),
+        Err(KeystoreError::NotInitialized)
+    ));
     assert!(matches!(ks.seal(), Err(KeystoreError::NotInitialized)));
+    assert!(matches!(
+        ks.unseal(&UnsealKey::parse(&stranger_key_text()).unwrap()),
+        Err(KeystoreError::NotInitialized)
+    ));
 
     let keys = ks.init(5, 3).unwrap();
     assert_eq!(keys.len(), 5);
@@ -91,6 +106,11 @@ fn sealed_backend() {
         ks.seal_blob("k", b"x"),
         Err(KeystoreError::Sealed)
     ));
+    // Two submitted keys are in memory now: Debug must not show them.
+    let debug = format!("{ks:?}");
+    for key in [&keys[0], &keys[3]] {
+        suite::assert_no_secret(&debug, &key_bytes(key));
+    }
     assert!(matches!(
         ks.unseal(&stranger_keys[2]),
         Err(KeystoreError::WrongUnsealKey)
@@ -112,7 +132,21 @@ fn sealed_backend() {
         ks2.unseal(key).unwrap();
     }
     let other = crate::dev::dev_keystore(dir.path());
-    let secrets: Vec<Vec<u8>> = keys.iter().map(key_bytes).collect();
+    // What an unsealed keystore holds is the KEK derived from the rebuilt master key; the
+    // unseal keys are checked too.
+    let master = vsss_rs::Gf256::combine_bytes(
+        keys[..3]
+            .iter()
+            .map(|k| [vec![k.index()], key_bytes(k)].concat())
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let mut secrets: Vec<Vec<u8>> = keys.iter().map(key_bytes).collect();
+    secrets.push(suite::derived_kek(
+        &master,
+        b"planbok keystore sealed kek v1",
+    ));
+    secrets.push(master);
     let secret_refs: Vec<&[u8]> = secrets.iter().map(Vec::as_slice).collect();
     suite::run(&ks, &ks2, &other, &secret_refs);
 
@@ -190,8 +224,15 @@ fn unseal_keys_as_text() {
             );
         }
     }
-    assert!(UnsealKey::parse("").is_err());
-    assert!(UnsealKey::parse("pbuk1-01-00-00000000").is_err());
+    for text in ["", "pbuk1-01-00-00000000", "pbuk2-01-00-00000000"] {
+        assert!(
+            matches!(
+                UnsealKey::parse(text),
+                Err(KeystoreError::MalformedUnsealKey(_))
+            ),
+            "{text:?}"
+        );
+    }
 
     // Keys typed back in unseal the keystore.
     ks.unseal(&UnsealKey::parse(&keys[2].to_text()).unwrap())
@@ -265,4 +306,29 @@ fn altered_state_file_is_caught() {
         Keystore::open(&config(&state_file), 1),
         Err(KeystoreError::StateFile { .. })
     ));
+}
+
+#[test]
+fn init_never_overwrites_a_state_file() {
+    // Two keystores opened before either wrote the file: the second init must fail at the
+    // file, and the file must still match the first one's keys.
+    let dir = tempfile::tempdir().unwrap();
+    let state_file = dir.path().join("s.json");
+    let first = Keystore::open(&config(&state_file), 1).unwrap();
+    let second = Keystore::open(&config(&state_file), 2).unwrap();
+    let keys = first.init(3, 2).unwrap();
+    assert!(matches!(
+        second.init(3, 2),
+        Err(KeystoreError::AlreadyInitialized)
+    ));
+    assert_eq!(second.status(), SealStatus::Uninitialized);
+    let reopened = Keystore::open(&config(&state_file), 1).unwrap();
+    reopened.unseal(&keys[0]).unwrap();
+    assert_eq!(reopened.unseal(&keys[2]).unwrap(), SealStatus::Unsealed);
+    // No temporary file is left next to the state file.
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["s.json"]);
 }

@@ -25,9 +25,21 @@ pub fn assert_no_secret(text: &str, secret: &[u8]) {
     );
 }
 
+/// HKDF-SHA256(ikm, salt = "", info) to 32 bytes: how the dev and sealed backends derive
+/// the KEK they keep in memory, recomputed here so leak checks look for the bytes that are
+/// actually there.
+pub fn derived_kek(ikm: &[u8], info: &[u8]) -> Vec<u8> {
+    let mut out = vec![0u8; 32];
+    hkdf::Hkdf::<sha2::Sha256>::new(Some(b""), ikm)
+        .expand(info, &mut out)
+        .unwrap();
+    out
+}
+
 /// `ks`: the keystore under test (role 1). `other_role`: same backend and KEK, role 2.
-/// `other_backend`: an unsealed keystore of a different backend. `secrets`: key bytes
-/// that must never show up in `Debug`.
+/// `other_backend`: an unsealed keystore of a different backend. `secrets`: what the
+/// keystore holds in memory (the KEK, a token, ...) or was opened with, which must never show
+/// up in `Debug` or in an error.
 pub fn run(ks: &Keystore, other_role: &Keystore, other_backend: &Keystore, secrets: &[&[u8]]) {
     assert_eq!(ks.status(), SealStatus::Unsealed);
     assert_eq!(ks.role(), 1);
@@ -44,8 +56,21 @@ pub fn run(ks: &Keystore, other_role: &Keystore, other_backend: &Keystore, secre
         debug.contains("<redacted>") && debug.contains(ks.backend_name()),
         "{debug}"
     );
-    for secret in secrets {
-        assert_no_secret(&debug, secret);
+    // Error texts go to logs: none may carry a secret either.
+    let blob = ks.seal_blob("wallet/errors", b"share").unwrap();
+    let mut texts = vec![debug];
+    for r in [
+        ks.open_blob("wallet/other", &blob),
+        ks.open_blob("wallet/errors", &flip(&blob, blob.len() - 1)),
+        ks.open_blob("wallet/errors", &blob[..4]),
+    ] {
+        let e = r.unwrap_err();
+        texts.push(format!("{e} {e:?}"));
+    }
+    for text in &texts {
+        for secret in secrets {
+            assert_no_secret(text, secret);
+        }
     }
 }
 
@@ -67,6 +92,15 @@ fn round_trips(ks: &Keystore) {
     let a = ks.seal_blob("wallet/1", b"same share").unwrap();
     let b = ks.seal_blob("wallet/1", b"same share").unwrap();
     assert_ne!(a, b, "two seals of the same plaintext must differ");
+}
+
+/// The errors that mean stored data failed authentication are security events.
+fn assert_attack(r: &Result<zeroize::Zeroizing<Vec<u8>>, KeystoreError>) {
+    let e = r.as_ref().err().unwrap();
+    assert!(
+        e.may_be_attack(),
+        "{e:?} should be flagged as a possible attack"
+    );
 }
 
 fn tamper(ks: &Keystore) {
@@ -98,16 +132,21 @@ fn tamper(ks: &Keystore) {
             "backend byte {backend}"
         );
     }
-    // The length field: shorter or longer shifts every later region.
-    for at in [2, 3] {
-        assert!(open(&flip(&blob, at)).is_err(), "length byte {at}");
-    }
+    // The length field. Every backend's wrapped key is under 256 bytes, so flipping the
+    // low bit of the high byte points past the end, and flipping the low byte moves the
+    // boundary between wrapped key and nonce by one.
+    assert!(wrapped_len < 256, "{wrapped_len}");
+    let r = open(&flip(&blob, 2));
+    assert!(matches!(r, Err(KeystoreError::MalformedBlob)), "{r:?}");
+    let r = open(&flip(&blob, 3));
+    assert!(matches!(r, Err(KeystoreError::DataKeyRejected)), "{r:?}");
     for at in [4, 4 + wrapped_len / 2, wrapped_end - 1] {
         let r = open(&flip(&blob, at));
         assert!(
             matches!(r, Err(KeystoreError::DataKeyRejected)),
             "wrapped key byte {at}: {r:?}"
         );
+        assert_attack(&r);
     }
     for at in [
         wrapped_end,
@@ -122,6 +161,7 @@ fn tamper(ks: &Keystore) {
             matches!(r, Err(KeystoreError::CiphertextRejected)),
             "byte {at}: {r:?}"
         );
+        assert_attack(&r);
     }
     // Truncation anywhere, and an extra byte.
     for len in [
@@ -134,10 +174,12 @@ fn tamper(ks: &Keystore) {
         nonce_end,
         nonce_end + 15,
     ] {
+        let r = open(&blob[..len]);
         assert!(
-            matches!(open(&blob[..len]), Err(KeystoreError::MalformedBlob)),
+            matches!(r, Err(KeystoreError::MalformedBlob)),
             "truncated to {len}"
         );
+        assert_attack(&r);
     }
     for len in [nonce_end + 16, blob.len() - 1] {
         assert!(
