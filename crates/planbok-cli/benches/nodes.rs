@@ -72,7 +72,7 @@ struct Ctx {
 
 impl Ctx {
     fn keygen_req(&self, proto: Protocol) -> KeygenRequest {
-        let key_id = format!("bench-{}-{}", now_ms(), rand_suffix());
+        let key_id = format!("bench-{}-{}", now_ms(), next_id());
         KeygenRequest {
             grant: Some(
                 self.c
@@ -107,7 +107,7 @@ impl Ctx {
     }
 }
 
-fn rand_suffix() -> u64 {
+fn next_id() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
     N.fetch_add(1, Ordering::Relaxed)
@@ -167,13 +167,12 @@ async fn main() {
     .expect("cluster");
     let t = Instant::now();
     c.operator(1)
-        .await
         .unwrap()
         .provision_aux(ProvisionAuxRequest { replace: false })
         .await
         .unwrap();
     eprintln!("aux info (test primes): {:.1} s", t.elapsed().as_secs_f64());
-    let mut client = c.server().await.unwrap();
+    let mut client = c.server().unwrap();
     let org = "bench-org".to_string();
     let pem = client
         .org_public_key(OrgPublicKeyRequest {

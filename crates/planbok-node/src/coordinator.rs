@@ -16,7 +16,6 @@ use planbok_proto::pb::{
     OrgPublicKeyResponse, PeerMessage, ReadyRequest, ReadyResponse, RegisterSecretRequest,
     RegisterSecretResponse, RunKind, SealState, SignRequest, SignResponse, peer_message::Msg,
 };
-use planbok_store::NewKey;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
@@ -26,7 +25,7 @@ use crate::error::{NodeError, NodeResult, from_peer_status};
 use crate::protocols::{self, DkgResult};
 use crate::runner::{Deadlines, Early, Outbox, RunOutput, drive, next_control};
 use crate::secrets::{self, Context};
-use crate::state::{NodeState, Proto, Share};
+use crate::state::{NodeState, Proto};
 
 /// Longest key id accepted.
 const MAX_KEY_ID: usize = 128;
@@ -133,6 +132,8 @@ impl CoordinatorService {
                 &grant::dkg_params(proto.to_pb()),
             )
             .await?;
+        // The slot first: a busy node should refuse before it decrypts anything.
+        let _permit = state.slot().await?;
         let secret = secrets::secret_for(
             state,
             &g.org_id,
@@ -141,7 +142,6 @@ impl CoordinatorService {
             secrets::binding_for_dkg(&r.binding_ref),
         )
         .await?;
-        let _permit = state.slot().await?;
         let deadlines = self.deadlines();
         let mut run = self
             .open_run(
@@ -177,26 +177,17 @@ impl CoordinatorService {
             ));
         }
         let wrapped = wrap::wrap_share(&secret, &g.org_id, &key_id, &share)?;
-        drop(secret);
-        let id = key_id.clone();
-        let sealed_share = state.ks(move |k| k.seal_blob(&id, &wrapped)).await?;
+        drop((secret, share));
         state
-            .store
-            .insert_pending_key(&NewKey {
-                key_id: key_id.clone(),
-                org_id: g.org_id.clone(),
-                protocol: proto.name().into(),
-                public_key: public_key.clone(),
-                chain_code: chain_code.clone(),
-                sealed_share,
-            })
-            .await
-            .map_err(|e| match e {
-                planbok_store::StoreError::Conflict(_) => {
-                    NodeError::new(ErrorCode::KeyExists, "a key with this id exists")
-                }
-                e => e.into(),
-            })?;
+            .store_pending_key(
+                &key_id,
+                &g.org_id,
+                proto,
+                &public_key,
+                chain_code.clone(),
+                wrapped,
+            )
+            .await?;
         if let Err(e) = run.commit(&deadlines).await {
             let _ = state.store.delete_pending_key(&key_id).await;
             return Err(e);
@@ -226,6 +217,9 @@ impl CoordinatorService {
             )
             .await?;
         let input = protocols::sign_input(proto, &r.derivation_path, &r.payload)?;
+        // The slot first: a busy node should refuse before it decrypts anything, and an
+        // opened share should not wait in a queue.
+        let _permit = state.slot().await?;
         let secret = secrets::secret_for(
             state,
             &g.org_id,
@@ -234,19 +228,10 @@ impl CoordinatorService {
             secrets::binding_for_sign(&r.wallet_id, &r.payload),
         )
         .await?;
-        let key_id = rec.key_id.clone();
-        let sealed = rec.sealed_share;
-        let wrapped = state.ks(move |k| k.open_blob(&key_id, &sealed)).await?;
-        let bytes = wrap::unwrap_share(&secret, &g.org_id, &r.key_id, &wrapped)?;
+        let share = state.open_share(rec, proto, Some(&secret)).await?;
         drop(secret);
-        let share = Share::decode(proto, &bytes, state.me)?;
-        drop(bytes);
         let public_key = protocols::signing_key(&share, &input)?;
-        let aux = match proto {
-            Proto::Cggmp => Some(state.aux().await?),
-            _ => None,
-        };
-        let _permit = state.slot().await?;
+        let aux = state.aux_for(proto).await?;
         let deadlines = self.deadlines();
         let mut run = self
             .open_run(

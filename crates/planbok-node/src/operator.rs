@@ -18,7 +18,7 @@ use crate::coordinator::CoordinatorService;
 use crate::error::{NodeError, NodeResult};
 use crate::protocols;
 use crate::runner::{Deadlines, RunOutput, drive};
-use crate::state::{AUX_BLOB, AUX_PENDING_BLOB, NodeState};
+use crate::state::NodeState;
 
 /// The operator service.
 #[derive(Debug)]
@@ -87,7 +87,7 @@ impl Operator for OperatorService {
 
     async fn seal(&self, _r: Request<SealRequest>) -> Result<Response<NodeStatus>, Status> {
         self.state.keystore.seal().map_err(keystore_error)?;
-        self.state.set_aux(None).await;
+        self.state.forget_aux().await;
         tracing::warn!("node sealed by an operator");
         Ok(Response::new(self.state.status().await))
     }
@@ -109,7 +109,7 @@ impl Operator for OperatorService {
 }
 
 /// Generates the CGGMP auxiliary info jointly with Node 2 and stores it on both, Node 2
-/// first (pending until Node 1 has stored its own).
+/// first: Node 2 holds its result until Node 1's commit, then both store it.
 async fn provision(c: &CoordinatorService, replace: bool) -> NodeResult<()> {
     let state = &c.state;
     state.require_unsealed()?;
@@ -146,15 +146,9 @@ async fn provision(c: &CoordinatorService, replace: bool) -> NodeResult<()> {
         return Err(NodeError::internal("aux-info run produced something else"));
     };
     run.stored(early, &deadlines).await?;
-    let bytes = aux.to_sealable_bytes()?;
-    let sealed = state.ks(move |k| k.seal_blob(AUX_BLOB, &bytes)).await?;
-    state
-        .store
-        .put_blob(AUX_PENDING_BLOB, sealed.clone())
-        .await?;
+    let sealed = state.seal_aux(&aux).await?;
     run.commit(&deadlines).await?;
-    state.store.put_blob(AUX_BLOB, sealed).await?;
-    state.set_aux(Some(Arc::new(aux))).await;
+    state.activate_aux(aux, sealed).await?;
     tracing::info!("CGGMP auxiliary info provisioned");
     Ok(())
 }

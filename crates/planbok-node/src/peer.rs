@@ -12,7 +12,6 @@ use planbok_proto::pb::peer_server::Peer;
 use planbok_proto::pb::{
     Empty, NodeStatus, Open, Operation, PeerMessage, ReadyRequest, RunKind, peer_message::Msg,
 };
-use planbok_store::NewKey;
 use tokio::sync::mpsc;
 use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
@@ -21,8 +20,8 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::error::{NodeError, NodeResult};
 use crate::protocols::{self, DkgResult};
-use crate::runner::{Deadlines, drive, next_control};
-use crate::state::{AUX_BLOB, AUX_PENDING_BLOB, NodeState, Proto, Share};
+use crate::runner::{Deadlines, Outbox, drive, next_control};
+use crate::state::{NodeState, Proto};
 
 /// Node 2's peer service.
 #[derive(Debug)]
@@ -41,10 +40,7 @@ enum Job {
         sid: SessionId,
     },
     Sign {
-        build: Box<
-            dyn FnOnce() -> Result<Box<dyn crate::runner::DynSession>, planbok_mpc::MpcError>
-                + Send,
-        >,
+        build: protocols::Build,
     },
     Aux {
         sid: SessionId,
@@ -133,14 +129,8 @@ async fn prepare(state: &NodeState, open: Open) -> NodeResult<Job> {
                 ));
             }
             let input = protocols::sign_input(proto, &open.derivation_path, &open.payload)?;
-            let key_id = rec.key_id.clone();
-            let sealed = rec.sealed_share;
-            let bytes = state.ks(move |k| k.open_blob(&key_id, &sealed)).await?;
-            let share = Share::decode(proto, &bytes, state.me)?;
-            let aux = match proto {
-                Proto::Cggmp => Some(state.aux().await?),
-                _ => None,
-            };
+            let share = state.open_share(rec, proto, None).await?;
+            let aux = state.aux_for(proto).await?;
             let build = protocols::sign(share, aux, input, SessionId::from_bytes(g.session_id))?;
             Ok(Job::Sign { build })
         }
@@ -188,36 +178,17 @@ async fn execute(
                 chain_code,
                 share,
             } = protocols::dkg_result(out)?;
-            let id = key_id.clone();
-            let sealed_share = state.ks(move |k| k.seal_blob(&id, &share)).await?;
             state
-                .store
-                .insert_pending_key(&NewKey {
-                    key_id: key_id.clone(),
-                    org_id,
-                    protocol: proto.name().into(),
-                    public_key: public_key.clone(),
-                    chain_code,
-                    sealed_share,
-                })
+                .store_pending_key(&key_id, &org_id, proto, &public_key, chain_code, share)
                 .await?;
-            let committed = commit_phase(tx, inbox, &deadlines, public_key).await;
-            match committed {
-                Ok(()) => {
-                    state.store.activate_key(&key_id).await?;
-                    let _ = tx
-                        .send(Ok(PeerMessage {
-                            msg: Some(Msg::Committed(Empty {})),
-                        }))
-                        .await;
-                    Ok(())
-                }
-                Err(e) => {
-                    // Node 1 never committed: the key must not become usable here.
-                    let _ = state.store.delete_pending_key(&key_id).await;
-                    Err(e)
-                }
+            let activate = async { Ok(state.store.activate_key(&key_id).await?) };
+            let committed = commit_phase(tx, inbox, &deadlines, public_key, activate).await;
+            if committed.is_err() {
+                // Node 1 never committed (or activation failed): the key must not become
+                // usable here.
+                let _ = state.store.delete_pending_key(&key_id).await;
             }
+            committed
         }
         Job::Aux { sid } => {
             let primes = state.primes().await?;
@@ -231,49 +202,48 @@ async fn execute(
             let crate::runner::RunOutput::Aux(aux) = out else {
                 return Err(NodeError::internal("aux-info run produced something else"));
             };
-            let bytes = aux.to_sealable_bytes()?;
-            let sealed = state.ks(move |k| k.seal_blob(AUX_BLOB, &bytes)).await?;
-            state
-                .store
-                .put_blob(AUX_PENDING_BLOB, sealed.clone())
-                .await?;
-            commit_phase(tx, inbox, &deadlines, Vec::new()).await?;
-            state.store.put_blob(AUX_BLOB, sealed).await?;
-            state.set_aux(Some(Arc::new(aux))).await;
-            let _ = tx
-                .send(Ok(PeerMessage {
-                    msg: Some(Msg::Committed(Empty {})),
-                }))
-                .await;
-            Ok(())
+            // Held in memory until Node 1 commits: a crash before then leaves the old aux
+            // info in place on both nodes.
+            let sealed = state.seal_aux(&aux).await?;
+            let activate = state.activate_aux(aux, sealed);
+            commit_phase(tx, inbox, &deadlines, Vec::new(), activate).await
         }
     }
 }
 
-/// Reports the stored result and waits for Node 1's commit.
+/// Reports the stored result (`report`), waits for Node 1's commit, runs `activate`, and
+/// confirms.
 async fn commit_phase(
     tx: &Out,
     inbox: &mut Streaming<PeerMessage>,
     deadlines: &Deadlines,
-    public_key: Vec<u8>,
+    report: Vec<u8>,
+    activate: impl Future<Output = NodeResult<()>>,
 ) -> NodeResult<()> {
-    if tx
-        .send(Ok(PeerMessage {
-            msg: Some(Msg::Stored(public_key)),
-        }))
-        .await
-        .is_err()
-    {
+    let stored = PeerMessage {
+        msg: Some(Msg::Stored(report)),
+    };
+    if !Outbox::send(tx, stored).await {
         return Err(NodeError::new(
             ErrorCode::PeerUnavailable,
             "node 1 went away before the commit",
         ));
     }
     match next_control(inbox, deadlines, "node 1's commit").await? {
-        Msg::Commit(_) => Ok(()),
-        _ => Err(NodeError::new(
-            ErrorCode::ProtocolAborted,
-            "expected node 1's commit",
-        )),
+        Msg::Commit(_) => {}
+        _ => {
+            return Err(NodeError::new(
+                ErrorCode::ProtocolAborted,
+                "expected node 1's commit",
+            ));
+        }
     }
+    activate.await?;
+    let committed = PeerMessage {
+        msg: Some(Msg::Committed(Empty {})),
+    };
+    // Node 1 gone now only means it will not learn of the activation: its own row stays
+    // pending and is removed at its start, the orphan described in docs/node.md.
+    Outbox::send(tx, committed).await;
+    Ok(())
 }

@@ -13,7 +13,8 @@ use crate::state::{Proto, Share, ecdsa_bytes};
 /// Largest ed25519 message a node signs (a Solana transaction is at most 1232 bytes).
 pub(crate) const MAX_MESSAGE: usize = 64 * 1024;
 
-type Build = Box<dyn FnOnce() -> Result<Box<dyn DynSession>, MpcError> + Send>;
+/// Builds a session on the protocol thread (CGGMP sessions are `!Send`).
+pub(crate) type Build = Box<dyn FnOnce() -> Result<Box<dyn DynSession>, MpcError> + Send>;
 
 /// A DKG session for `proto`.
 pub(crate) fn keygen(proto: Proto, sid: SessionId, me: PartyIndex) -> Build {

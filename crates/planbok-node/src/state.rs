@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use planbok_keystore::{Keystore, SealStatus};
+use planbok_keystore::{Keystore, SealStatus, wrap};
 use planbok_mpc::cggmp::{CggmpAuxInfo, CggmpKeyShare, PaillierPrimes};
 use planbok_mpc::dkls::DklsKeyShare;
 use planbok_mpc::frost::FrostKeyShare;
@@ -12,16 +12,15 @@ use planbok_mpc::{EcdsaPublicKey, PartyIndex};
 use planbok_proto::codes::ErrorCode;
 use planbok_proto::grant::{self, GrantVerifier, VerifiedGrant};
 use planbok_proto::pb::{self, Operation, SignedGrant};
-use planbok_store::{KeyRecord, NodeStore};
+use planbok_store::{KeyRecord, NewKey, NodeStore, StoreError};
 use tokio::sync::{OwnedSemaphorePermit, RwLock, Semaphore};
 use zeroize::Zeroizing;
 
 use crate::config::{Limits, NodeConfig};
 use crate::error::{NodeError, NodeResult};
 
-/// Store name of the sealed CGGMP auxiliary info, and of Node 2's uncommitted one.
-pub(crate) const AUX_BLOB: &str = "cggmp-aux";
-pub(crate) const AUX_PENDING_BLOB: &str = "cggmp-aux-pending";
+/// Store name (and keystore key id) of the sealed CGGMP auxiliary info.
+const AUX_BLOB: &str = "cggmp-aux";
 
 pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
@@ -277,14 +276,91 @@ impl NodeState {
         Ok(aux)
     }
 
-    /// Whether auxiliary info is stored.
-    pub(crate) async fn aux_provisioned(&self) -> bool {
-        matches!(self.store.blob(AUX_BLOB).await, Ok(Some(_)))
+    /// What a signing run of `proto` needs besides the share: CGGMP's auxiliary info.
+    pub(crate) async fn aux_for(&self, proto: Proto) -> NodeResult<Option<Arc<CggmpAuxInfo>>> {
+        match proto {
+            Proto::Cggmp => Ok(Some(self.aux().await?)),
+            Proto::Dkls23 | Proto::Frost => Ok(None),
+        }
     }
 
-    /// Replaces the cached auxiliary info after provisioning.
-    pub(crate) async fn set_aux(&self, aux: Option<Arc<CggmpAuxInfo>>) {
-        *self.aux.write().await = aux;
+    /// Whether auxiliary info is provisioned (asked by every status and readiness call:
+    /// answered from the cache once loaded).
+    pub(crate) async fn aux_provisioned(&self) -> bool {
+        self.aux.read().await.is_some() || matches!(self.store.blob(AUX_BLOB).await, Ok(Some(_)))
+    }
+
+    /// Seals freshly generated auxiliary info (before the commit, so a sealed or failing
+    /// keystore aborts provisioning while nothing has changed yet).
+    pub(crate) async fn seal_aux(&self, aux: &CggmpAuxInfo) -> NodeResult<Vec<u8>> {
+        let bytes = aux.to_sealable_bytes()?;
+        self.ks(move |k| k.seal_blob(AUX_BLOB, &bytes)).await
+    }
+
+    /// Makes sealed auxiliary info the node's own, after the commit.
+    pub(crate) async fn activate_aux(&self, aux: CggmpAuxInfo, sealed: Vec<u8>) -> NodeResult<()> {
+        self.store.put_blob(AUX_BLOB, sealed).await?;
+        *self.aux.write().await = Some(Arc::new(aux));
+        Ok(())
+    }
+
+    /// Forgets the cached auxiliary info (when the node is sealed).
+    pub(crate) async fn forget_aux(&self) {
+        *self.aux.write().await = None;
+    }
+
+    /// Seals a DKG result (on Node 1 already wrapped under the organization secret) and
+    /// stores it as a pending key, usable only once [`NodeStore::activate_key`] runs.
+    pub(crate) async fn store_pending_key(
+        &self,
+        key_id: &str,
+        org_id: &str,
+        proto: Proto,
+        public_key: &[u8],
+        chain_code: Option<Vec<u8>>,
+        share: impl AsRef<[u8]> + Send + 'static,
+    ) -> NodeResult<()> {
+        let id = key_id.to_owned();
+        let sealed_share = self.ks(move |k| k.seal_blob(&id, share.as_ref())).await?;
+        self.store
+            .insert_pending_key(&NewKey {
+                key_id: key_id.into(),
+                org_id: org_id.into(),
+                protocol: proto.name().into(),
+                public_key: public_key.to_vec(),
+                chain_code,
+                sealed_share,
+            })
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => {
+                    NodeError::new(ErrorCode::KeyExists, "a key with this id exists")
+                }
+                e => e.into(),
+            })
+    }
+
+    /// Opens a stored share for one run: the keystore layer, then on Node 1 the wrapping
+    /// under the organization secret.
+    pub(crate) async fn open_share(
+        &self,
+        rec: KeyRecord,
+        proto: Proto,
+        org_secret: Option<&[u8; 32]>,
+    ) -> NodeResult<Share> {
+        let KeyRecord {
+            key_id,
+            org_id,
+            sealed_share,
+            ..
+        } = rec;
+        let id = key_id.clone();
+        let opened = self.ks(move |k| k.open_blob(&id, &sealed_share)).await?;
+        let bytes = match org_secret {
+            Some(secret) => wrap::unwrap_share(secret, &org_id, &key_id, &opened)?,
+            None => opened,
+        };
+        Share::decode(proto, &bytes, self.me)
     }
 
     /// Fresh Paillier primes (minutes of CPU), or, in tests, the configured pregenerated set

@@ -159,7 +159,10 @@ impl Cluster {
                     dir.path().join(format!("node{role}.db")).display()
                 ),
                 Db::Postgres => {
-                    let name = format!("planbok_node{role}_{}", hex::encode(rand_bytes::<6>()));
+                    let name = format!(
+                        "planbok_node{role}_{}",
+                        hex::encode(crate::random_bytes::<6>())
+                    );
                     psql(&format!("CREATE DATABASE {name}"))?;
                     pg_databases.push(name.clone());
                     format!("{}/{name}", pg_base())
@@ -259,7 +262,7 @@ impl Cluster {
             {
                 bail!("node {role} exited with {status}:\n{}", self.log_tail(role));
             }
-            if let Ok(mut op) = self.operator(role).await
+            if let Ok(mut op) = self.operator(role)
                 && op.status(StatusRequest {}).await.is_ok()
             {
                 return Ok(());
@@ -316,7 +319,7 @@ impl Cluster {
     }
 
     /// A channel to node `role` presenting `leaf` (any certificate), trusting `ca_pem`.
-    pub async fn channel_with(
+    pub fn channel_with(
         &self,
         role: u8,
         cert_pem: &str,
@@ -347,7 +350,7 @@ impl Cluster {
     }
 
     /// A channel to node `role` as `as_role`, with the PKI's certificate for that role.
-    pub async fn channel_as(&self, role: u8, as_role: Role) -> Result<Channel> {
+    pub fn channel_as(&self, role: u8, as_role: Role) -> Result<Channel> {
         let (cert, key) = self.leaf_path(as_role);
         let ca = std::fs::read_to_string(self.dir.path().join("pki/ca.pem"))?;
         self.channel_with(
@@ -356,33 +359,27 @@ impl Cluster {
             &std::fs::read_to_string(key)?,
             &ca,
         )
-        .await
     }
 
     /// A channel presenting a freshly issued certificate.
-    pub async fn channel_with_leaf(&self, role: u8, leaf: &Leaf, ca_pem: &str) -> Result<Channel> {
+    pub fn channel_with_leaf(&self, role: u8, leaf: &Leaf, ca_pem: &str) -> Result<Channel> {
         self.channel_with(role, &leaf.cert_pem, &leaf.key_pem, ca_pem)
-            .await
     }
 
     /// Node 1's coordinator, as the REST server.
-    pub async fn server(&self) -> Result<CoordinatorClient<Channel>> {
-        Ok(
-            CoordinatorClient::new(self.channel_as(1, Role::Server).await?)
-                .max_decoding_message_size(8 << 20),
-        )
+    pub fn server(&self) -> Result<CoordinatorClient<Channel>> {
+        Ok(CoordinatorClient::new(self.channel_as(1, Role::Server)?)
+            .max_decoding_message_size(8 << 20))
     }
 
     /// A node's operator service, as an operator.
-    pub async fn operator(&self, role: u8) -> Result<OperatorClient<Channel>> {
-        Ok(OperatorClient::new(
-            self.channel_as(role, Role::Operator).await?,
-        ))
+    pub fn operator(&self, role: u8) -> Result<OperatorClient<Channel>> {
+        Ok(OperatorClient::new(self.channel_as(role, Role::Operator)?))
     }
 
     /// Node 2's peer service, as Node 1 (to test Node 2's own checks).
-    pub async fn as_node1(&self) -> Result<PeerClient<Channel>> {
-        Ok(PeerClient::new(self.channel_as(2, Role::Node1).await?))
+    pub fn as_node1(&self) -> Result<PeerClient<Channel>> {
+        Ok(PeerClient::new(self.channel_as(2, Role::Node1)?))
     }
 
     /// A grant valid for 30 s.
@@ -421,13 +418,6 @@ impl Drop for Cluster {
             let _ = psql(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"));
         }
     }
-}
-
-fn rand_bytes<const N: usize>() -> [u8; N] {
-    use rand_core::RngCore as _;
-    let mut b = [0u8; N];
-    rand_core::OsRng.fill_bytes(&mut b);
-    b
 }
 
 /// The client side of the organization-secret envelope (what the platform's published

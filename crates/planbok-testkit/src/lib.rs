@@ -34,11 +34,16 @@ pub enum RunError {
     Stalled,
 }
 
+/// `N` bytes from the operating system's RNG.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut b = [0u8; N];
+    rand_core::OsRng.fill_bytes(&mut b);
+    b
+}
+
 /// A fresh random session id (nodes derive theirs from the authorization grant).
 pub fn session_id() -> SessionId {
-    let mut b = [0u8; 32];
-    rand_core::OsRng.fill_bytes(&mut b);
-    SessionId::from_bytes(b)
+    SessionId::from_bytes(random_bytes())
 }
 
 /// Runs `a` and `b` to completion on this thread, delivering frames in order.

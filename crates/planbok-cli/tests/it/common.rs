@@ -74,27 +74,17 @@ impl Org {
     }
 }
 
-pub fn random32() -> [u8; 32] {
-    let mut b = [0u8; 32];
-    for (i, x) in b.iter_mut().enumerate() {
-        *x = (now_ms() as u8).wrapping_mul(31).wrapping_add(i as u8);
-    }
-    Sha256::new()
-        .chain_update(b)
-        .chain_update(std::process::id().to_le_bytes())
-        .chain_update(format!("{:?}", std::time::Instant::now()))
-        .finalize()
-        .into()
-}
-
 pub fn new_id(prefix: &str) -> String {
-    format!("{prefix}-{}", hex::encode(&random32()[..8]))
+    format!(
+        "{prefix}-{}",
+        hex::encode(&planbok_testkit::random_bytes::<32>()[..8])
+    )
 }
 
 /// Creates the org's RSA key and registers its secret in `mode`.
 pub async fn org(c: &Cluster, mode: CustodyMode) -> Org {
     let id = new_id("org");
-    let mut s = c.server().await.unwrap();
+    let mut s = c.server().unwrap();
     let pem = s
         .org_public_key(OrgPublicKeyRequest { org_id: id.clone() })
         .await
@@ -103,7 +93,7 @@ pub async fn org(c: &Cluster, mode: CustodyMode) -> Org {
         .public_key_pem;
     let org = Org {
         id,
-        secret: random32(),
+        secret: planbok_testkit::random_bytes::<32>(),
         pem,
     };
     s.register_secret(RegisterSecretRequest {
@@ -125,7 +115,6 @@ pub async fn keygen_with(
     let key_id = new_id("key");
     let g = c.grant(&org.id, &key_id, Operation::Dkg, grant::dkg_params(proto));
     c.server()
-        .await
         .unwrap()
         .keygen(KeygenRequest {
             grant: Some(g),
@@ -174,12 +163,7 @@ pub fn sign_request(
 }
 
 pub async fn sign_with(c: &Cluster, req: SignRequest) -> Result<SignResponse, Status> {
-    c.server()
-        .await
-        .unwrap()
-        .sign(req)
-        .await
-        .map(|r| r.into_inner())
+    c.server().unwrap().sign(req).await.map(|r| r.into_inner())
 }
 
 /// Signs and verifies independently; returns the response.
@@ -262,7 +246,6 @@ pub fn digest(label: &str) -> Vec<u8> {
 
 pub async fn provision_aux(c: &Cluster) {
     c.operator(1)
-        .await
         .unwrap()
         .provision_aux(planbok_proto::pb::ProvisionAuxRequest { replace: false })
         .await

@@ -44,7 +44,7 @@ async fn node2_killed_mid_dkg_and_mid_sign_leaves_nothing_half_made_and_keys_sur
                 planbok_proto::pb::Operation::Dkg,
                 planbok_proto::grant::dkg_params(Protocol::Dkls23),
             );
-            let mut s = c.server().await.unwrap();
+            let mut s = c.server().unwrap();
             tokio::spawn(async move {
                 s.keygen(planbok_proto::pb::KeygenRequest {
                     grant: Some(g),
@@ -89,7 +89,7 @@ async fn node2_killed_mid_dkg_and_mid_sign_leaves_nothing_half_made_and_keys_sur
             &digest("interrupted"),
             String::new(),
         );
-        let mut s = c.server().await.unwrap();
+        let mut s = c.server().unwrap();
         let started = Instant::now();
         let task = tokio::spawn(async move { s.sign(req).await });
         tokio::time::sleep(Duration::from_millis(300)).await;

@@ -110,7 +110,7 @@ async fn open_on_node2(c: &Cluster, open: Open) -> Result<(), tonic::Status> {
     })
     .await
     .unwrap();
-    let mut p = c.as_node1().await.unwrap();
+    let mut p = c.as_node1().unwrap();
     let resp = p
         .run(tokio_stream::wrappers::ReceiverStream::new(rx))
         .await?;

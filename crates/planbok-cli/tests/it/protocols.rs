@@ -69,7 +69,7 @@ async fn concurrent_signing_is_bounded_and_every_signature_verifies() {
                 String::new(),
             )
         };
-        let mut s = c.server().await.unwrap();
+        let mut s = c.server().unwrap();
         tasks.push(tokio::spawn(
             async move { (s.sign(req.clone()).await, req) },
         ));
@@ -97,7 +97,7 @@ async fn excess_runs_get_busy_when_the_queue_timeout_passes() {
     let mut tasks = Vec::new();
     for i in 0..8 {
         let req = sign_request(&c, &org, &ec, "m/1", &digest(&i.to_string()), String::new());
-        let mut s = c.server().await.unwrap();
+        let mut s = c.server().unwrap();
         tasks.push(tokio::spawn(async move { s.sign(req).await }));
     }
     let (mut ok, mut busy) = (0, 0);

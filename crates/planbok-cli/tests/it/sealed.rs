@@ -54,7 +54,7 @@ async fn sealed_nodes_refuse_work_until_k_keys_then_sign(base: Options) {
     assert!(!ok && out.contains("invalid_argument"), "{out}");
 
     // Sealed: all work refused with `sealed`.
-    let mut s = c.server().await.unwrap();
+    let mut s = c.server().unwrap();
     let r = s
         .org_public_key(planbok_proto::pb::OrgPublicKeyRequest { org_id: "o".into() })
         .await;
@@ -95,7 +95,7 @@ async fn sealed_nodes_refuse_work_until_k_keys_then_sign(base: Options) {
         .public_key_pem;
     let org = Org {
         id: org_id,
-        secret: random32(),
+        secret: planbok_testkit::random_bytes::<32>(),
         pem,
     };
     s.register_secret(planbok_proto::pb::RegisterSecretRequest {
@@ -110,7 +110,7 @@ async fn sealed_nodes_refuse_work_until_k_keys_then_sign(base: Options) {
         "sealed",
     );
     // Unseal Node 2 over the RPC directly.
-    let mut op2 = c.operator(2).await.unwrap();
+    let mut op2 = c.operator(2).unwrap();
     for k in &k2[1..4] {
         op2.unseal(UnsealRequest { key: k.clone() }).await.unwrap();
     }

@@ -39,7 +39,10 @@ async fn trustless_secret_refusals_each_with_its_code(base: Options) {
             "secret_wrong_context",
             enc("verify", now, &org.secret, None),
         ),
-        ("secret_invalid", enc("sign", now, &random32(), None)),
+        (
+            "secret_invalid",
+            enc("sign", now, &planbok_testkit::random_bytes::<32>(), None),
+        ),
         (
             "secret_binding_mismatch",
             enc(
@@ -94,13 +97,20 @@ async fn standard_org_signs_without_secret_and_registration_is_once(base: Option
     let key = keygen(&c, &org, Protocol::Dkls23).await;
     sign_and_verify(&c, &org, &key, "m/44/60/0/0", &digest("standard")).await;
     // A ciphertext, when sent, is still checked.
-    let bad = encrypt_secret(&org.pem, &random32(), "sign", now_ms(), None).unwrap();
+    let bad = encrypt_secret(
+        &org.pem,
+        &planbok_testkit::random_bytes::<32>(),
+        "sign",
+        now_ms(),
+        None,
+    )
+    .unwrap();
     assert_code(
         sign_with(&c, sign_request(&c, &org, &key, "m/1", &digest("x"), bad)).await,
         "secret_invalid",
     );
     // The custody mode is permanent.
-    let mut s = c.server().await.unwrap();
+    let mut s = c.server().unwrap();
     assert_code(
         s.register_secret(RegisterSecretRequest {
             org_id: org.id.clone(),
@@ -128,7 +138,7 @@ async fn standard_org_signs_without_secret_and_registration_is_once(base: Option
     assert_eq!(pem, again);
     let unregistered = Org {
         id,
-        secret: random32(),
+        secret: planbok_testkit::random_bytes::<32>(),
         pem,
     };
     assert_code(

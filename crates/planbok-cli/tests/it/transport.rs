@@ -15,18 +15,18 @@ async fn wrong_role_foreign_ca_and_missing_certificate_are_refused() {
     let req = || OrgPublicKeyRequest { org_id: "o".into() };
     // Valid certificates, wrong roles, at Node 1's coordinator.
     for role in [Role::Node1, Role::Node2, Role::Operator] {
-        let mut client = CoordinatorClient::new(c.channel_as(1, role).await.unwrap());
+        let mut client = CoordinatorClient::new(c.channel_as(1, role).unwrap());
         assert_code(client.org_public_key(req()).await, "wrong_role");
     }
     // At Node 2's peer service: only Node 1.
     for role in [Role::Server, Role::Node2, Role::Operator] {
-        let mut client = PeerClient::new(c.channel_as(2, role).await.unwrap());
+        let mut client = PeerClient::new(c.channel_as(2, role).unwrap());
         assert_code(client.ready(ReadyRequest {}).await, "wrong_role");
     }
     // Operator services: only operators.
     for node in [1, 2] {
         for role in [Role::Server, Role::Node1, Role::Node2] {
-            let mut client = OperatorClient::new(c.channel_as(node, role).await.unwrap());
+            let mut client = OperatorClient::new(c.channel_as(node, role).unwrap());
             assert_code(client.status(StatusRequest {}).await, "wrong_role");
         }
     }
@@ -38,14 +38,13 @@ async fn wrong_role_foreign_ca_and_missing_certificate_are_refused() {
         vec![],
     ] {
         let leaf = c.ca.issue_with_uris("odd", &uris, &[]).unwrap();
-        let mut client =
-            CoordinatorClient::new(c.channel_with_leaf(1, &leaf, &ca_pem).await.unwrap());
+        let mut client = CoordinatorClient::new(c.channel_with_leaf(1, &leaf, &ca_pem).unwrap());
         assert_code(client.org_public_key(req()).await, "wrong_role");
     }
     // A server certificate from another CA: the handshake fails on the first call.
     let rogue = Ca::generate("rogue").unwrap();
     let leaf = rogue.issue(Role::Server, &[]).unwrap();
-    let mut client = CoordinatorClient::new(c.channel_with_leaf(1, &leaf, &ca_pem).await.unwrap());
+    let mut client = CoordinatorClient::new(c.channel_with_leaf(1, &leaf, &ca_pem).unwrap());
     let e = client.org_public_key(req()).await.unwrap_err();
     assert_eq!(
         code(&e),
@@ -59,7 +58,7 @@ async fn wrong_role_foreign_ca_and_missing_certificate_are_refused() {
     let mut client = PeerClient::new(c.channel_without_cert(2).unwrap());
     assert!(client.ready(ReadyRequest {}).await.is_err());
     // And the right role works.
-    let mut s = c.server().await.unwrap();
+    let mut s = c.server().unwrap();
     s.org_public_key(req()).await.unwrap();
     let ready = s.ready(ReadyRequest {}).await.unwrap().into_inner();
     assert_eq!(ready.node2, planbok_proto::pb::SealState::Unsealed as i32);
