@@ -81,28 +81,42 @@ pub fn new_id(prefix: &str) -> String {
     )
 }
 
-/// Creates the org's RSA key and registers its secret in `mode`.
-pub async fn org(c: &Cluster, mode: CustodyMode) -> Org {
-    let id = new_id("org");
-    let mut s = c.server().unwrap();
-    let pem = s
-        .org_public_key(OrgPublicKeyRequest { org_id: id.clone() })
+/// The organization's RSA public key, as Node 1 hands it out (created on first request).
+pub async fn org_public_key(c: &Cluster, org_id: &str) -> String {
+    c.server()
+        .unwrap()
+        .org_public_key(OrgPublicKeyRequest {
+            org_id: org_id.into(),
+        })
         .await
         .unwrap()
         .into_inner()
-        .public_key_pem;
-    let org = Org {
+        .public_key_pem
+}
+
+/// A new organization with its RSA key and a random secret, not registered yet.
+pub async fn unregistered_org(c: &Cluster) -> Org {
+    let id = new_id("org");
+    let pem = org_public_key(c, &id).await;
+    Org {
         id,
         secret: planbok_testkit::random_bytes::<32>(),
         pem,
-    };
-    s.register_secret(RegisterSecretRequest {
-        org_id: org.id.clone(),
-        mode: mode as i32,
-        encrypted_secret: org.ct("dkg"),
-    })
-    .await
-    .unwrap();
+    }
+}
+
+/// A new organization whose secret is registered in `mode`.
+pub async fn org(c: &Cluster, mode: CustodyMode) -> Org {
+    let org = unregistered_org(c).await;
+    c.server()
+        .unwrap()
+        .register_secret(RegisterSecretRequest {
+            org_id: org.id.clone(),
+            mode: mode as i32,
+            encrypted_secret: org.ct("dkg"),
+        })
+        .await
+        .unwrap();
     org
 }
 

@@ -84,27 +84,7 @@ async fn sealed_nodes_refuse_work_until_k_keys_then_sign(base: Options) {
     assert!(ok && out.contains("unsealed"), "{out}");
 
     // Node 2 is still sealed: Node 1 reports it.
-    let org_id = new_id("org");
-    let pem = s
-        .org_public_key(planbok_proto::pb::OrgPublicKeyRequest {
-            org_id: org_id.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .public_key_pem;
-    let org = Org {
-        id: org_id,
-        secret: planbok_testkit::random_bytes::<32>(),
-        pem,
-    };
-    s.register_secret(planbok_proto::pb::RegisterSecretRequest {
-        org_id: org.id.clone(),
-        mode: CustodyMode::Standard as i32,
-        encrypted_secret: org.ct("dkg"),
-    })
-    .await
-    .unwrap();
+    let org = org(&c, CustodyMode::Standard).await;
     assert_code(
         keygen_with(&c, &org, Protocol::Frost, String::new()).await,
         "sealed",

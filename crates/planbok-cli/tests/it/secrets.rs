@@ -1,7 +1,7 @@
 //! Encrypted organization secrets at Node 1: each refusal by its code; Standard vs Trustless.
 
 use planbok_node::secrets::binding_for_sign;
-use planbok_proto::pb::{CustodyMode, OrgPublicKeyRequest, Protocol, RegisterSecretRequest};
+use planbok_proto::pb::{CustodyMode, Protocol, RegisterSecretRequest};
 use planbok_testkit::cluster::{Options, encrypt_secret, now_ms};
 
 use crate::common::*;
@@ -121,26 +121,9 @@ async fn standard_org_signs_without_secret_and_registration_is_once(base: Option
         "secret_already_registered",
     );
     // An org without a registered secret cannot create keys.
-    let id = new_id("org");
-    let pem = s
-        .org_public_key(OrgPublicKeyRequest { org_id: id.clone() })
-        .await
-        .unwrap()
-        .into_inner()
-        .public_key_pem;
-    // The key is stable across calls.
-    let again = s
-        .org_public_key(OrgPublicKeyRequest { org_id: id.clone() })
-        .await
-        .unwrap()
-        .into_inner()
-        .public_key_pem;
-    assert_eq!(pem, again);
-    let unregistered = Org {
-        id,
-        secret: planbok_testkit::random_bytes::<32>(),
-        pem,
-    };
+    let unregistered = unregistered_org(&c).await;
+    // Its key is stable across calls.
+    assert_eq!(org_public_key(&c, &unregistered.id).await, unregistered.pem);
     assert_code(
         keygen_with(&c, &unregistered, Protocol::Frost, String::new()).await,
         "secret_not_registered",
