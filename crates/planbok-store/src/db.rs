@@ -129,7 +129,13 @@ impl Db {
             Backend::Sqlite if !in_memory => sqlite_create_if_missing(url),
             _ => Cow::Borrowed(url),
         };
-        let pool = options.connect(&url).await?;
+        let pool = options.connect(&url).await.map_err(|e| match e {
+            // The scheme was fine but the rest was not (bad port, unknown option): still the
+            // caller's URL, not a database failure. sqlx's message names the part, not the
+            // URL, so no password is echoed.
+            sqlx::Error::Configuration(e) => StoreError::InvalidUrl(e.to_string()),
+            e => StoreError::from(e),
+        })?;
 
         if backend == Backend::Sqlite && !in_memory {
             // Persistent in the file, so once is enough; done before the pool has a second

@@ -6,8 +6,9 @@
 
 use std::fmt;
 
-use sqlx::Row;
-use sqlx::any::AnyRow;
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::query::Query;
+use sqlx::{Any, Row};
 
 use crate::StoreError;
 use crate::db::{Backend, Db, Schema, Step, now_ms};
@@ -163,6 +164,31 @@ pub struct NodeStore {
     db: Db,
 }
 
+/// A query with its parameters bound, ready to run on the pool.
+type Bound = Query<'static, Any, AnyArguments>;
+
+/// One replay set: the same shape for grants and ciphertexts, only the table differs.
+/// Whole statements rather than a table name spliced in, because sqlx takes only
+/// `&'static str` SQL.
+struct ReplaySet {
+    /// Inserts `($1 = id, $2 = expires_at_ms)` unless the id is already there.
+    record: &'static str,
+    /// Deletes the entries that expired before `$1`.
+    prune: &'static str,
+}
+
+const USED_GRANTS: ReplaySet = ReplaySet {
+    record: "INSERT INTO used_grants (grant_id, expires_at_ms) VALUES ($1, $2) \
+             ON CONFLICT (grant_id) DO NOTHING",
+    prune: "DELETE FROM used_grants WHERE expires_at_ms < $1",
+};
+
+const SEEN_CIPHERTEXTS: ReplaySet = ReplaySet {
+    record: "INSERT INTO seen_ciphertexts (digest, expires_at_ms) VALUES ($1, $2) \
+             ON CONFLICT (digest) DO NOTHING",
+    prune: "DELETE FROM seen_ciphertexts WHERE expires_at_ms < $1",
+};
+
 impl NodeStore {
     /// Connects to `url` (`sqlite:///path/node.db`, `sqlite::memory:`, `postgres://...`)
     /// and applies any migrations not yet applied.
@@ -190,7 +216,7 @@ impl NodeStore {
     /// Phase one: stores a DKG result as `pending`, invisible to `active_key`.
     /// A row with the same `key_id`, pending or active, is a `Conflict`.
     pub async fn insert_pending_key(&self, k: &NewKey) -> Result<(), StoreError> {
-        let inserted = sqlx::query(
+        let query = sqlx::query(
             "INSERT INTO node_keys (key_id, org_id, protocol, status, public_key, chain_code, \
              sealed_share, share_version, format_version, created_at_ms) \
              VALUES ($1, $2, $3, 'pending', $4, $5, $6, 1, $7, $8) \
@@ -203,30 +229,19 @@ impl NodeStore {
         .bind(k.chain_code.as_deref())
         .bind(k.sealed_share.as_slice())
         .bind(RECORD_FORMAT)
-        .bind(now_ms())
-        .execute(&self.db.pool)
-        .await?
-        .rows_affected();
-        if inserted == 0 {
-            return Err(StoreError::Conflict(format!(
-                "key {} already exists",
-                k.key_id
-            )));
-        }
-        Ok(())
+        .bind(now_ms());
+        self.insert_new(query, || format!("key {} already exists", k.key_id))
+            .await
     }
 
     /// Phase two: makes a pending key active. Activating an active key again succeeds
     /// (the commit message may be retried); no row at all is `NotFound`.
     pub async fn activate_key(&self, key_id: &str) -> Result<(), StoreError> {
-        let updated = sqlx::query(
+        let query = sqlx::query(
             "UPDATE node_keys SET status = 'active' WHERE key_id = $1 AND status = 'pending'",
         )
-        .bind(key_id)
-        .execute(&self.db.pool)
-        .await?
-        .rows_affected();
-        if updated > 0 || self.is_active(key_id).await? {
+        .bind(key_id);
+        if self.execute(query).await? > 0 || self.active_share_version(key_id).await?.is_some() {
             Ok(())
         } else {
             Err(StoreError::NotFound(format!("no pending key {key_id}")))
@@ -236,36 +251,29 @@ impl NodeStore {
     /// Aborts phase one for one key. Returns whether a pending row was deleted; an active
     /// key is never touched.
     pub async fn delete_pending_key(&self, key_id: &str) -> Result<bool, StoreError> {
-        let deleted = sqlx::query("DELETE FROM node_keys WHERE key_id = $1 AND status = 'pending'")
-            .bind(key_id)
-            .execute(&self.db.pool)
-            .await?
-            .rows_affected();
-        Ok(deleted > 0)
+        let query = sqlx::query("DELETE FROM node_keys WHERE key_id = $1 AND status = 'pending'")
+            .bind(key_id);
+        Ok(self.execute(query).await? > 0)
     }
 
     /// Deletes every pending key (at node start: a DKG that did not commit before a
     /// restart never will). Returns how many.
     pub async fn cleanup_pending_keys(&self) -> Result<u64, StoreError> {
-        let deleted = sqlx::query("DELETE FROM node_keys WHERE status = 'pending'")
-            .execute(&self.db.pool)
-            .await?
-            .rows_affected();
-        Ok(deleted)
+        self.execute(sqlx::query(
+            "DELETE FROM node_keys WHERE status = 'pending'",
+        ))
+        .await
     }
 
     /// An active key; pending keys are not returned.
     pub async fn active_key(&self, key_id: &str) -> Result<Option<KeyRecord>, StoreError> {
-        let row = sqlx::query(
+        let query = sqlx::query(
             "SELECT key_id, org_id, protocol, public_key, chain_code, sealed_share, \
              share_version, format_version, created_at_ms \
              FROM node_keys WHERE key_id = $1 AND status = 'active'",
         )
-        .bind(key_id)
-        .fetch_optional(&self.db.pool)
-        .await?;
-        row.map(|row| {
-            check_format("node_keys", &row)?;
+        .bind(key_id);
+        self.fetch_record("node_keys", query, |row| {
             Ok(KeyRecord {
                 key_id: row.try_get("key_id")?,
                 org_id: row.try_get("org_id")?,
@@ -277,7 +285,7 @@ impl NodeStore {
                 share_version: row.try_get("share_version")?,
             })
         })
-        .transpose()
+        .await
     }
 
     /// Replaces an active key's share after a refresh, if its version is still
@@ -289,7 +297,7 @@ impl NodeStore {
         expected_version: i64,
         sealed_share: Vec<u8>,
     ) -> Result<(), StoreError> {
-        let updated = sqlx::query(
+        let query = sqlx::query(
             "UPDATE node_keys SET sealed_share = $1, format_version = $2, \
              share_version = share_version + 1 \
              WHERE key_id = $3 AND status = 'active' AND share_version = $4",
@@ -297,20 +305,12 @@ impl NodeStore {
         .bind(sealed_share)
         .bind(RECORD_FORMAT)
         .bind(key_id)
-        .bind(expected_version)
-        .execute(&self.db.pool)
-        .await?
-        .rows_affected();
-        if updated > 0 {
+        .bind(expected_version);
+        if self.execute(query).await? > 0 {
             return Ok(());
         }
-        let current: Option<i64> = sqlx::query_scalar(
-            "SELECT share_version FROM node_keys WHERE key_id = $1 AND status = 'active'",
-        )
-        .bind(key_id)
-        .fetch_optional(&self.db.pool)
-        .await?;
-        match current {
+        // Only to say why it failed; the update above already decided.
+        match self.active_share_version(key_id).await? {
             Some(v) => Err(StoreError::Conflict(format!(
                 "key {key_id}: share version is {v}, expected {expected_version}"
             ))),
@@ -328,14 +328,15 @@ impl NodeStore {
         Ok(ids)
     }
 
-    async fn is_active(&self, key_id: &str) -> Result<bool, StoreError> {
-        let found: Option<String> = sqlx::query_scalar(
-            "SELECT key_id FROM node_keys WHERE key_id = $1 AND status = 'active'",
+    /// The share version of an active key; `None` if there is no active key `key_id`.
+    async fn active_share_version(&self, key_id: &str) -> Result<Option<i64>, StoreError> {
+        let version = sqlx::query_scalar(
+            "SELECT share_version FROM node_keys WHERE key_id = $1 AND status = 'active'",
         )
         .bind(key_id)
         .fetch_optional(&self.db.pool)
         .await?;
-        Ok(found.is_some())
+        Ok(version)
     }
 
     // ---- Replay sets ---------------------------------------------------------------
@@ -347,26 +348,13 @@ impl NodeStore {
         grant_id: &[u8; 16],
         expires_at_ms: i64,
     ) -> Result<bool, StoreError> {
-        let inserted = sqlx::query(
-            "INSERT INTO used_grants (grant_id, expires_at_ms) VALUES ($1, $2) \
-             ON CONFLICT (grant_id) DO NOTHING",
-        )
-        .bind(grant_id.as_slice())
-        .bind(expires_at_ms)
-        .execute(&self.db.pool)
-        .await?
-        .rows_affected();
-        Ok(inserted > 0)
+        self.record_once(&USED_GRANTS, grant_id, expires_at_ms)
+            .await
     }
 
     /// Forgets grants that expired more than a minute before `now_ms`. Returns how many.
     pub async fn prune_grants(&self, now_ms: i64) -> Result<u64, StoreError> {
-        let deleted = sqlx::query("DELETE FROM used_grants WHERE expires_at_ms < $1")
-            .bind(now_ms.saturating_sub(REPLAY_GRACE_MS))
-            .execute(&self.db.pool)
-            .await?
-            .rows_affected();
-        Ok(deleted)
+        self.prune(&USED_GRANTS, now_ms).await
     }
 
     /// Records the SHA-256 digest of an accepted encrypted-secret ciphertext. Same
@@ -376,26 +364,31 @@ impl NodeStore {
         digest: &[u8; 32],
         expires_at_ms: i64,
     ) -> Result<bool, StoreError> {
-        let inserted = sqlx::query(
-            "INSERT INTO seen_ciphertexts (digest, expires_at_ms) VALUES ($1, $2) \
-             ON CONFLICT (digest) DO NOTHING",
-        )
-        .bind(digest.as_slice())
-        .bind(expires_at_ms)
-        .execute(&self.db.pool)
-        .await?
-        .rows_affected();
-        Ok(inserted > 0)
+        self.record_once(&SEEN_CIPHERTEXTS, digest, expires_at_ms)
+            .await
     }
 
     /// Forgets ciphertexts that expired more than a minute before `now_ms`.
     pub async fn prune_ciphertexts(&self, now_ms: i64) -> Result<u64, StoreError> {
-        let deleted = sqlx::query("DELETE FROM seen_ciphertexts WHERE expires_at_ms < $1")
-            .bind(now_ms.saturating_sub(REPLAY_GRACE_MS))
-            .execute(&self.db.pool)
-            .await?
-            .rows_affected();
-        Ok(deleted)
+        self.prune(&SEEN_CIPHERTEXTS, now_ms).await
+    }
+
+    /// `true` if `id` was not in `set` and now is. The database makes the check and the
+    /// insert one step, so no two callers both see `true`.
+    async fn record_once(
+        &self,
+        set: &ReplaySet,
+        id: &[u8],
+        expires_at_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let query = sqlx::query(set.record).bind(id).bind(expires_at_ms);
+        Ok(self.execute(query).await? > 0)
+    }
+
+    /// Deletes the entries of `set` that expired more than the grace period before `now_ms`.
+    async fn prune(&self, set: &ReplaySet, now_ms: i64) -> Result<u64, StoreError> {
+        let query = sqlx::query(set.prune).bind(now_ms.saturating_sub(REPLAY_GRACE_MS));
+        self.execute(query).await
     }
 
     // ---- Organizations (Node 1) ----------------------------------------------------
@@ -407,7 +400,7 @@ impl NodeStore {
         public_key_pem: &str,
         sealed_private_key: Vec<u8>,
     ) -> Result<(), StoreError> {
-        let inserted = sqlx::query(
+        let query = sqlx::query(
             "INSERT INTO org_keys (org_id, public_key_pem, sealed_private_key, \
              format_version, created_at_ms) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (org_id) DO NOTHING",
@@ -416,29 +409,19 @@ impl NodeStore {
         .bind(public_key_pem)
         .bind(sealed_private_key)
         .bind(RECORD_FORMAT)
-        .bind(now_ms())
-        .execute(&self.db.pool)
-        .await?
-        .rows_affected();
-        if inserted == 0 {
-            return Err(StoreError::Conflict(format!(
-                "organization {org_id} already has a key"
-            )));
-        }
-        Ok(())
+        .bind(now_ms());
+        self.insert_new(query, || format!("organization {org_id} already has a key"))
+            .await
     }
 
     /// An organization's RSA key pair.
     pub async fn org_key(&self, org_id: &str) -> Result<Option<OrgKeyRecord>, StoreError> {
-        let row = sqlx::query(
+        let query = sqlx::query(
             "SELECT org_id, public_key_pem, sealed_private_key, format_version, created_at_ms \
              FROM org_keys WHERE org_id = $1",
         )
-        .bind(org_id)
-        .fetch_optional(&self.db.pool)
-        .await?;
-        row.map(|row| {
-            check_format("org_keys", &row)?;
+        .bind(org_id);
+        self.fetch_record("org_keys", query, |row| {
             Ok(OrgKeyRecord {
                 org_id: row.try_get("org_id")?,
                 public_key_pem: row.try_get("public_key_pem")?,
@@ -446,7 +429,7 @@ impl NodeStore {
                 created_at_ms: row.try_get("created_at_ms")?,
             })
         })
-        .transpose()
+        .await
     }
 
     /// Registers an organization's secret, once: `Conflict` if already registered.
@@ -459,25 +442,16 @@ impl NodeStore {
         verifier: [u8; 32],
         sealed_secret: Option<Vec<u8>>,
     ) -> Result<(), StoreError> {
-        match (mode, sealed_secret.is_some()) {
-            ("standard", true) | ("trustless", false) => {}
-            ("standard", false) => {
-                return Err(StoreError::InvalidInput(
-                    "standard mode needs the sealed secret".into(),
-                ));
-            }
-            ("trustless", true) => {
-                return Err(StoreError::InvalidInput(
-                    "trustless mode must not store the secret".into(),
-                ));
-            }
-            _ => {
-                return Err(StoreError::InvalidInput(format!(
-                    "unknown secret mode {mode:?}"
-                )));
-            }
+        let refused = match (mode, sealed_secret.is_some()) {
+            ("standard", true) | ("trustless", false) => None,
+            ("standard", false) => Some("standard mode needs the sealed secret".to_owned()),
+            ("trustless", true) => Some("trustless mode must not store the secret".to_owned()),
+            _ => Some(format!("unknown secret mode {mode:?}")),
+        };
+        if let Some(reason) = refused {
+            return Err(StoreError::InvalidInput(reason));
         }
-        let inserted = sqlx::query(
+        let query = sqlx::query(
             "INSERT INTO org_secrets (org_id, mode, verifier, sealed_secret, format_version, \
              created_at_ms) VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (org_id) DO NOTHING",
@@ -487,29 +461,21 @@ impl NodeStore {
         .bind(verifier.as_slice())
         .bind(sealed_secret)
         .bind(RECORD_FORMAT)
-        .bind(now_ms())
-        .execute(&self.db.pool)
-        .await?
-        .rows_affected();
-        if inserted == 0 {
-            return Err(StoreError::Conflict(format!(
-                "organization {org_id} already registered its secret"
-            )));
-        }
-        Ok(())
+        .bind(now_ms());
+        self.insert_new(query, || {
+            format!("organization {org_id} already registered its secret")
+        })
+        .await
     }
 
     /// An organization's secret registration.
     pub async fn org_secret(&self, org_id: &str) -> Result<Option<OrgSecretRecord>, StoreError> {
-        let row = sqlx::query(
+        let query = sqlx::query(
             "SELECT org_id, mode, verifier, sealed_secret, format_version, created_at_ms \
              FROM org_secrets WHERE org_id = $1",
         )
-        .bind(org_id)
-        .fetch_optional(&self.db.pool)
-        .await?;
-        row.map(|row| {
-            check_format("org_secrets", &row)?;
+        .bind(org_id);
+        self.fetch_record("org_secrets", query, |row| {
             let verifier: Vec<u8> = row.try_get("verifier")?;
             let verifier =
                 <[u8; 32]>::try_from(verifier).map_err(|v| StoreError::UnsupportedRecord {
@@ -524,14 +490,14 @@ impl NodeStore {
                 created_at_ms: row.try_get("created_at_ms")?,
             })
         })
-        .transpose()
+        .await
     }
 
     // ---- Singleton blobs -----------------------------------------------------------
 
     /// Stores `sealed` under `name`, replacing any previous value.
     pub async fn put_blob(&self, name: &str, sealed: Vec<u8>) -> Result<(), StoreError> {
-        sqlx::query(
+        let query = sqlx::query(
             "INSERT INTO blobs (name, sealed, format_version, updated_at_ms) \
              VALUES ($1, $2, $3, $4) \
              ON CONFLICT (name) DO UPDATE SET sealed = excluded.sealed, \
@@ -540,23 +506,52 @@ impl NodeStore {
         .bind(name)
         .bind(sealed)
         .bind(RECORD_FORMAT)
-        .bind(now_ms())
-        .execute(&self.db.pool)
-        .await?;
+        .bind(now_ms());
+        self.execute(query).await?;
         Ok(())
     }
 
     /// The blob stored under `name`.
     pub async fn blob(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let row = sqlx::query("SELECT sealed, format_version FROM blobs WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&self.db.pool)
-            .await?;
-        row.map(|row| {
-            check_format("blobs", &row)?;
-            Ok(row.try_get("sealed")?)
-        })
-        .transpose()
+        let query =
+            sqlx::query("SELECT sealed, format_version FROM blobs WHERE name = $1").bind(name);
+        self.fetch_record("blobs", query, |row| Ok(row.try_get("sealed")?))
+            .await
+    }
+
+    // ---- The three shapes every method above is built from --------------------------
+
+    /// Runs a write; returns how many rows it touched.
+    async fn execute(&self, query: Bound) -> Result<u64, StoreError> {
+        Ok(query.execute(&self.db.pool).await?.rows_affected())
+    }
+
+    /// Runs an `INSERT ... ON CONFLICT DO NOTHING`: a row already there is a `Conflict`,
+    /// described by `conflict`.
+    async fn insert_new(
+        &self,
+        query: Bound,
+        conflict: impl FnOnce() -> String,
+    ) -> Result<(), StoreError> {
+        if self.execute(query).await? == 0 {
+            return Err(StoreError::Conflict(conflict()));
+        }
+        Ok(())
+    }
+
+    /// Fetches at most one row holding a sealed record. Its `format_version` is checked
+    /// before `decode` sees it, so no reader can forget to.
+    async fn fetch_record<T>(
+        &self,
+        table: &'static str,
+        query: Bound,
+        decode: impl FnOnce(&AnyRow) -> Result<T, StoreError>,
+    ) -> Result<Option<T>, StoreError> {
+        let Some(row) = query.fetch_optional(&self.db.pool).await? else {
+            return Ok(None);
+        };
+        check_format(table, &row)?;
+        decode(&row).map(Some)
     }
 }
 

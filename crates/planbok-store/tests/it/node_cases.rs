@@ -213,12 +213,44 @@ async fn record_grant_survives_reconnect(db: &TestDb) {
 }
 
 async fn record_grant_concurrent_exactly_one_wins(db: &TestDb) {
-    let store = db.connect().await;
     let g = [0x42u8; 16];
+    let firsts = race(db, move |store| async move {
+        store.record_grant(&g, i64::MAX).await
+    })
+    .await;
+    assert_eq!(firsts, 1);
+    let d = [0x42u8; 32];
+    let firsts = race(db, move |store| async move {
+        store.record_ciphertext(&d, i64::MAX).await
+    })
+    .await;
+    assert_eq!(firsts, 1);
+}
+
+/// Runs `call` 32 times at once and counts the `true`s. The calls are spread over four
+/// stores (four pools, as if four processes shared the database) and held at a barrier
+/// until all are ready, so the inserts really overlap instead of queueing one by one for a
+/// single pool's first connection.
+async fn race<F, Fut>(db: &TestDb, call: F) -> usize
+where
+    F: Fn(NodeStore) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = Result<bool, StoreError>> + Send,
+{
+    const CALLS: usize = 32;
+    let mut stores = Vec::new();
+    for _ in 0..4 {
+        stores.push(db.connect().await);
+    }
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(CALLS));
     let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..32 {
-        let store = store.clone();
-        tasks.spawn(async move { store.record_grant(&g, i64::MAX).await });
+    for i in 0..CALLS {
+        let store = stores[i % stores.len()].clone();
+        let barrier = barrier.clone();
+        let call = call.clone();
+        tasks.spawn(async move {
+            barrier.wait().await;
+            call(store).await
+        });
     }
     let mut firsts = 0;
     while let Some(r) = tasks.join_next().await {
@@ -226,7 +258,7 @@ async fn record_grant_concurrent_exactly_one_wins(db: &TestDb) {
             firsts += 1;
         }
     }
-    assert_eq!(firsts, 1);
+    firsts
 }
 
 async fn prune_grants_after_grace(db: &TestDb) {

@@ -14,6 +14,15 @@ async fn unsupported_url_is_refused() {
             "{url}"
         );
     }
+    // A known scheme with a malformed rest is the caller's URL too, not a database error.
+    for url in [
+        "postgres://postgres@127.0.0.1:notaport/test",
+        "postgres://postgres@127.0.0.1:5432/test?sslmode=bogus",
+        "sqlite:///tmp/planbok-never-created.db?mode=bogus",
+    ] {
+        let err = NodeStore::connect(url).await.unwrap_err();
+        assert!(matches!(err, StoreError::InvalidUrl(_)), "{url}: {err:?}");
+    }
 }
 
 #[tokio::test]
@@ -25,14 +34,22 @@ async fn unreachable_postgres_is_unavailable() {
     assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_in_memory_works() {
     let store = NodeStore::connect("sqlite::memory:").await.unwrap();
     assert_eq!(store.backend(), "sqlite");
     assert!(store.record_grant(&[1; 16], 0).await.unwrap());
-    // Every call goes through the pool; all must see the one in-memory database.
-    for _ in 0..5 {
-        assert!(!store.record_grant(&[1; 16], 0).await.unwrap());
+    // Every call goes through the pool; all must see the one in-memory database. Calls at
+    // the same time are the ones a pool would serve from extra connections (each a new,
+    // empty database without tables): one after the other would all reuse the first.
+    let calls: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.record_grant(&[1; 16], 0).await })
+        })
+        .collect();
+    for call in calls {
+        assert!(!call.await.unwrap().unwrap());
     }
     // A second store on the same URL is a different, empty database.
     let other = NodeStore::connect("sqlite::memory:").await.unwrap();
@@ -77,13 +94,21 @@ fn debug_prints_no_blob_bytes() {
         chain_code: Some(blob.clone()),
         sealed_share: blob.clone(),
     };
+    let NewKey {
+        key_id,
+        org_id,
+        protocol,
+        public_key,
+        chain_code,
+        sealed_share,
+    } = new_key.clone();
     let key = KeyRecord {
-        key_id: "k1".into(),
-        org_id: "o".into(),
-        protocol: "cggmp21".into(),
-        public_key: blob.clone(),
-        chain_code: Some(blob.clone()),
-        sealed_share: blob.clone(),
+        key_id,
+        org_id,
+        protocol,
+        public_key,
+        chain_code,
+        sealed_share,
         created_at_ms: 1,
         share_version: 1,
     };
