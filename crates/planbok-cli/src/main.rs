@@ -4,15 +4,24 @@
 //! - `planbok node --role 1|2 --config FILE`: an MPC node daemon.
 //! - `planbok pki init DIR`: a development CA and one certificate per role.
 //! - `planbok operator …`: status, init, unseal, seal and CGGMP provisioning of a node.
+//! - `planbok server --config FILE`: the REST server.
+//! - `planbok dev`: Node 1, Node 2 and the server on this machine, ready to use.
+//! - `planbok secret|wallet-set|wallet|sign …`: client verbs over the REST API.
+//! - `planbok audit verify`: checks the audit trail's hash chains.
 
 use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+mod audit;
+mod client;
+mod daemon;
 mod demo;
+mod dev;
 mod node;
 mod operator;
+mod server;
 
 #[derive(Parser)]
 #[command(
@@ -38,6 +47,43 @@ enum Command {
     },
     /// Operate a node: status, init, unseal, seal, provision-aux.
     Operator(operator::OperatorArgs),
+    /// Run the REST server.
+    Server(server::ServerArgs),
+    /// Run Node 1, Node 2 and the server on this machine (SQLite, dev keystores).
+    Dev(dev::DevArgs),
+    /// The organization secret: generate, encrypt, register.
+    Secret {
+        #[command(flatten)]
+        conn: client::Conn,
+        #[command(subcommand)]
+        command: client::SecretCommand,
+    },
+    /// Wallet sets.
+    WalletSet {
+        #[command(flatten)]
+        conn: client::Conn,
+        #[command(subcommand)]
+        command: client::WalletSetCommand,
+    },
+    /// Wallets.
+    Wallet {
+        #[command(flatten)]
+        conn: client::Conn,
+        #[command(subcommand)]
+        command: client::WalletCommand,
+    },
+    /// Sign a message, typed data or a transaction.
+    Sign {
+        #[command(flatten)]
+        conn: client::Conn,
+        #[command(subcommand)]
+        command: client::SignCommand,
+    },
+    /// The audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: audit::AuditCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -68,5 +114,12 @@ fn main() -> Result<()> {
             Ok(())
         }
         Command::Operator(args) => operator::run(args),
+        Command::Server(args) => server::run(args),
+        Command::Dev(args) => dev::run(args),
+        Command::Secret { conn, command } => client::secret(&conn, command),
+        Command::WalletSet { conn, command } => client::wallet_set(&conn, command),
+        Command::Wallet { conn, command } => client::wallet(&conn, command),
+        Command::Sign { conn, command } => client::sign(&conn, command),
+        Command::Audit { command } => audit::run(command),
     }
 }

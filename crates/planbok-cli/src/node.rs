@@ -16,12 +16,7 @@ pub struct NodeArgs {
 }
 
 pub fn run(args: NodeArgs) -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    crate::daemon::init_tracing();
     let config = NodeConfig::load(&args.config)?;
     if config.role != args.role {
         bail!(
@@ -38,15 +33,7 @@ pub fn run(args: NodeArgs) -> Result<()> {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;
-        let shutdown = async {
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
-            }
-        };
-        planbok_node::run(listener, config, shutdown).await?;
+        planbok_node::run(listener, config, crate::daemon::shutdown_signal()).await?;
         Ok(())
     })
 }

@@ -12,9 +12,11 @@ use planbok_proto::grant;
 use planbok_proto::pb::coordinator_server::Coordinator;
 use planbok_proto::pb::peer_client::PeerClient;
 use planbok_proto::pb::{
-    Empty, KeygenRequest, KeygenResponse, Open, Operation, OrgPublicKeyRequest,
+    CheckSecretRequest, CheckSecretResponse, Empty, KeygenBatchRequest, KeygenBatchResponse,
+    KeygenItem, KeygenRequest, KeygenResponse, Open, Operation, OrgPublicKeyRequest,
     OrgPublicKeyResponse, PeerMessage, ReadyRequest, ReadyResponse, RegisterSecretRequest,
-    RegisterSecretResponse, RunKind, SealState, SignRequest, SignResponse, peer_message::Msg,
+    RegisterSecretResponse, RunKind, SealState, SecretContext, SignRequest, SignResponse,
+    peer_message::Msg,
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -29,6 +31,8 @@ use crate::state::{NodeState, Proto};
 
 /// Longest key id accepted.
 const MAX_KEY_ID: usize = 128;
+/// Most DKGs one `KeygenBatch` may ask for.
+const MAX_BATCH: usize = 64;
 
 /// Node 1's coordinator service, also used by the operator service for provisioning.
 #[derive(Debug, Clone)]
@@ -116,38 +120,102 @@ impl CoordinatorService {
     }
 
     async fn keygen_inner(&self, r: KeygenRequest) -> NodeResult<KeygenResponse> {
+        let batch = KeygenBatchRequest {
+            items: vec![KeygenItem {
+                grant: r.grant,
+                protocol: r.protocol,
+            }],
+            encrypted_secret: r.encrypted_secret,
+            binding_ref: r.binding_ref,
+        };
+        self.keygen_batch_inner(batch)
+            .await?
+            .keys
+            .pop()
+            .ok_or_else(|| NodeError::new(ErrorCode::Internal, "a one-item batch made no key"))
+    }
+
+    /// Checks every item's grant first, then the secret once, then runs the DKGs in order.
+    /// A failure stops the batch; keys already committed stay (the server never refers to
+    /// them, because it records nothing unless the whole batch succeeds).
+    async fn keygen_batch_inner(&self, r: KeygenBatchRequest) -> NodeResult<KeygenBatchResponse> {
         let state = &self.state;
         state.require_unsealed()?;
-        let proto = Proto::from_pb(r.protocol)?;
-        let g = state.verify_grant(r.grant.as_ref())?;
-        let key_id = g.key_id.clone();
-        if key_id.is_empty() || key_id.len() > MAX_KEY_ID {
-            return Err(NodeError::invalid("key id must be 1 to 128 characters"));
+        if r.items.is_empty() || r.items.len() > MAX_BATCH {
+            return Err(NodeError::invalid(format!(
+                "a batch has 1 to {MAX_BATCH} items"
+            )));
         }
-        state
-            .consume_grant(
-                &g,
-                Operation::Dkg,
-                &key_id,
-                &grant::dkg_params(proto.to_pb()),
-            )
-            .await?;
-        // The slot first: a busy node should refuse before it decrypts anything.
-        let _permit = state.slot().await?;
-        let secret = secrets::secret_for(
-            state,
-            &g.org_id,
-            &r.encrypted_secret,
-            Context::Dkg,
-            secrets::binding_for_dkg(&r.binding_ref),
-        )
-        .await?;
+        let mut checked = Vec::with_capacity(r.items.len());
+        for item in r.items {
+            let proto = Proto::from_pb(item.protocol)?;
+            let g = state.verify_grant(item.grant.as_ref())?;
+            if g.key_id.is_empty() || g.key_id.len() > MAX_KEY_ID {
+                return Err(NodeError::invalid("key id must be 1 to 128 characters"));
+            }
+            if checked
+                .iter()
+                .any(|(_, c, _): &(Proto, grant::VerifiedGrant, _)| c.org_id != g.org_id)
+            {
+                return Err(NodeError::invalid("a batch's grants must name one organization"));
+            }
+            state
+                .consume_grant(
+                    &g,
+                    Operation::Dkg,
+                    &g.key_id,
+                    &grant::dkg_params(proto.to_pb()),
+                )
+                .await?;
+            checked.push((proto, g, item.grant));
+        }
+        let org_id = checked[0].1.org_id.clone();
+        let context = match SecretContext::try_from(r.context) {
+            Ok(SecretContext::Unspecified | SecretContext::Dkg) => Context::Dkg,
+            Ok(SecretContext::Sign) => Context::Sign,
+            _ => return Err(NodeError::invalid("a DKG takes a dkg or sign secret")),
+        };
+        let mut keys = Vec::with_capacity(checked.len());
+        let mut secret = None;
+        for (proto, g, signed) in checked {
+            // The slot first: a busy node should refuse before it decrypts anything.
+            let _permit = state.slot().await?;
+            if secret.is_none() {
+                secret = Some(
+                    secrets::secret_for(
+                        state,
+                        &org_id,
+                        &r.encrypted_secret,
+                        context,
+                        secrets::binding_for_dkg(&r.binding_ref),
+                    )
+                    .await?,
+                );
+            }
+            let Some(secret) = secret.as_ref() else {
+                return Err(NodeError::new(ErrorCode::Internal, "secret not decrypted"));
+            };
+            keys.push(self.run_keygen(proto, g, signed, secret).await?);
+        }
+        Ok(KeygenBatchResponse { keys })
+    }
+
+    /// One DKG with Node 2 under a checked grant, committed on both nodes.
+    async fn run_keygen(
+        &self,
+        proto: Proto,
+        g: grant::VerifiedGrant,
+        signed: Option<planbok_proto::pb::SignedGrant>,
+        secret: &[u8; 32],
+    ) -> NodeResult<KeygenResponse> {
+        let state = &self.state;
+        let key_id = g.key_id.clone();
         let deadlines = self.deadlines();
         let mut run = self
             .open_run(
                 Open {
                     kind: RunKind::Keygen as i32,
-                    grant: r.grant,
+                    grant: signed,
                     protocol: proto.to_pb() as i32,
                     key_id: key_id.clone(),
                     derivation_path: String::new(),
@@ -176,8 +244,8 @@ impl CoordinatorService {
                 "the nodes disagree on the new public key",
             ));
         }
-        let wrapped = wrap::wrap_share(&secret, &g.org_id, &key_id, &share)?;
-        drop((secret, share));
+        let wrapped = wrap::wrap_share(secret, &g.org_id, &key_id, &share)?;
+        drop(share);
         state
             .store_pending_key(
                 &key_id,
@@ -295,6 +363,41 @@ impl Coordinator for CoordinatorService {
                 .await
                 .inspect_err(log_refusal("keygen"))?,
         ))
+    }
+
+    async fn keygen_batch(
+        &self,
+        req: Request<KeygenBatchRequest>,
+    ) -> Result<Response<KeygenBatchResponse>, Status> {
+        Ok(Response::new(
+            self.keygen_batch_inner(req.into_inner())
+                .await
+                .inspect_err(log_refusal("keygen_batch"))?,
+        ))
+    }
+
+    async fn check_secret(
+        &self,
+        req: Request<CheckSecretRequest>,
+    ) -> Result<Response<CheckSecretResponse>, Status> {
+        self.state.require_unsealed()?;
+        let r = req.into_inner();
+        let context = match SecretContext::try_from(r.context) {
+            Ok(SecretContext::Dkg) => Context::Dkg,
+            Ok(SecretContext::Sign) => Context::Sign,
+            Ok(SecretContext::Verify) => Context::Verify,
+            _ => return Err(NodeError::invalid("unknown secret context").into()),
+        };
+        secrets::secret_for(
+            &self.state,
+            &r.org_id,
+            &r.encrypted_secret,
+            context,
+            secrets::binding_for_dkg(&r.binding_ref),
+        )
+        .await
+        .inspect_err(log_refusal("check_secret"))?;
+        Ok(Response::new(CheckSecretResponse {}))
     }
 
     async fn sign(&self, req: Request<SignRequest>) -> Result<Response<SignResponse>, Status> {

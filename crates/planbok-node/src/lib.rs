@@ -46,7 +46,7 @@ use crate::coordinator::CoordinatorService;
 use crate::operator::OperatorService;
 use crate::peer::PeerService;
 use crate::state::{NodeState, now_ms};
-use crate::tls::{TlsMaterial, require};
+use crate::tls::{self, TlsMaterial, require};
 
 /// Largest gRPC message (a frame is at most 4 MiB plus its envelope).
 const MAX_MESSAGE: usize = 8 * 1024 * 1024;
@@ -78,8 +78,9 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
     config.check().map_err(StartError::Config)?;
-    let tls = TlsMaterial::load(&config.tls).map_err(|e| StartError::Tls(e.to_string()))?;
-    let own = tls.own_role().map_err(StartError::Tls)?;
+    let tls = TlsMaterial::from_files(&config.tls.ca, &config.tls.cert, &config.tls.key)
+        .map_err(|e| StartError::Tls(e.to_string()))?;
+    let own = tls::own_role(&tls).map_err(StartError::Tls)?;
     let expected = if config.role == 1 {
         Role::Node1
     } else {

@@ -6,71 +6,19 @@
 //! reads the caller's leaf certificate and requires exactly one `planbok://<role>` URI SAN
 //! naming the role that service serves.
 
-use std::path::Path;
-
 use planbok_proto::codes::{self, ErrorCode};
 use planbok_proto::roles::Role;
-use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
 use tonic::{Request, Status};
 
-use crate::config::TlsConfig;
 
-/// PEM material read from disk.
-#[derive(Clone)]
-pub struct TlsMaterial {
-    ca: Vec<u8>,
-    cert: Vec<u8>,
-    key: zeroize::Zeroizing<Vec<u8>>,
-}
+pub use planbok_proto::tls::TlsMaterial;
 
-impl std::fmt::Debug for TlsMaterial {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("TlsMaterial { key: <redacted>, .. }")
-    }
-}
-
-impl TlsMaterial {
-    /// Reads the CA, certificate and key files.
-    pub fn load(c: &TlsConfig) -> std::io::Result<Self> {
-        Self::from_files(&c.ca, &c.cert, &c.key)
-    }
-
-    /// Reads three PEM files.
-    pub fn from_files(ca: &Path, cert: &Path, key: &Path) -> std::io::Result<Self> {
-        let read = |p: &Path| {
-            std::fs::read(p)
-                .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", p.display())))
-        };
-        Ok(TlsMaterial {
-            ca: read(ca)?,
-            cert: read(cert)?,
-            key: zeroize::Zeroizing::new(read(key)?),
-        })
-    }
-
-    /// Server side: present our certificate, require a client certificate from the CA.
-    pub fn server(&self) -> ServerTlsConfig {
-        ServerTlsConfig::new()
-            .identity(Identity::from_pem(&self.cert, &*self.key))
-            .client_ca_root(Certificate::from_pem(&self.ca))
-    }
-
-    /// Client side: present our certificate; accept only a server certificate from the CA
-    /// that carries `tls_name` (the callee's role name, e.g. `node2.planbok`).
-    pub fn client(&self, tls_name: &str) -> ClientTlsConfig {
-        ClientTlsConfig::new()
-            .ca_certificate(Certificate::from_pem(&self.ca))
-            .identity(Identity::from_pem(&self.cert, &*self.key))
-            .domain_name(tls_name)
-    }
-
-    /// The role our own certificate names.
-    pub fn own_role(&self) -> Result<Role, String> {
-        let pem = x509_parser::pem::parse_x509_pem(&self.cert)
-            .map_err(|e| format!("certificate PEM: {e}"))?
-            .1;
-        role_of(&pem.contents)
-    }
+/// The role our own certificate names.
+pub fn own_role(tls: &TlsMaterial) -> Result<Role, String> {
+    let pem = x509_parser::pem::parse_x509_pem(tls.cert_pem())
+        .map_err(|e| format!("certificate PEM: {e}"))?
+        .1;
+    role_of(&pem.contents)
 }
 
 /// The single planbok role a DER certificate names.

@@ -6,6 +6,7 @@
 //!   export; each node verifies it on its own.
 //! - [`codes`]: stable error codes carried in gRPC statuses.
 //! - [`roles`]: the certificate roles (`planbok://node1` …) every call is checked against.
+//! - [`tls`]: loading mutual-TLS material (CA, certificate, key).
 
 /// Generated protobuf messages and tonic clients/servers.
 #[allow(missing_docs, missing_debug_implementations, clippy::all)]
@@ -16,3 +17,4 @@ pub mod pb {
 pub mod codes;
 pub mod grant;
 pub mod roles;
+pub mod tls;

@@ -59,10 +59,10 @@ impl Default for Options {
     }
 }
 
-/// One node process.
+/// One process of the cluster: a node, or the REST server.
 #[derive(Debug)]
 pub struct NodeProc {
-    /// 1 or 2.
+    /// 1 or 2 for the nodes, [`SERVER`] for the REST server.
     pub role: u8,
     /// Its port on 127.0.0.1.
     pub port: u16,
@@ -80,7 +80,10 @@ impl NodeProc {
     }
 }
 
-/// A running pair of nodes.
+/// The "role" number of the REST server process in [`Cluster`] methods.
+pub const SERVER: u8 = 0;
+
+/// A running pair of nodes, and optionally the REST server in front of them.
 pub struct Cluster {
     /// Everything on disk: PKI, configs, databases, keystore files, logs.
     pub dir: tempfile::TempDir,
@@ -90,6 +93,11 @@ pub struct Cluster {
     pub grant: GrantSigner,
     /// Node 1 and Node 2.
     pub nodes: [NodeProc; 2],
+    /// The REST server, once [`Cluster::start_server`] ran.
+    pub server: Option<NodeProc>,
+    /// The operator token the server accepts.
+    pub operator_token: String,
+    db: Db,
     bin: PathBuf,
     pg_databases: Vec<String>,
 }
@@ -126,6 +134,20 @@ fn psql(sql: &str) -> Result<()> {
     Ok(())
 }
 
+/// A fresh database for process `name`: a SQLite file in `dir`, or a new PostgreSQL
+/// database (recorded in `created`, dropped with the cluster).
+fn database(db: Db, dir: &Path, name: &str, created: &mut Vec<String>) -> Result<String> {
+    Ok(match db {
+        Db::Sqlite => format!("sqlite://{}", dir.join(format!("{name}.db")).display()),
+        Db::Postgres => {
+            let db_name = format!("planbok_{name}_{}", hex::encode(crate::random_bytes::<6>()));
+            psql(&format!("CREATE DATABASE {db_name}"))?;
+            created.push(db_name.clone());
+            format!("{}/{db_name}", pg_base())
+        }
+    })
+}
+
 /// The checked-in test-only Paillier primes of `planbok-mpc`.
 pub fn test_primes_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../planbok-mpc/tests/fixtures/paillier-primes.json")
@@ -153,21 +175,7 @@ impl Cluster {
         let mut pg_databases = Vec::new();
         let mut nodes = Vec::new();
         for role in [1u8, 2] {
-            let db = match opts.db {
-                Db::Sqlite => format!(
-                    "sqlite://{}",
-                    dir.path().join(format!("node{role}.db")).display()
-                ),
-                Db::Postgres => {
-                    let name = format!(
-                        "planbok_node{role}_{}",
-                        hex::encode(crate::random_bytes::<6>())
-                    );
-                    psql(&format!("CREATE DATABASE {name}"))?;
-                    pg_databases.push(name.clone());
-                    format!("{}/{name}", pg_base())
-                }
-            };
+            let db = database(opts.db, dir.path(), &format!("node{role}"), &mut pg_databases)?;
             let keystore = match opts.keystore {
                 Keystore::Dev => format!(
                     "backend = \"dev\"\nkey_file = \"node{role}.devkey\"\nallow_dev = true\n"
@@ -211,6 +219,9 @@ impl Cluster {
             ca,
             grant,
             nodes: [n1, n2],
+            server: None,
+            operator_token: hex::encode(crate::random_bytes::<16>()),
+            db: opts.db,
             bin: bin.into(),
             pg_databases,
         };
@@ -221,13 +232,60 @@ impl Cluster {
         Ok(c)
     }
 
-    fn node_mut(&mut self, role: u8) -> &mut NodeProc {
-        &mut self.nodes[usize::from(role - 1)]
+    /// Writes the server's configuration (its own database, the cluster's grant key, a
+    /// `planbok://server` certificate; `extra` is appended, e.g. a `[rate_limits]` table),
+    /// starts it and waits until `/health` answers. Rate limits are off unless `extra`
+    /// sets them.
+    pub async fn start_server(&mut self, extra: &str) -> Result<()> {
+        let dir = self.dir.path().to_owned();
+        let db = database(self.db, &dir, "server", &mut self.pg_databases)?;
+        std::fs::write(dir.join("operator.token"), &self.operator_token)?;
+        std::fs::write(dir.join("grant.key"), hex::encode(&*self.grant.to_seed()))?;
+        let port = free_port()?;
+        let limits = if extra.contains("[rate_limits") {
+            String::new()
+        } else {
+            let off = "{ per_org = { count = 0, period_ms = 1000 }, per_ip = { count = 0, period_ms = 1000 } }";
+            format!("[rate_limits]\nauthentication = {off}\nmanagement = {off}\nsigning = {off}\nreads = {off}\n")
+        };
+        let config = format!(
+            "listen = \"127.0.0.1:{port}\"\ndatabase_url = \"{db}\"\noperator_token_file = \"operator.token\"\ngrant_key_file = \"grant.key\"\n\n[node1]\nurl = \"https://127.0.0.1:{n1}\"\n\n[tls]\nca = \"pki/ca.pem\"\ncert = \"pki/server.pem\"\nkey = \"pki/server.key\"\n\n{limits}\n{extra}\n",
+            n1 = self.node(1).port,
+        );
+        let path = dir.join("server.toml");
+        std::fs::write(&path, config)?;
+        self.server = Some(NodeProc {
+            role: SERVER,
+            port,
+            config: path,
+            log: dir.join("server.log"),
+            child: None,
+        });
+        self.spawn(SERVER)?;
+        self.wait_up(SERVER).await
     }
 
-    /// The node with `role`.
+    /// The REST server's base URL.
+    pub fn server_url(&self) -> String {
+        format!(
+            "http://127.0.0.1:{}",
+            self.server.as_ref().map(|s| s.port).unwrap_or_default()
+        )
+    }
+
+    fn node_mut(&mut self, role: u8) -> &mut NodeProc {
+        match (role, self.server.as_mut()) {
+            (SERVER, Some(s)) => s,
+            _ => &mut self.nodes[usize::from(role.max(1) - 1)],
+        }
+    }
+
+    /// The process with `role` (1, 2, or [`SERVER`]).
     pub fn node(&self, role: u8) -> &NodeProc {
-        &self.nodes[usize::from(role - 1)]
+        match (role, self.server.as_ref()) {
+            (SERVER, Some(s)) => s,
+            _ => &self.nodes[usize::from(role.max(1) - 1)],
+        }
     }
 
     fn spawn(&mut self, role: u8) -> Result<()> {
@@ -237,8 +295,13 @@ impl Cluster {
             .create(true)
             .append(true)
             .open(&n.log)?;
+        let args: Vec<String> = if role == SERVER {
+            vec!["server".into(), "--config".into()]
+        } else {
+            vec!["node".into(), "--role".into(), role.to_string(), "--config".into()]
+        };
         let child = Command::new(bin)
-            .args(["node", "--role", &role.to_string(), "--config"])
+            .args(args)
             .arg(&n.config)
             .env(
                 "RUST_LOG",
@@ -253,7 +316,8 @@ impl Cluster {
         Ok(())
     }
 
-    /// Waits until `role` answers its operator service (up to 60 s).
+    /// Waits until `role` answers its operator service, or the server its `/health`
+    /// (up to 60 s).
     pub async fn wait_up(&mut self, role: u8) -> Result<()> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
@@ -262,7 +326,20 @@ impl Cluster {
             {
                 bail!("node {role} exited with {status}:\n{}", self.log_tail(role));
             }
-            if let Ok(mut op) = self.operator(role)
+            if role == SERVER {
+                let url = self.server_url();
+                let up = tokio::task::spawn_blocking(move || {
+                    matches!(
+                        planbok_sdk::Client::anonymous(&url).raw("GET", "/health", None),
+                        Ok((200, _))
+                    )
+                })
+                .await
+                .unwrap_or(false);
+                if up {
+                    return Ok(());
+                }
+            } else if let Ok(mut op) = self.operator(role)
                 && op.status(StatusRequest {}).await.is_ok()
             {
                 return Ok(());
@@ -411,6 +488,9 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
+        if self.server.is_some() {
+            let _ = self.kill(SERVER);
+        }
         for role in [1, 2] {
             let _ = self.kill(role);
         }

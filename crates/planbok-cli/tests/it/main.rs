@@ -20,10 +20,14 @@ macro_rules! on_sqlite_and_postgres {
     )* };
 }
 
+mod api_access;
+mod api_idem_audit;
+mod api_sign;
 mod common;
 mod faults;
 mod grants;
 mod protocols;
+mod rest;
 mod sealed;
 mod secrets;
 mod transport;

@@ -1,0 +1,25 @@
+//! planbok's public REST contract (`shared/API.md`): the JSON shapes of every request and
+//! response, the stable error codes, and the OpenAPI document the server serves at
+//! `/v2/openapi.json`.
+//!
+//! This crate has no IO and no logic beyond parsing; the server (`planbok-server`) and the
+//! client SDK (`planbok-sdk`) both build on it, so they cannot drift apart.
+
+#![forbid(unsafe_code)]
+
+mod codes;
+mod envelope;
+pub mod model;
+pub mod openapi;
+
+pub use codes::ErrorCode;
+pub use envelope::{ErrorBody, List, ListQuery, Order, Success};
+
+/// The header that carries an API key.
+pub const API_KEY_HEADER: &str = "PLANBOK-X-API-KEY";
+/// The header that carries the operator token on `POST /v2/organizations`.
+pub const OPERATOR_TOKEN_HEADER: &str = "PLANBOK-X-OPERATOR-TOKEN";
+/// The largest request body the server reads.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// The longest `memo` a signing request may carry.
+pub const MAX_MEMO_CHARS: usize = 256;

@@ -1,0 +1,302 @@
+//! `planbok dev`: the whole system on one machine for a first run.
+//!
+//! Starts Node 2, Node 1 and the REST server as three separate `planbok` processes with
+//! SQLite databases, a generated PKI and dev keystores (auto-unsealing key files, loudly
+//! labelled) under one data directory. On first start it generates the CGGMP auxiliary
+//! info (safe primes; a minute or two) and creates an organization with a Standard-custody
+//! secret and an owner API key; later starts reuse all of it. Ctrl-C stops all three.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+use planbok_proto::pb::operator_client::OperatorClient;
+use planbok_proto::pb::{ProvisionAuxRequest, StatusRequest};
+use planbok_proto::tls::TlsMaterial;
+use planbok_sdk::Client;
+use planbok_sdk::api::model::{CreateOrganization, RegisterSecret};
+use planbok_sdk::secret::{Context, OrgSecret};
+use tonic::transport::Endpoint;
+
+#[derive(clap::Args)]
+pub struct DevArgs {
+    /// Where everything is kept (PKI, databases, keystore files, logs, the owner key).
+    #[arg(long, env = "PLANBOK_DATA", default_value = "planbok-data")]
+    data: PathBuf,
+    /// The REST port on 127.0.0.1.
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// Node 1's port (Node 2 gets the next one).
+    #[arg(long, default_value_t = 7701)]
+    node_port: u16,
+}
+
+/// The three children; dropping it stops them.
+struct Children(Vec<(&'static str, Child)>);
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for (name, child) in self.0.iter_mut().rev() {
+            // SIGTERM first, so each finishes what it is doing.
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            if let Ok(None) = child.try_wait() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            eprintln!("stopped {name}");
+        }
+    }
+}
+
+fn write_private(path: &Path, contents: &str) -> Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(contents.as_bytes())?;
+    Ok(())
+}
+
+fn random_hex() -> String {
+    OrgSecret::generate().to_hex().to_string()
+}
+
+/// Writes the PKI, keys and configs on first start.
+fn lay_out(dir: &Path, args: &DevArgs) -> Result<()> {
+    if dir.join("server.toml").exists() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir)?;
+    planbok_node::pki::init(&dir.join("pki"), &["localhost".into()])?;
+    let grant = planbok_proto::grant::GrantSigner::generate();
+    write_private(&dir.join("grant.key"), &hex::encode(&*grant.to_seed()))?;
+    write_private(&dir.join("operator.token"), &random_hex())?;
+    let (p1, p2) = (args.node_port, args.node_port + 1);
+    for role in [1u16, 2] {
+        let port = if role == 1 { p1 } else { p2 };
+        let peer = if role == 1 {
+            format!("[peer]\naddress = \"https://127.0.0.1:{p2}\"\n")
+        } else {
+            String::new()
+        };
+        let db = dir.join(format!("node{role}.db"));
+        let config = format!(
+            "# planbok dev: Node {role}. Dev keystore: NOT for production.\nrole = {role}\nlisten = \"127.0.0.1:{port}\"\ndatabase_url = \"sqlite://{db}\"\ngrant_public_key = \"{gpk}\"\n\n[tls]\nca = \"pki/ca.pem\"\ncert = \"pki/node{role}.pem\"\nkey = \"pki/node{role}.key\"\n\n{peer}\n[keystore]\nbackend = \"dev\"\nkey_file = \"node{role}.devkey\"\nallow_dev = true\n",
+            db = db.display(),
+            gpk = grant.public_key().to_hex(),
+        );
+        std::fs::write(dir.join(format!("node{role}.toml")), config)?;
+    }
+    let server = format!(
+        "# planbok dev: the REST server.\nlisten = \"127.0.0.1:{port}\"\ndatabase_url = \"sqlite://{db}\"\noperator_token_file = \"operator.token\"\ngrant_key_file = \"grant.key\"\n\n[node1]\nurl = \"https://127.0.0.1:{p1}\"\n\n[tls]\nca = \"pki/ca.pem\"\ncert = \"pki/server.pem\"\nkey = \"pki/server.key\"\n",
+        port = args.port,
+        db = dir.join("server.db").display(),
+    );
+    std::fs::write(dir.join("server.toml"), server)?;
+    Ok(())
+}
+
+fn spawn(dir: &Path, name: &'static str, args: &[&str]) -> Result<Child> {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(format!("{name}.log")))?;
+    Command::new(std::env::current_exe()?)
+        .args(args)
+        .current_dir(dir)
+        .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .with_context(|| format!("starting {name}"))
+}
+
+fn check_alive(children: &mut Children, dir: &Path) -> Result<()> {
+    for (name, c) in children.0.iter_mut() {
+        if let Some(status) = c.try_wait()? {
+            bail!(
+                "{name} exited ({status}); see {}",
+                dir.join(format!("{name}.log")).display()
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn operator(dir: &Path, port: u16, role: u8) -> Result<OperatorClient<tonic::transport::Channel>> {
+    let pki = dir.join("pki");
+    let tls = TlsMaterial::from_files(
+        &pki.join("ca.pem"),
+        &pki.join("operator.pem"),
+        &pki.join("operator.key"),
+    )?;
+    let channel = Endpoint::from_shared(format!("https://127.0.0.1:{port}"))?
+        .tls_config(tls.client(&format!("node{role}.planbok")))?
+        .connect()
+        .await?;
+    Ok(OperatorClient::new(channel))
+}
+
+async fn wait_node(
+    dir: &Path,
+    children: &mut Children,
+    port: u16,
+    role: u8,
+) -> Result<OperatorClient<tonic::transport::Channel>> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        check_alive(children, dir)?;
+        if let Ok(mut c) = operator(dir, port, role).await
+            && c.status(StatusRequest {}).await.is_ok()
+        {
+            return Ok(c);
+        }
+        if Instant::now() > deadline {
+            bail!("node {role} did not start; see {}", dir.join(format!("node{role}.log")).display());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn provision(node1: &mut OperatorClient<tonic::transport::Channel>) -> Result<()> {
+    let status = node1.status(StatusRequest {}).await?.into_inner();
+    if status.cggmp_ready {
+        return Ok(());
+    }
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} generating CGGMP auxiliary info (safe primes, once per node pair) {elapsed}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(Duration::from_millis(120));
+    let mut req = tonic::Request::new(ProvisionAuxRequest { replace: false });
+    req.set_timeout(Duration::from_secs(3600));
+    let r = node1.provision_aux(req).await;
+    bar.finish_and_clear();
+    let s = r.map_err(|s| anyhow::anyhow!("provisioning failed: {}", s.message()))?;
+    if !s.into_inner().cggmp_ready {
+        bail!("provisioning finished but CGGMP is not ready");
+    }
+    eprintln!("CGGMP auxiliary info generated (kept for every later start)");
+    Ok(())
+}
+
+fn wait_http(children: &mut Children, dir: &Path, base: &str) -> Result<()> {
+    let c = Client::anonymous(base);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        check_alive(children, dir)?;
+        if matches!(c.raw("GET", "/health", None), Ok((200, _))) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("the server did not start; see {}", dir.join("server.log").display());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Creates the dev organization (Standard custody) on first start; returns the owner key.
+fn bootstrap(dir: &Path, base: &str) -> Result<String> {
+    let key_file = dir.join("owner-api-key");
+    if let Ok(k) = std::fs::read_to_string(&key_file) {
+        return Ok(k.trim().to_owned());
+    }
+    let token = std::fs::read_to_string(dir.join("operator.token"))?;
+    let created = Client::operator(base, token.trim())
+        .create_organization(&CreateOrganization {
+            name: "dev".into(),
+            owner_name: "Dev Owner".into(),
+            owner_email: "owner@dev.local".into(),
+        })
+        .context("creating the dev organization")?;
+    let key = created.api_key.secret;
+    let client = Client::new(base, &key);
+    let secret = OrgSecret::generate();
+    let pem = client.organization_public_key()?;
+    client.register_secret(&RegisterSecret {
+        idempotency_key: Some(planbok_sdk::idempotency_key()),
+        encrypted_organization_secret: secret.encrypt(&pem, Context::Dkg, None)?,
+        custody_mode: "standard".into(),
+    })?;
+    write_private(&dir.join("org-secret.hex"), &secret.to_hex())?;
+    write_private(&key_file, &key)?;
+    Ok(key)
+}
+
+fn quick_start(base: &str, key: &str, dir: &Path) {
+    println!();
+    println!("planbok is running (dev mode: SQLite, dev keystores — not for production)");
+    println!("  REST API     {base}/v2   (interactive page: {base}/v2/docs)");
+    println!("  owner key    {key}");
+    println!("  data         {}", dir.display());
+    println!();
+    println!("Quick start, in another terminal:");
+    println!("  export PLANBOK_URL={base} PLANBOK_API_KEY={key}");
+    println!("  planbok wallet-set create --name treasury                     # prints the wallet set id");
+    println!("  planbok wallet create --wallet-set <id> --chain ETH-SEPOLIA --chain SOL-DEVNET");
+    println!("  planbok sign message --wallet <wallet id> --message 'hello planbok'");
+    println!();
+    println!("or with curl:");
+    println!("  curl -s -H \"PLANBOK-X-API-KEY: $PLANBOK_API_KEY\" -H 'content-type: application/json' \\");
+    println!("    -d \"{{\\\"idempotencyKey\\\": \\\"$(cat /proc/sys/kernel/random/uuid)\\\", \\\"name\\\": \\\"treasury\\\"}}\" \\");
+    println!("    {base}/v2/organization/wallet-sets");
+    println!();
+    println!("Ctrl-C stops all three processes; a restart keeps every wallet.");
+}
+
+pub fn run(args: DevArgs) -> Result<()> {
+    let dir = std::path::absolute(&args.data)?;
+    lay_out(&dir, &args)?;
+    let base = format!("http://127.0.0.1:{}", args.port);
+    let (p1, p2) = (args.node_port, args.node_port + 1);
+    let mut children = Children(Vec::new());
+    children.0.push(("node2", spawn(&dir, "node2", &["node", "--role", "2", "--config", "node2.toml"])?));
+    children.0.push(("node1", spawn(&dir, "node1", &["node", "--role", "1", "--config", "node1.toml"])?));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        wait_node(&dir, &mut children, p2, 2).await?;
+        let mut n1 = wait_node(&dir, &mut children, p1, 1).await?;
+        provision(&mut n1).await
+    })?;
+    children.0.push(("server", spawn(&dir, "server", &["server", "--config", "server.toml"])?));
+    wait_http(&mut children, &dir, &base)?;
+    let key = bootstrap(&dir, &base)?;
+    quick_start(&base, &key, &dir);
+    rt.block_on(async {
+        let shutdown = crate::daemon::shutdown_signal();
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {
+                    if let Err(e) = check_alive(&mut children, &dir) {
+                        eprintln!("{e}");
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    drop(children);
+    Ok(())
+}

@@ -1,0 +1,201 @@
+//! Helpers for the REST tests: the whole stack (Node 1, Node 2, server) as processes, an
+//! organization with its owner's key, requests, and the independent Python cross-checks.
+
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+
+use planbok_proto::pb::ProvisionAuxRequest;
+use planbok_sdk::Client;
+use planbok_sdk::api::model::{CreateOrganization, CreateWalletSet, CreateWallets, RegisterSecret, Wallet, WalletSet};
+use planbok_sdk::secret::{Context, OrgSecret};
+use planbok_testkit::cluster::{Cluster, Options};
+use serde_json::{Value, json};
+
+/// The whole system with one organization.
+pub struct Stack {
+    pub cluster: Cluster,
+    pub owner: Client,
+    pub org_id: String,
+    pub secret: OrgSecret,
+    pub pem: String,
+}
+
+/// Custody of the test organization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Custody {
+    /// Secret not registered.
+    Unset,
+    Standard,
+    Trustless,
+}
+
+impl Stack {
+    /// Starts the nodes and the server (`extra` goes into the server config) and creates an
+    /// organization in `custody`.
+    pub async fn start(opts: Options, custody: Custody, extra: &str) -> Stack {
+        let mut cluster = crate::common::cluster(opts).await;
+        cluster
+            .start_server(extra)
+            .await
+            .unwrap_or_else(|e| panic!("server: {e:?}\n{}", cluster.log_tail(0)));
+        let (owner, org_id) = new_org(&cluster, "acme");
+        let pem = owner.organization_public_key().unwrap();
+        let secret = OrgSecret::generate();
+        let mode = match custody {
+            Custody::Unset => None,
+            Custody::Standard => Some("standard"),
+            Custody::Trustless => Some("trustless"),
+        };
+        if let Some(mode) = mode {
+            owner
+                .register_secret(&RegisterSecret {
+                    idempotency_key: Some(planbok_sdk::idempotency_key()),
+                    encrypted_organization_secret: secret.encrypt(&pem, Context::Dkg, None).unwrap(),
+                    custody_mode: mode.into(),
+                })
+                .unwrap();
+        }
+        Stack {
+            cluster,
+            owner,
+            org_id,
+            secret,
+            pem,
+        }
+    }
+
+    pub async fn sqlite(custody: Custody) -> Stack {
+        Stack::start(Options::default(), custody, "").await
+    }
+
+    /// A fresh ciphertext of the organization secret.
+    pub fn ct(&self, context: Context) -> String {
+        self.secret.encrypt(&self.pem, context, None).unwrap()
+    }
+
+    /// Provisions CGGMP (test primes; seconds).
+    pub async fn provision(&self) {
+        let mut op = self.cluster.operator(1).unwrap();
+        let mut req = tonic::Request::new(ProvisionAuxRequest { replace: false });
+        req.set_timeout(std::time::Duration::from_secs(300));
+        op.provision_aux(req).await.expect("provision aux");
+    }
+
+    /// A wallet set (secret attached when trustless).
+    pub fn wallet_set(&self, protocol: &str, trustless: bool) -> WalletSet {
+        self.owner
+            .create_wallet_set(&CreateWalletSet {
+                idempotency_key: Some(planbok_sdk::idempotency_key()),
+                name: format!("set {protocol}"),
+                encrypted_organization_secret: trustless.then(|| self.ct(Context::Dkg)),
+                ecdsa_protocol: Some(protocol.into()),
+            })
+            .unwrap_or_else(|e| panic!("wallet set: {e}\n{}\n{}", self.cluster.log_tail(0), self.cluster.log_tail(1)))
+    }
+
+    /// Wallets on `chains` in `set`.
+    pub fn wallets(&self, set: &str, chains: &[&str], count: u32, trustless: bool) -> Vec<Wallet> {
+        self.owner
+            .create_wallets(&CreateWallets {
+                idempotency_key: Some(planbok_sdk::idempotency_key()),
+                wallet_set_id: set.into(),
+                blockchains: chains.iter().map(|c| c.to_string()).collect(),
+                count: Some(count),
+                metadata: Vec::new(),
+                encrypted_organization_secret: trustless.then(|| self.ct(Context::Sign)),
+            })
+            .unwrap_or_else(|e| panic!("wallets: {e}\n{}", self.cluster.log_tail(0)))
+    }
+
+    /// `POST` with the owner key; the status and the whole envelope.
+    pub fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.owner.raw("POST", path, Some(&body)).unwrap()
+    }
+}
+
+/// A new organization through the operator token: its owner's client and its id.
+pub fn new_org(cluster: &Cluster, name: &str) -> (Client, String) {
+    let op = Client::operator(&cluster.server_url(), &cluster.operator_token);
+    let created = op
+        .create_organization(&CreateOrganization {
+            name: name.into(),
+            owner_name: "Owner".into(),
+            owner_email: "owner@example.com".into(),
+        })
+        .unwrap();
+    (
+        Client::new(&cluster.server_url(), &created.api_key.secret),
+        created.organization.id,
+    )
+}
+
+/// Asserts an error envelope with `code` (and the matching status).
+#[track_caller]
+pub fn assert_err(r: (u16, Value), code: &str) {
+    let (status, body) = r;
+    assert_eq!(body["code"], code, "status {status}: {body}");
+    assert_eq!(body["success"], false, "{body}");
+    let expected = planbok_sdk::api::ErrorCode::parse(code)
+        .map(|c| c.http_status())
+        .unwrap_or(0);
+    assert_eq!(status, expected, "{body}");
+    assert_eq!(body["status"], status, "{body}");
+}
+
+/// Asserts a success envelope; returns `data`.
+#[track_caller]
+pub fn assert_ok(r: (u16, Value)) -> Value {
+    let (status, body) = r;
+    assert!((200..300).contains(&status), "status {status}: {body}");
+    assert_eq!(body["success"], true, "{body}");
+    body["data"].clone()
+}
+
+pub fn idem() -> String {
+    planbok_sdk::idempotency_key()
+}
+
+/// Whether the Python cross-checks can run; in CI (PLANBOK_REQUIRE_PYTHON=1) they must.
+pub fn python_ready() -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", "import eth_account, nacl, coincurve, bech32, base58, solders"])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !ok {
+        assert!(
+            std::env::var("PLANBOK_REQUIRE_PYTHON").is_err(),
+            "PLANBOK_REQUIRE_PYTHON=1 but the Python checkers are missing (scripts/install-deps.sh)"
+        );
+        eprintln!("SKIPPED python cross-checks");
+    }
+    ok
+}
+
+/// Runs `tests/py/rest_verify.py` over `cases`; panics with its message on failure.
+pub fn python_verify(cases: &[Value]) {
+    if !python_ready() {
+        return;
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/rest_verify.py");
+    let mut child = Command::new("python3")
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(json!(cases).to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.trim() == "ok",
+        "python: {text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -1,0 +1,256 @@
+//! The REST client.
+
+use std::time::Duration;
+
+use planbok_api::model::*;
+use planbok_api::{API_KEY_HEADER, ErrorBody, ErrorCode, List, OPERATOR_TOKEN_HEADER, Success};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use ureq::Agent;
+
+/// A failed call: the server's code and message, or a transport failure.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The server answered with an error envelope.
+    #[error("{status} {code}: {message}")]
+    Api {
+        /// HTTP status.
+        status: u16,
+        /// The stable code.
+        code: ErrorCode,
+        /// The server's message.
+        message: String,
+    },
+    /// The server could not be reached, or answered something that is not our envelope.
+    #[error("transport: {0}")]
+    Transport(String),
+}
+
+impl Error {
+    /// The stable code, if the server answered.
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            Error::Api { code, .. } => Some(*code),
+            Error::Transport(_) => None,
+        }
+    }
+}
+
+/// A client for one server and one credential.
+#[derive(Debug, Clone)]
+pub struct Client {
+    base: String,
+    agent: Agent,
+    api_key: Option<String>,
+    operator_token: Option<String>,
+}
+
+impl Client {
+    /// A client for `base_url` (e.g. `http://127.0.0.1:8080`) using `api_key`.
+    pub fn new(base_url: &str, api_key: &str) -> Client {
+        let mut c = Client::anonymous(base_url);
+        c.api_key = Some(api_key.to_owned());
+        c
+    }
+
+    /// A client with the operator token (organization bootstrap only).
+    pub fn operator(base_url: &str, token: &str) -> Client {
+        let mut c = Client::anonymous(base_url);
+        c.operator_token = Some(token.to_owned());
+        c
+    }
+
+    /// A client with no credential.
+    pub fn anonymous(base_url: &str) -> Client {
+        let agent: Agent = Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(300)))
+            .build()
+            .into();
+        Client {
+            base: base_url.trim_end_matches('/').to_owned(),
+            agent,
+            api_key: None,
+            operator_token: None,
+        }
+    }
+
+    /// The same server with another API key.
+    pub fn with_key(&self, api_key: &str) -> Client {
+        let mut c = self.clone();
+        c.api_key = Some(api_key.to_owned());
+        c.operator_token = None;
+        c
+    }
+
+    /// The base URL.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// Sends a request and returns the status and the raw JSON body (for tests and tools
+    /// that need the envelope itself).
+    pub fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<(u16, serde_json::Value), Error> {
+        let url = format!("{}{path}", self.base);
+        let mut req = ureq::http::Request::builder().method(method).uri(&url);
+        if let Some(k) = &self.api_key {
+            req = req.header(API_KEY_HEADER, k);
+        }
+        if let Some(t) = &self.operator_token {
+            req = req.header(OPERATOR_TOKEN_HEADER, t);
+        }
+        let result = match body {
+            Some(b) => {
+                let bytes = serde_json::to_vec(b).map_err(|e| Error::Transport(e.to_string()))?;
+                let req = req
+                    .header("content-type", "application/json")
+                    .body(bytes)
+                    .map_err(|e| Error::Transport(e.to_string()))?;
+                self.agent.run(req)
+            }
+            None => {
+                let req = req.body(()).map_err(|e| Error::Transport(e.to_string()))?;
+                self.agent.run(req)
+            }
+        };
+        let mut resp = result.map_err(|e| Error::Transport(e.to_string()))?;
+        let status = resp.status().as_u16();
+        let text = resp
+            .body_mut()
+            .with_config()
+            .limit(64 << 20)
+            .read_to_string()
+            .map_err(|e| Error::Transport(e.to_string()))?;
+        let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+        Ok((status, json))
+    }
+
+    fn call<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&impl Serialize>,
+    ) -> Result<T, Error> {
+        let body = body
+            .map(serde_json::to_value)
+            .transpose()
+            .map_err(|e| Error::Transport(e.to_string()))?;
+        let (status, json) = self.raw(method, path, body.as_ref())?;
+        if (200..300).contains(&status) {
+            let s: Success<T> = serde_json::from_value(json)
+                .map_err(|e| Error::Transport(format!("unexpected answer: {e}")))?;
+            Ok(s.data)
+        } else {
+            match serde_json::from_value::<ErrorBody>(json.clone()) {
+                Ok(e) => Err(Error::Api {
+                    status,
+                    code: e.code,
+                    message: e.message,
+                }),
+                Err(_) => Err(Error::Transport(format!("HTTP {status}: {json}"))),
+            }
+        }
+    }
+
+    fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, Error> {
+        self.call(path_method::GET, path, None::<&()>)
+    }
+
+    fn post<T: DeserializeOwned>(&self, path: &str, body: &impl Serialize) -> Result<T, Error> {
+        self.call(path_method::POST, path, Some(body))
+    }
+
+    // -- organization -----------------------------------------------------------------
+
+    /// `POST /v2/organizations` (operator token).
+    pub fn create_organization(&self, body: &CreateOrganization) -> Result<OrganizationCreated, Error> {
+        self.post("/v2/organizations", body)
+    }
+
+    /// `GET /v2/organization`.
+    pub fn organization(&self) -> Result<Organization, Error> {
+        self.get("/v2/organization")
+    }
+
+    /// `POST /v2/organization/members`.
+    pub fn create_member(&self, body: &CreateMember) -> Result<Member, Error> {
+        self.post("/v2/organization/members", body)
+    }
+
+    /// `POST /v2/organization/api-keys`.
+    pub fn create_api_key(&self, body: &CreateApiKey) -> Result<ApiKeyCreated, Error> {
+        self.post("/v2/organization/api-keys", body)
+    }
+
+    /// `GET /v2/config/organization/public-key`: the PEM.
+    pub fn organization_public_key(&self) -> Result<String, Error> {
+        self.get::<PublicKey>("/v2/config/organization/public-key")
+            .map(|k| k.public_key)
+    }
+
+    /// `POST /v2/organization/secret`.
+    pub fn register_secret(&self, body: &RegisterSecret) -> Result<Organization, Error> {
+        self.post("/v2/organization/secret", body)
+    }
+
+    /// `GET /v2/config/chains`.
+    pub fn chains(&self) -> Result<Vec<ChainInfo>, Error> {
+        self.get("/v2/config/chains")
+    }
+
+    // -- wallets ----------------------------------------------------------------------
+
+    /// `POST /v2/organization/wallet-sets`.
+    pub fn create_wallet_set(&self, body: &CreateWalletSet) -> Result<WalletSet, Error> {
+        self.post::<WalletSetCreated>("/v2/organization/wallet-sets", body)
+            .map(|c| c.wallet_set)
+    }
+
+    /// `GET /v2/wallet-sets/{id}`.
+    pub fn wallet_set(&self, id: &str) -> Result<WalletSet, Error> {
+        self.get(&format!("/v2/wallet-sets/{id}"))
+    }
+
+    /// `GET /v2/wallet-sets` (first page of up to 100).
+    pub fn wallet_sets(&self) -> Result<List<WalletSet>, Error> {
+        self.get("/v2/wallet-sets?limit=100")
+    }
+
+    /// `POST /v2/organization/wallets`.
+    pub fn create_wallets(&self, body: &CreateWallets) -> Result<Vec<Wallet>, Error> {
+        self.post::<WalletsCreated>("/v2/organization/wallets", body)
+            .map(|c| c.wallets)
+    }
+
+    /// `GET /v2/wallets/{id}`.
+    pub fn wallet(&self, id: &str) -> Result<Wallet, Error> {
+        self.get(&format!("/v2/wallets/{id}"))
+    }
+
+    // -- signing ----------------------------------------------------------------------
+
+    /// `POST /v2/organization/sign/message`.
+    pub fn sign_message(&self, body: &SignMessage) -> Result<MessageSignature, Error> {
+        self.post("/v2/organization/sign/message", body)
+    }
+
+    /// `POST /v2/organization/sign/typed-data`.
+    pub fn sign_typed_data(&self, body: &SignTypedData) -> Result<MessageSignature, Error> {
+        self.post("/v2/organization/sign/typed-data", body)
+    }
+
+    /// `POST /v2/organization/sign/transaction`.
+    pub fn sign_transaction(&self, body: &SignTransaction) -> Result<TransactionSignature, Error> {
+        self.post("/v2/organization/sign/transaction", body)
+    }
+}
+
+mod path_method {
+    pub(super) const GET: &str = "GET";
+    pub(super) const POST: &str = "POST";
+}

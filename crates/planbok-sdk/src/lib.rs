@@ -1,0 +1,22 @@
+//! A client for planbok's REST API (`shared/API.md`).
+//!
+//! - [`Client`]: one method per route, returning the envelope's `data` or an [`Error`]
+//!   carrying the stable `code` (match on it, never on the message).
+//! - [`secret`]: the client side of the organization-secret envelope: generate a secret,
+//!   encrypt it for a context (RSA-OAEP-SHA256 over `{"secret","timestamp","context"}`,
+//!   base64), compatible with the platform's published Node.js recipe.
+//!
+//! The client is blocking (ureq); use one per thread, or wrap calls in `spawn_blocking`.
+
+#![forbid(unsafe_code)]
+
+mod client;
+pub mod secret;
+
+pub use client::{Client, Error};
+pub use planbok_api as api;
+
+/// A fresh idempotency key (UUID v4).
+pub fn idempotency_key() -> String {
+    uuid::Uuid::new_v4().to_string()
+}

@@ -1,0 +1,62 @@
+//! The JSON body extractor: `application/json` only, at most 1 MiB, and errors with our
+//! codes (`malformed_json` for syntax, `invalid_request` naming the field for shape,
+//! `payload_too_large`, `unsupported_media_type`). It keeps the parsed JSON value too, for
+//! the idempotency fingerprint.
+
+use axum::extract::{FromRequest, Request};
+use axum::http::header::CONTENT_TYPE;
+use planbok_api::{ErrorCode, MAX_BODY_BYTES};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::error::ApiError;
+
+/// A parsed body and its JSON value.
+#[derive(Debug)]
+pub struct Body<T> {
+    /// The typed body.
+    pub value: T,
+    /// The same body as JSON.
+    pub json: Value,
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
+        let is_json = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
+        if !is_json {
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedMediaType,
+                "the body must be application/json",
+            ));
+        }
+        let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES)
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    ErrorCode::PayloadTooLarge,
+                    format!("the body is over {MAX_BODY_BYTES} bytes"),
+                )
+            })?;
+        let json: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::new(ErrorCode::MalformedJson, format!("malformed JSON: {e}")))?;
+        if !json.is_object() {
+            return Err(ApiError::invalid("the body must be a JSON object"));
+        }
+        let value = serde_path_to_error::deserialize(&json).map_err(|e| {
+            let path = e.path().to_string();
+            if path == "." {
+                ApiError::invalid(e.into_inner().to_string())
+            } else {
+                ApiError::invalid(format!("{path}: {}", e.into_inner()))
+            }
+        })?;
+        Ok(Body { value, json })
+    }
+}

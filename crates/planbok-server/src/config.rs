@@ -1,0 +1,225 @@
+//! The server's configuration file (TOML).
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use serde::Deserialize;
+
+/// Everything `planbok server --config FILE` reads.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Where to listen (the binary binds it; `run` takes a bound listener).
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// `sqlite:///path/server.db` or `postgres://…`.
+    pub database_url: String,
+    /// A file holding the operator token (`POST /v2/organizations`). Its SHA-256 is kept.
+    pub operator_token_file: PathBuf,
+    /// A file holding the grant signing key: 64 hex characters (an Ed25519 seed).
+    pub grant_key_file: PathBuf,
+    /// Node 1.
+    pub node1: Node1Config,
+    /// mTLS material (a certificate naming `planbok://server`).
+    pub tls: TlsFiles,
+    /// HTTP behaviour.
+    #[serde(default)]
+    pub http: HttpConfig,
+    /// Rate limits per category.
+    #[serde(default)]
+    pub rate_limits: RateLimitConfig,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".into()
+}
+
+/// Node 1's address.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Node1Config {
+    /// e.g. `https://127.0.0.1:7001`.
+    pub url: String,
+    /// The name Node 1's certificate must carry.
+    #[serde(default = "default_node1_name")]
+    pub tls_name: String,
+    /// How long one node call may take (DKG of a CGGMP key, a queue wait, …).
+    #[serde(default = "default_node_timeout")]
+    pub timeout_ms: u64,
+}
+
+fn default_node1_name() -> String {
+    "node1.planbok".into()
+}
+
+fn default_node_timeout() -> u64 {
+    60_000
+}
+
+impl Node1Config {
+    /// The timeout as a duration.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+}
+
+/// PEM files.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    /// The CA.
+    pub ca: PathBuf,
+    /// Our certificate.
+    pub cert: PathBuf,
+    /// Its key.
+    pub key: PathBuf,
+}
+
+/// HTTP settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Peers whose `X-Forwarded-For` is believed (IPs or CIDRs). Empty: the header is ignored.
+    pub trusted_proxies: Vec<IpNet>,
+    /// How long a `running` idempotency record blocks a duplicate before it may be taken
+    /// over (its server died).
+    pub idempotency_lease_ms: i64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            trusted_proxies: Vec::new(),
+            idempotency_lease_ms: 120_000,
+        }
+    }
+}
+
+impl HttpConfig {
+    /// Whether `ip` is a trusted proxy.
+    pub fn trusts(&self, ip: IpAddr) -> bool {
+        self.trusted_proxies.iter().any(|n| n.contains(&ip))
+    }
+}
+
+/// `count` requests per `period_ms`, with bursts of up to `count`.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Rate {
+    /// Requests allowed per period (0 turns the limit off).
+    pub count: u32,
+    /// The period.
+    pub period_ms: u64,
+}
+
+impl Rate {
+    const fn per_sec(count: u32) -> Rate {
+        Rate {
+            count,
+            period_ms: 1000,
+        }
+    }
+}
+
+/// A category's limits: one bucket per organization and one per client IP.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CategoryLimits {
+    /// Per organization (absent for unauthenticated routes).
+    pub per_org: Rate,
+    /// Per client IP.
+    pub per_ip: Rate,
+}
+
+/// Limits by category. The defaults follow the platform's published limits.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    /// Organization creation and failed authentication (5 per 5 minutes per IP).
+    pub authentication: CategoryLimits,
+    /// Creating and changing members, keys, wallet sets, wallets (10/s per org).
+    pub management: CategoryLimits,
+    /// Signing and export (10/s per org).
+    pub signing: CategoryLimits,
+    /// GETs (20/s per org).
+    pub reads: CategoryLimits,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        RateLimitConfig {
+            authentication: CategoryLimits {
+                per_org: Rate {
+                    count: 5,
+                    period_ms: 300_000,
+                },
+                per_ip: Rate {
+                    count: 5,
+                    period_ms: 300_000,
+                },
+            },
+            management: CategoryLimits {
+                per_org: Rate::per_sec(10),
+                per_ip: Rate::per_sec(50),
+            },
+            signing: CategoryLimits {
+                per_org: Rate::per_sec(10),
+                per_ip: Rate::per_sec(50),
+            },
+            reads: CategoryLimits {
+                per_org: Rate::per_sec(20),
+                per_ip: Rate::per_sec(100),
+            },
+        }
+    }
+}
+
+impl RateLimitConfig {
+    /// No limits at all (tests and benchmarks that are not about limits).
+    pub fn unlimited() -> Self {
+        let off = CategoryLimits {
+            per_org: Rate {
+                count: 0,
+                period_ms: 1000,
+            },
+            per_ip: Rate {
+                count: 0,
+                period_ms: 1000,
+            },
+        };
+        RateLimitConfig {
+            authentication: off,
+            management: off,
+            signing: off,
+            reads: off,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Parses a TOML document.
+    pub fn from_toml(s: &str) -> Result<ServerConfig, String> {
+        toml::from_str(s).map_err(|e| e.to_string())
+    }
+
+    /// Reads a configuration file; relative file paths in it are relative to its directory.
+    pub fn load(path: &std::path::Path) -> Result<ServerConfig, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut c = ServerConfig::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let base = path.parent().unwrap_or(std::path::Path::new("."));
+        for p in [
+            &mut c.operator_token_file,
+            &mut c.grant_key_file,
+            &mut c.tls.ca,
+            &mut c.tls.cert,
+            &mut c.tls.key,
+        ] {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        Ok(c)
+    }
+}

@@ -1,0 +1,210 @@
+//! planbok's REST server: the platform's v2 API (`shared/API.md`) in front of Node 1.
+//!
+//! `run(listener, config, shutdown)` serves until `shutdown` resolves. The server holds
+//! organizations, members, API keys, wallet metadata, idempotency records and the audit
+//! trail, and the grant signing key; it holds no key share and links no MPC or keystore
+//! code. Every request passes, in order: the context middleware (request id, client IP),
+//! routing, the policy middleware (authentication, role, key access, rate limits), then a
+//! handler. Errors become HTTP responses only in `error.rs`.
+
+#![forbid(unsafe_code)]
+
+mod audit;
+mod auth;
+mod body;
+pub mod config;
+mod context;
+mod docs;
+mod error;
+mod idem;
+mod metrics;
+mod nodes;
+pub mod policy;
+mod ratelimit;
+mod routes;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use planbok_proto::grant::GrantSigner;
+use planbok_proto::tls::TlsMaterial;
+use planbok_store::server::{ApiKeyRecord, ServerStore};
+use sha2::{Digest as _, Sha256};
+use tokio::net::TcpListener;
+
+pub use config::ServerConfig;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A file could not be read.
+    #[error("{0}")]
+    Io(String),
+    /// A file's content is wrong.
+    #[error("{0}")]
+    Config(String),
+    /// The database.
+    #[error("database: {0}")]
+    Store(#[from] planbok_store::StoreError),
+    /// Serving failed.
+    #[error("serve: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Unix time in milliseconds.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+/// The shared state of every handler.
+#[derive(Debug, Clone)]
+pub(crate) struct App(Arc<Inner>);
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) config: ServerConfig,
+    pub(crate) store: ServerStore,
+    pub(crate) nodes: nodes::Nodes,
+    pub(crate) limits: ratelimit::RateLimits,
+    pub(crate) metrics: metrics::Metrics,
+    pub(crate) operator_token_hash: [u8; 32],
+    /// Organization RSA public keys, as Node 1 published them.
+    pub(crate) public_keys: Mutex<HashMap<String, String>>,
+    /// When each key's `last_used_at` was last written.
+    touched: Mutex<HashMap<String, i64>>,
+}
+
+impl std::ops::Deref for App {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl App {
+    /// Records a key's use, at most once a minute per key, off the request path.
+    pub(crate) fn touch_key(&self, key: &ApiKeyRecord) {
+        let now = now_ms();
+        let due = match self.touched.lock() {
+            Ok(mut t) => {
+                let last = t.get(&key.id).copied().or(key.last_used_at_ms).unwrap_or(0);
+                let due = now - last > 60_000;
+                if due {
+                    t.insert(key.id.clone(), now);
+                }
+                due
+            }
+            Err(_) => false,
+        };
+        if due {
+            let store = self.store.clone();
+            let id = key.id.clone();
+            tokio::spawn(async move {
+                if let Err(e) = store.touch_api_key(&id, now).await {
+                    tracing::debug!(error = %e, "could not record a key's last use");
+                }
+            });
+        }
+    }
+}
+
+fn read_trimmed(path: &std::path::Path) -> Result<zeroize::Zeroizing<String>, StartError> {
+    std::fs::read_to_string(path)
+        .map(|s| zeroize::Zeroizing::new(s.trim().to_owned()))
+        .map_err(|e| StartError::Io(format!("{}: {e}", path.display())))
+}
+
+/// Builds the application state from the configuration (opens the database, reads the
+/// keys; Node 1 is connected lazily).
+async fn app(config: ServerConfig) -> Result<App, StartError> {
+    let token = read_trimmed(&config.operator_token_file)?;
+    if token.len() < 16 {
+        return Err(StartError::Config(
+            "the operator token must be at least 16 characters".into(),
+        ));
+    }
+    let seed_hex = read_trimmed(&config.grant_key_file)?;
+    let mut seed = zeroize::Zeroizing::new([0u8; 32]);
+    hex::decode_to_slice(seed_hex.as_bytes(), &mut seed[..]).map_err(|_| {
+        StartError::Config(format!(
+            "{}: expected 64 hex characters",
+            config.grant_key_file.display()
+        ))
+    })?;
+    let grants = GrantSigner::from_seed(&seed);
+    let tls = TlsMaterial::from_files(&config.tls.ca, &config.tls.cert, &config.tls.key)
+        .map_err(|e| StartError::Io(e.to_string()))?;
+    let nodes = nodes::Nodes::new(
+        &config.node1.url,
+        &config.node1.tls_name,
+        &tls,
+        grants,
+        config.node1.timeout(),
+    )
+    .map_err(StartError::Config)?;
+    let store = ServerStore::connect(&config.database_url).await?;
+    Ok(App(Arc::new(Inner {
+        limits: ratelimit::RateLimits::new(&config.rate_limits),
+        metrics: metrics::Metrics::default(),
+        operator_token_hash: Sha256::digest(token.as_bytes()).into(),
+        public_keys: Mutex::new(HashMap::new()),
+        touched: Mutex::new(HashMap::new()),
+        store,
+        nodes,
+        config,
+    })))
+}
+
+/// The router, with both middlewares.
+pub(crate) fn router(app: App) -> Router {
+    routes::routes()
+        .route_layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            policy::middleware,
+        ))
+        .fallback(routes::not_found)
+        .method_not_allowed_fallback(routes::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            context::middleware,
+        ))
+        .with_state(app)
+}
+
+/// Serves the REST API on `listener` until `shutdown` resolves, then finishes the requests
+/// in flight.
+pub async fn run(
+    listener: TcpListener,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), StartError> {
+    let app = app(config).await?;
+    let pruner = {
+        let store = app.store.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+            loop {
+                tick.tick().await;
+                // Idempotent responses are kept for 24 hours.
+                if let Err(e) = store.prune_idempotency(now_ms() - 86_400_000).await {
+                    tracing::warn!(error = %e, "could not prune idempotency records");
+                }
+            }
+        })
+    };
+    tracing::info!(addr = ?listener.local_addr().ok(), "planbok server listening");
+    let served = axum::serve(
+        listener,
+        router(app).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
+    pruner.abort();
+    served.map_err(StartError::Serve)
+}

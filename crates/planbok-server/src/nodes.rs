@@ -1,0 +1,264 @@
+//! The server's side of the internal contract: Node 1's `Coordinator` over mTLS, a grant
+//! for every DKG and signature, and the mapping of node errors to REST codes.
+
+use std::time::Duration;
+
+use planbok_api::ErrorCode as Api;
+use planbok_proto::codes::{ErrorCode as Node, code_of};
+use planbok_proto::grant::{self, GrantSigner};
+use planbok_proto::pb::coordinator_client::CoordinatorClient;
+use planbok_proto::pb::{
+    CheckSecretRequest, CustodyMode, KeygenBatchRequest, KeygenItem, KeygenResponse, Operation,
+    OrgPublicKeyRequest, Protocol, ReadyRequest, ReadyResponse, RegisterSecretRequest,
+    SecretContext, SignRequest, SignResponse,
+};
+use planbok_proto::tls::TlsMaterial;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::context;
+use crate::error::{ApiError, ApiResult};
+use crate::metrics::Metrics;
+use crate::now_ms;
+
+/// How long a grant lives: long enough for a queued CGGMP run to start.
+const GRANT_TTL_MS: i64 = 60_000;
+
+/// Node 1, as the server calls it.
+#[derive(Debug, Clone)]
+pub struct Nodes {
+    client: CoordinatorClient<Channel>,
+    grants: std::sync::Arc<GrantSigner>,
+    timeout: Duration,
+}
+
+/// One DKG of a batch.
+#[derive(Debug, Clone)]
+pub struct DkgSpec {
+    /// The new key's id.
+    pub key_id: String,
+    /// Its protocol.
+    pub protocol: Protocol,
+}
+
+impl Nodes {
+    /// A lazily connecting client (the server starts even if Node 1 is down).
+    pub fn new(
+        url: &str,
+        tls_name: &str,
+        tls: &TlsMaterial,
+        grants: GrantSigner,
+        timeout: Duration,
+    ) -> Result<Nodes, String> {
+        let channel = Endpoint::from_shared(url.to_owned())
+            .map_err(|e| format!("node1 url: {e}"))?
+            .tls_config(tls.client(tls_name))
+            .map_err(|e| format!("node1 tls: {e}"))?
+            .tcp_nodelay(true)
+            .connect_timeout(Duration::from_secs(3))
+            .http2_keep_alive_interval(Duration::from_secs(20))
+            .connect_lazy();
+        Ok(Nodes {
+            client: CoordinatorClient::new(channel).max_decoding_message_size(16 << 20),
+            grants: std::sync::Arc::new(grants),
+            timeout,
+        })
+    }
+
+    fn request<T>(&self, msg: T) -> tonic::Request<T> {
+        let mut r = tonic::Request::new(msg);
+        r.set_timeout(self.timeout);
+        r
+    }
+
+    /// The organization's RSA public key (PEM), created on first use.
+    pub async fn org_public_key(&self, org_id: &str) -> ApiResult<String> {
+        let r = self
+            .client
+            .clone()
+            .org_public_key(self.request(OrgPublicKeyRequest {
+                org_id: org_id.to_owned(),
+            }))
+            .await
+            .map_err(node_error)?;
+        Ok(r.into_inner().public_key_pem)
+    }
+
+    /// Registers the organization secret and fixes the custody mode.
+    pub async fn register_secret(
+        &self,
+        org_id: &str,
+        mode: CustodyMode,
+        encrypted_secret: &str,
+    ) -> ApiResult<()> {
+        self.client
+            .clone()
+            .register_secret(self.request(RegisterSecretRequest {
+                org_id: org_id.to_owned(),
+                mode: mode as i32,
+                encrypted_secret: encrypted_secret.to_owned(),
+            }))
+            .await
+            .map_err(node_error)?;
+        Ok(())
+    }
+
+    /// Runs DKGs (each with its own grant) authorized by one secret.
+    pub async fn keygen(
+        &self,
+        org_id: &str,
+        specs: &[DkgSpec],
+        encrypted_secret: &str,
+        context: SecretContext,
+        binding_ref: &str,
+    ) -> ApiResult<Vec<KeygenResponse>> {
+        let now = now_ms();
+        let items = specs
+            .iter()
+            .map(|s| KeygenItem {
+                grant: Some(self.grants.issue(
+                    org_id,
+                    &s.key_id,
+                    Operation::Dkg,
+                    grant::dkg_params(s.protocol),
+                    now,
+                    GRANT_TTL_MS,
+                )),
+                protocol: s.protocol as i32,
+            })
+            .collect();
+        let keys = self
+            .client
+            .clone()
+            .keygen_batch(self.request(KeygenBatchRequest {
+                items,
+                encrypted_secret: encrypted_secret.to_owned(),
+                binding_ref: binding_ref.to_owned(),
+                context: context as i32,
+            }))
+            .await
+            .map_err(node_error)?
+            .into_inner()
+            .keys;
+        if keys.len() != specs.len()
+            || keys.iter().zip(specs).any(|(k, s)| k.key_id != s.key_id)
+        {
+            return Err(ApiError::internal("node 1 answered a DKG batch with other keys"));
+        }
+        Ok(keys)
+    }
+
+    /// Checks (and consumes) an encrypted secret.
+    pub async fn check_secret(
+        &self,
+        org_id: &str,
+        encrypted_secret: &str,
+        context: SecretContext,
+        binding_ref: &str,
+    ) -> ApiResult<()> {
+        self.client
+            .clone()
+            .check_secret(self.request(CheckSecretRequest {
+                org_id: org_id.to_owned(),
+                encrypted_secret: encrypted_secret.to_owned(),
+                context: context as i32,
+                binding_ref: binding_ref.to_owned(),
+            }))
+            .await
+            .map_err(node_error)?;
+        Ok(())
+    }
+
+    /// Signs `payload` with `key_id` at `path`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn sign(
+        &self,
+        org_id: &str,
+        key_id: &str,
+        protocol: Protocol,
+        path: &str,
+        payload: &[u8],
+        encrypted_secret: &str,
+        wallet_id: &str,
+    ) -> ApiResult<SignResponse> {
+        let grant = self.grants.issue(
+            org_id,
+            key_id,
+            Operation::Sign,
+            grant::sign_params(protocol, path, payload),
+            now_ms(),
+            GRANT_TTL_MS,
+        );
+        let r = self
+            .client
+            .clone()
+            .sign(self.request(SignRequest {
+                grant: Some(grant),
+                key_id: key_id.to_owned(),
+                derivation_path: path.to_owned(),
+                payload: payload.to_vec(),
+                encrypted_secret: encrypted_secret.to_owned(),
+                wallet_id: wallet_id.to_owned(),
+            }))
+            .await
+            .map_err(node_error)?;
+        Ok(r.into_inner())
+    }
+
+    /// Both nodes' readiness.
+    pub async fn ready(&self) -> Result<ReadyResponse, String> {
+        let mut r = tonic::Request::new(ReadyRequest {});
+        r.set_timeout(Duration::from_secs(3));
+        self.client
+            .clone()
+            .ready(r)
+            .await
+            .map(|r| r.into_inner())
+            .map_err(|s| s.message().to_owned())
+    }
+}
+
+/// Records the outcome of a node call.
+pub fn count<T>(metrics: &Metrics, op: &'static str, r: &ApiResult<T>) {
+    metrics.node_call(op, if r.is_ok() { "ok" } else { "error" });
+}
+
+/// A node's refusal as a REST error. Secret refusals keep their own codes; everything
+/// that means "the nodes cannot do it now" is 503; a grant refusal is our own bug.
+pub fn node_error(s: tonic::Status) -> ApiError {
+    let Some(code) = code_of(&s) else {
+        // No planbok code: the transport failed (connection refused, TLS, deadline).
+        tracing::warn!(request_id = %context::request_id(), status = ?s.code(), error = %s.message(), "node 1 unreachable");
+        return ApiError::new(Api::NodeUnavailable, "node 1 is unreachable; nothing was done");
+    };
+    let msg = s.message().to_owned();
+    let api = match code {
+        Node::Sealed => {
+            return ApiError::new(Api::NodeUnavailable, "a node is sealed; nothing was done");
+        }
+        Node::PeerUnavailable | Node::Timeout | Node::Storage => {
+            return ApiError::new(
+                Api::NodeUnavailable,
+                format!("the nodes could not complete the operation ({}); nothing was done", code.as_str()),
+            );
+        }
+        Node::Busy => Api::NodeBusy,
+        Node::AuxNotProvisioned => Api::AuxNotProvisioned,
+        Node::SecretRequired => Api::SecretRequired,
+        Node::SecretMalformed => Api::SecretMalformed,
+        Node::SecretExpired => Api::SecretExpired,
+        Node::SecretWrongContext => Api::SecretWrongContext,
+        Node::SecretReused => Api::SecretReused,
+        Node::SecretInvalid => Api::SecretInvalid,
+        Node::SecretBindingMismatch => Api::SecretBindingMismatch,
+        Node::SecretNotRegistered => Api::SecretNotRegistered,
+        Node::SecretAlreadyRegistered => Api::SecretAlreadyRegistered,
+        Node::ProtocolAborted => {
+            tracing::error!(alert = true, request_id = %context::request_id(), error = %msg, "a protocol run aborted");
+            return ApiError::new(Api::Internal, "the signing protocol aborted; nothing was returned");
+        }
+        other => {
+            return ApiError::internal(format!("node 1 refused: {} ({msg})", other.as_str()));
+        }
+    };
+    ApiError::new(api, msg)
+}

@@ -1,0 +1,226 @@
+//! The access policy: one row per route (who may call it, which rate-limit category it
+//! counts against), enforced by one middleware before any handler runs. `docs/api.md`
+//! prints this table; a test calls every route with every role and key access.
+//!
+//! Read-only keys may only `GET`. A key acts with its member's role. Routes of another
+//! organization's objects answer 404 (the handlers look objects up by the caller's org).
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::Method;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use planbok_api::model::{KeyAccess, Role};
+use planbok_api::{API_KEY_HEADER, ErrorCode, OPERATOR_TOKEN_HEADER};
+
+use crate::App;
+use crate::audit::{self, Actor};
+use crate::auth::{self, Caller};
+use crate::context::Ctx;
+use crate::error::{ApiError, ApiResult};
+use crate::metrics::RouteLabel;
+use crate::ratelimit::Category;
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone (health, readiness, metrics, the API document).
+    Public,
+    /// The operator token (organization bootstrap).
+    Operator,
+    /// An API key whose member has at least this role.
+    Key(Role),
+}
+
+/// One route's row.
+#[derive(Debug, Clone, Copy)]
+pub struct Rule {
+    /// HTTP method.
+    pub method: &'static str,
+    /// The route template, as the router declares it.
+    pub path: &'static str,
+    /// Who may call it.
+    pub access: Access,
+    /// Rate-limit category.
+    pub category: Category,
+}
+
+const fn rule(method: &'static str, path: &'static str, access: Access, category: Category) -> Rule {
+    Rule {
+        method,
+        path,
+        access,
+        category,
+    }
+}
+
+use Access::{Key, Operator, Public};
+use Category::{Authentication, Management, None as Unlimited, Reads, Signing};
+use Role::{Admin, Member, Owner};
+
+/// The policy.
+pub const POLICY: &[Rule] = &[
+    rule("POST", "/v2/organizations", Operator, Authentication),
+    rule("GET", "/v2/organization", Key(Member), Reads),
+    rule("POST", "/v2/organization/members", Key(Admin), Management),
+    rule("GET", "/v2/organization/members", Key(Admin), Reads),
+    rule("PATCH", "/v2/organization/members/{id}", Key(Admin), Management),
+    rule("DELETE", "/v2/organization/members/{id}", Key(Admin), Management),
+    rule("POST", "/v2/organization/api-keys", Key(Admin), Management),
+    rule("GET", "/v2/organization/api-keys", Key(Admin), Reads),
+    rule("DELETE", "/v2/organization/api-keys/{id}", Key(Admin), Management),
+    rule("GET", "/v2/config/organization/public-key", Key(Member), Reads),
+    rule("POST", "/v2/organization/secret", Key(Owner), Management),
+    rule("GET", "/v2/config/chains", Key(Member), Reads),
+    rule("POST", "/v2/organization/wallet-sets", Key(Admin), Management),
+    rule("PUT", "/v2/organization/wallet-sets/{id}", Key(Admin), Management),
+    rule("GET", "/v2/wallet-sets", Key(Member), Reads),
+    rule("GET", "/v2/wallet-sets/{id}", Key(Member), Reads),
+    rule("POST", "/v2/organization/wallets", Key(Admin), Management),
+    rule("GET", "/v2/wallets", Key(Member), Reads),
+    rule("GET", "/v2/wallets/{id}", Key(Member), Reads),
+    rule("PUT", "/v2/wallets/{id}", Key(Admin), Management),
+    rule("POST", "/v2/wallets/validate-address", Key(Member), Reads),
+    rule("POST", "/v2/organization/sign/message", Key(Member), Signing),
+    rule("POST", "/v2/organization/sign/typed-data", Key(Member), Signing),
+    rule("POST", "/v2/organization/sign/transaction", Key(Member), Signing),
+    rule("GET", "/v2/audit-logs", Key(Admin), Reads),
+    rule("GET", "/v2/audit-logs/export", Key(Admin), Reads),
+    rule("GET", "/health", Public, Unlimited),
+    rule("GET", "/ready", Public, Unlimited),
+    rule("GET", "/metrics", Public, Unlimited),
+    rule("GET", "/v2/openapi.json", Public, Unlimited),
+    rule("GET", "/v2/docs", Public, Unlimited),
+    rule("GET", "/v2/docs/{file}", Public, Unlimited),
+];
+
+/// The rule for a request.
+pub fn lookup(method: &Method, path: &str) -> Option<&'static Rule> {
+    POLICY
+        .iter()
+        .find(|r| r.path == path && r.method == method.as_str())
+}
+
+/// The middleware: authenticates, authorizes, rate-limits, and hands the handler a
+/// [`Caller`] (for key routes) in the request extensions.
+pub async fn middleware(State(app): State<App>, mut req: Request, next: Next) -> Response {
+    let path = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_default();
+    let label = RouteLabel(path.clone());
+    let result = match lookup(req.method(), &path) {
+        Some(rule) => admit(&app, rule, &mut req).await,
+        None => Err(ApiError::internal(format!("no policy row for {} {path}", req.method()))),
+    };
+    let mut response = match result {
+        Ok(()) => next.run(req).await,
+        Err(e) => e.into_response(),
+    };
+    response.extensions_mut().insert(label);
+    response
+}
+
+async fn admit(app: &App, rule: &Rule, req: &mut Request) -> ApiResult<()> {
+    let ctx = req
+        .extensions()
+        .get::<Ctx>()
+        .cloned()
+        .ok_or_else(|| ApiError::internal("request context missing"))?;
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    match rule.access {
+        Public => Ok(()),
+        Operator => {
+            limit(app, rule.category, None, &ctx)?;
+            let ok = header(OPERATOR_TOKEN_HEADER)
+                .is_some_and(|t| auth::token_matches(&t, &app.operator_token_hash));
+            if ok {
+                Ok(())
+            } else {
+                let e = ApiError::new(ErrorCode::Unauthorized, "missing or wrong operator token");
+                audit::denied(app, audit::SYSTEM_CHAIN, Actor::Anonymous, &ctx, &e).await;
+                Err(e)
+            }
+        }
+        Key(min) => {
+            let caller = match authenticate(app, header(API_KEY_HEADER), &ctx).await {
+                Ok(c) => c,
+                Err(e) => {
+                    // Failed authentications count against the IP's authentication budget.
+                    if !app.limits.check(Category::Authentication, None, ctx.ip) {
+                        return Err(rate_limited());
+                    }
+                    return Err(e);
+                }
+            };
+            let write = req.method() != Method::GET;
+            if write && caller.access == KeyAccess::ReadOnly {
+                let e = ApiError::forbidden("this API key is read-only");
+                audit::denied(app, &caller.org_id, Actor::Caller(&caller), &ctx, &e).await;
+                return Err(e);
+            }
+            if caller.role < min {
+                let e = ApiError::forbidden(format!(
+                    "this needs the {} role; the key's member is {}",
+                    min.as_str(),
+                    caller.role.as_str()
+                ));
+                audit::denied(app, &caller.org_id, Actor::Caller(&caller), &ctx, &e).await;
+                return Err(e);
+            }
+            limit(app, rule.category, Some(&caller.org_id), &ctx)?;
+            req.extensions_mut().insert(caller);
+            Ok(())
+        }
+    }
+}
+
+fn rate_limited() -> ApiError {
+    ApiError::new(ErrorCode::RateLimited, "too many requests; retry later")
+}
+
+fn limit(app: &App, category: Category, org: Option<&str>, ctx: &Ctx) -> ApiResult<()> {
+    if app.limits.check(category, org, ctx.ip) {
+        Ok(())
+    } else {
+        Err(rate_limited())
+    }
+}
+
+async fn authenticate(app: &App, presented: Option<String>, ctx: &Ctx) -> ApiResult<Caller> {
+    let unauthorized = || ApiError::new(ErrorCode::Unauthorized, "missing or invalid API key");
+    let presented = presented.ok_or_else(unauthorized)?;
+    let (key_id, secret) = auth::parse(&presented).ok_or_else(unauthorized)?;
+    let key = app.store.api_key(&key_id).await?.ok_or_else(unauthorized)?;
+    if key.revoked_at_ms.is_some() || !auth::secret_matches(secret, &key.secret_hash) {
+        let e = unauthorized();
+        audit::denied(app, &key.org_id, Actor::Key(&key.id), ctx, &e).await;
+        return Err(e);
+    }
+    if let Err(e) = auth::check_allowlists(&key, ctx.ip, ctx.origin.as_deref()) {
+        audit::denied(app, &key.org_id, Actor::Key(&key.id), ctx, &e).await;
+        return Err(e);
+    }
+    let member = app
+        .store
+        .member(&key.org_id, &key.member_id)
+        .await?
+        .ok_or_else(unauthorized)?;
+    let role = Role::parse(&member.role)
+        .ok_or_else(|| ApiError::internal(format!("member {} has role {:?}", member.id, member.role)))?;
+    let access = KeyAccess::parse(&key.access)
+        .ok_or_else(|| ApiError::internal(format!("key {} has access {:?}", key.id, key.access)))?;
+    app.touch_key(&key);
+    Ok(Caller {
+        org_id: key.org_id,
+        member_id: member.id,
+        role,
+        key_id: key.id,
+        access,
+    })
+}

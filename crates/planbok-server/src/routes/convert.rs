@@ -1,0 +1,114 @@
+//! Stored records as API objects.
+
+use planbok_api::model::{
+    ApiKey, AuditEntry, KeyAccess, Member, Organization, Role, Wallet, WalletSet,
+};
+use planbok_store::server::{
+    ApiKeyRecord, AuditEntry as AuditRecord, MemberRecord, OrgRecord, WalletRecord,
+    WalletSetRecord,
+};
+
+/// Unix ms as RFC 3339 UTC with milliseconds.
+pub(crate) fn rfc3339(ms: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let fmt = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    t.format(&fmt).unwrap_or_default()
+}
+
+fn hex0x(b: &[u8]) -> String {
+    format!("0x{}", hex::encode(b))
+}
+
+pub(crate) fn org(o: &OrgRecord) -> Organization {
+    Organization {
+        id: o.id.clone(),
+        name: o.name.clone(),
+        custody_mode: o.custody_mode.clone(),
+        created_at: rfc3339(o.created_at_ms),
+    }
+}
+
+pub(crate) fn member(m: &MemberRecord) -> Member {
+    Member {
+        id: m.id.clone(),
+        name: m.name.clone(),
+        email: m.email.clone(),
+        role: Role::parse(&m.role).unwrap_or(Role::Member),
+        created_at: rfc3339(m.created_at_ms),
+        updated_at: rfc3339(m.updated_at_ms),
+    }
+}
+
+pub(crate) fn api_key(k: &ApiKeyRecord) -> ApiKey {
+    ApiKey {
+        id: k.id.clone(),
+        name: k.name.clone(),
+        member_id: k.member_id.clone(),
+        access: KeyAccess::parse(&k.access).unwrap_or(KeyAccess::ReadOnly),
+        allowed_ips: k.allowed_ips.clone(),
+        allowed_origins: k.allowed_origins.clone(),
+        created_at: rfc3339(k.created_at_ms),
+        last_used_at: k.last_used_at_ms.map(rfc3339),
+    }
+}
+
+pub(crate) fn wallet_set(s: &WalletSetRecord) -> WalletSet {
+    WalletSet {
+        id: s.id.clone(),
+        name: s.name.clone(),
+        custody_type: s.custody_type.clone(),
+        ecdsa_protocol: s.ecdsa_protocol.clone(),
+        secp256k1_public_key: hex0x(&s.secp_public_key),
+        ed25519_public_key: hex0x(&s.ed_public_key),
+        created_at: rfc3339(s.created_at_ms),
+        updated_at: rfc3339(s.updated_at_ms),
+    }
+}
+
+pub(crate) fn wallet(w: &WalletRecord) -> Wallet {
+    Wallet {
+        id: w.id.clone(),
+        wallet_set_id: w.wallet_set_id.clone(),
+        blockchain: w.blockchain.clone(),
+        address: w.address.clone(),
+        public_key: hex0x(&w.public_key),
+        derivation_path: w.derivation_path.clone(),
+        ref_id: w.ref_id.clone(),
+        name: w.name.clone(),
+        state: w.state.clone(),
+        created_at: rfc3339(w.created_at_ms),
+        updated_at: rfc3339(w.updated_at_ms),
+    }
+}
+
+pub(crate) fn audit_entry(e: &AuditRecord) -> AuditEntry {
+    AuditEntry {
+        seq: e.seq,
+        chain: e.chain.clone(),
+        at: rfc3339(e.at_ms),
+        at_ms: e.at_ms,
+        actor: e.actor.clone(),
+        api_key_id: e.api_key_id.clone(),
+        ip: e.ip.clone(),
+        user_agent: e.user_agent.clone(),
+        action: e.action.clone(),
+        target: e.target.clone(),
+        outcome: e.outcome.clone(),
+        request_id: e.request_id.clone(),
+        detail: e.detail.clone(),
+        prev_hash: e.prev_hash.clone(),
+        hash: e.hash.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn timestamps_are_rfc3339_utc_with_millis() {
+        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(super::rfc3339(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
+    }
+}

@@ -1,0 +1,171 @@
+//! The routes. Each handler finds objects by the caller's organization, so another
+//! organization's ids answer 404.
+
+mod audit_logs;
+mod convert;
+mod members;
+mod ops;
+mod orgs;
+mod sign;
+mod wallet_sets;
+mod wallets;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch, post, put};
+use planbok_api::{ErrorCode, ListQuery, Order, Success};
+use serde::Serialize;
+
+use crate::App;
+use crate::error::{ApiError, ApiResult};
+
+pub(crate) use convert::rfc3339;
+
+/// Every route; the policy table has one row for each (a test checks both ways).
+pub(crate) fn routes() -> Router<App> {
+    Router::new()
+        .route("/v2/organizations", post(orgs::create))
+        .route("/v2/organization", get(orgs::get))
+        .route(
+            "/v2/organization/members",
+            post(members::create).get(members::list),
+        )
+        .route(
+            "/v2/organization/members/{id}",
+            patch(members::update).delete(members::remove),
+        )
+        .route(
+            "/v2/organization/api-keys",
+            post(members::create_key).get(members::list_keys),
+        )
+        .route(
+            "/v2/organization/api-keys/{id}",
+            axum::routing::delete(members::revoke_key),
+        )
+        .route(
+            "/v2/config/organization/public-key",
+            get(orgs::public_key),
+        )
+        .route("/v2/organization/secret", post(orgs::register_secret))
+        .route("/v2/config/chains", get(orgs::chains))
+        .route("/v2/organization/wallet-sets", post(wallet_sets::create))
+        .route("/v2/organization/wallet-sets/{id}", put(wallet_sets::rename))
+        .route("/v2/wallet-sets", get(wallet_sets::list))
+        .route("/v2/wallet-sets/{id}", get(wallet_sets::get))
+        .route("/v2/organization/wallets", post(wallets::create))
+        .route("/v2/wallets", get(wallets::list))
+        .route("/v2/wallets/{id}", get(wallets::get).put(wallets::update))
+        .route("/v2/wallets/validate-address", post(wallets::validate_address))
+        .route("/v2/organization/sign/message", post(sign::message))
+        .route("/v2/organization/sign/typed-data", post(sign::typed_data))
+        .route("/v2/organization/sign/transaction", post(sign::transaction))
+        .route("/v2/audit-logs", get(audit_logs::list))
+        .route("/v2/audit-logs/export", get(audit_logs::export))
+        .route("/health", get(ops::health))
+        .route("/ready", get(ops::ready))
+        .route("/metrics", get(ops::metrics))
+        .route("/v2/openapi.json", get(crate::docs::openapi))
+        .route("/v2/docs", get(crate::docs::page))
+        .route("/v2/docs/{file}", get(crate::docs::asset))
+}
+
+/// 404 for unknown routes.
+pub(crate) async fn not_found() -> ApiError {
+    ApiError::new(ErrorCode::NotFound, "no such route")
+}
+
+/// 405 for a known route with another method.
+pub(crate) async fn method_not_allowed() -> ApiError {
+    ApiError::new(ErrorCode::MethodNotAllowed, "method not allowed on this route")
+}
+
+/// The success envelope as a response.
+pub(crate) fn ok<T: Serialize>(status: StatusCode, message: &str, data: T) -> Response {
+    (
+        status,
+        axum::Json(Success::new(status.as_u16(), message, data)),
+    )
+        .into_response()
+}
+
+/// The success envelope as the exact JSON text stored for idempotent replays.
+pub(crate) fn envelope_json<T: Serialize>(
+    status: StatusCode,
+    message: &str,
+    data: T,
+) -> ApiResult<String> {
+    serde_json::to_string(&Success::new(status.as_u16(), message, data)).map_err(ApiError::internal)
+}
+
+/// A stored JSON text as a response.
+pub(crate) fn json_response(status: StatusCode, body: String) -> Response {
+    let mut r = (status, body).into_response();
+    r.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+/// `page`, `limit`, `desc` after defaults and bounds.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Page {
+    pub page: u32,
+    pub limit: u32,
+    pub desc: bool,
+}
+
+impl Page {
+    pub(crate) fn from_parts(
+        page: Option<u32>,
+        limit: Option<u32>,
+        order: Option<Order>,
+    ) -> ApiResult<Page> {
+        let page = page.unwrap_or(1);
+        let limit = limit.unwrap_or(10);
+        if page == 0 {
+            return Err(ApiError::invalid("page must be at least 1"));
+        }
+        if !(1..=100).contains(&limit) {
+            return Err(ApiError::invalid("limit must be between 1 and 100"));
+        }
+        Ok(Page {
+            page,
+            limit,
+            desc: order.unwrap_or_default() == Order::Desc,
+        })
+    }
+
+    pub(crate) fn from_query(q: &ListQuery) -> ApiResult<Page> {
+        Page::from_parts(q.page, q.limit, q.order)
+    }
+
+    pub(crate) fn list<T>(&self, items: Vec<T>, total: i64) -> planbok_api::List<T> {
+        planbok_api::List {
+            items,
+            page: self.page,
+            limit: self.limit,
+            total: total.max(0) as u64,
+        }
+    }
+}
+
+/// Query-string parsing with our error shape.
+pub(crate) fn query<T: serde::de::DeserializeOwned>(
+    q: Result<axum::extract::Query<T>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<T> {
+    q.map(|q| q.0)
+        .map_err(|e| ApiError::invalid(format!("query: {}", e.body_text())))
+}
+
+/// A non-empty trimmed name of at most `max` characters.
+pub(crate) fn name(field: &str, s: &str, max: usize) -> ApiResult<String> {
+    let t = s.trim();
+    if t.is_empty() || t.chars().count() > max {
+        return Err(ApiError::invalid(format!(
+            "{field} must be 1 to {max} characters"
+        )));
+    }
+    Ok(t.to_owned())
+}

@@ -1,0 +1,70 @@
+//! Liveness, readiness and metrics (no authentication).
+
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use planbok_api::model::Health;
+use planbok_proto::pb::SealState;
+
+use super::ok;
+use crate::App;
+
+/// `GET /health`: the process answers.
+pub(crate) async fn health() -> Response {
+    ok(
+        StatusCode::OK,
+        "healthy",
+        Health {
+            healthy: true,
+            detail: None,
+        },
+    )
+}
+
+fn seal(s: i32) -> &'static str {
+    match SealState::try_from(s) {
+        Ok(SealState::Unsealed) => "unsealed",
+        Ok(SealState::Sealed) => "sealed",
+        Ok(SealState::Uninitialized) => "uninitialized",
+        _ => "unreachable",
+    }
+}
+
+/// `GET /ready`: the database answers and both nodes are reachable and unsealed.
+pub(crate) async fn ready(State(app): State<App>) -> Response {
+    let db = app.store.audit_head(crate::audit::SYSTEM_CHAIN).await.is_ok();
+    let (node1, node2, cggmp) = match app.nodes.ready().await {
+        Ok(r) => (seal(r.node1), seal(r.node2), r.cggmp_ready),
+        Err(_) => ("unreachable", "unknown", false),
+    };
+    let healthy = db && node1 == "unsealed" && node2 == "unsealed";
+    let status = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let detail = serde_json::json!({
+        "database": if db { "ok" } else { "unavailable" },
+        "node1": node1, "node2": node2, "cggmpReady": cggmp,
+    });
+    let mut r = ok(
+        status,
+        if healthy { "ready" } else { "not ready" },
+        Health {
+            healthy,
+            detail: Some(detail),
+        },
+    );
+    *r.status_mut() = status;
+    r
+}
+
+/// `GET /metrics`: Prometheus text.
+pub(crate) async fn metrics(State(app): State<App>) -> Response {
+    let mut r = app.metrics.render().into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    r
+}

@@ -1,0 +1,296 @@
+//! Signing: the server computes what is signed per the chain's standard (`planbok-chains`),
+//! binds it in the grant, has the nodes sign, verifies the signature against the wallet's
+//! key (a signature that does not verify is never returned), then formats it.
+
+use axum::Extension;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use planbok_api::MAX_MEMO_CHARS;
+use planbok_api::model::{
+    MessageSignature, SignMessage, SignTransaction, SignTypedData, TransactionSignature,
+};
+use planbok_chains::{Chain, Curve, SignInput};
+use planbok_proto::pb::Protocol;
+use planbok_store::server::{Commit, WalletRecord};
+use serde::Serialize;
+
+use super::orgs::finish;
+use super::wallet_sets::{ecdsa_protocol, require_secret_mode};
+use super::wallets::load_wallet;
+use super::{envelope_json, json_response};
+use crate::App;
+use crate::audit::Op;
+use crate::auth::Caller;
+use crate::body::Body;
+use crate::context::Ctx;
+use crate::error::{ApiError, ApiResult};
+use crate::idem::{self, Began};
+use crate::nodes;
+
+/// The fields every signing request has.
+struct Common<'a> {
+    idempotency_key: Option<&'a str>,
+    wallet_id: &'a str,
+    secret: &'a str,
+    memo: Option<&'a str>,
+}
+
+/// A verified signature: 64 bytes and, for ECDSA, the recovery id.
+struct Verified {
+    signature: [u8; 64],
+    recovery_id: Option<u8>,
+}
+
+/// Checks the nodes' signature against the wallet's key: ECDSA by recovering the key from
+/// (digest, signature, recovery id), low-S required; ed25519 with strict verification.
+fn verify(wallet: &WalletRecord, curve: Curve, payload: &[u8], r: &planbok_proto::pb::SignResponse) -> ApiResult<Verified> {
+    if r.public_key != wallet.public_key {
+        return Err(ApiError::internal("node 1 signed under another public key"));
+    }
+    let signature: [u8; 64] = r
+        .signature
+        .as_slice()
+        .try_into()
+        .map_err(|_| ApiError::internal("node 1 returned a signature of the wrong length"))?;
+    match curve {
+        Curve::Secp256k1 => {
+            use k256::ecdsa::{RecoveryId, Signature, VerifyingKey};
+            let bad = |why: &str| ApiError::internal(format!("signature check failed: {why}"));
+            let sig = Signature::from_slice(&signature).map_err(|_| bad("not a signature"))?;
+            if sig.normalize_s() != sig {
+                return Err(bad("high S"));
+            }
+            let rid = u8::try_from(r.recovery_id)
+                .ok()
+                .and_then(RecoveryId::from_byte)
+                .ok_or_else(|| bad("recovery id"))?;
+            let vk = VerifyingKey::from_sec1_bytes(&wallet.public_key).map_err(|_| bad("wallet key"))?;
+            let recovered = VerifyingKey::recover_from_prehash(payload, &sig, rid)
+                .map_err(|_| bad("does not verify"))?;
+            if recovered != vk {
+                return Err(bad("does not verify under the wallet's key"));
+            }
+            Ok(Verified {
+                signature,
+                recovery_id: Some(rid.to_byte()),
+            })
+        }
+        Curve::Ed25519 => {
+            let pk: [u8; 32] = wallet
+                .public_key
+                .as_slice()
+                .try_into()
+                .map_err(|_| ApiError::internal("wallet key is not 32 bytes"))?;
+            let vk = ed25519_dalek::VerifyingKey::from_bytes(&pk)
+                .map_err(|_| ApiError::internal("wallet key is not an ed25519 point"))?;
+            vk.verify_strict(payload, &ed25519_dalek::Signature::from_bytes(&signature))
+                .map_err(|_| ApiError::internal("signature check failed: ed25519"))?;
+            Ok(Verified {
+                signature,
+                recovery_id: None,
+            })
+        }
+    }
+}
+
+/// The signing flow shared by the three routes.
+#[allow(clippy::too_many_arguments)]
+async fn sign<T: Serialize>(
+    app: &App,
+    caller: &Caller,
+    ctx: &Ctx,
+    json: &serde_json::Value,
+    c: Common<'_>,
+    action: &'static str,
+    prepare: impl FnOnce(Chain, &WalletRecord) -> ApiResult<SignInput>,
+    format: impl FnOnce(Chain, &SignInput, &Verified) -> ApiResult<T>,
+) -> ApiResult<Response> {
+    if c.memo.is_some_and(|m| m.chars().count() > MAX_MEMO_CHARS) {
+        return Err(ApiError::invalid(format!(
+            "memo must be at most {MAX_MEMO_CHARS} characters"
+        )));
+    }
+    let idem = match idem::begin(app, caller, action, c.idempotency_key, json).await? {
+        Began::Replay(r) => return Ok(r),
+        Began::Fresh(i) => i,
+    };
+    let op = Op::new(
+        app,
+        caller,
+        ctx,
+        action,
+        Some(c.wallet_id.to_owned()),
+        serde_json::json!({ "walletId": c.wallet_id, "memo": c.memo }),
+    );
+    let result = async {
+        let wallet = load_wallet(app, caller, c.wallet_id).await?;
+        let chain = Chain::parse(&wallet.blockchain)?;
+        let input = prepare(chain, &wallet)?;
+        require_secret_mode(app, caller, Some(c.secret)).await?;
+        let protocol = match chain.curve() {
+            Curve::Ed25519 => Protocol::Frost,
+            Curve::Secp256k1 => {
+                let set = app
+                    .store
+                    .wallet_set(&caller.org_id, &wallet.wallet_set_id)
+                    .await?
+                    .ok_or_else(|| ApiError::internal("wallet without its wallet set"))?;
+                ecdsa_protocol(&set.ecdsa_protocol)?
+            }
+        };
+        op.requested().await?;
+        let r = app
+            .nodes
+            .sign(
+                &caller.org_id,
+                &wallet.key_id,
+                protocol,
+                &wallet.derivation_path,
+                &input.payload,
+                c.secret,
+                &wallet.id,
+            )
+            .await;
+        nodes::count(&app.metrics, "sign", &r);
+        let verified = verify(&wallet, chain.curve(), &input.payload, &r?)?;
+        let data = format(chain, &input, &verified)?;
+        let text = envelope_json(StatusCode::OK, "Signed", &data)?;
+        let commit = Commit {
+            audit: vec![op.draft(
+                "success",
+                Some(serde_json::json!({ "digest": input.digest_hex, "standard": input.standard, "blockchain": wallet.blockchain })),
+            )],
+            idempotency: Some(idem.done(200, text.clone())),
+        };
+        app.store.commit(&commit).await?;
+        Ok(json_response(StatusCode::OK, text))
+    }
+    .await;
+    finish(app, &op, &idem, result).await
+}
+
+fn message_signature(m: planbok_chains::MessageSignature) -> MessageSignature {
+    MessageSignature {
+        signature: m.signature,
+        r: m.r,
+        s: m.s,
+        v: m.v,
+        digest: m.digest,
+        standard: m.standard,
+    }
+}
+
+/// `POST /v2/organization/sign/message`.
+pub(crate) async fn message(
+    State(app): State<App>,
+    Extension(caller): Extension<Caller>,
+    Extension(ctx): Extension<Ctx>,
+    body: Body<SignMessage>,
+) -> ApiResult<Response> {
+    let b = &body.value;
+    let common = Common {
+        idempotency_key: b.idempotency_key.as_deref(),
+        wallet_id: &b.wallet_id,
+        secret: b.encrypted_organization_secret.as_deref().unwrap_or_default(),
+        memo: b.memo.as_deref(),
+    };
+    sign(
+        &app,
+        &caller,
+        &ctx,
+        &body.json,
+        common,
+        "sign.message",
+        |chain, _| Ok(planbok_chains::message_input(chain, &b.message, b.encoded_by_hex)?),
+        |chain, input, v| {
+            Ok(message_signature(planbok_chains::finish_message(
+                chain,
+                input,
+                &v.signature,
+                v.recovery_id,
+            )?))
+        },
+    )
+    .await
+}
+
+/// `POST /v2/organization/sign/typed-data`.
+pub(crate) async fn typed_data(
+    State(app): State<App>,
+    Extension(caller): Extension<Caller>,
+    Extension(ctx): Extension<Ctx>,
+    body: Body<SignTypedData>,
+) -> ApiResult<Response> {
+    let b = &body.value;
+    let common = Common {
+        idempotency_key: b.idempotency_key.as_deref(),
+        wallet_id: &b.wallet_id,
+        secret: b.encrypted_organization_secret.as_deref().unwrap_or_default(),
+        memo: b.memo.as_deref(),
+    };
+    sign(
+        &app,
+        &caller,
+        &ctx,
+        &body.json,
+        common,
+        "sign.typed_data",
+        |chain, _| Ok(planbok_chains::typed_data_input(chain, &b.typed_data)?),
+        |chain, input, v| {
+            Ok(message_signature(planbok_chains::finish_message(
+                chain,
+                input,
+                &v.signature,
+                v.recovery_id,
+            )?))
+        },
+    )
+    .await
+}
+
+/// `POST /v2/organization/sign/transaction`.
+pub(crate) async fn transaction(
+    State(app): State<App>,
+    Extension(caller): Extension<Caller>,
+    Extension(ctx): Extension<Ctx>,
+    body: Body<SignTransaction>,
+) -> ApiResult<Response> {
+    let b = &body.value;
+    if b.raw_transaction.is_some() == b.transaction.is_some() {
+        return Err(ApiError::invalid(
+            "send exactly one of rawTransaction and transaction",
+        ));
+    }
+    let common = Common {
+        idempotency_key: b.idempotency_key.as_deref(),
+        wallet_id: &b.wallet_id,
+        secret: b.encrypted_organization_secret.as_deref().unwrap_or_default(),
+        memo: b.memo.as_deref(),
+    };
+    sign(
+        &app,
+        &caller,
+        &ctx,
+        &body.json,
+        common,
+        "sign.transaction",
+        |chain, wallet| {
+            Ok(planbok_chains::transaction_input(
+                chain,
+                b.raw_transaction.as_deref(),
+                b.transaction.as_deref(),
+                &wallet.public_key,
+            )?)
+        },
+        |chain, input, v| {
+            let t = planbok_chains::finish_transaction(chain, input, &v.signature, v.recovery_id)?;
+            Ok(TransactionSignature {
+                signature: t.signature,
+                signed_transaction: t.signed_transaction,
+                tx_hash: t.tx_hash,
+            })
+        },
+    )
+    .await
+}
