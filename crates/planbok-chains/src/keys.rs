@@ -4,9 +4,11 @@ use k256::ecdsa::{RecoveryId, Signature as EcdsaSignature, VerifyingKey};
 
 use crate::error::ChainError;
 
-/// A parsed secp256k1 public key.
+/// A parsed 33-byte compressed secp256k1 public key.
 pub(crate) fn secp256k1(bytes: &[u8]) -> Result<VerifyingKey, ChainError> {
-    if bytes.len() != 33 {
+    // Only the SEC1 compressed tags: the sec1 crate also takes 0x05 ‖ x ("compact"), and
+    // Bitcoin addresses hash the key bytes as given, so one key must have one spelling.
+    if bytes.len() != 33 || !matches!(bytes[0], 0x02 | 0x03) {
         return Err(ChainError::InvalidPublicKey);
     }
     VerifyingKey::from_sec1_bytes(bytes).map_err(|_| ChainError::InvalidPublicKey)
