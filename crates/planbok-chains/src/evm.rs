@@ -185,7 +185,17 @@ pub(crate) fn finish(
             "finish_transaction with another key than transaction_input".into(),
         ));
     }
-    let digest = digest32(input)?;
+    // Verify against the digest of the parsed transaction we are about to encode, not the
+    // public `payload` field, so the two can never disagree.
+    let digest: [u8; 32] = match &unsigned.tx {
+        Tx::Legacy(t) => t.signature_hash(),
+        Tx::Eip2930(t) => t.signature_hash(),
+        Tx::Eip1559(t) => t.signature_hash(),
+    }
+    .0;
+    if digest32(input)? != digest {
+        return Err(ChainError::InputMismatch("payload was changed".into()));
+    }
     let (rs, recid) = keys::check_ecdsa(signer, &digest, signature, recovery_id)?;
     let sig = Signature::new(
         U256::from_be_slice(&rs[..32]),

@@ -86,7 +86,12 @@ pub(crate) fn finish(
             "finish_transaction with another key than transaction_input".into(),
         ));
     }
-    keys::check_ed25519(signer, &input.payload, signature)?;
+    // Verify over the hash of the bytes we are about to send, not the public `payload` field.
+    let hash: [u8; 32] = Sha256::digest(&p.tx).into();
+    if input.payload != hash {
+        return Err(ChainError::InputMismatch("payload was changed".into()));
+    }
+    keys::check_ed25519(signer, &hash, signature)?;
     // borsh SignedTransaction { transaction, signature: Signature::ED25519(64 bytes) }.
     let mut signed = p.tx.clone();
     signed.push(ED25519);
@@ -94,6 +99,6 @@ pub(crate) fn finish(
     Ok(SignedTransaction {
         signature: BASE64.encode(signature),
         signed_transaction: BASE64.encode(signed),
-        tx_hash: bs58::encode(&input.payload).into_string(),
+        tx_hash: bs58::encode(hash).into_string(),
     })
 }

@@ -14,6 +14,7 @@ use crate::sign::{Pending, SignInput, SignedTransaction};
 #[derive(Clone)]
 pub(crate) struct Prepared {
     message: VersionedMessage,
+    message_bytes: Vec<u8>,
     slot: usize,
     signatures: Vec<[u8; 64]>,
     signer: [u8; 32],
@@ -71,10 +72,11 @@ pub(crate) fn raw_input(chain: Chain, raw: &str, signer: &[u8]) -> Result<SignIn
         .map_err(|e| tx(format!("the Solana message does not re-encode: {e}")))?;
     Ok(SignInput::new(
         chain,
-        payload,
+        payload.clone(),
         "solana",
         Pending::Solana(Prepared {
             message,
+            message_bytes: payload,
             slot,
             signatures,
             signer: key,
@@ -93,7 +95,11 @@ pub(crate) fn finish(
             "finish_transaction with another key than transaction_input".into(),
         ));
     }
-    keys::check_ed25519(signer, &input.payload, signature)?;
+    // Verify over the message we are about to send, not the public `payload` field.
+    if input.payload != p.message_bytes {
+        return Err(ChainError::InputMismatch("payload was changed".into()));
+    }
+    keys::check_ed25519(signer, &p.message_bytes, signature)?;
     let mut sigs = p.signatures.clone();
     if let Some(slot) = sigs.get_mut(p.slot) {
         *slot = *signature;

@@ -438,6 +438,13 @@ fn finish_transaction_checks_key_and_signature() {
     let err = finish_transaction(chain("OP-SEPOLIA"), &input, &sig, Some(recid), &k.public())
         .unwrap_err();
     assert!(matches!(err, ChainError::InputMismatch(_)));
+    // A payload changed after preparation is refused, not signed into another transaction.
+    let mut changed = input.clone();
+    changed.payload[0] ^= 1;
+    assert!(matches!(
+        finish_transaction(c, &changed, &sig, Some(recid), &k.public()),
+        Err(ChainError::InputMismatch(_))
+    ));
     // The recovery id is optional.
     assert_eq!(
         finish_transaction(c, &input, &sig, None, &k.public()).unwrap(),
