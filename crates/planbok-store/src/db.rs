@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::{AnyPool, SqlSafeStr};
+use sqlx::{Any, AnyPool, SqlSafeStr, Transaction};
 
 use crate::StoreError;
 
@@ -146,6 +146,21 @@ impl Db {
         }
         schema.migrator(backend).run(&pool).await?;
         Ok(Db { pool, backend })
+    }
+}
+
+impl Db {
+    /// Begins a transaction that will write. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`, waiting up to the busy timeout): a deferred transaction that
+    /// reads before it writes can fail with "database is locked" when another writer
+    /// committed in between, which the busy timeout does not cure. PostgreSQL's plain
+    /// `BEGIN` is READ COMMITTED; writers there serialize on row locks.
+    pub async fn begin_write(&self) -> Result<Transaction<'static, Any>, StoreError> {
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        };
+        Ok(tx)
     }
 }
 

@@ -5,6 +5,8 @@
 //! `docs/storage.md` for the schema and the two-phase commit of key shares.
 //!
 //! - [`NodeStore`]: a node daemon's database (key shares, replay sets, organization keys).
+//! - [`server::ServerStore`]: the REST server's database (organizations, members, API
+//!   keys, wallet sets, wallets, idempotency records, the hash-chained audit trail).
 //!
 //! Everything secret this crate stores arrives already sealed (encrypted) by the keystore;
 //! the store never sees plaintext key material.
@@ -14,7 +16,9 @@
 mod db;
 mod error;
 mod node;
+pub mod server;
 
 pub use db::Backend;
 pub use error::StoreError;
 pub use node::{KeyRecord, NewKey, NodeStore, OrgKeyRecord, OrgSecretRecord};
+pub use server::ServerStore;

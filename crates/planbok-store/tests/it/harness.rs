@@ -6,7 +6,7 @@
 //! PostgreSQL tests print a notice and pass, unless `PLANBOK_REQUIRE_PG=1` (CI), where they
 //! fail.
 
-use planbok_store::NodeStore;
+use planbok_store::{NodeStore, ServerStore};
 use rand_core::{OsRng, RngCore};
 use sqlx::{AnyConnection, AssertSqlSafe, Connection};
 
@@ -63,6 +63,51 @@ impl TestDb {
 
     pub async fn connect(&self) -> NodeStore {
         NodeStore::connect(&self.url).await.unwrap()
+    }
+
+    pub async fn server(&self) -> ServerStore {
+        ServerStore::connect(&self.url).await.unwrap()
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.pg.is_some()
+    }
+
+    /// A direct connection, for looking (and tampering) under the store.
+    pub async fn raw(&self) -> AnyConnection {
+        sqlx::any::install_default_drivers();
+        AnyConnection::connect(&self.url).await.unwrap()
+    }
+
+    /// Runs `call(store, i)` for `i` in `0..calls`, all at once: spread over four stores
+    /// (four pools, as if four server processes shared the database) and held at a
+    /// barrier until every call is ready, so they really overlap.
+    pub async fn race<T, F, Fut>(&self, calls: usize, call: F) -> Vec<T>
+    where
+        T: Send + 'static,
+        F: Fn(ServerStore, usize) -> Fut + Clone + Send + 'static,
+        Fut: std::future::Future<Output = T> + Send,
+    {
+        let mut stores = Vec::new();
+        for _ in 0..4 {
+            stores.push(self.server().await);
+        }
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(calls));
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..calls {
+            let store = stores[i % stores.len()].clone();
+            let barrier = barrier.clone();
+            let call = call.clone();
+            tasks.spawn(async move {
+                barrier.wait().await;
+                call(store, i).await
+            });
+        }
+        let mut out = Vec::with_capacity(calls);
+        while let Some(r) = tasks.join_next().await {
+            out.push(r.unwrap());
+        }
+        out
     }
 }
 

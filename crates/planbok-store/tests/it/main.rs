@@ -1,8 +1,13 @@
-//! The store's one integration-test binary. Every case in `node_cases` runs against
-//! SQLite (a temp file) and PostgreSQL (a fresh database per test).
+//! The store's one integration-test binary. Every case in `node_cases` and the `server_*`
+//! modules runs against SQLite (a temp file) and PostgreSQL (a fresh database per test).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod harness;
 mod node_cases;
 mod node_misc;
+mod server_access;
+mod server_audit;
+mod server_fixtures;
+mod server_idem;
+mod server_wallets;

@@ -1,0 +1,150 @@
+//! The REST server's database: organizations, members, API keys, wallet sets, wallets,
+//! idempotency records and the hash-chained audit trail.
+//!
+//! The server chooses every id and every timestamp and passes them in; this store
+//! invents neither. Every mutation takes a [`Commit`]: the audit entries that describe
+//! it and the idempotent response that completes it are written in the same
+//! transaction as the mutation, so either all of them happen or none does.
+//!
+//! Every lookup of an object an organization owns takes the organization's id and never
+//! returns another organization's row.
+
+mod access;
+mod api_keys;
+mod audit;
+mod audit_format;
+mod audit_verify;
+mod commit;
+mod idempotency;
+mod wallets;
+
+use sqlx::any::AnyRow;
+use sqlx::{Any, AssertSqlSafe, Transaction};
+
+use crate::StoreError;
+use crate::db::{Backend, Db, Schema, Step};
+
+pub use access::{ApiKeyRecord, MemberRecord, OrgRecord};
+pub use audit::{AUDIT_RANGE_MAX, AuditQuery};
+pub use audit_format::{
+    AUDIT_HASH_VERSION, AuditDraft, AuditEntry, GENESIS_HASH, MAX_DETAIL_BYTES, audit_hash,
+    audit_hash_input, canonical_json,
+};
+pub use audit_verify::{ChainFault, ChainReport, ChainVerifier, FaultKind, verify_chain};
+pub use commit::{Commit, IdemDone};
+pub use idempotency::IdemBegin;
+pub use wallets::{WalletQuery, WalletRecord, WalletSetRecord};
+
+/// The server schema, one step per migration, for each backend.
+static SERVER_SCHEMA: Schema = Schema {
+    history_table: "_planbok_server_migrations",
+    steps: &[Step {
+        version: 1,
+        description: "server schema",
+        sqlite: include_str!("../../migrations/server/sqlite/0001_server_schema.sql"),
+        postgres: include_str!("../../migrations/server/postgres/0001_server_schema.sql"),
+    }],
+};
+
+/// The largest page a list returns.
+pub const MAX_PAGE_LIMIT: u32 = 1000;
+
+/// The REST server's database. Cheap to clone: clones share one connection pool.
+#[derive(Debug, Clone)]
+pub struct ServerStore {
+    db: Db,
+}
+
+/// A write transaction.
+type Tx = Transaction<'static, Any>;
+
+impl ServerStore {
+    /// Connects to `url` (`sqlite:///path/server.db`, `sqlite::memory:`, `postgres://...`)
+    /// and applies any migrations not yet applied. See `NodeStore::connect` about the
+    /// `Any` drivers.
+    pub async fn connect(url: &str) -> Result<ServerStore, StoreError> {
+        Ok(ServerStore {
+            db: Db::connect(url, &SERVER_SCHEMA).await?,
+        })
+    }
+
+    /// `"sqlite"` or `"postgres"`.
+    pub fn backend(&self) -> &'static str {
+        self.db.backend.as_str()
+    }
+
+    /// The backend as a value.
+    pub fn backend_kind(&self) -> Backend {
+        self.db.backend
+    }
+
+    /// Begins a write transaction.
+    async fn begin(&self) -> Result<Tx, StoreError> {
+        self.db.begin_write().await
+    }
+
+    /// Applies `c` inside `tx` and commits. Dropping `tx` on an error rolls everything
+    /// back, the mutation included.
+    async fn commit(&self, mut tx: Tx, c: &Commit) -> Result<(), StoreError> {
+        commit::apply(&mut tx, c).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// One page of a list: which rows, in which order.
+#[derive(Debug, Clone, Copy)]
+struct Paging {
+    limit: i64,
+    offset: i64,
+    desc: bool,
+}
+
+impl Paging {
+    /// `page` counts from 1; `limit` is 1 to `MAX_PAGE_LIMIT`.
+    fn new(page: u32, limit: u32, desc: bool) -> Result<Paging, StoreError> {
+        if page == 0 {
+            return Err(StoreError::InvalidInput("page counts from 1".into()));
+        }
+        if limit == 0 || limit > MAX_PAGE_LIMIT {
+            return Err(StoreError::InvalidInput(format!(
+                "limit {limit}: expected 1 to {MAX_PAGE_LIMIT}"
+            )));
+        }
+        Ok(Paging {
+            limit: i64::from(limit),
+            offset: (i64::from(page) - 1) * i64::from(limit),
+            desc,
+        })
+    }
+
+    /// `base ORDER BY <cols, each ASC or DESC> LIMIT $<n> OFFSET $<n+1>`. Only the
+    /// direction keyword and the parameter numbers are spliced in, never caller text;
+    /// the limit and offset are bound as `$n` and `$n+1`.
+    fn sql(&self, base: &str, order: &[&str], n: u8) -> AssertSqlSafe<String> {
+        let dir = if self.desc { "DESC" } else { "ASC" };
+        let order: Vec<String> = order.iter().map(|c| format!("{c} {dir}")).collect();
+        AssertSqlSafe(format!(
+            "{base} ORDER BY {} LIMIT ${n} OFFSET ${}",
+            order.join(", "),
+            n + 1
+        ))
+    }
+}
+
+/// Decodes every row, stopping at the first error.
+fn decode_all<T>(
+    rows: Vec<AnyRow>,
+    decode: fn(&AnyRow) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    rows.iter().map(decode).collect()
+}
+
+/// Turns a foreign-key violation into `NotFound(what)`: the row it points to (an
+/// organization, a wallet set) does not exist, or belongs to another organization.
+fn missing_parent(e: sqlx::Error, what: impl FnOnce() -> String) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound(what()),
+        _ => StoreError::from(e),
+    }
+}

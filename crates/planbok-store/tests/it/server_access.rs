@@ -1,0 +1,495 @@
+//! Organizations, members and API keys; no lookup crosses organizations.
+
+use planbok_store::server::{Commit, ServerStore, WalletQuery};
+use planbok_store::{NodeStore, StoreError};
+
+use crate::harness::{TestDb, on_every_backend};
+use crate::server_fixtures::{T0, api_key, draft, member, new_org, org, wallet, wallet_set};
+
+on_every_backend!(
+    org_created_with_owner_key_and_audit,
+    custody_mode_set_once,
+    members_crud,
+    delete_member_revokes_its_keys,
+    api_keys_crud,
+    touch_api_key_is_coarse,
+    org_isolation_of_every_lookup,
+    server_and_node_schemas_share_a_database,
+);
+
+fn not_found<T: std::fmt::Debug>(r: Result<T, StoreError>) -> bool {
+    matches!(r, Err(StoreError::NotFound(_)))
+}
+
+fn conflict<T: std::fmt::Debug>(r: Result<T, StoreError>) -> bool {
+    matches!(r, Err(StoreError::Conflict(_)))
+}
+
+async fn org_created_with_owner_key_and_audit(db: &TestDb) {
+    let store = db.server().await;
+    assert_eq!(store.org("org_a").await.unwrap(), None);
+    new_org(&store, "org_a").await;
+    assert_eq!(store.org("org_a").await.unwrap(), Some(org("org_a")));
+    assert_eq!(
+        store.member("org_a", "mem_org_a").await.unwrap(),
+        Some(member("org_a", "mem_org_a", "owner"))
+    );
+    let key = store.api_key("key_org_a").await.unwrap().unwrap();
+    assert_eq!(key, api_key("org_a", "mem_org_a", "key_org_a"));
+    assert_eq!(store.count_owners("org_a").await.unwrap(), 1);
+    let (entries, total) = store
+        .list_audit(&planbok_store::server::AuditQuery {
+            chain: "org_a".into(),
+            action: None,
+            actor: None,
+            from_ms: None,
+            to_ms: None,
+            page: 1,
+            limit: 10,
+            desc: false,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (entries[0].action.as_str(), total),
+        ("organization.create", 1)
+    );
+
+    // The same org again is a conflict, and writes nothing (no second audit entry).
+    let owner = member("org_a", "mem_2", "owner");
+    let r = store
+        .create_org(
+            &org("org_a"),
+            &owner,
+            &api_key("org_a", "mem_2", "key_2"),
+            &Commit::audit(draft("org_a", "organization.create")),
+        )
+        .await;
+    assert!(conflict(r));
+    assert_eq!(store.member("org_a", "mem_2").await.unwrap(), None);
+    assert_eq!(store.audit_head("org_a").await.unwrap().unwrap().0, 1);
+
+    // Shapes the store refuses outright.
+    let r = store
+        .create_org(
+            &org("org_b"),
+            &member("org_b", "m", "admin"),
+            &api_key("org_b", "m", "k"),
+            &Commit::none(),
+        )
+        .await;
+    assert!(matches!(r, Err(StoreError::InvalidInput(_))));
+    let r = store
+        .create_org(
+            &org("org_b"),
+            &member("org_b", "m", "owner"),
+            &api_key("org_a", "m", "k"),
+            &Commit::none(),
+        )
+        .await;
+    assert!(matches!(r, Err(StoreError::InvalidInput(_))));
+    assert_eq!(store.org("org_b").await.unwrap(), None);
+}
+
+async fn custody_mode_set_once(db: &TestDb) {
+    let store = db.server().await;
+    new_org(&store, "org_a").await;
+    assert!(matches!(
+        store
+            .set_custody_mode("org_a", "unset", T0, &Commit::none())
+            .await,
+        Err(StoreError::InvalidInput(_))
+    ));
+    store
+        .set_custody_mode("org_a", "trustless", T0 + 5, &Commit::none())
+        .await
+        .unwrap();
+    let o = store.org("org_a").await.unwrap().unwrap();
+    assert_eq!(
+        (o.custody_mode.as_str(), o.updated_at_ms),
+        ("trustless", T0 + 5)
+    );
+    assert!(conflict(
+        store
+            .set_custody_mode("org_a", "standard", T0, &Commit::none())
+            .await
+    ));
+    assert!(not_found(
+        store
+            .set_custody_mode("org_x", "standard", T0, &Commit::none())
+            .await
+    ));
+    assert_eq!(
+        store.org("org_a").await.unwrap().unwrap().custody_mode,
+        "trustless"
+    );
+}
+
+async fn members_crud(db: &TestDb) {
+    let store = db.server().await;
+    new_org(&store, "org_a").await;
+    for i in 0..4 {
+        let mut m = member("org_a", &format!("mem_{i}"), "member");
+        m.created_at_ms = T0 + 10 + i;
+        store.create_member(&m, &Commit::none()).await.unwrap();
+    }
+    // Same email in the same org: conflict. Same id: conflict. Unknown org: not found.
+    let mut dup = member("org_a", "mem_9", "member");
+    dup.email = "mem_1@example.com".into();
+    assert!(conflict(store.create_member(&dup, &Commit::none()).await));
+    assert!(conflict(
+        store
+            .create_member(&member("org_a", "mem_1", "member"), &Commit::none())
+            .await
+    ));
+    assert!(not_found(
+        store
+            .create_member(&member("org_x", "mem_x", "member"), &Commit::none())
+            .await
+    ));
+    assert!(matches!(
+        store
+            .create_member(&member("org_a", "mem_r", "root"), &Commit::none())
+            .await,
+        Err(StoreError::InvalidInput(_))
+    ));
+
+    let ids = |v: Vec<planbok_store::server::MemberRecord>| {
+        v.into_iter().map(|m| m.id).collect::<Vec<_>>()
+    };
+    let (page, total) = store.list_members("org_a", 1, 2, false).await.unwrap();
+    assert_eq!(
+        (ids(page), total),
+        (vec!["mem_org_a".into(), "mem_0".into()], 5)
+    );
+    let (page, _) = store.list_members("org_a", 2, 2, false).await.unwrap();
+    assert_eq!(ids(page), vec!["mem_1".to_string(), "mem_2".into()]);
+    let (page, _) = store.list_members("org_a", 1, 2, true).await.unwrap();
+    assert_eq!(ids(page), vec!["mem_3".to_string(), "mem_2".into()]);
+
+    let m = store
+        .update_member(
+            "org_a",
+            "mem_1",
+            None,
+            Some("admin".into()),
+            T0 + 99,
+            &Commit::none(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (m.role.as_str(), m.name.as_str(), m.updated_at_ms),
+        ("admin", "name of mem_1", T0 + 99)
+    );
+    let m = store
+        .update_member(
+            "org_a",
+            "mem_1",
+            Some("Ada".into()),
+            None,
+            T0 + 100,
+            &Commit::none(),
+        )
+        .await
+        .unwrap();
+    assert_eq!((m.role.as_str(), m.name.as_str()), ("admin", "Ada"));
+    assert_eq!(store.member("org_a", "mem_1").await.unwrap(), Some(m));
+    assert!(matches!(
+        store
+            .update_member(
+                "org_a",
+                "mem_1",
+                None,
+                Some("god".into()),
+                T0,
+                &Commit::none()
+            )
+            .await,
+        Err(StoreError::InvalidInput(_))
+    ));
+    assert!(not_found(
+        store
+            .update_member(
+                "org_a",
+                "mem_x",
+                Some("x".into()),
+                None,
+                T0,
+                &Commit::none()
+            )
+            .await
+    ));
+
+    store
+        .update_member(
+            "org_a",
+            "mem_2",
+            None,
+            Some("owner".into()),
+            T0,
+            &Commit::none(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.count_owners("org_a").await.unwrap(), 2);
+    store
+        .delete_member("org_a", "mem_2", T0, &Commit::none())
+        .await
+        .unwrap();
+    assert_eq!(store.count_owners("org_a").await.unwrap(), 1);
+    assert!(not_found(
+        store
+            .delete_member("org_a", "mem_2", T0, &Commit::none())
+            .await
+    ));
+    assert_eq!(
+        store.list_members("org_a", 1, 10, false).await.unwrap().1,
+        4
+    );
+}
+
+async fn delete_member_revokes_its_keys(db: &TestDb) {
+    let store = db.server().await;
+    new_org(&store, "org_a").await;
+    store
+        .create_member(&member("org_a", "mem_1", "admin"), &Commit::none())
+        .await
+        .unwrap();
+    for id in ["k1", "k2"] {
+        store
+            .create_api_key(&api_key("org_a", "mem_1", id), &Commit::none())
+            .await
+            .unwrap();
+    }
+    store
+        .revoke_api_key("org_a", "k2", T0 + 1, &Commit::none())
+        .await
+        .unwrap();
+    store
+        .delete_member(
+            "org_a",
+            "mem_1",
+            T0 + 50,
+            &Commit::audit(draft("org_a", "member.delete")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.member("org_a", "mem_1").await.unwrap(), None);
+    // The active key is revoked now; the one revoked before keeps its time.
+    assert_eq!(
+        store.api_key("k1").await.unwrap().unwrap().revoked_at_ms,
+        Some(T0 + 50)
+    );
+    assert_eq!(
+        store.api_key("k2").await.unwrap().unwrap().revoked_at_ms,
+        Some(T0 + 1)
+    );
+    // The owner's key is untouched.
+    assert_eq!(
+        store
+            .api_key("key_org_a")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at_ms,
+        None
+    );
+    assert_eq!(store.audit_head("org_a").await.unwrap().unwrap().0, 2);
+}
+
+async fn api_keys_crud(db: &TestDb) {
+    let store = db.server().await;
+    new_org(&store, "org_a").await;
+    let mut k = api_key("org_a", "mem_org_a", "k1");
+    k.access = "read_only".into();
+    k.allowed_origins = vec!["https://app.example.com".into()];
+    k.created_at_ms = T0 + 1;
+    store.create_api_key(&k, &Commit::none()).await.unwrap();
+    assert_eq!(store.api_key("k1").await.unwrap(), Some(k.clone()));
+    assert!(conflict(store.create_api_key(&k, &Commit::none()).await));
+    // The member must exist in the key's organization.
+    assert!(not_found(
+        store
+            .create_api_key(&api_key("org_a", "mem_nobody", "k2"), &Commit::none())
+            .await
+    ));
+    let mut bad = api_key("org_a", "mem_org_a", "k3");
+    bad.secret_hash = vec![1; 31];
+    assert!(matches!(
+        store.create_api_key(&bad, &Commit::none()).await,
+        Err(StoreError::InvalidInput(_))
+    ));
+    let mut bad = api_key("org_a", "mem_org_a", "k3");
+    bad.access = "admin".into();
+    assert!(matches!(
+        store.create_api_key(&bad, &Commit::none()).await,
+        Err(StoreError::InvalidInput(_))
+    ));
+
+    let (page, total) = store.list_api_keys("org_a", 1, 10, true).await.unwrap();
+    let ids: Vec<_> = page.iter().map(|k| k.id.as_str()).collect();
+    assert_eq!((ids, total), (vec!["k1", "key_org_a"], 2));
+
+    store
+        .revoke_api_key(
+            "org_a",
+            "k1",
+            T0 + 7,
+            &Commit::audit(draft("org_a", "api_key.revoke")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.api_key("k1").await.unwrap().unwrap().revoked_at_ms,
+        Some(T0 + 7)
+    );
+    assert!(not_found(
+        store
+            .revoke_api_key("org_a", "k1", T0 + 8, &Commit::none())
+            .await
+    ));
+    assert!(not_found(
+        store
+            .revoke_api_key("org_a", "nope", T0, &Commit::none())
+            .await
+    ));
+    assert_eq!(
+        store.list_api_keys("org_a", 1, 10, true).await.unwrap().1,
+        2
+    );
+
+    // Debug shows the hash's length, not its bytes.
+    let printed = format!("{k:?}");
+    assert!(
+        printed.contains("<32 bytes>") && !printed.contains("90, 90"),
+        "{printed}"
+    );
+}
+
+async fn touch_api_key_is_coarse(db: &TestDb) {
+    let store = db.server().await;
+    new_org(&store, "org_a").await;
+    let last = |store: ServerStore| async move {
+        store
+            .api_key("key_org_a")
+            .await
+            .unwrap()
+            .unwrap()
+            .last_used_at_ms
+    };
+    store.touch_api_key("key_org_a", T0 + 1_000).await.unwrap();
+    assert_eq!(last(store.clone()).await, Some(T0 + 1_000));
+    store.touch_api_key("key_org_a", T0 + 30_000).await.unwrap();
+    assert_eq!(last(store.clone()).await, Some(T0 + 1_000));
+    store.touch_api_key("key_org_a", T0 + 61_000).await.unwrap();
+    assert_eq!(last(store.clone()).await, Some(T0 + 61_000));
+    store.touch_api_key("key_org_a", T0).await.unwrap();
+    assert_eq!(last(store.clone()).await, Some(T0 + 61_000));
+    store.touch_api_key("nope", T0).await.unwrap();
+}
+
+/// Organization B asks for everything of organization A by id: nothing comes back, and
+/// nothing changes.
+async fn org_isolation_of_every_lookup(db: &TestDb) {
+    let store = db.server().await;
+    new_org(&store, "org_a").await;
+    new_org(&store, "org_b").await;
+    let c = Commit::none();
+    store
+        .create_member(&member("org_a", "mem_1", "member"), &c)
+        .await
+        .unwrap();
+    store
+        .create_api_key(&api_key("org_a", "mem_1", "k_a"), &c)
+        .await
+        .unwrap();
+    store
+        .create_wallet_set(&wallet_set("org_a", "ws_a"), &c)
+        .await
+        .unwrap();
+    store
+        .create_wallets(&[wallet("org_a", "ws_a", "w_a", "ETH", 0)], &c)
+        .await
+        .unwrap();
+
+    let b = "org_b";
+    assert_eq!(store.member(b, "mem_1").await.unwrap(), None);
+    assert_eq!(store.member(b, "mem_org_a").await.unwrap(), None);
+    assert!(not_found(
+        store
+            .update_member(b, "mem_1", Some("x".into()), None, T0, &c)
+            .await
+    ));
+    assert!(not_found(store.delete_member(b, "mem_1", T0, &c).await));
+    assert!(not_found(store.revoke_api_key(b, "k_a", T0, &c).await));
+    assert!(not_found(
+        store.create_api_key(&api_key(b, "mem_1", "k_b"), &c).await
+    ));
+    assert_eq!(store.wallet_set(b, "ws_a").await.unwrap(), None);
+    assert!(not_found(
+        store.rename_wallet_set(b, "ws_a", "x", T0, &c).await
+    ));
+    assert!(not_found(store.reserve_indices(b, "ws_a", 1).await));
+    assert_eq!(store.wallet(b, "w_a").await.unwrap(), None);
+    assert!(not_found(
+        store
+            .update_wallet(b, "w_a", Some(Some("x".into())), None, T0, &c)
+            .await
+    ));
+    // A wallet of B under A's set: refused by the (org, set) reference.
+    assert!(not_found(
+        store
+            .create_wallets(&[wallet(b, "ws_a", "w_b", "ETH", 0)], &c)
+            .await
+    ));
+    let q = WalletQuery {
+        wallet_set_id: Some("ws_a".into()),
+        page: 1,
+        limit: 10,
+        ..WalletQuery::default()
+    };
+    assert_eq!(store.list_wallets(b, &q).await.unwrap(), (vec![], 0));
+    assert_eq!(store.list_members(b, 1, 10, false).await.unwrap().1, 1);
+    assert_eq!(store.list_api_keys(b, 1, 10, false).await.unwrap().1, 1);
+    assert_eq!(
+        store.list_wallet_sets(b, 1, 10, false).await.unwrap(),
+        (vec![], 0)
+    );
+
+    // A's objects are all still there, unchanged.
+    assert_eq!(
+        store.member("org_a", "mem_1").await.unwrap(),
+        Some(member("org_a", "mem_1", "member"))
+    );
+    assert_eq!(
+        store.api_key("k_a").await.unwrap().unwrap().revoked_at_ms,
+        None
+    );
+    assert_eq!(
+        store.wallet_set("org_a", "ws_a").await.unwrap(),
+        Some(wallet_set("org_a", "ws_a"))
+    );
+    assert_eq!(store.reserve_indices("org_a", "ws_a", 1).await.unwrap(), 0);
+    assert_eq!(
+        store.wallet("org_a", "w_a").await.unwrap(),
+        Some(wallet("org_a", "ws_a", "w_a", "ETH", 0))
+    );
+}
+
+async fn server_and_node_schemas_share_a_database(db: &TestDb) {
+    let server = db.server().await;
+    let node = db.connect().await;
+    new_org(&server, "org_a").await;
+    node.put_blob("b", vec![1]).await.unwrap();
+    // Reconnecting applies nothing twice.
+    let again = ServerStore::connect(&db.url).await.unwrap();
+    let _ = NodeStore::connect(&db.url).await.unwrap();
+    assert!(again.org("org_a").await.unwrap().is_some());
+    let mut conn = db.raw().await;
+    let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _planbok_server_migrations")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(applied, 1);
+}
