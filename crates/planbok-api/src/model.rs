@@ -51,7 +51,9 @@ pub struct OrganizationCreated {
 }
 
 /// A member's role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Reads and signs.
@@ -583,6 +585,8 @@ pub struct AuditEntry {
     pub seq: i64,
     /// The chain: the organization id.
     pub chain: String,
+    /// The hash format version.
+    pub version: u8,
     /// RFC 3339 UTC, milliseconds.
     pub at: String,
     /// Unix ms (what the hash covers).

@@ -40,7 +40,9 @@ impl Modify for Security {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "apiKey",
-            SecurityScheme::ApiKey(ApiKeyScheme::Header(ApiKeyValue::new(crate::API_KEY_HEADER))),
+            SecurityScheme::ApiKey(ApiKeyScheme::Header(ApiKeyValue::new(
+                crate::API_KEY_HEADER,
+            ))),
         );
         components.add_security_scheme(
             "operatorToken",
@@ -88,66 +90,156 @@ macro_rules! doc_route {
     };
 }
 
-doc_route!(#[utoipa::path(post, path = "/v2/organizations", tag = "organization", request_body = CreateOrganization,
+doc_route!(
+    #[utoipa::path(post, path = "/v2/organizations", tag = "organization", request_body = CreateOrganization,
     security(("operatorToken" = [])),
-    responses((status = 201, body = OrganizationCreated), (status = 401, body = ErrorBody)))] create_organization);
-doc_route!(#[utoipa::path(get, path = "/v2/organization", tag = "organization", responses((status = 200, body = Organization)))] get_organization);
-doc_route!(#[utoipa::path(post, path = "/v2/organization/members", tag = "organization", request_body = CreateMember,
-    responses((status = 201, body = Member), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))] create_member);
-doc_route!(#[utoipa::path(get, path = "/v2/organization/members", tag = "organization", params(ListQuery),
-    responses((status = 200, body = Vec<Member>, description = "a list page of members")))] list_members);
-doc_route!(#[utoipa::path(patch, path = "/v2/organization/members/{id}", tag = "organization", request_body = UpdateMember,
-    params(("id" = String, Path)), responses((status = 200, body = Member), (status = 404, body = ErrorBody)))] update_member);
-doc_route!(#[utoipa::path(delete, path = "/v2/organization/members/{id}", tag = "organization",
-    params(("id" = String, Path)), responses((status = 200, body = Member), (status = 404, body = ErrorBody)))] delete_member);
-doc_route!(#[utoipa::path(post, path = "/v2/organization/api-keys", tag = "organization", request_body = CreateApiKey,
-    responses((status = 201, body = ApiKeyCreated)))] create_api_key);
-doc_route!(#[utoipa::path(get, path = "/v2/organization/api-keys", tag = "organization", params(ListQuery),
-    responses((status = 200, body = Vec<ApiKey>, description = "a list page of keys")))] list_api_keys);
-doc_route!(#[utoipa::path(delete, path = "/v2/organization/api-keys/{id}", tag = "organization",
-    params(("id" = String, Path)), responses((status = 200, body = ApiKey), (status = 404, body = ErrorBody)))] delete_api_key);
-doc_route!(#[utoipa::path(get, path = "/v2/config/organization/public-key", tag = "organization",
-    responses((status = 200, body = PublicKey)))] organization_public_key);
-doc_route!(#[utoipa::path(post, path = "/v2/organization/secret", tag = "organization", request_body = RegisterSecret,
-    responses((status = 201, body = Organization), (status = 409, body = ErrorBody)))] register_secret);
-doc_route!(#[utoipa::path(get, path = "/v2/config/chains", tag = "organization",
-    responses((status = 200, body = Vec<ChainInfo>)))] chains);
-doc_route!(#[utoipa::path(post, path = "/v2/organization/wallet-sets", tag = "wallets", request_body = CreateWalletSet,
-    responses((status = 201, body = WalletSetCreated), (status = 503, body = ErrorBody)))] create_wallet_set);
-doc_route!(#[utoipa::path(put, path = "/v2/organization/wallet-sets/{id}", tag = "wallets", request_body = UpdateWalletSet,
-    params(("id" = String, Path)), responses((status = 200, body = WalletSet)))] update_wallet_set);
-doc_route!(#[utoipa::path(get, path = "/v2/wallet-sets", tag = "wallets", params(ListQuery),
-    responses((status = 200, body = Vec<WalletSet>, description = "a list page of wallet sets")))] list_wallet_sets);
-doc_route!(#[utoipa::path(get, path = "/v2/wallet-sets/{id}", tag = "wallets",
-    params(("id" = String, Path)), responses((status = 200, body = WalletSet), (status = 404, body = ErrorBody)))] get_wallet_set);
-doc_route!(#[utoipa::path(post, path = "/v2/organization/wallets", tag = "wallets", request_body = CreateWallets,
-    responses((status = 201, body = WalletsCreated)))] create_wallets);
-doc_route!(#[utoipa::path(get, path = "/v2/wallets", tag = "wallets", params(WalletFilter),
-    responses((status = 200, body = Vec<Wallet>, description = "a list page of wallets")))] list_wallets);
-doc_route!(#[utoipa::path(get, path = "/v2/wallets/{id}", tag = "wallets",
-    params(("id" = String, Path)), responses((status = 200, body = Wallet), (status = 404, body = ErrorBody)))] get_wallet);
-doc_route!(#[utoipa::path(put, path = "/v2/wallets/{id}", tag = "wallets", request_body = UpdateWallet,
-    params(("id" = String, Path)), responses((status = 200, body = Wallet)))] update_wallet);
-doc_route!(#[utoipa::path(post, path = "/v2/wallets/validate-address", tag = "wallets", request_body = ValidateAddress,
-    responses((status = 200, body = AddressValidity)))] validate_address);
-doc_route!(#[utoipa::path(post, path = "/v2/organization/sign/message", tag = "signing", request_body = SignMessage,
-    responses((status = 200, body = MessageSignature), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))] sign_message);
-doc_route!(#[utoipa::path(post, path = "/v2/organization/sign/typed-data", tag = "signing", request_body = SignTypedData,
-    responses((status = 200, body = MessageSignature), (status = 422, body = ErrorBody)))] sign_typed_data);
-doc_route!(#[utoipa::path(post, path = "/v2/organization/sign/transaction", tag = "signing", request_body = SignTransaction,
-    responses((status = 200, body = TransactionSignature), (status = 422, body = ErrorBody)))] sign_transaction);
-doc_route!(#[utoipa::path(post, path = "/v2/organization/wallets/export", tag = "signing", request_body = ExportWallets,
-    responses((status = 200, body = WalletsExported), (status = 403, body = ErrorBody)))] export_wallets);
-doc_route!(#[utoipa::path(get, path = "/v2/audit-logs", tag = "audit", params(AuditFilter),
-    responses((status = 200, body = Vec<AuditEntry>, description = "a list page of entries")))] audit_logs);
-doc_route!(#[utoipa::path(get, path = "/v2/audit-logs/export", tag = "audit", params(AuditExportQuery),
-    responses((status = 200, content_type = "application/x-ndjson", description = "one entry per line, then a final `{\"head\": {seq, hash}}` line")))] audit_export);
-doc_route!(#[utoipa::path(get, path = "/health", tag = "operations", security(()),
-    responses((status = 200, body = Health)))] health);
-doc_route!(#[utoipa::path(get, path = "/ready", tag = "operations", security(()),
-    responses((status = 200, body = Health), (status = 503, body = Health)))] ready);
-doc_route!(#[utoipa::path(get, path = "/metrics", tag = "operations", security(()),
-    responses((status = 200, content_type = "text/plain", description = "Prometheus text format")))] metrics);
+    responses((status = 201, body = OrganizationCreated), (status = 401, body = ErrorBody)))]
+    create_organization
+);
+doc_route!(
+    #[utoipa::path(get, path = "/v2/organization", tag = "organization", responses((status = 200, body = Organization)))]
+    get_organization
+);
+doc_route!(
+    #[utoipa::path(post, path = "/v2/organization/members", tag = "organization", request_body = CreateMember,
+    responses((status = 201, body = Member), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    create_member
+);
+doc_route!(
+    #[utoipa::path(get, path = "/v2/organization/members", tag = "organization", params(ListQuery),
+    responses((status = 200, body = Vec<Member>, description = "a list page of members")))]
+    list_members
+);
+doc_route!(
+    #[utoipa::path(patch, path = "/v2/organization/members/{id}", tag = "organization", request_body = UpdateMember,
+    params(("id" = String, Path)), responses((status = 200, body = Member), (status = 404, body = ErrorBody)))]
+    update_member
+);
+doc_route!(
+    #[utoipa::path(delete, path = "/v2/organization/members/{id}", tag = "organization",
+    params(("id" = String, Path)), responses((status = 200, body = Member), (status = 404, body = ErrorBody)))]
+    delete_member
+);
+doc_route!(
+    #[utoipa::path(post, path = "/v2/organization/api-keys", tag = "organization", request_body = CreateApiKey,
+    responses((status = 201, body = ApiKeyCreated)))]
+    create_api_key
+);
+doc_route!(
+    #[utoipa::path(get, path = "/v2/organization/api-keys", tag = "organization", params(ListQuery),
+    responses((status = 200, body = Vec<ApiKey>, description = "a list page of keys")))]
+    list_api_keys
+);
+doc_route!(
+    #[utoipa::path(delete, path = "/v2/organization/api-keys/{id}", tag = "organization",
+    params(("id" = String, Path)), responses((status = 200, body = ApiKey), (status = 404, body = ErrorBody)))]
+    delete_api_key
+);
+doc_route!(
+    #[utoipa::path(get, path = "/v2/config/organization/public-key", tag = "organization",
+    responses((status = 200, body = PublicKey)))]
+    organization_public_key
+);
+doc_route!(
+    #[utoipa::path(post, path = "/v2/organization/secret", tag = "organization", request_body = RegisterSecret,
+    responses((status = 201, body = Organization), (status = 409, body = ErrorBody)))]
+    register_secret
+);
+doc_route!(
+    #[utoipa::path(get, path = "/v2/config/chains", tag = "organization",
+    responses((status = 200, body = Vec<ChainInfo>)))]
+    chains
+);
+doc_route!(
+    #[utoipa::path(post, path = "/v2/organization/wallet-sets", tag = "wallets", request_body = CreateWalletSet,
+    responses((status = 201, body = WalletSetCreated), (status = 503, body = ErrorBody)))]
+    create_wallet_set
+);
+doc_route!(
+    #[utoipa::path(put, path = "/v2/organization/wallet-sets/{id}", tag = "wallets", request_body = UpdateWalletSet,
+    params(("id" = String, Path)), responses((status = 200, body = WalletSet)))]
+    update_wallet_set
+);
+doc_route!(
+    #[utoipa::path(get, path = "/v2/wallet-sets", tag = "wallets", params(ListQuery),
+    responses((status = 200, body = Vec<WalletSet>, description = "a list page of wallet sets")))]
+    list_wallet_sets
+);
+doc_route!(
+    #[utoipa::path(get, path = "/v2/wallet-sets/{id}", tag = "wallets",
+    params(("id" = String, Path)), responses((status = 200, body = WalletSet), (status = 404, body = ErrorBody)))]
+    get_wallet_set
+);
+doc_route!(
+    #[utoipa::path(post, path = "/v2/organization/wallets", tag = "wallets", request_body = CreateWallets,
+    responses((status = 201, body = WalletsCreated)))]
+    create_wallets
+);
+doc_route!(
+    #[utoipa::path(get, path = "/v2/wallets", tag = "wallets", params(WalletFilter),
+    responses((status = 200, body = Vec<Wallet>, description = "a list page of wallets")))]
+    list_wallets
+);
+doc_route!(
+    #[utoipa::path(get, path = "/v2/wallets/{id}", tag = "wallets",
+    params(("id" = String, Path)), responses((status = 200, body = Wallet), (status = 404, body = ErrorBody)))]
+    get_wallet
+);
+doc_route!(
+    #[utoipa::path(put, path = "/v2/wallets/{id}", tag = "wallets", request_body = UpdateWallet,
+    params(("id" = String, Path)), responses((status = 200, body = Wallet)))]
+    update_wallet
+);
+doc_route!(
+    #[utoipa::path(post, path = "/v2/wallets/validate-address", tag = "wallets", request_body = ValidateAddress,
+    responses((status = 200, body = AddressValidity)))]
+    validate_address
+);
+doc_route!(
+    #[utoipa::path(post, path = "/v2/organization/sign/message", tag = "signing", request_body = SignMessage,
+    responses((status = 200, body = MessageSignature), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    sign_message
+);
+doc_route!(
+    #[utoipa::path(post, path = "/v2/organization/sign/typed-data", tag = "signing", request_body = SignTypedData,
+    responses((status = 200, body = MessageSignature), (status = 422, body = ErrorBody)))]
+    sign_typed_data
+);
+doc_route!(
+    #[utoipa::path(post, path = "/v2/organization/sign/transaction", tag = "signing", request_body = SignTransaction,
+    responses((status = 200, body = TransactionSignature), (status = 422, body = ErrorBody)))]
+    sign_transaction
+);
+doc_route!(
+    #[utoipa::path(post, path = "/v2/organization/wallets/export", tag = "signing", request_body = ExportWallets,
+    responses((status = 200, body = WalletsExported), (status = 403, body = ErrorBody)))]
+    export_wallets
+);
+doc_route!(
+    #[utoipa::path(get, path = "/v2/audit-logs", tag = "audit", params(AuditFilter),
+    responses((status = 200, body = Vec<AuditEntry>, description = "a list page of entries")))]
+    audit_logs
+);
+doc_route!(
+    #[utoipa::path(get, path = "/v2/audit-logs/export", tag = "audit", params(AuditExportQuery),
+    responses((status = 200, content_type = "application/x-ndjson", description = "one entry per line, then a final `{\"head\": {seq, hash}}` line")))]
+    audit_export
+);
+doc_route!(
+    #[utoipa::path(get, path = "/health", tag = "operations", security(()),
+    responses((status = 200, body = Health)))]
+    health
+);
+doc_route!(
+    #[utoipa::path(get, path = "/ready", tag = "operations", security(()),
+    responses((status = 200, body = Health), (status = 503, body = Health)))]
+    ready
+);
+doc_route!(
+    #[utoipa::path(get, path = "/metrics", tag = "operations", security(()),
+    responses((status = 200, content_type = "text/plain", description = "Prometheus text format")))]
+    metrics
+);
 
 #[cfg(test)]
 mod tests {

@@ -15,7 +15,12 @@ use planbok_sdk::secret::{Context, OrgSecret};
 #[derive(clap::Args)]
 pub struct Conn {
     /// The server's base URL.
-    #[arg(long, env = "PLANBOK_URL", default_value = "http://127.0.0.1:8080", global = true)]
+    #[arg(
+        long,
+        env = "PLANBOK_URL",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
     url: String,
     /// An API key.
     #[arg(long, env = "PLANBOK_API_KEY", global = true, hide_env_values = true)]
@@ -40,7 +45,8 @@ impl Conn {
 
     fn secret(&self) -> Result<Option<OrgSecret>> {
         if let Some(f) = &self.secret_file {
-            let s = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+            let s =
+                std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
             return Ok(Some(OrgSecret::from_hex(&s)?));
         }
         match std::env::var("PLANBOK_ORG_SECRET") {
@@ -52,7 +58,11 @@ impl Conn {
     /// A fresh ciphertext for `context`, if a secret was given.
     fn encrypted(&self, client: &Client, context: Context) -> Result<Option<String>> {
         match self.secret()? {
-            Some(s) => Ok(Some(s.encrypt(&client.organization_public_key()?, context, None)?)),
+            Some(s) => Ok(Some(s.encrypt(
+                &client.organization_public_key()?,
+                context,
+                None,
+            )?)),
             None => Ok(None),
         }
     }
@@ -202,9 +212,12 @@ pub fn secret(conn: &Conn, cmd: SecretCommand) -> Result<()> {
             binding,
         } => {
             let ctx = Context::parse(&context).context("--context is dkg, sign or verify")?;
-            let secret = conn.secret()?.context("give the secret: --secret-file or PLANBOK_ORG_SECRET")?;
+            let secret = conn
+                .secret()?
+                .context("give the secret: --secret-file or PLANBOK_ORG_SECRET")?;
             let pem = match public_key_file {
-                Some(f) => std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?,
+                Some(f) => std::fs::read_to_string(&f)
+                    .with_context(|| format!("reading {}", f.display()))?,
                 None => conn.client()?.organization_public_key()?,
             };
             let binding = binding
@@ -228,7 +241,9 @@ pub fn secret(conn: &Conn, cmd: SecretCommand) -> Result<()> {
                 encrypted_organization_secret: enc,
                 custody_mode: mode,
             })?;
-            conn.print(&org, |o| println!("organization {}: custody mode {}", o.id, o.custody_mode))
+            conn.print(&org, |o| {
+                println!("organization {}: custody mode {}", o.id, o.custody_mode)
+            })
         }
     }
 }
@@ -276,7 +291,10 @@ pub fn wallet(conn: &Conn, cmd: WalletCommand) -> Result<()> {
     })?;
     conn.print(&wallets, |ws| {
         for w in ws {
-            println!("{:<13} {}  {}  ({})", w.blockchain, w.address, w.id, w.derivation_path);
+            println!(
+                "{:<13} {}  {}  ({})",
+                w.blockchain, w.address, w.id, w.derivation_path
+            );
         }
     })
 }

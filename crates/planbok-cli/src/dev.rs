@@ -30,6 +30,9 @@ pub struct DevArgs {
     /// Node 1's port (Node 2 gets the next one).
     #[arg(long, default_value_t = 7701)]
     node_port: u16,
+    /// Tests only: known Paillier primes instead of generating safe primes (insecure).
+    #[arg(long, hide = true)]
+    insecure_pregenerated_primes: Option<PathBuf>,
 }
 
 /// The three children; dropping it stops them.
@@ -94,8 +97,15 @@ fn lay_out(dir: &Path, args: &DevArgs) -> Result<()> {
             String::new()
         };
         let db = dir.join(format!("node{role}.db"));
+        let primes = match &args.insecure_pregenerated_primes {
+            Some(p) => format!(
+                "\n[cggmp]\ninsecure_pregenerated_primes = \"{}\"\n",
+                std::path::absolute(p)?.display()
+            ),
+            None => String::new(),
+        };
         let config = format!(
-            "# planbok dev: Node {role}. Dev keystore: NOT for production.\nrole = {role}\nlisten = \"127.0.0.1:{port}\"\ndatabase_url = \"sqlite://{db}\"\ngrant_public_key = \"{gpk}\"\n\n[tls]\nca = \"pki/ca.pem\"\ncert = \"pki/node{role}.pem\"\nkey = \"pki/node{role}.key\"\n\n{peer}\n[keystore]\nbackend = \"dev\"\nkey_file = \"node{role}.devkey\"\nallow_dev = true\n",
+            "# planbok dev: Node {role}. Dev keystore: NOT for production.\nrole = {role}\nlisten = \"127.0.0.1:{port}\"\ndatabase_url = \"sqlite://{db}\"\ngrant_public_key = \"{gpk}\"\n\n[tls]\nca = \"pki/ca.pem\"\ncert = \"pki/node{role}.pem\"\nkey = \"pki/node{role}.key\"\n\n{peer}\n[keystore]\nbackend = \"dev\"\nkey_file = \"node{role}.devkey\"\nallow_dev = true\n{primes}",
             db = db.display(),
             gpk = grant.public_key().to_hex(),
         );
@@ -118,7 +128,10 @@ fn spawn(dir: &Path, name: &'static str, args: &[&str]) -> Result<Child> {
     Command::new(std::env::current_exe()?)
         .args(args)
         .current_dir(dir)
-        .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+        .env(
+            "RUST_LOG",
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+        )
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log)
@@ -138,7 +151,11 @@ fn check_alive(children: &mut Children, dir: &Path) -> Result<()> {
     Ok(())
 }
 
-async fn operator(dir: &Path, port: u16, role: u8) -> Result<OperatorClient<tonic::transport::Channel>> {
+async fn operator(
+    dir: &Path,
+    port: u16,
+    role: u8,
+) -> Result<OperatorClient<tonic::transport::Channel>> {
     let pki = dir.join("pki");
     let tls = TlsMaterial::from_files(
         &pki.join("ca.pem"),
@@ -167,7 +184,10 @@ async fn wait_node(
             return Ok(c);
         }
         if Instant::now() > deadline {
-            bail!("node {role} did not start; see {}", dir.join(format!("node{role}.log")).display());
+            bail!(
+                "node {role} did not start; see {}",
+                dir.join(format!("node{role}.log")).display()
+            );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -207,7 +227,10 @@ fn wait_http(children: &mut Children, dir: &Path, base: &str) -> Result<()> {
             return Ok(());
         }
         if Instant::now() > deadline {
-            bail!("the server did not start; see {}", dir.join("server.log").display());
+            bail!(
+                "the server did not start; see {}",
+                dir.join("server.log").display()
+            );
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -250,13 +273,19 @@ fn quick_start(base: &str, key: &str, dir: &Path) {
     println!();
     println!("Quick start, in another terminal:");
     println!("  export PLANBOK_URL={base} PLANBOK_API_KEY={key}");
-    println!("  planbok wallet-set create --name treasury                     # prints the wallet set id");
+    println!(
+        "  planbok wallet-set create --name treasury                     # prints the wallet set id"
+    );
     println!("  planbok wallet create --wallet-set <id> --chain ETH-SEPOLIA --chain SOL-DEVNET");
     println!("  planbok sign message --wallet <wallet id> --message 'hello planbok'");
     println!();
     println!("or with curl:");
-    println!("  curl -s -H \"PLANBOK-X-API-KEY: $PLANBOK_API_KEY\" -H 'content-type: application/json' \\");
-    println!("    -d \"{{\\\"idempotencyKey\\\": \\\"$(cat /proc/sys/kernel/random/uuid)\\\", \\\"name\\\": \\\"treasury\\\"}}\" \\");
+    println!(
+        "  curl -s -H \"PLANBOK-X-API-KEY: $PLANBOK_API_KEY\" -H 'content-type: application/json' \\"
+    );
+    println!(
+        "    -d \"{{\\\"idempotencyKey\\\": \\\"$(cat /proc/sys/kernel/random/uuid)\\\", \\\"name\\\": \\\"treasury\\\"}}\" \\"
+    );
     println!("    {base}/v2/organization/wallet-sets");
     println!();
     println!("Ctrl-C stops all three processes; a restart keeps every wallet.");
@@ -268,8 +297,22 @@ pub fn run(args: DevArgs) -> Result<()> {
     let base = format!("http://127.0.0.1:{}", args.port);
     let (p1, p2) = (args.node_port, args.node_port + 1);
     let mut children = Children(Vec::new());
-    children.0.push(("node2", spawn(&dir, "node2", &["node", "--role", "2", "--config", "node2.toml"])?));
-    children.0.push(("node1", spawn(&dir, "node1", &["node", "--role", "1", "--config", "node1.toml"])?));
+    children.0.push((
+        "node2",
+        spawn(
+            &dir,
+            "node2",
+            &["node", "--role", "2", "--config", "node2.toml"],
+        )?,
+    ));
+    children.0.push((
+        "node1",
+        spawn(
+            &dir,
+            "node1",
+            &["node", "--role", "1", "--config", "node1.toml"],
+        )?,
+    ));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -278,7 +321,10 @@ pub fn run(args: DevArgs) -> Result<()> {
         let mut n1 = wait_node(&dir, &mut children, p1, 1).await?;
         provision(&mut n1).await
     })?;
-    children.0.push(("server", spawn(&dir, "server", &["server", "--config", "server.toml"])?));
+    children.0.push((
+        "server",
+        spawn(&dir, "server", &["server", "--config", "server.toml"])?,
+    ));
     wait_http(&mut children, &dir, &base)?;
     let key = bootstrap(&dir, &base)?;
     quick_start(&base, &key, &dir);

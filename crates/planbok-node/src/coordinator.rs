@@ -127,6 +127,7 @@ impl CoordinatorService {
             }],
             encrypted_secret: r.encrypted_secret,
             binding_ref: r.binding_ref,
+            context: SecretContext::Dkg as i32,
         };
         self.keygen_batch_inner(batch)
             .await?
@@ -157,7 +158,9 @@ impl CoordinatorService {
                 .iter()
                 .any(|(_, c, _): &(Proto, grant::VerifiedGrant, _)| c.org_id != g.org_id)
             {
-                return Err(NodeError::invalid("a batch's grants must name one organization"));
+                return Err(NodeError::invalid(
+                    "a batch's grants must name one organization",
+                ));
             }
             state
                 .consume_grant(

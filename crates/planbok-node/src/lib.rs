@@ -46,7 +46,7 @@ use crate::coordinator::CoordinatorService;
 use crate::operator::OperatorService;
 use crate::peer::PeerService;
 use crate::state::{NodeState, now_ms};
-use crate::tls::{self, TlsMaterial, require};
+use crate::tls::{TlsMaterial, require};
 
 /// Largest gRPC message (a frame is at most 4 MiB plus its envelope).
 const MAX_MESSAGE: usize = 8 * 1024 * 1024;

@@ -10,7 +10,6 @@ use planbok_proto::codes::{self, ErrorCode};
 use planbok_proto::roles::Role;
 use tonic::{Request, Status};
 
-
 pub use planbok_proto::tls::TlsMaterial;
 
 /// The role our own certificate names.

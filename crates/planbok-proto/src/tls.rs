@@ -54,4 +54,3 @@ impl TlsMaterial {
         &self.cert
     }
 }
-

@@ -168,7 +168,10 @@ impl Client {
     // -- organization -----------------------------------------------------------------
 
     /// `POST /v2/organizations` (operator token).
-    pub fn create_organization(&self, body: &CreateOrganization) -> Result<OrganizationCreated, Error> {
+    pub fn create_organization(
+        &self,
+        body: &CreateOrganization,
+    ) -> Result<OrganizationCreated, Error> {
         self.post("/v2/organizations", body)
     }
 

@@ -182,8 +182,12 @@ mod tests {
             .unwrap();
         let s = OrgSecret::generate();
         let ct = s.encrypt_at(&pem, Context::Sign, 1234, None).unwrap();
-        let raw = base64::engine::general_purpose::STANDARD.decode(ct).unwrap();
-        let plain = sk.decrypt(rsa::Oaep::new::<rsa::sha2::Sha256>(), &raw).unwrap();
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(ct)
+            .unwrap();
+        let plain = sk
+            .decrypt(rsa::Oaep::new::<rsa::sha2::Sha256>(), &raw)
+            .unwrap();
         let v: serde_json::Value = serde_json::from_slice(&plain).unwrap();
         assert_eq!(v["secret"], *s.to_hex());
         assert_eq!(v["timestamp"], 1234);

@@ -123,11 +123,6 @@ impl<'a> Op<'a> {
         }
     }
 
-    /// Sets the target once it is known (e.g. a new object's id).
-    pub fn target(&mut self, target: impl Into<String>) {
-        self.target = Some(target.into());
-    }
-
     /// An entry with this outcome; `extra` is merged into the detail.
     pub fn draft(&self, outcome: &str, extra: Option<Value>) -> AuditDraft {
         let mut detail = self.detail.clone();

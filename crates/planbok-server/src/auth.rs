@@ -63,13 +63,13 @@ pub fn parse(presented: &str) -> Option<(String, &str)> {
 /// Whether `secret` matches the stored hash, in constant time.
 pub fn secret_matches(secret: &str, stored_hash: &[u8]) -> bool {
     let h = Sha256::digest(secret.as_bytes());
-    h.as_slice().ct_eq(stored_hash).into()
+    h[..].ct_eq(stored_hash).into()
 }
 
 /// SHA-256 of the operator token, compared in constant time.
 pub fn token_matches(presented: &str, expected_hash: &[u8; 32]) -> bool {
     let h = Sha256::digest(presented.as_bytes());
-    h.as_slice().ct_eq(expected_hash).into()
+    h[..].ct_eq(expected_hash).into()
 }
 
 /// An allowlist entry: an IP or a CIDR.

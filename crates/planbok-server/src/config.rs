@@ -207,7 +207,8 @@ impl ServerConfig {
     /// Reads a configuration file; relative file paths in it are relative to its directory.
     pub fn load(path: &std::path::Path) -> Result<ServerConfig, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let mut c = ServerConfig::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut c =
+            ServerConfig::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         let base = path.parent().unwrap_or(std::path::Path::new("."));
         for p in [
             &mut c.operator_token_file,

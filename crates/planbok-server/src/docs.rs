@@ -26,8 +26,8 @@ const PAGE: &str = r#"<!doctype html>
 "#;
 
 // A separate file, not inline, so a strict Content-Security-Policy can forbid inline scripts.
-const INIT: &str = r#"window.ui = SwaggerUIBundle({ url: "/v2/openapi.json", dom_id: "#swagger-ui", persistAuthorization: false });
-"#;
+const INIT: &str = r##"window.ui = SwaggerUIBundle({ url: "/v2/openapi.json", dom_id: "#swagger-ui", persistAuthorization: false });
+"##;
 
 fn with_type(body: impl IntoResponse, content_type: &'static str) -> Response {
     let mut r = body.into_response();
@@ -35,7 +35,9 @@ fn with_type(body: impl IntoResponse, content_type: &'static str) -> Response {
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     r.headers_mut().insert(
         "content-security-policy",
-        HeaderValue::from_static("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'"),
+        HeaderValue::from_static(
+            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'",
+        ),
     );
     r
 }

@@ -49,11 +49,6 @@ impl ApiError {
         tracing::error!(request_id = %context::request_id(), error = %detail, "internal error");
         ApiError::new(ErrorCode::Internal, "internal error")
     }
-
-    /// Whether the client may retry the same request later and succeed (nothing was done).
-    pub fn is_transient(&self) -> bool {
-        self.code.http_status() >= 500 || self.code == ErrorCode::RateLimited
-    }
 }
 
 impl From<StoreError> for ApiError {
@@ -72,8 +67,14 @@ impl From<StoreError> for ApiError {
 
 impl From<planbok_chains::ChainError> for ApiError {
     fn from(e: planbok_chains::ChainError) -> Self {
-        let code = ErrorCode::parse(e.code()).unwrap_or(ErrorCode::InvalidRequest);
-        ApiError::new(code, e.to_string())
+        // A bad key, path or signature comes from our own records or the nodes: a bug or
+        // an attack, never the client's input.
+        match ErrorCode::parse(e.code()) {
+            Some(code) if !e.is_internal() && code.http_status() < 500 => {
+                ApiError::new(code, e.to_string())
+            }
+            _ => ApiError::internal(e),
+        }
     }
 }
 

@@ -139,10 +139,10 @@ impl Nodes {
             .map_err(node_error)?
             .into_inner()
             .keys;
-        if keys.len() != specs.len()
-            || keys.iter().zip(specs).any(|(k, s)| k.key_id != s.key_id)
-        {
-            return Err(ApiError::internal("node 1 answered a DKG batch with other keys"));
+        if keys.len() != specs.len() || keys.iter().zip(specs).any(|(k, s)| k.key_id != s.key_id) {
+            return Err(ApiError::internal(
+                "node 1 answered a DKG batch with other keys",
+            ));
         }
         Ok(keys)
     }
@@ -228,7 +228,10 @@ pub fn node_error(s: tonic::Status) -> ApiError {
     let Some(code) = code_of(&s) else {
         // No planbok code: the transport failed (connection refused, TLS, deadline).
         tracing::warn!(request_id = %context::request_id(), status = ?s.code(), error = %s.message(), "node 1 unreachable");
-        return ApiError::new(Api::NodeUnavailable, "node 1 is unreachable; nothing was done");
+        return ApiError::new(
+            Api::NodeUnavailable,
+            "node 1 is unreachable; nothing was done",
+        );
     };
     let msg = s.message().to_owned();
     let api = match code {
@@ -238,7 +241,10 @@ pub fn node_error(s: tonic::Status) -> ApiError {
         Node::PeerUnavailable | Node::Timeout | Node::Storage => {
             return ApiError::new(
                 Api::NodeUnavailable,
-                format!("the nodes could not complete the operation ({}); nothing was done", code.as_str()),
+                format!(
+                    "the nodes could not complete the operation ({}); nothing was done",
+                    code.as_str()
+                ),
             );
         }
         Node::Busy => Api::NodeBusy,
@@ -254,7 +260,10 @@ pub fn node_error(s: tonic::Status) -> ApiError {
         Node::SecretAlreadyRegistered => Api::SecretAlreadyRegistered,
         Node::ProtocolAborted => {
             tracing::error!(alert = true, request_id = %context::request_id(), error = %msg, "a protocol run aborted");
-            return ApiError::new(Api::Internal, "the signing protocol aborted; nothing was returned");
+            return ApiError::new(
+                Api::Internal,
+                "the signing protocol aborted; nothing was returned",
+            );
         }
         other => {
             return ApiError::internal(format!("node 1 refused: {} ({msg})", other.as_str()));

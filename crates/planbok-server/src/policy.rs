@@ -44,7 +44,12 @@ pub struct Rule {
     pub category: Category,
 }
 
-const fn rule(method: &'static str, path: &'static str, access: Access, category: Category) -> Rule {
+const fn rule(
+    method: &'static str,
+    path: &'static str,
+    access: Access,
+    category: Category,
+) -> Rule {
     Rule {
         method,
         path,
@@ -63,16 +68,46 @@ pub const POLICY: &[Rule] = &[
     rule("GET", "/v2/organization", Key(Member), Reads),
     rule("POST", "/v2/organization/members", Key(Admin), Management),
     rule("GET", "/v2/organization/members", Key(Admin), Reads),
-    rule("PATCH", "/v2/organization/members/{id}", Key(Admin), Management),
-    rule("DELETE", "/v2/organization/members/{id}", Key(Admin), Management),
+    rule(
+        "PATCH",
+        "/v2/organization/members/{id}",
+        Key(Admin),
+        Management,
+    ),
+    rule(
+        "DELETE",
+        "/v2/organization/members/{id}",
+        Key(Admin),
+        Management,
+    ),
     rule("POST", "/v2/organization/api-keys", Key(Admin), Management),
     rule("GET", "/v2/organization/api-keys", Key(Admin), Reads),
-    rule("DELETE", "/v2/organization/api-keys/{id}", Key(Admin), Management),
-    rule("GET", "/v2/config/organization/public-key", Key(Member), Reads),
+    rule(
+        "DELETE",
+        "/v2/organization/api-keys/{id}",
+        Key(Admin),
+        Management,
+    ),
+    rule(
+        "GET",
+        "/v2/config/organization/public-key",
+        Key(Member),
+        Reads,
+    ),
     rule("POST", "/v2/organization/secret", Key(Owner), Management),
     rule("GET", "/v2/config/chains", Key(Member), Reads),
-    rule("POST", "/v2/organization/wallet-sets", Key(Admin), Management),
-    rule("PUT", "/v2/organization/wallet-sets/{id}", Key(Admin), Management),
+    rule(
+        "POST",
+        "/v2/organization/wallet-sets",
+        Key(Admin),
+        Management,
+    ),
+    rule(
+        "PUT",
+        "/v2/organization/wallet-sets/{id}",
+        Key(Admin),
+        Management,
+    ),
     rule("GET", "/v2/wallet-sets", Key(Member), Reads),
     rule("GET", "/v2/wallet-sets/{id}", Key(Member), Reads),
     rule("POST", "/v2/organization/wallets", Key(Admin), Management),
@@ -80,9 +115,24 @@ pub const POLICY: &[Rule] = &[
     rule("GET", "/v2/wallets/{id}", Key(Member), Reads),
     rule("PUT", "/v2/wallets/{id}", Key(Admin), Management),
     rule("POST", "/v2/wallets/validate-address", Key(Member), Reads),
-    rule("POST", "/v2/organization/sign/message", Key(Member), Signing),
-    rule("POST", "/v2/organization/sign/typed-data", Key(Member), Signing),
-    rule("POST", "/v2/organization/sign/transaction", Key(Member), Signing),
+    rule(
+        "POST",
+        "/v2/organization/sign/message",
+        Key(Member),
+        Signing,
+    ),
+    rule(
+        "POST",
+        "/v2/organization/sign/typed-data",
+        Key(Member),
+        Signing,
+    ),
+    rule(
+        "POST",
+        "/v2/organization/sign/transaction",
+        Key(Member),
+        Signing,
+    ),
     rule("GET", "/v2/audit-logs", Key(Admin), Reads),
     rule("GET", "/v2/audit-logs/export", Key(Admin), Reads),
     rule("GET", "/health", Public, Unlimited),
@@ -102,7 +152,7 @@ pub fn lookup(method: &Method, path: &str) -> Option<&'static Rule> {
 
 /// The middleware: authenticates, authorizes, rate-limits, and hands the handler a
 /// [`Caller`] (for key routes) in the request extensions.
-pub async fn middleware(State(app): State<App>, mut req: Request, next: Next) -> Response {
+pub(crate) async fn middleware(State(app): State<App>, mut req: Request, next: Next) -> Response {
     let path = req
         .extensions()
         .get::<MatchedPath>()
@@ -111,7 +161,10 @@ pub async fn middleware(State(app): State<App>, mut req: Request, next: Next) ->
     let label = RouteLabel(path.clone());
     let result = match lookup(req.method(), &path) {
         Some(rule) => admit(&app, rule, &mut req).await,
-        None => Err(ApiError::internal(format!("no policy row for {} {path}", req.method()))),
+        None => Err(ApiError::internal(format!(
+            "no policy row for {} {path}",
+            req.method()
+        ))),
     };
     let mut response = match result {
         Ok(()) => next.run(req).await,
@@ -127,18 +180,26 @@ async fn admit(app: &App, rule: &Rule, req: &mut Request) -> ApiResult<()> {
         .get::<Ctx>()
         .cloned()
         .ok_or_else(|| ApiError::internal("request context missing"))?;
-    let header = |name: &str| {
-        req.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
+    // Owned copies: the request body is not `Sync`, so no borrow of it may live across an
+    // await.
+    let (token, key, write) = {
+        let header = |name: &str| {
+            req.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        (
+            header(OPERATOR_TOKEN_HEADER),
+            header(API_KEY_HEADER),
+            req.method() != Method::GET,
+        )
     };
     match rule.access {
         Public => Ok(()),
         Operator => {
             limit(app, rule.category, None, &ctx)?;
-            let ok = header(OPERATOR_TOKEN_HEADER)
-                .is_some_and(|t| auth::token_matches(&t, &app.operator_token_hash));
+            let ok = token.is_some_and(|t| auth::token_matches(&t, &app.operator_token_hash));
             if ok {
                 Ok(())
             } else {
@@ -148,7 +209,7 @@ async fn admit(app: &App, rule: &Rule, req: &mut Request) -> ApiResult<()> {
             }
         }
         Key(min) => {
-            let caller = match authenticate(app, header(API_KEY_HEADER), &ctx).await {
+            let caller = match authenticate(app, key, &ctx).await {
                 Ok(c) => c,
                 Err(e) => {
                     // Failed authentications count against the IP's authentication budget.
@@ -158,7 +219,6 @@ async fn admit(app: &App, rule: &Rule, req: &mut Request) -> ApiResult<()> {
                     return Err(e);
                 }
             };
-            let write = req.method() != Method::GET;
             if write && caller.access == KeyAccess::ReadOnly {
                 let e = ApiError::forbidden("this API key is read-only");
                 audit::denied(app, &caller.org_id, Actor::Caller(&caller), &ctx, &e).await;
@@ -211,8 +271,9 @@ async fn authenticate(app: &App, presented: Option<String>, ctx: &Ctx) -> ApiRes
         .member(&key.org_id, &key.member_id)
         .await?
         .ok_or_else(unauthorized)?;
-    let role = Role::parse(&member.role)
-        .ok_or_else(|| ApiError::internal(format!("member {} has role {:?}", member.id, member.role)))?;
+    let role = Role::parse(&member.role).ok_or_else(|| {
+        ApiError::internal(format!("member {} has role {:?}", member.id, member.role))
+    })?;
     let access = KeyAccess::parse(&key.access)
         .ok_or_else(|| ApiError::internal(format!("key {} has access {:?}", key.id, key.access)))?;
     app.touch_key(&key);
@@ -223,4 +284,36 @@ async fn authenticate(app: &App, presented: Option<String>, ctx: &Ctx) -> ApiRes
         key_id: key.id,
         access,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The policy and the OpenAPI document name the same routes (the API page and the
+    /// document itself are the only undocumented ones).
+    #[test]
+    fn the_policy_and_the_openapi_document_agree() {
+        let mut policy: Vec<(String, String)> = POLICY
+            .iter()
+            .filter(|r| !r.path.starts_with("/v2/docs") && r.path != "/v2/openapi.json")
+            .map(|r| (r.method.to_owned(), r.path.to_owned()))
+            .collect();
+        policy.sort();
+        assert_eq!(policy, planbok_api::openapi::routes());
+    }
+
+    #[test]
+    fn every_row_is_unique() {
+        for (i, a) in POLICY.iter().enumerate() {
+            for b in &POLICY[i + 1..] {
+                assert!(
+                    !(a.method == b.method && a.path == b.path),
+                    "{} {} twice",
+                    a.method,
+                    a.path
+                );
+            }
+        }
+    }
 }

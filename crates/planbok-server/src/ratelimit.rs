@@ -45,7 +45,10 @@ impl Pair {
     }
 
     fn check(&self, org: Option<&str>, ip: IpAddr) -> bool {
-        let ip_ok = self.per_ip.as_ref().is_none_or(|l| l.check_key(&ip).is_ok());
+        let ip_ok = self
+            .per_ip
+            .as_ref()
+            .is_none_or(|l| l.check_key(&ip).is_ok());
         let org_ok = match (org, &self.per_org) {
             (Some(org), Some(l)) => l.check_key(&org.to_owned()).is_ok(),
             _ => true,

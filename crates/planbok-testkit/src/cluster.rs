@@ -175,7 +175,12 @@ impl Cluster {
         let mut pg_databases = Vec::new();
         let mut nodes = Vec::new();
         for role in [1u8, 2] {
-            let db = database(opts.db, dir.path(), &format!("node{role}"), &mut pg_databases)?;
+            let db = database(
+                opts.db,
+                dir.path(),
+                &format!("node{role}"),
+                &mut pg_databases,
+            )?;
             let keystore = match opts.keystore {
                 Keystore::Dev => format!(
                     "backend = \"dev\"\nkey_file = \"node{role}.devkey\"\nallow_dev = true\n"
@@ -246,7 +251,9 @@ impl Cluster {
             String::new()
         } else {
             let off = "{ per_org = { count = 0, period_ms = 1000 }, per_ip = { count = 0, period_ms = 1000 } }";
-            format!("[rate_limits]\nauthentication = {off}\nmanagement = {off}\nsigning = {off}\nreads = {off}\n")
+            format!(
+                "[rate_limits]\nauthentication = {off}\nmanagement = {off}\nsigning = {off}\nreads = {off}\n"
+            )
         };
         let config = format!(
             "listen = \"127.0.0.1:{port}\"\ndatabase_url = \"{db}\"\noperator_token_file = \"operator.token\"\ngrant_key_file = \"grant.key\"\n\n[node1]\nurl = \"https://127.0.0.1:{n1}\"\n\n[tls]\nca = \"pki/ca.pem\"\ncert = \"pki/server.pem\"\nkey = \"pki/server.key\"\n\n{limits}\n{extra}\n",
@@ -298,7 +305,12 @@ impl Cluster {
         let args: Vec<String> = if role == SERVER {
             vec!["server".into(), "--config".into()]
         } else {
-            vec!["node".into(), "--role".into(), role.to_string(), "--config".into()]
+            vec![
+                "node".into(),
+                "--role".into(),
+                role.to_string(),
+                "--config".into(),
+            ]
         };
         let child = Command::new(bin)
             .args(args)

@@ -33,23 +33,42 @@ fn path_of(template: &str) -> String {
 async fn every_route_enforces_the_rbac_matrix() {
     let s = Stack::sqlite(Custody::Standard).await;
     let mut callers = Vec::new();
-    for (role, r) in [("owner", Role::Owner), ("admin", Role::Admin), ("member", Role::Member)] {
+    for (role, r) in [
+        ("owner", Role::Owner),
+        ("admin", Role::Admin),
+        ("member", Role::Member),
+    ] {
         for access in ["full", "read_only"] {
             callers.push((r, access, member_key(&s, role, access, json!({}))));
         }
     }
     let mut checked = 0;
     for rule in POLICY {
-        let Access::Key(min) = rule.access else { continue };
+        let Access::Key(min) = rule.access else {
+            continue;
+        };
         for (role, access, client) in &callers {
             let write = rule.method != "GET";
             let denied = *role < min || (write && *access == "read_only");
             let body = write.then(|| json!({}));
-            let (status, body) = client.raw(rule.method, &path_of(rule.path), body.as_ref()).unwrap();
+            let (status, body) = client
+                .raw(rule.method, &path_of(rule.path), body.as_ref())
+                .unwrap();
             if denied {
-                assert_eq!((status, body["code"].as_str()), (403, Some("forbidden")), "{} {} as {role:?}/{access}: {body}", rule.method, rule.path);
+                assert_eq!(
+                    (status, body["code"].as_str()),
+                    (403, Some("forbidden")),
+                    "{} {} as {role:?}/{access}: {body}",
+                    rule.method,
+                    rule.path
+                );
             } else {
-                assert!(status != 403 && status != 401, "{} {} as {role:?}/{access}: {status} {body}", rule.method, rule.path);
+                assert!(
+                    status != 403 && status != 401,
+                    "{} {} as {role:?}/{access}: {status} {body}",
+                    rule.method,
+                    rule.path
+                );
             }
             checked += 1;
         }
@@ -59,8 +78,16 @@ async fn every_route_enforces_the_rbac_matrix() {
     let anon = Client::anonymous(&s.cluster.server_url());
     for rule in POLICY.iter().filter(|r| matches!(r.access, Access::Key(_))) {
         let body = (rule.method != "GET").then(|| json!({}));
-        let (status, b) = anon.raw(rule.method, &path_of(rule.path), body.as_ref()).unwrap();
-        assert_eq!((status, b["code"].as_str()), (401, Some("unauthorized")), "{} {}", rule.method, rule.path);
+        let (status, b) = anon
+            .raw(rule.method, &path_of(rule.path), body.as_ref())
+            .unwrap();
+        assert_eq!(
+            (status, b["code"].as_str()),
+            (401, Some("unauthorized")),
+            "{} {}",
+            rule.method,
+            rule.path
+        );
     }
 }
 
@@ -75,20 +102,42 @@ async fn organizations_cannot_see_each_other() {
         format!("/v2/wallets/{}", w.id),
     ] {
         let (status, b) = other.raw("GET", &path, None).unwrap();
-        assert_eq!((status, b["code"].as_str()), (404, Some("not_found")), "{path}");
+        assert_eq!(
+            (status, b["code"].as_str()),
+            (404, Some("not_found")),
+            "{path}"
+        );
     }
-    let (status, b) = other.raw("PUT", &format!("/v2/wallets/{}", w.id), Some(&json!({"name": "x"}))).unwrap();
+    let (status, b) = other
+        .raw(
+            "PUT",
+            &format!("/v2/wallets/{}", w.id),
+            Some(&json!({"name": "x"})),
+        )
+        .unwrap();
     assert_eq!((status, b["code"].as_str()), (404, Some("not_found")));
     let list = other.raw("GET", "/v2/wallets", None).unwrap().1;
     assert_eq!(list["data"]["total"], 0);
     let (status, b) = other
-        .raw("POST", "/v2/organization/sign/message", Some(&json!({"idempotencyKey": idem(), "walletId": w.id, "message": "x"})))
+        .raw(
+            "POST",
+            "/v2/organization/sign/message",
+            Some(&json!({"idempotencyKey": idem(), "walletId": w.id, "message": "x"})),
+        )
         .unwrap();
     assert_eq!((status, b["code"].as_str()), (404, Some("not_found")));
     let (status, b) = other
-        .raw("POST", "/v2/organization/wallets", Some(&json!({"idempotencyKey": idem(), "walletSetId": set.id, "blockchains": ["ETH"]})))
+        .raw(
+            "POST",
+            "/v2/organization/wallets",
+            Some(&json!({"idempotencyKey": idem(), "walletSetId": set.id, "blockchains": ["ETH"]})),
+        )
         .unwrap();
-    assert_eq!((status, b["code"].as_str()), (404, Some("not_found")), "{b}");
+    assert_eq!(
+        (status, b["code"].as_str()),
+        (404, Some("not_found")),
+        "{b}"
+    );
     // The owner still sees its own.
     assert_eq!(s.owner.wallet(&w.id).unwrap(), w);
 }
@@ -98,39 +147,138 @@ async fn keys_are_checked_against_their_allowlists_and_revocation() {
     let s = Stack::sqlite(Custody::Standard).await;
     let local = member_key(&s, "member", "full", json!({"allowedIps": ["127.0.0.0/8"]}));
     assert_ok(local.raw("GET", "/v2/organization", None).unwrap());
-    let far = member_key(&s, "member", "full", json!({"allowedIps": ["10.0.0.0/8", "192.168.1.1"]}));
-    assert_err(far.raw("GET", "/v2/organization", None).unwrap(), "ip_not_allowed");
-    let browser = member_key(&s, "member", "full", json!({"allowedOrigins": ["https://app.example.com"]}));
-    assert_err(browser.raw("GET", "/v2/organization", None).unwrap(), "origin_not_allowed");
-    assert_err(s.post("/v2/organization/api-keys", json!({"name": "k", "access": "full", "allowedIps": ["nonsense"]})), "invalid_request");
-    assert_err(s.post("/v2/organization/api-keys", json!({"name": "k", "access": "full", "allowedOrigins": ["https://x.com/path"]})), "invalid_request");
+    let far = member_key(
+        &s,
+        "member",
+        "full",
+        json!({"allowedIps": ["10.0.0.0/8", "192.168.1.1"]}),
+    );
+    assert_err(
+        far.raw("GET", "/v2/organization", None).unwrap(),
+        "ip_not_allowed",
+    );
+    let browser = member_key(
+        &s,
+        "member",
+        "full",
+        json!({"allowedOrigins": ["https://app.example.com"]}),
+    );
+    assert_err(
+        browser.raw("GET", "/v2/organization", None).unwrap(),
+        "origin_not_allowed",
+    );
+    assert_err(
+        s.post(
+            "/v2/organization/api-keys",
+            json!({"name": "k", "access": "full", "allowedIps": ["nonsense"]}),
+        ),
+        "invalid_request",
+    );
+    assert_err(
+        s.post(
+            "/v2/organization/api-keys",
+            json!({"name": "k", "access": "full", "allowedOrigins": ["https://x.com/path"]}),
+        ),
+        "invalid_request",
+    );
     // Revocation.
-    let k = assert_ok(s.post("/v2/organization/api-keys", json!({"name": "temp", "access": "full"})));
+    let k = assert_ok(s.post(
+        "/v2/organization/api-keys",
+        json!({"name": "temp", "access": "full"}),
+    ));
     let temp = s.owner.with_key(k["secret"].as_str().unwrap());
     assert_ok(temp.raw("GET", "/v2/organization", None).unwrap());
     let id = k["id"].as_str().unwrap();
-    assert_ok(s.owner.raw("DELETE", &format!("/v2/organization/api-keys/{id}"), None).unwrap());
-    assert_err(temp.raw("GET", "/v2/organization", None).unwrap(), "unauthorized");
+    assert_ok(
+        s.owner
+            .raw("DELETE", &format!("/v2/organization/api-keys/{id}"), None)
+            .unwrap(),
+    );
+    assert_err(
+        temp.raw("GET", "/v2/organization", None).unwrap(),
+        "unauthorized",
+    );
     // A tampered secret for a real key id.
     let mut forged = k["secret"].as_str().unwrap().to_owned();
     forged.replace_range(forged.len() - 4.., "0000");
-    assert_err(s.owner.with_key(&forged).raw("GET", "/v2/organization", None).unwrap(), "unauthorized");
+    assert_err(
+        s.owner
+            .with_key(&forged)
+            .raw("GET", "/v2/organization", None)
+            .unwrap(),
+        "unauthorized",
+    );
     // Keys never come back.
-    let list = assert_ok(s.owner.raw("GET", "/v2/organization/api-keys?limit=100", None).unwrap());
+    let list = assert_ok(
+        s.owner
+            .raw("GET", "/v2/organization/api-keys?limit=100", None)
+            .unwrap(),
+    );
     assert!(!list.to_string().contains("pbk_"), "{list}");
     // Removing a member revokes its keys.
-    let m = assert_ok(s.post("/v2/organization/members", json!({"name": "Mo", "email": "mo@example.com", "role": "admin"})));
-    let k = assert_ok(s.post("/v2/organization/api-keys", json!({"name": "mo", "memberId": m["id"], "access": "full"})));
+    let m = assert_ok(s.post(
+        "/v2/organization/members",
+        json!({"name": "Mo", "email": "mo@example.com", "role": "admin"}),
+    ));
+    let k = assert_ok(s.post(
+        "/v2/organization/api-keys",
+        json!({"name": "mo", "memberId": m["id"], "access": "full"}),
+    ));
     let mo = s.owner.with_key(k["secret"].as_str().unwrap());
     assert_ok(mo.raw("GET", "/v2/organization", None).unwrap());
     // Admins cannot touch owners.
-    let owner_id = assert_ok(s.owner.raw("GET", "/v2/organization/members", None).unwrap())["items"]
-        .as_array().unwrap().iter().find(|m| m["role"] == "owner").unwrap()["id"].clone();
-    assert_err(mo.raw("PATCH", &format!("/v2/organization/members/{}", owner_id.as_str().unwrap()), Some(&json!({"role": "member"}))).unwrap(), "forbidden");
-    assert_err(mo.raw("POST", "/v2/organization/members", Some(&json!({"name": "x", "email": "x@example.com", "role": "owner"}))).unwrap(), "forbidden");
-    assert_err(s.owner.raw("DELETE", &format!("/v2/organization/members/{}", owner_id.as_str().unwrap()), None).unwrap(), "conflict");
-    assert_ok(s.owner.raw("DELETE", &format!("/v2/organization/members/{}", m["id"].as_str().unwrap()), None).unwrap());
-    assert_err(mo.raw("GET", "/v2/organization", None).unwrap(), "unauthorized");
+    let owner_id = assert_ok(
+        s.owner
+            .raw("GET", "/v2/organization/members", None)
+            .unwrap(),
+    )["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["role"] == "owner")
+        .unwrap()["id"]
+        .clone();
+    assert_err(
+        mo.raw(
+            "PATCH",
+            &format!("/v2/organization/members/{}", owner_id.as_str().unwrap()),
+            Some(&json!({"role": "member"})),
+        )
+        .unwrap(),
+        "forbidden",
+    );
+    assert_err(
+        mo.raw(
+            "POST",
+            "/v2/organization/members",
+            Some(&json!({"name": "x", "email": "x@example.com", "role": "owner"})),
+        )
+        .unwrap(),
+        "forbidden",
+    );
+    assert_err(
+        s.owner
+            .raw(
+                "DELETE",
+                &format!("/v2/organization/members/{}", owner_id.as_str().unwrap()),
+                None,
+            )
+            .unwrap(),
+        "conflict",
+    );
+    assert_ok(
+        s.owner
+            .raw(
+                "DELETE",
+                &format!("/v2/organization/members/{}", m["id"].as_str().unwrap()),
+                None,
+            )
+            .unwrap(),
+    );
+    assert_err(
+        mo.raw("GET", "/v2/organization", None).unwrap(),
+        "unauthorized",
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -138,17 +286,55 @@ async fn bootstrap_needs_the_operator_token() {
     let s = Stack::sqlite(Custody::Unset).await;
     let url = s.cluster.server_url();
     let body = json!({"name": "x", "ownerName": "o", "ownerEmail": "o@example.com"});
-    assert_err(Client::anonymous(&url).raw("POST", "/v2/organizations", Some(&body)).unwrap(), "unauthorized");
-    assert_err(Client::operator(&url, "wrong-token-wrong-token").raw("POST", "/v2/organizations", Some(&body)).unwrap(), "unauthorized");
-    assert_err(s.owner.raw("POST", "/v2/organizations", Some(&body)).unwrap(), "unauthorized");
+    assert_err(
+        Client::anonymous(&url)
+            .raw("POST", "/v2/organizations", Some(&body))
+            .unwrap(),
+        "unauthorized",
+    );
+    assert_err(
+        Client::operator(&url, "wrong-token-wrong-token")
+            .raw("POST", "/v2/organizations", Some(&body))
+            .unwrap(),
+        "unauthorized",
+    );
+    assert_err(
+        s.owner
+            .raw("POST", "/v2/organizations", Some(&body))
+            .unwrap(),
+        "unauthorized",
+    );
     let op = Client::operator(&url, &s.cluster.operator_token);
-    assert_err(op.raw("POST", "/v2/organizations", Some(&json!({"name": "x"}))).unwrap(), "invalid_request");
-    assert_err(op.raw("POST", "/v2/organizations", Some(&json!({"name": "x", "ownerName": "o", "ownerEmail": "nope"}))).unwrap(), "invalid_request");
+    assert_err(
+        op.raw("POST", "/v2/organizations", Some(&json!({"name": "x"})))
+            .unwrap(),
+        "invalid_request",
+    );
+    assert_err(
+        op.raw(
+            "POST",
+            "/v2/organizations",
+            Some(&json!({"name": "x", "ownerName": "o", "ownerEmail": "nope"})),
+        )
+        .unwrap(),
+        "invalid_request",
+    );
     let org = assert_ok(op.raw("POST", "/v2/organizations", Some(&body)).unwrap());
     assert_eq!(org["organization"]["custodyMode"], "unset");
-    assert!(org["apiKey"]["secret"].as_str().unwrap().starts_with("pbk_"));
+    assert!(
+        org["apiKey"]["secret"]
+            .as_str()
+            .unwrap()
+            .starts_with("pbk_")
+    );
     // Nothing signs before the secret is registered.
-    assert_err(s.post("/v2/organization/wallet-sets", json!({"idempotencyKey": idem(), "name": "a"})), "secret_not_registered");
+    assert_err(
+        s.post(
+            "/v2/organization/wallet-sets",
+            json!({"idempotencyKey": idem(), "name": "a"}),
+        ),
+        "secret_not_registered",
+    );
     // Registration: once, owner only, valid mode.
     assert_err(s.post("/v2/organization/secret", json!({"idempotencyKey": idem(), "custodyMode": "other", "encryptedOrganizationSecret": "x"})), "invalid_request");
     let ct = s.ct(planbok_sdk::secret::Context::Sign);
@@ -158,7 +344,10 @@ async fn bootstrap_needs_the_operator_token() {
     assert_eq!(org["custodyMode"], "trustless");
     let ct = s.ct(planbok_sdk::secret::Context::Dkg);
     assert_err(s.post("/v2/organization/secret", json!({"idempotencyKey": idem(), "custodyMode": "standard", "encryptedOrganizationSecret": ct})), "secret_already_registered");
-    assert_eq!(assert_ok(s.owner.raw("GET", "/v2/organization", None).unwrap())["custodyMode"], "trustless");
+    assert_eq!(
+        assert_ok(s.owner.raw("GET", "/v2/organization", None).unwrap())["custodyMode"],
+        "trustless"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -166,11 +355,17 @@ async fn bad_input_gets_a_precise_code_and_changes_nothing() {
     let s = Stack::sqlite(Custody::Standard).await;
     let url = s.cluster.server_url();
     let key = {
-        let k = assert_ok(s.post("/v2/organization/api-keys", json!({"name": "raw", "access": "full"})));
+        let k = assert_ok(s.post(
+            "/v2/organization/api-keys",
+            json!({"name": "raw", "access": "full"}),
+        ));
         k["secret"].as_str().unwrap().to_owned()
     };
     let send = |ct: &str, body: Vec<u8>| -> (u16, Value) {
-        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
         let mut r = agent
             .post(&format!("{url}/v2/organization/wallet-sets"))
             .header("PLANBOK-X-API-KEY", &key)
@@ -178,39 +373,109 @@ async fn bad_input_gets_a_precise_code_and_changes_nothing() {
             .send(&body[..])
             .unwrap();
         let status = r.status().as_u16();
-        (status, serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap())
+        (
+            status,
+            serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap(),
+        )
     };
-    assert_err(send("application/json", b"{\"name\": ".to_vec()), "malformed_json");
-    assert_err(send("application/json", b"[1, 2]".to_vec()), "invalid_request");
+    assert_err(
+        send("application/json", b"{\"name\": ".to_vec()),
+        "malformed_json",
+    );
+    assert_err(
+        send("application/json", b"[1, 2]".to_vec()),
+        "invalid_request",
+    );
     assert_err(send("text/plain", b"{}".to_vec()), "unsupported_media_type");
     let big = format!("{{\"name\": \"{}\"}}", "x".repeat(1024 * 1024 + 10));
-    assert_err(send("application/json", big.into_bytes()), "payload_too_large");
-    let wrong_type = s.post("/v2/organization/wallet-sets", json!({"idempotencyKey": idem(), "name": 5}));
+    assert_err(
+        send("application/json", big.into_bytes()),
+        "payload_too_large",
+    );
+    let wrong_type = s.post(
+        "/v2/organization/wallet-sets",
+        json!({"idempotencyKey": idem(), "name": 5}),
+    );
     assert_err(wrong_type.clone(), "invalid_request");
-    assert!(wrong_type.1["message"].as_str().unwrap().contains("name"), "{:?}", wrong_type);
-    assert_err(s.post("/v2/organization/wallet-sets", json!({"name": "a"})), "invalid_request");
-    assert_err(s.post("/v2/organization/wallet-sets", json!({"idempotencyKey": "not-a-uuid", "name": "a"})), "invalid_request");
-    assert_err(s.post("/v2/organization/wallet-sets", json!({"idempotencyKey": idem(), "name": "a", "ecdsaProtocol": "rsa"})), "invalid_request");
+    assert!(
+        wrong_type.1["message"].as_str().unwrap().contains("name"),
+        "{:?}",
+        wrong_type
+    );
+    assert_err(
+        s.post("/v2/organization/wallet-sets", json!({"name": "a"})),
+        "invalid_request",
+    );
+    assert_err(
+        s.post(
+            "/v2/organization/wallet-sets",
+            json!({"idempotencyKey": "not-a-uuid", "name": "a"}),
+        ),
+        "invalid_request",
+    );
+    assert_err(
+        s.post(
+            "/v2/organization/wallet-sets",
+            json!({"idempotencyKey": idem(), "name": "a", "ecdsaProtocol": "rsa"}),
+        ),
+        "invalid_request",
+    );
     let set = s.wallet_set("dkls23", false);
-    assert_err(s.post("/v2/organization/wallets", json!({"idempotencyKey": idem(), "walletSetId": set.id, "blockchains": ["DOGE"]})), "unsupported_chain");
-    assert_err(s.post("/v2/organization/wallets", json!({"idempotencyKey": idem(), "walletSetId": set.id, "blockchains": []})), "invalid_request");
+    assert_err(
+        s.post(
+            "/v2/organization/wallets",
+            json!({"idempotencyKey": idem(), "walletSetId": set.id, "blockchains": ["DOGE"]}),
+        ),
+        "unsupported_chain",
+    );
+    assert_err(
+        s.post(
+            "/v2/organization/wallets",
+            json!({"idempotencyKey": idem(), "walletSetId": set.id, "blockchains": []}),
+        ),
+        "invalid_request",
+    );
     assert_err(s.post("/v2/organization/wallets", json!({"idempotencyKey": idem(), "walletSetId": set.id, "blockchains": ["ETH"], "count": 2, "metadata": [{"refId": "a"}]})), "invalid_request");
     assert_err(s.post("/v2/organization/wallets", json!({"idempotencyKey": idem(), "walletSetId": set.id, "blockchains": ["ETH"], "count": 0})), "invalid_request");
-    assert_err(s.owner.raw("GET", "/v2/wallets?limit=1000", None).unwrap(), "invalid_request");
-    assert_err(s.owner.raw("GET", "/v2/wallets?page=zero", None).unwrap(), "invalid_request");
-    assert_err(s.owner.raw("GET", "/v2/nothing-here", None).unwrap(), "not_found");
-    assert_err(s.owner.raw("DELETE", "/v2/wallets", None).unwrap(), "method_not_allowed");
+    assert_err(
+        s.owner.raw("GET", "/v2/wallets?limit=1000", None).unwrap(),
+        "invalid_request",
+    );
+    assert_err(
+        s.owner.raw("GET", "/v2/wallets?page=zero", None).unwrap(),
+        "invalid_request",
+    );
+    assert_err(
+        s.owner.raw("GET", "/v2/nothing-here", None).unwrap(),
+        "not_found",
+    );
+    assert_err(
+        s.owner.raw("DELETE", "/v2/wallets", None).unwrap(),
+        "method_not_allowed",
+    );
     // None of it created anything: one wallet set, no wallets.
     let sets = assert_ok(s.owner.raw("GET", "/v2/wallet-sets", None).unwrap());
     assert_eq!(sets["total"], 1, "{sets}");
     let wallets = assert_ok(s.owner.raw("GET", "/v2/wallets", None).unwrap());
     assert_eq!(wallets["total"], 0, "{wallets}");
     // validate-address
-    let v = assert_ok(s.post("/v2/wallets/validate-address", json!({"address": "0x52908400098527886E0F7030069857D2E4169EE7", "blockchain": "ETH"})));
+    let v = assert_ok(s.post(
+        "/v2/wallets/validate-address",
+        json!({"address": "0x52908400098527886E0F7030069857D2E4169EE7", "blockchain": "ETH"}),
+    ));
     assert_eq!(v["isValid"], true);
-    let v = assert_ok(s.post("/v2/wallets/validate-address", json!({"address": "0x52908400098527886e0F7030069857D2E4169EE7", "blockchain": "ETH"})));
+    let v = assert_ok(s.post(
+        "/v2/wallets/validate-address",
+        json!({"address": "0x52908400098527886e0F7030069857D2E4169EE7", "blockchain": "ETH"}),
+    ));
     assert_eq!(v["isValid"], false);
-    assert_err(s.post("/v2/wallets/validate-address", json!({"address": "x", "blockchain": "DOGE"})), "unsupported_chain");
+    assert_err(
+        s.post(
+            "/v2/wallets/validate-address",
+            json!({"address": "x", "blockchain": "DOGE"}),
+        ),
+        "unsupported_chain",
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -226,11 +491,25 @@ async fn rate_limits_answer_429_per_category() {
     assert!(!limited.is_empty(), "{statuses:?}");
     assert_err(limited[0].clone(), "rate_limited");
     // Writes have their own budget.
-    assert_ok(s.post("/v2/organization/members", json!({"name": "a", "email": "a@example.com", "role": "member"})));
+    assert_ok(s.post(
+        "/v2/organization/members",
+        json!({"name": "a", "email": "a@example.com", "role": "member"}),
+    ));
     // Failed authentications count per IP.
-    let bad = Client::new(&s.cluster.server_url(), "pbk_00000000000000000000_0000000000000000000000000000000000000000000000000000000000000000");
+    let bad = Client::new(
+        &s.cluster.server_url(),
+        "pbk_00000000000000000000_0000000000000000000000000000000000000000000000000000000000000000",
+    );
     let codes: Vec<String> = (0..5)
-        .map(|_| bad.raw("GET", "/v2/organization", None).unwrap().1["code"].as_str().unwrap().to_owned())
+        .map(|_| {
+            bad.raw("GET", "/v2/organization", None).unwrap().1["code"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
         .collect();
-    assert!(codes.contains(&"unauthorized".to_owned()) && codes.contains(&"rate_limited".to_owned()), "{codes:?}");
+    assert!(
+        codes.contains(&"unauthorized".to_owned()) && codes.contains(&"rate_limited".to_owned()),
+        "{codes:?}"
+    );
 }

@@ -28,7 +28,11 @@ fn audit_verify(s: &Stack) -> (bool, String) {
         .arg(s.cluster.node(0).config.clone())
         .output()
         .unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.status.success(), text)
 }
 
@@ -42,13 +46,19 @@ async fn idempotency(opts: Options) {
     let again = s.post("/v2/organization/wallet-sets", body(s.ct(Context::Dkg)));
     assert_eq!(again, first);
     // Also after the server restarts.
-    s.cluster.restart(planbok_testkit::cluster::SERVER).await.unwrap();
+    s.cluster
+        .restart(planbok_testkit::cluster::SERVER)
+        .await
+        .unwrap();
     let after = s.post("/v2/organization/wallet-sets", body(s.ct(Context::Dkg)));
     assert_eq!(after, first);
     // Same key, other parameters.
     let mut other = body(s.ct(Context::Dkg));
     other["name"] = json!("twice");
-    assert_err(s.post("/v2/organization/wallet-sets", other), "idempotency_conflict");
+    assert_err(
+        s.post("/v2/organization/wallet-sets", other),
+        "idempotency_conflict",
+    );
     let sets = assert_ok(s.owner.raw("GET", "/v2/wallet-sets", None).unwrap());
     assert_eq!(sets["total"], 1);
     // Concurrent duplicates: one runs; the others wait their turn and replay, or are told
@@ -65,23 +75,37 @@ async fn idempotency(opts: Options) {
     let created: Vec<_> = results.iter().filter(|r| r.0 == 201).collect();
     assert!(!created.is_empty(), "{results:?}");
     for r in &results {
-        assert!(r.0 == 201 || r.1["code"] == "idempotency_in_progress", "{r:?}");
+        assert!(
+            r.0 == 201 || r.1["code"] == "idempotency_in_progress",
+            "{r:?}"
+        );
     }
-    let ids: std::collections::HashSet<_> = created.iter().map(|r| r.1["data"]["walletSet"]["id"].clone()).collect();
+    let ids: std::collections::HashSet<_> = created
+        .iter()
+        .map(|r| r.1["data"]["walletSet"]["id"].clone())
+        .collect();
     assert_eq!(ids.len(), 1, "{results:?}");
     let sets = assert_ok(s.owner.raw("GET", "/v2/wallet-sets", None).unwrap());
     assert_eq!(sets["total"], 2);
     // A signature's retry returns the first signature, not a new one.
     let set = &ids.into_iter().next().unwrap();
-    let w = s.wallets(set.as_str().unwrap(), &["SOL"], 1, true).remove(0);
+    let w = s
+        .wallets(set.as_str().unwrap(), &["SOL"], 1, true)
+        .remove(0);
     let key = idem();
     let sign = |ct: String| json!({"idempotencyKey": key, "walletId": w.id, "message": "m", "encryptedOrganizationSecret": ct});
     let a = s.post("/v2/organization/sign/message", sign(s.ct(Context::Sign)));
     assert_eq!(a.0, 200, "{a:?}");
-    assert_eq!(s.post("/v2/organization/sign/message", sign(s.ct(Context::Sign))), a);
+    assert_eq!(
+        s.post("/v2/organization/sign/message", sign(s.ct(Context::Sign))),
+        a
+    );
     // A failed request does not burn its key: the retry with a valid secret succeeds.
     let key = idem();
-    let r = s.post("/v2/organization/sign/message", json!({"idempotencyKey": key, "walletId": w.id, "message": "m"}));
+    let r = s.post(
+        "/v2/organization/sign/message",
+        json!({"idempotencyKey": key, "walletId": w.id, "message": "m"}),
+    );
     assert_err(r, "secret_required");
     let r = s.post("/v2/organization/sign/message", json!({"idempotencyKey": key, "walletId": w.id, "message": "m", "encryptedOrganizationSecret": s.ct(Context::Sign)}));
     assert_eq!(r.0, 200, "{r:?}");
@@ -96,13 +120,32 @@ async fn the_audit_trail_records_chains_and_refuses_edits() {
     let w = s.wallets(&set.id, &["ETH"], 1, false).remove(0);
     assert_ok(s.post("/v2/organization/sign/message", json!({"idempotencyKey": idem(), "walletId": w.id, "message": "audited", "memo": "invoice 7"})));
     // A denied request is audited too.
-    let ro = assert_ok(s.post("/v2/organization/api-keys", json!({"name": "ro", "access": "read_only"})));
+    let ro = assert_ok(s.post(
+        "/v2/organization/api-keys",
+        json!({"name": "ro", "access": "read_only"}),
+    ));
     let ro = s.owner.with_key(ro["secret"].as_str().unwrap());
-    assert_err(ro.raw("POST", "/v2/organization/wallet-sets", Some(&json!({}))).unwrap(), "forbidden");
+    assert_err(
+        ro.raw("POST", "/v2/organization/wallet-sets", Some(&json!({})))
+            .unwrap(),
+        "forbidden",
+    );
 
-    let list = assert_ok(s.owner.raw("GET", "/v2/audit-logs?limit=100&order=asc", None).unwrap());
+    let list = assert_ok(
+        s.owner
+            .raw("GET", "/v2/audit-logs?limit=100&order=asc", None)
+            .unwrap(),
+    );
     let items = list["items"].as_array().unwrap();
-    let actions: Vec<(&str, &str)> = items.iter().map(|e| (e["action"].as_str().unwrap(), e["outcome"].as_str().unwrap())).collect();
+    let actions: Vec<(&str, &str)> = items
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap(),
+                e["outcome"].as_str().unwrap(),
+            )
+        })
+        .collect();
     for expected in [
         ("organization.create", "success"),
         ("organization.secret.register", "success"),
@@ -114,7 +157,10 @@ async fn the_audit_trail_records_chains_and_refuses_edits() {
         ("api_key.create", "success"),
         ("auth.denied", "failure"),
     ] {
-        assert!(actions.contains(&expected), "{expected:?} missing from {actions:?}");
+        assert!(
+            actions.contains(&expected),
+            "{expected:?} missing from {actions:?}"
+        );
     }
     for (i, e) in items.iter().enumerate() {
         assert_eq!(e["seq"], i as i64 + 1);
@@ -122,36 +168,67 @@ async fn the_audit_trail_records_chains_and_refuses_edits() {
             assert_eq!(e["prevHash"], items[i - 1]["hash"]);
         }
     }
-    let sign = items.iter().find(|e| e["action"] == "sign.message" && e["outcome"] == "success").unwrap();
+    let sign = items
+        .iter()
+        .find(|e| e["action"] == "sign.message" && e["outcome"] == "success")
+        .unwrap();
     assert_eq!(sign["detail"]["memo"], "invoice 7");
     assert_eq!(sign["ip"], "127.0.0.1");
     // Nothing secret in the trail.
     let text = list.to_string();
-    assert!(!text.contains("pbk_") && !text.contains(&*s.secret.to_hex()), "{text}");
-    let filtered = assert_ok(s.owner.raw("GET", "/v2/audit-logs?action=sign.message", None).unwrap());
+    assert!(
+        !text.contains("pbk_") && !text.contains(&*s.secret.to_hex()),
+        "{text}"
+    );
+    let filtered = assert_ok(
+        s.owner
+            .raw("GET", "/v2/audit-logs?action=sign.message", None)
+            .unwrap(),
+    );
     assert_eq!(filtered["total"], 2);
 
     // The export ends with the head, and verifies offline.
     let (status, body) = s.owner.raw("GET", "/v2/audit-logs/export", None).unwrap();
     assert_eq!(status, 200);
     let text = body.as_str().unwrap().to_owned();
-    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), items.len() + 1);
-    assert_eq!(lines.last().unwrap()["head"]["hash"], items.last().unwrap()["hash"]);
+    assert_eq!(
+        lines.last().unwrap()["head"]["hash"],
+        items.last().unwrap()["hash"]
+    );
     let file = s.cluster.dir.path().join("export.ndjson");
     std::fs::write(&file, &text).unwrap();
-    let out = Command::new(crate::common::bin()).args(["audit", "verify", "--file"]).arg(&file).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let out = Command::new(crate::common::bin())
+        .args(["audit", "verify", "--file"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let edited = text.replacen("invoice 7", "invoice 8", 1);
     std::fs::write(&file, &edited).unwrap();
-    let out = Command::new(crate::common::bin()).args(["audit", "verify", "--file"]).arg(&file).output().unwrap();
+    let out = Command::new(crate::common::bin())
+        .args(["audit", "verify", "--file"])
+        .arg(&file)
+        .output()
+        .unwrap();
     assert!(!out.status.success(), "an edited export must fail");
 
     // The database refuses UPDATE and DELETE; an attacker who drops the trigger is caught.
     let db = s.cluster.dir.path().join("server.db");
     let (ok, report) = audit_verify(&s);
     assert!(ok, "{report}");
-    let e = sqlite(&db, "UPDATE audit_entries SET outcome = 'success' WHERE seq = 1");
+    let e = sqlite(
+        &db,
+        "UPDATE audit_entries SET outcome = 'success' WHERE seq = 1",
+    );
     assert!(e.is_err(), "UPDATE must be refused");
     let e = sqlite(&db, "DELETE FROM audit_entries WHERE seq = 2");
     assert!(e.is_err(), "DELETE must be refused");
@@ -170,7 +247,10 @@ async fn an_operation_whose_audit_entry_cannot_be_written_is_refused() {
     let s = Stack::sqlite(Custody::Standard).await;
     let db = s.cluster.dir.path().join("server.db");
     sqlite(&db, "CREATE TRIGGER test_refuse_audit BEFORE INSERT ON audit_entries WHEN NEW.action = 'wallet_set.create' BEGIN SELECT RAISE(ABORT, 'test: audit unavailable'); END;").unwrap();
-    let r = s.post("/v2/organization/wallet-sets", json!({"idempotencyKey": idem(), "name": "x", "ecdsaProtocol": "dkls23"}));
+    let r = s.post(
+        "/v2/organization/wallet-sets",
+        json!({"idempotencyKey": idem(), "name": "x", "ecdsaProtocol": "dkls23"}),
+    );
     assert_eq!(r.1["success"], false, "{r:?}");
     assert!(r.0 >= 500, "{r:?}");
     let sets = assert_ok(s.owner.raw("GET", "/v2/wallet-sets", None).unwrap());
@@ -184,22 +264,43 @@ async fn a_node_that_is_down_gives_503_and_leaves_nothing_half_done() {
     let w = s.wallets(&set.id, &["ETH"], 1, false).remove(0);
     s.cluster.kill(2).unwrap();
     let key = idem();
-    let r = s.post("/v2/organization/wallet-sets", json!({"idempotencyKey": key, "name": "x", "ecdsaProtocol": "dkls23"}));
+    let r = s.post(
+        "/v2/organization/wallet-sets",
+        json!({"idempotencyKey": key, "name": "x", "ecdsaProtocol": "dkls23"}),
+    );
     assert_err(r, "node_unavailable");
     let sk = idem();
-    assert_err(s.post("/v2/organization/sign/message", json!({"idempotencyKey": sk, "walletId": w.id, "message": "m"})), "node_unavailable");
+    assert_err(
+        s.post(
+            "/v2/organization/sign/message",
+            json!({"idempotencyKey": sk, "walletId": w.id, "message": "m"}),
+        ),
+        "node_unavailable",
+    );
     let sets = assert_ok(s.owner.raw("GET", "/v2/wallet-sets", None).unwrap());
     assert_eq!(sets["total"], 1);
     let ready = s.owner.raw("GET", "/ready", None).unwrap();
     assert_eq!(ready.0, 503, "{ready:?}");
     s.cluster.kill(1).unwrap();
-    assert_err(s.post("/v2/organization/sign/message", json!({"idempotencyKey": sk, "walletId": w.id, "message": "m"})), "node_unavailable");
+    assert_err(
+        s.post(
+            "/v2/organization/sign/message",
+            json!({"idempotencyKey": sk, "walletId": w.id, "message": "m"}),
+        ),
+        "node_unavailable",
+    );
     s.cluster.restart(2).await.unwrap();
     s.cluster.restart(1).await.unwrap();
     // The same keys now succeed: the failures did not use them up.
-    let r = s.post("/v2/organization/wallet-sets", json!({"idempotencyKey": key, "name": "x", "ecdsaProtocol": "dkls23"}));
+    let r = s.post(
+        "/v2/organization/wallet-sets",
+        json!({"idempotencyKey": key, "name": "x", "ecdsaProtocol": "dkls23"}),
+    );
     assert_eq!(r.0, 201, "{r:?}");
-    let r = s.post("/v2/organization/sign/message", json!({"idempotencyKey": sk, "walletId": w.id, "message": "m"}));
+    let r = s.post(
+        "/v2/organization/sign/message",
+        json!({"idempotencyKey": sk, "walletId": w.id, "message": "m"}),
+    );
     assert_eq!(r.0, 200, "{r:?}");
     assert_eq!(s.owner.raw("GET", "/ready", None).unwrap().0, 200);
 }

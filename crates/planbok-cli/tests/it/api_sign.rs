@@ -9,8 +9,23 @@ use serde_json::{Value, json};
 use crate::rest::{Custody, Stack, assert_err, assert_ok, idem, python_verify};
 
 const ALL: [&str; 18] = [
-    "ETH", "ETH-SEPOLIA", "BASE", "BASE-SEPOLIA", "ARB", "ARB-SEPOLIA", "OP", "OP-SEPOLIA",
-    "POL", "POL-AMOY", "BSC", "BSC-TESTNET", "BTC", "BTC-TESTNET", "SOL", "SOL-DEVNET", "NEAR",
+    "ETH",
+    "ETH-SEPOLIA",
+    "BASE",
+    "BASE-SEPOLIA",
+    "ARB",
+    "ARB-SEPOLIA",
+    "OP",
+    "OP-SEPOLIA",
+    "POL",
+    "POL-AMOY",
+    "BSC",
+    "BSC-TESTNET",
+    "BTC",
+    "BTC-TESTNET",
+    "SOL",
+    "SOL-DEVNET",
+    "NEAR",
     "NEAR-TESTNET",
 ];
 
@@ -84,7 +99,12 @@ fn sign(s: &Stack, route: &str, wallet: &Value, fields: Value, trustless: bool) 
     }
     let r = s.post(route, body);
     if r.0 != 200 {
-        panic!("{route}: {:?}\n{}\n{}", r, s.cluster.log_tail(0), s.cluster.log_tail(1));
+        panic!(
+            "{route}: {:?}\n{}\n{}",
+            r,
+            s.cluster.log_tail(0),
+            s.cluster.log_tail(1)
+        );
     }
     assert_ok(r)
 }
@@ -98,7 +118,13 @@ async fn every_chain_and_kind(s: &Stack, protocol: &str, trustless: bool) {
         .map(|w| serde_json::to_value(w).unwrap())
         .collect();
     assert_eq!(wallets.len(), ALL.len());
-    let by = |chain: &str| wallets.iter().find(|w| w["blockchain"] == chain).unwrap().clone();
+    let by = |chain: &str| {
+        wallets
+            .iter()
+            .find(|w| w["blockchain"] == chain)
+            .unwrap()
+            .clone()
+    };
     let mut cases = Vec::new();
     // Every EVM chain shares one key and address at this index.
     let eth = by("ETH");
@@ -108,12 +134,26 @@ async fn every_chain_and_kind(s: &Stack, protocol: &str, trustless: bool) {
         match chain {
             "BTC" | "BTC-TESTNET" => {
                 let hrp = if chain == "BTC" { "bc" } else { "tb" };
-                cases.push(json!({"kind": "btc_address", "public_key": pk, "address": addr, "hrp": hrp}));
-                assert_eq!(w["derivationPath"], if chain == "BTC" { "m/44/0/0/0" } else { "m/44/1/0/0" });
+                cases.push(
+                    json!({"kind": "btc_address", "public_key": pk, "address": addr, "hrp": hrp}),
+                );
+                assert_eq!(
+                    w["derivationPath"],
+                    if chain == "BTC" {
+                        "m/44/0/0/0"
+                    } else {
+                        "m/44/1/0/0"
+                    }
+                );
             }
-            "SOL" | "SOL-DEVNET" => cases.push(json!({"kind": "sol_address", "public_key": pk, "address": addr})),
+            "SOL" | "SOL-DEVNET" => {
+                cases.push(json!({"kind": "sol_address", "public_key": pk, "address": addr}))
+            }
             "NEAR" | "NEAR-TESTNET" => {
-                assert_eq!(addr.as_str().unwrap(), pk.as_str().unwrap().trim_start_matches("0x"));
+                assert_eq!(
+                    addr.as_str().unwrap(),
+                    pk.as_str().unwrap().trim_start_matches("0x")
+                );
             }
             _ => {
                 cases.push(json!({"kind": "evm_address", "public_key": pk, "address": addr}));
@@ -124,21 +164,47 @@ async fn every_chain_and_kind(s: &Stack, protocol: &str, trustless: bool) {
     }
     // Messages.
     let msg = "planbok says hi";
-    let m = sign(s, "/v2/organization/sign/message", &eth, json!({"message": msg}), trustless);
+    let m = sign(
+        s,
+        "/v2/organization/sign/message",
+        &eth,
+        json!({"message": msg}),
+        trustless,
+    );
     assert_eq!(m["standard"], "eip191");
     cases.push(json!({"kind": "evm_message", "message_hex": hex::encode(msg), "signature": m["signature"], "address": eth["address"]}));
-    let m = sign(s, "/v2/organization/sign/message", &eth, json!({"message": "0xdeadbeef", "encodedByHex": true}), trustless);
+    let m = sign(
+        s,
+        "/v2/organization/sign/message",
+        &eth,
+        json!({"message": "0xdeadbeef", "encodedByHex": true}),
+        trustless,
+    );
     cases.push(json!({"kind": "evm_message", "message_hex": "deadbeef", "signature": m["signature"], "address": eth["address"]}));
     let btc = by("BTC-TESTNET");
-    let m = sign(s, "/v2/organization/sign/message", &btc, json!({"message": msg}), trustless);
+    let m = sign(
+        s,
+        "/v2/organization/sign/message",
+        &btc,
+        json!({"message": msg}),
+        trustless,
+    );
     cases.push(json!({"kind": "btc_message", "message_hex": hex::encode(msg), "signature": m["signature"], "address": btc["address"], "hrp": "tb"}));
     for chain in ["SOL", "NEAR"] {
         let w = by(chain);
-        let m = sign(s, "/v2/organization/sign/message", &w, json!({"message": msg}), trustless);
+        let m = sign(
+            s,
+            "/v2/organization/sign/message",
+            &w,
+            json!({"message": msg}),
+            trustless,
+        );
         let sig = if chain == "SOL" {
             bs58_decode(m["signature"].as_str().unwrap())
         } else {
-            base64::engine::general_purpose::STANDARD.decode(m["signature"].as_str().unwrap()).unwrap()
+            base64::engine::general_purpose::STANDARD
+                .decode(m["signature"].as_str().unwrap())
+                .unwrap()
         };
         cases.push(json!({"kind": "ed25519", "public_key": w["publicKey"], "message_hex": hex::encode(msg), "signature_hex": hex::encode(sig)}));
     }
@@ -154,7 +220,13 @@ async fn every_chain_and_kind(s: &Stack, protocol: &str, trustless: bool) {
     })
     .to_string();
     let sep = by("ETH-SEPOLIA");
-    let m = sign(s, "/v2/organization/sign/typed-data", &sep, json!({"typedData": typed}), trustless);
+    let m = sign(
+        s,
+        "/v2/organization/sign/typed-data",
+        &sep,
+        json!({"typedData": typed}),
+        trustless,
+    );
     assert_eq!(m["standard"], "eip712");
     cases.push(json!({"kind": "evm_typed", "typed_data": typed, "signature": m["signature"], "address": sep["address"]}));
     // EVM transactions: the three types from JSON, and a raw legacy RLP.
@@ -165,24 +237,54 @@ async fn every_chain_and_kind(s: &Stack, protocol: &str, trustless: bool) {
         json!({"type": 1, "nonce": 2, "to": to, "value": "0x10", "gas": 30000, "gasPrice": 1_000_000_000u64, "accessList": []}),
         json!({"type": 2, "nonce": 3, "to": to, "value": "5", "gas": 21000, "maxFeePerGas": "30000000000", "maxPriorityFeePerGas": "1000000000", "data": "0x"}),
     ] {
-        let r = sign(s, "/v2/organization/sign/transaction", &base, json!({"transaction": tx.to_string()}), trustless);
+        let r = sign(
+            s,
+            "/v2/organization/sign/transaction",
+            &base,
+            json!({"transaction": tx.to_string()}),
+            trustless,
+        );
         cases.push(json!({"kind": "evm_tx", "signed": r["signedTransaction"], "address": base["address"], "chain_id": 84532, "tx_hash": r["txHash"]}));
     }
     let raw = rlp_list(&[
-        rlp_uint(9), rlp_uint(20_000_000_000), rlp_uint(21000),
-        rlp_bytes(&hex::decode(&to[2..]).unwrap()), rlp_uint(1), rlp_bytes(&[]),
-        rlp_uint(84532), rlp_uint(0), rlp_uint(0),
+        rlp_uint(9),
+        rlp_uint(20_000_000_000),
+        rlp_uint(21000),
+        rlp_bytes(&hex::decode(&to[2..]).unwrap()),
+        rlp_uint(1),
+        rlp_bytes(&[]),
+        rlp_uint(84532),
+        rlp_uint(0),
+        rlp_uint(0),
     ]);
-    let r = sign(s, "/v2/organization/sign/transaction", &base, json!({"rawTransaction": format!("0x{}", hex::encode(raw))}), trustless);
+    let r = sign(
+        s,
+        "/v2/organization/sign/transaction",
+        &base,
+        json!({"rawTransaction": format!("0x{}", hex::encode(raw))}),
+        trustless,
+    );
     cases.push(json!({"kind": "evm_tx", "signed": r["signedTransaction"], "address": base["address"], "chain_id": 84532, "tx_hash": r["txHash"]}));
     // Solana and NEAR transactions.
     let sol = by("SOL-DEVNET");
     let msg = solana_transfer(&pk_bytes(&sol));
-    let r = sign(s, "/v2/organization/sign/transaction", &sol, json!({"rawTransaction": b64(&msg)}), trustless);
+    let r = sign(
+        s,
+        "/v2/organization/sign/transaction",
+        &sol,
+        json!({"rawTransaction": b64(&msg)}),
+        trustless,
+    );
     cases.push(json!({"kind": "sol_tx", "signed_b64": r["signedTransaction"], "public_key": sol["publicKey"]}));
     let near = by("NEAR-TESTNET");
     let tx = near_transfer(&pk_bytes(&near));
-    let r = sign(s, "/v2/organization/sign/transaction", &near, json!({"rawTransaction": b64(&tx)}), trustless);
+    let r = sign(
+        s,
+        "/v2/organization/sign/transaction",
+        &near,
+        json!({"rawTransaction": b64(&tx)}),
+        trustless,
+    );
     cases.push(json!({"kind": "near_tx", "signed_b64": r["signedTransaction"], "public_key": near["publicKey"]}));
     python_verify(&cases);
 }
@@ -236,15 +338,40 @@ async fn signing_refusals_each_have_their_code_and_change_nothing() {
     };
     use planbok_sdk::secret::{Context, OrgSecret};
     assert_err(with(json!({})), "secret_required");
-    let old = s.secret.encrypt_at(&s.pem, Context::Sign, planbok_testkit::cluster::now_ms() - 6 * 60_000, None).unwrap();
-    assert_err(with(json!({"encryptedOrganizationSecret": old})), "secret_expired");
-    assert_err(with(json!({"encryptedOrganizationSecret": s.ct(Context::Dkg)})), "secret_wrong_context");
-    let other = OrgSecret::generate().encrypt(&s.pem, Context::Sign, None).unwrap();
-    assert_err(with(json!({"encryptedOrganizationSecret": other})), "secret_invalid");
-    assert_err(with(json!({"encryptedOrganizationSecret": "not base64!"})), "secret_malformed");
+    let old = s
+        .secret
+        .encrypt_at(
+            &s.pem,
+            Context::Sign,
+            planbok_testkit::cluster::now_ms() - 6 * 60_000,
+            None,
+        )
+        .unwrap();
+    assert_err(
+        with(json!({"encryptedOrganizationSecret": old})),
+        "secret_expired",
+    );
+    assert_err(
+        with(json!({"encryptedOrganizationSecret": s.ct(Context::Dkg)})),
+        "secret_wrong_context",
+    );
+    let other = OrgSecret::generate()
+        .encrypt(&s.pem, Context::Sign, None)
+        .unwrap();
+    assert_err(
+        with(json!({"encryptedOrganizationSecret": other})),
+        "secret_invalid",
+    );
+    assert_err(
+        with(json!({"encryptedOrganizationSecret": "not base64!"})),
+        "secret_malformed",
+    );
     let ct = s.ct(Context::Sign);
     assert_ok(with(json!({"encryptedOrganizationSecret": ct})));
-    assert_err(with(json!({"encryptedOrganizationSecret": ct})), "secret_reused");
+    assert_err(
+        with(json!({"encryptedOrganizationSecret": ct})),
+        "secret_reused",
+    );
     let sol = serde_json::to_value(&s.wallets(&set.id, &["SOL"], 1, true)[0]).unwrap();
     let secret = s.ct(Context::Sign);
     assert_err(

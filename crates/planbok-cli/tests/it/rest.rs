@@ -6,7 +6,9 @@ use std::process::{Command, Stdio};
 
 use planbok_proto::pb::ProvisionAuxRequest;
 use planbok_sdk::Client;
-use planbok_sdk::api::model::{CreateOrganization, CreateWalletSet, CreateWallets, RegisterSecret, Wallet, WalletSet};
+use planbok_sdk::api::model::{
+    CreateOrganization, CreateWalletSet, CreateWallets, RegisterSecret, Wallet, WalletSet,
+};
 use planbok_sdk::secret::{Context, OrgSecret};
 use planbok_testkit::cluster::{Cluster, Options};
 use serde_json::{Value, json};
@@ -50,7 +52,9 @@ impl Stack {
             owner
                 .register_secret(&RegisterSecret {
                     idempotency_key: Some(planbok_sdk::idempotency_key()),
-                    encrypted_organization_secret: secret.encrypt(&pem, Context::Dkg, None).unwrap(),
+                    encrypted_organization_secret: secret
+                        .encrypt(&pem, Context::Dkg, None)
+                        .unwrap(),
                     custody_mode: mode.into(),
                 })
                 .unwrap();
@@ -90,7 +94,13 @@ impl Stack {
                 encrypted_organization_secret: trustless.then(|| self.ct(Context::Dkg)),
                 ecdsa_protocol: Some(protocol.into()),
             })
-            .unwrap_or_else(|e| panic!("wallet set: {e}\n{}\n{}", self.cluster.log_tail(0), self.cluster.log_tail(1)))
+            .unwrap_or_else(|e| {
+                panic!(
+                    "wallet set: {e}\n{}\n{}",
+                    self.cluster.log_tail(0),
+                    self.cluster.log_tail(1)
+                )
+            })
     }
 
     /// Wallets on `chains` in `set`.
@@ -158,7 +168,10 @@ pub fn idem() -> String {
 /// Whether the Python cross-checks can run; in CI (PLANBOK_REQUIRE_PYTHON=1) they must.
 pub fn python_ready() -> bool {
     let ok = Command::new("python3")
-        .args(["-c", "import eth_account, nacl, coincurve, bech32, base58, solders"])
+        .args([
+            "-c",
+            "import eth_account, nacl, coincurve, bech32, base58, solders",
+        ])
         .status()
         .map(|s| s.success())
         .unwrap_or(false);

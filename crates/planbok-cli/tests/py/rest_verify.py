@@ -63,7 +63,8 @@ def run(c):
             tx = Transaction.from_bytes(raw)
             chain_id = (tx.v - 35) // 2
         else:
-            tx = TypedTransaction.from_bytes(raw)
+            from hexbytes import HexBytes
+            tx = TypedTransaction.from_bytes(HexBytes(raw))
             chain_id = tx.as_dict()["chainId"]
         check(chain_id == c["chain_id"], f"evm_tx chain id {chain_id} != {c['chain_id']}")
         from eth_utils import keccak

@@ -65,7 +65,9 @@ pub(crate) async fn export(
     let q = query(q)?;
     let from = q.from_seq.unwrap_or(1);
     if from < 1 || q.to_seq.is_some_and(|t| t < from) {
-        return Err(ApiError::invalid("fromSeq must be at least 1 and at most toSeq"));
+        return Err(ApiError::invalid(
+            "fromSeq must be at least 1 and at most toSeq",
+        ));
     }
     let head = app.store.audit_head(&caller.org_id).await?;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<String, std::io::Error>>(4);

@@ -4,8 +4,7 @@ use planbok_api::model::{
     ApiKey, AuditEntry, KeyAccess, Member, Organization, Role, Wallet, WalletSet,
 };
 use planbok_store::server::{
-    ApiKeyRecord, AuditEntry as AuditRecord, MemberRecord, OrgRecord, WalletRecord,
-    WalletSetRecord,
+    ApiKeyRecord, AuditEntry as AuditRecord, MemberRecord, OrgRecord, WalletRecord, WalletSetRecord,
 };
 
 /// Unix ms as RFC 3339 UTC with milliseconds.
@@ -88,6 +87,7 @@ pub(crate) fn audit_entry(e: &AuditRecord) -> AuditEntry {
     AuditEntry {
         seq: e.seq,
         chain: e.chain.clone(),
+        version: e.version,
         at: rfc3339(e.at_ms),
         at_ms: e.at_ms,
         actor: e.actor.clone(),
@@ -109,6 +109,9 @@ mod tests {
     #[test]
     fn timestamps_are_rfc3339_utc_with_millis() {
         assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(super::rfc3339(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
+        assert_eq!(
+            super::rfc3339(1_700_000_000_123),
+            "2023-11-14T22:13:20.123Z"
+        );
     }
 }

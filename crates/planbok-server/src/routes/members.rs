@@ -2,11 +2,11 @@
 //! remove owners, nor mint keys that act as an owner; the last owner cannot be removed or
 //! demoted.
 
-use axum::extract::{Path, Query, State};
+use axum::Extension;
 use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::Extension;
 use planbok_api::model::{ApiKeyCreated, CreateApiKey, CreateMember, Role, UpdateMember};
 use planbok_api::{ErrorCode, ListQuery};
 use planbok_store::server::{ApiKeyRecord, Commit, MemberRecord};
@@ -24,7 +24,9 @@ const MAX_ALLOWLIST: usize = 100;
 
 fn may_manage(caller: &Caller, role: Role) -> ApiResult<()> {
     if role == Role::Owner && caller.role != Role::Owner {
-        return Err(ApiError::forbidden("only an owner may create, change or remove owners"));
+        return Err(ApiError::forbidden(
+            "only an owner may create, change or remove owners",
+        ));
     }
     Ok(())
 }
@@ -77,13 +79,20 @@ pub(crate) async fn create(
         audit: vec![op.draft("success", None)],
         idempotency: None,
     };
-    app.store.create_member(&m, &commit).await.map_err(|e| match e {
-        planbok_store::StoreError::Conflict(_) => {
-            ApiError::new(ErrorCode::Conflict, "a member with this email exists")
-        }
-        e => e.into(),
-    })?;
-    Ok(ok(StatusCode::CREATED, "Member created", convert::member(&m)))
+    app.store
+        .create_member(&m, &commit)
+        .await
+        .map_err(|e| match e {
+            planbok_store::StoreError::Conflict(_) => {
+                ApiError::new(ErrorCode::Conflict, "a member with this email exists")
+            }
+            e => e.into(),
+        })?;
+    Ok(ok(
+        StatusCode::CREATED,
+        "Member created",
+        convert::member(&m),
+    ))
 }
 
 /// `GET /v2/organization/members`.
@@ -119,7 +128,11 @@ pub(crate) async fn update(
             refuse_last_owner(&app, &caller.org_id).await?;
         }
     }
-    let new_name = b.name.as_deref().map(|n| name("name", n, 100)).transpose()?;
+    let new_name = b
+        .name
+        .as_deref()
+        .map(|n| name("name", n, 100))
+        .transpose()?;
     let op = Op::new(
         &app,
         &caller,
@@ -174,7 +187,11 @@ pub(crate) async fn remove(
     app.store
         .delete_member(&caller.org_id, &id, now_ms(), &commit)
         .await?;
-    Ok(ok(StatusCode::OK, "Member removed", convert::member(&current)))
+    Ok(ok(
+        StatusCode::OK,
+        "Member removed",
+        convert::member(&current),
+    ))
 }
 
 /// `POST /v2/organization/api-keys`.
@@ -185,7 +202,10 @@ pub(crate) async fn create_key(
     body: Body<CreateApiKey>,
 ) -> ApiResult<Response> {
     let b = body.value;
-    let member_id = b.member_id.clone().unwrap_or_else(|| caller.member_id.clone());
+    let member_id = b
+        .member_id
+        .clone()
+        .unwrap_or_else(|| caller.member_id.clone());
     let member = load_member(&app, &caller, &member_id).await?;
     may_manage(&caller, Role::parse(&member.role).unwrap_or(Role::Member))?;
     if b.allowed_ips.len() > MAX_ALLOWLIST || b.allowed_origins.len() > MAX_ALLOWLIST {
@@ -193,7 +213,11 @@ pub(crate) async fn create_key(
             "allowedIps and allowedOrigins hold at most {MAX_ALLOWLIST} entries"
         )));
     }
-    if let Some(bad) = b.allowed_ips.iter().find(|r| auth::parse_ip_rule(r).is_none()) {
+    if let Some(bad) = b
+        .allowed_ips
+        .iter()
+        .find(|r| auth::parse_ip_rule(r).is_none())
+    {
         return Err(ApiError::invalid(format!(
             "allowedIps: {bad:?} is not an IP address or CIDR"
         )));
@@ -288,5 +312,9 @@ pub(crate) async fn revoke_key(
     app.store
         .revoke_api_key(&caller.org_id, &id, now_ms(), &commit)
         .await?;
-    Ok(ok(StatusCode::OK, "API key revoked", convert::api_key(&key)))
+    Ok(ok(
+        StatusCode::OK,
+        "API key revoked",
+        convert::api_key(&key),
+    ))
 }

@@ -20,8 +20,6 @@ use serde::Serialize;
 use crate::App;
 use crate::error::{ApiError, ApiResult};
 
-pub(crate) use convert::rfc3339;
-
 /// Every route; the policy table has one row for each (a test checks both ways).
 pub(crate) fn routes() -> Router<App> {
     Router::new()
@@ -43,20 +41,23 @@ pub(crate) fn routes() -> Router<App> {
             "/v2/organization/api-keys/{id}",
             axum::routing::delete(members::revoke_key),
         )
-        .route(
-            "/v2/config/organization/public-key",
-            get(orgs::public_key),
-        )
+        .route("/v2/config/organization/public-key", get(orgs::public_key))
         .route("/v2/organization/secret", post(orgs::register_secret))
         .route("/v2/config/chains", get(orgs::chains))
         .route("/v2/organization/wallet-sets", post(wallet_sets::create))
-        .route("/v2/organization/wallet-sets/{id}", put(wallet_sets::rename))
+        .route(
+            "/v2/organization/wallet-sets/{id}",
+            put(wallet_sets::rename),
+        )
         .route("/v2/wallet-sets", get(wallet_sets::list))
         .route("/v2/wallet-sets/{id}", get(wallet_sets::get))
         .route("/v2/organization/wallets", post(wallets::create))
         .route("/v2/wallets", get(wallets::list))
         .route("/v2/wallets/{id}", get(wallets::get).put(wallets::update))
-        .route("/v2/wallets/validate-address", post(wallets::validate_address))
+        .route(
+            "/v2/wallets/validate-address",
+            post(wallets::validate_address),
+        )
         .route("/v2/organization/sign/message", post(sign::message))
         .route("/v2/organization/sign/typed-data", post(sign::typed_data))
         .route("/v2/organization/sign/transaction", post(sign::transaction))
@@ -77,7 +78,10 @@ pub(crate) async fn not_found() -> ApiError {
 
 /// 405 for a known route with another method.
 pub(crate) async fn method_not_allowed() -> ApiError {
-    ApiError::new(ErrorCode::MethodNotAllowed, "method not allowed on this route")
+    ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        "method not allowed on this route",
+    )
 }
 
 /// The success envelope as a response.

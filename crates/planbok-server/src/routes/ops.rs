@@ -32,7 +32,11 @@ fn seal(s: i32) -> &'static str {
 
 /// `GET /ready`: the database answers and both nodes are reachable and unsealed.
 pub(crate) async fn ready(State(app): State<App>) -> Response {
-    let db = app.store.audit_head(crate::audit::SYSTEM_CHAIN).await.is_ok();
+    let db = app
+        .store
+        .audit_head(crate::audit::SYSTEM_CHAIN)
+        .await
+        .is_ok();
     let (node1, node2, cggmp) = match app.nodes.ready().await {
         Ok(r) => (seal(r.node1), seal(r.node2), r.cggmp_ready),
         Err(_) => ("unreachable", "unknown", false),

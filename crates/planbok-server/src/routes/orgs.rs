@@ -7,8 +7,7 @@ use axum::response::Response;
 use axum::{Extension, Json};
 use planbok_api::ErrorCode;
 use planbok_api::model::{
-    ChainInfo, CreateOrganization, KeyAccess, OrganizationCreated, PublicKey, RegisterSecret,
-    Role,
+    ChainInfo, CreateOrganization, KeyAccess, OrganizationCreated, PublicKey, RegisterSecret, Role,
 };
 use planbok_proto::pb::CustodyMode;
 use planbok_store::server::{ApiKeyRecord, Commit, MemberRecord, OrgRecord};
@@ -21,7 +20,7 @@ use crate::body::Body;
 use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
 use crate::idem::{self, Began};
-use crate::{now_ms, nodes};
+use crate::{nodes, now_ms};
 
 /// A plausible email: one `@`, something on each side, no spaces, at most 254 characters.
 pub(crate) fn email(s: &str) -> ApiResult<String> {
@@ -91,7 +90,7 @@ pub(crate) async fn create(
         )
     };
     let commit = Commit {
-        audit: vec![entry(audit::SYSTEM_CHAIN), entry(&org.id)],
+        audit: vec![entry(&org.id), entry(audit::SYSTEM_CHAIN)],
         idempotency: None,
     };
     app.store.create_org(&org, &owner, &key, &commit).await?;
@@ -107,7 +106,10 @@ pub(crate) async fn create(
     Ok(ok(StatusCode::CREATED, "Organization created", data))
 }
 
-pub(crate) async fn load_org(app: &App, org_id: &str) -> ApiResult<planbok_store::server::OrgRecord> {
+pub(crate) async fn load_org(
+    app: &App,
+    org_id: &str,
+) -> ApiResult<planbok_store::server::OrgRecord> {
     app.store
         .org(org_id)
         .await?
@@ -218,7 +220,7 @@ pub(crate) async fn register_secret(
             idempotency: Some(idem.done(201, text.clone())),
         };
         app.store
-            .set_custody_mode(&caller.org_id, &b.custody_mode, &commit)
+            .set_custody_mode(&caller.org_id, &b.custody_mode, now, &commit)
             .await?;
         Ok(json_response(StatusCode::CREATED, text))
     }

@@ -44,7 +44,12 @@ struct Verified {
 
 /// Checks the nodes' signature against the wallet's key: ECDSA by recovering the key from
 /// (digest, signature, recovery id), low-S required; ed25519 with strict verification.
-fn verify(wallet: &WalletRecord, curve: Curve, payload: &[u8], r: &planbok_proto::pb::SignResponse) -> ApiResult<Verified> {
+fn verify(
+    wallet: &WalletRecord,
+    curve: Curve,
+    payload: &[u8],
+    r: &planbok_proto::pb::SignResponse,
+) -> ApiResult<Verified> {
     if r.public_key != wallet.public_key {
         return Err(ApiError::internal("node 1 signed under another public key"));
     }
@@ -65,7 +70,8 @@ fn verify(wallet: &WalletRecord, curve: Curve, payload: &[u8], r: &planbok_proto
                 .ok()
                 .and_then(RecoveryId::from_byte)
                 .ok_or_else(|| bad("recovery id"))?;
-            let vk = VerifyingKey::from_sec1_bytes(&wallet.public_key).map_err(|_| bad("wallet key"))?;
+            let vk =
+                VerifyingKey::from_sec1_bytes(&wallet.public_key).map_err(|_| bad("wallet key"))?;
             let recovered = VerifyingKey::recover_from_prehash(payload, &sig, rid)
                 .map_err(|_| bad("does not verify"))?;
             if recovered != vk {
@@ -104,7 +110,7 @@ async fn sign<T: Serialize>(
     c: Common<'_>,
     action: &'static str,
     prepare: impl FnOnce(Chain, &WalletRecord) -> ApiResult<SignInput>,
-    format: impl FnOnce(Chain, &SignInput, &Verified) -> ApiResult<T>,
+    format: impl FnOnce(Chain, &SignInput, &Verified, &[u8]) -> ApiResult<T>,
 ) -> ApiResult<Response> {
     if c.memo.is_some_and(|m| m.chars().count() > MAX_MEMO_CHARS) {
         return Err(ApiError::invalid(format!(
@@ -154,7 +160,7 @@ async fn sign<T: Serialize>(
             .await;
         nodes::count(&app.metrics, "sign", &r);
         let verified = verify(&wallet, chain.curve(), &input.payload, &r?)?;
-        let data = format(chain, &input, &verified)?;
+        let data = format(chain, &input, &verified, &wallet.public_key)?;
         let text = envelope_json(StatusCode::OK, "Signed", &data)?;
         let commit = Commit {
             audit: vec![op.draft(
@@ -192,7 +198,10 @@ pub(crate) async fn message(
     let common = Common {
         idempotency_key: b.idempotency_key.as_deref(),
         wallet_id: &b.wallet_id,
-        secret: b.encrypted_organization_secret.as_deref().unwrap_or_default(),
+        secret: b
+            .encrypted_organization_secret
+            .as_deref()
+            .unwrap_or_default(),
         memo: b.memo.as_deref(),
     };
     sign(
@@ -202,13 +211,20 @@ pub(crate) async fn message(
         &body.json,
         common,
         "sign.message",
-        |chain, _| Ok(planbok_chains::message_input(chain, &b.message, b.encoded_by_hex)?),
-        |chain, input, v| {
+        |chain, _| {
+            Ok(planbok_chains::message_input(
+                chain,
+                &b.message,
+                b.encoded_by_hex,
+            )?)
+        },
+        |chain, input, v, pk| {
             Ok(message_signature(planbok_chains::finish_message(
                 chain,
                 input,
                 &v.signature,
                 v.recovery_id,
+                pk,
             )?))
         },
     )
@@ -226,7 +242,10 @@ pub(crate) async fn typed_data(
     let common = Common {
         idempotency_key: b.idempotency_key.as_deref(),
         wallet_id: &b.wallet_id,
-        secret: b.encrypted_organization_secret.as_deref().unwrap_or_default(),
+        secret: b
+            .encrypted_organization_secret
+            .as_deref()
+            .unwrap_or_default(),
         memo: b.memo.as_deref(),
     };
     sign(
@@ -237,12 +256,13 @@ pub(crate) async fn typed_data(
         common,
         "sign.typed_data",
         |chain, _| Ok(planbok_chains::typed_data_input(chain, &b.typed_data)?),
-        |chain, input, v| {
+        |chain, input, v, pk| {
             Ok(message_signature(planbok_chains::finish_message(
                 chain,
                 input,
                 &v.signature,
                 v.recovery_id,
+                pk,
             )?))
         },
     )
@@ -265,7 +285,10 @@ pub(crate) async fn transaction(
     let common = Common {
         idempotency_key: b.idempotency_key.as_deref(),
         wallet_id: &b.wallet_id,
-        secret: b.encrypted_organization_secret.as_deref().unwrap_or_default(),
+        secret: b
+            .encrypted_organization_secret
+            .as_deref()
+            .unwrap_or_default(),
         memo: b.memo.as_deref(),
     };
     sign(
@@ -283,8 +306,9 @@ pub(crate) async fn transaction(
                 &wallet.public_key,
             )?)
         },
-        |chain, input, v| {
-            let t = planbok_chains::finish_transaction(chain, input, &v.signature, v.recovery_id)?;
+        |chain, input, v, pk| {
+            let t =
+                planbok_chains::finish_transaction(chain, input, &v.signature, v.recovery_id, pk)?;
             Ok(TransactionSignature {
                 signature: t.signature,
                 signed_transaction: t.signed_transaction,

@@ -91,7 +91,10 @@ pub(crate) async fn create(
         Some(set_id.clone()),
         serde_json::json!({ "name": set_name, "ecdsaProtocol": proto_name }),
     );
-    let secret = b.encrypted_organization_secret.as_deref().unwrap_or_default();
+    let secret = b
+        .encrypted_organization_secret
+        .as_deref()
+        .unwrap_or_default();
     let result = async {
         require_secret_mode(&app, &caller, Some(secret)).await?;
         op.requested().await?;
@@ -179,7 +182,11 @@ pub(crate) async fn rename(
             planbok_store::StoreError::NotFound(_) => ApiError::not_found("wallet set"),
             e => e.into(),
         })?;
-    Ok(ok(StatusCode::OK, "Wallet set updated", convert::wallet_set(&rec)))
+    Ok(ok(
+        StatusCode::OK,
+        "Wallet set updated",
+        convert::wallet_set(&rec),
+    ))
 }
 
 /// `GET /v2/wallet-sets`.

@@ -47,14 +47,18 @@ fn label(field: &str, v: &Option<String>) -> ApiResult<Option<String>> {
 /// Parses and de-duplicates `blockchains`.
 fn chains(ids: &[String]) -> ApiResult<Vec<Chain>> {
     if ids.is_empty() {
-        return Err(ApiError::invalid("blockchains must name at least one chain"));
+        return Err(ApiError::invalid(
+            "blockchains must name at least one chain",
+        ));
     }
     let mut seen = HashSet::new();
     let mut out = Vec::new();
     for id in ids {
         let c = Chain::parse(id)?;
         if !seen.insert(c) {
-            return Err(ApiError::invalid(format!("blockchains: {id} appears twice")));
+            return Err(ApiError::invalid(format!(
+                "blockchains: {id} appears twice"
+            )));
         }
         out.push(c);
     }
@@ -75,7 +79,9 @@ pub(crate) async fn create(
         return Err(ApiError::invalid(format!("count must be 1 to {MAX_COUNT}")));
     }
     if !b.metadata.is_empty() && b.metadata.len() != count as usize {
-        return Err(ApiError::invalid("metadata must have exactly count entries"));
+        return Err(ApiError::invalid(
+            "metadata must have exactly count entries",
+        ));
     }
     let mut labels = Vec::with_capacity(count as usize);
     for i in 0..count as usize {
@@ -105,7 +111,10 @@ pub(crate) async fn create(
         Some(b.wallet_set_id.clone()),
         serde_json::json!({ "walletSetId": b.wallet_set_id, "blockchains": b.blockchains, "count": count }),
     );
-    let secret = b.encrypted_organization_secret.as_deref().unwrap_or_default();
+    let secret = b
+        .encrypted_organization_secret
+        .as_deref()
+        .unwrap_or_default();
     let result = async {
         let set = app
             .store
@@ -128,7 +137,13 @@ pub(crate) async fn create(
                 .collect();
             let r = app
                 .nodes
-                .keygen(&caller.org_id, &specs, secret, SecretContext::Sign, idem.key())
+                .keygen(
+                    &caller.org_id,
+                    &specs,
+                    secret,
+                    SecretContext::Sign,
+                    idem.key(),
+                )
                 .await;
             nodes::count(&app.metrics, "keygen", &r);
             r?
@@ -151,7 +166,9 @@ pub(crate) async fn create(
             let index32 = u32::try_from(index)
                 .ok()
                 .filter(|i| *i < 0x8000_0000)
-                .ok_or_else(|| ApiError::invalid("the wallet set has no derivation indexes left"))?;
+                .ok_or_else(|| {
+                    ApiError::invalid("the wallet set has no derivation indexes left")
+                })?;
             for &chain in &chains {
                 let (key_id, public_key, path) = match chain.curve() {
                     Curve::Secp256k1 => {
@@ -167,7 +184,11 @@ pub(crate) async fn create(
                         let k = ed_keys
                             .get(i)
                             .ok_or_else(|| ApiError::internal("missing ed25519 key"))?;
-                        (k.key_id.clone(), k.public_key.clone(), chain.derivation_path(index32))
+                        (
+                            k.key_id.clone(),
+                            k.public_key.clone(),
+                            chain.derivation_path(index32),
+                        )
                     }
                 };
                 records.push(WalletRecord {
@@ -296,5 +317,9 @@ pub(crate) async fn update(
 pub(crate) async fn validate_address(body: Body<ValidateAddress>) -> ApiResult<Response> {
     let chain = Chain::parse(&body.value.blockchain)?;
     let is_valid = planbok_chains::validate_address(chain, &body.value.address);
-    Ok(ok(StatusCode::OK, "Address checked", AddressValidity { is_valid }))
+    Ok(ok(
+        StatusCode::OK,
+        "Address checked",
+        AddressValidity { is_valid },
+    ))
 }

@@ -145,7 +145,7 @@ impl ServerStore {
         .await?;
         insert_member(&mut tx, owner).await?;
         insert_api_key(&mut tx, key).await?;
-        self.commit(tx, c).await
+        self.finish(tx, c).await
     }
 
     /// An organization.
@@ -197,7 +197,7 @@ impl ServerStore {
                 None => StoreError::NotFound(format!("organization {org_id}")),
             });
         }
-        self.commit(tx, c).await
+        self.finish(tx, c).await
     }
 
     // ---- Members --------------------------------------------------------------------
@@ -207,7 +207,7 @@ impl ServerStore {
     pub async fn create_member(&self, m: &MemberRecord, c: &Commit) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         insert_member(&mut tx, m).await?;
-        self.commit(tx, c).await
+        self.finish(tx, c).await
     }
 
     /// A member of `org_id`.
@@ -274,7 +274,7 @@ impl ServerStore {
             return Err(StoreError::NotFound(format!("member {id} of {org_id}")));
         };
         let member = member_from_row(&row)?;
-        self.commit(tx, c).await?;
+        self.finish(tx, c).await?;
         Ok(member)
     }
 
@@ -307,7 +307,7 @@ impl ServerStore {
         .bind(id)
         .execute(&mut *tx)
         .await?;
-        self.commit(tx, c).await
+        self.finish(tx, c).await
     }
 
     /// How many owners an organization has.

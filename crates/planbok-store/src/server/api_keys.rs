@@ -21,7 +21,7 @@ impl ServerStore {
     pub async fn create_api_key(&self, key: &ApiKeyRecord, c: &Commit) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         insert_api_key(&mut tx, key).await?;
-        self.commit(tx, c).await
+        self.finish(tx, c).await
     }
 
     /// A key by id, whatever its organization (the server authenticates with it, then
@@ -85,7 +85,7 @@ impl ServerStore {
                 "active API key {id} of {org_id}"
             )));
         }
-        self.commit(tx, c).await
+        self.finish(tx, c).await
     }
 
     /// Records that a key was used at `at_ms`. Coarse and best effort: written only if

@@ -9,7 +9,7 @@
 
 use sqlx::Row;
 
-use super::commit::IdemDone;
+use super::commit::{Commit, IdemDone};
 use super::{ServerStore, Tx};
 use crate::StoreError;
 
@@ -113,13 +113,20 @@ impl ServerStore {
         Ok(IdemBegin::InProgress)
     }
 
-    /// Completes a `running` record with a response and nothing else to write (e.g. a
-    /// signature). Mutations complete theirs through `Commit::idempotency` instead.
+    /// Completes a `running` record with a response and nothing else to write. Mutations
+    /// complete theirs through `Commit::idempotency` instead.
     pub async fn idem_finish(&self, done: IdemDone) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         complete_in_tx(&mut tx, &done).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Writes a commit with no mutation of its own: a signature's audit entry and its
+    /// idempotent response, in one transaction.
+    pub async fn commit(&self, c: &Commit) -> Result<(), StoreError> {
+        let tx = self.begin().await?;
+        self.finish(tx, c).await
     }
 
     /// Deletes a `running` record so that the client may retry (after a transient

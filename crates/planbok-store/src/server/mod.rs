@@ -85,7 +85,7 @@ impl ServerStore {
 
     /// Applies `c` inside `tx` and commits. Dropping `tx` on an error rolls everything
     /// back, the mutation included.
-    async fn commit(&self, mut tx: Tx, c: &Commit) -> Result<(), StoreError> {
+    async fn finish(&self, mut tx: Tx, c: &Commit) -> Result<(), StoreError> {
         commit::apply(&mut tx, c).await?;
         tx.commit().await?;
         Ok(())

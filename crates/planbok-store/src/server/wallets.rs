@@ -153,7 +153,7 @@ impl ServerStore {
         .execute(&mut *tx)
         .await
         .map_err(|e| missing_parent(e, || format!("organization {}", s.org_id)))?;
-        self.commit(tx, c).await
+        self.finish(tx, c).await
     }
 
     /// A wallet set of `org_id`.
@@ -219,7 +219,7 @@ impl ServerStore {
             return Err(StoreError::NotFound(format!("wallet set {id} of {org_id}")));
         };
         let set = set_from_row(&row)?;
-        self.commit(tx, c).await?;
+        self.finish(tx, c).await?;
         Ok(set)
     }
 
@@ -313,7 +313,7 @@ impl ServerStore {
             .execute(&mut *tx)
             .await?;
         }
-        self.commit(tx, c).await
+        self.finish(tx, c).await
     }
 
     /// A wallet of `org_id`.
@@ -390,7 +390,7 @@ impl ServerStore {
             return Err(StoreError::NotFound(format!("wallet {id} of {org_id}")));
         };
         let wallet = wallet_from_row(&row)?;
-        self.commit(tx, c).await?;
+        self.finish(tx, c).await?;
         Ok(wallet)
     }
 }
