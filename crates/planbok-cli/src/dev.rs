@@ -86,7 +86,7 @@ fn lay_out(dir: &Path, args: &DevArgs) -> Result<()> {
     std::fs::create_dir_all(dir)?;
     planbok_node::pki::init(&dir.join("pki"), &["localhost".into()])?;
     let grant = planbok_proto::grant::GrantSigner::generate();
-    write_private(&dir.join("grant.key"), &hex::encode(&*grant.to_seed()))?;
+    write_private(&dir.join("grant.key"), &hex::encode(*grant.to_seed()))?;
     write_private(&dir.join("operator.token"), &random_hex())?;
     let (p1, p2) = (args.node_port, args.node_port + 1);
     for role in [1u16, 2] {

@@ -245,7 +245,7 @@ impl Cluster {
         let dir = self.dir.path().to_owned();
         let db = database(self.db, &dir, "server", &mut self.pg_databases)?;
         std::fs::write(dir.join("operator.token"), &self.operator_token)?;
-        std::fs::write(dir.join("grant.key"), hex::encode(&*self.grant.to_seed()))?;
+        std::fs::write(dir.join("grant.key"), hex::encode(*self.grant.to_seed()))?;
         let port = free_port()?;
         let limits = if extra.contains("[rate_limits") {
             String::new()
