@@ -7,6 +7,8 @@ use planbok_sdk::api::model::Role;
 use planbok_server::policy::{Access, POLICY};
 use serde_json::{Value, json};
 
+use planbok_testkit::cluster::Options;
+
 use crate::rest::{Custody, Stack, assert_err, assert_ok, idem, new_org};
 
 /// A member with `role` and a key with `access`; returns its client.
@@ -29,9 +31,8 @@ fn path_of(template: &str) -> String {
         .replace("{file}", "nothing")
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn every_route_enforces_the_rbac_matrix() {
-    let s = Stack::sqlite(Custody::Standard).await;
+async fn every_route_enforces_the_rbac_matrix(opts: Options) {
+    let s = Stack::start(opts, Custody::Standard, "").await;
     let mut callers = Vec::new();
     for (role, r) in [
         ("owner", Role::Owner),
@@ -91,9 +92,8 @@ async fn every_route_enforces_the_rbac_matrix() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn organizations_cannot_see_each_other() {
-    let s = Stack::sqlite(Custody::Standard).await;
+async fn organizations_cannot_see_each_other(opts: Options) {
+    let s = Stack::start(opts, Custody::Standard, "").await;
     let set = s.wallet_set("dkls23", false);
     let w = s.wallets(&set.id, &["ETH"], 1, false).remove(0);
     let (other, _) = new_org(&s.cluster, "other");
@@ -142,9 +142,8 @@ async fn organizations_cannot_see_each_other() {
     assert_eq!(s.owner.wallet(&w.id).unwrap(), w);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn keys_are_checked_against_their_allowlists_and_revocation() {
-    let s = Stack::sqlite(Custody::Standard).await;
+async fn keys_are_checked_against_their_allowlists_and_revocation(opts: Options) {
+    let s = Stack::start(opts, Custody::Standard, "").await;
     let local = member_key(&s, "member", "full", json!({"allowedIps": ["127.0.0.0/8"]}));
     assert_ok(local.raw("GET", "/v2/organization", None).unwrap());
     let far = member_key(
@@ -281,9 +280,8 @@ async fn keys_are_checked_against_their_allowlists_and_revocation() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn bootstrap_needs_the_operator_token() {
-    let s = Stack::sqlite(Custody::Unset).await;
+async fn bootstrap_needs_the_operator_token(opts: Options) {
+    let s = Stack::start(opts, Custody::Unset, "").await;
     let url = s.cluster.server_url();
     let body = json!({"name": "x", "ownerName": "o", "ownerEmail": "o@example.com"});
     assert_err(
@@ -350,9 +348,8 @@ async fn bootstrap_needs_the_operator_token() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn bad_input_gets_a_precise_code_and_changes_nothing() {
-    let s = Stack::sqlite(Custody::Standard).await;
+async fn bad_input_gets_a_precise_code_and_changes_nothing(opts: Options) {
+    let s = Stack::start(opts, Custody::Standard, "").await;
     let url = s.cluster.server_url();
     let key = {
         let k = assert_ok(s.post(
@@ -513,3 +510,11 @@ async fn rate_limits_answer_429_per_category() {
         "{codes:?}"
     );
 }
+
+on_sqlite_and_postgres!(
+    every_route_enforces_the_rbac_matrix,
+    organizations_cannot_see_each_other,
+    keys_are_checked_against_their_allowlists_and_revocation,
+    bootstrap_needs_the_operator_token,
+    bad_input_gets_a_precise_code_and_changes_nothing,
+);

@@ -8,13 +8,33 @@ use serde_json::{Value, json};
 
 use crate::rest::{Custody, Stack, assert_err, assert_ok, idem};
 
-fn sqlite(db: &std::path::Path, sql: &str) -> Result<(), String> {
-    let out = Command::new("python3")
-        .args(["-c", "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.executescript(sys.argv[2]); c.commit()"])
-        .arg(db)
-        .arg(sql)
-        .output()
+/// The server's database URL, from its configuration.
+fn server_db(s: &Stack) -> String {
+    let text =
+        std::fs::read_to_string(&s.cluster.node(planbok_testkit::cluster::SERVER).config).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("database_url"))
         .unwrap();
+    line.split('"').nth(1).unwrap().to_owned()
+}
+
+/// Runs SQL directly on the server's database (as an attacker with database access would).
+fn sql(s: &Stack, sql: &str) -> Result<(), String> {
+    let url = server_db(s);
+    let out = match url.strip_prefix("sqlite://") {
+        Some(path) => Command::new("python3")
+            .args(["-c", "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.executescript(sys.argv[2]); c.commit()"])
+            .arg(path)
+            .arg(sql)
+            .output()
+            .unwrap(),
+        None => Command::new("psql")
+            .arg(&url)
+            .args(["-v", "ON_ERROR_STOP=1", "-qc", sql])
+            .output()
+            .unwrap(),
+    };
     if out.status.success() {
         Ok(())
     } else {
@@ -111,11 +131,14 @@ async fn idempotency(opts: Options) {
     assert_eq!(r.0, 200, "{r:?}");
 }
 
-on_sqlite_and_postgres!(idempotency);
+on_sqlite_and_postgres!(
+    idempotency,
+    the_audit_trail_records_chains_and_refuses_edits,
+    an_operation_whose_audit_entry_cannot_be_written_is_refused,
+);
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_audit_trail_records_chains_and_refuses_edits() {
-    let s = Stack::sqlite(Custody::Standard).await;
+async fn the_audit_trail_records_chains_and_refuses_edits(opts: Options) {
+    let s = Stack::start(opts, Custody::Standard, "").await;
     let set = s.wallet_set("dkls23", false);
     let w = s.wallets(&set.id, &["ETH"], 1, false).remove(0);
     assert_ok(s.post("/v2/organization/sign/message", json!({"idempotencyKey": idem(), "walletId": w.id, "message": "audited", "memo": "invoice 7"})));
@@ -222,19 +245,23 @@ async fn the_audit_trail_records_chains_and_refuses_edits() {
     assert!(!out.status.success(), "an edited export must fail");
 
     // The database refuses UPDATE and DELETE; an attacker who drops the trigger is caught.
-    let db = s.cluster.dir.path().join("server.db");
     let (ok, report) = audit_verify(&s);
     assert!(ok, "{report}");
-    let e = sqlite(
-        &db,
+    let e = sql(
+        &s,
         "UPDATE audit_entries SET outcome = 'success' WHERE seq = 1",
     );
     assert!(e.is_err(), "UPDATE must be refused");
-    let e = sqlite(&db, "DELETE FROM audit_entries WHERE seq = 2");
+    let e = sql(&s, "DELETE FROM audit_entries WHERE seq = 2");
     assert!(e.is_err(), "DELETE must be refused");
     let seq = sign["seq"].as_i64().unwrap();
-    sqlite(&db, &format!(
-        "DROP TRIGGER IF EXISTS audit_entries_no_update; UPDATE audit_entries SET detail = '{{\"memo\":\"forged\"}}' WHERE chain = '{}' AND seq = {seq}",
+    let drop = if server_db(&s).starts_with("sqlite") {
+        "DROP TRIGGER audit_entries_no_update;"
+    } else {
+        "DROP TRIGGER audit_entries_no_update ON audit_entries;"
+    };
+    sql(&s, &format!(
+        "{drop} UPDATE audit_entries SET detail = '{{\"memo\":\"forged\"}}' WHERE chain = '{}' AND seq = {seq}",
         s.org_id
     )).unwrap();
     let (ok, report) = audit_verify(&s);
@@ -242,11 +269,14 @@ async fn the_audit_trail_records_chains_and_refuses_edits() {
     assert!(report.contains(&format!("seq {seq}")), "{report}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn an_operation_whose_audit_entry_cannot_be_written_is_refused() {
-    let s = Stack::sqlite(Custody::Standard).await;
-    let db = s.cluster.dir.path().join("server.db");
-    sqlite(&db, "CREATE TRIGGER test_refuse_audit BEFORE INSERT ON audit_entries WHEN NEW.action = 'wallet_set.create' BEGIN SELECT RAISE(ABORT, 'test: audit unavailable'); END;").unwrap();
+async fn an_operation_whose_audit_entry_cannot_be_written_is_refused(opts: Options) {
+    let s = Stack::start(opts, Custody::Standard, "").await;
+    let refuse = if server_db(&s).starts_with("sqlite") {
+        "CREATE TRIGGER test_refuse_audit BEFORE INSERT ON audit_entries WHEN NEW.action = 'wallet_set.create' BEGIN SELECT RAISE(ABORT, 'test: audit unavailable'); END;"
+    } else {
+        "CREATE FUNCTION test_refuse_audit() RETURNS trigger AS $$ BEGIN IF NEW.action = 'wallet_set.create' THEN RAISE EXCEPTION 'test: audit unavailable'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql; CREATE TRIGGER test_refuse_audit BEFORE INSERT ON audit_entries FOR EACH ROW EXECUTE FUNCTION test_refuse_audit();"
+    };
+    sql(&s, refuse).unwrap();
     let r = s.post(
         "/v2/organization/wallet-sets",
         json!({"idempotencyKey": idem(), "name": "x", "ecdsaProtocol": "dkls23"}),
