@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 pub struct Stack {
     pub cluster: Cluster,
     pub owner: Client,
+    pub owner_key: String,
     pub org_id: String,
     pub secret: OrgSecret,
     pub pem: String,
@@ -40,7 +41,7 @@ impl Stack {
             .start_server(extra)
             .await
             .unwrap_or_else(|e| panic!("server: {e:?}\n{}", cluster.log_tail(0)));
-        let (owner, org_id) = new_org(&cluster, "acme");
+        let (owner, org_id, owner_key) = new_org_with_key(&cluster, "acme");
         let pem = owner.organization_public_key().unwrap();
         let secret = OrgSecret::generate();
         let mode = match custody {
@@ -62,6 +63,7 @@ impl Stack {
         Stack {
             cluster,
             owner,
+            owner_key,
             org_id,
             secret,
             pem,
@@ -125,6 +127,12 @@ impl Stack {
 
 /// A new organization through the operator token: its owner's client and its id.
 pub fn new_org(cluster: &Cluster, name: &str) -> (Client, String) {
+    let (client, id, _) = new_org_with_key(cluster, name);
+    (client, id)
+}
+
+/// As [`new_org`], with the owner's API key.
+pub fn new_org_with_key(cluster: &Cluster, name: &str) -> (Client, String, String) {
     let op = Client::operator(&cluster.server_url(), &cluster.operator_token);
     let created = op
         .create_organization(&CreateOrganization {
@@ -136,6 +144,7 @@ pub fn new_org(cluster: &Cluster, name: &str) -> (Client, String) {
     (
         Client::new(&cluster.server_url(), &created.api_key.secret),
         created.organization.id,
+        created.api_key.secret,
     )
 }
 
