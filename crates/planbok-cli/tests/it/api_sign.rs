@@ -6,7 +6,7 @@ use base64::Engine as _;
 use planbok_testkit::cluster::Options;
 use serde_json::{Value, json};
 
-use crate::rest::{Custody, Stack, assert_err, assert_ok, idem, python_verify};
+use crate::rest::{Custody, Stack, assert_err, assert_ok, idem, python_rejects, python_verify};
 
 const ALL: [&str; 18] = [
     "ETH",
@@ -287,6 +287,28 @@ async fn every_chain_and_kind(s: &Stack, protocol: &str, trustless: bool) {
     );
     cases.push(json!({"kind": "near_tx", "signed_b64": r["signedTransaction"], "public_key": near["publicKey"]}));
     python_verify(&cases);
+    // The checker is not vacuous: one flipped byte in any case makes it fail.
+    for case in cases
+        .iter()
+        .filter(|c| c["kind"] != "sol_address" && c["kind"] != "btc_address")
+    {
+        let mut bad = case.clone();
+        let field = [
+            "signature",
+            "signed",
+            "signed_b64",
+            "signature_hex",
+            "public_key",
+        ]
+        .into_iter()
+        .find(|f| bad.get(*f).is_some())
+        .unwrap();
+        let v = bad[field].as_str().unwrap().to_owned();
+        let i = v.len() / 2;
+        let flipped = if &v[i..=i] == "1" { "2" } else { "1" };
+        bad[field] = json!(format!("{}{}{}", &v[..i], flipped, &v[i + 1..]));
+        python_rejects(&bad);
+    }
 }
 
 fn bs58_decode(s: &str) -> Vec<u8> {

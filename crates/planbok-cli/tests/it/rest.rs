@@ -199,6 +199,20 @@ pub fn python_verify(cases: &[Value]) {
     if !python_ready() {
         return;
     }
+    assert!(run_python(cases).0, "python: {}", run_python(cases).1);
+}
+
+/// Asserts that the checker refuses `case` (so it is not vacuous).
+pub fn python_rejects(case: &Value) {
+    if python_ready() {
+        assert!(
+            !run_python(std::slice::from_ref(case)).0,
+            "the checker accepted {case}"
+        );
+    }
+}
+
+fn run_python(cases: &[Value]) -> (bool, String) {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/rest_verify.py");
     let mut child = Command::new("python3")
         .arg(script)
@@ -215,9 +229,8 @@ pub fn python_verify(cases: &[Value]) {
         .unwrap();
     let out = child.wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
+    (
         out.status.success() && text.trim() == "ok",
-        "python: {text}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        format!("{text}\n{}", String::from_utf8_lossy(&out.stderr)),
+    )
 }
