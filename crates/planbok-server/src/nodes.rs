@@ -271,3 +271,42 @@ pub fn node_error(s: tonic::Status) -> ApiError {
     };
     ApiError::new(api, msg)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_refusals_map_to_rest_codes() {
+        let cases = [
+            (Node::Sealed, Api::NodeUnavailable),
+            (Node::PeerUnavailable, Api::NodeUnavailable),
+            (Node::Timeout, Api::NodeUnavailable),
+            (Node::Storage, Api::NodeUnavailable),
+            (Node::Busy, Api::NodeBusy),
+            (Node::AuxNotProvisioned, Api::AuxNotProvisioned),
+            (Node::SecretRequired, Api::SecretRequired),
+            (Node::SecretMalformed, Api::SecretMalformed),
+            (Node::SecretExpired, Api::SecretExpired),
+            (Node::SecretWrongContext, Api::SecretWrongContext),
+            (Node::SecretReused, Api::SecretReused),
+            (Node::SecretInvalid, Api::SecretInvalid),
+            (Node::SecretBindingMismatch, Api::SecretBindingMismatch),
+            (Node::SecretNotRegistered, Api::SecretNotRegistered),
+            (Node::SecretAlreadyRegistered, Api::SecretAlreadyRegistered),
+            (Node::ProtocolAborted, Api::Internal),
+            (Node::GrantReplayed, Api::Internal),
+            (Node::KeyNotFound, Api::Internal),
+        ];
+        for (node, api) in cases {
+            let e = node_error(planbok_proto::codes::status(node, "detail"));
+            assert_eq!(e.code, api, "{node:?}");
+            if api == Api::Internal {
+                assert!(!e.message.contains("detail"), "internal errors say nothing more");
+            }
+        }
+        // No planbok code at all: the transport failed.
+        let e = node_error(tonic::Status::unavailable("connection refused"));
+        assert_eq!(e.code, Api::NodeUnavailable);
+    }
+}

@@ -518,3 +518,88 @@ on_sqlite_and_postgres!(
     bootstrap_needs_the_operator_token,
     bad_input_gets_a_precise_code_and_changes_nothing,
 );
+
+/// `X-Forwarded-For` counts only from a configured trusted proxy.
+#[tokio::test(flavor = "multi_thread")]
+async fn forwarded_addresses_count_only_from_trusted_proxies() {
+    let header_get = |s: &Stack, key: &str, xff: Option<&str>| -> (u16, Value) {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut req = agent
+            .get(&format!("{}/v2/organization", s.cluster.server_url()))
+            .header("PLANBOK-X-API-KEY", key);
+        if let Some(x) = xff {
+            req = req.header("X-Forwarded-For", x);
+        }
+        let mut r = req.call().unwrap();
+        let status = r.status().as_u16();
+        (
+            status,
+            serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap(),
+        )
+    };
+    let key_for = |s: &Stack| {
+        let k = assert_ok(s.post(
+            "/v2/organization/api-keys",
+            json!({"name": "office", "access": "full", "allowedIps": ["10.1.2.0/24"]}),
+        ));
+        k["secret"].as_str().unwrap().to_owned()
+    };
+    // No trusted proxy: the header is ignored, the socket peer (127.0.0.1) counts.
+    let s = Stack::sqlite(Custody::Standard).await;
+    let key = key_for(&s);
+    assert_err(header_get(&s, &key, Some("10.1.2.3")), "ip_not_allowed");
+    // Behind a trusted proxy on 127.0.0.1: the right-most untrusted hop counts.
+    let s = Stack::start(
+        Default::default(),
+        Custody::Standard,
+        "[http]\ntrusted_proxies = [\"127.0.0.1/32\"]\n",
+    )
+    .await;
+    let key = key_for(&s);
+    assert_ok(header_get(&s, &key, Some("10.1.2.3")));
+    assert_ok(header_get(&s, &key, Some("203.0.113.9, 10.1.2.3")));
+    assert_err(
+        header_get(&s, &key, Some("10.1.2.3, 203.0.113.9")),
+        "ip_not_allowed",
+    );
+    assert_err(header_get(&s, &key, None), "ip_not_allowed");
+}
+
+/// The OpenAPI document, the API page and the metrics are served without a key.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_openapi_document_page_and_metrics_are_public() {
+    let s = Stack::sqlite(Custody::Standard).await;
+    let anon = Client::anonymous(&s.cluster.server_url());
+    let (status, doc) = anon.raw("GET", "/v2/openapi.json", None).unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(doc["info"]["title"], "planbok");
+    assert!(
+        doc["paths"]["/v2/organization/sign/message"]["post"].is_object(),
+        "{doc}"
+    );
+    let (status, page) = anon.raw("GET", "/v2/docs", None).unwrap();
+    assert_eq!(status, 200);
+    assert!(page.as_str().unwrap().contains("swagger-ui-bundle.js"));
+    let (status, js) = anon
+        .raw("GET", "/v2/docs/swagger-ui-bundle.js", None)
+        .unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        js.as_str().unwrap().len() > 100_000,
+        "the bundle is vendored, not fetched"
+    );
+    assert_ok(anon.raw("GET", "/health", None).unwrap());
+    let ready = assert_ok(anon.raw("GET", "/ready", None).unwrap());
+    assert_eq!(ready["detail"]["node2"], "unsealed");
+    let (status, metrics) = anon.raw("GET", "/metrics", None).unwrap();
+    assert_eq!(status, 200);
+    let text = metrics.as_str().unwrap();
+    assert!(text.contains("planbok_http_requests_total{method=\"GET\",route=\"/v2/organization/secret\"") || text.contains("planbok_http_requests_total{method=\"POST\",route=\"/v2/organization/secret\",status=\"201\"} 1"), "{text}");
+    assert!(
+        text.contains("planbok_node_calls_total{op=\"register_secret\",outcome=\"ok\"} 1"),
+        "{text}"
+    );
+}
