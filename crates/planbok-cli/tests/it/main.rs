@@ -21,9 +21,11 @@ macro_rules! on_sqlite_and_postgres {
 }
 
 mod common;
+mod export;
 mod faults;
 mod grants;
 mod protocols;
+mod refresh;
 mod sealed;
 mod secrets;
 mod transport;
