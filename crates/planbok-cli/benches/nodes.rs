@@ -3,7 +3,8 @@
 //! `Coordinator` API (what the REST server sees).
 //!
 //! `cargo bench -p planbok-cli --bench nodes` (optimized `planbok` binary; SQLite; dev
-//! keystore). `PLANBOK_BENCH_SCALE=0.2` runs a fifth of the requests.
+//! keystore). `PLANBOK_BENCH_SCALE=0.2` runs a fifth of the requests;
+//! `PLANBOK_BENCH_ONLY=frost` (or `dkls23`, `cggmp`, comma-separated) only those protocols.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
@@ -24,6 +25,19 @@ fn scale(n: usize) -> usize {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1.0);
     ((n as f64 * s).ceil() as usize).max(1)
+}
+
+/// Whether `PLANBOK_BENCH_ONLY` (unset: everything) selects `proto`.
+fn selected(proto: Protocol) -> bool {
+    let name = match proto {
+        Protocol::Frost => "frost",
+        Protocol::Dkls23 => "dkls23",
+        Protocol::Cggmp => "cggmp",
+        Protocol::Unspecified => return false,
+    };
+    std::env::var("PLANBOK_BENCH_ONLY")
+        .map(|v| v.split(',').any(|p| p.trim() == name))
+        .unwrap_or(true)
 }
 
 struct Stats {
@@ -165,13 +179,15 @@ async fn main() {
     )
     .await
     .expect("cluster");
-    let t = Instant::now();
-    c.operator(1)
-        .unwrap()
-        .provision_aux(ProvisionAuxRequest { replace: false })
-        .await
-        .unwrap();
-    eprintln!("aux info (test primes): {:.1} s", t.elapsed().as_secs_f64());
+    if selected(Protocol::Cggmp) {
+        let t = Instant::now();
+        c.operator(1)
+            .unwrap()
+            .provision_aux(ProvisionAuxRequest { replace: false })
+            .await
+            .unwrap();
+        eprintln!("aux info (test primes): {:.1} s", t.elapsed().as_secs_f64());
+    }
     let mut client = c.server().unwrap();
     let org = "bench-org".to_string();
     let pem = client
@@ -199,7 +215,10 @@ async fn main() {
         (Protocol::Frost, scale(50)),
         (Protocol::Dkls23, scale(20)),
         (Protocol::Cggmp, scale(20)),
-    ] {
+    ]
+    .into_iter()
+    .filter(|(p, _)| selected(*p))
+    {
         let mut lat = Vec::new();
         let start = Instant::now();
         let mut last = None;
@@ -216,12 +235,14 @@ async fn main() {
         );
         keys.push(last.unwrap());
     }
-    for (key, one, many) in [
-        (&keys[0], scale(500), scale(4000)),
-        (&keys[1], scale(200), scale(1000)),
-        (&keys[2], scale(20), scale(64)),
-    ] {
-        let name = Protocol::try_from(key.protocol).unwrap().as_str_name();
+    for key in &keys {
+        let proto = Protocol::try_from(key.protocol).unwrap();
+        let (one, many) = match proto {
+            Protocol::Frost => (scale(500), scale(4000)),
+            Protocol::Dkls23 => (scale(200), scale(1000)),
+            _ => (scale(20), scale(64)),
+        };
+        let name = proto.as_str_name();
         // Warm-up (connections, caches).
         sign_load(&ctx, key, 1, 3).await;
         row(

@@ -57,6 +57,29 @@ pub(crate) fn unwrap(kind: ShareKind, bytes: &[u8]) -> Result<&[u8], MpcError> {
     Ok(&bytes[6..])
 }
 
+/// The kind a sealable blob declares, after checking its magic and version.
+pub(crate) fn kind_of(bytes: &[u8]) -> Result<ShareKind, MpcError> {
+    if bytes.len() < 6 || bytes[0..4] != MAGIC {
+        return Err(MpcError::SealedFormat("not a planbok share blob".into()));
+    }
+    if bytes[4] != SEALED_VERSION {
+        return Err(MpcError::SealedFormat(format!(
+            "unsupported share format version {}",
+            bytes[4]
+        )));
+    }
+    [
+        ShareKind::CggmpKey,
+        ShareKind::CggmpAux,
+        ShareKind::Dkls,
+        ShareKind::Frost,
+        ShareKind::CggmpPrimes,
+    ]
+    .into_iter()
+    .find(|k| *k as u8 == bytes[5])
+    .ok_or_else(|| MpcError::SealedFormat(format!("unknown share kind {}", bytes[5])))
+}
+
 pub(crate) fn to_json<T: serde::Serialize>(
     kind: ShareKind,
     v: &T,

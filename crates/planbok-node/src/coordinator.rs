@@ -12,9 +12,10 @@ use planbok_proto::grant;
 use planbok_proto::pb::coordinator_server::Coordinator;
 use planbok_proto::pb::peer_client::PeerClient;
 use planbok_proto::pb::{
-    CheckSecretRequest, CheckSecretResponse, Empty, KeygenBatchRequest, KeygenBatchResponse,
-    KeygenItem, KeygenRequest, KeygenResponse, Open, Operation, OrgPublicKeyRequest,
-    OrgPublicKeyResponse, PeerMessage, ReadyRequest, ReadyResponse, RegisterSecretRequest,
+    CheckSecretRequest, CheckSecretResponse, Empty, ExportRequest, ExportResponse,
+    KeygenBatchRequest, KeygenBatchResponse, KeygenItem, KeygenRequest, KeygenResponse, Open,
+    Operation, OrgPublicKeyRequest, OrgPublicKeyResponse, PeerMessage, ReadyRequest,
+    ReadyResponse, RefreshRequest, RefreshResponse, RegisterSecretRequest,
     RegisterSecretResponse, RunKind, SealState, SecretContext, SignRequest, SignResponse,
     peer_message::Msg,
 };
@@ -112,7 +113,7 @@ impl CoordinatorService {
         })
     }
 
-    fn deadlines(&self) -> Deadlines {
+    pub(crate) fn deadlines(&self) -> Deadlines {
         Deadlines::new(
             self.state.limits.run_timeout(),
             self.state.limits.round_timeout(),
@@ -223,6 +224,7 @@ impl CoordinatorService {
                     key_id: key_id.clone(),
                     derivation_path: String::new(),
                     payload: Vec::new(),
+                    share_version: 0,
                 },
                 &deadlines,
             )
@@ -277,7 +279,7 @@ impl CoordinatorService {
         let state = &self.state;
         state.require_unsealed()?;
         let g = state.verify_grant(r.grant.as_ref())?;
-        let rec = state.key(&r.key_id, &g.org_id).await?;
+        let rec = self.settled_key(&r.key_id, &g.org_id).await?;
         let proto = Proto::from_name(&rec.protocol)?;
         state
             .consume_grant(
@@ -299,6 +301,7 @@ impl CoordinatorService {
             secrets::binding_for_sign(&r.wallet_id, &r.payload),
         )
         .await?;
+        let share_version = rec.share_version;
         let share = state.open_share(rec, proto, Some(&secret)).await?;
         drop(secret);
         let public_key = protocols::signing_key(&share, &input)?;
@@ -313,6 +316,7 @@ impl CoordinatorService {
                     key_id: r.key_id.clone(),
                     derivation_path: r.derivation_path.clone(),
                     payload: r.payload,
+                    share_version,
                 },
                 &deadlines,
             )
@@ -408,6 +412,28 @@ impl Coordinator for CoordinatorService {
             self.sign_inner(req.into_inner())
                 .await
                 .inspect_err(log_refusal("sign"))?,
+        ))
+    }
+
+    async fn export(
+        &self,
+        req: Request<ExportRequest>,
+    ) -> Result<Response<ExportResponse>, Status> {
+        Ok(Response::new(
+            self.export_inner(req.into_inner())
+                .await
+                .inspect_err(log_refusal("export"))?,
+        ))
+    }
+
+    async fn refresh(
+        &self,
+        req: Request<RefreshRequest>,
+    ) -> Result<Response<RefreshResponse>, Status> {
+        Ok(Response::new(
+            self.refresh_inner(req.into_inner())
+                .await
+                .inspect_err(log_refusal("refresh"))?,
         ))
     }
 

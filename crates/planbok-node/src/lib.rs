@@ -30,10 +30,12 @@ use tonic::transport::{Endpoint, Server};
 pub mod config;
 mod coordinator;
 mod error;
+mod export;
 mod operator;
 mod peer;
 pub mod pki;
 mod protocols;
+mod refresh;
 mod runner;
 pub mod secrets;
 mod state;
@@ -105,6 +107,18 @@ pub async fn run(
             count = cleaned,
             "removed uncommitted DKG results left by a crash"
         );
+    }
+    // Node 2's activation is a refresh's commit point, so a share it left pending was never
+    // activated by Node 1 either. Node 1 keeps its pending shares: they are in doubt until
+    // Node 2's version settles them (`refresh.rs`).
+    if config.role == 2 {
+        let cleaned = store.cleanup_pending_shares().await?;
+        if cleaned > 0 {
+            tracing::warn!(
+                count = cleaned,
+                "removed uncommitted refreshed shares left by a crash"
+            );
+        }
     }
     let primes = match &config.cggmp.insecure_pregenerated_primes {
         None => None,

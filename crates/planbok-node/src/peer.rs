@@ -10,7 +10,8 @@ use planbok_proto::codes::ErrorCode;
 use planbok_proto::grant;
 use planbok_proto::pb::peer_server::Peer;
 use planbok_proto::pb::{
-    Empty, NodeStatus, Open, Operation, PeerMessage, ReadyRequest, RunKind, peer_message::Msg,
+    Empty, NodeStatus, Open, Operation, PeerExportRequest, PeerExportResponse, PeerMessage,
+    ReadyRequest, RunKind, ShareVersionRequest, ShareVersionResponse, peer_message::Msg,
 };
 use tokio::sync::mpsc;
 use tokio_stream::Stream;
@@ -42,6 +43,13 @@ enum Job {
     Sign {
         build: protocols::Build,
     },
+    Refresh {
+        key_id: String,
+        version: i64,
+        public_key: Vec<u8>,
+        slow: bool,
+        build: protocols::Build,
+    },
     Aux {
         sid: SessionId,
     },
@@ -71,7 +79,7 @@ impl Peer for PeerService {
         self.tasks.spawn(async move {
             let _permit = permit;
             let deadlines = match &job {
-                Job::Aux { .. } => {
+                Job::Aux { .. } | Job::Refresh { slow: true, .. } => {
                     Deadlines::new(state.limits.aux_timeout(), state.limits.aux_timeout())
                 }
                 _ => deadlines,
@@ -86,6 +94,35 @@ impl Peer for PeerService {
 
     async fn ready(&self, _req: Request<ReadyRequest>) -> Result<Response<NodeStatus>, Status> {
         Ok(Response::new(self.state.status().await))
+    }
+
+    async fn export(
+        &self,
+        req: Request<PeerExportRequest>,
+    ) -> Result<Response<PeerExportResponse>, Status> {
+        let r = crate::export::peer_export(&self.state, req.into_inner())
+            .await
+            .inspect_err(|e| {
+                tracing::warn!(code = e.code.as_str(), error = %e.message, "refused an export");
+            })?;
+        Ok(Response::new(r))
+    }
+
+    async fn share_version(
+        &self,
+        req: Request<ShareVersionRequest>,
+    ) -> Result<Response<ShareVersionResponse>, Status> {
+        self.state.require_unsealed()?;
+        let key_id = req.into_inner().key_id;
+        let v = self
+            .state
+            .store
+            .active_key(&key_id)
+            .await
+            .map_err(NodeError::from)?
+            .ok_or_else(|| NodeError::new(ErrorCode::KeyNotFound, "no such key"))?
+            .share_version;
+        Ok(Response::new(ShareVersionResponse { share_version: v }))
     }
 }
 
@@ -121,18 +158,39 @@ async fn prepare(state: &NodeState, open: Open) -> NodeResult<Job> {
                     &grant::sign_params(proto.to_pb(), &open.derivation_path, &open.payload),
                 )
                 .await?;
-            let rec = state.key(&open.key_id, &g.org_id).await?;
-            if Proto::from_name(&rec.protocol)? != proto {
-                return Err(NodeError::new(
-                    ErrorCode::GrantScopeMismatch,
-                    "the key belongs to another protocol",
-                ));
-            }
+            let rec = key_for_run(state, &open, &g.org_id, proto).await?;
             let input = protocols::sign_input(proto, &open.derivation_path, &open.payload)?;
             let share = state.open_share(rec, proto, None).await?;
             let aux = state.aux_for(proto).await?;
             let build = protocols::sign(share, aux, input, SessionId::from_bytes(g.session_id))?;
             Ok(Job::Sign { build })
+        }
+        RunKind::Refresh => {
+            let proto = Proto::from_pb(open.protocol)?;
+            let g = state.verify_grant(open.grant.as_ref())?;
+            state
+                .consume_grant(
+                    &g,
+                    Operation::Refresh,
+                    &open.key_id,
+                    &grant::refresh_params(proto.to_pb()),
+                )
+                .await?;
+            let rec = key_for_run(state, &open, &g.org_id, proto).await?;
+            let (version, public_key) = (rec.share_version + 1, rec.public_key.clone());
+            let share = state.open_share(rec, proto, None).await?;
+            let aux = state.aux_for(proto).await?;
+            let primes = match proto {
+                Proto::Cggmp => Some(state.primes().await?),
+                _ => None,
+            };
+            Ok(Job::Refresh {
+                key_id: open.key_id,
+                version,
+                public_key,
+                slow: proto == Proto::Cggmp,
+                build: protocols::refresh(share, aux, primes, SessionId::from_bytes(g.session_id))?,
+            })
         }
         RunKind::AuxInfo => {
             let sid: [u8; 32] = open
@@ -146,6 +204,36 @@ async fn prepare(state: &NodeState, open: Open) -> NodeResult<Job> {
         }
         RunKind::Unspecified => Err(NodeError::invalid("unknown run kind")),
     }
+}
+
+/// The active key a signing or refresh run names, checked against the run: same protocol,
+/// and the share version Node 1 holds (a refresh one node activated and the other did
+/// not must never meet a protocol run: its shares do not fit together).
+async fn key_for_run(
+    state: &NodeState,
+    open: &Open,
+    org_id: &str,
+    proto: Proto,
+) -> NodeResult<planbok_store::KeyRecord> {
+    let rec = state.key(&open.key_id, org_id).await?;
+    if Proto::from_name(&rec.protocol)? != proto {
+        return Err(NodeError::new(
+            ErrorCode::GrantScopeMismatch,
+            "the key belongs to another protocol",
+        ));
+    }
+    if open.share_version != 0 && open.share_version != rec.share_version {
+        tracing::warn!(key = %open.key_id, node1 = open.share_version, node2 = rec.share_version,
+            "share versions differ; node 1 must settle its refresh first");
+        return Err(NodeError::new(
+            ErrorCode::ShareVersionMismatch,
+            format!(
+                "node 2 holds share version {}, node 1 sent {}",
+                rec.share_version, open.share_version
+            ),
+        ));
+    }
+    Ok(rec)
 }
 
 async fn execute(
@@ -187,6 +275,38 @@ async fn execute(
                 // Node 1 never committed (or activation failed): the key must not become
                 // usable here.
                 let _ = state.store.delete_pending_key(&key_id).await;
+            }
+            committed
+        }
+        Job::Refresh {
+            key_id,
+            version,
+            public_key,
+            build,
+            ..
+        } => {
+            let (out, _) = drive(build, tx, inbox, deadlines).await?;
+            let refreshed = protocols::dkg_result(out)?;
+            if refreshed.public_key != public_key {
+                tracing::error!(alert = true, key = %key_id, "refresh changed the public key");
+                return Err(NodeError::new(
+                    ErrorCode::ProtocolAborted,
+                    "the refresh changed the public key",
+                ));
+            }
+            let id = key_id.clone();
+            let share = refreshed.share;
+            let sealed = state.ks(move |k| k.seal_blob(&id, &share)).await?;
+            state
+                .store
+                .insert_pending_share(&key_id, version, sealed)
+                .await?;
+            // Node 2's activation is the commit point: once it happens, Node 1 settles to
+            // the new share even if it never hears back (see `refresh.rs`).
+            let activate = async { Ok(state.store.activate_share(&key_id, version).await?) };
+            let committed = commit_phase(tx, inbox, &deadlines, public_key, activate).await;
+            if committed.is_err() {
+                let _ = state.store.delete_pending_share(&key_id).await;
             }
             committed
         }

@@ -107,6 +107,40 @@ pub(crate) fn sign(
     })
 }
 
+/// A refresh session: new shares for the same key. CGGMP's refresh also makes new aux info
+/// from `primes`; it is dropped, because signing combines every key's share with the node
+/// pair's one provisioned aux info (`provision-aux --replace` renews that).
+pub(crate) fn refresh(
+    share: Share,
+    aux: Option<Arc<CggmpAuxInfo>>,
+    primes: Option<cggmp::PaillierPrimes>,
+    sid: SessionId,
+) -> NodeResult<Build> {
+    Ok(match share {
+        Share::Cggmp(k) => {
+            let aux = aux.ok_or_else(|| NodeError::internal("CGGMP refresh without aux info"))?;
+            let primes =
+                primes.ok_or_else(|| NodeError::internal("CGGMP refresh without primes"))?;
+            Box::new(move || {
+                Ok(boxed(
+                    cggmp::refresh(sid, &k, &aux, primes)?,
+                    |(share, _new_aux)| RunOutput::Cggmp(share),
+                ))
+            })
+        }
+        Share::Dkls(k) => {
+            let k = Arc::try_unwrap(k)
+                .map_err(|_| NodeError::internal("DKLs23 share shared during a refresh"))?;
+            Box::new(move || Ok(boxed(dkls::refresh(sid, k)?, RunOutput::Dkls)))
+        }
+        Share::Frost(k) => {
+            let k = Arc::try_unwrap(k)
+                .map_err(|_| NodeError::internal("FROST share shared during a refresh"))?;
+            Box::new(move || Ok(boxed(frost::refresh(sid, k)?, RunOutput::Frost)))
+        }
+    })
+}
+
 /// An auxiliary-info session.
 pub(crate) fn aux_gen(sid: SessionId, me: PartyIndex, primes: cggmp::PaillierPrimes) -> Build {
     Box::new(move || Ok(boxed(cggmp::aux_info_gen(sid, me, primes), RunOutput::Aux)))

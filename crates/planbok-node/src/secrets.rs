@@ -71,6 +71,18 @@ pub fn binding_for_sign(wallet_id: &str, payload: &[u8]) -> [u8; 32] {
         .into()
 }
 
+/// The binding of an export: SHA-256(wallet id ‖ 0x00 ‖ recipient public key), the shape
+/// of [`binding_for_sign`] with the recipient key as the payload (the contexts differ, so
+/// one can never stand for the other).
+pub fn binding_for_export(wallet_id: &str, recipient_public_key: &[u8]) -> [u8; 32] {
+    binding_for_sign(wallet_id, recipient_public_key)
+}
+
+/// The binding of a refresh: SHA-256(wallet id ‖ 0x00 ‖ key id).
+pub fn binding_for_refresh(wallet_id: &str, key_id: &str) -> [u8; 32] {
+    binding_for_sign(wallet_id, key_id.as_bytes())
+}
+
 /// The binding of a DKG: SHA-256 of the request's reference (its idempotency key).
 pub fn binding_for_dkg(reference: &str) -> [u8; 32] {
     Sha256::digest(reference.as_bytes()).into()
@@ -277,6 +289,23 @@ pub(crate) async fn register(
             "the organization secret is registered already",
         )),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// Refuses unless the organization registered its secret as Trustless: the only custody
+/// mode that may export (a Standard organization's secret lives on Node 1, so an export
+/// there would be a server-side decision alone).
+pub(crate) async fn require_trustless(state: &NodeState, org_id: &str) -> NodeResult<()> {
+    match state.store.org_secret(org_id).await? {
+        Some(rec) if rec.mode == "trustless" => Ok(()),
+        Some(_) => Err(NodeError::new(
+            ErrorCode::ExportNotAllowed,
+            "only trustless organizations can export keys",
+        )),
+        None => Err(NodeError::new(
+            ErrorCode::SecretNotRegistered,
+            "the organization secret is not registered",
+        )),
     }
 }
 

@@ -348,6 +348,28 @@ impl NodeState {
         proto: Proto,
         org_secret: Option<&[u8; 32]>,
     ) -> NodeResult<Share> {
+        let bytes = self.open_share_bytes(rec, org_secret).await?;
+        Share::decode(proto, &bytes, self.me)
+    }
+
+    /// The share's sealable bytes (the export plaintext), checked to decode as this node's
+    /// share of `proto`.
+    pub(crate) async fn open_share_bytes_checked(
+        &self,
+        rec: KeyRecord,
+        proto: Proto,
+        org_secret: Option<&[u8; 32]>,
+    ) -> NodeResult<Zeroizing<Vec<u8>>> {
+        let bytes = self.open_share_bytes(rec, org_secret).await?;
+        drop(Share::decode(proto, &bytes, self.me)?);
+        Ok(bytes)
+    }
+
+    async fn open_share_bytes(
+        &self,
+        rec: KeyRecord,
+        org_secret: Option<&[u8; 32]>,
+    ) -> NodeResult<Zeroizing<Vec<u8>>> {
         let KeyRecord {
             key_id,
             org_id,
@@ -356,11 +378,10 @@ impl NodeState {
         } = rec;
         let id = key_id.clone();
         let opened = self.ks(move |k| k.open_blob(&id, &sealed_share)).await?;
-        let bytes = match org_secret {
+        Ok(match org_secret {
             Some(secret) => wrap::unwrap_share(secret, &org_id, &key_id, &opened)?,
             None => opened,
-        };
-        Share::decode(proto, &bytes, self.me)
+        })
     }
 
     /// Fresh Paillier primes (minutes of CPU), or, in tests, the configured pregenerated set

@@ -87,6 +87,10 @@ codes! {
     SecretInvalid = "secret_invalid" => Unauthenticated,
     /// The secret's `binding` names another operation.
     SecretBindingMismatch = "secret_binding_mismatch" => Unauthenticated,
+    /// The organization's custody mode does not allow key export (only Trustless does).
+    ExportNotAllowed = "export_not_allowed" => PermissionDenied,
+    /// The nodes hold different share versions of a key (a refresh is unsettled); retry.
+    ShareVersionMismatch = "share_version_mismatch" => FailedPrecondition,
     /// Storage failed.
     Storage = "storage" => Unavailable,
     /// A bug or an invariant violation; details are in the node's log only.

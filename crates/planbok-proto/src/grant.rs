@@ -294,6 +294,25 @@ pub fn sign_params(protocol: Protocol, derivation_path: &str, payload: &[u8]) ->
     h.finalize().into()
 }
 
+/// Parameters of an export: the key's protocol and the client's ephemeral X25519 public
+/// key the nodes encrypt their shares to (so a grant can release a key to that recipient
+/// only).
+pub fn export_params(protocol: Protocol, recipient_public_key: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"planbok/grant/export/v1\0");
+    h.update((protocol as i32).to_be_bytes());
+    put(&mut h, recipient_public_key);
+    h.finalize().into()
+}
+
+/// Parameters of a refresh: the key's protocol.
+pub fn refresh_params(protocol: Protocol) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"planbok/grant/refresh/v1\0");
+    h.update((protocol as i32).to_be_bytes());
+    h.finalize().into()
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -369,6 +388,24 @@ mod tests {
         assert_ne!(
             sign_params(Protocol::Cggmp, "m", b"x"),
             sign_params(Protocol::Dkls23, "m", b"x")
+        );
+    }
+
+    #[test]
+    fn params_are_domain_separated_by_operation() {
+        let pk = [9u8; 32];
+        assert_ne!(
+            export_params(Protocol::Frost, &pk),
+            export_params(Protocol::Frost, &[8u8; 32])
+        );
+        assert_ne!(
+            export_params(Protocol::Frost, &pk),
+            export_params(Protocol::Dkls23, &pk)
+        );
+        assert_ne!(refresh_params(Protocol::Cggmp), dkg_params(Protocol::Cggmp));
+        assert_ne!(
+            refresh_params(Protocol::Cggmp),
+            refresh_params(Protocol::Dkls23)
         );
     }
 

@@ -16,12 +16,20 @@ use crate::db::{Backend, Db, Schema, Step, now_ms};
 /// The node schema, one step per migration, for each backend.
 static NODE_SCHEMA: Schema = Schema {
     history_table: "_planbok_node_migrations",
-    steps: &[Step {
-        version: 1,
-        description: "node schema",
-        sqlite: include_str!("../migrations/node/sqlite/0001_node_schema.sql"),
-        postgres: include_str!("../migrations/node/postgres/0001_node_schema.sql"),
-    }],
+    steps: &[
+        Step {
+            version: 1,
+            description: "node schema",
+            sqlite: include_str!("../migrations/node/sqlite/0001_node_schema.sql"),
+            postgres: include_str!("../migrations/node/postgres/0001_node_schema.sql"),
+        },
+        Step {
+            version: 2,
+            description: "pending shares",
+            sqlite: include_str!("../migrations/node/sqlite/0002_pending_shares.sql"),
+            postgres: include_str!("../migrations/node/postgres/0002_pending_shares.sql"),
+        },
+    ],
 };
 
 /// The record format this build writes and the only one it reads.
@@ -65,8 +73,12 @@ pub struct KeyRecord {
     pub sealed_share: Vec<u8>,
     /// When the pending row was written, unix milliseconds.
     pub created_at_ms: i64,
-    /// 1 for the DKG's share, incremented by every refresh (`replace_share`).
+    /// 1 for the DKG's share, incremented by every refresh (`replace_share`,
+    /// `activate_share`).
     pub share_version: i64,
+    /// The version of a refreshed share stored next to this one and not yet activated
+    /// (`insert_pending_share`), if any.
+    pub pending_share_version: Option<i64>,
 }
 
 /// An organization's RSA key pair (Node 1).
@@ -131,6 +143,7 @@ impl fmt::Debug for KeyRecord {
             .field("sealed_share", &Len(&self.sealed_share))
             .field("created_at_ms", &self.created_at_ms)
             .field("share_version", &self.share_version)
+            .field("pending_share_version", &self.pending_share_version)
             .finish()
     }
 }
@@ -267,10 +280,13 @@ impl NodeStore {
 
     /// An active key; pending keys are not returned.
     pub async fn active_key(&self, key_id: &str) -> Result<Option<KeyRecord>, StoreError> {
+        // One round trip for the share and whether a refresh of it is in doubt.
         let query = sqlx::query(
-            "SELECT key_id, org_id, protocol, public_key, chain_code, sealed_share, \
-             share_version, format_version, created_at_ms \
-             FROM node_keys WHERE key_id = $1 AND status = 'active'",
+            "SELECT k.key_id, k.org_id, k.protocol, k.public_key, k.chain_code, \
+             k.sealed_share, k.share_version, k.format_version, k.created_at_ms, \
+             p.share_version AS pending_share_version \
+             FROM node_keys k LEFT JOIN pending_shares p ON p.key_id = k.key_id \
+             WHERE k.key_id = $1 AND k.status = 'active'",
         )
         .bind(key_id);
         self.fetch_record("node_keys", query, |row| {
@@ -283,6 +299,7 @@ impl NodeStore {
                 sealed_share: row.try_get("sealed_share")?,
                 created_at_ms: row.try_get("created_at_ms")?,
                 share_version: row.try_get("share_version")?,
+                pending_share_version: row.try_get("pending_share_version")?,
             })
         })
         .await
@@ -316,6 +333,104 @@ impl NodeStore {
             ))),
             None => Err(StoreError::NotFound(format!("no active key {key_id}"))),
         }
+    }
+
+    // ---- Shares: two-phase commit of refreshes -------------------------------------
+
+    /// Phase one of a refresh: stores `sealed_share` as version `share_version` of the
+    /// active key `key_id`, next to the active share (version `share_version - 1`), which
+    /// stays the one in use. `Conflict` if the active version is another, or a refresh of
+    /// this key is pending already; `NotFound` if there is no active key.
+    pub async fn insert_pending_share(
+        &self,
+        key_id: &str,
+        share_version: i64,
+        sealed_share: Vec<u8>,
+    ) -> Result<(), StoreError> {
+        let query = sqlx::query(
+            "INSERT INTO pending_shares (key_id, share_version, sealed_share, format_version, \
+             created_at_ms) \
+             SELECT key_id, $2, $3, $4, $5 FROM node_keys \
+             WHERE key_id = $1 AND status = 'active' AND share_version = $6 \
+             ON CONFLICT (key_id) DO NOTHING",
+        )
+        .bind(key_id)
+        .bind(share_version)
+        .bind(sealed_share)
+        .bind(RECORD_FORMAT)
+        .bind(now_ms())
+        .bind(share_version - 1);
+        if self.execute(query).await? > 0 {
+            return Ok(());
+        }
+        match self.active_share_version(key_id).await? {
+            None => Err(StoreError::NotFound(format!("no active key {key_id}"))),
+            Some(v) if v != share_version - 1 => Err(StoreError::Conflict(format!(
+                "key {key_id}: share version is {v}, a refresh to {share_version} needs {}",
+                share_version - 1
+            ))),
+            Some(_) => Err(StoreError::Conflict(format!(
+                "key {key_id}: a refresh is pending already"
+            ))),
+        }
+    }
+
+    /// Phase two: makes pending version `share_version` the key's active share, in one
+    /// transaction (the old share is overwritten, the pending row removed). Activating the
+    /// version that is active already succeeds (the commit may be retried); a pending row
+    /// for another version, or none, is `NotFound`.
+    pub async fn activate_share(&self, key_id: &str, share_version: i64) -> Result<(), StoreError> {
+        let mut tx = self.db.pool.begin().await?;
+        let moved = sqlx::query(
+            "UPDATE node_keys SET \
+             sealed_share = (SELECT sealed_share FROM pending_shares \
+                             WHERE key_id = $1 AND share_version = $2), \
+             format_version = (SELECT format_version FROM pending_shares \
+                               WHERE key_id = $1 AND share_version = $2), \
+             share_version = $2 \
+             WHERE key_id = $1 AND status = 'active' AND share_version = $3 \
+             AND EXISTS (SELECT 1 FROM pending_shares WHERE key_id = $1 AND share_version = $2)",
+        )
+        .bind(key_id)
+        .bind(share_version)
+        .bind(share_version - 1)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let active: Option<i64> = sqlx::query_scalar(
+            "SELECT share_version FROM node_keys WHERE key_id = $1 AND status = 'active'",
+        )
+        .bind(key_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if moved == 0 && active != Some(share_version) {
+            tx.rollback().await?;
+            return Err(StoreError::NotFound(format!(
+                "key {key_id}: no pending share version {share_version} to activate"
+            )));
+        }
+        sqlx::query("DELETE FROM pending_shares WHERE key_id = $1 AND share_version <= $2")
+            .bind(key_id)
+            .bind(share_version)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Aborts phase one of a refresh. Returns whether a pending share was deleted; the
+    /// active share is never touched.
+    pub async fn delete_pending_share(&self, key_id: &str) -> Result<bool, StoreError> {
+        let query = sqlx::query("DELETE FROM pending_shares WHERE key_id = $1").bind(key_id);
+        Ok(self.execute(query).await? > 0)
+    }
+
+    /// Deletes every pending share. Only for the node whose activation is the commit point
+    /// (Node 2, at start): a refresh it did not activate before a restart never will be.
+    /// Returns how many.
+    pub async fn cleanup_pending_shares(&self) -> Result<u64, StoreError> {
+        self.execute(sqlx::query("DELETE FROM pending_shares"))
+            .await
     }
 
     /// The ids of all active keys, sorted.

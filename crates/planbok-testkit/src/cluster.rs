@@ -70,6 +70,9 @@ pub struct NodeProc {
     pub config: PathBuf,
     /// Its log file (stderr, appended across restarts).
     pub log: PathBuf,
+    /// Its database (an absolute `sqlite://` path or a `postgres://` URL), for tests that
+    /// look at what a node stored.
+    pub database_url: String,
     child: Option<Child>,
 }
 
@@ -215,6 +218,7 @@ impl Cluster {
                 port: ports[usize::from(role - 1)],
                 config: path,
                 log: dir.path().join(format!("node{role}.log")),
+                database_url: db.clone(),
                 child: None,
             });
         }

@@ -127,6 +127,7 @@ fn sign_open(req: &SignRequest, g: Option<SignedGrant>) -> Open {
         key_id: req.key_id.clone(),
         derivation_path: req.derivation_path.clone(),
         payload: req.payload.clone(),
+        share_version: 0,
     }
 }
 

@@ -5,6 +5,7 @@ mod cggmp;
 mod channel;
 mod decoders;
 mod dkls;
+mod export;
 mod fixtures;
 mod frost;
 mod harness;

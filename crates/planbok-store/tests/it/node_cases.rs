@@ -13,6 +13,8 @@ on_every_backend!(
     delete_pending_key_leaves_active_keys,
     duplicate_key_is_conflict,
     replace_share_is_optimistic,
+    refreshed_share_pending_until_activated,
+    pending_share_conflicts_and_aborts,
     record_grant_once,
     record_grant_survives_reconnect,
     record_grant_concurrent_exactly_one_wins,
@@ -390,7 +392,7 @@ async fn migrations_idempotent(db: &TestDb) {
         .fetch_one(&mut conn)
         .await
         .unwrap();
-    assert_eq!(applied, 1);
+    assert_eq!(applied, 2);
 }
 
 async fn unknown_record_format_refused(db: &TestDb) {
@@ -425,4 +427,94 @@ async fn unknown_record_format_refused(db: &TestDb) {
 async fn raw(db: &TestDb) -> AnyConnection {
     sqlx::any::install_default_drivers();
     AnyConnection::connect(&db.url).await.unwrap()
+}
+
+async fn refreshed_share_pending_until_activated(db: &TestDb) {
+    let store = db.connect().await;
+    store.insert_pending_key(&new_key("k1")).await.unwrap();
+    store.activate_key("k1").await.unwrap();
+    let before = store.active_key("k1").await.unwrap().unwrap();
+    assert_eq!(before.pending_share_version, None);
+
+    store
+        .insert_pending_share("k1", 2, vec![0x22; 60])
+        .await
+        .unwrap();
+    // The active share is still the old one; the pending version is visible with it.
+    let rec = store.active_key("k1").await.unwrap().unwrap();
+    assert_eq!(
+        (rec.share_version, rec.sealed_share.as_slice()),
+        (1, before.sealed_share.as_slice())
+    );
+    assert_eq!(rec.pending_share_version, Some(2));
+
+    store.activate_share("k1", 2).await.unwrap();
+    let rec = store.active_key("k1").await.unwrap().unwrap();
+    assert_eq!(
+        (rec.share_version, rec.sealed_share.as_slice()),
+        (2, &[0x22; 60][..])
+    );
+    assert_eq!(rec.pending_share_version, None);
+    // A retried commit is fine; activating a version never stored is not.
+    store.activate_share("k1", 2).await.unwrap();
+    assert!(matches!(
+        store.activate_share("k1", 3).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.activate_share("nope", 2).await,
+        Err(StoreError::NotFound(_))
+    ));
+    // The next refresh builds on version 2.
+    store
+        .insert_pending_share("k1", 3, vec![0x33])
+        .await
+        .unwrap();
+    store.activate_share("k1", 3).await.unwrap();
+    assert_eq!(
+        store.active_key("k1").await.unwrap().unwrap().share_version,
+        3
+    );
+}
+
+async fn pending_share_conflicts_and_aborts(db: &TestDb) {
+    let store = db.connect().await;
+    // No active key: a pending DKG result cannot be refreshed.
+    store.insert_pending_key(&new_key("k1")).await.unwrap();
+    assert!(matches!(
+        store.insert_pending_share("k1", 2, vec![1]).await,
+        Err(StoreError::NotFound(_))
+    ));
+    store.activate_key("k1").await.unwrap();
+    // The refresh must build on the active version.
+    assert!(matches!(
+        store.insert_pending_share("k1", 3, vec![1]).await,
+        Err(StoreError::Conflict(_))
+    ));
+    store.insert_pending_share("k1", 2, vec![1]).await.unwrap();
+    // One pending refresh per key.
+    assert!(matches!(
+        store.insert_pending_share("k1", 2, vec![2]).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(store.delete_pending_share("k1").await.unwrap());
+    assert!(!store.delete_pending_share("k1").await.unwrap());
+    assert!(matches!(
+        store.activate_share("k1", 2).await,
+        Err(StoreError::NotFound(_))
+    ));
+    let rec = store.active_key("k1").await.unwrap().unwrap();
+    assert_eq!((rec.share_version, rec.pending_share_version), (1, None));
+    // Cleanup at start removes pending shares only.
+    store.insert_pending_share("k1", 2, vec![3]).await.unwrap();
+    assert_eq!(store.cleanup_pending_shares().await.unwrap(), 1);
+    let rec = store.active_key("k1").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            rec.share_version,
+            rec.sealed_share,
+            rec.pending_share_version
+        ),
+        (1, vec![0xAB; 100], None)
+    );
 }

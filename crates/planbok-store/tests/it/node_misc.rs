@@ -111,6 +111,7 @@ fn debug_prints_no_blob_bytes() {
         sealed_share,
         created_at_ms: 1,
         share_version: 1,
+        pending_share_version: None,
     };
     let org_key = OrgKeyRecord {
         org_id: "o".into(),

@@ -4,6 +4,17 @@
 //! export flows (the owner's or end user's device reconstructs, never a server). Each
 //! function checks that the reconstructed key's public key equals the wallet's before
 //! returning it.
+//!
+//! [`envelope`] carries the shares there: each node encrypts its own share to the client's
+//! ephemeral key ([`seal_share_for_export`]); the client opens both and reconstructs
+//! ([`open_export_dangerous`]).
+
+mod envelope;
+
+pub use envelope::{
+    EXPORT_VERSION, ExportProtocol, ExportRecipientSecret, ExportedKey, RECIPIENT_KEY_LEN,
+    check_recipient_public_key, open_export_dangerous, seal_share_for_export,
+};
 
 use cggmp21::generic_ec::{Scalar, SecretScalar, curves::Secp256k1};
 use zeroize::Zeroizing;

@@ -1,0 +1,148 @@
+//! Key export, both sides. The full key never exists on a node: each node encrypts **its
+//! own share** to the client's ephemeral X25519 key (`planbok_mpc::export`, HPKE) and the
+//! client reconstructs.
+//!
+//! Node 1 (`Coordinator.Export`) checks the grant, requires a Trustless organization and a
+//! fresh `verify`-context secret (every check signing makes), unwraps and seals its share,
+//! then calls `Peer.Export`. Node 2 checks the same grant on its own (signature, window,
+//! operation, key, recipient key via the parameter hash) and records it as used before it
+//! seals its share; it has no organization data, so the custody-mode and secret checks are
+//! Node 1's alone. Node 1 only forwards Node 2's ciphertext.
+
+use planbok_mpc::export;
+use planbok_proto::codes::ErrorCode;
+use planbok_proto::grant::{self, VerifiedGrant};
+use planbok_proto::pb::{
+    ExportRequest, ExportResponse, Operation, PeerExportRequest, PeerExportResponse,
+};
+
+use crate::coordinator::CoordinatorService;
+use crate::error::{NodeError, NodeResult, from_peer_status};
+use crate::secrets::{self, Context};
+use crate::state::{NodeState, Proto};
+
+fn check_recipient(pk: &[u8]) -> NodeResult<()> {
+    export::check_recipient_public_key(pk).map_err(|e| NodeError::invalid(e.to_string()))
+}
+
+/// Verifies the grant and the recipient key.
+fn verify(
+    state: &NodeState,
+    grant: Option<&planbok_proto::pb::SignedGrant>,
+    recipient: &[u8],
+) -> NodeResult<VerifiedGrant> {
+    state.require_unsealed()?;
+    let g = state.verify_grant(grant)?;
+    check_recipient(recipient)?;
+    Ok(g)
+}
+
+/// Consumes the grant for exactly this export of `rec`.
+async fn consume(
+    state: &NodeState,
+    g: &VerifiedGrant,
+    rec: &planbok_store::KeyRecord,
+    recipient: &[u8],
+) -> NodeResult<Proto> {
+    let proto = Proto::from_name(&rec.protocol)?;
+    state
+        .consume_grant(
+            g,
+            Operation::Export,
+            &rec.key_id,
+            &grant::export_params(proto.to_pb(), recipient),
+        )
+        .await?;
+    Ok(proto)
+}
+
+fn seal(state: &NodeState, recipient: &[u8], key_id: &str, share: &[u8]) -> NodeResult<Vec<u8>> {
+    export::seal_share_for_export(recipient, key_id, state.me, share)
+        .map_err(|e| NodeError::internal(format!("export seal: {e}")))
+}
+
+impl CoordinatorService {
+    /// Node 1's side of `Coordinator.Export`.
+    pub(crate) async fn export_inner(&self, r: ExportRequest) -> NodeResult<ExportResponse> {
+        let state = &self.state;
+        let g = verify(state, r.grant.as_ref(), &r.recipient_public_key)?;
+        let rec = self.settled_key(&r.key_id, &g.org_id).await?;
+        let proto = consume(state, &g, &rec, &r.recipient_public_key).await?;
+        secrets::require_trustless(state, &g.org_id).await?;
+        let _permit = state.slot().await?;
+        let secret = secrets::secret_for(
+            state,
+            &g.org_id,
+            &r.encrypted_secret,
+            Context::Verify,
+            secrets::binding_for_export(&r.wallet_id, &r.recipient_public_key),
+        )
+        .await?;
+        let (public_key, chain_code) = (rec.public_key.clone(), rec.chain_code.clone());
+        let share_version = rec.share_version;
+        let share = state
+            .open_share_bytes_checked(rec, proto, Some(&secret))
+            .await?;
+        drop(secret);
+        let node1_ciphertext = seal(state, &r.recipient_public_key, &r.key_id, &share)?;
+        drop(share);
+
+        let mut peer = self.peer.clone();
+        let node2 = self
+            .deadlines()
+            .within(
+                "node 2's export",
+                peer.export(PeerExportRequest {
+                    grant: r.grant,
+                    key_id: r.key_id.clone(),
+                    recipient_public_key: r.recipient_public_key,
+                    share_version,
+                }),
+            )
+            .await?
+            .map_err(|s| from_peer_status(&s))?
+            .into_inner();
+        if node2.ciphertext.first() != Some(&export::EXPORT_VERSION)
+            || node2.ciphertext.len() <= 1 + export::RECIPIENT_KEY_LEN
+        {
+            return Err(NodeError::new(
+                ErrorCode::ProtocolAborted,
+                "node 2 returned something that is not an export envelope",
+            ));
+        }
+        tracing::warn!(key = %r.key_id, org = %g.org_id, protocol = proto.name(),
+            "key exported: both shares sealed to the client's recipient key");
+        Ok(ExportResponse {
+            node1_ciphertext,
+            node2_ciphertext: node2.ciphertext,
+            protocol: proto.to_pb() as i32,
+            public_key,
+            chain_code: chain_code.unwrap_or_default(),
+        })
+    }
+}
+
+/// Node 2's side: `Peer.Export`.
+pub(crate) async fn peer_export(
+    state: &NodeState,
+    r: PeerExportRequest,
+) -> NodeResult<PeerExportResponse> {
+    let g = verify(state, r.grant.as_ref(), &r.recipient_public_key)?;
+    let rec = state.key(&r.key_id, &g.org_id).await?;
+    let proto = consume(state, &g, &rec, &r.recipient_public_key).await?;
+    if r.share_version != 0 && r.share_version != rec.share_version {
+        return Err(NodeError::new(
+            ErrorCode::ShareVersionMismatch,
+            format!(
+                "node 2 holds share version {}, node 1 sent {}",
+                rec.share_version, r.share_version
+            ),
+        ));
+    }
+    let _permit = state.slot().await?;
+    let share = state.open_share_bytes_checked(rec, proto, None).await?;
+    let ciphertext = seal(state, &r.recipient_public_key, &r.key_id, &share)?;
+    tracing::warn!(key = %r.key_id, org = %g.org_id, protocol = proto.name(),
+        "share exported, sealed to the client's recipient key");
+    Ok(PeerExportResponse { ciphertext })
+}
