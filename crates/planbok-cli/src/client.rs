@@ -35,7 +35,7 @@ pub struct Conn {
 }
 
 impl Conn {
-    fn client(&self) -> Result<Client> {
+    pub fn client(&self) -> Result<Client> {
         let key = self
             .api_key
             .as_deref()
@@ -56,7 +56,7 @@ impl Conn {
     }
 
     /// A fresh ciphertext for `context`, if a secret was given.
-    fn encrypted(&self, client: &Client, context: Context) -> Result<Option<String>> {
+    pub fn encrypted(&self, client: &Client, context: Context) -> Result<Option<String>> {
         match self.secret()? {
             Some(s) => Ok(Some(s.encrypt(
                 &client.organization_public_key()?,

@@ -19,6 +19,7 @@ mod client;
 mod daemon;
 mod demo;
 mod dev;
+mod export;
 mod node;
 mod operator;
 mod server;
@@ -79,6 +80,13 @@ enum Command {
         #[command(subcommand)]
         command: client::SignCommand,
     },
+    /// Key export, client side: key pair, request, decrypt to CSV.
+    Export {
+        #[command(flatten)]
+        conn: client::Conn,
+        #[command(subcommand)]
+        command: export::ExportCommand,
+    },
     /// The audit trail.
     Audit {
         #[command(subcommand)]
@@ -120,6 +128,7 @@ fn main() -> Result<()> {
         Command::WalletSet { conn, command } => client::wallet_set(&conn, command),
         Command::Wallet { conn, command } => client::wallet(&conn, command),
         Command::Sign { conn, command } => client::sign(&conn, command),
+        Command::Export { conn, command } => export::run(&conn, command),
         Command::Audit { command } => audit::run(command),
     }
 }

@@ -14,10 +14,9 @@ use planbok_proto::pb::peer_client::PeerClient;
 use planbok_proto::pb::{
     CheckSecretRequest, CheckSecretResponse, Empty, ExportRequest, ExportResponse,
     KeygenBatchRequest, KeygenBatchResponse, KeygenItem, KeygenRequest, KeygenResponse, Open,
-    Operation, OrgPublicKeyRequest, OrgPublicKeyResponse, PeerMessage, ReadyRequest,
-    ReadyResponse, RefreshRequest, RefreshResponse, RegisterSecretRequest,
-    RegisterSecretResponse, RunKind, SealState, SecretContext, SignRequest, SignResponse,
-    peer_message::Msg,
+    Operation, OrgPublicKeyRequest, OrgPublicKeyResponse, PeerMessage, ReadyRequest, ReadyResponse,
+    RefreshRequest, RefreshResponse, RegisterSecretRequest, RegisterSecretResponse, RunKind,
+    SealState, SecretContext, SignRequest, SignResponse, peer_message::Msg,
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;

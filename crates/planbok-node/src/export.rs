@@ -61,30 +61,80 @@ fn seal(state: &NodeState, recipient: &[u8], key_id: &str, share: &[u8]) -> Node
         .map_err(|e| NodeError::internal(format!("export seal: {e}")))
 }
 
+/// Most keys one export may carry.
+const MAX_EXPORT: usize = 64;
+
 impl CoordinatorService {
-    /// Node 1's side of `Coordinator.Export`.
+    /// Node 1's side of `Coordinator.Export`: every grant is checked and consumed, the org
+    /// must be Trustless, and the one `verify` secret is checked, before any share is opened.
     pub(crate) async fn export_inner(&self, r: ExportRequest) -> NodeResult<ExportResponse> {
         let state = &self.state;
-        let g = verify(state, r.grant.as_ref(), &r.recipient_public_key)?;
-        let rec = self.settled_key(&r.key_id, &g.org_id).await?;
-        let proto = consume(state, &g, &rec, &r.recipient_public_key).await?;
-        secrets::require_trustless(state, &g.org_id).await?;
+        if r.more.len() >= MAX_EXPORT {
+            return Err(NodeError::invalid(format!(
+                "an export has at most {MAX_EXPORT} keys"
+            )));
+        }
+        let items = std::iter::once((r.grant, r.key_id))
+            .chain(r.more.into_iter().map(|i| (i.grant, i.key_id)));
+        let mut checked = Vec::new();
+        for (signed, key_id) in items {
+            let g = verify(state, signed.as_ref(), &r.recipient_public_key)?;
+            if checked
+                .first()
+                .is_some_and(|(first, ..): &(VerifiedGrant, _, _, _)| first.org_id != g.org_id)
+            {
+                return Err(NodeError::invalid(
+                    "an export's grants must name one organization",
+                ));
+            }
+            let rec = self.settled_key(&key_id, &g.org_id).await?;
+            let proto = consume(state, &g, &rec, &r.recipient_public_key).await?;
+            checked.push((g, rec, proto, signed));
+        }
+        let Some(org_id) = checked.first().map(|(g, ..)| g.org_id.clone()) else {
+            return Err(NodeError::invalid("nothing to export"));
+        };
+        secrets::require_trustless(state, &org_id).await?;
         let _permit = state.slot().await?;
         let secret = secrets::secret_for(
             state,
-            &g.org_id,
+            &org_id,
             &r.encrypted_secret,
             Context::Verify,
             secrets::binding_for_export(&r.wallet_id, &r.recipient_public_key),
         )
         .await?;
+        let mut out = Vec::with_capacity(checked.len());
+        for (g, rec, proto, signed) in checked {
+            out.push(
+                self.export_one(&g, rec, proto, signed, &secret, &r.recipient_public_key)
+                    .await?,
+            );
+        }
+        drop(secret);
+        let mut first = out.remove(0);
+        first.more = out;
+        Ok(first)
+    }
+
+    /// Seals Node 1's share of one checked key and fetches Node 2's.
+    async fn export_one(
+        &self,
+        g: &VerifiedGrant,
+        rec: planbok_store::KeyRecord,
+        proto: Proto,
+        signed: Option<planbok_proto::pb::SignedGrant>,
+        secret: &[u8; 32],
+        recipient: &[u8],
+    ) -> NodeResult<ExportResponse> {
+        let state = &self.state;
+        let key_id = rec.key_id.clone();
         let (public_key, chain_code) = (rec.public_key.clone(), rec.chain_code.clone());
         let share_version = rec.share_version;
         let share = state
-            .open_share_bytes_checked(rec, proto, Some(&secret))
+            .open_share_bytes_checked(rec, proto, Some(secret))
             .await?;
-        drop(secret);
-        let node1_ciphertext = seal(state, &r.recipient_public_key, &r.key_id, &share)?;
+        let node1_ciphertext = seal(state, recipient, &key_id, &share)?;
         drop(share);
 
         let mut peer = self.peer.clone();
@@ -93,9 +143,9 @@ impl CoordinatorService {
             .within(
                 "node 2's export",
                 peer.export(PeerExportRequest {
-                    grant: r.grant,
-                    key_id: r.key_id.clone(),
-                    recipient_public_key: r.recipient_public_key,
+                    grant: signed,
+                    key_id: key_id.clone(),
+                    recipient_public_key: recipient.to_vec(),
                     share_version,
                 }),
             )
@@ -110,7 +160,7 @@ impl CoordinatorService {
                 "node 2 returned something that is not an export envelope",
             ));
         }
-        tracing::warn!(key = %r.key_id, org = %g.org_id, protocol = proto.name(),
+        tracing::warn!(key = %key_id, org = %g.org_id, protocol = proto.name(),
             "key exported: both shares sealed to the client's recipient key");
         Ok(ExportResponse {
             node1_ciphertext,
@@ -118,6 +168,7 @@ impl CoordinatorService {
             protocol: proto.to_pb() as i32,
             public_key,
             chain_code: chain_code.unwrap_or_default(),
+            more: Vec::new(),
         })
     }
 }

@@ -247,6 +247,11 @@ impl Client {
         self.post("/v2/organization/sign/typed-data", body)
     }
 
+    /// `POST /v2/organization/wallets/export`.
+    pub fn export_wallets(&self, body: &ExportWallets) -> Result<WalletsExported, Error> {
+        self.post("/v2/organization/wallets/export", body)
+    }
+
     /// `POST /v2/organization/sign/transaction`.
     pub fn sign_transaction(&self, body: &SignTransaction) -> Result<TransactionSignature, Error> {
         self.post("/v2/organization/sign/transaction", body)

@@ -8,9 +8,9 @@ use planbok_proto::codes::{ErrorCode as Node, code_of};
 use planbok_proto::grant::{self, GrantSigner};
 use planbok_proto::pb::coordinator_client::CoordinatorClient;
 use planbok_proto::pb::{
-    CheckSecretRequest, CustodyMode, KeygenBatchRequest, KeygenItem, KeygenResponse, Operation,
-    OrgPublicKeyRequest, Protocol, ReadyRequest, ReadyResponse, RegisterSecretRequest,
-    SecretContext, SignRequest, SignResponse,
+    CheckSecretRequest, CustodyMode, ExportItem, ExportRequest, ExportResponse, KeygenBatchRequest,
+    KeygenItem, KeygenResponse, Operation, OrgPublicKeyRequest, Protocol, ReadyRequest,
+    ReadyResponse, RegisterSecretRequest, SecretContext, SignRequest, SignResponse,
 };
 use planbok_proto::tls::TlsMaterial;
 use tonic::transport::{Channel, Endpoint};
@@ -204,6 +204,61 @@ impl Nodes {
         Ok(r.into_inner())
     }
 
+    /// Exports `keys` (id, protocol): each node's share sealed to `recipient`.
+    pub async fn export(
+        &self,
+        org_id: &str,
+        keys: &[(String, Protocol)],
+        recipient: &[u8],
+        encrypted_secret: &str,
+        wallet_id: &str,
+    ) -> ApiResult<Vec<ExportResponse>> {
+        let now = now_ms();
+        let grant = |(key_id, protocol): &(String, Protocol)| {
+            self.grants.issue(
+                org_id,
+                key_id,
+                Operation::Export,
+                grant::export_params(*protocol, recipient),
+                now,
+                GRANT_TTL_MS,
+            )
+        };
+        let Some((first, rest)) = keys.split_first() else {
+            return Ok(Vec::new());
+        };
+        let mut r = self
+            .client
+            .clone()
+            .export(
+                self.request(ExportRequest {
+                    grant: Some(grant(first)),
+                    key_id: first.0.clone(),
+                    recipient_public_key: recipient.to_vec(),
+                    encrypted_secret: encrypted_secret.to_owned(),
+                    wallet_id: wallet_id.to_owned(),
+                    more: rest
+                        .iter()
+                        .map(|k| ExportItem {
+                            grant: Some(grant(k)),
+                            key_id: k.0.clone(),
+                        })
+                        .collect(),
+                }),
+            )
+            .await
+            .map_err(node_error)?
+            .into_inner();
+        let more = std::mem::take(&mut r.more);
+        let out: Vec<ExportResponse> = std::iter::once(r).chain(more).collect();
+        if out.len() != keys.len() {
+            return Err(ApiError::internal(
+                "node 1 answered an export with other keys",
+            ));
+        }
+        Ok(out)
+    }
+
     /// Both nodes' readiness.
     pub async fn ready(&self) -> Result<ReadyResponse, String> {
         let mut r = tonic::Request::new(ReadyRequest {});
@@ -258,6 +313,7 @@ pub fn node_error(s: tonic::Status) -> ApiError {
         Node::SecretBindingMismatch => Api::SecretBindingMismatch,
         Node::SecretNotRegistered => Api::SecretNotRegistered,
         Node::SecretAlreadyRegistered => Api::SecretAlreadyRegistered,
+        Node::ExportNotAllowed => Api::ExportNotAllowed,
         Node::ProtocolAborted => {
             tracing::error!(alert = true, request_id = %context::request_id(), error = %msg, "a protocol run aborted");
             return ApiError::new(
@@ -302,7 +358,10 @@ mod tests {
             let e = node_error(planbok_proto::codes::status(node, "detail"));
             assert_eq!(e.code, api, "{node:?}");
             if api == Api::Internal {
-                assert!(!e.message.contains("detail"), "internal errors say nothing more");
+                assert!(
+                    !e.message.contains("detail"),
+                    "internal errors say nothing more"
+                );
             }
         }
         // No planbok code at all: the transport failed.

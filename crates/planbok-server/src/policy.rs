@@ -133,6 +133,12 @@ pub const POLICY: &[Rule] = &[
         Key(Member),
         Signing,
     ),
+    rule(
+        "POST",
+        "/v2/organization/wallets/export",
+        Key(Owner),
+        Signing,
+    ),
     rule("GET", "/v2/audit-logs", Key(Admin), Reads),
     rule("GET", "/v2/audit-logs/export", Key(Admin), Reads),
     rule("GET", "/health", Public, Unlimited),

@@ -268,6 +268,7 @@ impl Cluster {
         self.server = Some(NodeProc {
             role: SERVER,
             port,
+            database_url: db.clone(),
             config: path,
             log: dir.join("server.log"),
             child: None,

@@ -38,6 +38,7 @@ pub fn export_request(
         recipient_public_key: recipient.to_vec(),
         encrypted_secret: secret,
         wallet_id: String::new(),
+        more: Vec::new(),
     }
 }
 

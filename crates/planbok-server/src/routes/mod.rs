@@ -61,6 +61,7 @@ pub(crate) fn routes() -> Router<App> {
         .route("/v2/organization/sign/message", post(sign::message))
         .route("/v2/organization/sign/typed-data", post(sign::typed_data))
         .route("/v2/organization/sign/transaction", post(sign::transaction))
+        .route("/v2/organization/wallets/export", post(sign::export))
         .route("/v2/audit-logs", get(audit_logs::list))
         .route("/v2/audit-logs/export", get(audit_logs::export))
         .route("/health", get(ops::health))

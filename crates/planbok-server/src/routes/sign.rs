@@ -6,9 +6,11 @@ use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
+use planbok_api::ErrorCode;
 use planbok_api::MAX_MEMO_CHARS;
 use planbok_api::model::{
-    MessageSignature, SignMessage, SignTransaction, SignTypedData, TransactionSignature,
+    ExportWallets, ExportedWallet, MessageSignature, SignMessage, SignTransaction, SignTypedData,
+    TransactionSignature, WalletsExported,
 };
 use planbok_chains::{Chain, Curve, SignInput};
 use planbok_proto::pb::Protocol;
@@ -317,4 +319,161 @@ pub(crate) async fn transaction(
         },
     )
     .await
+}
+
+/// Most wallets one export may name.
+const MAX_EXPORT_WALLETS: usize = 200;
+
+/// `POST /v2/organization/wallets/export`: owner of a trustless organization, `verify`
+/// secret. Each node seals its own share to the client's X25519 key; the server only
+/// relays ciphertexts it cannot open.
+pub(crate) async fn export(
+    State(app): State<App>,
+    Extension(caller): Extension<Caller>,
+    Extension(ctx): Extension<Ctx>,
+    body: Body<ExportWallets>,
+) -> ApiResult<Response> {
+    use base64::Engine as _;
+    let b = &body.value;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let recipient = b64
+        .decode(&b.recipient_public_key)
+        .ok()
+        .filter(|k| k.len() == 32)
+        .ok_or_else(|| ApiError::invalid("recipientPublicKey must be 32 bytes, base64"))?;
+    if b.wallet_ids
+        .as_ref()
+        .is_some_and(|w| w.is_empty() || w.len() > MAX_EXPORT_WALLETS)
+    {
+        return Err(ApiError::invalid(format!(
+            "walletIds must name 1 to {MAX_EXPORT_WALLETS} wallets"
+        )));
+    }
+    let idem = match idem::begin(
+        &app,
+        &caller,
+        "wallet.export",
+        b.idempotency_key.as_deref(),
+        &body.json,
+    )
+    .await?
+    {
+        Began::Replay(r) => return Ok(r),
+        Began::Fresh(i) => i,
+    };
+    let op = Op::new(
+        &app,
+        &caller,
+        &ctx,
+        "wallet.export",
+        None,
+        serde_json::json!({ "walletIds": b.wallet_ids, "recipientPublicKey": b.recipient_public_key }),
+    );
+    let secret = b
+        .encrypted_organization_secret
+        .as_deref()
+        .unwrap_or_default();
+    let result = async {
+        let org = super::orgs::load_org(&app, &caller.org_id).await?;
+        if org.custody_mode != "trustless" {
+            return Err(ApiError::new(
+                ErrorCode::ExportNotAllowed,
+                "only trustless organizations can export keys",
+            ));
+        }
+        require_secret_mode(&app, &caller, Some(secret)).await?;
+        let wallets = match &b.wallet_ids {
+            Some(ids) => {
+                let mut out = Vec::with_capacity(ids.len());
+                for id in ids {
+                    out.push(load_wallet(&app, &caller, id).await?);
+                }
+                out
+            }
+            None => {
+                let (all, total) = app
+                    .store
+                    .list_wallets(
+                        &caller.org_id,
+                        &planbok_store::server::WalletQuery {
+                            limit: MAX_EXPORT_WALLETS as u32,
+                            page: 1,
+                            desc: false,
+                            ..Default::default()
+                        },
+                    )
+                    .await?;
+                if total as usize > MAX_EXPORT_WALLETS {
+                    return Err(ApiError::invalid(format!(
+                        "the organization has more than {MAX_EXPORT_WALLETS} wallets: name them in walletIds"
+                    )));
+                }
+                all
+            }
+        };
+        if wallets.is_empty() {
+            return Err(ApiError::not_found("wallet"));
+        }
+        // One export per MPC key, whatever the number of wallets on it.
+        let mut keys: Vec<(String, Protocol)> = Vec::new();
+        for w in &wallets {
+            if keys.iter().any(|(k, _)| *k == w.key_id) {
+                continue;
+            }
+            let protocol = match Chain::parse(&w.blockchain)?.curve() {
+                Curve::Ed25519 => Protocol::Frost,
+                Curve::Secp256k1 => {
+                    let set = app
+                        .store
+                        .wallet_set(&caller.org_id, &w.wallet_set_id)
+                        .await?
+                        .ok_or_else(|| ApiError::internal("wallet without its wallet set"))?;
+                    ecdsa_protocol(&set.ecdsa_protocol)?
+                }
+            };
+            keys.push((w.key_id.clone(), protocol));
+        }
+        op.requested().await?;
+        let binding_wallet = if wallets.len() == 1 { wallets[0].id.as_str() } else { "" };
+        let r = app
+            .nodes
+            .export(&caller.org_id, &keys, &recipient, secret, binding_wallet)
+            .await;
+        nodes::count(&app.metrics, "export", &r);
+        let exported = r?;
+        let mut out = Vec::with_capacity(wallets.len());
+        for w in &wallets {
+            let (i, _) = keys
+                .iter()
+                .enumerate()
+                .find(|(_, (k, _))| *k == w.key_id)
+                .ok_or_else(|| ApiError::internal("export lost a key"))?;
+            let e = &exported[i];
+            out.push(ExportedWallet {
+                wallet: super::convert::wallet(w),
+                protocol: match keys[i].1 {
+                    Protocol::Frost => "frost",
+                    Protocol::Dkls23 => "dkls23",
+                    _ => "cggmp",
+                }
+                .into(),
+                key_id: w.key_id.clone(),
+                node1_ciphertext: b64.encode(&e.node1_ciphertext),
+                node2_ciphertext: b64.encode(&e.node2_ciphertext),
+            });
+        }
+        let data = WalletsExported { wallets: out };
+        let text = envelope_json(StatusCode::OK, "Wallets exported", &data)?;
+        let commit = Commit {
+            audit: vec![op.draft(
+                "success",
+                Some(serde_json::json!({ "keys": keys.iter().map(|(k, _)| k).collect::<Vec<_>>() })),
+            )],
+            idempotency: Some(idem.done(200, text.clone())),
+        };
+        app.store.commit(&commit).await?;
+        Ok(json_response(StatusCode::OK, text))
+    }
+    .await;
+    finish(&app, &op, &idem, result).await
 }

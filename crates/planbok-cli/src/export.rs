@@ -1,0 +1,178 @@
+//! `planbok export …`: the client side of key export. The server and the nodes only ever
+//! see ciphertexts: each node seals its own share to an X25519 key made here, and only
+//! `planbok export decrypt`, on the owner's machine, rebuilds the private keys.
+//!
+//! Output CSV: `Address,Private Key,Blockchain,Derivation Path,Key Type`. EVM keys are
+//! `0x`-hex, Bitcoin keys WIF (compressed). FROST ed25519 keys have no RFC 8032 seed, only
+//! a secret scalar, so Solana and NEAR rows carry `scalar:0x…` with key type
+//! `ed25519-scalar`: wallets that import seeds (Phantom, MyNearWallet) cannot take them.
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result, bail};
+use base64::Engine as _;
+use planbok_mpc::DerivationPath;
+use planbok_mpc::export::{
+    ExportProtocol, ExportRecipientSecret, ExportedKey, open_export_dangerous,
+};
+use planbok_sdk::api::model::{ExportWallets, WalletsExported};
+use planbok_sdk::secret::Context;
+use sha2::{Digest as _, Sha256};
+use zeroize::Zeroizing;
+
+use crate::client::Conn;
+
+#[derive(clap::Subcommand)]
+pub enum ExportCommand {
+    /// Make the one-time X25519 key pair: the secret goes to FILE (0600), the public key
+    /// (base64) is printed for `export request`.
+    Keypair {
+        /// Where to write the secret.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Ask the nodes to seal the wallets' shares to the public key (owner key, trustless
+    /// organization, the organization secret for a `verify` ciphertext).
+    Request {
+        /// A wallet (repeat; all of the organization's when absent).
+        #[arg(long = "wallet")]
+        wallets: Vec<String>,
+        /// The base64 public key from `export keypair`.
+        #[arg(long)]
+        recipient_public_key: String,
+        /// Where to write the answer (JSON).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Open the ciphertexts with the key pair's secret and print the CSV.
+    Decrypt {
+        /// The secret file from `export keypair`.
+        #[arg(long)]
+        recipient_secret: PathBuf,
+        /// The answer file from `export request`.
+        #[arg(long)]
+        response: PathBuf,
+    },
+}
+
+fn write_private(path: &PathBuf, text: &str) -> Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+/// WIF of a compressed-key Bitcoin private key.
+fn wif(secret: &[u8; 32], testnet: bool) -> String {
+    let mut payload = Zeroizing::new(Vec::with_capacity(38));
+    payload.push(if testnet { 0xef } else { 0x80 });
+    payload.extend_from_slice(secret);
+    payload.push(0x01);
+    let check = Sha256::digest(Sha256::digest(&payload[..]));
+    payload.extend_from_slice(&check[..4]);
+    bs58::encode(&payload[..]).into_string()
+}
+
+pub fn run(conn: &Conn, cmd: ExportCommand) -> Result<()> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    match cmd {
+        ExportCommand::Keypair { out } => {
+            let mut seed = Zeroizing::new([0u8; 32]);
+            getrandom::fill(&mut seed[..]).map_err(|e| anyhow::anyhow!("random: {e}"))?;
+            let sk = ExportRecipientSecret::from_bytes(&seed)?;
+            write_private(&out, &hex::encode(&seed[..]))?;
+            println!("{}", b64.encode(sk.public_key()));
+            Ok(())
+        }
+        ExportCommand::Request {
+            wallets,
+            recipient_public_key,
+            out,
+        } => {
+            let client = conn.client()?;
+            let Some(secret) = conn.encrypted(&client, Context::Verify)? else {
+                bail!("export needs the organization secret: --secret-file or PLANBOK_ORG_SECRET");
+            };
+            let r = client.export_wallets(&ExportWallets {
+                idempotency_key: Some(planbok_sdk::idempotency_key()),
+                wallet_ids: (!wallets.is_empty()).then_some(wallets),
+                recipient_public_key,
+                encrypted_organization_secret: Some(secret),
+            })?;
+            std::fs::write(&out, serde_json::to_string_pretty(&r)?)?;
+            eprintln!(
+                "{} wallets sealed to the recipient key; decrypt with `planbok export decrypt`",
+                r.wallets.len()
+            );
+            Ok(())
+        }
+        ExportCommand::Decrypt {
+            recipient_secret,
+            response,
+        } => {
+            let hexed = Zeroizing::new(std::fs::read_to_string(&recipient_secret)?);
+            let mut seed = Zeroizing::new([0u8; 32]);
+            hex::decode_to_slice(hexed.trim(), &mut seed[..])
+                .context("the recipient secret is 64 hex")?;
+            let sk = ExportRecipientSecret::from_bytes(&seed)?;
+            let r: WalletsExported = serde_json::from_str(&std::fs::read_to_string(&response)?)
+                .context("the response file is not an export answer")?;
+            println!("Address,Private Key,Blockchain,Derivation Path,Key Type");
+            for e in &r.wallets {
+                let w = &e.wallet;
+                let protocol = match e.protocol.as_str() {
+                    "cggmp" => ExportProtocol::Cggmp,
+                    "dkls23" => ExportProtocol::Dkls23,
+                    "frost" => ExportProtocol::Frost,
+                    other => bail!("unknown protocol {other}"),
+                };
+                let path: DerivationPath = w.derivation_path.parse()?;
+                let key = open_export_dangerous(
+                    &sk,
+                    &e.key_id,
+                    &b64.decode(&e.node1_ciphertext)?,
+                    &b64.decode(&e.node2_ciphertext)?,
+                    protocol,
+                    &path,
+                )?;
+                let chain = planbok_chains::Chain::parse(&w.blockchain)?;
+                let (public_key, private, kind) = match &key {
+                    ExportedKey::Ecdsa(k) => {
+                        let private = match chain.family() {
+                            planbok_chains::Family::Bitcoin => {
+                                Zeroizing::new(wif(&k.secret, chain.is_testnet()))
+                            }
+                            _ => Zeroizing::new(format!("0x{}", hex::encode(&k.secret[..]))),
+                        };
+                        (k.public_key.to_compressed().to_vec(), private, "secp256k1")
+                    }
+                    ExportedKey::Ed25519(k) => (
+                        k.public_key.to_bytes().to_vec(),
+                        Zeroizing::new(format!("scalar:0x{}", hex::encode(&k.secret_scalar[..]))),
+                        "ed25519-scalar",
+                    ),
+                };
+                // The rebuilt key must be this wallet's: same address.
+                let address = planbok_chains::address(chain, &public_key)?;
+                if address != w.address {
+                    bail!(
+                        "wallet {}: the rebuilt key gives {address}, not {}",
+                        w.id,
+                        w.address
+                    );
+                }
+                println!(
+                    "{},{},{},{},{kind}",
+                    w.address, &*private, w.blockchain, w.derivation_path
+                );
+            }
+            Ok(())
+        }
+    }
+}
