@@ -191,15 +191,7 @@ pub fn secret(conn: &Conn, cmd: SecretCommand) -> Result<()> {
             let s = OrgSecret::generate();
             match out {
                 Some(path) => {
-                    use std::io::Write as _;
-                    use std::os::unix::fs::OpenOptionsExt as _;
-                    let mut f = std::fs::OpenOptions::new()
-                        .write(true)
-                        .create_new(true)
-                        .mode(0o600)
-                        .open(&path)
-                        .with_context(|| format!("creating {}", path.display()))?;
-                    writeln!(f, "{}", &*s.to_hex())?;
+                    crate::daemon::write_private(&path, &format!("{}\n", &*s.to_hex()))?;
                     eprintln!("wrote a new organization secret to {}", path.display());
                 }
                 None => println!("{}", &*s.to_hex()),

@@ -1,5 +1,5 @@
-//! What every long-running `planbok` process shares: logging to stderr and the shutdown
-//! signal (Ctrl-C or SIGTERM).
+//! What the `planbok` commands share: logging to stderr, the shutdown signal (Ctrl-C or
+//! SIGTERM), and writing secret files.
 
 /// Logs to stderr, filtered by `RUST_LOG` (default `info`).
 pub fn init_tracing() {
@@ -23,4 +23,19 @@ pub async fn shutdown_signal() {
             }
         } => {}
     }
+}
+
+/// Creates `path` (it must not exist) readable by its owner only, and writes `contents`.
+pub fn write_private(path: &std::path::Path, contents: &str) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(contents.as_bytes())?;
+    Ok(())
 }

@@ -19,6 +19,8 @@ use planbok_sdk::api::model::{CreateOrganization, RegisterSecret};
 use planbok_sdk::secret::{Context, OrgSecret};
 use tonic::transport::Endpoint;
 
+use crate::daemon::write_private;
+
 #[derive(clap::Args)]
 pub struct DevArgs {
     /// Where everything is kept (PKI, databases, keystore files, logs, the owner key).
@@ -59,19 +61,6 @@ impl Drop for Children {
             eprintln!("stopped {name}");
         }
     }
-}
-
-fn write_private(path: &Path, contents: &str) -> Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    f.write_all(contents.as_bytes())?;
-    Ok(())
 }
 
 fn random_hex() -> String {

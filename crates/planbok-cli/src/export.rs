@@ -21,6 +21,7 @@ use sha2::{Digest as _, Sha256};
 use zeroize::Zeroizing;
 
 use crate::client::Conn;
+use crate::daemon::write_private;
 
 #[derive(clap::Subcommand)]
 pub enum ExportCommand {
@@ -53,19 +54,6 @@ pub enum ExportCommand {
         #[arg(long)]
         response: PathBuf,
     },
-}
-
-fn write_private(path: &PathBuf, text: &str) -> Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    f.write_all(text.as_bytes())?;
-    Ok(())
 }
 
 /// WIF of a compressed-key Bitcoin private key.

@@ -6,56 +6,27 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-use crate::rest::{Custody, Stack, assert_ok, idem};
-
-fn planbok(
-    s: &Stack,
-    key: &str,
-    args: &[&str],
-    secret_file: Option<&std::path::Path>,
-) -> (bool, String) {
-    let mut c = Command::new(crate::common::bin());
-    c.args(args)
-        .env("PLANBOK_URL", s.cluster.server_url())
-        .env("PLANBOK_API_KEY", key)
-        .env_remove("PLANBOK_ORG_SECRET");
-    if let Some(f) = secret_file {
-        c.arg("--secret-file").arg(f);
-    }
-    let out = c.output().unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
+use crate::rest::{Custody, Stack, assert_ok, cli, idem};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_client_verbs_run_a_trustless_organization_end_to_end() {
     let s = Stack::sqlite(Custody::Unset).await;
-    let key = s.owner_key.clone();
     let dir = s.cluster.dir.path();
     let secret = dir.join("org.secret");
-    let (ok, out) = planbok(
+    let (ok, out) = cli(
         &s,
-        &key,
         &["secret", "generate", "--out", secret.to_str().unwrap()],
         None,
     );
     assert!(ok, "{out}");
-    let (ok, out) = planbok(
+    let (ok, out) = cli(
         &s,
-        &key,
         &["secret", "register", "--mode", "trustless"],
         Some(&secret),
     );
     assert!(ok && out.contains("trustless"), "{out}");
-    let (ok, out) = planbok(
+    let (ok, out) = cli(
         &s,
-        &key,
         &[
             "wallet-set",
             "create",
@@ -69,9 +40,8 @@ async fn the_client_verbs_run_a_trustless_organization_end_to_end() {
     );
     assert!(ok, "{out}");
     let set: Value = serde_json::from_str(&out).unwrap();
-    let (ok, out) = planbok(
+    let (ok, out) = cli(
         &s,
-        &key,
         &[
             "wallet",
             "create",
@@ -88,9 +58,8 @@ async fn the_client_verbs_run_a_trustless_organization_end_to_end() {
     assert!(ok, "{out}");
     let wallets: Vec<Value> = serde_json::from_str(&out).unwrap();
     let eth = wallets.iter().find(|w| w["blockchain"] == "ETH").unwrap();
-    let (ok, out) = planbok(
+    let (ok, out) = cli(
         &s,
-        &key,
         &[
             "sign",
             "message",
@@ -108,9 +77,8 @@ async fn the_client_verbs_run_a_trustless_organization_end_to_end() {
         json!({"kind": "evm_message", "message_hex": hex::encode("hi"), "signature": sig["signature"], "address": eth["address"]}),
     ]);
     // Human output, and a clear failure without the secret.
-    let (ok, out) = planbok(
+    let (ok, out) = cli(
         &s,
-        &key,
         &[
             "sign",
             "message",
@@ -122,9 +90,8 @@ async fn the_client_verbs_run_a_trustless_organization_end_to_end() {
         Some(&secret),
     );
     assert!(ok && out.contains("signature 0x"), "{out}");
-    let (ok, out) = planbok(
+    let (ok, out) = cli(
         &s,
-        &key,
         &[
             "sign",
             "message",
@@ -137,9 +104,8 @@ async fn the_client_verbs_run_a_trustless_organization_end_to_end() {
     );
     assert!(!ok && out.contains("secret_required"), "{out}");
     // `secret encrypt` prints a ciphertext the server accepts.
-    let (ok, ct) = planbok(
+    let (ok, ct) = cli(
         &s,
-        &key,
         &["secret", "encrypt", "--context", "sign"],
         Some(&secret),
     );

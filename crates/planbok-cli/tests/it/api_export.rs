@@ -3,31 +3,10 @@
 //! `planbok export decrypt` rebuilds the private keys, which must give the wallets'
 //! addresses and sign as them.
 
-use std::process::Command;
-
 use planbok_sdk::secret::Context;
 use serde_json::json;
 
-use crate::rest::{Custody, Stack, assert_err, assert_ok, idem};
-
-fn planbok(s: &Stack, args: &[&str], secret: Option<&std::path::Path>) -> (bool, String) {
-    let mut c = Command::new(crate::common::bin());
-    c.args(args)
-        .env("PLANBOK_URL", s.cluster.server_url())
-        .env("PLANBOK_API_KEY", &s.owner_key);
-    if let Some(f) = secret {
-        c.arg("--secret-file").arg(f);
-    }
-    let out = c.output().unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
+use crate::rest::{Custody, Stack, assert_err, assert_ok, cli, idem};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_owner_exports_and_rebuilds_keys_that_match_the_wallets() {
@@ -38,14 +17,14 @@ async fn the_owner_exports_and_rebuilds_keys_that_match_the_wallets() {
     let secret_file = dir.join("org.secret");
     std::fs::write(&secret_file, &*s.secret.to_hex()).unwrap();
     let recipient = dir.join("recipient.secret");
-    let (ok, public) = planbok(
+    let (ok, public) = cli(
         &s,
         &["export", "keypair", "--out", recipient.to_str().unwrap()],
         None,
     );
     assert!(ok, "{public}");
     let answer = dir.join("export.json");
-    let (ok, out) = planbok(
+    let (ok, out) = cli(
         &s,
         &[
             "export",
@@ -61,7 +40,7 @@ async fn the_owner_exports_and_rebuilds_keys_that_match_the_wallets() {
     // The server relays ciphertexts only.
     let text = std::fs::read_to_string(&answer).unwrap();
     assert!(!text.contains(&*s.secret.to_hex()));
-    let (ok, csv) = planbok(
+    let (ok, csv) = cli(
         &s,
         &[
             "export",

@@ -234,3 +234,25 @@ fn run_python(cases: &[Value]) -> (bool, String) {
         format!("{text}\n{}", String::from_utf8_lossy(&out.stderr)),
     )
 }
+
+/// Runs the `planbok` binary's client verbs against the stack as its owner; `secret` adds
+/// `--secret-file`. Whether it succeeded, and stdout + stderr.
+pub fn cli(s: &Stack, args: &[&str], secret: Option<&std::path::Path>) -> (bool, String) {
+    let mut c = Command::new(crate::common::bin());
+    c.args(args)
+        .env("PLANBOK_URL", s.cluster.server_url())
+        .env("PLANBOK_API_KEY", &s.owner_key)
+        .env_remove("PLANBOK_ORG_SECRET");
+    if let Some(f) = secret {
+        c.arg("--secret-file").arg(f);
+    }
+    let out = c.output().unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
