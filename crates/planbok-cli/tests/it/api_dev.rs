@@ -32,7 +32,7 @@ fn start(data: &std::path::Path, port: u16, node_port: u16) -> (Child, String) {
         .arg("--insecure-pregenerated-primes")
         .arg(planbok_testkit::cluster::test_primes_path())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(data.with_extension("stderr")).unwrap())
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -49,7 +49,26 @@ fn start(data: &std::path::Path, port: u16, node_port: u16) -> (Child, String) {
             "planbok dev did not print its key"
         );
     }
-    panic!("planbok dev exited before printing its key");
+    let logs: String = [
+        "dev.stderr",
+        "planbok-data/node1.log",
+        "planbok-data/node2.log",
+        "planbok-data/server.log",
+    ]
+    .iter()
+    .map(|f| {
+        let path = if *f == "dev.stderr" {
+            data.with_extension("stderr")
+        } else {
+            data.join(f.trim_start_matches("planbok-data/"))
+        };
+        format!(
+            "--- {f}\n{}",
+            std::fs::read_to_string(path).unwrap_or_default()
+        )
+    })
+    .collect();
+    panic!("planbok dev exited before printing its key\n{logs}");
 }
 
 fn interrupt_and_wait(mut child: Child) {
@@ -75,7 +94,14 @@ fn listening(port: u16) -> bool {
 #[test]
 fn dev_runs_the_quick_start_stops_on_ctrl_c_and_keeps_wallets() {
     let data = tempfile::tempdir().unwrap();
-    let (port, node_port) = (free_port(), free_port());
+    let port = free_port();
+    // Node 2 takes the port after Node 1's: find a free pair.
+    let node_port = loop {
+        let p = free_port();
+        if p < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
+            break p;
+        }
+    };
     let (child, key) = start(data.path(), port, node_port);
     assert!(key.starts_with("pbk_"), "{key}");
     let base = format!("http://127.0.0.1:{port}");
