@@ -280,46 +280,52 @@ impl CoordinatorService {
         let g = state.verify_grant(r.grant.as_ref())?;
         let rec = self.settled_key(&r.key_id, &g.org_id).await?;
         let proto = Proto::from_name(&rec.protocol)?;
-        state
-            .consume_grant(
-                &g,
-                Operation::Sign,
-                &r.key_id,
-                &grant::sign_params(proto.to_pb(), &r.derivation_path, &r.payload),
-            )
-            .await?;
+        let params = grant::sign_params(proto.to_pb(), &r.derivation_path, &r.payload);
+        // Independent round trips, overlapped: recording the grant, reading the
+        // organization's secret registration (nothing is decrypted before the grant is
+        // recorded and a slot is taken).
+        let (consumed, registration) = tokio::join!(
+            state.consume_grant(&g, Operation::Sign, &r.key_id, &params),
+            secrets::registration(state, &g.org_id),
+        );
+        consumed?;
+        let registration = registration?;
         let input = protocols::sign_input(proto, &r.derivation_path, &r.payload)?;
         // The slot first: a busy node should refuse before it decrypts anything, and an
         // opened share should not wait in a queue.
         let _permit = state.slot().await?;
-        let secret = secrets::secret_for(
-            state,
-            &g.org_id,
-            &r.encrypted_secret,
-            Context::Sign,
-            secrets::binding_for_sign(&r.wallet_id, &r.payload),
-        )
-        .await?;
-        let share_version = rec.share_version;
-        let share = state.open_share(rec, proto, Some(&secret)).await?;
-        drop(secret);
-        let public_key = protocols::signing_key(&share, &input)?;
-        let aux = state.aux_for(proto).await?;
         let deadlines = self.deadlines();
-        let mut run = self
-            .open_run(
-                Open {
-                    kind: RunKind::Sign as i32,
-                    grant: r.grant,
-                    protocol: proto.to_pb() as i32,
-                    key_id: r.key_id.clone(),
-                    derivation_path: r.derivation_path.clone(),
-                    payload: r.payload,
-                    share_version,
-                },
-                &deadlines,
+        let open = Open {
+            kind: RunKind::Sign as i32,
+            grant: r.grant.clone(),
+            protocol: proto.to_pb() as i32,
+            key_id: r.key_id.clone(),
+            derivation_path: r.derivation_path.clone(),
+            payload: r.payload.clone(),
+            share_version: rec.share_version,
+        };
+        // Node 1 checks the secret and opens its share while Node 2 checks the grant and
+        // opens its own: Node 2 releases nothing unless Node 1 then runs the protocol, and a
+        // refusal here drops the run. Node 1's own refusal is reported first.
+        let local = async {
+            let secret = secrets::secret_from(
+                state,
+                &g.org_id,
+                registration,
+                &r.encrypted_secret,
+                Context::Sign,
+                secrets::binding_for_sign(&r.wallet_id, &r.payload),
             )
             .await?;
+            let share = state.open_share(rec, proto, Some(&secret)).await?;
+            drop(secret);
+            let public_key = protocols::signing_key(&share, &input)?;
+            let aux = state.aux_for(proto).await?;
+            Ok::<_, NodeError>((share, public_key, aux))
+        };
+        let (local, run) = tokio::join!(local, self.open_run(open, &deadlines));
+        let (share, public_key, aux) = local?;
+        let mut run = run?;
         let build = protocols::sign(share, aux, input, SessionId::from_bytes(g.session_id))?;
         let (out, _) = drive(build, &run.tx, &mut run.inbox, deadlines).await?;
         let (signature, recovery_id) = match out {

@@ -150,15 +150,14 @@ async fn prepare(state: &NodeState, open: Open) -> NodeResult<Job> {
         RunKind::Sign => {
             let proto = Proto::from_pb(open.protocol)?;
             let g = state.verify_grant(open.grant.as_ref())?;
-            state
-                .consume_grant(
-                    &g,
-                    Operation::Sign,
-                    &open.key_id,
-                    &grant::sign_params(proto.to_pb(), &open.derivation_path, &open.payload),
-                )
-                .await?;
-            let rec = key_for_run(state, &open, &g.org_id, proto).await?;
+            let params = grant::sign_params(proto.to_pb(), &open.derivation_path, &open.payload);
+            // Two independent round trips, overlapped; the grant is recorded either way.
+            let (consumed, rec) = tokio::join!(
+                state.consume_grant(&g, Operation::Sign, &open.key_id, &params),
+                key_for_run(state, &open, &g.org_id, proto),
+            );
+            consumed?;
+            let rec = rec?;
             let input = protocols::sign_input(proto, &open.derivation_path, &open.payload)?;
             let share = state.open_share(rec, proto, None).await?;
             let aux = state.aux_for(proto).await?;

@@ -7,24 +7,26 @@ use planbok_mpc::{DerivationPath, MpcError, PartyIndex, SessionId, dkls, frost};
 use zeroize::Zeroizing;
 
 use crate::error::{NodeError, NodeResult};
-use crate::runner::{DynSession, RunOutput, boxed};
+pub(crate) use crate::runner::Build;
+use crate::runner::{RunOutput, boxed, boxed_send};
 use crate::state::{Proto, Share, ecdsa_bytes};
 
 /// Largest ed25519 message a node signs (a Solana transaction is at most 1232 bytes).
 pub(crate) const MAX_MESSAGE: usize = 64 * 1024;
 
-/// Builds a session on the protocol thread (CGGMP sessions are `!Send`).
-pub(crate) type Build = Box<dyn FnOnce() -> Result<Box<dyn DynSession>, MpcError> + Send>;
-
 /// A DKG session for `proto`.
 pub(crate) fn keygen(proto: Proto, sid: SessionId, me: PartyIndex) -> Build {
-    Box::new(move || {
-        Ok(match proto {
-            Proto::Cggmp => boxed(cggmp::keygen(sid, me), RunOutput::Cggmp),
-            Proto::Dkls23 => boxed(dkls::keygen(sid, me)?, RunOutput::Dkls),
-            Proto::Frost => boxed(frost::keygen(sid, me)?, RunOutput::Frost),
-        })
-    })
+    match proto {
+        Proto::Cggmp => Build::Thread(Box::new(move || {
+            Ok(boxed(cggmp::keygen(sid, me), RunOutput::Cggmp))
+        })),
+        Proto::Dkls23 => Build::Thread(Box::new(move || {
+            Ok(boxed(dkls::keygen(sid, me)?, RunOutput::Dkls))
+        })),
+        Proto::Frost => Build::Inline(Box::new(move || {
+            Ok(boxed_send(frost::keygen(sid, me)?, RunOutput::Frost))
+        })),
+    }
 }
 
 /// What a signing request asks for, checked.
@@ -86,24 +88,24 @@ pub(crate) fn sign(
     Ok(match share {
         Share::Cggmp(k) => {
             let aux = aux.ok_or_else(|| NodeError::internal("CGGMP signing without aux info"))?;
-            Box::new(move || {
+            Build::Thread(Box::new(move || {
                 let d = digest(&input.payload)?;
                 Ok(boxed(
                     cggmp::sign(sid, &k, &aux, &input.path, d)?,
                     RunOutput::Ecdsa,
                 ))
-            })
+            }))
         }
-        Share::Dkls(k) => Box::new(move || {
+        Share::Dkls(k) => Build::Thread(Box::new(move || {
             let d = digest(&input.payload)?;
             Ok(boxed(dkls::sign(sid, k, &input.path, d)?, RunOutput::Ecdsa))
-        }),
-        Share::Frost(k) => Box::new(move || {
-            Ok(boxed(
+        })),
+        Share::Frost(k) => Build::Inline(Box::new(move || {
+            Ok(boxed_send(
                 frost::sign(sid, k, &input.payload)?,
                 RunOutput::Ed25519,
             ))
-        }),
+        })),
     })
 }
 
@@ -121,29 +123,35 @@ pub(crate) fn refresh(
             let aux = aux.ok_or_else(|| NodeError::internal("CGGMP refresh without aux info"))?;
             let primes =
                 primes.ok_or_else(|| NodeError::internal("CGGMP refresh without primes"))?;
-            Box::new(move || {
+            Build::Thread(Box::new(move || {
                 Ok(boxed(
                     cggmp::refresh(sid, &k, &aux, primes)?,
                     |(share, _new_aux)| RunOutput::Cggmp(share),
                 ))
-            })
+            }))
         }
         Share::Dkls(k) => {
             let k = Arc::try_unwrap(k)
                 .map_err(|_| NodeError::internal("DKLs23 share shared during a refresh"))?;
-            Box::new(move || Ok(boxed(dkls::refresh(sid, k)?, RunOutput::Dkls)))
+            Build::Thread(Box::new(move || {
+                Ok(boxed(dkls::refresh(sid, k)?, RunOutput::Dkls))
+            }))
         }
         Share::Frost(k) => {
             let k = Arc::try_unwrap(k)
                 .map_err(|_| NodeError::internal("FROST share shared during a refresh"))?;
-            Box::new(move || Ok(boxed(frost::refresh(sid, k)?, RunOutput::Frost)))
+            Build::Inline(Box::new(move || {
+                Ok(boxed_send(frost::refresh(sid, k)?, RunOutput::Frost))
+            }))
         }
     })
 }
 
 /// An auxiliary-info session.
 pub(crate) fn aux_gen(sid: SessionId, me: PartyIndex, primes: cggmp::PaillierPrimes) -> Build {
-    Box::new(move || Ok(boxed(cggmp::aux_info_gen(sid, me, primes), RunOutput::Aux)))
+    Build::Thread(Box::new(move || {
+        Ok(boxed(cggmp::aux_info_gen(sid, me, primes), RunOutput::Aux))
+    }))
 }
 
 /// A DKG's result: public key, chain code and the share's sealable bytes.

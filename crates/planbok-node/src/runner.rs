@@ -1,11 +1,15 @@
 //! Drives one `planbok-mpc` session over a peer stream.
 //!
-//! The session runs on a blocking thread (CPU-heavy rounds stay off the async executor,
-//! and CGGMP sessions, which are `!Send`, are built and driven on that one thread). The
-//! async side moves frames between that thread and the gRPC stream and owns the timeouts:
-//! a deadline for the whole run and a limit on how long the peer may stay silent. When
-//! the async side gives up, it drops the thread's inbox; the thread sees the channel close
-//! and drops the session, with its secret state.
+//! A [`Build::Thread`] session runs on a blocking thread (CPU-heavy rounds stay off the
+//! async executor, and CGGMP sessions, which are `!Send`, are built and driven on that one
+//! thread). The async side moves frames between that thread and the gRPC stream and owns
+//! the timeouts: a deadline for the whole run and a limit on how long the peer may stay
+//! silent. When the async side gives up, it drops the thread's inbox; the thread sees the
+//! channel close and drops the session, with its secret state.
+//!
+//! A [`Build::Inline`] session (FROST: each round is a fraction of a millisecond of CPU,
+//! less than the thread hops and channel wake-ups would add) runs on the calling task
+//! itself, under the same timeouts; giving up drops it there.
 
 use std::time::Duration;
 
@@ -69,6 +73,26 @@ pub(crate) fn boxed<E: Engine + 'static>(
     Box::new(Mapped { session, map })
 }
 
+/// Boxes a `Send` session, which may also run inline.
+pub(crate) fn boxed_send<E>(
+    session: Session<E>,
+    map: fn(E::Output) -> RunOutput,
+) -> Box<dyn DynSession + Send>
+where
+    E: Engine + Send + 'static,
+    E::Output: Send,
+{
+    Box::new(Mapped { session, map })
+}
+
+/// How a session is built and where it runs.
+pub(crate) enum Build {
+    /// Built and driven on a blocking thread.
+    Thread(Box<dyn FnOnce() -> Result<Box<dyn DynSession>, MpcError> + Send>),
+    /// Built and driven on the calling task: only for sessions whose rounds are cheap.
+    Inline(Box<dyn FnOnce() -> Result<Box<dyn DynSession + Send>, MpcError> + Send>),
+}
+
 enum EngineEvent {
     Frame(Vec<u8>),
     Done(Box<Result<RunOutput, MpcError>>),
@@ -123,8 +147,93 @@ impl Deadlines {
 /// report its stored DKG share before Node 1's own engine finishes).
 pub(crate) type Early = Option<Msg>;
 
-/// Runs `build()`'s session to completion against the peer.
+/// Runs `build`'s session to completion against the peer.
 pub(crate) async fn drive<S>(
+    build: Build,
+    outbox: &impl Outbox,
+    inbox: &mut S,
+    deadlines: Deadlines,
+) -> NodeResult<(RunOutput, Early)>
+where
+    S: Stream<Item = Result<PeerMessage, Status>> + Unpin,
+{
+    match build {
+        Build::Thread(b) => drive_thread(b, outbox, inbox, deadlines).await,
+        Build::Inline(b) => drive_inline(b()?, outbox, inbox, deadlines).await,
+    }
+}
+
+/// Runs a cheap session on this task: each frame from the peer is handled as it arrives.
+async fn drive_inline<S>(
+    mut s: Box<dyn DynSession + Send>,
+    outbox: &impl Outbox,
+    inbox: &mut S,
+    deadlines: Deadlines,
+) -> NodeResult<(RunOutput, Early)>
+where
+    S: Stream<Item = Result<PeerMessage, Status>> + Unpin,
+{
+    let mut early: Early = None;
+    let mut out = s.start()?;
+    loop {
+        for f in out.drain(..) {
+            if !outbox
+                .send(PeerMessage {
+                    msg: Some(Msg::Frame(f)),
+                })
+                .await
+            {
+                return Err(NodeError::new(
+                    ErrorCode::PeerUnavailable,
+                    "the peer closed the stream",
+                ));
+            }
+        }
+        if s.is_finished() {
+            let output = s
+                .take_output()
+                .ok_or_else(|| NodeError::internal("finished session without output"))?;
+            return Ok((output, early));
+        }
+        let limit = (Instant::now() + deadlines.silence).min(deadlines.run_until);
+        let msg = tokio::time::timeout_at(limit, inbox.next())
+            .await
+            .map_err(|_| {
+                NodeError::new(
+                    ErrorCode::Timeout,
+                    if Instant::now() >= deadlines.run_until {
+                        "the protocol run exceeded its timeout"
+                    } else {
+                        "the peer went silent mid-run"
+                    },
+                )
+            })?;
+        match msg {
+            Some(Ok(PeerMessage {
+                msg: Some(Msg::Frame(f)),
+            })) => out = s.handle(&f)?,
+            Some(Ok(PeerMessage {
+                msg: Some(m @ Msg::Stored(_)),
+            })) if early.is_none() => early = Some(m),
+            Some(Ok(_)) => {
+                return Err(NodeError::new(
+                    ErrorCode::ProtocolAborted,
+                    "unexpected message from the peer",
+                ));
+            }
+            Some(Err(st)) => return Err(from_peer_status(&st)),
+            None => {
+                return Err(NodeError::new(
+                    ErrorCode::PeerUnavailable,
+                    "the peer closed the stream mid-run",
+                ));
+            }
+        }
+    }
+}
+
+/// Runs `build()`'s session on a blocking thread.
+async fn drive_thread<S>(
     build: impl FnOnce() -> Result<Box<dyn DynSession>, MpcError> + Send + 'static,
     outbox: &impl Outbox,
     inbox: &mut S,

@@ -19,6 +19,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use planbok_keystore::wrap;
 use planbok_proto::codes::ErrorCode;
 use planbok_proto::pb::CustodyMode;
+use planbok_store::OrgSecretRecord;
 use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey, LineEnding};
 use rsa::{Oaep, RsaPrivateKey};
 use serde::Deserialize;
@@ -319,12 +320,38 @@ pub(crate) async fn secret_for(
     context: Context,
     expected_binding: [u8; 32],
 ) -> NodeResult<Zeroizing<[u8; 32]>> {
-    let rec = state.store.org_secret(org_id).await?.ok_or_else(|| {
+    let rec = registration(state, org_id).await?;
+    secret_from(
+        state,
+        org_id,
+        rec,
+        ciphertext_b64,
+        context,
+        expected_binding,
+    )
+    .await
+}
+
+/// The organization's secret registration (read ahead of [`secret_from`] where a request
+/// can overlap it with other reads).
+pub(crate) async fn registration(state: &NodeState, org_id: &str) -> NodeResult<OrgSecretRecord> {
+    state.store.org_secret(org_id).await?.ok_or_else(|| {
         NodeError::new(
             ErrorCode::SecretNotRegistered,
             "the organization secret is not registered",
         )
-    })?;
+    })
+}
+
+/// [`secret_for`] with the registration already read.
+pub(crate) async fn secret_from(
+    state: &NodeState,
+    org_id: &str,
+    rec: OrgSecretRecord,
+    ciphertext_b64: &str,
+    context: Context,
+    expected_binding: [u8; 32],
+) -> NodeResult<Zeroizing<[u8; 32]>> {
     if !ciphertext_b64.is_empty() {
         let secret = open_envelope(
             state,
