@@ -32,7 +32,7 @@ fn start(data: &std::path::Path, port: u16, node_port: u16) -> (Child, String) {
         .arg("--insecure-pregenerated-primes")
         .arg(planbok_testkit::cluster::test_primes_path())
         .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(data.with_extension("stderr")).unwrap())
+        .stderr(std::fs::File::create(data.join("dev.stderr")).unwrap())
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
