@@ -38,6 +38,46 @@ struct Common<'a> {
     memo: Option<&'a str>,
 }
 
+/// The signing request bodies' shared fields.
+trait SignBody {
+    fn common(&self) -> Common<'_>;
+}
+
+macro_rules! sign_body {
+    ($($t:ty),*) => {$(
+        impl SignBody for $t {
+            fn common(&self) -> Common<'_> {
+                Common {
+                    idempotency_key: self.idempotency_key.as_deref(),
+                    wallet_id: &self.wallet_id,
+                    secret: self.encrypted_organization_secret.as_deref().unwrap_or_default(),
+                    memo: self.memo.as_deref(),
+                }
+            }
+        }
+    )*};
+}
+
+sign_body!(SignMessage, SignTypedData, SignTransaction);
+
+/// A message or typed-data signature in the API's form.
+fn format_message(
+    chain: Chain,
+    input: &SignInput,
+    v: &Verified,
+    public_key: &[u8],
+) -> ApiResult<MessageSignature> {
+    let m = planbok_chains::finish_message(chain, input, &v.signature, v.recovery_id, public_key)?;
+    Ok(MessageSignature {
+        signature: m.signature,
+        r: m.r,
+        s: m.s,
+        v: m.v,
+        digest: m.digest,
+        standard: m.standard,
+    })
+}
+
 /// A verified signature: 64 bytes and, for ECDSA, the recovery id.
 struct Verified {
     signature: [u8; 64],
@@ -178,17 +218,6 @@ async fn sign<T: Serialize>(
     finish(app, &op, &idem, result).await
 }
 
-fn message_signature(m: planbok_chains::MessageSignature) -> MessageSignature {
-    MessageSignature {
-        signature: m.signature,
-        r: m.r,
-        s: m.s,
-        v: m.v,
-        digest: m.digest,
-        standard: m.standard,
-    }
-}
-
 /// `POST /v2/organization/sign/message`.
 pub(crate) async fn message(
     State(app): State<App>,
@@ -197,21 +226,12 @@ pub(crate) async fn message(
     body: Body<SignMessage>,
 ) -> ApiResult<Response> {
     let b = &body.value;
-    let common = Common {
-        idempotency_key: b.idempotency_key.as_deref(),
-        wallet_id: &b.wallet_id,
-        secret: b
-            .encrypted_organization_secret
-            .as_deref()
-            .unwrap_or_default(),
-        memo: b.memo.as_deref(),
-    };
     sign(
         &app,
         &caller,
         &ctx,
         &body.json,
-        common,
+        b.common(),
         "sign.message",
         |chain, _| {
             Ok(planbok_chains::message_input(
@@ -220,15 +240,7 @@ pub(crate) async fn message(
                 b.encoded_by_hex,
             )?)
         },
-        |chain, input, v, pk| {
-            Ok(message_signature(planbok_chains::finish_message(
-                chain,
-                input,
-                &v.signature,
-                v.recovery_id,
-                pk,
-            )?))
-        },
+        format_message,
     )
     .await
 }
@@ -241,32 +253,15 @@ pub(crate) async fn typed_data(
     body: Body<SignTypedData>,
 ) -> ApiResult<Response> {
     let b = &body.value;
-    let common = Common {
-        idempotency_key: b.idempotency_key.as_deref(),
-        wallet_id: &b.wallet_id,
-        secret: b
-            .encrypted_organization_secret
-            .as_deref()
-            .unwrap_or_default(),
-        memo: b.memo.as_deref(),
-    };
     sign(
         &app,
         &caller,
         &ctx,
         &body.json,
-        common,
+        b.common(),
         "sign.typed_data",
         |chain, _| Ok(planbok_chains::typed_data_input(chain, &b.typed_data)?),
-        |chain, input, v, pk| {
-            Ok(message_signature(planbok_chains::finish_message(
-                chain,
-                input,
-                &v.signature,
-                v.recovery_id,
-                pk,
-            )?))
-        },
+        format_message,
     )
     .await
 }
@@ -284,21 +279,12 @@ pub(crate) async fn transaction(
             "send exactly one of rawTransaction and transaction",
         ));
     }
-    let common = Common {
-        idempotency_key: b.idempotency_key.as_deref(),
-        wallet_id: &b.wallet_id,
-        secret: b
-            .encrypted_organization_secret
-            .as_deref()
-            .unwrap_or_default(),
-        memo: b.memo.as_deref(),
-    };
     sign(
         &app,
         &caller,
         &ctx,
         &body.json,
-        common,
+        b.common(),
         "sign.transaction",
         |chain, wallet| {
             Ok(planbok_chains::transaction_input(
