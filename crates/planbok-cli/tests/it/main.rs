@@ -26,6 +26,7 @@ mod api_dev;
 mod api_export;
 mod api_idem_audit;
 mod api_sign;
+mod bench;
 mod common;
 mod export;
 mod faults;
