@@ -261,22 +261,14 @@ fn set_up(
     let mut done = Vec::new();
     for proto in &args.protocols {
         let started = Instant::now();
-        let set = match client.create_wallet_set(&CreateWalletSet {
-            idempotency_key: Some(planbok_sdk::idempotency_key()),
-            name: format!("bench {proto}"),
-            encrypted_organization_secret: enc(Context::Dkg)?,
-            ecdsa_protocol: Some(proto.clone()),
-        }) {
-            Ok(s) => s,
-            Err(e) if e.code() == Some(ErrorCode::AuxNotProvisioned) => {
-                eprintln!(
-                    "skipping {proto}: the nodes are not provisioned for CGGMP \
-                     (planbok operator provision-aux)"
-                );
-                continue;
-            }
-            Err(e) => return Err(e).with_context(|| format!("creating a {proto} wallet set")),
-        };
+        let set = client
+            .create_wallet_set(&CreateWalletSet {
+                idempotency_key: Some(planbok_sdk::idempotency_key()),
+                name: format!("bench {proto}"),
+                encrypted_organization_secret: enc(Context::Dkg)?,
+                ecdsa_protocol: Some(proto.clone()),
+            })
+            .with_context(|| format!("creating a {proto} wallet set"))?;
         let wallets: Vec<Wallet> = client
             .create_wallets(&CreateWallets {
                 idempotency_key: Some(planbok_sdk::idempotency_key()),
@@ -304,6 +296,27 @@ fn set_up(
                 .map(|w| w.id.clone())
                 .collect()
         };
+        // A CGGMP key needs no auxiliary info, its signatures do: one probe (and warm-up)
+        // signature tells whether the nodes are provisioned.
+        let probe = client.sign_message(&SignMessage {
+            idempotency_key: Some(planbok_sdk::idempotency_key()),
+            wallet_id: of("ETH-SEPOLIA").first().cloned().unwrap_or_default(),
+            encrypted_organization_secret: enc(Context::Sign)?,
+            memo: None,
+            message: "planbok bench warm-up".into(),
+            encoded_by_hex: false,
+        });
+        match probe {
+            Ok(_) => {}
+            Err(e) if e.code() == Some(ErrorCode::AuxNotProvisioned) => {
+                eprintln!(
+                    "skipping {proto}: the nodes are not provisioned for CGGMP \
+                     (planbok operator provision-aux)"
+                );
+                continue;
+            }
+            Err(e) => return Err(e).with_context(|| format!("a first {proto} signature")),
+        }
         let preferred = proto == "dkls23" || t.set.is_none();
         match proto.as_str() {
             "cggmp" => t.evm_cggmp = of("ETH-SEPOLIA"),
