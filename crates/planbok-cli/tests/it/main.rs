@@ -28,6 +28,7 @@ mod api_idem_audit;
 mod api_sign;
 mod bench;
 mod common;
+mod drills;
 mod export;
 mod faults;
 mod grants;
