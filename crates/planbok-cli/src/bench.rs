@@ -399,7 +399,7 @@ fn request(ctx: &Ctx, client: &Client, op: Op, wallet: &str, n: u64) -> Result<(
                 encrypted_organization_secret: ctx.secret(Context::Sign)?,
             })
             .map(drop),
-        Op::Read if n % 2 == 0 => client.wallet(wallet).map(drop),
+        Op::Read if n.is_multiple_of(2) => client.wallet(wallet).map(drop),
         Op::Read => match client.raw("GET", "/v2/wallets?limit=10", None)? {
             (200, _) => Ok(()),
             (status, body) => Err(Error::Api {
@@ -591,6 +591,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -604,6 +605,6 @@ mod tests {
         let mix = parse_mix("read, sign-message-sol=3,create-wallet=0").unwrap();
         assert_eq!(mix, vec![(Op::Read, 1), (Op::SignSol, 3)]);
         assert!(parse_mix("sign-everything").is_err());
-        assert!(parse_mix(DEFAULT_MIX).unwrap().len() == OPS.len());
+        assert_eq!(parse_mix(DEFAULT_MIX).unwrap().len(), OPS.len());
     }
 }
