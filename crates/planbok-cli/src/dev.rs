@@ -63,6 +63,16 @@ impl Drop for Children {
     }
 }
 
+/// Generous rate limits so that `planbok bench` measures the nodes, not the limiter. A
+/// production server keeps the defaults (10 signatures/s per organization) or sets its own.
+const DEV_RATE_LIMITS: &str = "# Dev limits, far above the production defaults so `planbok bench` is not throttled.
+[rate_limits]
+authentication = { per_org = { count = 100, period_ms = 60000 }, per_ip = { count = 100, period_ms = 60000 } }
+management = { per_org = { count = 10000, period_ms = 1000 }, per_ip = { count = 10000, period_ms = 1000 } }
+signing = { per_org = { count = 10000, period_ms = 1000 }, per_ip = { count = 10000, period_ms = 1000 } }
+reads = { per_org = { count = 10000, period_ms = 1000 }, per_ip = { count = 10000, period_ms = 1000 } }
+";
+
 fn random_hex() -> String {
     OrgSecret::generate().to_hex().to_string()
 }
@@ -101,7 +111,7 @@ fn lay_out(dir: &Path, args: &DevArgs) -> Result<()> {
         std::fs::write(dir.join(format!("node{role}.toml")), config)?;
     }
     let server = format!(
-        "# planbok dev: the REST server.\nlisten = \"127.0.0.1:{port}\"\ndatabase_url = \"sqlite://{db}\"\noperator_token_file = \"operator.token\"\ngrant_key_file = \"grant.key\"\n\n[node1]\nurl = \"https://127.0.0.1:{p1}\"\n\n[tls]\nca = \"pki/ca.pem\"\ncert = \"pki/server.pem\"\nkey = \"pki/server.key\"\n",
+        "# planbok dev: the REST server.\nlisten = \"127.0.0.1:{port}\"\ndatabase_url = \"sqlite://{db}\"\noperator_token_file = \"operator.token\"\ngrant_key_file = \"grant.key\"\n\n[node1]\nurl = \"https://127.0.0.1:{p1}\"\n\n[tls]\nca = \"pki/ca.pem\"\ncert = \"pki/server.pem\"\nkey = \"pki/server.key\"\n\n{DEV_RATE_LIMITS}",
         port = args.port,
         db = dir.join("server.db").display(),
     );
@@ -259,6 +269,9 @@ fn quick_start(base: &str, key: &str, dir: &Path) {
     println!("  REST API     {base}/v2   (interactive page: {base}/v2/docs)");
     println!("  owner key    {key}");
     println!("  data         {}", dir.display());
+    println!(
+        "  rate limits  10 000/s per category (dev only; see server.toml), for `planbok bench`"
+    );
     println!();
     println!("Quick start, in another terminal:");
     println!("  export PLANBOK_URL={base} PLANBOK_API_KEY={key}");

@@ -8,6 +8,7 @@
 //! - `planbok dev`: Node 1, Node 2 and the server on this machine, ready to use.
 //! - `planbok secret|wallet-set|wallet|sign …`: client verbs over the REST API.
 //! - `planbok audit verify`: checks the audit trail's hash chains.
+//! - `planbok bench`: a load generator against a live server.
 
 use std::path::PathBuf;
 
@@ -15,6 +16,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 mod audit;
+mod bench;
 mod client;
 mod daemon;
 mod demo;
@@ -87,6 +89,9 @@ enum Command {
         #[command(subcommand)]
         command: export::ExportCommand,
     },
+    /// Load-test a live server: a weighted mix of signing, wallet creation and reads from
+    /// concurrent clients; latency percentiles and throughput per operation.
+    Bench(bench::BenchArgs),
     /// The audit trail.
     Audit {
         #[command(subcommand)]
@@ -130,5 +135,6 @@ fn main() -> Result<()> {
         Command::Sign { conn, command } => client::sign(&conn, command),
         Command::Export { conn, command } => export::run(&conn, command),
         Command::Audit { command } => audit::run(command),
+        Command::Bench(args) => bench::run(args),
     }
 }
