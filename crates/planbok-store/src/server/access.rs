@@ -7,7 +7,7 @@ use sqlx::any::AnyRow;
 
 use super::api_keys::insert_api_key;
 use super::commit::Commit;
-use super::{Paging, ServerStore, Tx, decode_all, missing_parent};
+use super::{ServerStore, Tx, missing_parent};
 use crate::StoreError;
 
 /// An organization.
@@ -230,19 +230,14 @@ impl ServerStore {
         limit: u32,
         desc: bool,
     ) -> Result<(Vec<MemberRecord>, i64), StoreError> {
-        let paging = Paging::new(page, limit, desc)?;
-        let base = format!("SELECT {MEMBER_COLUMNS} FROM members WHERE org_id = $1");
-        let rows = sqlx::query(paging.sql(&base, &["created_at_ms", "id"], 2))
-            .bind(org_id)
-            .bind(paging.limit)
-            .bind(paging.offset)
-            .fetch_all(&self.db.pool)
-            .await?;
-        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM members WHERE org_id = $1")
-            .bind(org_id)
-            .fetch_one(&self.db.pool)
-            .await?;
-        Ok((decode_all(rows, member_from_row)?, total))
+        self.page_of_org(
+            "members",
+            MEMBER_COLUMNS,
+            org_id,
+            (page, limit, desc),
+            member_from_row,
+        )
+        .await
     }
 
     /// Changes a member's name and/or role; `NotFound` if `id` is not a member of `org_id`.

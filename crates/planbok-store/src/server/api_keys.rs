@@ -5,7 +5,7 @@ use sqlx::any::AnyRow;
 
 use super::access::ApiKeyRecord;
 use super::commit::Commit;
-use super::{Paging, ServerStore, Tx, decode_all};
+use super::{ServerStore, Tx};
 use crate::StoreError;
 
 const KEY_COLUMNS: &str = "id, org_id, member_id, name, secret_hash, access, allowed_ips, \
@@ -45,19 +45,14 @@ impl ServerStore {
         limit: u32,
         desc: bool,
     ) -> Result<(Vec<ApiKeyRecord>, i64), StoreError> {
-        let paging = Paging::new(page, limit, desc)?;
-        let base = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE org_id = $1");
-        let rows = sqlx::query(paging.sql(&base, &["created_at_ms", "id"], 2))
-            .bind(org_id)
-            .bind(paging.limit)
-            .bind(paging.offset)
-            .fetch_all(&self.db.pool)
-            .await?;
-        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM api_keys WHERE org_id = $1")
-            .bind(org_id)
-            .fetch_one(&self.db.pool)
-            .await?;
-        Ok((decode_all(rows, key_from_row)?, total))
+        self.page_of_org(
+            "api_keys",
+            KEY_COLUMNS,
+            org_id,
+            (page, limit, desc),
+            key_from_row,
+        )
+        .await
     }
 
     /// Revokes a key at `at_ms`. `NotFound` if it is not a key of `org_id`, or is

@@ -132,6 +132,36 @@ impl Paging {
     }
 }
 
+impl ServerStore {
+    /// One page of the rows of `table` that belong to `org_id`, oldest or newest first by
+    /// creation time, and how many there are. `table` and `columns` are the callers'
+    /// constants, never request text.
+    async fn page_of_org<T>(
+        &self,
+        table: &'static str,
+        columns: &'static str,
+        org_id: &str,
+        (page, limit, desc): (u32, u32, bool),
+        decode: fn(&AnyRow) -> Result<T, StoreError>,
+    ) -> Result<(Vec<T>, i64), StoreError> {
+        let paging = Paging::new(page, limit, desc)?;
+        let base = format!("SELECT {columns} FROM {table} WHERE org_id = $1");
+        let rows = sqlx::query(paging.sql(&base, &["created_at_ms", "id"], 2))
+            .bind(org_id)
+            .bind(paging.limit)
+            .bind(paging.offset)
+            .fetch_all(&self.db.pool)
+            .await?;
+        let total: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM {table} WHERE org_id = $1"
+        )))
+        .bind(org_id)
+        .fetch_one(&self.db.pool)
+        .await?;
+        Ok((decode_all(rows, decode)?, total))
+    }
+}
+
 /// Decodes every row, stopping at the first error.
 fn decode_all<T>(
     rows: Vec<AnyRow>,

@@ -180,19 +180,14 @@ impl ServerStore {
         limit: u32,
         desc: bool,
     ) -> Result<(Vec<WalletSetRecord>, i64), StoreError> {
-        let paging = Paging::new(page, limit, desc)?;
-        let base = format!("SELECT {SET_COLUMNS} FROM wallet_sets WHERE org_id = $1");
-        let rows = sqlx::query(paging.sql(&base, &["created_at_ms", "id"], 2))
-            .bind(org_id)
-            .bind(paging.limit)
-            .bind(paging.offset)
-            .fetch_all(&self.db.pool)
-            .await?;
-        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM wallet_sets WHERE org_id = $1")
-            .bind(org_id)
-            .fetch_one(&self.db.pool)
-            .await?;
-        Ok((decode_all(rows, set_from_row)?, total))
+        self.page_of_org(
+            "wallet_sets",
+            SET_COLUMNS,
+            org_id,
+            (page, limit, desc),
+            set_from_row,
+        )
+        .await
     }
 
     /// Renames a wallet set; `NotFound` if it is not one of `org_id`.
