@@ -18,6 +18,18 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::now_ms;
 
+/// Starts an idempotent request (`idem::begin`), or returns from the calling handler with
+/// the stored response of the first one.
+macro_rules! begin_or_replay {
+    ($app:expr, $caller:expr, $route:expr, $key:expr, $json:expr) => {
+        match $crate::idem::begin($app, $caller, $route, $key, $json).await? {
+            $crate::idem::Began::Replay(r) => return Ok(r),
+            $crate::idem::Began::Fresh(i) => i,
+        }
+    };
+}
+pub(crate) use begin_or_replay;
+
 /// A started idempotent request.
 #[derive(Debug, Clone)]
 pub struct Idem {

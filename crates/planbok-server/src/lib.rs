@@ -16,6 +16,7 @@ pub mod config;
 mod context;
 mod docs;
 mod error;
+mod facts;
 mod idem;
 mod metrics;
 mod nodes;
@@ -74,8 +75,8 @@ pub(crate) struct Inner {
     pub(crate) limits: ratelimit::RateLimits,
     pub(crate) metrics: metrics::Metrics,
     pub(crate) operator_token_hash: [u8; 32],
-    /// Organization RSA public keys, as Node 1 published them.
-    pub(crate) public_keys: Mutex<HashMap<String, String>>,
+    /// Facts that never change once set (public keys, custody modes, set protocols).
+    pub(crate) facts: facts::Facts,
     /// When each key's `last_used_at` was last written.
     touched: Mutex<HashMap<String, i64>>,
 }
@@ -153,7 +154,7 @@ async fn app(config: ServerConfig) -> Result<App, StartError> {
         limits: ratelimit::RateLimits::new(&config.rate_limits),
         metrics: metrics::Metrics::default(),
         operator_token_hash: Sha256::digest(token.as_bytes()).into(),
-        public_keys: Mutex::new(HashMap::new()),
+        facts: facts::Facts::default(),
         touched: Mutex::new(HashMap::new()),
         store,
         nodes,

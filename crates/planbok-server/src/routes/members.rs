@@ -75,10 +75,7 @@ pub(crate) async fn create(
         Some(m.id.clone()),
         serde_json::json!({ "role": m.role, "email": m.email }),
     );
-    let commit = Commit {
-        audit: vec![op.draft("success", None)],
-        idempotency: None,
-    };
+    let commit = Commit::audit(op.draft("success", None));
     app.store
         .create_member(&m, &commit)
         .await
@@ -141,10 +138,7 @@ pub(crate) async fn update(
         Some(id.clone()),
         serde_json::json!({ "role": b.role.map(Role::as_str), "renamed": new_name.is_some() }),
     );
-    let commit = Commit {
-        audit: vec![op.draft("success", None)],
-        idempotency: None,
-    };
+    let commit = Commit::audit(op.draft("success", None));
     let m = app
         .store
         .update_member(
@@ -180,10 +174,7 @@ pub(crate) async fn remove(
         Some(id.clone()),
         serde_json::json!({ "role": current.role }),
     );
-    let commit = Commit {
-        audit: vec![op.draft("success", None)],
-        idempotency: None,
-    };
+    let commit = Commit::audit(op.draft("success", None));
     app.store
         .delete_member(&caller.org_id, &id, now_ms(), &commit)
         .await?;
@@ -253,10 +244,7 @@ pub(crate) async fn create_key(
             "allowedIps": key.allowed_ips, "allowedOrigins": key.allowed_origins,
         }),
     );
-    let commit = Commit {
-        audit: vec![op.draft("success", None)],
-        idempotency: None,
-    };
+    let commit = Commit::audit(op.draft("success", None));
     app.store.create_api_key(&key, &commit).await?;
     let data = ApiKeyCreated {
         key: convert::api_key(&key),
@@ -305,10 +293,7 @@ pub(crate) async fn revoke_key(
         Some(id.clone()),
         serde_json::json!({ "member": key.member_id }),
     );
-    let commit = Commit {
-        audit: vec![op.draft("success", None)],
-        idempotency: None,
-    };
+    let commit = Commit::audit(op.draft("success", None));
     app.store
         .revoke_api_key(&caller.org_id, &id, now_ms(), &commit)
         .await?;

@@ -19,7 +19,7 @@ use crate::auth::{self, Caller};
 use crate::body::Body;
 use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
-use crate::idem::{self, Began};
+use crate::idem;
 use crate::{nodes, now_ms};
 
 /// A plausible email: one `@`, something on each side, no spaces, at most 254 characters.
@@ -106,10 +106,7 @@ pub(crate) async fn create(
     Ok(ok(StatusCode::CREATED, "Organization created", data))
 }
 
-pub(crate) async fn load_org(
-    app: &App,
-    org_id: &str,
-) -> ApiResult<planbok_store::server::OrgRecord> {
+async fn load_org(app: &App, org_id: &str) -> ApiResult<planbok_store::server::OrgRecord> {
     app.store
         .org(org_id)
         .await?
@@ -130,23 +127,7 @@ pub(crate) async fn public_key(
     State(app): State<App>,
     Extension(caller): Extension<Caller>,
 ) -> ApiResult<Response> {
-    let cached = app
-        .public_keys
-        .lock()
-        .ok()
-        .and_then(|m| m.get(&caller.org_id).cloned());
-    let pem = match cached {
-        Some(pem) => pem,
-        None => {
-            let r = app.nodes.org_public_key(&caller.org_id).await;
-            nodes::count(&app.metrics, "org_public_key", &r);
-            let pem = r?;
-            if let Ok(mut m) = app.public_keys.lock() {
-                m.insert(caller.org_id.clone(), pem.clone());
-            }
-            pem
-        }
-    };
+    let pem = app.org_public_key(&caller.org_id).await?;
     Ok(ok(
         StatusCode::OK,
         "Organization public key",
@@ -174,18 +155,13 @@ pub(crate) async fn register_secret(
     if b.encrypted_organization_secret.is_empty() {
         return Err(ApiError::invalid("encryptedOrganizationSecret is required"));
     }
-    let idem = match idem::begin(
+    let idem = idem::begin_or_replay!(
         &app,
         &caller,
         "organization.secret",
         b.idempotency_key.as_deref(),
-        &body.json,
-    )
-    .await?
-    {
-        Began::Replay(r) => return Ok(r),
-        Began::Fresh(i) => i,
-    };
+        &body.json
+    );
     let op = Op::new(
         &app,
         &caller,
@@ -222,6 +198,7 @@ pub(crate) async fn register_secret(
         app.store
             .set_custody_mode(&caller.org_id, &b.custody_mode, now, &commit)
             .await?;
+        app.remember_custody(&caller.org_id, &b.custody_mode);
         Ok(json_response(StatusCode::CREATED, text))
     }
     .await;

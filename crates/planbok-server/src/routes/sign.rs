@@ -18,7 +18,6 @@ use planbok_store::server::{Commit, WalletRecord};
 use serde::Serialize;
 
 use super::orgs::finish;
-use super::wallet_sets::{ecdsa_protocol, require_secret_mode};
 use super::wallets::load_wallet;
 use super::{envelope_json, json_response};
 use crate::App;
@@ -27,7 +26,7 @@ use crate::auth::Caller;
 use crate::body::Body;
 use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
-use crate::idem::{self, Began};
+use crate::idem;
 use crate::nodes;
 
 /// The fields every signing request has.
@@ -159,10 +158,7 @@ async fn sign<T: Serialize>(
             "memo must be at most {MAX_MEMO_CHARS} characters"
         )));
     }
-    let idem = match idem::begin(app, caller, action, c.idempotency_key, json).await? {
-        Began::Replay(r) => return Ok(r),
-        Began::Fresh(i) => i,
-    };
+    let idem = idem::begin_or_replay!(app, caller, action, c.idempotency_key, json);
     let op = Op::new(
         app,
         caller,
@@ -175,18 +171,8 @@ async fn sign<T: Serialize>(
         let wallet = load_wallet(app, caller, c.wallet_id).await?;
         let chain = Chain::parse(&wallet.blockchain)?;
         let input = prepare(chain, &wallet)?;
-        require_secret_mode(app, caller, Some(c.secret)).await?;
-        let protocol = match chain.curve() {
-            Curve::Ed25519 => Protocol::Frost,
-            Curve::Secp256k1 => {
-                let set = app
-                    .store
-                    .wallet_set(&caller.org_id, &wallet.wallet_set_id)
-                    .await?
-                    .ok_or_else(|| ApiError::internal("wallet without its wallet set"))?;
-                ecdsa_protocol(&set.ecdsa_protocol)?
-            }
-        };
+        app.require_secret_mode(&caller.org_id, c.secret).await?;
+        let protocol = app.wallet_protocol(&caller.org_id, &wallet).await?;
         op.requested().await?;
         let r = app
             .nodes
@@ -335,18 +321,13 @@ pub(crate) async fn export(
             "walletIds must name 1 to {MAX_EXPORT_WALLETS} wallets"
         )));
     }
-    let idem = match idem::begin(
+    let idem = idem::begin_or_replay!(
         &app,
         &caller,
         "wallet.export",
         b.idempotency_key.as_deref(),
-        &body.json,
-    )
-    .await?
-    {
-        Began::Replay(r) => return Ok(r),
-        Began::Fresh(i) => i,
-    };
+        &body.json
+    );
     let op = Op::new(
         &app,
         &caller,
@@ -360,14 +341,13 @@ pub(crate) async fn export(
         .as_deref()
         .unwrap_or_default();
     let result = async {
-        let org = super::orgs::load_org(&app, &caller.org_id).await?;
-        if org.custody_mode != "trustless" {
+        if app.custody_mode(&caller.org_id).await? != "trustless" {
             return Err(ApiError::new(
                 ErrorCode::ExportNotAllowed,
                 "only trustless organizations can export keys",
             ));
         }
-        require_secret_mode(&app, &caller, Some(secret)).await?;
+        app.require_secret_mode(&caller.org_id, secret).await?;
         let wallets = match &b.wallet_ids {
             Some(ids) => {
                 let mut out = Vec::with_capacity(ids.len());
@@ -406,17 +386,7 @@ pub(crate) async fn export(
             if keys.iter().any(|(k, _)| *k == w.key_id) {
                 continue;
             }
-            let protocol = match Chain::parse(&w.blockchain)?.curve() {
-                Curve::Ed25519 => Protocol::Frost,
-                Curve::Secp256k1 => {
-                    let set = app
-                        .store
-                        .wallet_set(&caller.org_id, &w.wallet_set_id)
-                        .await?
-                        .ok_or_else(|| ApiError::internal("wallet without its wallet set"))?;
-                    ecdsa_protocol(&set.ecdsa_protocol)?
-                }
-            };
+            let protocol = app.wallet_protocol(&caller.org_id, w).await?;
             keys.push((w.key_id.clone(), protocol));
         }
         op.requested().await?;

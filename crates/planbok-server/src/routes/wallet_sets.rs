@@ -6,12 +6,12 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use planbok_api::ListQuery;
 use planbok_api::model::{CreateWalletSet, UpdateWalletSet, WalletSetCreated};
-use planbok_api::{ErrorCode, ListQuery};
 use planbok_proto::pb::{Protocol, SecretContext};
 use planbok_store::server::{Commit, WalletSetRecord};
 
-use super::orgs::{finish, load_org};
+use super::orgs::finish;
 use super::{Page, convert, envelope_json, json_response, name, ok, query};
 use crate::App;
 use crate::audit::Op;
@@ -19,41 +19,10 @@ use crate::auth::Caller;
 use crate::body::Body;
 use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
-use crate::idem::{self, Began};
+use crate::facts::ecdsa_protocol;
+use crate::idem;
 use crate::nodes::{self, DkgSpec};
 use crate::now_ms;
-
-/// The secp256k1 protocol a wallet set was made with.
-pub(crate) fn ecdsa_protocol(name: &str) -> ApiResult<Protocol> {
-    match name {
-        "cggmp" => Ok(Protocol::Cggmp),
-        "dkls23" => Ok(Protocol::Dkls23),
-        _ => Err(ApiError::invalid(
-            "ecdsaProtocol must be \"cggmp\" or \"dkls23\"",
-        )),
-    }
-}
-
-/// The organization's custody mode allows the operation, and a trustless organization sent
-/// a secret.
-pub(crate) async fn require_secret_mode(
-    app: &App,
-    caller: &Caller,
-    secret: Option<&str>,
-) -> ApiResult<()> {
-    let org = load_org(app, &caller.org_id).await?;
-    match org.custody_mode.as_str() {
-        "unset" => Err(ApiError::new(
-            ErrorCode::SecretNotRegistered,
-            "register the organization secret first (POST /v2/organization/secret)",
-        )),
-        "trustless" if secret.is_none_or(str::is_empty) => Err(ApiError::new(
-            ErrorCode::SecretRequired,
-            "encryptedOrganizationSecret is required for trustless organizations",
-        )),
-        _ => Ok(()),
-    }
-}
 
 fn new_key_id() -> String {
     format!("k_{}", uuid::Uuid::new_v4().simple())
@@ -70,18 +39,13 @@ pub(crate) async fn create(
     let set_name = name("name", &b.name, 100)?;
     let proto_name = b.ecdsa_protocol.as_deref().unwrap_or("cggmp");
     let protocol = ecdsa_protocol(proto_name)?;
-    let idem = match idem::begin(
+    let idem = idem::begin_or_replay!(
         &app,
         &caller,
         "wallet_set.create",
         b.idempotency_key.as_deref(),
-        &body.json,
-    )
-    .await?
-    {
-        Began::Replay(r) => return Ok(r),
-        Began::Fresh(i) => i,
-    };
+        &body.json
+    );
     let set_id = uuid::Uuid::new_v4().to_string();
     let op = Op::new(
         &app,
@@ -96,7 +60,7 @@ pub(crate) async fn create(
         .as_deref()
         .unwrap_or_default();
     let result = async {
-        require_secret_mode(&app, &caller, Some(secret)).await?;
+        app.require_secret_mode(&caller.org_id, secret).await?;
         op.requested().await?;
         let specs = [
             DkgSpec {
@@ -170,10 +134,7 @@ pub(crate) async fn rename(
         Some(id.clone()),
         serde_json::json!({ "name": new_name }),
     );
-    let commit = Commit {
-        audit: vec![op.draft("success", None)],
-        idempotency: None,
-    };
+    let commit = Commit::audit(op.draft("success", None));
     let rec = app
         .store
         .rename_wallet_set(&caller.org_id, &id, &new_name, now_ms(), &commit)

@@ -17,8 +17,7 @@ use planbok_chains::{Chain, Curve};
 use planbok_proto::pb::{Protocol, SecretContext};
 use planbok_store::server::{Commit, WalletQuery, WalletRecord};
 
-use super::orgs::{finish, load_org};
-use super::wallet_sets::require_secret_mode;
+use super::orgs::finish;
 use super::{Page, convert, envelope_json, json_response, ok, query};
 use crate::App;
 use crate::audit::Op;
@@ -26,7 +25,7 @@ use crate::auth::Caller;
 use crate::body::Body;
 use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
-use crate::idem::{self, Began};
+use crate::idem;
 use crate::nodes::{self, DkgSpec};
 use crate::now_ms;
 
@@ -91,18 +90,13 @@ pub(crate) async fn create(
             label("metadata.refId", &m.and_then(|m| m.ref_id.clone()))?,
         ));
     }
-    let idem = match idem::begin(
+    let idem = idem::begin_or_replay!(
         &app,
         &caller,
         "wallet.create",
         b.idempotency_key.as_deref(),
-        &body.json,
-    )
-    .await?
-    {
-        Began::Replay(r) => return Ok(r),
-        Began::Fresh(i) => i,
-    };
+        &body.json
+    );
     let op = Op::new(
         &app,
         &caller,
@@ -121,7 +115,7 @@ pub(crate) async fn create(
             .wallet_set(&caller.org_id, &b.wallet_set_id)
             .await?
             .ok_or_else(|| ApiError::not_found("wallet set"))?;
-        require_secret_mode(&app, &caller, Some(secret)).await?;
+        let custody = app.require_secret_mode(&caller.org_id, secret).await?;
         op.requested().await?;
         let first = app
             .store
@@ -148,8 +142,7 @@ pub(crate) async fn create(
             nodes::count(&app.metrics, "keygen", &r);
             r?
         } else {
-            let org = load_org(&app, &caller.org_id).await?;
-            if org.custody_mode == "trustless" || !secret.is_empty() {
+            if custody == "trustless" || !secret.is_empty() {
                 let r = app
                     .nodes
                     .check_secret(&caller.org_id, secret, SecretContext::Sign, idem.key())
@@ -291,10 +284,7 @@ pub(crate) async fn update(
         Some(id.clone()),
         serde_json::json!({ "name": name, "refId": ref_id }),
     );
-    let commit = Commit {
-        audit: vec![op.draft("success", None)],
-        idempotency: None,
-    };
+    let commit = Commit::audit(op.draft("success", None));
     let w = app
         .store
         .update_wallet(
