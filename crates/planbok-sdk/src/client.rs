@@ -36,13 +36,24 @@ impl Error {
     }
 }
 
-/// A client for one server and one credential.
-#[derive(Debug, Clone)]
+/// A client for one server and one credential. `Debug` never prints the credential.
+#[derive(Clone)]
 pub struct Client {
     base: String,
     agent: Agent,
     api_key: Option<String>,
     operator_token: Option<String>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |c: &Option<String>| c.as_ref().map(|_| "<redacted>");
+        f.debug_struct("Client")
+            .field("base", &self.base)
+            .field("api_key", &redacted(&self.api_key))
+            .field("operator_token", &redacted(&self.operator_token))
+            .finish_non_exhaustive()
+    }
 }
 
 impl Client {
@@ -261,4 +272,17 @@ impl Client {
 mod path_method {
     pub(super) const GET: &str = "GET";
     pub(super) const POST: &str = "POST";
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn debug_prints_no_credential() {
+        let key = "pbk_0123456789abcdef0123_secretsecretsecret";
+        let c = super::Client::new("http://127.0.0.1:1", key).with_key(key);
+        let op = super::Client::operator("http://127.0.0.1:1", "operator-token-value");
+        let text = format!("{c:?} {op:?}");
+        assert!(!text.contains("secretsecret") && !text.contains("operator-token-value"), "{text}");
+        assert!(text.contains("<redacted>"));
+    }
 }
