@@ -285,18 +285,30 @@ impl Cluster {
         )
     }
 
+    // Asking for a process the test never started is a bug in the test: panic.
+    #[allow(clippy::expect_used)]
     fn node_mut(&mut self, role: u8) -> &mut NodeProc {
-        match (role, self.server.as_mut()) {
-            (SERVER, Some(s)) => s,
-            _ => &mut self.nodes[usize::from(role.max(1) - 1)],
+        match role {
+            SERVER => self
+                .server
+                .as_mut()
+                .expect("the server was not started (Cluster::start_server)"),
+            1 | 2 => &mut self.nodes[usize::from(role - 1)],
+            _ => panic!("no process with role {role}"),
         }
     }
 
-    /// The process with `role` (1, 2, or [`SERVER`]).
+    /// The process with `role` (1, 2, or [`SERVER`]). Panics for the server before
+    /// [`Cluster::start_server`], or for any other role.
+    #[allow(clippy::expect_used)]
     pub fn node(&self, role: u8) -> &NodeProc {
-        match (role, self.server.as_ref()) {
-            (SERVER, Some(s)) => s,
-            _ => &self.nodes[usize::from(role.max(1) - 1)],
+        match role {
+            SERVER => self
+                .server
+                .as_ref()
+                .expect("the server was not started (Cluster::start_server)"),
+            1 | 2 => &self.nodes[usize::from(role - 1)],
+            _ => panic!("no process with role {role}"),
         }
     }
 
