@@ -190,7 +190,7 @@ impl CoordinatorService {
                         &org_id,
                         &r.encrypted_secret,
                         context,
-                        secrets::binding_for_dkg(&r.binding_ref),
+                        secrets::binding_for_reference(&r.binding_ref),
                     )
                     .await?,
                 );
@@ -405,7 +405,7 @@ impl Coordinator for CoordinatorService {
             &r.org_id,
             &r.encrypted_secret,
             context,
-            secrets::binding_for_dkg(&r.binding_ref),
+            secrets::binding_for_reference(&r.binding_ref),
         )
         .await
         .inspect_err(log_refusal("check_secret"))?;

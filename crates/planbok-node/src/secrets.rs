@@ -84,8 +84,9 @@ pub fn binding_for_refresh(wallet_id: &str, key_id: &str) -> [u8; 32] {
     binding_for_sign(wallet_id, key_id.as_bytes())
 }
 
-/// The binding of a DKG: SHA-256 of the request's reference (its idempotency key).
-pub fn binding_for_dkg(reference: &str) -> [u8; 32] {
+/// The binding of a request named by a reference (wallet-set and wallet creation, a
+/// checked secret): SHA-256 of the reference, the REST request's idempotency key.
+pub fn binding_for_reference(reference: &str) -> [u8; 32] {
     Sha256::digest(reference.as_bytes()).into()
 }
 

@@ -282,7 +282,10 @@ mod tests {
         let c = super::Client::new("http://127.0.0.1:1", key).with_key(key);
         let op = super::Client::operator("http://127.0.0.1:1", "operator-token-value");
         let text = format!("{c:?} {op:?}");
-        assert!(!text.contains("secretsecret") && !text.contains("operator-token-value"), "{text}");
+        assert!(
+            !text.contains("secretsecret") && !text.contains("operator-token-value"),
+            "{text}"
+        );
         assert!(text.contains("<redacted>"));
     }
 }

@@ -395,6 +395,31 @@ async fn signing_refusals_each_have_their_code_and_change_nothing() {
         "secret_reused",
     );
     let sol = serde_json::to_value(&s.wallets(&set.id, &["SOL"], 1, true)[0]).unwrap();
+    // The SDK's optional bindings are the ones Node 1 checks: an ed25519 signature binds the
+    // wallet and the exact message; a creation binds its idempotency key.
+    let bound = |binding: [u8; 32]| {
+        s.secret
+            .encrypt(&s.pem, Context::Sign, Some(binding))
+            .unwrap()
+    };
+    let sol_id = sol["id"].as_str().unwrap();
+    let sign_bound = |binding| {
+        s.post(route, json!({"idempotencyKey": idem(), "walletId": sol_id, "message": "x", "encryptedOrganizationSecret": bound(binding)}))
+    };
+    assert_ok(sign_bound(planbok_sdk::secret::sign_binding(sol_id, b"x")));
+    assert_err(
+        sign_bound(planbok_sdk::secret::sign_binding(sol_id, b"y")),
+        "secret_binding_mismatch",
+    );
+    let key = idem();
+    let create = |binding| {
+        s.post("/v2/organization/wallets", json!({"idempotencyKey": key, "walletSetId": set.id, "blockchains": ["SOL"], "encryptedOrganizationSecret": bound(binding)}))
+    };
+    assert_err(
+        create(planbok_sdk::secret::creation_binding(&idem())),
+        "secret_binding_mismatch",
+    );
+    assert_ok(create(planbok_sdk::secret::creation_binding(&key)));
     let secret = s.ct(Context::Sign);
     assert_err(
         s.post("/v2/organization/sign/typed-data", json!({"idempotencyKey": idem(), "walletId": sol["id"], "typedData": "{}", "encryptedOrganizationSecret": secret})),
