@@ -74,8 +74,32 @@ async fn the_owner_exports_and_rebuilds_keys_that_match_the_wallets() {
                     hex::decode(&w.public_key[2..]).unwrap()
                 );
             }
-            "BTC-TESTNET" => assert!(key.starts_with('c'), "testnet WIF: {key}"),
-            "SOL" => assert!(row.ends_with("ed25519-scalar"), "{row}"),
+            "BTC-TESTNET" => {
+                // Testnet WIF of a compressed key: 0xef ‖ key ‖ 0x01, base58check.
+                let raw = bs58::decode(key).with_check(Some(0xef)).into_vec().unwrap();
+                assert_eq!((raw.len(), raw[33]), (34, 0x01), "{key}");
+                let sk =
+                    secp256k1::SecretKey::from_byte_array(raw[1..33].try_into().unwrap()).unwrap();
+                let pk = secp256k1::PublicKey::from_secret_key(secp256k1::SECP256K1, &sk);
+                assert_eq!(
+                    pk.serialize().to_vec(),
+                    hex::decode(&w.public_key[2..]).unwrap()
+                );
+            }
+            "SOL" => {
+                assert!(row.ends_with("ed25519-scalar"), "{row}");
+                // The scalar times the base point is the wallet's key (curve25519-dalek).
+                let scalar: [u8; 32] = hex::decode(key.trim_start_matches("scalar:0x"))
+                    .unwrap()
+                    .try_into()
+                    .unwrap();
+                let scalar = curve25519_dalek::Scalar::from_canonical_bytes(scalar).unwrap();
+                let point = curve25519_dalek::constants::ED25519_BASEPOINT_POINT * scalar;
+                assert_eq!(
+                    point.compress().to_bytes().to_vec(),
+                    hex::decode(&w.public_key[2..]).unwrap()
+                );
+            }
             _ => unreachable!(),
         }
     }
