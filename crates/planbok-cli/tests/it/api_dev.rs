@@ -49,25 +49,14 @@ fn start(data: &std::path::Path, port: u16, node_port: u16) -> (Child, String) {
             "planbok dev did not print its key"
         );
     }
-    let logs: String = [
-        "dev.stderr",
-        "planbok-data/node1.log",
-        "planbok-data/node2.log",
-        "planbok-data/server.log",
-    ]
-    .iter()
-    .map(|f| {
-        let path = if *f == "dev.stderr" {
-            data.with_extension("stderr")
-        } else {
-            data.join(f.trim_start_matches("planbok-data/"))
-        };
-        format!(
-            "--- {f}\n{}",
-            std::fs::read_to_string(path).unwrap_or_default()
-        )
-    })
-    .collect();
+    // Everything `planbok dev` and its three processes wrote, for the failure message.
+    let logs: String = ["dev.stderr", "node1.log", "node2.log", "server.log"]
+        .iter()
+        .map(|f| {
+            let text = std::fs::read_to_string(data.join(f)).unwrap_or_default();
+            format!("--- {f}\n{text}")
+        })
+        .collect();
     panic!("planbok dev exited before printing its key\n{logs}");
 }
 
