@@ -13,8 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail};
 use planbok_sdk::api::ErrorCode;
 use planbok_sdk::api::model::{
-    CreateOrganization, CreateWalletSet, CreateWallets, RegisterSecret, SignMessage,
-    SignTransaction, Wallet,
+    CreateOrganization, CreateWalletSet, CreateWallets, SignMessage, SignTransaction, Wallet,
 };
 use planbok_sdk::secret::{Context, OrgSecret};
 use planbok_sdk::{Client, Error};
@@ -210,13 +209,8 @@ fn organization(args: &BenchArgs) -> Result<(String, String, Option<OrgSecret>)>
         let key = created.api_key.secret;
         let client = Client::new(&args.url, &key);
         let secret = OrgSecret::generate();
-        let pem = client.organization_public_key()?;
         client
-            .register_secret(&RegisterSecret {
-                idempotency_key: Some(planbok_sdk::idempotency_key()),
-                encrypted_organization_secret: secret.encrypt(&pem, Context::Dkg, None)?,
-                custody_mode: args.custody.clone(),
-            })
+            .register_org_secret(&secret, &args.custody)
             .context("registering the secret")?;
         eprintln!(
             "created organization {} ({} custody)",

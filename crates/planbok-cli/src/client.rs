@@ -6,8 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context as _, Result, bail};
 use planbok_sdk::Client;
 use planbok_sdk::api::model::{
-    CreateWalletSet, CreateWallets, RegisterSecret, SignMessage, SignTransaction, SignTypedData,
-    WalletMetadata,
+    CreateWalletSet, CreateWallets, SignMessage, SignTransaction, SignTypedData, WalletMetadata,
 };
 use planbok_sdk::secret::{Context, OrgSecret};
 
@@ -224,15 +223,10 @@ pub fn secret(conn: &Conn, cmd: SecretCommand) -> Result<()> {
             Ok(())
         }
         SecretCommand::Register { mode } => {
-            let client = conn.client()?;
-            let Some(enc) = conn.encrypted(&client, Context::Dkg)? else {
+            let Some(secret) = conn.secret()? else {
                 bail!("give the secret: --secret-file or PLANBOK_ORG_SECRET");
             };
-            let org = client.register_secret(&RegisterSecret {
-                idempotency_key: Some(planbok_sdk::idempotency_key()),
-                encrypted_organization_secret: enc,
-                custody_mode: mode,
-            })?;
+            let org = conn.client()?.register_org_secret(&secret, &mode)?;
             conn.print(&org, |o| {
                 println!("organization {}: custody mode {}", o.id, o.custody_mode)
             })

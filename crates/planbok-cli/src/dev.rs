@@ -15,8 +15,8 @@ use planbok_proto::pb::operator_client::OperatorClient;
 use planbok_proto::pb::{ProvisionAuxRequest, StatusRequest};
 use planbok_proto::tls::TlsMaterial;
 use planbok_sdk::Client;
-use planbok_sdk::api::model::{CreateOrganization, RegisterSecret};
-use planbok_sdk::secret::{Context, OrgSecret};
+use planbok_sdk::api::model::CreateOrganization;
+use planbok_sdk::secret::OrgSecret;
 use tonic::transport::Endpoint;
 
 use crate::daemon::write_private;
@@ -252,12 +252,7 @@ fn bootstrap(dir: &Path, base: &str) -> Result<String> {
     let key = created.api_key.secret;
     let client = Client::new(base, &key);
     let secret = OrgSecret::generate();
-    let pem = client.organization_public_key()?;
-    client.register_secret(&RegisterSecret {
-        idempotency_key: Some(planbok_sdk::idempotency_key()),
-        encrypted_organization_secret: secret.encrypt(&pem, Context::Dkg, None)?,
-        custody_mode: "standard".into(),
-    })?;
+    client.register_org_secret(&secret, "standard")?;
     write_private(&dir.join("org-secret.hex"), &secret.to_hex())?;
     write_private(&key_file, &key)?;
     Ok(key)

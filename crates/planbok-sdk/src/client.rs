@@ -24,6 +24,9 @@ pub enum Error {
     /// The server could not be reached, or answered something that is not our envelope.
     #[error("transport: {0}")]
     Transport(String),
+    /// The organization secret could not be encrypted (e.g. a malformed public key).
+    #[error(transparent)]
+    Secret(#[from] crate::secret::SecretError),
 }
 
 impl Error {
@@ -31,7 +34,7 @@ impl Error {
     pub fn code(&self) -> Option<ErrorCode> {
         match self {
             Error::Api { code, .. } => Some(*code),
-            Error::Transport(_) => None,
+            Error::Transport(_) | Error::Secret(_) => None,
         }
     }
 }
@@ -210,6 +213,25 @@ impl Client {
     /// `POST /v2/organization/secret`.
     pub fn register_secret(&self, body: &RegisterSecret) -> Result<Organization, Error> {
         self.post("/v2/organization/secret", body)
+    }
+
+    /// Registers `secret` once, fixing the custody mode (`standard` or `trustless`): fetches
+    /// the organization's public key and sends a fresh `dkg` ciphertext.
+    pub fn register_org_secret(
+        &self,
+        secret: &crate::secret::OrgSecret,
+        custody_mode: &str,
+    ) -> Result<Organization, Error> {
+        let pem = self.organization_public_key()?;
+        self.register_secret(&RegisterSecret {
+            idempotency_key: Some(crate::idempotency_key()),
+            encrypted_organization_secret: secret.encrypt(
+                &pem,
+                crate::secret::Context::Dkg,
+                None,
+            )?,
+            custody_mode: custody_mode.to_owned(),
+        })
     }
 
     /// `GET /v2/config/chains`.

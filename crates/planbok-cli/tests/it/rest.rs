@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use planbok_proto::pb::ProvisionAuxRequest;
 use planbok_sdk::Client;
 use planbok_sdk::api::model::{
-    CreateOrganization, CreateWalletSet, CreateWallets, RegisterSecret, Wallet, WalletSet,
+    CreateOrganization, CreateWalletSet, CreateWallets, Wallet, WalletSet,
 };
 use planbok_sdk::secret::{Context, OrgSecret};
 use planbok_testkit::cluster::{Cluster, Options};
@@ -50,15 +50,7 @@ impl Stack {
             Custody::Trustless => Some("trustless"),
         };
         if let Some(mode) = mode {
-            owner
-                .register_secret(&RegisterSecret {
-                    idempotency_key: Some(planbok_sdk::idempotency_key()),
-                    encrypted_organization_secret: secret
-                        .encrypt(&pem, Context::Dkg, None)
-                        .unwrap(),
-                    custody_mode: mode.into(),
-                })
-                .unwrap();
+            owner.register_org_secret(&secret, mode).unwrap();
         }
         Stack {
             cluster,
