@@ -195,8 +195,8 @@ pub struct ApiKey {
     pub last_used_at: Option<String>,
 }
 
-/// A new API key with its secret, shown once.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+/// A new API key with its secret, shown once. `Debug` prints no secret.
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ApiKeyCreated {
     /// The key's metadata.
@@ -204,6 +204,15 @@ pub struct ApiKeyCreated {
     pub key: ApiKey,
     /// The whole key to send in `PLANBOK-X-API-KEY`. Stored only as a hash.
     pub secret: String,
+}
+
+impl std::fmt::Debug for ApiKeyCreated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKeyCreated")
+            .field("key", &self.key)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
 }
 
 /// `GET /v2/config/organization/public-key`.
@@ -624,4 +633,25 @@ pub struct Health {
     /// Details (readiness: each node's state, the database).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<serde_json::Value>,
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_new_key_prints_no_secret() {
+        let k = super::ApiKeyCreated {
+            key: super::ApiKey {
+                id: "key_1".into(),
+                name: "n".into(),
+                member_id: "mem_1".into(),
+                access: super::KeyAccess::Full,
+                allowed_ips: Vec::new(),
+                allowed_origins: Vec::new(),
+                created_at: "t".into(),
+                last_used_at: None,
+            },
+            secret: "pbk_0123_topsecretvalue".into(),
+        };
+        assert!(!format!("{k:?}").contains("topsecretvalue"));
+    }
 }

@@ -177,8 +177,9 @@ impl Default for RateLimitConfig {
 }
 
 impl RateLimitConfig {
-    /// No limits at all (tests and benchmarks that are not about limits).
-    pub fn unlimited() -> Self {
+    /// No limits at all.
+    #[cfg(test)]
+    pub(crate) fn unlimited() -> Self {
         let off = CategoryLimits {
             per_org: Rate {
                 count: 0,
