@@ -21,8 +21,8 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity
 pub enum Db {
     /// A SQLite file per node in the cluster's directory.
     Sqlite,
-    /// A fresh database per node on the PostgreSQL at `PLANBOK_TEST_PG_URL`
-    /// (default `postgres://postgres@127.0.0.1:5432`), dropped afterwards.
+    /// A fresh database per node on the PostgreSQL of [`Options::pg_url`], dropped
+    /// afterwards.
     Postgres,
 }
 
@@ -46,6 +46,10 @@ pub struct Options {
     pub limits: Vec<String>,
     /// Use the checked-in test Paillier primes so CGGMP provisioning takes seconds.
     pub test_primes: bool,
+    /// The PostgreSQL server (`postgres://user@host:port`, no database) that [`Db::Postgres`]
+    /// creates its databases on. `None`: `PLANBOK_TEST_PG_URL`, by default
+    /// `postgres://postgres@127.0.0.1:5432`.
+    pub pg_url: Option<String>,
 }
 
 impl Default for Options {
@@ -55,6 +59,7 @@ impl Default for Options {
             keystore: Keystore::Dev,
             limits: Vec::new(),
             test_primes: true,
+            pg_url: None,
         }
     }
 }
@@ -101,6 +106,7 @@ pub struct Cluster {
     /// The operator token the server accepts.
     pub operator_token: String,
     db: Db,
+    pg_url: String,
     bin: PathBuf,
     pg_databases: Vec<String>,
 }
@@ -120,14 +126,15 @@ fn free_port() -> Result<u16> {
         .port())
 }
 
-fn pg_base() -> String {
+/// The shared test PostgreSQL: `PLANBOK_TEST_PG_URL`, by default the machine's own.
+pub fn pg_base() -> String {
     std::env::var("PLANBOK_TEST_PG_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
-fn psql(sql: &str) -> Result<()> {
+fn psql(base: &str, sql: &str) -> Result<()> {
     let out = Command::new("psql")
-        .arg(format!("{}/postgres", pg_base()))
+        .arg(format!("{base}/postgres"))
         .args(["-v", "ON_ERROR_STOP=1", "-qc", sql])
         .output()
         .context("running psql")?;
@@ -139,14 +146,19 @@ fn psql(sql: &str) -> Result<()> {
 
 /// A fresh database for process `name`: a SQLite file in `dir`, or a new PostgreSQL
 /// database (recorded in `created`, dropped with the cluster).
-fn database(db: Db, dir: &Path, name: &str, created: &mut Vec<String>) -> Result<String> {
+fn database(
+    (db, pg_url): (Db, &str),
+    dir: &Path,
+    name: &str,
+    created: &mut Vec<String>,
+) -> Result<String> {
     Ok(match db {
         Db::Sqlite => format!("sqlite://{}", dir.join(format!("{name}.db")).display()),
         Db::Postgres => {
             let db_name = format!("planbok_{name}_{}", hex::encode(crate::random_bytes::<6>()));
-            psql(&format!("CREATE DATABASE {db_name}"))?;
+            psql(pg_url, &format!("CREATE DATABASE {db_name}"))?;
             created.push(db_name.clone());
-            format!("{}/{db_name}", pg_base())
+            format!("{pg_url}/{db_name}")
         }
     })
 }
@@ -175,11 +187,12 @@ impl Cluster {
         let ca = planbok_node::pki::init(&pki, &["localhost".into()])?;
         let grant = GrantSigner::generate();
         let ports = [free_port()?, free_port()?];
+        let pg_url = opts.pg_url.clone().unwrap_or_else(pg_base);
         let mut pg_databases = Vec::new();
         let mut nodes = Vec::new();
         for role in [1u8, 2] {
             let db = database(
-                opts.db,
+                (opts.db, &pg_url),
                 dir.path(),
                 &format!("node{role}"),
                 &mut pg_databases,
@@ -231,6 +244,7 @@ impl Cluster {
             server: None,
             operator_token: hex::encode(crate::random_bytes::<16>()),
             db: opts.db,
+            pg_url,
             bin: bin.into(),
             pg_databases,
         };
@@ -247,7 +261,12 @@ impl Cluster {
     /// sets them.
     pub async fn start_server(&mut self, extra: &str) -> Result<()> {
         let dir = self.dir.path().to_owned();
-        let db = database(self.db, &dir, "server", &mut self.pg_databases)?;
+        let db = database(
+            (self.db, &self.pg_url),
+            &dir,
+            "server",
+            &mut self.pg_databases,
+        )?;
         std::fs::write(dir.join("operator.token"), &self.operator_token)?;
         std::fs::write(dir.join("grant.key"), hex::encode(*self.grant.to_seed()))?;
         let port = free_port()?;
@@ -498,7 +517,7 @@ impl Cluster {
         let mut out = Vec::new();
         for db in &self.pg_databases {
             let o = Command::new("pg_dump")
-                .arg(format!("{}/{db}", pg_base()))
+                .arg(format!("{}/{db}", self.pg_url))
                 .output()
                 .context("running pg_dump")?;
             if !o.status.success() {
@@ -524,7 +543,10 @@ impl Drop for Cluster {
             let _ = self.kill(role);
         }
         for db in &self.pg_databases {
-            let _ = psql(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"));
+            let _ = psql(
+                &self.pg_url,
+                &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"),
+            );
         }
     }
 }

@@ -10,6 +10,7 @@ use planbok_mpc::{Engine, MpcError, PartyIndex, Session, SessionId};
 use rand_core::RngCore;
 
 pub mod cluster;
+pub mod postgres;
 
 /// Why a local run did not produce both outputs.
 #[derive(Debug, thiserror::Error)]

@@ -11,7 +11,8 @@ use planbok_proto::pb::{KeygenResponse, Protocol};
 use planbok_sdk::api::model::{CreateWalletSet, MessageSignature, SignMessage, Wallet};
 use planbok_sdk::{Client, Error};
 use planbok_store::NodeStore;
-use planbok_testkit::cluster::{Options, SERVER};
+use planbok_store::server::{AuditQuery, ServerStore};
+use planbok_testkit::cluster::{Db, Options, SERVER};
 use secp256k1::ecdsa::{RecoverableSignature, RecoveryId};
 use secp256k1::{Message, PublicKey, SECP256K1};
 use sha3::{Digest as _, Keccak256};
@@ -31,15 +32,19 @@ fn node_limits() -> Vec<String> {
 
 /// A Standard-custody stack whose server gives node calls `NODE_TIMEOUT_MS`, plus `extra`.
 async fn stack(extra: &str) -> Stack {
-    let mut s = Stack::start(
+    stack_with(
         Options {
             limits: node_limits(),
             ..Options::default()
         },
-        Custody::Standard,
         extra,
     )
-    .await;
+    .await
+}
+
+/// [`stack`] on other cluster options.
+async fn stack_with(opts: Options, extra: &str) -> Stack {
+    let mut s = Stack::start(opts, Custody::Standard, extra).await;
     let path = s.cluster.node(SERVER).config.clone();
     let config = std::fs::read_to_string(&path).unwrap();
     let config = config.replacen(
@@ -64,11 +69,22 @@ fn create_set(owner: &Client, key: &str, name: &str) -> Result<String, Error> {
 }
 
 fn sign(client: &Client, wallet: &Wallet, message: &str) -> Result<MessageSignature, Error> {
+    sign_keyed(client, wallet, message, &planbok_sdk::idempotency_key())
+}
+
+/// Signs with idempotency key `key`, which is also the memo (so the audit entry of the
+/// request can be found).
+fn sign_keyed(
+    client: &Client,
+    wallet: &Wallet,
+    message: &str,
+    key: &str,
+) -> Result<MessageSignature, Error> {
     client.sign_message(&SignMessage {
-        idempotency_key: Some(planbok_sdk::idempotency_key()),
+        idempotency_key: Some(key.into()),
         wallet_id: wallet.id.clone(),
         encrypted_organization_secret: None,
-        memo: None,
+        memo: Some(key.into()),
         message: message.into(),
         encoded_by_hex: false,
     })
@@ -119,7 +135,11 @@ fn assert_verifies(wallet: &Wallet, message: &str, sig: &MessageSignature) {
 struct Outcome {
     started: Instant,
     latency: Duration,
-    result: Result<(Wallet, String, MessageSignature), Error>,
+    wallet: Wallet,
+    message: String,
+    /// The idempotency key, also the memo.
+    key: String,
+    result: Result<MessageSignature, Error>,
 }
 
 /// `clients` threads signing round-robin over `wallets` until `stop`.
@@ -138,13 +158,17 @@ fn load(
                     let mut out = Vec::new();
                     let mut n = i;
                     while !stop.load(Ordering::Relaxed) {
-                        let w = &wallets[n % wallets.len()];
-                        let msg = format!("drill {i} {n}");
+                        let wallet = wallets[n % wallets.len()].clone();
+                        let message = format!("drill {i} {n}");
+                        let key = planbok_sdk::idempotency_key();
                         let started = Instant::now();
-                        let result = sign(&client, w, &msg).map(|sig| (w.clone(), msg, sig));
+                        let result = sign_keyed(&client, &wallet, &message, &key);
                         out.push(Outcome {
                             started,
                             latency: started.elapsed(),
+                            wallet,
+                            message,
+                            key,
                             result,
                         });
                         n += clients;
@@ -160,17 +184,36 @@ fn load(
     })
 }
 
+/// Runs `load` with 4 clients in the background.
+fn start_load(
+    s: &Stack,
+    wallets: &[Wallet],
+) -> (Arc<AtomicBool>, std::thread::JoinHandle<Vec<Outcome>>) {
+    let (url, key) = (s.cluster.server_url(), s.owner_key.clone());
+    let stop = Arc::new(AtomicBool::new(false));
+    let runner = {
+        let (stop, wallets) = (stop.clone(), wallets.to_vec());
+        std::thread::spawn(move || load(&url, &key, &wallets, 4, &stop))
+    };
+    (stop, runner)
+}
+
+/// Stops a `start_load` run and collects its outcomes.
+async fn finish_load(
+    (stop, runner): (Arc<AtomicBool>, std::thread::JoinHandle<Vec<Outcome>>),
+) -> Vec<Outcome> {
+    stop.store(true, Ordering::Relaxed);
+    tokio::task::spawn_blocking(move || runner.join().unwrap())
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn node2_killed_under_signing_load_fails_fast_with_node_unavailable_and_recovers() {
     let mut s = stack("").await;
     let set = s.wallet_set("dkls23", false);
     let wallets = s.wallets(&set.id, &["ETH-SEPOLIA", "SOL-DEVNET"], 2, false);
-    let (url, key) = (s.cluster.server_url(), s.owner_key.clone());
-    let stop = Arc::new(AtomicBool::new(false));
-    let runner = {
-        let (stop, wallets) = (stop.clone(), wallets.clone());
-        std::thread::spawn(move || load(&url, &key, &wallets, 4, &stop))
-    };
+    let run = start_load(&s, &wallets);
     tokio::time::sleep(Duration::from_secs(3)).await;
     let killed = Instant::now();
     s.cluster.kill(2).unwrap();
@@ -178,10 +221,7 @@ async fn node2_killed_under_signing_load_fails_fast_with_node_unavailable_and_re
     s.cluster.restart(2).await.unwrap();
     let restarted = Instant::now();
     tokio::time::sleep(Duration::from_secs(4)).await;
-    stop.store(true, Ordering::Relaxed);
-    let outcomes = tokio::task::spawn_blocking(move || runner.join().unwrap())
-        .await
-        .unwrap();
+    let outcomes = finish_load(run).await;
 
     let (mut before, mut failed, mut in_flight, mut after) = (0, 0, 0, 0);
     for o in &outcomes {
@@ -191,8 +231,8 @@ async fn node2_killed_under_signing_load_fails_fast_with_node_unavailable_and_re
             o.latency
         );
         match &o.result {
-            Ok((w, msg, sig)) => {
-                assert_verifies(w, msg, sig);
+            Ok(sig) => {
+                assert_verifies(&o.wallet, &o.message, sig);
                 if o.started + o.latency < killed {
                     before += 1;
                 }
@@ -496,4 +536,163 @@ async fn soak_60s_mixed_load_has_no_errors_and_bounded_memory() {
             end[i]
         );
     }
+}
+
+/// Every `success` entry of `sign.message` in the organization's chain, by memo.
+async fn signed_memos(s: &Stack) -> std::collections::BTreeMap<String, usize> {
+    let store = ServerStore::connect(&s.cluster.node(SERVER).database_url)
+        .await
+        .unwrap();
+    let mut memos = std::collections::BTreeMap::new();
+    for page in 1.. {
+        let (entries, _) = store
+            .list_audit(&AuditQuery {
+                chain: s.org_id.clone(),
+                action: Some("sign.message".into()),
+                actor: None,
+                from_ms: None,
+                to_ms: None,
+                page,
+                limit: 1000,
+                desc: false,
+            })
+            .await
+            .unwrap();
+        if entries.is_empty() {
+            break;
+        }
+        for e in entries.iter().filter(|e| e.outcome == "success") {
+            let memo = e.detail["memo"].as_str().unwrap_or_default().to_owned();
+            *memos.entry(memo).or_default() += 1;
+        }
+    }
+    memos
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_crashed_under_load_the_server_reconnects_and_every_success_has_one_audit_entry_and_a_stored_result()
+ {
+    let Some(_) = crate::common::postgres_or_skip() else {
+        return;
+    };
+    let pg = planbok_testkit::postgres::TempPostgres::start()
+        .unwrap()
+        .expect("PostgreSQL server binaries under /usr/lib/postgresql");
+    // Server and both nodes keep their data on this PostgreSQL. A request cut off by the
+    // crash may leave its idempotency record running (its release failed too): a short
+    // lease lets the retry below take it over.
+    let lease_ms = 2000;
+    let s = stack_with(
+        Options {
+            db: Db::Postgres,
+            pg_url: Some(pg.url()),
+            limits: node_limits(),
+            ..Options::default()
+        },
+        &format!("[http]\nidempotency_lease_ms = {lease_ms}\n"),
+    )
+    .await;
+    let set = s.wallet_set("dkls23", false);
+    let wallets = s.wallets(&set.id, &["ETH-SEPOLIA", "SOL-DEVNET"], 2, false);
+
+    let run = start_load(&s, &wallets);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let crashed = Instant::now();
+    pg.crash().unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    pg.start_again().unwrap();
+    let restarted = Instant::now();
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let outcomes = finish_load(run).await;
+
+    let (mut ok, mut before, mut after, mut waited) = (0, 0, 0, 0);
+    let mut failures = std::collections::BTreeMap::<String, usize>::new();
+    for o in &outcomes {
+        // Nothing hangs: a request waits at most for a database connection (10 s) and
+        // then for the nodes.
+        assert!(
+            o.latency <= Duration::from_millis(10_000 + NODE_TIMEOUT_MS),
+            "a request took {:?}",
+            o.latency
+        );
+        // Began during the outage and finished after it: rode it out.
+        if o.started > crashed && o.started < restarted && o.started + o.latency > restarted {
+            waited += 1;
+        }
+        match &o.result {
+            Ok(sig) => {
+                assert_verifies(&o.wallet, &o.message, sig);
+                ok += 1;
+                if o.started + o.latency < crashed {
+                    before += 1;
+                }
+                if o.started > restarted {
+                    after += 1;
+                }
+            }
+            // The server's database or a node's is down: 503, retryable.
+            Err(Error::Api { status, code, .. })
+                if *status == 503
+                    && matches!(code.as_str(), "storage_unavailable" | "node_unavailable") =>
+            {
+                *failures.entry(code.as_str().to_owned()).or_default() += 1;
+            }
+            Err(e) => panic!(
+                "unexplained failure: {e}\n{}\n{}",
+                s.cluster.log_tail(SERVER),
+                pg.log()
+            ),
+        }
+    }
+    let slowest = outcomes.iter().map(|o| o.latency).max().unwrap_or_default();
+    eprintln!(
+        "postgres drill: {} requests; {before} ok before the crash ({:.1}/s), failures {failures:?}, \
+         {waited} began during the outage and waited it out, slowest {slowest:?}, \
+         {after} ok after the restart ({:.1}/s)",
+        outcomes.len(),
+        f64::from(before) / 3.0,
+        f64::from(after) / 6.0
+    );
+    assert!(!failures.is_empty() || waited > 0, "the crash was noticed");
+    assert!(before > 0 && after > 0, "the server reconnected");
+
+    // Every success has exactly one `success` audit entry and its stored result: a repeat
+    // with the same key replays the very signature (a new run would sign anew).
+    let memos = signed_memos(&s).await;
+    for o in outcomes.iter().filter(|o| o.result.is_ok()) {
+        assert_eq!(memos.get(&o.key), Some(&1), "audit entries of {}", o.key);
+        let again = sign_keyed(&s.owner, &o.wallet, &o.message, &o.key).unwrap();
+        let first = o.result.as_ref().unwrap();
+        assert_eq!((&again.r, &again.s), (&first.r, &first.s), "{}", o.key);
+    }
+    // Nothing is lost or stuck: each failed request, retried with its key once the lease
+    // is over, succeeds (or replays a result committed before its answer was lost), and
+    // then has exactly one `success` entry too.
+    tokio::time::sleep(Duration::from_millis(lease_ms)).await;
+    let failed: Vec<&Outcome> = outcomes.iter().filter(|o| o.result.is_err()).collect();
+    for o in &failed {
+        let sig = sign_keyed(&s.owner, &o.wallet, &o.message, &o.key)
+            .unwrap_or_else(|e| panic!("retry of {}: {e}", o.key));
+        assert_verifies(&o.wallet, &o.message, &sig);
+    }
+    let memos = signed_memos(&s).await;
+    for o in &failed {
+        assert_eq!(memos.get(&o.key), Some(&1), "audit entries of {}", o.key);
+    }
+    assert_eq!(
+        memos.values().sum::<usize>(),
+        ok + failed.len(),
+        "no success entry without a request"
+    );
+    // The chains still verify.
+    let out = std::process::Command::new(crate::common::bin())
+        .args(["audit", "verify", "--database"])
+        .arg(&s.cluster.node(SERVER).database_url)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
