@@ -147,13 +147,16 @@ impl<'a> Op<'a> {
             .append_audit(self.draft("requested", None))
             .await
             .map(|_| ())
-            .map_err(|e| {
-                tracing::error!(request_id = %self.ctx.request_id, error = %e, "audit write failed; refusing the operation");
-                ApiError::new(
-                    planbok_api::ErrorCode::StorageUnavailable,
-                    "the audit trail cannot be written; nothing was done",
-                )
-            })
+            .map_err(|e| self.refused(&e))
+    }
+
+    /// The refusal of an operation whose `requested` entry could not be written.
+    pub fn refused(&self, e: &planbok_store::StoreError) -> ApiError {
+        tracing::error!(request_id = %self.ctx.request_id, error = %e, "audit write failed; refusing the operation");
+        ApiError::new(
+            planbok_api::ErrorCode::StorageUnavailable,
+            "the audit trail cannot be written; nothing was done",
+        )
     }
 
     /// Appends a `failure` entry, best effort.

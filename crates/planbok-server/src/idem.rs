@@ -9,11 +9,12 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use planbok_api::ErrorCode;
-use planbok_store::server::{IdemBegin, IdemDone};
+use planbok_store::server::{IdemBegin, IdemClaim, IdemDone};
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
 use crate::App;
+use crate::audit::Op;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::now_ms;
@@ -104,6 +105,90 @@ fn write_canonical(v: &Value, out: &mut String) {
     }
 }
 
+/// A request's claim on its key: checked and fingerprinted, not yet taken.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    org_id: String,
+    key: String,
+    route: String,
+    fingerprint: [u8; 32],
+}
+
+impl Claim {
+    /// Checks the key and fingerprints `body` for `route`.
+    pub fn new(caller: &Caller, route: &str, key: Option<&str>, body: &Value) -> ApiResult<Claim> {
+        Ok(Claim {
+            org_id: caller.org_id.clone(),
+            key: parse_key(key)?,
+            route: route.to_owned(),
+            fingerprint: fingerprint(route, body),
+        })
+    }
+
+    fn store(&self) -> IdemClaim<'_> {
+        IdemClaim {
+            org_id: &self.org_id,
+            key: &self.key,
+            route: &self.route,
+            fingerprint: &self.fingerprint,
+        }
+    }
+
+    /// Takes the key; see [`begin`].
+    async fn take(self, app: &App, requested: Option<&Op<'_>>) -> ApiResult<Began> {
+        let draft = requested.map(|op| op.draft("requested", None));
+        let began = app
+            .store
+            .idem_begin_audited(
+                self.store(),
+                now_ms(),
+                app.config.http.idempotency_lease_ms,
+                draft.as_ref(),
+            )
+            .await;
+        let began = match (began, requested) {
+            (Ok(b), _) => b,
+            (Err(e), None) => return Err(e.into()),
+            (Err(e), Some(op)) => return Err(op.refused(&e)),
+        };
+        match began {
+            IdemBegin::Started => Ok(Began::Fresh(Idem {
+                org_id: self.org_id,
+                key: self.key,
+            })),
+            IdemBegin::InProgress => Err(ApiError::new(
+                ErrorCode::IdempotencyInProgress,
+                "a request with this idempotencyKey is still running",
+            )),
+            IdemBegin::Conflict => Err(ApiError::new(
+                ErrorCode::IdempotencyConflict,
+                "this idempotencyKey was used with other parameters",
+            )),
+            IdemBegin::Done { status, body } => Ok(Began::Replay(replay(status, body))),
+        }
+    }
+
+    /// Takes the key and appends `op`'s `requested` entry in one transaction: the
+    /// operation may start once this returns `Fresh`. Refused (503 `storage_unavailable`)
+    /// if either cannot be written.
+    pub async fn take_requested(self, app: &App, op: &Op<'_>) -> ApiResult<Began> {
+        self.take(app, Some(op)).await
+    }
+
+    /// For a request that failed its checks before taking its key: a repeat of a request
+    /// that succeeded gets the stored answer, anything else gets `e`.
+    pub async fn replay_or(&self, app: &App, e: ApiError) -> ApiResult<Response> {
+        match app.store.idem_stored(self.store()).await {
+            Ok(Some((status, body))) => Ok(replay(status, body)),
+            Ok(None) => Err(e),
+            Err(lookup) => {
+                tracing::warn!(error = %lookup, "could not look for a stored response");
+                Err(e)
+            }
+        }
+    }
+}
+
 /// Starts an idempotent request.
 pub async fn begin(
     app: &App,
@@ -112,46 +197,22 @@ pub async fn begin(
     key: Option<&str>,
     body: &Value,
 ) -> ApiResult<Began> {
-    let key = parse_key(key)?;
-    let fp = fingerprint(route, body);
-    let began = app
-        .store
-        .idem_begin(
-            &caller.org_id,
-            &key,
-            route,
-            &fp,
-            now_ms(),
-            app.config.http.idempotency_lease_ms,
-        )
-        .await?;
-    match began {
-        IdemBegin::Started => Ok(Began::Fresh(Idem {
-            org_id: caller.org_id.clone(),
-            key,
-        })),
-        IdemBegin::InProgress => Err(ApiError::new(
-            ErrorCode::IdempotencyInProgress,
-            "a request with this idempotencyKey is still running",
-        )),
-        IdemBegin::Conflict => Err(ApiError::new(
-            ErrorCode::IdempotencyConflict,
-            "this idempotencyKey was used with other parameters",
-        )),
-        IdemBegin::Done { status, body } => {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-            let mut r = (status, body).into_response();
-            r.headers_mut().insert(
-                axum::http::header::CONTENT_TYPE,
-                axum::http::HeaderValue::from_static("application/json"),
-            );
-            r.headers_mut().insert(
-                "idempotent-replay",
-                axum::http::HeaderValue::from_static("true"),
-            );
-            Ok(Began::Replay(r))
-        }
-    }
+    Claim::new(caller, route, key, body)?.take(app, None).await
+}
+
+/// The stored response, marked as a replay.
+fn replay(status: u16, body: String) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    let mut r = (status, body).into_response();
+    r.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    r.headers_mut().insert(
+        "idempotent-replay",
+        axum::http::HeaderValue::from_static("true"),
+    );
+    r
 }
 
 impl Idem {

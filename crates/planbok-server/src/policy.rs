@@ -262,7 +262,11 @@ async fn authenticate(app: &App, presented: Option<String>, ctx: &Ctx) -> ApiRes
     let unauthorized = || ApiError::new(ErrorCode::Unauthorized, "missing or invalid API key");
     let presented = presented.ok_or_else(unauthorized)?;
     let (key_id, secret) = auth::parse(&presented).ok_or_else(unauthorized)?;
-    let key = app.store.api_key(&key_id).await?.ok_or_else(unauthorized)?;
+    let (key, role) = app
+        .store
+        .api_key_with_role(&key_id)
+        .await?
+        .ok_or_else(unauthorized)?;
     if key.revoked_at_ms.is_some() || !auth::secret_matches(secret, &key.secret_hash) {
         let e = unauthorized();
         audit::denied(app, &key.org_id, Actor::Key(&key.id), ctx, &e).await;
@@ -272,20 +276,16 @@ async fn authenticate(app: &App, presented: Option<String>, ctx: &Ctx) -> ApiRes
         audit::denied(app, &key.org_id, Actor::Key(&key.id), ctx, &e).await;
         return Err(e);
     }
-    let member = app
-        .store
-        .member(&key.org_id, &key.member_id)
-        .await?
-        .ok_or_else(unauthorized)?;
-    let role = Role::parse(&member.role).ok_or_else(|| {
-        ApiError::internal(format!("member {} has role {:?}", member.id, member.role))
-    })?;
+    // A key whose member is gone is revoked with it; no member, no access either way.
+    let role = role.ok_or_else(unauthorized)?;
+    let role = Role::parse(&role)
+        .ok_or_else(|| ApiError::internal(format!("member {} has role {role:?}", key.member_id)))?;
     let access = KeyAccess::parse(&key.access)
         .ok_or_else(|| ApiError::internal(format!("key {} has access {:?}", key.id, key.access)))?;
     app.touch_key(&key);
     Ok(Caller {
         org_id: key.org_id,
-        member_id: member.id,
+        member_id: key.member_id,
         role,
         key_id: key.id,
         access,

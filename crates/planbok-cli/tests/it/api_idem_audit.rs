@@ -120,6 +120,12 @@ async fn idempotency(opts: Options) {
         s.post("/v2/organization/sign/message", sign(s.ct(Context::Sign))),
         a
     );
+    // Even a repeat that would now fail its checks (no ciphertext) replays the answer.
+    let mut bare = sign(String::new());
+    bare.as_object_mut()
+        .unwrap()
+        .remove("encryptedOrganizationSecret");
+    assert_eq!(s.post("/v2/organization/sign/message", bare), a);
     // A failed request does not burn its key: the retry with a valid secret succeeds.
     let key = idem();
     let r = s.post(
@@ -271,10 +277,19 @@ async fn the_audit_trail_records_chains_and_refuses_edits(opts: Options) {
 
 async fn an_operation_whose_audit_entry_cannot_be_written_is_refused(opts: Options) {
     let s = Stack::start(opts, Custody::Standard, "").await;
-    let refuse = if server_db(&s).starts_with("sqlite") {
-        "CREATE TRIGGER test_refuse_audit BEFORE INSERT ON audit_entries WHEN NEW.action = 'wallet_set.create' BEGIN SELECT RAISE(ABORT, 'test: audit unavailable'); END;"
+    let set = s.wallet_set("dkls23", false);
+    let wallet = s.wallets(&set.id, &["SOL-DEVNET"], 1, false).remove(0);
+    let sqlite = server_db(&s).starts_with("sqlite");
+    let (refuse, allow) = if sqlite {
+        (
+            "CREATE TRIGGER test_refuse_audit BEFORE INSERT ON audit_entries WHEN NEW.action IN ('wallet_set.create', 'sign.message') BEGIN SELECT RAISE(ABORT, 'test: audit unavailable'); END;",
+            "DROP TRIGGER test_refuse_audit;",
+        )
     } else {
-        "CREATE FUNCTION test_refuse_audit() RETURNS trigger AS $$ BEGIN IF NEW.action = 'wallet_set.create' THEN RAISE EXCEPTION 'test: audit unavailable'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql; CREATE TRIGGER test_refuse_audit BEFORE INSERT ON audit_entries FOR EACH ROW EXECUTE FUNCTION test_refuse_audit();"
+        (
+            "CREATE FUNCTION test_refuse_audit() RETURNS trigger AS $$ BEGIN IF NEW.action IN ('wallet_set.create', 'sign.message') THEN RAISE EXCEPTION 'test: audit unavailable'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql; CREATE TRIGGER test_refuse_audit BEFORE INSERT ON audit_entries FOR EACH ROW EXECUTE FUNCTION test_refuse_audit();",
+            "DROP TRIGGER test_refuse_audit ON audit_entries;",
+        )
     };
     sql(&s, refuse).unwrap();
     let r = s.post(
@@ -284,7 +299,17 @@ async fn an_operation_whose_audit_entry_cannot_be_written_is_refused(opts: Optio
     assert_eq!(r.1["success"], false, "{r:?}");
     assert!(r.0 >= 500, "{r:?}");
     let sets = assert_ok(s.owner.raw("GET", "/v2/wallet-sets", None).unwrap());
-    assert_eq!(sets["total"], 0);
+    assert_eq!(sets["total"], 1);
+    // A signature is refused before any node is asked, and its key is not used up.
+    let key = idem();
+    let body = json!({"idempotencyKey": key, "walletId": wallet.id, "message": "m"});
+    assert_err(
+        s.post("/v2/organization/sign/message", body.clone()),
+        "storage_unavailable",
+    );
+    sql(&s, allow).unwrap();
+    let r = s.post("/v2/organization/sign/message", body);
+    assert_eq!(r.0, 200, "{r:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -158,7 +158,7 @@ async fn sign<T: Serialize>(
             "memo must be at most {MAX_MEMO_CHARS} characters"
         )));
     }
-    let idem = idem::begin_or_replay!(app, caller, action, c.idempotency_key, json);
+    let claim = idem::Claim::new(caller, action, c.idempotency_key, json)?;
     let op = Op::new(
         app,
         caller,
@@ -167,13 +167,26 @@ async fn sign<T: Serialize>(
         Some(c.wallet_id.to_owned()),
         serde_json::json!({ "walletId": c.wallet_id, "memo": c.memo }),
     );
-    let result = async {
+    // The checks read only what a request cannot change (the wallet, the custody mode), so
+    // they run before the key is taken: a request that fails them writes nothing.
+    let checked = async {
         let wallet = load_wallet(app, caller, c.wallet_id).await?;
         let chain = Chain::parse(&wallet.blockchain)?;
         let input = prepare(chain, &wallet)?;
         app.require_secret_mode(&caller.org_id, c.secret).await?;
         let protocol = app.wallet_protocol(&caller.org_id, &wallet).await?;
-        op.requested().await?;
+        ApiResult::Ok((wallet, chain, input, protocol))
+    }
+    .await;
+    let (wallet, chain, input, protocol) = match checked {
+        Ok(checked) => checked,
+        Err(e) => return claim.replay_or(app, e).await,
+    };
+    let idem = match claim.take_requested(app, &op).await? {
+        idem::Began::Replay(r) => return Ok(r),
+        idem::Began::Fresh(i) => i,
+    };
+    let result = async {
         let r = app
             .nodes
             .sign(

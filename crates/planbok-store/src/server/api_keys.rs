@@ -36,6 +36,27 @@ impl ServerStore {
         row.as_ref().map(key_from_row).transpose()
     }
 
+    /// The key `id` and the role of the member it belongs to (`None` if the member is
+    /// gone), in one query: what authenticating a request needs.
+    pub async fn api_key_with_role(
+        &self,
+        id: &str,
+    ) -> Result<Option<(ApiKeyRecord, Option<String>)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT k.id, k.org_id, k.member_id, k.name, k.secret_hash, k.access, \
+             k.allowed_ips, k.allowed_origins, k.created_at_ms, k.revoked_at_ms, \
+             k.last_used_at_ms, m.role AS member_role \
+             FROM api_keys k LEFT JOIN members m ON m.org_id = k.org_id AND m.id = k.member_id \
+             WHERE k.id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.db.pool)
+        .await?;
+        row.as_ref()
+            .map(|r| Ok((key_from_row(r)?, r.try_get("member_role")?)))
+            .transpose()
+    }
+
     /// One page of an organization's keys, revoked ones included (by creation time), and
     /// how many it has.
     pub async fn list_api_keys(

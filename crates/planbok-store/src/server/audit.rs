@@ -52,19 +52,24 @@ pub(super) async fn append_in_tx(
     draft: &AuditDraft,
 ) -> Result<AuditEntry, StoreError> {
     let detail = check_draft(draft)?;
-    sqlx::query(
-        "INSERT INTO audit_heads (chain, seq, hash) VALUES ($1, 0, $2) \
-         ON CONFLICT (chain) DO NOTHING",
-    )
-    .bind(draft.chain.as_str())
-    .bind(GENESIS_HASH)
-    .execute(&mut **tx)
-    .await?;
-    let head =
-        sqlx::query("UPDATE audit_heads SET seq = seq + 1 WHERE chain = $1 RETURNING seq, hash")
+    let head = match bump_head(tx, &draft.chain).await? {
+        Some(head) => head,
+        None => {
+            // The chain's first entry. Of concurrent first appends, one inserts the head
+            // and the others wait for it (PostgreSQL) or for the write lock (SQLite).
+            sqlx::query(
+                "INSERT INTO audit_heads (chain, seq, hash) VALUES ($1, 0, $2) \
+                 ON CONFLICT (chain) DO NOTHING",
+            )
             .bind(draft.chain.as_str())
-            .fetch_one(&mut **tx)
+            .bind(GENESIS_HASH)
+            .execute(&mut **tx)
             .await?;
+            bump_head(tx, &draft.chain)
+                .await?
+                .ok_or_else(|| StoreError::NotFound(format!("audit head of {}", draft.chain)))?
+        }
+    };
     let seq: i64 = head.try_get("seq")?;
     let prev_hash: String = head.try_get("hash")?;
     let entry = AuditEntry::from_draft(draft.clone(), seq, prev_hash);
@@ -96,6 +101,17 @@ pub(super) async fn append_in_tx(
         .execute(&mut **tx)
         .await?;
     Ok(entry)
+}
+
+/// Takes the next seq of `chain` (locking its head row until the transaction ends) and
+/// returns the head's row; `None` if the chain has no head yet.
+async fn bump_head(tx: &mut Tx, chain: &str) -> Result<Option<AnyRow>, StoreError> {
+    Ok(
+        sqlx::query("UPDATE audit_heads SET seq = seq + 1 WHERE chain = $1 RETURNING seq, hash")
+            .bind(chain)
+            .fetch_optional(&mut **tx)
+            .await?,
+    )
 }
 
 impl ServerStore {

@@ -9,6 +9,8 @@
 
 use sqlx::Row;
 
+use super::audit::append_in_tx;
+use super::audit_format::AuditDraft;
 use super::commit::{Commit, IdemDone};
 use super::{ServerStore, Tx};
 use crate::StoreError;
@@ -39,6 +41,20 @@ pub enum IdemBegin {
 /// the client retries.
 const MAX_ROUNDS: usize = 4;
 
+/// What `idem_begin` is asked about: the organization's key, the route and the
+/// fingerprint of the request's parameters.
+#[derive(Debug, Clone, Copy)]
+pub struct IdemClaim<'a> {
+    /// The organization the key belongs to.
+    pub org_id: &'a str,
+    /// The client's `idempotencyKey`.
+    pub key: &'a str,
+    /// The route (or action) the key is used for.
+    pub route: &'a str,
+    /// SHA-256 of the request's parameters.
+    pub fingerprint: &'a [u8; 32],
+}
+
 impl ServerStore {
     /// Claims `(org_id, key)` for a request to `route` whose parameters hash to
     /// `fingerprint`; see [`IdemBegin`]. A `running` record whose lease
@@ -53,64 +69,64 @@ impl ServerStore {
         now_ms: i64,
         lease_ms: i64,
     ) -> Result<IdemBegin, StoreError> {
-        for _ in 0..MAX_ROUNDS {
-            let inserted = sqlx::query(
-                "INSERT INTO idempotency (org_id, idem_key, route, fingerprint, state, \
-                 started_at_ms) VALUES ($1, $2, $3, $4, 'running', $5) \
-                 ON CONFLICT (org_id, idem_key) DO NOTHING",
-            )
-            .bind(org_id)
-            .bind(key)
-            .bind(route)
-            .bind(fingerprint.as_slice())
-            .bind(now_ms)
-            .execute(&self.db.pool)
-            .await?
-            .rows_affected();
-            if inserted == 1 {
-                return Ok(IdemBegin::Started);
+        let claim = IdemClaim {
+            org_id,
+            key,
+            route,
+            fingerprint,
+        };
+        self.idem_begin_audited(claim, now_ms, lease_ms, None).await
+    }
+
+    /// [`idem_begin`](Self::idem_begin) that, when it answers `Started`, also appends
+    /// `requested` (the operation's `requested` audit entry) in the same transaction: one
+    /// commit instead of two on the hot path, and no `requested` entry for a request that
+    /// only replays, conflicts or finds its key in progress.
+    pub async fn idem_begin_audited(
+        &self,
+        claim: IdemClaim<'_>,
+        now_ms: i64,
+        lease_ms: i64,
+        requested: Option<&AuditDraft>,
+    ) -> Result<IdemBegin, StoreError> {
+        let mut tx = self.begin().await?;
+        let began = begin_in_tx(&mut tx, claim, now_ms, lease_ms).await?;
+        if began == IdemBegin::Started {
+            if let Some(draft) = requested {
+                append_in_tx(&mut tx, draft).await?;
             }
-            let row = sqlx::query(
-                "SELECT route, fingerprint, state, started_at_ms, status, body \
-                 FROM idempotency WHERE org_id = $1 AND idem_key = $2",
-            )
-            .bind(org_id)
-            .bind(key)
-            .fetch_optional(&self.db.pool)
-            .await?;
-            let Some(row) = row else { continue }; // abandoned meanwhile: insert again
-            let stored_route: String = row.try_get("route")?;
-            let stored_fingerprint: Vec<u8> = row.try_get("fingerprint")?;
-            if stored_route != route || stored_fingerprint != fingerprint.as_slice() {
-                return Ok(IdemBegin::Conflict);
-            }
-            let state: String = row.try_get("state")?;
-            if state == "done" {
-                let status: Option<i64> = row.try_get("status")?;
-                let body: Option<String> = row.try_get("body")?;
-                return done(status, body);
-            }
-            let started_at_ms: i64 = row.try_get("started_at_ms")?;
-            if started_at_ms.saturating_add(lease_ms) > now_ms {
-                return Ok(IdemBegin::InProgress);
-            }
-            // Expired: take it over, unless someone else did since we read it.
-            let taken = sqlx::query(
-                "UPDATE idempotency SET started_at_ms = $1 WHERE org_id = $2 AND idem_key = $3 \
-                 AND state = 'running' AND started_at_ms = $4",
-            )
-            .bind(now_ms)
-            .bind(org_id)
-            .bind(key)
-            .bind(started_at_ms)
-            .execute(&self.db.pool)
-            .await?
-            .rows_affected();
-            if taken == 1 {
-                return Ok(IdemBegin::Started);
-            }
+            tx.commit().await?;
         }
-        Ok(IdemBegin::InProgress)
+        // Anything else wrote nothing; dropping `tx` rolls it back.
+        Ok(began)
+    }
+
+    /// The completed response stored for `claim`, if its key is `done` with the same
+    /// route and fingerprint. For a request that fails before it claims its key: a
+    /// repeat of a request that succeeded gets the stored answer, not the error.
+    pub async fn idem_stored(
+        &self,
+        claim: IdemClaim<'_>,
+    ) -> Result<Option<(u16, String)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT route, fingerprint, state, status, body \
+             FROM idempotency WHERE org_id = $1 AND idem_key = $2",
+        )
+        .bind(claim.org_id)
+        .bind(claim.key)
+        .fetch_optional(&self.db.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let route: String = row.try_get("route")?;
+        let fingerprint: Vec<u8> = row.try_get("fingerprint")?;
+        let state: String = row.try_get("state")?;
+        if route != claim.route || fingerprint != claim.fingerprint.as_slice() || state != "done" {
+            return Ok(None);
+        }
+        match done(row.try_get("status")?, row.try_get("body")?)? {
+            IdemBegin::Done { status, body } => Ok(Some((status, body))),
+            _ => Ok(None),
+        }
     }
 
     /// Completes a `running` record with a response and nothing else to write. Mutations
@@ -153,6 +169,75 @@ impl ServerStore {
             .rows_affected();
         Ok(deleted)
     }
+}
+
+/// `idem_begin` inside `tx`. On PostgreSQL each statement sees what committed before it
+/// (READ COMMITTED) and the insert waits for a concurrent one with the same key; on
+/// SQLite the transaction holds the write lock.
+async fn begin_in_tx(
+    tx: &mut Tx,
+    c: IdemClaim<'_>,
+    now_ms: i64,
+    lease_ms: i64,
+) -> Result<IdemBegin, StoreError> {
+    for _ in 0..MAX_ROUNDS {
+        let inserted = sqlx::query(
+            "INSERT INTO idempotency (org_id, idem_key, route, fingerprint, state, \
+             started_at_ms) VALUES ($1, $2, $3, $4, 'running', $5) \
+             ON CONFLICT (org_id, idem_key) DO NOTHING",
+        )
+        .bind(c.org_id)
+        .bind(c.key)
+        .bind(c.route)
+        .bind(c.fingerprint.as_slice())
+        .bind(now_ms)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        if inserted == 1 {
+            return Ok(IdemBegin::Started);
+        }
+        let row = sqlx::query(
+            "SELECT route, fingerprint, state, started_at_ms, status, body \
+             FROM idempotency WHERE org_id = $1 AND idem_key = $2",
+        )
+        .bind(c.org_id)
+        .bind(c.key)
+        .fetch_optional(&mut **tx)
+        .await?;
+        let Some(row) = row else { continue }; // abandoned meanwhile: insert again
+        let stored_route: String = row.try_get("route")?;
+        let stored_fingerprint: Vec<u8> = row.try_get("fingerprint")?;
+        if stored_route != c.route || stored_fingerprint != c.fingerprint.as_slice() {
+            return Ok(IdemBegin::Conflict);
+        }
+        let state: String = row.try_get("state")?;
+        if state == "done" {
+            let status: Option<i64> = row.try_get("status")?;
+            let body: Option<String> = row.try_get("body")?;
+            return done(status, body);
+        }
+        let started_at_ms: i64 = row.try_get("started_at_ms")?;
+        if started_at_ms.saturating_add(lease_ms) > now_ms {
+            return Ok(IdemBegin::InProgress);
+        }
+        // Expired: take it over, unless someone else did since we read it.
+        let taken = sqlx::query(
+            "UPDATE idempotency SET started_at_ms = $1 WHERE org_id = $2 AND idem_key = $3 \
+             AND state = 'running' AND started_at_ms = $4",
+        )
+        .bind(now_ms)
+        .bind(c.org_id)
+        .bind(c.key)
+        .bind(started_at_ms)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        if taken == 1 {
+            return Ok(IdemBegin::Started);
+        }
+    }
+    Ok(IdemBegin::InProgress)
 }
 
 /// Sets a `running` record to `done` inside `tx`. A record that is missing is

@@ -32,7 +32,7 @@ pub use audit_format::{
 };
 pub use audit_verify::{ChainFault, ChainReport, ChainVerifier, FaultKind, verify_chain};
 pub use commit::{Commit, IdemDone};
-pub use idempotency::IdemBegin;
+pub use idempotency::{IdemBegin, IdemClaim};
 pub use wallets::{WalletQuery, WalletRecord, WalletSetRecord};
 
 /// The server schema, one step per migration, for each backend.

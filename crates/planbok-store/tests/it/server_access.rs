@@ -285,6 +285,14 @@ async fn delete_member_revokes_its_keys(db: &TestDb) {
         store.api_key("k2").await.unwrap().unwrap().revoked_at_ms,
         Some(T0 + 1)
     );
+    // Authentication reads the key and its member's role in one query; the key of a
+    // deleted member comes back revoked and without a role.
+    let (k1, role) = store.api_key_with_role("k1").await.unwrap().unwrap();
+    assert_eq!((k1.revoked_at_ms, role), (Some(T0 + 50), None));
+    let (owner, role) = store.api_key_with_role("key_org_a").await.unwrap().unwrap();
+    assert_eq!(owner, store.api_key("key_org_a").await.unwrap().unwrap());
+    assert_eq!(role.as_deref(), Some("owner"));
+    assert_eq!(store.api_key_with_role("nope").await.unwrap(), None);
     // The owner's key is untouched.
     assert_eq!(
         store

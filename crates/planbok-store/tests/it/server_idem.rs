@@ -1,10 +1,10 @@
 //! Idempotency records: states, lease takeover, concurrency, pruning.
 
 use planbok_store::StoreError;
-use planbok_store::server::{IdemBegin, IdemDone};
+use planbok_store::server::{AuditQuery, IdemBegin, IdemClaim, IdemDone, ServerStore};
 
 use crate::harness::{TestDb, on_every_backend};
-use crate::server_fixtures::T0;
+use crate::server_fixtures::{T0, draft};
 
 on_every_backend!(
     idem_lifecycle,
@@ -13,6 +13,8 @@ on_every_backend!(
     idem_concurrent_duplicates_one_started,
     idem_concurrent_takeover_one_started,
     idem_prune,
+    idem_begin_audited_appends_the_requested_entry_only_when_it_starts,
+    idem_stored_answers_only_a_done_record_with_the_same_parameters,
 );
 
 const LEASE: i64 = 60_000;
@@ -220,4 +222,105 @@ async fn idem_prune(db: &TestDb) {
             .unwrap(),
         IdemBegin::Done { .. }
     ));
+}
+
+fn claim<'a>(key: &'a str, fingerprint: &'a [u8; 32]) -> IdemClaim<'a> {
+    IdemClaim {
+        org_id: "org_a",
+        key,
+        route: ROUTE,
+        fingerprint,
+    }
+}
+
+/// How many entries `org_a`'s chain has.
+async fn entries(store: &ServerStore) -> i64 {
+    store
+        .list_audit(&AuditQuery {
+            chain: "org_a".into(),
+            action: None,
+            actor: None,
+            from_ms: None,
+            to_ms: None,
+            page: 1,
+            limit: 10,
+            desc: false,
+        })
+        .await
+        .unwrap()
+        .1
+}
+
+async fn idem_begin_audited_appends_the_requested_entry_only_when_it_starts(db: &TestDb) {
+    let store = db.server().await;
+    let requested = draft("org_a", "sign.message");
+    let begin = |key: &'static str, fp: [u8; 32], now: i64| {
+        let (store, requested) = (store.clone(), requested.clone());
+        async move {
+            store
+                .idem_begin_audited(claim(key, &fp), now, LEASE, Some(&requested))
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(begin("k1", FP, T0).await, IdemBegin::Started);
+    assert_eq!(entries(&store).await, 1);
+    // In progress, conflicting, replayed: nothing is appended.
+    assert_eq!(begin("k1", FP, T0 + 1).await, IdemBegin::InProgress);
+    assert_eq!(begin("k1", [0; 32], T0 + 1).await, IdemBegin::Conflict);
+    assert_eq!(entries(&store).await, 1);
+    // A takeover after the lease is a new start, with its own entry.
+    assert_eq!(begin("k1", FP, T0 + LEASE + 1).await, IdemBegin::Started);
+    assert_eq!(entries(&store).await, 2);
+    store.idem_finish(done("org_a", "k1", "{}")).await.unwrap();
+    assert!(matches!(
+        begin("k1", FP, T0 + LEASE + 2).await,
+        IdemBegin::Done { .. }
+    ));
+    assert_eq!(entries(&store).await, 2);
+
+    // An entry that cannot be appended takes the claim down with it: the key stays free.
+    let mut bad = requested.clone();
+    bad.chain = String::new();
+    assert!(
+        store
+            .idem_begin_audited(claim("k2", &FP), T0, LEASE, Some(&bad))
+            .await
+            .is_err()
+    );
+    assert_eq!(begin("k2", FP, T0 + 1).await, IdemBegin::Started);
+    assert_eq!(entries(&store).await, 3);
+}
+
+async fn idem_stored_answers_only_a_done_record_with_the_same_parameters(db: &TestDb) {
+    let store = db.server().await;
+    assert_eq!(store.idem_stored(claim("k1", &FP)).await.unwrap(), None);
+    store
+        .idem_begin("org_a", "k1", ROUTE, &FP, T0, LEASE)
+        .await
+        .unwrap();
+    // Running: nothing to replay.
+    assert_eq!(store.idem_stored(claim("k1", &FP)).await.unwrap(), None);
+    store
+        .idem_finish(done("org_a", "k1", "{\"ok\":1}"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.idem_stored(claim("k1", &FP)).await.unwrap(),
+        Some((200, "{\"ok\":1}".into()))
+    );
+    assert_eq!(
+        store.idem_stored(claim("k1", &[0; 32])).await.unwrap(),
+        None
+    );
+    let other_route = IdemClaim {
+        route: "sign.typed_data",
+        ..claim("k1", &FP)
+    };
+    assert_eq!(store.idem_stored(other_route).await.unwrap(), None);
+    let other_org = IdemClaim {
+        org_id: "org_b",
+        ..claim("k1", &FP)
+    };
+    assert_eq!(store.idem_stored(other_org).await.unwrap(), None);
 }
