@@ -14,7 +14,7 @@ use planbok_api::model::{
 };
 use planbok_chains::{Chain, Curve, SignInput};
 use planbok_proto::pb::Protocol;
-use planbok_store::server::{Commit, WalletRecord};
+use planbok_store::server::Commit;
 use serde::Serialize;
 
 use super::orgs::finish;
@@ -26,6 +26,7 @@ use crate::auth::Caller;
 use crate::body::Body;
 use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
+use crate::facts::SigningWallet;
 use crate::idem;
 use crate::nodes;
 
@@ -86,7 +87,7 @@ struct Verified {
 /// Checks the nodes' signature against the wallet's key: ECDSA by recovering the key from
 /// (digest, signature, recovery id), low-S required; ed25519 with strict verification.
 fn verify(
-    wallet: &WalletRecord,
+    wallet: &SigningWallet,
     curve: Curve,
     payload: &[u8],
     r: &planbok_proto::pb::SignResponse,
@@ -150,7 +151,7 @@ async fn sign<T: Serialize>(
     json: &serde_json::Value,
     c: Common<'_>,
     action: &'static str,
-    prepare: impl FnOnce(Chain, &WalletRecord) -> ApiResult<SignInput>,
+    prepare: impl FnOnce(Chain, &SigningWallet) -> ApiResult<SignInput>,
     format: impl FnOnce(Chain, &SignInput, &Verified, &[u8]) -> ApiResult<T>,
 ) -> ApiResult<Response> {
     if c.memo.is_some_and(|m| m.chars().count() > MAX_MEMO_CHARS) {
@@ -170,11 +171,13 @@ async fn sign<T: Serialize>(
     // The checks read only what a request cannot change (the wallet, the custody mode), so
     // they run before the key is taken: a request that fails them writes nothing.
     let checked = async {
-        let wallet = load_wallet(app, caller, c.wallet_id).await?;
+        let wallet = app.signing_wallet(&caller.org_id, c.wallet_id).await?;
         let chain = Chain::parse(&wallet.blockchain)?;
         let input = prepare(chain, &wallet)?;
         app.require_secret_mode(&caller.org_id, c.secret).await?;
-        let protocol = app.wallet_protocol(&caller.org_id, &wallet).await?;
+        let protocol = app
+            .wallet_protocol(&caller.org_id, &wallet.blockchain, &wallet.wallet_set_id)
+            .await?;
         ApiResult::Ok((wallet, chain, input, protocol))
     }
     .await;
@@ -399,7 +402,9 @@ pub(crate) async fn export(
             if keys.iter().any(|(k, _)| *k == w.key_id) {
                 continue;
             }
-            let protocol = app.wallet_protocol(&caller.org_id, w).await?;
+            let protocol = app
+                .wallet_protocol(&caller.org_id, &w.blockchain, &w.wallet_set_id)
+                .await?;
             keys.push((w.key_id.clone(), protocol));
         }
         op.requested().await?;
