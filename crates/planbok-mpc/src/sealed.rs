@@ -38,7 +38,8 @@ pub(crate) fn wrap(kind: ShareKind, payload: &[u8]) -> Zeroizing<Vec<u8>> {
     out
 }
 
-pub(crate) fn unwrap(kind: ShareKind, bytes: &[u8]) -> Result<&[u8], MpcError> {
+/// The kind byte of a sealable blob, after checking its magic and version.
+fn kind_byte(bytes: &[u8]) -> Result<u8, MpcError> {
     if bytes.len() < 6 || bytes[0..4] != MAGIC {
         return Err(MpcError::SealedFormat("not a planbok share blob".into()));
     }
@@ -48,10 +49,14 @@ pub(crate) fn unwrap(kind: ShareKind, bytes: &[u8]) -> Result<&[u8], MpcError> {
             bytes[4]
         )));
     }
-    if bytes[5] != kind as u8 {
+    Ok(bytes[5])
+}
+
+pub(crate) fn unwrap(kind: ShareKind, bytes: &[u8]) -> Result<&[u8], MpcError> {
+    let found = kind_byte(bytes)?;
+    if found != kind as u8 {
         return Err(MpcError::SealedFormat(format!(
-            "blob holds share kind {}, expected {:?}",
-            bytes[5], kind
+            "blob holds share kind {found}, expected {kind:?}"
         )));
     }
     Ok(&bytes[6..])
@@ -59,15 +64,7 @@ pub(crate) fn unwrap(kind: ShareKind, bytes: &[u8]) -> Result<&[u8], MpcError> {
 
 /// The kind a sealable blob declares, after checking its magic and version.
 pub(crate) fn kind_of(bytes: &[u8]) -> Result<ShareKind, MpcError> {
-    if bytes.len() < 6 || bytes[0..4] != MAGIC {
-        return Err(MpcError::SealedFormat("not a planbok share blob".into()));
-    }
-    if bytes[4] != SEALED_VERSION {
-        return Err(MpcError::SealedFormat(format!(
-            "unsupported share format version {}",
-            bytes[4]
-        )));
-    }
+    let found = kind_byte(bytes)?;
     [
         ShareKind::CggmpKey,
         ShareKind::CggmpAux,
@@ -76,8 +73,8 @@ pub(crate) fn kind_of(bytes: &[u8]) -> Result<ShareKind, MpcError> {
         ShareKind::CggmpPrimes,
     ]
     .into_iter()
-    .find(|k| *k as u8 == bytes[5])
-    .ok_or_else(|| MpcError::SealedFormat(format!("unknown share kind {}", bytes[5])))
+    .find(|k| *k as u8 == found)
+    .ok_or_else(|| MpcError::SealedFormat(format!("unknown share kind {found}")))
 }
 
 pub(crate) fn to_json<T: serde::Serialize>(

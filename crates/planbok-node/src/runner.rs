@@ -136,11 +136,42 @@ impl Deadlines {
         what: &str,
         fut: impl Future<Output = T>,
     ) -> NodeResult<T> {
-        let limit = (Instant::now() + self.silence).min(self.run_until);
-        tokio::time::timeout_at(limit, fut).await.map_err(|_| {
-            NodeError::new(ErrorCode::Timeout, format!("timed out waiting for {what}"))
-        })
+        tokio::time::timeout_at(self.next_frame_by(), fut)
+            .await
+            .map_err(|_| {
+                NodeError::new(ErrorCode::Timeout, format!("timed out waiting for {what}"))
+            })
     }
+
+    /// When the next frame must have arrived: the silence limit, capped by the run's end.
+    fn next_frame_by(&self) -> Instant {
+        (Instant::now() + self.silence).min(self.run_until)
+    }
+
+    /// The timeout error once `next_frame_by` has passed.
+    fn expired(&self) -> NodeError {
+        NodeError::new(
+            ErrorCode::Timeout,
+            if Instant::now() >= self.run_until {
+                "the protocol run exceeded its timeout"
+            } else {
+                "the peer went silent mid-run"
+            },
+        )
+    }
+}
+
+/// The peer ended its stream; `message` says at which point.
+fn peer_closed(message: &'static str) -> NodeError {
+    NodeError::new(ErrorCode::PeerUnavailable, message)
+}
+
+/// A message that has no place in a protocol run.
+fn unexpected_message() -> NodeError {
+    NodeError::new(
+        ErrorCode::ProtocolAborted,
+        "unexpected message from the peer",
+    )
 }
 
 /// The counterparty's control message that arrived while the protocol ran (Node 2 may
@@ -183,10 +214,7 @@ where
                 })
                 .await
             {
-                return Err(NodeError::new(
-                    ErrorCode::PeerUnavailable,
-                    "the peer closed the stream",
-                ));
+                return Err(peer_closed("the peer closed the stream"));
             }
         }
         if s.is_finished() {
@@ -195,19 +223,9 @@ where
                 .ok_or_else(|| NodeError::internal("finished session without output"))?;
             return Ok((output, early));
         }
-        let limit = (Instant::now() + deadlines.silence).min(deadlines.run_until);
-        let msg = tokio::time::timeout_at(limit, inbox.next())
+        let msg = tokio::time::timeout_at(deadlines.next_frame_by(), inbox.next())
             .await
-            .map_err(|_| {
-                NodeError::new(
-                    ErrorCode::Timeout,
-                    if Instant::now() >= deadlines.run_until {
-                        "the protocol run exceeded its timeout"
-                    } else {
-                        "the peer went silent mid-run"
-                    },
-                )
-            })?;
+            .map_err(|_| deadlines.expired())?;
         match msg {
             Some(Ok(PeerMessage {
                 msg: Some(Msg::Frame(f)),
@@ -215,19 +233,9 @@ where
             Some(Ok(PeerMessage {
                 msg: Some(m @ Msg::Stored(_)),
             })) if early.is_none() => early = Some(m),
-            Some(Ok(_)) => {
-                return Err(NodeError::new(
-                    ErrorCode::ProtocolAborted,
-                    "unexpected message from the peer",
-                ));
-            }
+            Some(Ok(_)) => return Err(unexpected_message()),
             Some(Err(st)) => return Err(from_peer_status(&st)),
-            None => {
-                return Err(NodeError::new(
-                    ErrorCode::PeerUnavailable,
-                    "the peer closed the stream mid-run",
-                ));
-            }
+            None => return Err(peer_closed("the peer closed the stream mid-run")),
         }
     }
 }
@@ -275,19 +283,18 @@ where
     let mut early: Early = None;
     let mut to_engine = Some(to_engine);
     let outcome = loop {
-        let limit = (Instant::now() + deadlines.silence).min(deadlines.run_until);
+        let limit = deadlines.next_frame_by();
         tokio::select! {
             ev = from_engine.recv() => match ev {
                 Some(EngineEvent::Frame(f)) => {
                     let m = PeerMessage { msg: Some(Msg::Frame(f)) };
                     if !outbox.send(m).await {
-                        break Err(NodeError::new(ErrorCode::PeerUnavailable, "the peer closed the stream"));
+                        break Err(peer_closed("the peer closed the stream"));
                     }
                 }
                 Some(EngineEvent::Done(result)) => break result.map_err(NodeError::from),
                 // The engine needed a frame after the peer's stream had ended.
-                None if to_engine.is_none() => break Err(NodeError::new(
-                    ErrorCode::PeerUnavailable, "the peer closed the stream mid-run")),
+                None if to_engine.is_none() => break Err(peer_closed("the peer closed the stream mid-run")),
                 None => break Err(NodeError::internal("protocol thread ended without a result")),
             },
             msg = inbox.next(), if to_engine.is_some() => match msg {
@@ -302,19 +309,13 @@ where
                 Some(Ok(PeerMessage { msg: Some(m @ Msg::Stored(_)) })) if early.is_none() => {
                     early = Some(m);
                 }
-                Some(Ok(_)) => break Err(NodeError::new(ErrorCode::ProtocolAborted, "unexpected message from the peer")),
+                Some(Ok(_)) => break Err(unexpected_message()),
                 Some(Err(s)) => break Err(from_peer_status(&s)),
                 // The peer may finish (and close) before our engine has processed its last
                 // frame: let the engine finish with what it has.
                 None => to_engine = None,
             },
-            _ = tokio::time::sleep_until(limit) => {
-                break Err(NodeError::new(ErrorCode::Timeout, if Instant::now() >= deadlines.run_until {
-                    "the protocol run exceeded its timeout"
-                } else {
-                    "the peer went silent mid-run"
-                }));
-            }
+            _ = tokio::time::sleep_until(limit) => break Err(deadlines.expired()),
         }
     };
     drop(to_engine);

@@ -58,50 +58,25 @@ async fn the_client_verbs_run_a_trustless_organization_end_to_end() {
     assert!(ok, "{out}");
     let wallets: Vec<Value> = serde_json::from_str(&out).unwrap();
     let eth = wallets.iter().find(|w| w["blockchain"] == "ETH").unwrap();
-    let (ok, out) = cli(
-        &s,
-        &[
-            "sign",
-            "message",
-            "--wallet",
-            eth["id"].as_str().unwrap(),
-            "--message",
-            "hi",
-            "--json",
-        ],
-        Some(&secret),
-    );
+    let eth_id = eth["id"].as_str().unwrap();
+    let sign_hi = |extra: &[&str], secret: Option<&std::path::Path>| {
+        let args = [
+            &["sign", "message", "--wallet", eth_id, "--message", "hi"],
+            extra,
+        ]
+        .concat();
+        cli(&s, &args, secret)
+    };
+    let (ok, out) = sign_hi(&["--json"], Some(&secret));
     assert!(ok, "{out}");
     let sig: Value = serde_json::from_str(&out).unwrap();
     crate::rest::python_verify(&[
         json!({"kind": "evm_message", "message_hex": hex::encode("hi"), "signature": sig["signature"], "address": eth["address"]}),
     ]);
     // Human output, and a clear failure without the secret.
-    let (ok, out) = cli(
-        &s,
-        &[
-            "sign",
-            "message",
-            "--wallet",
-            eth["id"].as_str().unwrap(),
-            "--message",
-            "hi",
-        ],
-        Some(&secret),
-    );
+    let (ok, out) = sign_hi(&[], Some(&secret));
     assert!(ok && out.contains("signature 0x"), "{out}");
-    let (ok, out) = cli(
-        &s,
-        &[
-            "sign",
-            "message",
-            "--wallet",
-            eth["id"].as_str().unwrap(),
-            "--message",
-            "hi",
-        ],
-        None,
-    );
+    let (ok, out) = sign_hi(&[], None);
     assert!(!ok && out.contains("secret_required"), "{out}");
     // `secret encrypt` prints a ciphertext the server accepts.
     let (ok, ct) = cli(

@@ -42,20 +42,6 @@ fn sql(s: &Stack, sql: &str) -> Result<(), String> {
     }
 }
 
-fn audit_verify(s: &Stack) -> (bool, String) {
-    let out = Command::new(crate::common::bin())
-        .args(["audit", "verify", "--config"])
-        .arg(s.cluster.node(0).config.clone())
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
-
 async fn idempotency(opts: Options) {
     let mut s = Stack::start(opts, Custody::Trustless, "").await;
     let key = idem();
@@ -251,7 +237,7 @@ async fn the_audit_trail_records_chains_and_refuses_edits(opts: Options) {
     assert!(!out.status.success(), "an edited export must fail");
 
     // The database refuses UPDATE and DELETE; an attacker who drops the trigger is caught.
-    let (ok, report) = audit_verify(&s);
+    let (ok, report) = s.audit_verify();
     assert!(ok, "{report}");
     let e = sql(
         &s,
@@ -270,7 +256,7 @@ async fn the_audit_trail_records_chains_and_refuses_edits(opts: Options) {
         "{drop} UPDATE audit_entries SET detail = '{{\"memo\":\"forged\"}}' WHERE chain = '{}' AND seq = {seq}",
         s.org_id
     )).unwrap();
-    let (ok, report) = audit_verify(&s);
+    let (ok, report) = s.audit_verify();
     assert!(!ok, "{report}");
     assert!(report.contains(&format!("seq {seq}")), "{report}");
 }

@@ -565,14 +565,9 @@ async fn signed_memos(s: &Stack) -> std::collections::BTreeMap<String, usize> {
     for page in 1.. {
         let (entries, _) = store
             .list_audit(&AuditQuery {
-                chain: s.org_id.clone(),
                 action: Some("sign.message".into()),
-                actor: None,
-                from_ms: None,
-                to_ms: None,
                 page,
-                limit: 1000,
-                desc: false,
+                ..AuditQuery::first_page(&s.org_id, 1000)
             })
             .await
             .unwrap();
@@ -703,14 +698,6 @@ async fn postgres_crashed_under_load_the_server_reconnects_and_every_success_has
         "no success entry without a request"
     );
     // The chains still verify.
-    let out = std::process::Command::new(crate::common::bin())
-        .args(["audit", "verify", "--database"])
-        .arg(&s.cluster.node(SERVER).database_url)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (ok, report) = s.audit_verify();
+    assert!(ok, "{report}");
 }

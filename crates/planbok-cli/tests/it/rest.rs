@@ -33,6 +33,22 @@ pub enum Custody {
 }
 
 impl Stack {
+    /// `planbok audit verify` on the server's database: whether every chain verifies, and
+    /// its report.
+    pub fn audit_verify(&self) -> (bool, String) {
+        let out = Command::new(crate::common::bin())
+            .args(["audit", "verify", "--config"])
+            .arg(&self.cluster.node(0).config)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    }
+
     /// Starts the nodes and the server (`extra` goes into the server config) and creates an
     /// organization in `custody`.
     pub async fn start(opts: Options, custody: Custody, extra: &str) -> Stack {

@@ -39,6 +39,22 @@ pub struct AuditQuery {
     pub desc: bool,
 }
 
+impl AuditQuery {
+    /// The first page of `chain`, oldest first, `limit` entries, unfiltered.
+    pub fn first_page(chain: &str, limit: u32) -> AuditQuery {
+        AuditQuery {
+            chain: chain.to_owned(),
+            action: None,
+            actor: None,
+            from_ms: None,
+            to_ms: None,
+            page: 1,
+            limit,
+            desc: false,
+        }
+    }
+}
+
 const ENTRY_COLUMNS: &str = "chain, seq, version, prev_hash, hash, at_ms, actor, api_key_id, ip, \
      user_agent, action, target, outcome, request_id, detail";
 

@@ -38,16 +38,7 @@ async fn org_created_with_owner_key_and_audit(db: &TestDb) {
     assert_eq!(key, api_key("org_a", "mem_org_a", "key_org_a"));
     assert_eq!(store.count_owners("org_a").await.unwrap(), 1);
     let (entries, total) = store
-        .list_audit(&planbok_store::server::AuditQuery {
-            chain: "org_a".into(),
-            action: None,
-            actor: None,
-            from_ms: None,
-            to_ms: None,
-            page: 1,
-            limit: 10,
-            desc: false,
-        })
+        .list_audit(&planbok_store::server::AuditQuery::first_page("org_a", 10))
         .await
         .unwrap();
     assert_eq!(

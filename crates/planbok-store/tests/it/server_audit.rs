@@ -243,14 +243,9 @@ async fn audit_list_filters_and_pages(db: &TestDb) {
         .await
         .unwrap();
     let q = |page, limit, desc| AuditQuery {
-        chain: "org_a".into(),
-        action: None,
-        actor: None,
-        from_ms: None,
-        to_ms: None,
         page,
-        limit,
         desc,
+        ..AuditQuery::first_page("org_a", limit)
     };
     let seqs = |v: &[AuditEntry]| v.iter().map(|e| e.seq).collect::<Vec<_>>();
 

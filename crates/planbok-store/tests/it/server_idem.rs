@@ -236,16 +236,7 @@ fn claim<'a>(key: &'a str, fingerprint: &'a [u8; 32]) -> IdemClaim<'a> {
 /// How many entries `org_a`'s chain has.
 async fn entries(store: &ServerStore) -> i64 {
     store
-        .list_audit(&AuditQuery {
-            chain: "org_a".into(),
-            action: None,
-            actor: None,
-            from_ms: None,
-            to_ms: None,
-            page: 1,
-            limit: 10,
-            desc: false,
-        })
+        .list_audit(&AuditQuery::first_page("org_a", 10))
         .await
         .unwrap()
         .1
