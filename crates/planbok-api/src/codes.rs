@@ -57,6 +57,9 @@ codes! {
     SecretInvalid = "secret_invalid" => 401,
     /// The secret's `binding` names another operation.
     SecretBindingMismatch = "secret_binding_mismatch" => 401,
+    /// The encrypted secret carries no binding where one is required: every export, and
+    /// every operation of an organization with `requireBinding`.
+    SecretBindingRequired = "secret_binding_required" => 401,
     /// The caller's role or a read-only key may not do this.
     Forbidden = "forbidden" => 403,
     /// Key export is for the owner of a trustless organization only.

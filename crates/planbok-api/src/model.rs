@@ -34,6 +34,10 @@ pub struct Organization {
     pub name: String,
     /// `unset`, `standard` or `trustless`.
     pub custody_mode: String,
+    /// Every encrypted secret must carry a binding (Node 1 refuses one without). Only ever
+    /// switched on (`POST /v2/organization/require-binding`).
+    #[serde(default)]
+    pub require_binding: bool,
     /// RFC 3339 UTC.
     pub created_at: String,
 }
@@ -221,6 +225,25 @@ impl std::fmt::Debug for ApiKeyCreated {
 pub struct PublicKey {
     /// RSA public key, SPKI PEM: encrypt the organization secret to it (RSA-OAEP-SHA256).
     pub public_key: String,
+    /// Node 1's Ed25519 signature (base64) over the organization id, the key and
+    /// `createdAt` (`planbok_envelope::org_key`). Verify it with Node 1's identity key
+    /// before encrypting anything: the server relays it and cannot forge it.
+    #[serde(default)]
+    pub signature: String,
+    /// Which Node 1 identity key signed (first 8 bytes of SHA-256 of it, hex).
+    #[serde(default)]
+    pub node_key_id: String,
+    /// When Node 1 created the key, unix milliseconds (part of the signed statement).
+    #[serde(default)]
+    pub created_at: i64,
+}
+
+/// `POST /v2/organization/require-binding`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RequireBinding {
+    /// UUID v4.
+    pub idempotency_key: Option<String>,
 }
 
 /// `POST /v2/organization/secret`.

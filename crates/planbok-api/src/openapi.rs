@@ -22,7 +22,7 @@ use crate::{ErrorBody, ErrorCode, ListQuery, Order};
     paths(
         create_organization, get_organization, create_member, list_members, update_member,
         delete_member, create_api_key, list_api_keys, delete_api_key, organization_public_key,
-        register_secret, chains, create_wallet_set, update_wallet_set, list_wallet_sets,
+        register_secret, require_binding, chains, create_wallet_set, update_wallet_set, list_wallet_sets,
         get_wallet_set, create_wallets, list_wallets, get_wallet, update_wallet,
         validate_address, sign_message, sign_typed_data, sign_transaction, export_wallets,
         audit_logs, audit_export, health, ready, metrics
@@ -146,6 +146,11 @@ doc_route!(
     register_secret
 );
 doc_route!(
+    #[utoipa::path(post, path = "/v2/organization/require-binding", tag = "organization", request_body = RequireBinding,
+    responses((status = 200, body = Organization), (status = 409, body = ErrorBody)))]
+    require_binding
+);
+doc_route!(
     #[utoipa::path(get, path = "/v2/config/chains", tag = "organization",
     responses((status = 200, body = Vec<ChainInfo>)))]
     chains
@@ -248,7 +253,7 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(&super::json()).unwrap_or_default();
         assert_eq!(json["info"]["title"], "planbok");
         let routes = super::routes();
-        assert_eq!(routes.len(), 30, "{routes:?}");
+        assert_eq!(routes.len(), 31, "{routes:?}");
         assert!(routes.contains(&("POST".into(), "/v2/organization/sign/message".into())));
     }
 }

@@ -38,6 +38,10 @@ pub struct BenchArgs {
     /// Use an existing organization whose secret is registered.
     #[arg(long, env = "PLANBOK_API_KEY", hide_env_values = true)]
     api_key: Option<String>,
+    /// Node 1's identity key (`ed25519:<hex>`): the organization key must carry its
+    /// signature. Without it the key is only pinned for the run.
+    #[arg(long, env = "PLANBOK_NODE_KEY")]
+    node_key: Option<String>,
     /// Custody of the organization created with --operator-token.
     #[arg(long, default_value = "standard", value_parser = ["standard", "trustless"])]
     custody: String,
@@ -210,7 +214,7 @@ fn organization(args: &BenchArgs) -> Result<(String, String, Option<OrgSecret>)>
         let client = Client::new(&args.url, &key);
         let secret = OrgSecret::generate();
         client
-            .register_org_secret(&secret, &args.custody)
+            .register_org_secret(&secret, &args.custody, &trust(args)?)
             .context("registering the secret")?;
         eprintln!(
             "created organization {} ({} custody)",
@@ -504,6 +508,19 @@ fn progress_loop(progress: &Progress, started: Instant) {
     }
 }
 
+/// Node 1's key if given (`PLANBOK_NODE_KEY`), pins for this run only.
+fn trust(args: &BenchArgs) -> Result<planbok_sdk::trust::OrgKeyTrust> {
+    let node = args
+        .node_key
+        .as_deref()
+        .map(planbok_sdk::trust::OrgKeyTrust::parse_node_key)
+        .transpose()?;
+    Ok(planbok_sdk::trust::OrgKeyTrust::new(
+        node,
+        planbok_sdk::trust::MemoryPins::default(),
+    ))
+}
+
 pub fn run(args: BenchArgs) -> Result<()> {
     if args.clients == 0 {
         bail!("--clients must be at least 1");
@@ -512,7 +529,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let (key, custody, secret) = organization(&args)?;
     let client = Client::new(&args.url, &key);
     let trustless = match secret {
-        Some(s) => Some((s, client.organization_public_key()?)),
+        Some(s) => Some((s, client.trusted_org_key(&trust(&args)?)?.key.pem)),
         None => None,
     };
     let (targets, protocols) = set_up(&client, &args, trustless.as_ref())?;

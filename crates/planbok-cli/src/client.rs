@@ -8,7 +8,8 @@ use planbok_sdk::Client;
 use planbok_sdk::api::model::{
     CreateWalletSet, CreateWallets, SignMessage, SignTransaction, SignTypedData, WalletMetadata,
 };
-use planbok_sdk::secret::{Context, OrgSecret};
+use planbok_sdk::secret::{Binding, Context, OrgSecret};
+use planbok_sdk::trust::{FilePins, OrgKeyTrust, Sealer, TrustedOrgKey};
 
 /// Where the server is and who we are.
 #[derive(clap::Args)]
@@ -28,6 +29,14 @@ pub struct Conn {
     /// fresh encrypted secret. `PLANBOK_ORG_SECRET` works too.
     #[arg(long, global = true)]
     secret_file: Option<PathBuf>,
+    /// Node 1's identity public key (`ed25519:<hex>`, printed by `planbok dev` and
+    /// `planbok operator status`): the organization key must carry its signature.
+    #[arg(long, env = "PLANBOK_NODE_KEY", global = true)]
+    node_key: Option<String>,
+    /// Where organization-key fingerprints are pinned on first use (default: beside the
+    /// secret file, `<secret file>.pins.json`; else `~/.config/planbok/org-key-pins.json`).
+    #[arg(long, env = "PLANBOK_PIN_FILE", global = true)]
+    pin_file: Option<PathBuf>,
     /// Print the API's `data` as JSON.
     #[arg(long, global = true)]
     json: bool,
@@ -54,15 +63,72 @@ impl Conn {
         }
     }
 
-    /// A fresh ciphertext for `context`, if a secret was given.
-    pub fn encrypted(&self, client: &Client, context: Context) -> Result<Option<String>> {
+    fn pin_path(&self) -> Result<PathBuf> {
+        if let Some(p) = &self.pin_file {
+            return Ok(p.clone());
+        }
+        if let Some(f) = &self.secret_file {
+            let mut name = f.as_os_str().to_owned();
+            name.push(".pins.json");
+            return Ok(PathBuf::from(name));
+        }
+        let home = std::env::var_os("XDG_CONFIG_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+            .context("no --pin-file, secret file or home directory to keep pins in")?;
+        let dir = home.join("planbok");
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(dir.join("org-key-pins.json"))
+    }
+
+    /// The organization key, checked (Node 1's signature when `--node-key` is given, the
+    /// pin always) before anything is encrypted to it.
+    pub fn trusted_key(&self, client: &Client) -> Result<TrustedOrgKey> {
+        let node = self
+            .node_key
+            .as_deref()
+            .map(OrgKeyTrust::parse_node_key)
+            .transpose()?;
+        let pins = FilePins::new(self.pin_path()?);
+        let pin_file = pins.path().display().to_string();
+        let key = client.trusted_org_key(&OrgKeyTrust::new(node, pins))?;
+        if key.pinned_now && !key.verified_by_node {
+            eprintln!(
+                "warning: no Node 1 identity key configured (--node-key or PLANBOK_NODE_KEY): \
+                 pinned the organization key {} on first use in {pin_file}",
+                key.key.fingerprint_hex()
+            );
+        }
+        Ok(key)
+    }
+
+    /// A `verify` ciphertext bound to exporting `wallets` to `recipient`, if a secret was
+    /// given.
+    pub fn seal_export(
+        &self,
+        client: &Client,
+        recipient: &[u8],
+        wallets: &[String],
+    ) -> Result<Option<String>> {
+        self.with_sealer(client, |s| {
+            s.map(|s| s.export(recipient, wallets))
+                .transpose()
+                .map_err(Into::into)
+        })
+    }
+
+    /// The secret and a sealer for it, if a secret was given.
+    fn with_sealer<T>(
+        &self,
+        client: &Client,
+        f: impl FnOnce(Option<&Sealer<'_>>) -> Result<T>,
+    ) -> Result<T> {
         match self.secret()? {
-            Some(s) => Ok(Some(s.encrypt(
-                &client.organization_public_key()?,
-                context,
-                None,
-            )?)),
-            None => Ok(None),
+            Some(secret) => {
+                let key = self.trusted_key(client)?;
+                f(Some(&Sealer::new(client, &secret, key)))
+            }
+            None => f(None),
         }
     }
 
@@ -209,14 +275,12 @@ pub fn secret(conn: &Conn, cmd: SecretCommand) -> Result<()> {
             let pem = match public_key_file {
                 Some(f) => std::fs::read_to_string(&f)
                     .with_context(|| format!("reading {}", f.display()))?,
-                None => conn.client()?.organization_public_key()?,
+                None => conn.trusted_key(&conn.client()?)?.key.pem,
             };
             let binding = binding
                 .map(|b| {
-                    let mut out = [0u8; 32];
-                    hex::decode_to_slice(b.trim_start_matches("0x"), &mut out)
-                        .map(|_| out)
-                        .map_err(|_| anyhow::anyhow!("--binding is 64 hex characters"))
+                    Binding::from_hex(b.trim_start_matches("0x"))
+                        .context("--binding is 64 hex characters")
                 })
                 .transpose()?;
             println!("{}", secret.encrypt(&pem, ctx, binding)?);
@@ -226,7 +290,13 @@ pub fn secret(conn: &Conn, cmd: SecretCommand) -> Result<()> {
             let Some(secret) = conn.secret()? else {
                 bail!("give the secret: --secret-file or PLANBOK_ORG_SECRET");
             };
-            let org = conn.client()?.register_org_secret(&secret, &mode)?;
+            let client = conn.client()?;
+            let key = conn.trusted_key(&client)?;
+            let org = client.register_secret(&planbok_sdk::api::model::RegisterSecret {
+                idempotency_key: Some(planbok_sdk::idempotency_key()),
+                encrypted_organization_secret: Sealer::new(&client, &secret, key).registration()?,
+                custody_mode: mode,
+            })?;
             conn.print(&org, |o| {
                 println!("organization {}: custody mode {}", o.id, o.custody_mode)
             })
@@ -237,10 +307,16 @@ pub fn secret(conn: &Conn, cmd: SecretCommand) -> Result<()> {
 pub fn wallet_set(conn: &Conn, cmd: WalletSetCommand) -> Result<()> {
     let WalletSetCommand::Create { name, protocol } = cmd;
     let client = conn.client()?;
+    let idem = planbok_sdk::idempotency_key();
+    let secret = conn.with_sealer(&client, |s| {
+        s.map(|s| s.creation(Context::Dkg, &idem))
+            .transpose()
+            .map_err(Into::into)
+    })?;
     let set = client.create_wallet_set(&CreateWalletSet {
-        idempotency_key: Some(planbok_sdk::idempotency_key()),
+        idempotency_key: Some(idem),
         name,
-        encrypted_organization_secret: conn.encrypted(&client, Context::Dkg)?,
+        encrypted_organization_secret: secret,
         ecdsa_protocol: protocol,
     })?;
     conn.print(&set, |s| {
@@ -261,8 +337,14 @@ pub fn wallet(conn: &Conn, cmd: WalletCommand) -> Result<()> {
         bail!("give --ref-id exactly --count times");
     }
     let client = conn.client()?;
+    let idem = planbok_sdk::idempotency_key();
+    let secret = conn.with_sealer(&client, |s| {
+        s.map(|s| s.creation(Context::Sign, &idem))
+            .transpose()
+            .map_err(Into::into)
+    })?;
     let wallets = client.create_wallets(&CreateWallets {
-        idempotency_key: Some(planbok_sdk::idempotency_key()),
+        idempotency_key: Some(idem),
         wallet_set_id: wallet_set,
         blockchains: chains,
         count: Some(count),
@@ -273,7 +355,7 @@ pub fn wallet(conn: &Conn, cmd: WalletCommand) -> Result<()> {
                 ref_id: Some(r),
             })
             .collect(),
-        encrypted_organization_secret: conn.encrypted(&client, Context::Sign)?,
+        encrypted_organization_secret: secret,
     })?;
     conn.print(&wallets, |ws| {
         for w in ws {
@@ -285,9 +367,47 @@ pub fn wallet(conn: &Conn, cmd: WalletCommand) -> Result<()> {
     })
 }
 
+/// What the nodes will sign for `cmd`, computed here as the server computes it, so the
+/// secret's binding names exactly that (the server cannot swap the payload).
+fn sign_payload(client: &Client, cmd: &SignCommand) -> Result<(String, Vec<u8>)> {
+    let wallet_id = match cmd {
+        SignCommand::Message { wallet, .. }
+        | SignCommand::TypedData { wallet, .. }
+        | SignCommand::Transaction { wallet, .. } => wallet.clone(),
+    };
+    let w = client.wallet(&wallet_id)?;
+    let chain = planbok_chains::Chain::parse(&w.blockchain)?;
+    let input = match cmd {
+        SignCommand::Message { message, hex, .. } => {
+            planbok_chains::message_input(chain, message, *hex)?
+        }
+        SignCommand::TypedData { data, .. } => {
+            planbok_chains::typed_data_input(chain, &arg_or_file(data)?)?
+        }
+        SignCommand::Transaction { raw, tx, .. } => {
+            let pk = hex::decode(w.public_key.trim_start_matches("0x"))
+                .context("the wallet's public key is not hex")?;
+            let tx = tx.as_deref().map(arg_or_file).transpose()?;
+            planbok_chains::transaction_input(chain, raw.as_deref(), tx.as_deref(), &pk)?
+        }
+    };
+    Ok((wallet_id, input.payload))
+}
+
 pub fn sign(conn: &Conn, cmd: SignCommand) -> Result<()> {
     let client = conn.client()?;
-    let secret = conn.encrypted(&client, Context::Sign)?;
+    if let SignCommand::Transaction { raw, tx, .. } = &cmd
+        && raw.is_none() == tx.is_none()
+    {
+        bail!("give exactly one of --raw and --tx");
+    }
+    let secret = conn.with_sealer(&client, |s| match s {
+        Some(s) => {
+            let (wallet, payload) = sign_payload(&client, &cmd)?;
+            Ok(Some(s.sign(&wallet, &payload)?))
+        }
+        None => Ok(None),
+    })?;
     match cmd {
         SignCommand::Message {
             wallet,
@@ -322,9 +442,6 @@ pub fn sign(conn: &Conn, cmd: SignCommand) -> Result<()> {
             })
         }
         SignCommand::Transaction { wallet, raw, tx } => {
-            if raw.is_none() == tx.is_none() {
-                bail!("give exactly one of --raw and --tx");
-            }
             let s = client.sign_transaction(&SignTransaction {
                 idempotency_key: Some(planbok_sdk::idempotency_key()),
                 wallet_id: wallet,

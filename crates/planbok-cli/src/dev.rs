@@ -236,7 +236,8 @@ fn wait_http(children: &mut Children, dir: &Path, base: &str) -> Result<()> {
 }
 
 /// Creates the dev organization (Standard custody) on first start; returns the owner key.
-fn bootstrap(dir: &Path, base: &str) -> Result<String> {
+/// The organization key is checked against Node 1's identity key like any client would.
+fn bootstrap(dir: &Path, base: &str, node_key: &str) -> Result<String> {
     let key_file = dir.join("owner-api-key");
     if let Ok(k) = std::fs::read_to_string(&key_file) {
         return Ok(k.trim().to_owned());
@@ -252,24 +253,29 @@ fn bootstrap(dir: &Path, base: &str) -> Result<String> {
     let key = created.api_key.secret;
     let client = Client::new(base, &key);
     let secret = OrgSecret::generate();
-    client.register_org_secret(&secret, "standard")?;
+    let trust = planbok_sdk::trust::OrgKeyTrust::new(
+        Some(planbok_sdk::trust::OrgKeyTrust::parse_node_key(node_key)?),
+        planbok_sdk::trust::FilePins::new(dir.join("org-secret.hex.pins.json")),
+    );
+    client.register_org_secret(&secret, "standard", &trust)?;
     write_private(&dir.join("org-secret.hex"), &secret.to_hex())?;
     write_private(&key_file, &key)?;
     Ok(key)
 }
 
-fn quick_start(base: &str, key: &str, dir: &Path) {
+fn quick_start(base: &str, key: &str, node_key: &str, dir: &Path) {
     println!();
     println!("planbok is running (dev mode: SQLite, dev keystores — not for production)");
     println!("  REST API     {base}/v2   (interactive page: {base}/v2/docs)");
     println!("  owner key    {key}");
+    println!("  node 1 key   {node_key}   (clients verify the organization key with it)");
     println!("  data         {}", dir.display());
     println!(
         "  rate limits  10 000/s per category (dev only; see server.toml), for `planbok bench`"
     );
     println!();
     println!("Quick start, in another terminal:");
-    println!("  export PLANBOK_URL={base} PLANBOK_API_KEY={key}");
+    println!("  export PLANBOK_URL={base} PLANBOK_API_KEY={key} PLANBOK_NODE_KEY={node_key}");
     println!(
         "  planbok wallet-set create --name treasury                     # prints the wallet set id"
     );
@@ -313,18 +319,25 @@ pub fn run(args: DevArgs) -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    rt.block_on(async {
+    let node_key = rt.block_on(async {
         wait_node(&dir, &mut children, p2, 2).await?;
         let mut n1 = wait_node(&dir, &mut children, p1, 1).await?;
-        provision(&mut n1).await
+        provision(&mut n1).await?;
+        let status = n1.status(StatusRequest {}).await?.into_inner();
+        if status.identity_public_key.is_empty() {
+            bail!("node 1 reported no identity key");
+        }
+        Ok::<_, anyhow::Error>(status.identity_public_key)
     })?;
+    // Public; rewritten at every start (it changes only if Node 1's data is replaced).
+    std::fs::write(dir.join("node1-identity.pub"), format!("{node_key}\n"))?;
     children.0.push((
         "server",
         spawn(&dir, "server", &["server", "--config", "server.toml"])?,
     ));
     wait_http(&mut children, &dir, &base)?;
-    let key = bootstrap(&dir, &base)?;
-    quick_start(&base, &key, &dir);
+    let key = bootstrap(&dir, &base, &node_key)?;
+    quick_start(&base, &key, &node_key, &dir);
     rt.block_on(async {
         let shutdown = crate::daemon::shutdown_signal();
         tokio::pin!(shutdown);

@@ -16,7 +16,6 @@ use planbok_mpc::export::{
     ExportProtocol, ExportRecipientSecret, ExportedKey, open_export_dangerous,
 };
 use planbok_sdk::api::model::{ExportWallets, WalletsExported};
-use planbok_sdk::secret::Context;
 use sha2::{Digest as _, Sha256};
 use zeroize::Zeroizing;
 
@@ -84,12 +83,24 @@ pub fn run(conn: &Conn, cmd: ExportCommand) -> Result<()> {
             out,
         } => {
             let client = conn.client()?;
-            let Some(secret) = conn.encrypted(&client, Context::Verify)? else {
+            let recipient: [u8; 32] = b64
+                .decode(recipient_public_key.trim())
+                .ok()
+                .and_then(|k| k.try_into().ok())
+                .context("--recipient-public-key is 32 bytes, base64 (from `export keypair`)")?;
+            // The secret is bound to the recipient and to every key exported, so name the
+            // wallets: all of the organization's when none is given.
+            let wallets = if wallets.is_empty() {
+                client.all_wallet_ids()?
+            } else {
+                wallets
+            };
+            let Some(secret) = conn.seal_export(&client, &recipient, &wallets)? else {
                 bail!("export needs the organization secret: --secret-file or PLANBOK_ORG_SECRET");
             };
             let r = client.export_wallets(&ExportWallets {
                 idempotency_key: Some(planbok_sdk::idempotency_key()),
-                wallet_ids: (!wallets.is_empty()).then_some(wallets),
+                wallet_ids: Some(wallets),
                 recipient_public_key,
                 encrypted_organization_secret: Some(secret),
             })?;

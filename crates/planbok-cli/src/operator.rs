@@ -67,6 +67,10 @@ fn print_status(s: &NodeStatus) {
         );
     }
     println!("  keystore: {}", s.backend);
+    if !s.identity_public_key.is_empty() {
+        // Clients verify organization keys with Node 1's (PLANBOK_NODE_KEY).
+        println!("  identity key: {}", s.identity_public_key);
+    }
     println!(
         "  cggmp aux info: {}",
         if s.cggmp_ready {

@@ -15,8 +15,9 @@ use planbok_proto::pb::{
     CheckSecretRequest, CheckSecretResponse, Empty, ExportRequest, ExportResponse,
     KeygenBatchRequest, KeygenBatchResponse, KeygenItem, KeygenRequest, KeygenResponse, Open,
     Operation, OrgPublicKeyRequest, OrgPublicKeyResponse, PeerMessage, ReadyRequest, ReadyResponse,
-    RefreshRequest, RefreshResponse, RegisterSecretRequest, RegisterSecretResponse, RunKind,
-    SealState, SecretContext, SignRequest, SignResponse, peer_message::Msg,
+    RefreshRequest, RefreshResponse, RegisterSecretRequest, RegisterSecretResponse,
+    RequireBindingRequest, RequireBindingResponse, RunKind, SealState, SecretContext, SignRequest,
+    SignResponse, peer_message::Msg,
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -190,7 +191,7 @@ impl CoordinatorService {
                         &org_id,
                         &r.encrypted_secret,
                         context,
-                        secrets::binding_for_reference(&r.binding_ref),
+                        secrets::Binding::creation(context, &org_id, &r.binding_ref),
                     )
                     .await?,
                 );
@@ -274,6 +275,44 @@ impl CoordinatorService {
         })
     }
 
+    /// Checks (and consumes) a secret on its own: authorized by a grant for the organization
+    /// (consumed like any other), then metered per organization, then decrypted.
+    async fn check_secret_inner(&self, r: CheckSecretRequest) -> NodeResult<CheckSecretResponse> {
+        let state = &self.state;
+        state.require_unsealed()?;
+        let context = match SecretContext::try_from(r.context) {
+            Ok(SecretContext::Dkg) => Context::Dkg,
+            Ok(SecretContext::Sign) => Context::Sign,
+            Ok(SecretContext::Verify) => Context::Verify,
+            _ => return Err(NodeError::invalid("unknown secret context")),
+        };
+        let g = state.verify_grant(r.grant.as_ref())?;
+        if g.org_id != r.org_id {
+            return Err(NodeError::new(
+                ErrorCode::GrantScopeMismatch,
+                "the grant names another organization",
+            ));
+        }
+        state
+            .consume_grant(
+                &g,
+                Operation::CheckSecret,
+                "",
+                &grant::check_secret_params(r.context, &r.binding_ref),
+            )
+            .await?;
+        state.check_budget.take(&g.org_id, crate::state::now_ms())?;
+        secrets::secret_for(
+            state,
+            &g.org_id,
+            &r.encrypted_secret,
+            context,
+            secrets::Binding::creation(context, &g.org_id, &r.binding_ref),
+        )
+        .await?;
+        Ok(CheckSecretResponse {})
+    }
+
     async fn sign_inner(&self, r: SignRequest) -> NodeResult<SignResponse> {
         let state = &self.state;
         state.require_unsealed()?;
@@ -314,7 +353,7 @@ impl CoordinatorService {
                 registration,
                 &r.encrypted_secret,
                 Context::Sign,
-                secrets::binding_for_sign(&r.wallet_id, &r.payload),
+                secrets::Binding::sign(&g.org_id, &rec.public_key, &r.derivation_path, &r.payload),
             )
             .await?;
             let share = state.open_share(rec, proto, Some(&secret)).await?;
@@ -348,10 +387,22 @@ impl Coordinator for CoordinatorService {
         req: Request<OrgPublicKeyRequest>,
     ) -> Result<Response<OrgPublicKeyResponse>, Status> {
         self.state.require_unsealed()?;
-        let pem = secrets::org_public_key(&self.state, &req.into_inner().org_id).await?;
+        let k = secrets::org_public_key(&self.state, &req.into_inner().org_id).await?;
         Ok(Response::new(OrgPublicKeyResponse {
-            public_key_pem: pem,
+            public_key_pem: k.pem,
+            signature: k.signature.to_vec(),
+            node_key_id: k.node_key_id,
+            created_at_ms: k.created_at_ms,
         }))
+    }
+
+    async fn require_binding(
+        &self,
+        req: Request<RequireBindingRequest>,
+    ) -> Result<Response<RequireBindingResponse>, Status> {
+        self.state.require_unsealed()?;
+        secrets::require_binding(&self.state, &req.into_inner().org_id).await?;
+        Ok(Response::new(RequireBindingResponse {}))
     }
 
     async fn register_secret(
@@ -392,24 +443,11 @@ impl Coordinator for CoordinatorService {
         &self,
         req: Request<CheckSecretRequest>,
     ) -> Result<Response<CheckSecretResponse>, Status> {
-        self.state.require_unsealed()?;
-        let r = req.into_inner();
-        let context = match SecretContext::try_from(r.context) {
-            Ok(SecretContext::Dkg) => Context::Dkg,
-            Ok(SecretContext::Sign) => Context::Sign,
-            Ok(SecretContext::Verify) => Context::Verify,
-            _ => return Err(NodeError::invalid("unknown secret context").into()),
-        };
-        secrets::secret_for(
-            &self.state,
-            &r.org_id,
-            &r.encrypted_secret,
-            context,
-            secrets::binding_for_reference(&r.binding_ref),
-        )
-        .await
-        .inspect_err(log_refusal("check_secret"))?;
-        Ok(Response::new(CheckSecretResponse {}))
+        Ok(Response::new(
+            self.check_secret_inner(req.into_inner())
+                .await
+                .inspect_err(log_refusal("check_secret"))?,
+        ))
     }
 
     async fn sign(&self, req: Request<SignRequest>) -> Result<Response<SignResponse>, Status> {

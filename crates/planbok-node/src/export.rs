@@ -95,13 +95,17 @@ impl CoordinatorService {
             return Err(NodeError::invalid("nothing to export"));
         };
         secrets::require_trustless(state, &org_id).await?;
+        let key_list: Vec<&[u8]> = checked
+            .iter()
+            .map(|(_, rec, ..)| rec.public_key.as_slice())
+            .collect();
         let _permit = state.slot().await?;
         let secret = secrets::secret_for(
             state,
             &org_id,
             &r.encrypted_secret,
             Context::Verify,
-            secrets::binding_for_export(&r.wallet_id, &r.recipient_public_key),
+            secrets::Binding::export(&org_id, &r.recipient_public_key, &key_list),
         )
         .await?;
         let mut out = Vec::with_capacity(checked.len());

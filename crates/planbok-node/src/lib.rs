@@ -31,6 +31,7 @@ pub mod config;
 mod coordinator;
 mod error;
 mod export;
+mod identity;
 mod operator;
 mod peer;
 pub mod pki;

@@ -88,6 +88,7 @@ impl Operator for OperatorService {
     async fn seal(&self, _r: Request<SealRequest>) -> Result<Response<NodeStatus>, Status> {
         self.state.keystore.seal().map_err(keystore_error)?;
         self.state.forget_aux().await;
+        self.state.forget_identity().await;
         tracing::warn!("node sealed by an operator");
         Ok(Response::new(self.state.status().await))
     }

@@ -72,7 +72,8 @@ impl CoordinatorService {
         let state = &self.state;
         state.require_unsealed()?;
         let g = state.verify_grant(r.grant.as_ref())?;
-        let proto = Proto::from_name(&state.key(&r.key_id, &g.org_id).await?.protocol)?;
+        let known = state.key(&r.key_id, &g.org_id).await?;
+        let proto = Proto::from_name(&known.protocol)?;
         state
             .consume_grant(
                 &g,
@@ -87,7 +88,7 @@ impl CoordinatorService {
             &g.org_id,
             &r.encrypted_secret,
             Context::Sign,
-            secrets::binding_for_refresh(&r.wallet_id, &r.key_id),
+            secrets::Binding::refresh(&g.org_id, &known.public_key),
         )
         .await?;
         let rec = self.settled_key(&r.key_id, &g.org_id).await?;

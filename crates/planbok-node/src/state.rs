@@ -113,6 +113,9 @@ pub(crate) struct NodeState {
     runs: Arc<Semaphore>,
     aux: RwLock<Option<Arc<CggmpAuxInfo>>>,
     insecure_primes: Option<Vec<String>>,
+    pub(crate) identity: crate::identity::IdentityCell,
+    pub(crate) org_keys: crate::secrets::OrgKeyCache,
+    pub(crate) check_budget: crate::secrets::CheckBudget,
 }
 
 impl std::fmt::Debug for NodeState {
@@ -146,6 +149,9 @@ impl NodeState {
             runs: Arc::new(Semaphore::new(config.limits.max_concurrent_runs)),
             aux: RwLock::new(None),
             insecure_primes,
+            identity: Default::default(),
+            org_keys: Default::default(),
+            check_budget: Default::default(),
         })
     }
 
@@ -233,7 +239,12 @@ impl NodeState {
             } => (pb::SealState::Sealed, threshold, shares, progress),
             SealStatus::Unsealed => (pb::SealState::Unsealed, 0, 0, 0),
         };
+        let identity_public_key = match seal_state {
+            pb::SealState::Unsealed => self.identity_text().await.unwrap_or_default(),
+            _ => String::new(),
+        };
         pb::NodeStatus {
+            identity_public_key,
             role: u32::from(self.role),
             seal_state: seal_state as i32,
             threshold: u32::from(threshold),

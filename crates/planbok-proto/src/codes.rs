@@ -87,6 +87,11 @@ codes! {
     SecretInvalid = "secret_invalid" => Unauthenticated,
     /// The secret's `binding` names another operation.
     SecretBindingMismatch = "secret_binding_mismatch" => Unauthenticated,
+    /// The ciphertext carries no binding where one is required (every export; every
+    /// operation of an organization that requires bindings).
+    SecretBindingRequired = "secret_binding_required" => Unauthenticated,
+    /// Too many requests of this kind for this organization; retry later.
+    RateLimited = "rate_limited" => ResourceExhausted,
     /// The organization's custody mode does not allow key export (only Trustless does).
     ExportNotAllowed = "export_not_allowed" => PermissionDenied,
     /// The nodes hold different share versions of a key (a refresh is unsettled); retry.

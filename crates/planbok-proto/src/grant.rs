@@ -305,6 +305,16 @@ pub fn export_params(protocol: Protocol, recipient_public_key: &[u8]) -> [u8; 32
     h.finalize().into()
 }
 
+/// The parameters of a secret check (`Coordinator.CheckSecret`): the secret's context (the
+/// `SecretContext` number) and the reference its binding names.
+pub fn check_secret_params(context: i32, binding_ref: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"planbok/grant/check-secret/v1\0");
+    h.update(context.to_be_bytes());
+    put(&mut h, binding_ref.as_bytes());
+    h.finalize().into()
+}
+
 /// Parameters of a refresh: the key's protocol.
 pub fn refresh_params(protocol: Protocol) -> [u8; 32] {
     let mut h = Sha256::new();

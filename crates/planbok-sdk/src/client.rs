@@ -27,6 +27,16 @@ pub enum Error {
     /// The organization secret could not be encrypted (e.g. a malformed public key).
     #[error(transparent)]
     Secret(#[from] crate::secret::SecretError),
+    /// The organization key was refused: not signed by Node 1, swapped, too small, or not
+    /// the pinned one. Nothing was encrypted to it.
+    #[error("refusing the organization key: {0}")]
+    OrgKey(planbok_envelope::OrgKeyError),
+    /// The pin file could not be read or written.
+    #[error("organization key pins: {0}")]
+    Pins(String),
+    /// A request could not be prepared (e.g. an unknown chain, a malformed message).
+    #[error("invalid input: {0}")]
+    Input(String),
 }
 
 impl Error {
@@ -34,7 +44,11 @@ impl Error {
     pub fn code(&self) -> Option<ErrorCode> {
         match self {
             Error::Api { code, .. } => Some(*code),
-            Error::Transport(_) | Error::Secret(_) => None,
+            Error::Transport(_)
+            | Error::Secret(_)
+            | Error::OrgKey(_)
+            | Error::Pins(_)
+            | Error::Input(_) => None,
         }
     }
 }
@@ -171,7 +185,7 @@ impl Client {
         }
     }
 
-    fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, Error> {
+    pub(crate) fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, Error> {
         self.call(path_method::GET, path, None::<&()>)
     }
 
@@ -216,22 +230,31 @@ impl Client {
     }
 
     /// Registers `secret` once, fixing the custody mode (`standard` or `trustless`): fetches
-    /// the organization's public key and sends a fresh `dkg` ciphertext.
+    /// the organization's public key, checks it against `trust` (Node 1's signature, the
+    /// pins) and sends a fresh, bound `dkg` ciphertext.
     pub fn register_org_secret(
         &self,
         secret: &crate::secret::OrgSecret,
         custody_mode: &str,
+        trust: &crate::trust::OrgKeyTrust,
     ) -> Result<Organization, Error> {
-        let pem = self.organization_public_key()?;
+        let key = self.trusted_org_key(trust)?;
         self.register_secret(&RegisterSecret {
             idempotency_key: Some(crate::idempotency_key()),
-            encrypted_organization_secret: secret.encrypt(
-                &pem,
-                crate::secret::Context::Dkg,
-                None,
-            )?,
+            encrypted_organization_secret: crate::trust::Sealer::new(self, secret, key)
+                .registration()?,
             custody_mode: custody_mode.to_owned(),
         })
+    }
+
+    /// `POST /v2/organization/require-binding` (owner): for good.
+    pub fn require_binding(&self) -> Result<Organization, Error> {
+        self.post(
+            "/v2/organization/require-binding",
+            &RequireBinding {
+                idempotency_key: Some(crate::idempotency_key()),
+            },
+        )
     }
 
     /// `GET /v2/config/chains`.
@@ -261,6 +284,20 @@ impl Client {
     pub fn create_wallets(&self, body: &CreateWallets) -> Result<Vec<Wallet>, Error> {
         self.post::<WalletsCreated>("/v2/organization/wallets", body)
             .map(|c| c.wallets)
+    }
+
+    /// Every wallet id of the organization (`GET /v2/wallets`, page by page).
+    pub fn all_wallet_ids(&self) -> Result<Vec<String>, Error> {
+        let mut out = Vec::new();
+        for page in 1.. {
+            let l: List<Wallet> = self.get(&format!("/v2/wallets?limit=100&page={page}"))?;
+            let n = l.items.len();
+            out.extend(l.items.into_iter().map(|w| w.id));
+            if n < 100 || out.len() as u64 >= l.total {
+                break;
+            }
+        }
+        Ok(out)
     }
 
     /// `GET /v2/wallets/{id}`.

@@ -12,6 +12,7 @@
 
 mod client;
 pub mod secret;
+pub mod trust;
 
 pub use client::{Client, Error};
 pub use planbok_api as api;

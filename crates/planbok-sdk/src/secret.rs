@@ -7,56 +7,25 @@
 //! `encryptedOrganizationSecret`. Node 1 refuses a ciphertext older than 5 minutes, from the
 //! future, for another context, or seen before — so every request needs a fresh one.
 
-use base64::Engine as _;
+use planbok_envelope::org_key::OrgPublicKey;
+pub use planbok_envelope::{Binding, Context};
 use rand_core::{OsRng, RngCore as _};
-use rsa::pkcs8::DecodePublicKey as _;
-use sha2::{Digest as _, Sha256};
 use zeroize::Zeroizing;
+
+use crate::trust::TrustedOrgKey;
 
 /// Why a secret could not be prepared.
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
-    /// The public key is not an RSA SPKI PEM.
-    #[error("organization public key: {0}")]
-    PublicKey(String),
+    /// The public key is not an RSA SPKI PEM, or too small.
+    #[error(transparent)]
+    PublicKey(#[from] planbok_envelope::OrgKeyError),
     /// The secret is not 64 hex characters.
     #[error("the organization secret must be 64 hex characters")]
     Format,
     /// Encryption failed.
-    #[error("encryption failed: {0}")]
-    Encrypt(String),
-}
-
-/// The contexts a secret is encrypted for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Context {
-    /// Secret registration and wallet-set creation.
-    Dkg,
-    /// Wallet creation and signing.
-    Sign,
-    /// Export.
-    Verify,
-}
-
-impl Context {
-    /// As sent.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Context::Dkg => "dkg",
-            Context::Sign => "sign",
-            Context::Verify => "verify",
-        }
-    }
-
-    /// Parses `dkg`, `sign` or `verify`.
-    pub fn parse(s: &str) -> Option<Context> {
-        match s {
-            "dkg" => Some(Context::Dkg),
-            "sign" => Some(Context::Sign),
-            "verify" => Some(Context::Verify),
-            _ => None,
-        }
-    }
+    #[error(transparent)]
+    Encrypt(#[from] planbok_envelope::EnvelopeError),
 }
 
 /// An organization secret. Zeroized on drop; `Debug` prints `<redacted>`.
@@ -66,6 +35,13 @@ impl std::fmt::Debug for OrgSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("OrgSecret(<redacted>)")
     }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
 }
 
 impl OrgSecret {
@@ -93,67 +69,46 @@ impl OrgSecret {
         Zeroizing::new(hex::encode(&self.0[..]))
     }
 
-    /// The ciphertext for one operation, timestamped now.
+    /// The ciphertext for one operation, bound to it, to a key that passed every check
+    /// (see [`crate::trust`]), timestamped now. What our clients send.
+    pub fn seal(
+        &self,
+        key: &TrustedOrgKey,
+        context: Context,
+        binding: Binding,
+    ) -> Result<String, crate::Error> {
+        planbok_envelope::envelope::seal(&self.0, &key.key.key, context, now_ms(), Some(binding))
+            .map_err(|e| crate::Error::Secret(e.into()))
+    }
+
+    /// The ciphertext to a key the caller vouches for itself (a PEM it holds out of band),
+    /// with or without a binding, timestamped now. Keys under 3072 bits are refused.
     pub fn encrypt(
         &self,
         public_key_pem: &str,
         context: Context,
-        binding: Option<[u8; 32]>,
+        binding: Option<Binding>,
     ) -> Result<String, SecretError> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or_default();
-        self.encrypt_at(public_key_pem, context, now, binding)
+        self.encrypt_at(public_key_pem, context, now_ms(), binding)
     }
 
-    /// The ciphertext with an explicit timestamp (unix ms).
+    /// [`OrgSecret::encrypt`] with an explicit timestamp (unix ms).
     pub fn encrypt_at(
         &self,
         public_key_pem: &str,
         context: Context,
         timestamp_ms: i64,
-        binding: Option<[u8; 32]>,
+        binding: Option<Binding>,
     ) -> Result<String, SecretError> {
-        let key = rsa::RsaPublicKey::from_public_key_pem(public_key_pem)
-            .map_err(|e| SecretError::PublicKey(e.to_string()))?;
-        let mut body = serde_json::json!({
-            "secret": &*self.to_hex(),
-            "timestamp": timestamp_ms,
-            "context": context.as_str(),
-        });
-        if let Some(b) = binding {
-            body["binding"] = serde_json::Value::String(hex::encode(b));
-        }
-        let plain = Zeroizing::new(
-            serde_json::to_vec(&body).map_err(|e| SecretError::Encrypt(e.to_string()))?,
-        );
-        if let Some(serde_json::Value::String(s)) = body.get_mut("secret") {
-            zeroize::Zeroize::zeroize(s);
-        }
-        let ct = key
-            .encrypt(
-                &mut rsa::rand_core::OsRng,
-                rsa::Oaep::new::<rsa::sha2::Sha256>(),
-                &plain,
-            )
-            .map_err(|e| SecretError::Encrypt(e.to_string()))?;
-        Ok(base64::engine::general_purpose::STANDARD.encode(ct))
+        let key = OrgPublicKey::from_pem(public_key_pem)?;
+        Ok(planbok_envelope::envelope::seal(
+            &self.0,
+            &key.key,
+            context,
+            timestamp_ms,
+            binding,
+        )?)
     }
-}
-
-/// The optional `binding` of a signature: SHA-256(wallet id ‖ 0 ‖ the exact bytes signed).
-pub fn sign_binding(wallet_id: &str, payload: &[u8]) -> [u8; 32] {
-    let mut h = Sha256::new();
-    h.update(wallet_id.as_bytes());
-    h.update([0]);
-    h.update(payload);
-    h.finalize().into()
-}
-
-/// The optional `binding` of a wallet-set or wallet creation: SHA-256(idempotency key).
-pub fn creation_binding(idempotency_key: &str) -> [u8; 32] {
-    Sha256::digest(idempotency_key.as_bytes()).into()
 }
 
 #[cfg(test)]
@@ -175,16 +130,14 @@ mod tests {
     #[test]
     fn encryption_decrypts_to_the_documented_json() {
         use rsa::pkcs8::EncodePublicKey as _;
-        let sk = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).unwrap();
+        let sk = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 3072).unwrap();
         let pem = sk
             .to_public_key()
             .to_public_key_pem(rsa::pkcs8::LineEnding::LF)
             .unwrap();
         let s = OrgSecret::generate();
         let ct = s.encrypt_at(&pem, Context::Sign, 1234, None).unwrap();
-        let raw = base64::engine::general_purpose::STANDARD
-            .decode(ct)
-            .unwrap();
+        let raw = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, ct).unwrap();
         let plain = sk
             .decrypt(rsa::Oaep::new::<rsa::sha2::Sha256>(), &raw)
             .unwrap();
@@ -193,5 +146,15 @@ mod tests {
         assert_eq!(v["timestamp"], 1234);
         assert_eq!(v["context"], "sign");
         assert!(v.get("binding").is_none());
+        // Keys under 3072 bits are refused before anything is encrypted.
+        let small = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).unwrap();
+        let small = small
+            .to_public_key()
+            .to_public_key_pem(rsa::pkcs8::LineEnding::LF)
+            .unwrap();
+        assert!(matches!(
+            s.encrypt(&small, Context::Sign, None),
+            Err(SecretError::PublicKey(_))
+        ));
     }
 }

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use planbok_api::ErrorCode;
-use planbok_proto::pb::Protocol;
+use planbok_proto::pb::{OrgPublicKeyResponse, Protocol};
 use planbok_store::server::WalletRecord;
 
 use crate::App;
@@ -47,7 +47,7 @@ impl<V: Clone> Memo<V> {
 /// The memos.
 #[derive(Debug, Default)]
 pub(crate) struct Facts {
-    public_keys: Memo<String>,
+    public_keys: Memo<Arc<OrgPublicKeyResponse>>,
     custody: Memo<String>,
     set_protocols: Memo<Protocol>,
     /// By `org_id/wallet_id`.
@@ -91,16 +91,19 @@ pub(crate) fn ecdsa_protocol(name: &str) -> ApiResult<Protocol> {
 }
 
 impl App {
-    /// The organization's RSA public key (PEM), as Node 1 created it.
-    pub(crate) async fn org_public_key(&self, org_id: &str) -> ApiResult<String> {
-        if let Some(pem) = self.facts.public_keys.get(org_id) {
-            return Ok(pem);
+    /// The organization's RSA public key as Node 1 created and signed it.
+    pub(crate) async fn org_public_key(
+        &self,
+        org_id: &str,
+    ) -> ApiResult<Arc<OrgPublicKeyResponse>> {
+        if let Some(k) = self.facts.public_keys.get(org_id) {
+            return Ok(k);
         }
         let r = self.nodes.org_public_key(org_id).await;
         nodes::count(&self.metrics, "org_public_key", &r);
-        let pem = r?;
-        self.facts.public_keys.put(org_id, pem.clone());
-        Ok(pem)
+        let k = Arc::new(r?);
+        self.facts.public_keys.put(org_id, k.clone());
+        Ok(k)
     }
 
     /// `"unset"`, `"standard"` or `"trustless"`.

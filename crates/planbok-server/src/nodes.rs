@@ -9,8 +9,9 @@ use planbok_proto::grant::{self, GrantSigner};
 use planbok_proto::pb::coordinator_client::CoordinatorClient;
 use planbok_proto::pb::{
     CheckSecretRequest, CustodyMode, ExportItem, ExportRequest, ExportResponse, KeygenBatchRequest,
-    KeygenItem, KeygenResponse, Operation, OrgPublicKeyRequest, Protocol, ReadyRequest,
-    ReadyResponse, RegisterSecretRequest, SecretContext, SignRequest, SignResponse,
+    KeygenItem, KeygenResponse, Operation, OrgPublicKeyRequest, OrgPublicKeyResponse, Protocol,
+    ReadyRequest, ReadyResponse, RegisterSecretRequest, RequireBindingRequest, SecretContext,
+    SignRequest, SignResponse,
 };
 use planbok_proto::tls::TlsMaterial;
 use tonic::transport::{Channel, Endpoint};
@@ -70,8 +71,9 @@ impl Nodes {
         r
     }
 
-    /// The organization's RSA public key (PEM), created on first use.
-    pub async fn org_public_key(&self, org_id: &str) -> ApiResult<String> {
+    /// The organization's RSA public key, created on first use, with Node 1's signature
+    /// (relayed as is: the server cannot forge it and does not check it).
+    pub async fn org_public_key(&self, org_id: &str) -> ApiResult<OrgPublicKeyResponse> {
         let r = self
             .client
             .clone()
@@ -80,7 +82,19 @@ impl Nodes {
             }))
             .await
             .map_err(node_error)?;
-        Ok(r.into_inner().public_key_pem)
+        Ok(r.into_inner())
+    }
+
+    /// Makes the organization require bindings on Node 1, for good.
+    pub async fn require_binding(&self, org_id: &str) -> ApiResult<()> {
+        self.client
+            .clone()
+            .require_binding(self.request(RequireBindingRequest {
+                org_id: org_id.to_owned(),
+            }))
+            .await
+            .map_err(node_error)?;
+        Ok(())
     }
 
     /// Registers the organization secret and fixes the custody mode.
@@ -155,6 +169,14 @@ impl Nodes {
         context: SecretContext,
         binding_ref: &str,
     ) -> ApiResult<()> {
+        let grant = self.grants.issue(
+            org_id,
+            "",
+            Operation::CheckSecret,
+            grant::check_secret_params(context as i32, binding_ref),
+            now_ms(),
+            GRANT_TTL_MS,
+        );
         self.client
             .clone()
             .check_secret(self.request(CheckSecretRequest {
@@ -162,6 +184,7 @@ impl Nodes {
                 encrypted_secret: encrypted_secret.to_owned(),
                 context: context as i32,
                 binding_ref: binding_ref.to_owned(),
+                grant: Some(grant),
             }))
             .await
             .map_err(node_error)?;
@@ -311,6 +334,8 @@ pub fn node_error(s: tonic::Status) -> ApiError {
         Node::SecretReused => Api::SecretReused,
         Node::SecretInvalid => Api::SecretInvalid,
         Node::SecretBindingMismatch => Api::SecretBindingMismatch,
+        Node::SecretBindingRequired => Api::SecretBindingRequired,
+        Node::RateLimited => Api::RateLimited,
         Node::SecretNotRegistered => Api::SecretNotRegistered,
         Node::SecretAlreadyRegistered => Api::SecretAlreadyRegistered,
         Node::ExportNotAllowed => Api::ExportNotAllowed,
@@ -348,6 +373,8 @@ mod tests {
             (Node::SecretReused, Api::SecretReused),
             (Node::SecretInvalid, Api::SecretInvalid),
             (Node::SecretBindingMismatch, Api::SecretBindingMismatch),
+            (Node::SecretBindingRequired, Api::SecretBindingRequired),
+            (Node::RateLimited, Api::RateLimited),
             (Node::SecretNotRegistered, Api::SecretNotRegistered),
             (Node::SecretAlreadyRegistered, Api::SecretAlreadyRegistered),
             (Node::ProtocolAborted, Api::Internal),

@@ -95,6 +95,12 @@ pub const POLICY: &[Rule] = &[
         Reads,
     ),
     rule("POST", "/v2/organization/secret", Key(Owner), Management),
+    rule(
+        "POST",
+        "/v2/organization/require-binding",
+        Key(Owner),
+        Management,
+    ),
     rule("GET", "/v2/config/chains", Key(Member), Reads),
     rule(
         "POST",

@@ -29,6 +29,12 @@ static NODE_SCHEMA: Schema = Schema {
             sqlite: include_str!("../migrations/node/sqlite/0002_pending_shares.sql"),
             postgres: include_str!("../migrations/node/postgres/0002_pending_shares.sql"),
         },
+        Step {
+            version: 4,
+            description: "require binding",
+            sqlite: include_str!("../migrations/node/sqlite/0004_require_binding.sql"),
+            postgres: include_str!("../migrations/node/postgres/0004_require_binding.sql"),
+        },
     ],
 };
 
@@ -107,6 +113,8 @@ pub struct OrgSecretRecord {
     pub sealed_secret: Option<Vec<u8>>,
     /// When it was registered, unix milliseconds.
     pub created_at_ms: i64,
+    /// Every ciphertext must carry a binding (sign and dkg too); only ever switched on.
+    pub require_binding: bool,
 }
 
 /// Prints a byte field as its length only: blobs are sealed already, but a log line is
@@ -586,8 +594,8 @@ impl NodeStore {
     /// An organization's secret registration.
     pub async fn org_secret(&self, org_id: &str) -> Result<Option<OrgSecretRecord>, StoreError> {
         let query = sqlx::query(
-            "SELECT org_id, mode, verifier, sealed_secret, format_version, created_at_ms \
-             FROM org_secrets WHERE org_id = $1",
+            "SELECT org_id, mode, verifier, sealed_secret, format_version, created_at_ms, \
+             require_binding FROM org_secrets WHERE org_id = $1",
         )
         .bind(org_id);
         self.fetch_record("org_secrets", query, |row| {
@@ -603,9 +611,23 @@ impl NodeStore {
                 verifier,
                 sealed_secret: row.try_get("sealed_secret")?,
                 created_at_ms: row.try_get("created_at_ms")?,
+                require_binding: row.try_get::<i64, _>("require_binding")? == 1,
             })
         })
         .await
+    }
+
+    /// Makes the organization require a binding on every ciphertext, for good. `NotFound`
+    /// if its secret is not registered; switching it on twice is not an error.
+    pub async fn set_require_binding(&self, org_id: &str) -> Result<(), StoreError> {
+        let query = sqlx::query("UPDATE org_secrets SET require_binding = 1 WHERE org_id = $1")
+            .bind(org_id);
+        if self.execute(query).await? == 0 {
+            return Err(StoreError::NotFound(format!(
+                "organization {org_id} has no registered secret"
+            )));
+        }
+        Ok(())
     }
 
     // ---- Singleton blobs -----------------------------------------------------------

@@ -559,7 +559,7 @@ pub fn encrypt_secret(
     secret: &[u8; 32],
     context: &str,
     timestamp_ms: i64,
-    binding: Option<[u8; 32]>,
+    binding: Option<planbok_envelope::Binding>,
 ) -> Result<String> {
     use base64::Engine as _;
     use rsa::pkcs8::DecodePublicKey as _;
@@ -570,7 +570,7 @@ pub fn encrypt_secret(
         "context": context,
     });
     if let Some(b) = binding {
-        body["binding"] = serde_json::Value::String(hex::encode(b));
+        body["binding"] = serde_json::Value::String(b.to_hex());
     }
     let plain = serde_json::to_vec(&body)?;
     let ct = key.encrypt(

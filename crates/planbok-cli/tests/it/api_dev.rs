@@ -40,6 +40,12 @@ fn start(data: &std::path::Path, port: u16, node_port: u16) -> (Child, String) {
     while let Some(line) = lines.next() {
         let line = line.unwrap();
         if let Some(key) = line.trim().strip_prefix("owner key") {
+            // Node 1's identity key follows: what clients verify the organization key with.
+            let next = lines.next().unwrap().unwrap();
+            let node_key = next.trim().strip_prefix("node 1 key").unwrap_or_default();
+            assert!(node_key.trim().starts_with("ed25519:"), "{next}");
+            let written = std::fs::read_to_string(data.join("node1-identity.pub")).unwrap();
+            assert!(node_key.contains(written.trim()), "{next} vs {written}");
             // Keep draining stdout: a closed pipe would fail the rest of its output.
             std::thread::spawn(move || lines.for_each(drop));
             return (child, key.trim().to_owned());

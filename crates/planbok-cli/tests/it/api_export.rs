@@ -118,6 +118,13 @@ async fn export_refusals() {
     let set = s.wallet_set("dkls23", true);
     let w = s.wallets(&set.id, &["ETH"], 1, true).remove(0);
     let pk = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [9u8; 32]);
+    let bound = || {
+        Some(
+            s.sealer()
+                .export(&[9u8; 32], std::slice::from_ref(&w.id))
+                .unwrap(),
+        )
+    };
     let body = |ct: Option<String>| json!({"idempotencyKey": idem(), "walletIds": [w.id], "recipientPublicKey": pk, "encryptedOrganizationSecret": ct});
     assert_err(
         s.post("/v2/organization/wallets/export", body(None)),
@@ -130,7 +137,26 @@ async fn export_refusals() {
         ),
         "secret_wrong_context",
     );
-    let mut bad = body(Some(s.ct(Context::Verify)));
+    // An export secret must be bound to the recipient and the keys.
+    assert_err(
+        s.post(
+            "/v2/organization/wallets/export",
+            body(Some(s.ct(Context::Verify))),
+        ),
+        "secret_binding_required",
+    );
+    let other_recipient = s
+        .sealer()
+        .export(&[8u8; 32], std::slice::from_ref(&w.id))
+        .unwrap();
+    assert_err(
+        s.post(
+            "/v2/organization/wallets/export",
+            body(Some(other_recipient)),
+        ),
+        "secret_binding_mismatch",
+    );
+    let mut bad = body(bound());
     bad["recipientPublicKey"] = json!("AAAA");
     assert_err(
         s.post("/v2/organization/wallets/export", bad),
@@ -151,15 +177,12 @@ async fn export_refusals() {
             .raw(
                 "POST",
                 "/v2/organization/wallets/export",
-                Some(&body(Some(s.ct(Context::Verify)))),
+                Some(&body(bound())),
             )
             .unwrap(),
         "forbidden",
     );
-    assert_ok(s.post(
-        "/v2/organization/wallets/export",
-        body(Some(s.ct(Context::Verify))),
-    ));
+    assert_ok(s.post("/v2/organization/wallets/export", body(bound())));
     // Standard organizations never export.
     let std_org = Stack::sqlite(Custody::Standard).await;
     let set = std_org.wallet_set("dkls23", false);

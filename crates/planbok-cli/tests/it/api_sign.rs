@@ -345,7 +345,7 @@ async fn signing_refusals_each_have_their_code_and_change_nothing() {
         }
         s.post(route, b)
     };
-    use planbok_sdk::secret::{Context, OrgSecret};
+    use planbok_sdk::secret::{Binding, Context, OrgSecret};
     assert_err(with(json!({})), "secret_required");
     let old = s
         .secret
@@ -384,7 +384,7 @@ async fn signing_refusals_each_have_their_code_and_change_nothing() {
     let sol = serde_json::to_value(&s.wallets(&set.id, &["SOL"], 1, true)[0]).unwrap();
     // The SDK's optional bindings are the ones Node 1 checks: an ed25519 signature binds the
     // wallet and the exact message; a creation binds its idempotency key.
-    let bound = |binding: [u8; 32]| {
+    let bound = |binding: Binding| {
         s.secret
             .encrypt(&s.pem, Context::Sign, Some(binding))
             .unwrap()
@@ -393,20 +393,24 @@ async fn signing_refusals_each_have_their_code_and_change_nothing() {
     let sign_bound = |binding| {
         s.post(route, json!({"idempotencyKey": idem(), "walletId": sol_id, "message": "x", "encryptedOrganizationSecret": bound(binding)}))
     };
-    assert_ok(sign_bound(planbok_sdk::secret::sign_binding(sol_id, b"x")));
+    let sol_key = hex::decode(sol["publicKey"].as_str().unwrap().trim_start_matches("0x")).unwrap();
+    assert_ok(sign_bound(Binding::sign(&s.org_id, &sol_key, "m", b"x")));
     assert_err(
-        sign_bound(planbok_sdk::secret::sign_binding(sol_id, b"y")),
+        sign_bound(Binding::sign(&s.org_id, &sol_key, "m", b"y")),
         "secret_binding_mismatch",
     );
+    // The SDK computes the same binding from the wallet alone.
+    let sealed = s.sealer().sign(sol_id, b"x").unwrap();
+    assert_ok(s.post(route, json!({"idempotencyKey": idem(), "walletId": sol_id, "message": "x", "encryptedOrganizationSecret": sealed})));
     let key = idem();
     let create = |binding| {
         s.post("/v2/organization/wallets", json!({"idempotencyKey": key, "walletSetId": set.id, "blockchains": ["SOL"], "encryptedOrganizationSecret": bound(binding)}))
     };
     assert_err(
-        create(planbok_sdk::secret::creation_binding(&idem())),
+        create(Binding::creation(Context::Sign, &s.org_id, &idem())),
         "secret_binding_mismatch",
     );
-    assert_ok(create(planbok_sdk::secret::creation_binding(&key)));
+    assert_ok(create(Binding::creation(Context::Sign, &s.org_id, &key)));
     let secret = s.ct(Context::Sign);
     assert_err(
         s.post("/v2/organization/sign/typed-data", json!({"idempotencyKey": idem(), "walletId": sol["id"], "typedData": "{}", "encryptedOrganizationSecret": secret})),

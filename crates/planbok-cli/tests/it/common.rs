@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+pub use planbok_envelope::Binding;
 use planbok_proto::codes;
 use planbok_proto::grant;
 use planbok_proto::pb::{
@@ -71,6 +72,17 @@ impl Org {
     /// A fresh ciphertext of the org's secret for `context`.
     pub fn ct(&self, context: &str) -> String {
         encrypt_secret(&self.pem, &self.secret, context, now_ms(), None).unwrap()
+    }
+
+    /// A fresh ciphertext for `context` carrying `binding`.
+    pub fn bound(&self, context: &str, binding: Binding) -> String {
+        encrypt_secret(&self.pem, &self.secret, context, now_ms(), Some(binding)).unwrap()
+    }
+
+    /// A fresh `verify` ciphertext bound to exporting `keys` to `recipient`.
+    pub fn export_ct(&self, recipient: &[u8], keys: &[&KeygenResponse]) -> String {
+        let keys: Vec<&[u8]> = keys.iter().map(|k| k.public_key.as_slice()).collect();
+        self.bound("verify", Binding::export(&self.id, recipient, &keys))
     }
 }
 

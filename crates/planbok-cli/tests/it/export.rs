@@ -7,13 +7,12 @@ use planbok_mpc::DerivationPath;
 use planbok_mpc::export::{
     ExportProtocol, ExportRecipientSecret, ExportedKey, open_export_dangerous,
 };
-use planbok_node::secrets::binding_for_export;
 use planbok_proto::grant;
 use planbok_proto::pb::{
     CustodyMode, ExportRequest, ExportResponse, GrantBody, KeygenResponse, Operation,
     PeerExportRequest, Protocol, SignedGrant,
 };
-use planbok_testkit::cluster::{Cluster, Options, encrypt_secret, now_ms};
+use planbok_testkit::cluster::{Cluster, Options, now_ms};
 use prost::Message as _;
 use tonic::Status;
 
@@ -64,9 +63,12 @@ fn protocol_of(key: &KeygenResponse) -> ExportProtocol {
 /// signature made with it verifies under libsecp256k1 / ed25519-dalek.
 pub async fn export_and_check(c: &Cluster, org: &Org, key: &KeygenResponse, path: &str) {
     let (recipient, pk) = ExportRecipientSecret::generate();
-    let r = export_with(c, export_request(c, org, key, &pk, org.ct("verify")))
-        .await
-        .unwrap_or_else(|e| panic!("export: {e:?}\n{}\n{}", c.log_tail(1), c.log_tail(2)));
+    let r = export_with(
+        c,
+        export_request(c, org, key, &pk, org.export_ct(&pk, &[key])),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("export: {e:?}\n{}\n{}", c.log_tail(1), c.log_tail(2)));
     assert_eq!(r.protocol, key.protocol);
     assert_eq!(r.public_key, key.public_key);
     assert_eq!(r.chain_code, key.chain_code);
@@ -194,22 +196,23 @@ async fn export_refusals_each_with_its_code_at_both_nodes() {
         export_with(&c, req(org.ct("dkg"))).await,
         "secret_wrong_context",
     );
-    let bound = |recipient: &[u8]| {
-        encrypt_secret(
-            &org.pem,
-            &org.secret,
-            "verify",
-            now_ms(),
-            Some(binding_for_export("wallet-1", recipient)),
-        )
-        .unwrap()
-    };
-    let mut r = req(bound(&other_pk));
-    r.wallet_id = "wallet-1".into();
-    assert_code(export_with(&c, r).await, "secret_binding_mismatch");
-    let mut r = req(bound(&pk));
-    r.wallet_id = "wallet-1".into();
-    export_with(&c, r)
+    // An export secret must be bound, to this recipient and this key list.
+    assert_code(
+        export_with(&c, req(org.ct("verify"))).await,
+        "secret_binding_required",
+    );
+    assert_code(
+        export_with(&c, req(org.export_ct(&other_pk, &[&key]))).await,
+        "secret_binding_mismatch",
+    );
+    let other_key = keygen_with(&c, &org, Protocol::Frost, org.ct("dkg"))
+        .await
+        .unwrap();
+    assert_code(
+        export_with(&c, req(org.export_ct(&pk, &[&key, &other_key]))).await,
+        "secret_binding_mismatch",
+    );
+    export_with(&c, req(org.export_ct(&pk, &[&key])))
         .await
         .expect("a bound secret for this recipient");
 
@@ -240,7 +243,7 @@ async fn export_refusals_each_with_its_code_at_both_nodes() {
     r.recipient_public_key = vec![1; 31];
     assert_code(export_with(&c, r).await, "invalid_argument");
     // Used once, then a replay (a fresh secret does not help).
-    let good = req(org.ct("verify"));
+    let good = req(org.export_ct(&pk, &[&key]));
     export_with(&c, good.clone()).await.unwrap();
     let mut again = good.clone();
     again.encrypted_secret = org.ct("verify");
@@ -279,6 +282,6 @@ async fn export_refusals_each_with_its_code_at_both_nodes() {
     let ct = at_node2(&c, peer_request(&fresh)).await.unwrap();
     assert_eq!(ct[0], planbok_mpc::export::EXPORT_VERSION);
     let mut r = fresh;
-    r.encrypted_secret = org.ct("verify");
+    r.encrypted_secret = org.export_ct(&pk, &[&key]);
     assert_code(export_with(&c, r).await, "grant_replayed");
 }

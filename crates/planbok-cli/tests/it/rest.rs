@@ -10,6 +10,7 @@ use planbok_sdk::api::model::{
     CreateOrganization, CreateWalletSet, CreateWallets, Wallet, WalletSet,
 };
 use planbok_sdk::secret::{Context, OrgSecret};
+use planbok_sdk::trust::{MemoryPins, OrgKeyTrust, Sealer, TrustedOrgKey};
 use planbok_testkit::cluster::{Cluster, Options};
 use serde_json::{Value, json};
 
@@ -21,6 +22,8 @@ pub struct Stack {
     pub org_id: String,
     pub secret: OrgSecret,
     pub pem: String,
+    /// Node 1's identity key, `ed25519:<hex>` (as `planbok operator status` prints it).
+    pub node_key: String,
 }
 
 /// Custody of the test organization.
@@ -59,6 +62,7 @@ impl Stack {
             .unwrap_or_else(|e| panic!("server: {e:?}\n{}", cluster.log_tail(0)));
         let (owner, org_id, owner_key) = new_org_with_key(&cluster, "acme");
         let pem = owner.organization_public_key().unwrap();
+        let node_key = node_key(&cluster).await;
         let secret = OrgSecret::generate();
         let mode = match custody {
             Custody::Unset => None,
@@ -66,7 +70,11 @@ impl Stack {
             Custody::Trustless => Some("trustless"),
         };
         if let Some(mode) = mode {
-            owner.register_org_secret(&secret, mode).unwrap();
+            let trust = OrgKeyTrust::new(
+                Some(OrgKeyTrust::parse_node_key(&node_key).unwrap()),
+                MemoryPins::default(),
+            );
+            owner.register_org_secret(&secret, mode, &trust).unwrap();
         }
         Stack {
             cluster,
@@ -75,7 +83,22 @@ impl Stack {
             org_id,
             secret,
             pem,
+            node_key,
         }
+    }
+
+    /// The organization key as a client checks it: signed by Node 1.
+    pub fn trusted_key(&self) -> TrustedOrgKey {
+        let trust = OrgKeyTrust::new(
+            Some(OrgKeyTrust::parse_node_key(&self.node_key).unwrap()),
+            MemoryPins::default(),
+        );
+        self.owner.trusted_org_key(&trust).unwrap()
+    }
+
+    /// Bound ciphertexts, as our clients make them.
+    pub fn sealer(&self) -> Sealer<'_> {
+        Sealer::new(&self.owner, &self.secret, self.trusted_key())
     }
 
     pub async fn sqlite(custody: Custody) -> Stack {
@@ -250,6 +273,7 @@ pub fn cli(s: &Stack, args: &[&str], secret: Option<&std::path::Path>) -> (bool,
     c.args(args)
         .env("PLANBOK_URL", s.cluster.server_url())
         .env("PLANBOK_API_KEY", &s.owner_key)
+        .env("PLANBOK_NODE_KEY", &s.node_key)
         .env_remove("PLANBOK_ORG_SECRET");
     if let Some(f) = secret {
         c.arg("--secret-file").arg(f);
@@ -263,4 +287,18 @@ pub fn cli(s: &Stack, args: &[&str], secret: Option<&std::path::Path>) -> (bool,
             String::from_utf8_lossy(&out.stderr)
         ),
     )
+}
+
+/// Node 1's identity key as `planbok operator status` reads it.
+pub async fn node_key(cluster: &Cluster) -> String {
+    let k = cluster
+        .operator(1)
+        .unwrap()
+        .status(planbok_proto::pb::StatusRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .identity_public_key;
+    assert!(k.starts_with("ed25519:"), "{k:?}");
+    k
 }

@@ -1,6 +1,5 @@
 //! Encrypted organization secrets at Node 1: each refusal by its code; Standard vs Trustless.
 
-use planbok_node::secrets::binding_for_sign;
 use planbok_proto::pb::{CustodyMode, Protocol, RegisterSecretRequest};
 use planbok_testkit::cluster::{Options, encrypt_secret, now_ms};
 
@@ -49,7 +48,12 @@ async fn trustless_secret_refusals_each_with_its_code(base: Options) {
                 "sign",
                 now,
                 &org.secret,
-                Some(binding_for_sign("wallet-x", b"other message")),
+                Some(Binding::sign(
+                    &org.id,
+                    &key.public_key,
+                    "m",
+                    b"other message",
+                )),
             ),
         ),
         ("secret_malformed", "not base64!".to_string()),
@@ -77,17 +81,7 @@ async fn trustless_secret_refusals_each_with_its_code(base: Options) {
     let sign = |ct: String| sign_request(&c, &org, &key, "m", msg, ct);
     assert_code(sign_with(&c, sign(ct)).await, "secret_reused");
     // A matching binding is accepted.
-    let mut req = sign(
-        encrypt_secret(
-            &org.pem,
-            &org.secret,
-            "sign",
-            now_ms(),
-            Some(binding_for_sign("wallet-1", msg)),
-        )
-        .unwrap(),
-    );
-    req.wallet_id = "wallet-1".into();
+    let req = sign(org.bound("sign", Binding::sign(&org.id, &key.public_key, "m", msg)));
     verify(&key, "m", msg, &sign_with(&c, req).await.unwrap());
 }
 

@@ -21,11 +21,12 @@ fn hex0x(b: &[u8]) -> String {
     format!("0x{}", hex::encode(b))
 }
 
-pub(crate) fn org(o: &OrgRecord) -> Organization {
+pub(crate) fn org(o: &OrgRecord, require_binding: bool) -> Organization {
     Organization {
         id: o.id.clone(),
         name: o.name.clone(),
         custody_mode: o.custody_mode.clone(),
+        require_binding,
         created_at: rfc3339(o.created_at_ms),
     }
 }

@@ -43,6 +43,10 @@ pub(crate) fn routes() -> Router<App> {
         )
         .route("/v2/config/organization/public-key", get(orgs::public_key))
         .route("/v2/organization/secret", post(orgs::register_secret))
+        .route(
+            "/v2/organization/require-binding",
+            post(orgs::require_binding),
+        )
         .route("/v2/config/chains", get(orgs::chains))
         .route("/v2/organization/wallet-sets", post(wallet_sets::create))
         .route(

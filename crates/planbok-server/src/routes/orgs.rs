@@ -7,7 +7,8 @@ use axum::response::Response;
 use axum::{Extension, Json};
 use planbok_api::ErrorCode;
 use planbok_api::model::{
-    ChainInfo, CreateOrganization, KeyAccess, OrganizationCreated, PublicKey, RegisterSecret, Role,
+    ChainInfo, CreateOrganization, KeyAccess, OrganizationCreated, PublicKey, RegisterSecret,
+    RequireBinding, Role,
 };
 use planbok_proto::pb::CustodyMode;
 use planbok_store::server::{ApiKeyRecord, Commit, MemberRecord, OrgRecord};
@@ -96,7 +97,7 @@ pub(crate) async fn create(
     app.store.create_org(&org, &owner, &key, &commit).await?;
     tracing::info!(org = %org.id, "organization created");
     let data = OrganizationCreated {
-        organization: convert::org(&org),
+        organization: convert::org(&org, false),
         owner: convert::member(&owner),
         api_key: planbok_api::model::ApiKeyCreated {
             key: convert::api_key(&key),
@@ -119,7 +120,12 @@ pub(crate) async fn get(
     Extension(caller): Extension<Caller>,
 ) -> ApiResult<Response> {
     let org = load_org(&app, &caller.org_id).await?;
-    Ok(ok(StatusCode::OK, "Organization", convert::org(&org)))
+    let require_binding = app.store.require_binding(&caller.org_id).await?;
+    Ok(ok(
+        StatusCode::OK,
+        "Organization",
+        convert::org(&org, require_binding),
+    ))
 }
 
 /// `GET /v2/config/organization/public-key`.
@@ -127,12 +133,69 @@ pub(crate) async fn public_key(
     State(app): State<App>,
     Extension(caller): Extension<Caller>,
 ) -> ApiResult<Response> {
-    let pem = app.org_public_key(&caller.org_id).await?;
+    use base64::Engine as _;
+    let k = app.org_public_key(&caller.org_id).await?;
     Ok(ok(
         StatusCode::OK,
         "Organization public key",
-        PublicKey { public_key: pem },
+        PublicKey {
+            public_key: k.public_key_pem.clone(),
+            signature: base64::engine::general_purpose::STANDARD.encode(&k.signature),
+            node_key_id: k.node_key_id.clone(),
+            created_at: k.created_at_ms,
+        },
     ))
+}
+
+/// `POST /v2/organization/require-binding`: from now on Node 1 refuses every encrypted
+/// secret of the organization that carries no binding. Permanent (Node 1 has no way to
+/// switch it off, so a compromised server cannot either).
+pub(crate) async fn require_binding(
+    State(app): State<App>,
+    Extension(caller): Extension<Caller>,
+    Extension(ctx): Extension<Ctx>,
+    body: Body<RequireBinding>,
+) -> ApiResult<Response> {
+    let idem = idem::begin_or_replay!(
+        &app,
+        &caller,
+        "organization.require_binding",
+        body.value.idempotency_key.as_deref(),
+        &body.json
+    );
+    let op = Op::new(
+        &app,
+        &caller,
+        &ctx,
+        "organization.require_binding",
+        Some(caller.org_id.clone()),
+        serde_json::json!({}),
+    );
+    let result = async {
+        let org = load_org(&app, &caller.org_id).await?;
+        if org.custody_mode == "unset" {
+            return Err(ApiError::new(
+                ErrorCode::SecretNotRegistered,
+                "register the organization secret first",
+            ));
+        }
+        op.requested().await?;
+        let r = app.nodes.require_binding(&caller.org_id).await;
+        nodes::count(&app.metrics, "require_binding", &r);
+        r?;
+        let data = convert::org(&org, true);
+        let text = envelope_json(StatusCode::OK, "Bindings required", &data)?;
+        let commit = Commit {
+            audit: vec![op.draft("success", None)],
+            idempotency: Some(idem.done(200, text.clone())),
+        };
+        app.store
+            .set_require_binding(&caller.org_id, now_ms(), &commit)
+            .await?;
+        Ok(json_response(StatusCode::OK, text))
+    }
+    .await;
+    finish(&app, &op, &idem, result).await
 }
 
 /// `POST /v2/organization/secret`.
@@ -189,7 +252,7 @@ pub(crate) async fn register_secret(
         let mut org = org;
         org.custody_mode = b.custody_mode.clone();
         org.updated_at_ms = now;
-        let data = convert::org(&org);
+        let data = convert::org(&org, app.store.require_binding(&caller.org_id).await?);
         let text = envelope_json(StatusCode::CREATED, "Organization secret registered", &data)?;
         let commit = Commit {
             audit: vec![op.draft("success", None)],

@@ -16,6 +16,7 @@ mod audit_format;
 mod audit_verify;
 mod commit;
 mod idempotency;
+mod settings;
 mod wallets;
 
 use sqlx::any::AnyRow;
@@ -38,12 +39,20 @@ pub use wallets::{WalletQuery, WalletRecord, WalletSetRecord};
 /// The server schema, one step per migration, for each backend.
 static SERVER_SCHEMA: Schema = Schema {
     history_table: "_planbok_server_migrations",
-    steps: &[Step {
-        version: 1,
-        description: "server schema",
-        sqlite: include_str!("../../migrations/server/sqlite/0001_server_schema.sql"),
-        postgres: include_str!("../../migrations/server/postgres/0001_server_schema.sql"),
-    }],
+    steps: &[
+        Step {
+            version: 1,
+            description: "server schema",
+            sqlite: include_str!("../../migrations/server/sqlite/0001_server_schema.sql"),
+            postgres: include_str!("../../migrations/server/postgres/0001_server_schema.sql"),
+        },
+        Step {
+            version: 3,
+            description: "organization settings",
+            sqlite: include_str!("../../migrations/server/sqlite/0003_org_settings.sql"),
+            postgres: include_str!("../../migrations/server/postgres/0003_org_settings.sql"),
+        },
+    ],
 };
 
 /// The largest page a list returns.

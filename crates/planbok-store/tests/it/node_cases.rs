@@ -23,6 +23,7 @@ on_every_backend!(
     org_key_once,
     org_secret_once,
     org_secret_mode_checked,
+    require_binding_only_switches_on,
     blob_upsert,
     migrations_idempotent,
     unknown_record_format_refused,
@@ -319,6 +320,46 @@ async fn org_key_once(db: &TestDb) {
     assert_eq!(store.org_key("org-2").await.unwrap(), None);
 }
 
+async fn require_binding_only_switches_on(db: &TestDb) {
+    let store = db.connect().await;
+    assert!(matches!(
+        store.set_require_binding("org-1").await,
+        Err(StoreError::NotFound(_))
+    ));
+    store
+        .put_org_secret("org-1", "trustless", [0x71; 32], None)
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .org_secret("org-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .require_binding
+    );
+    store.set_require_binding("org-1").await.unwrap();
+    store.set_require_binding("org-1").await.unwrap();
+    assert!(
+        store
+            .org_secret("org-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .require_binding
+    );
+    // Survives a new connection (it is the database's, not a cache).
+    let again = db.connect().await;
+    assert!(
+        again
+            .org_secret("org-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .require_binding
+    );
+}
+
 async fn org_secret_once(db: &TestDb) {
     let store = db.connect().await;
     assert_eq!(store.org_secret("org-1").await.unwrap(), None);
@@ -392,7 +433,7 @@ async fn migrations_idempotent(db: &TestDb) {
         .fetch_one(&mut conn)
         .await
         .unwrap();
-    assert_eq!(applied, 2);
+    assert_eq!(applied, 3);
 }
 
 async fn unknown_record_format_refused(db: &TestDb) {

@@ -125,6 +125,7 @@ fn debug_prints_no_blob_bytes() {
         verifier: [0xA5; 32],
         sealed_secret: Some(blob.clone()),
         created_at_ms: 1,
+        require_binding: false,
     };
     for printed in [
         format!("{new_key:?}"),

@@ -490,5 +490,5 @@ async fn server_and_node_schemas_share_a_database(db: &TestDb) {
         .fetch_one(&mut conn)
         .await
         .unwrap();
-    assert_eq!(applied, 1);
+    assert_eq!(applied, 2);
 }
