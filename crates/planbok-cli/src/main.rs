@@ -4,7 +4,8 @@
 //! - `planbok node --role 1|2 --config FILE`: an MPC node daemon.
 //! - `planbok pki init DIR`: a development CA and one certificate per role.
 //! - `planbok operator …`: status, init, unseal, seal and CGGMP provisioning of a node.
-//! - `planbok server --config FILE`: the REST server.
+//! - `planbok server --config FILE`: the REST server; `planbok server init|grant-public-key`
+//!   its secrets; `planbok org create` the first organization.
 //! - `planbok dev`: Node 1, Node 2 and the server on this machine, ready to use.
 //! - `planbok secret|wallet-set|wallet|sign …`: client verbs over the REST API.
 //! - `planbok audit verify`: checks the audit trail's hash chains.
@@ -17,6 +18,7 @@ use clap::{Parser, Subcommand};
 
 mod audit;
 mod bench;
+mod bootstrap;
 mod client;
 mod daemon;
 mod demo;
@@ -50,8 +52,13 @@ enum Command {
     },
     /// Operate a node: status, init, unseal, seal, provision-aux.
     Operator(operator::OperatorArgs),
-    /// Run the REST server.
+    /// Run the REST server (`--config FILE`), or bootstrap it (`init`, `grant-public-key`).
     Server(server::ServerArgs),
+    /// Organizations (operator token).
+    Org {
+        #[command(subcommand)]
+        command: bootstrap::OrgCommand,
+    },
     /// Run Node 1, Node 2 and the server on this machine (SQLite, dev keystores).
     Dev(dev::DevArgs),
     /// The organization secret: generate, encrypt, register.
@@ -128,6 +135,7 @@ fn main() -> Result<()> {
         }
         Command::Operator(args) => operator::run(args),
         Command::Server(args) => server::run(args),
+        Command::Org { command } => bootstrap::org(command),
         Command::Dev(args) => dev::run(args),
         Command::Secret { conn, command } => client::secret(&conn, command),
         Command::WalletSet { conn, command } => client::wallet_set(&conn, command),

@@ -6,15 +6,24 @@ use anyhow::{Context as _, Result};
 use planbok_server::ServerConfig;
 
 #[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct ServerArgs {
+    #[command(subcommand)]
+    command: Option<crate::bootstrap::ServerCommand>,
     /// TOML configuration (see docs/server.md).
     #[arg(long)]
-    config: PathBuf,
+    config: Option<PathBuf>,
 }
 
 pub fn run(args: ServerArgs) -> Result<()> {
+    if let Some(cmd) = args.command {
+        return crate::bootstrap::server(cmd);
+    }
+    let path = args
+        .config
+        .context("give --config FILE (or `planbok server init --config FILE` first)")?;
     crate::daemon::init_tracing();
-    let config = ServerConfig::load(&args.config).map_err(anyhow::Error::msg)?;
+    let config = ServerConfig::load(&path).map_err(anyhow::Error::msg)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

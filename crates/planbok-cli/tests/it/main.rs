@@ -28,6 +28,7 @@ mod api_idem_audit;
 mod api_sign;
 mod api_wallets;
 mod bench;
+mod bootstrap;
 mod common;
 mod custody;
 mod drills;

@@ -1,0 +1,113 @@
+//! Bootstrap verbs: `planbok server init` / `grant-public-key` and `planbok org create`.
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::process::Command;
+
+use planbok_proto::grant::GrantSigner;
+
+use crate::rest::{Custody, Stack};
+
+fn planbok(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(crate::common::bin())
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn server_init_writes_private_secrets_once_and_prints_the_grant_public_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("server.toml");
+    std::fs::write(
+        &config,
+        "database_url = \"sqlite:///tmp/unused.db\"\noperator_token_file = \"secrets/operator.token\"\n\
+         grant_key_file = \"secrets/grant.key\"\n\n[node1]\nurl = \"https://127.0.0.1:7001\"\n\n\
+         [tls]\nca = \"ca.pem\"\ncert = \"server.pem\"\nkey = \"server.key\"\n",
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("secrets")).unwrap();
+    let cfg = config.to_str().unwrap();
+    let (ok, out, err) = planbok(&["server", "init", "--config", cfg]);
+    assert!(ok, "{err}");
+    let printed = out.trim().strip_prefix("grant_public_key = \"").unwrap();
+    let printed = printed.strip_suffix('"').unwrap();
+    let (token, key) = (
+        dir.path().join("secrets/operator.token"),
+        dir.path().join("secrets/grant.key"),
+    );
+    for f in [&token, &key] {
+        let mode = std::fs::metadata(f).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", f.display());
+    }
+    let seed: [u8; 32] = hex::decode(std::fs::read_to_string(&key).unwrap().trim())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    assert_eq!(GrantSigner::from_seed(&seed).public_key().to_hex(), printed);
+    assert_eq!(std::fs::read_to_string(&token).unwrap().trim().len(), 64);
+    // `grant-public-key` derives the same line from the key file.
+    let (ok, again, err) = planbok(&["server", "grant-public-key", "--config", cfg]);
+    assert!(ok, "{err}");
+    assert_eq!(again, out);
+    // Never overwritten, not even half: with the token gone, the grant key still blocks.
+    let before = std::fs::read(&key).unwrap();
+    let (ok, _, err) = planbok(&["server", "init", "--config", cfg]);
+    assert!(!ok && err.contains("refusing to overwrite"), "{err}");
+    std::fs::remove_file(&token).unwrap();
+    let (ok, _, err) = planbok(&["server", "init", "--config", cfg]);
+    assert!(!ok && err.contains("refusing to overwrite"), "{err}");
+    assert!(!token.exists());
+    assert_eq!(std::fs::read(&key).unwrap(), before);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn org_create_prints_the_owner_key_once_and_needs_the_operator_token() {
+    let s = Stack::sqlite(Custody::Unset).await;
+    let url = s.cluster.server_url();
+    let run = |token: &str| {
+        Command::new(crate::common::bin())
+            .args([
+                "org",
+                "create",
+                "--name",
+                "Acme Treasury",
+                "--owner-name",
+                "Ada",
+                "--owner-email",
+                "ada@acme.example",
+            ])
+            .env("PLANBOK_URL", &url)
+            .env("PLANBOK_OPERATOR_TOKEN", token)
+            .output()
+            .unwrap()
+    };
+    let out = run(&s.cluster.operator_token);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = text
+        .lines()
+        .find_map(|l| l.strip_prefix("owner API key (shown once): "))
+        .unwrap()
+        .trim();
+    let org = planbok_sdk::Client::new(&url, key).organization().unwrap();
+    assert_eq!(
+        (org.name.as_str(), org.custody_mode.as_str()),
+        ("Acme Treasury", "unset")
+    );
+    let bad = run("not-the-token");
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("401"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}
