@@ -50,7 +50,7 @@ pub mod wrap;
 use zeroize::Zeroizing;
 
 use backend::Kek;
-pub use config::KeystoreConfig;
+pub use config::{KeystoreConfig, TransitAddress};
 pub use envelope::BLOB_VERSION;
 pub use error::KeystoreError;
 pub use unseal_key::UnsealKey;
@@ -140,8 +140,19 @@ impl Keystore {
                 token_env,
                 mount,
                 key_name,
+                ca_file,
+                client_cert,
+                client_key,
             } => Box::new(backend::transit::TransitKek::open(
-                address, token_env, mount, key_name,
+                address,
+                token_env,
+                mount,
+                key_name,
+                backend::transit::TlsFiles {
+                    ca_file: ca_file.as_deref(),
+                    client_cert: client_cert.as_deref(),
+                    client_key: client_key.as_deref(),
+                },
             )?),
             KeystoreConfig::Sealed { state_file } => {
                 Box::new(backend::sealed::SealedKek::open(state_file)?)
