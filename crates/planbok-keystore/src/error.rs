@@ -111,6 +111,15 @@ pub enum KeystoreError {
         #[source]
         source: cryptoki::error::Error,
     },
+    /// The PKCS#11 object labelled as the KEK is not a key the keystore may trust: it could
+    /// leave the token, be read from it, or be used without the PIN, or it is not AES-256.
+    #[error("PKCS#11 key {label:?} refused as key-encryption key: {problem}")]
+    UnsafeKek {
+        /// The key's label.
+        label: String,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// The OpenBao/Vault transit engine could not be reached or answered with an error.
     #[error("transit {context}: {reason}")]
     Transit {

@@ -8,7 +8,7 @@
 //! | backend | KEK | wrap |
 //! |---|---|---|
 //! | `pkcs11` | non-extractable AES-256 object in a PKCS#11 token | `CKM_AES_GCM` inside the token |
-//! | `transit` | OpenBao/Vault transit key (`aes256-gcm96`) | `POST /v1/{mount}/encrypt/{key}` with `associated_data` |
+//! | `transit` | OpenBao/Vault transit key (`aes256-gcm96`), over TLS to the configured CA (HTTP to loopback only) | `POST /v1/{mount}/encrypt/{key}` with `associated_data` |
 //! | `sealed` | HKDF of a master key rebuilt from K of N Shamir unseal keys | AES-256-GCM in process |
 //! | `dev` | HKDF of a key in a plain 0600 file (loud warning at every open) | AES-256-GCM in process |
 //!
@@ -50,7 +50,7 @@ pub mod wrap;
 use zeroize::Zeroizing;
 
 use backend::Kek;
-pub use config::KeystoreConfig;
+pub use config::{KeystoreConfig, TransitAddress};
 pub use envelope::BLOB_VERSION;
 pub use error::KeystoreError;
 pub use unseal_key::UnsealKey;
@@ -112,8 +112,11 @@ pub struct Keystore {
 impl Keystore {
     /// Opens the configured backend for node `role` (1 or 2).
     ///
-    /// - pkcs11: logs in and finds the KEK by label, creating it if missing.
-    /// - transit: creates the transit key if missing.
+    /// - pkcs11: logs in and finds the KEK by label, creating it if missing; refuses one
+    ///   that is extractable, not sensitive, public, or not AES-256
+    ///   ([`KeystoreError::UnsafeKek`]).
+    /// - transit: checks the TLS settings against the address before anything is sent,
+    ///   then creates the transit key if missing.
     /// - sealed: reads the state file and starts [`SealStatus::Sealed`], or
     ///   [`SealStatus::Uninitialized`] when there is no file.
     /// - dev: refuses unless `allow_dev`; creates a random key file (0600) if missing.
@@ -140,8 +143,19 @@ impl Keystore {
                 token_env,
                 mount,
                 key_name,
+                ca_file,
+                client_cert,
+                client_key,
             } => Box::new(backend::transit::TransitKek::open(
-                address, token_env, mount, key_name,
+                address,
+                token_env,
+                mount,
+                key_name,
+                backend::transit::TlsFiles {
+                    ca_file: ca_file.as_deref(),
+                    client_cert: client_cert.as_deref(),
+                    client_key: client_key.as_deref(),
+                },
             )?),
             KeystoreConfig::Sealed { state_file } => {
                 Box::new(backend::sealed::SealedKek::open(state_file)?)

@@ -169,7 +169,17 @@ impl NodeConfig {
         match &mut self.keystore {
             KeystoreConfig::Sealed { state_file } => fix(state_file),
             KeystoreConfig::Dev { key_file, .. } => fix(key_file),
-            KeystoreConfig::Pkcs11 { .. } | KeystoreConfig::Transit { .. } => {}
+            KeystoreConfig::Transit {
+                ca_file,
+                client_cert,
+                client_key,
+                ..
+            } => {
+                for p in [ca_file, client_cert, client_key].into_iter().flatten() {
+                    fix(p);
+                }
+            }
+            KeystoreConfig::Pkcs11 { .. } => {}
         }
         if let Some(rest) = self.database_url.strip_prefix("sqlite://")
             && !rest.starts_with('/')

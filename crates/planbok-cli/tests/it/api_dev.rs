@@ -1,7 +1,10 @@
 //! `planbok dev`: three processes from one command, a working quick start, Ctrl-C stops
-//! them all, and a restart keeps every wallet.
+//! them all, a restart keeps every wallet, and the data directory (keys, tokens, databases)
+//! is private to the user.
 
 use std::io::{BufRead as _, BufReader};
+use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -82,13 +85,84 @@ fn interrupt_and_wait(mut child: Child) {
     panic!("planbok dev did not stop on SIGINT");
 }
 
+fn mode(path: &Path) -> u32 {
+    std::fs::symlink_metadata(path)
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o7777
+}
+
+fn chmod(path: &Path, mode: u32) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        out.push(p.clone());
+        if p.is_dir() {
+            walk(&p, out);
+        }
+    }
+}
+
+/// No entry under `data` grants anything to group or others, and the entries that hold
+/// secrets (or would, in a database) are among those checked.
+fn assert_private(data: &Path) {
+    assert_eq!(mode(data), 0o700, "{}", data.display());
+    let mut entries = Vec::new();
+    walk(data, &mut entries);
+    for p in &entries {
+        assert_eq!(mode(p) & 0o077, 0, "{} is mode {:o}", p.display(), mode(p));
+    }
+    for name in [
+        "pki",
+        "pki/ca.pem",
+        "pki/node1.key",
+        "grant.key",
+        "operator.token",
+        "owner-api-key",
+        "org-secret.hex",
+        "node1.devkey",
+        "node2.devkey",
+        "node1.toml",
+        "server.toml",
+        "node1.db",
+        "node2.db",
+        "server.db",
+        "node1.log",
+        "server.log",
+        "dev.stderr",
+    ] {
+        assert!(
+            entries.contains(&data.join(name)),
+            "{name} not in {entries:?}"
+        );
+    }
+    assert!(
+        entries
+            .iter()
+            .any(|p| p.to_string_lossy().ends_with(".db-wal")),
+        "no SQLite WAL file checked: {entries:?}"
+    );
+}
+
 fn listening(port: u16) -> bool {
     std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
 }
 
 #[test]
 fn dev_runs_the_quick_start_stops_on_ctrl_c_and_keeps_wallets() {
-    let data = tempfile::tempdir().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    // An empty directory made world-readable by someone else's umask: `planbok dev` makes it
+    // private before writing anything into it.
+    let data = root.path().join("data");
+    std::fs::DirBuilder::new()
+        .mode(0o755)
+        .create(&data)
+        .unwrap();
+    chmod(&data, 0o755);
     let port = free_port();
     // Node 2 takes the port after Node 1's: find a free pair.
     let node_port = loop {
@@ -97,7 +171,10 @@ fn dev_runs_the_quick_start_stops_on_ctrl_c_and_keeps_wallets() {
             break p;
         }
     };
-    let (child, key) = start(data.path(), port, node_port);
+    let (child, key) = start(&data, port, node_port);
+    assert_private(&data);
+    let said = std::fs::read_to_string(data.join("dev.stderr")).unwrap();
+    assert!(said.contains("was readable by other users"), "{said}");
     assert!(key.starts_with("pbk_"), "{key}");
     let base = format!("http://127.0.0.1:{port}");
     let c = Client::new(&base, &key);
@@ -139,8 +216,19 @@ fn dev_runs_the_quick_start_stops_on_ctrl_c_and_keeps_wallets() {
     for p in [port, node_port, node_port + 1] {
         assert!(!listening(p), "port {p} still open after Ctrl-C");
     }
+    // Loosened between runs (a copy, a backup restore, a chmod -R): fixed at the next start.
+    for (name, m) in [
+        ("", 0o755),
+        ("pki", 0o755),
+        ("owner-api-key", 0o644),
+        ("node1.devkey", 0o640),
+        ("server.db", 0o664),
+    ] {
+        chmod(&data.join(name), m);
+    }
     // Again: same key, same wallets, and they still sign.
-    let (child, key2) = start(data.path(), port, node_port);
+    let (child, key2) = start(&data, port, node_port);
+    assert_private(&data);
     assert_eq!(key2, key);
     for w in &wallets {
         assert_eq!(&c.wallet(&w.id).unwrap(), w);

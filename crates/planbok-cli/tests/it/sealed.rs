@@ -1,29 +1,110 @@
 //! Sealed keystores (Shamir unseal keys, through the `planbok operator` CLI), and a scan
 //! of everything the nodes wrote for plain-text secrets.
 
+use std::io::Write as _;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use planbok_proto::pb::{CustodyMode, Protocol, UnsealRequest};
 use planbok_testkit::cluster::{Cluster, Keystore, Options};
 
 use crate::common::*;
 
-fn operator(c: &Cluster, node: u8, args: &[&str]) -> (bool, String) {
-    let out = Command::new(bin())
-        .args(["operator", "--node"])
-        .arg(format!("https://127.0.0.1:{}", c.node(node).port))
-        .args(["--node-role", &format!("node{node}"), "--pki"])
-        .arg(c.dir.path().join("pki"))
-        .args(args)
-        .output()
+/// `planbok operator --node … --pki … <args>` as a command line (program first).
+fn operator_argv(c: &Cluster, node: u8, args: &[&str]) -> Vec<String> {
+    let mut argv = vec![
+        bin().display().to_string(),
+        "operator".into(),
+        "--node".into(),
+        format!("https://127.0.0.1:{}", c.node(node).port),
+        "--node-role".into(),
+        format!("node{node}"),
+        "--pki".into(),
+        c.dir.path().join("pki").display().to_string(),
+    ];
+    argv.extend(args.iter().map(|a| a.to_string()));
+    argv
+}
+
+/// Runs the operator CLI with `stdin` piped in (nothing, for most verbs).
+fn operator_with_stdin(c: &Cluster, node: u8, args: &[&str], stdin: &str) -> (bool, String) {
+    let argv = operator_argv(c, node, args);
+    let mut child = Command::new(&argv[0])
+        .args(&argv[1..])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     (out.status.success(), text)
+}
+
+fn operator(c: &Cluster, node: u8, args: &[&str]) -> (bool, String) {
+    operator_with_stdin(c, node, args, "")
+}
+
+/// `planbok operator unseal` with the key piped on stdin, as a script does.
+fn unseal(c: &Cluster, node: u8, key: &str) -> (bool, String) {
+    operator_with_stdin(c, node, &["unseal"], &format!("{key}\n"))
+}
+
+/// `planbok operator unseal` at a terminal: a pseudo-terminal, the key typed once the
+/// prompt is up and echo is off. Returns the exit status and everything the terminal
+/// showed.
+fn unseal_at_terminal(c: &Cluster, node: u8, key: &str) -> (bool, String) {
+    pty_type(
+        &["--wait-no-echo", "unseal key"],
+        &operator_argv(c, node, &["unseal"]),
+        key,
+    )
+}
+
+fn pty_type(opts: &[&str], argv: &[String], line: &str) -> (bool, String) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/fixtures/pty_type.py");
+    let mut child = Command::new("python3")
+        .arg(script)
+        .args(opts)
+        .args(argv)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 runs the pseudo-terminal helper");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{line}\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// The pseudo-terminal helper does see typed text when a program leaves echo on: without
+/// this, "the key is not on the terminal" could pass because the harness shows nothing.
+#[test]
+fn pty_helper_sees_echo_when_it_is_on() {
+    let argv = ["/bin/sh", "-c", "printf 'say: '; read x; echo done"].map(String::from);
+    let (ok, out) = pty_type(&["say:"], &argv, "visible-control-text");
+    assert!(ok && out.contains("done"), "{out}");
+    assert!(out.contains("visible-control-text"), "{out}");
 }
 
 fn init(c: &Cluster, node: u8) -> Vec<String> {
@@ -60,28 +141,59 @@ async fn sealed_nodes_refuse_work_until_k_keys_then_sign(base: Options) {
         .await;
     assert_code(r, "sealed");
 
-    // K-1 keys leave Node 1 sealed; wrong and duplicate keys are refused.
-    for k in &k1[..2] {
-        let (ok, out) = operator(&c, 1, &["unseal", k]);
-        assert!(ok, "{out}");
-    }
+    // The key is never taken from the command line (`ps`, shell history), and the refusal
+    // does not print it back; nothing reaches the node.
+    let (ok, out) = operator(&c, 1, &["unseal", &k1[0]]);
+    assert!(!ok && out.contains("not accepted as an argument"), "{out}");
+    assert!(!out.contains(&k1[0]), "the refusal printed the key: {out}");
+    let (ok, out) = unseal(&c, 1, "");
+    assert!(!ok && out.contains("no unseal key"), "{out}");
+    let (_, out) = operator(&c, 1, &["status"]);
+    assert!(out.contains("0/3"), "{out}");
+
+    // K-1 keys leave Node 1 sealed; wrong and duplicate keys are refused. One typed at a
+    // terminal (not echoed), one piped as a script does.
+    let (ok, out) = unseal_at_terminal(&c, 1, &k1[0]);
+    assert!(ok && out.contains("1/3"), "{out}");
+    assert!(
+        !out.contains(&k1[0]),
+        "the key was echoed to the terminal: {out}"
+    );
+    assert!(
+        !out.contains(&k1[0][..16]),
+        "part of the key was echoed: {out}"
+    );
+    let (ok, out) = unseal(&c, 1, &k1[1]);
+    assert!(ok, "{out}");
     let (_, out) = operator(&c, 1, &["status"]);
     assert!(out.contains("sealed") && out.contains("2/3"), "{out}");
-    let (ok, out) = operator(&c, 1, &["unseal", &k2[2]]);
+    let (ok, out) = unseal(&c, 1, &k2[2]);
     assert!(
         !ok && out.contains("invalid_argument"),
         "a key of the other node: {out}"
     );
-    let (ok, out) = operator(&c, 1, &["unseal", &k1[1]]);
+    let (ok, out) = unseal(&c, 1, &k1[1]);
     assert!(
         !ok && out.contains("invalid_argument"),
         "a duplicate: {out}"
     );
     let (_, out) = operator(&c, 1, &["status"]);
     assert!(out.contains("2/3"), "{out}");
-    // The K-th key unseals it.
-    let (ok, out) = operator(&c, 1, &["unseal", &k1[4]]);
+    // A key file that is not there fails before anything is sent.
+    let missing = c.dir.path().join("no-such-key");
+    let (ok, out) = operator(&c, 1, &["unseal", "--key-file", missing.to_str().unwrap()]);
+    assert!(!ok && out.contains("no-such-key"), "{out}");
+    // The K-th key, from a file, unseals it.
+    let key_file = c.dir.path().join("unseal-key-5");
+    std::fs::write(&key_file, format!("{}\n", k1[4])).unwrap();
+    let (ok, out) = operator(&c, 1, &["unseal", "--key-file", key_file.to_str().unwrap()]);
     assert!(ok && out.contains("unsealed"), "{out}");
+    assert!(!out.contains(&k1[4]), "{out}");
+    assert!(
+        out.contains("readable by other users"),
+        "a 0644 key file: {out}"
+    );
+    std::fs::remove_file(&key_file).unwrap();
 
     // Node 2 is still sealed: Node 1 reports it.
     let org = org(&c, CustodyMode::Standard).await;
@@ -110,7 +222,8 @@ async fn sealed_nodes_refuse_work_until_k_keys_then_sign(base: Options) {
     let (_, out) = operator(&c, 1, &["status"]);
     assert!(out.contains("sealed") && out.contains("0/3"), "{out}");
     for k in [&k1[0], &k1[2], &k1[3]] {
-        assert!(operator(&c, 1, &["unseal", k]).0);
+        let (ok, out) = unseal(&c, 1, k);
+        assert!(ok, "{out}");
     }
     sign_and_verify(&c, &org, &ec, "m/44/60/0/1", &digest("after restart")).await;
 

@@ -1,5 +1,9 @@
 //! The PKCS#11 backend: data keys are wrapped with `CKM_AES_GCM` inside the token under a
 //! non-extractable AES-256 key that never leaves it.
+//!
+//! A KEK found on the token (rather than generated here) is checked before use: whoever
+//! created it may have left it extractable, readable or usable without the PIN, and the whole
+//! point of this backend is that the key cannot exist outside the token.
 
 use std::path::Path;
 use std::sync::{Mutex, PoisonError};
@@ -8,7 +12,7 @@ use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::mechanism::Mechanism;
 use cryptoki::mechanism::aead::GcmParams;
-use cryptoki::object::{Attribute, KeyType, ObjectClass, ObjectHandle};
+use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, UserType};
 use cryptoki::types::AuthPin;
 use zeroize::Zeroizing;
@@ -64,6 +68,7 @@ impl Pkcs11Kek {
             Err(e) => return Err(ck("login")(e)),
         }
         let key = find_or_create_kek(&session, key_label)?;
+        check_kek(&session, key, key_label)?;
         Ok(Self {
             session: Mutex::new(session),
             key,
@@ -72,10 +77,11 @@ impl Pkcs11Kek {
 }
 
 fn find_or_create_kek(session: &Session, key_label: &str) -> Result<ObjectHandle, KeystoreError> {
-    // What identifies our KEK; the template that creates it starts with the same four.
+    // What identifies our KEK: any secret key with its label, whatever its type, so that a
+    // key of the wrong type is refused by `check_kek` rather than silently joined by a
+    // second one.
     let search = vec![
         Attribute::Class(ObjectClass::SECRET_KEY),
-        Attribute::KeyType(KeyType::AES),
         Attribute::Label(key_label.as_bytes().to_vec()),
         Attribute::Token(true),
     ];
@@ -87,7 +93,7 @@ fn find_or_create_kek(session: &Session, key_label: &str) -> Result<ObjectHandle
         [] => {}
         _ => {
             return Err(KeystoreError::Config(format!(
-                "{} AES keys labelled {key_label:?} on the token; expected one",
+                "{} secret keys labelled {key_label:?} on the token; expected one",
                 found.len()
             )));
         }
@@ -98,6 +104,7 @@ fn find_or_create_kek(session: &Session, key_label: &str) -> Result<ObjectHandle
     );
     let mut template = search;
     template.extend([
+        Attribute::KeyType(KeyType::AES),
         Attribute::Private(true),
         Attribute::Sensitive(true),
         Attribute::Extractable(false),
@@ -108,6 +115,107 @@ fn find_or_create_kek(session: &Session, key_label: &str) -> Result<ObjectHandle
     session
         .generate_key(&Mechanism::AesKeyGen, &template)
         .map_err(ck("generating the key-encryption key"))
+}
+
+/// Refuses a KEK that is not a private, sensitive, non-extractable AES-256 key usable for
+/// encryption and decryption. An attribute the token will not report counts as wrong.
+fn check_kek(session: &Session, key: ObjectHandle, key_label: &str) -> Result<(), KeystoreError> {
+    let attrs = session
+        .get_attributes(
+            key,
+            &[
+                AttributeType::KeyType,
+                AttributeType::ValueLen,
+                AttributeType::Extractable,
+                AttributeType::Sensitive,
+                AttributeType::Private,
+                AttributeType::Encrypt,
+                AttributeType::Decrypt,
+                AttributeType::NeverExtractable,
+                AttributeType::AlwaysSensitive,
+            ],
+        )
+        .map_err(ck("reading the key-encryption key's attributes"))?;
+    let refuse = |problem: String| {
+        Err(KeystoreError::UnsafeKek {
+            label: key_label.to_owned(),
+            problem,
+        })
+    };
+    match attrs.iter().find_map(|a| match a {
+        Attribute::KeyType(t) => Some(*t),
+        _ => None,
+    }) {
+        Some(KeyType::AES) => {}
+        Some(other) => return refuse(format!("it is a {other} key, not AES")),
+        None => return refuse("the token does not report its key type".into()),
+    }
+    match attrs.iter().find_map(|a| match a {
+        Attribute::ValueLen(len) => Some(u64::from(*len)),
+        _ => None,
+    }) {
+        Some(32) => {}
+        Some(len) => return refuse(format!("it is {len} bytes long, not 32 (AES-256)")),
+        None => return refuse("the token does not report its length".into()),
+    }
+    for (which, wanted, problem) in [
+        (
+            AttributeType::Extractable,
+            false,
+            "it is extractable (CKA_EXTRACTABLE is true): its value can be wrapped out of the token",
+        ),
+        (
+            AttributeType::Sensitive,
+            true,
+            "it is not sensitive (CKA_SENSITIVE is false): its value can be read from the token",
+        ),
+        (
+            AttributeType::Private,
+            true,
+            "it is a public object (CKA_PRIVATE is false): it can be used without the PIN",
+        ),
+        (
+            AttributeType::Encrypt,
+            true,
+            "it cannot encrypt (CKA_ENCRYPT is false)",
+        ),
+        (
+            AttributeType::Decrypt,
+            true,
+            "it cannot decrypt (CKA_DECRYPT is false)",
+        ),
+    ] {
+        if bool_attr(&attrs, which) != Some(wanted) {
+            return refuse(problem.to_owned());
+        }
+    }
+    // Allowed, since a key moved between HSMs (backup, cluster replication) has these false,
+    // but an operator should know: a copy of it may have existed outside a token.
+    let never_extractable = bool_attr(&attrs, AttributeType::NeverExtractable);
+    let always_sensitive = bool_attr(&attrs, AttributeType::AlwaysSensitive);
+    if never_extractable != Some(true) || always_sensitive != Some(true) {
+        tracing::warn!(
+            key_label,
+            ?never_extractable,
+            ?always_sensitive,
+            "the key-encryption key was extractable or not sensitive at some point: a copy of it may exist outside the token"
+        );
+    }
+    Ok(())
+}
+
+/// The value of a boolean attribute in `attrs`, if the token reported it.
+fn bool_attr(attrs: &[Attribute], which: AttributeType) -> Option<bool> {
+    attrs.iter().find_map(|a| match (a, which) {
+        (Attribute::Extractable(v), AttributeType::Extractable)
+        | (Attribute::Sensitive(v), AttributeType::Sensitive)
+        | (Attribute::Private(v), AttributeType::Private)
+        | (Attribute::Encrypt(v), AttributeType::Encrypt)
+        | (Attribute::Decrypt(v), AttributeType::Decrypt)
+        | (Attribute::NeverExtractable(v), AttributeType::NeverExtractable)
+        | (Attribute::AlwaysSensitive(v), AttributeType::AlwaysSensitive) => Some(*v),
+        _ => None,
+    })
 }
 
 impl Kek for Pkcs11Kek {

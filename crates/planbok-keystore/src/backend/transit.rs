@@ -1,6 +1,14 @@
 //! The transit backend: data keys are wrapped by an OpenBao/Vault transit key
 //! (`aes256-gcm96`), with the blob's associated data passed as `associated_data`.
+//!
+//! Every request carries the token and a data key (in the request on `encrypt`, in the
+//! answer on `decrypt`), so the connection is TLS, verified against the configured CA bundle
+//! only, except to a loopback address ([`TransitAddress`] refuses the rest when it is
+//! parsed). No proxy from the environment and no redirect is followed: either would send
+//! the same bytes somewhere the configuration does not name.
 
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
@@ -9,9 +17,11 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use ureq::Agent;
 use ureq::http::Response;
+use ureq::tls::{Certificate, ClientCert, PemItem, PrivateKey, RootCerts, TlsConfig, TlsProvider};
 use zeroize::Zeroizing;
 
 use super::{Kek, secret_from_env, to_key};
+use crate::config::TransitAddress;
 use crate::{BackendId, KeystoreError};
 
 const KEY_TYPE: &str = "aes256-gcm96";
@@ -80,23 +90,131 @@ fn status_err(context: &'static str, mut resp: Response<ureq::Body>) -> Keystore
     }
 }
 
+/// The TLS files named in the configuration.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TlsFiles<'a> {
+    pub(crate) ca_file: Option<&'a Path>,
+    pub(crate) client_cert: Option<&'a Path>,
+    pub(crate) client_key: Option<&'a Path>,
+}
+
+impl TlsFiles<'_> {
+    /// Which files go with which scheme: checked before any file is read or any socket
+    /// opened.
+    fn check(&self, address: &TransitAddress) -> Result<(), KeystoreError> {
+        let bad = |why: &str| KeystoreError::Config(format!("transit {address}: {why}"));
+        if address.is_tls() {
+            if self.ca_file.is_none() {
+                return Err(bad(
+                    "https:// needs ca_file, the PEM bundle of the CA that signs the server's certificate",
+                ));
+            }
+        } else if self.ca_file.is_some() || self.client_cert.is_some() || self.client_key.is_some()
+        {
+            return Err(bad(
+                "ca_file, client_cert and client_key are for https://; this address is plain http://",
+            ));
+        }
+        if self.client_cert.is_some() != self.client_key.is_some() {
+            return Err(bad("client_cert and client_key go together"));
+        }
+        Ok(())
+    }
+
+    /// The agent's TLS settings: only the configured CA roots, and the client certificate if
+    /// one is configured. For a loopback `http://` address, an empty root set (never used).
+    fn tls_config(&self) -> Result<TlsConfig, KeystoreError> {
+        let roots = match self.ca_file {
+            Some(path) => read_ca_bundle(path)?,
+            None => Vec::new(),
+        };
+        let client = match (self.client_cert, self.client_key) {
+            (Some(cert), Some(key)) => Some(read_client_cert(cert, key)?),
+            _ => None,
+        };
+        Ok(TlsConfig::builder()
+            .provider(TlsProvider::Rustls)
+            .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .root_certs(RootCerts::new_with_certs(&roots))
+            .client_cert(client)
+            .build())
+    }
+}
+
+fn pem_err(path: &Path, why: impl std::fmt::Display) -> KeystoreError {
+    KeystoreError::Config(format!("{}: {why}", path.display()))
+}
+
+/// Every certificate in a PEM file; an error if there is none that rustls can use as a
+/// root (rustls would otherwise skip unusable ones silently and trust nothing).
+fn read_ca_bundle(path: &Path) -> Result<Vec<Certificate<'static>>, KeystoreError> {
+    let pem = std::fs::read(path).map_err(|e| KeystoreError::io(path, e))?;
+    let mut certs = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        if let PemItem::Certificate(cert) = item.map_err(|e| pem_err(path, e))? {
+            certs.push(cert);
+        }
+    }
+    let mut store = rustls::RootCertStore::empty();
+    let (added, _) = store.add_parsable_certificates(
+        certs
+            .iter()
+            .map(|c| rustls::pki_types::CertificateDer::from(c.der())),
+    );
+    if added == 0 {
+        return Err(pem_err(path, "no usable CA certificate in this PEM file"));
+    }
+    Ok(certs)
+}
+
+/// The client certificate chain and its key. The key file is read into a zeroizing buffer.
+fn read_client_cert(cert_path: &Path, key_path: &Path) -> Result<ClientCert, KeystoreError> {
+    let pem = std::fs::read(cert_path).map_err(|e| KeystoreError::io(cert_path, e))?;
+    let mut chain = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        if let PemItem::Certificate(cert) = item.map_err(|e| pem_err(cert_path, e))? {
+            chain.push(cert);
+        }
+    }
+    if chain.is_empty() {
+        return Err(pem_err(cert_path, "no certificate in this PEM file"));
+    }
+    let key_pem =
+        Zeroizing::new(std::fs::read(key_path).map_err(|e| KeystoreError::io(key_path, e))?);
+    // Not the parser's message: it could quote the key's bytes.
+    let key = PrivateKey::from_pem(&key_pem).map_err(|_| {
+        pem_err(
+            key_path,
+            "no PKCS#8, PKCS#1 or SEC1 private key in this PEM file",
+        )
+    })?;
+    Ok(ClientCert::new_with_certs(&chain, key))
+}
+
 impl TransitKek {
     pub(crate) fn open(
-        address: &str,
+        address: &TransitAddress,
         token_env: &str,
         mount: &str,
         key_name: &str,
+        tls: TlsFiles<'_>,
     ) -> Result<Self, KeystoreError> {
+        tls.check(address)?;
         let token = secret_from_env(token_env)?;
         let agent: Agent = Agent::config_builder()
             .timeout_global(Some(TIMEOUT))
             .http_status_as_error(false)
+            // The address is the only place the token and data keys may go.
+            .proxy(None)
+            .max_redirects(0)
+            .https_only(address.is_tls())
+            .tls_config(tls.tls_config()?)
             .build()
             .into();
         let url = |op: &str| {
             format!(
                 "{}/v1/{}/{op}/{}",
-                address.trim_end_matches('/'),
+                address.as_str(),
                 mount.trim_matches('/'),
                 key_name.trim_matches('/')
             )

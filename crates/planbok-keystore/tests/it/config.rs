@@ -1,6 +1,6 @@
 use std::path::PathBuf;
 
-use planbok_keystore::KeystoreConfig;
+use planbok_keystore::{KeystoreConfig, KeystoreError, TransitAddress};
 
 #[derive(serde::Deserialize)]
 struct NodeConfig {
@@ -75,4 +75,82 @@ fn bad_configs_are_refused() {
     assert!(
         parse("[keystore]\nbackend = \"sealed\"\nstate_file = \"s\"\npin = \"1234\"\n").is_err()
     );
+}
+
+/// Plain HTTP carries the token and every data key in the clear: allowed to loopback only,
+/// and refused while the configuration is parsed. No refused address can reach `open`,
+/// so nothing is ever sent to it (this test does no IO at all).
+#[test]
+fn transit_http_is_loopback_only() {
+    for ok in [
+        "http://127.0.0.1:8200",
+        "http://127.0.0.1:8200/",
+        "http://127.9.8.7:8200",
+        "http://[::1]:8200",
+        "http://[::ffff:127.0.0.1]:8200",
+        "http://localhost:8200",
+        "http://LOCALHOST:8200",
+        "https://10.1.2.3:8200",
+        "https://bao.internal:8200/prefix",
+    ] {
+        let a = TransitAddress::parse(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        assert_eq!(a.is_tls(), ok.starts_with("https://"), "{ok}");
+        assert!(!a.as_str().ends_with('/'), "{a}");
+    }
+    for (bad, why) in [
+        ("http://10.1.2.3:8200", "loopback"),
+        ("http://192.168.1.10:8200", "loopback"),
+        ("http://0.0.0.0:8200", "loopback"),
+        ("http://[fe80::1]:8200", "loopback"),
+        ("http://[::]:8200", "loopback"),
+        ("http://bao.internal:8200", "loopback"),
+        // Names that merely start like loopback are names, not loopback.
+        ("http://127.0.0.1.nip.io:8200", "loopback"),
+        ("http://localhost.attacker.example:8200", "loopback"),
+        ("http://2130706433:8200", "loopback"),
+        ("ftp://127.0.0.1:8200", "scheme"),
+        ("127.0.0.1:8200", "scheme"),
+        ("https://user:pw@bao.internal:8200", "credentials"),
+        ("https://bao.internal:8200/?x=1", "query"),
+        ("not a url", "URL"),
+    ] {
+        let e = TransitAddress::parse(bad)
+            .err()
+            .unwrap_or_else(|| panic!("{bad} accepted"));
+        assert!(
+            matches!(&e, KeystoreError::Config(m) if m.contains(why)),
+            "{bad}: {e}"
+        );
+    }
+    // The same refusal when the node's configuration file is read.
+    let e = parse(
+        r#"[keystore]
+backend = "transit"
+address = "http://10.1.2.3:8200"
+token_env = "BAO_TOKEN"
+mount = "transit"
+key_name = "node1"
+"#,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("only to a loopback address"), "{e}");
+    // TLS settings read from the file.
+    let tls = parse(
+        r#"[keystore]
+backend = "transit"
+address = "https://bao.internal:8200"
+token_env = "BAO_TOKEN"
+mount = "transit"
+key_name = "node1"
+ca_file = "/etc/planbok/bao-ca.pem"
+client_cert = "/etc/planbok/node1-bao.pem"
+client_key = "/etc/planbok/node1-bao.key"
+"#,
+    )
+    .unwrap();
+    assert!(matches!(
+        tls,
+        KeystoreConfig::Transit { ca_file: Some(ref ca), client_key: Some(_), .. }
+            if ca == &PathBuf::from("/etc/planbok/bao-ca.pem")
+    ));
 }

@@ -104,10 +104,11 @@ fn pkcs11_in_child() {
     assert_eq!(&again.open_blob("wallet/1", &blob).unwrap()[..], b"share");
 
     kek_is_not_extractable();
+    malformed_keks_are_refused();
 }
 
-/// Looks at the KEK from the outside, with its own PKCS#11 session.
-fn kek_is_not_extractable() {
+/// A user session on the test token, next to the keystore's own.
+fn user_session() -> cryptoki::session::Session {
     let pkcs11 = Pkcs11::new(MODULE).unwrap();
     match pkcs11.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
         Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
@@ -124,6 +125,12 @@ fn kek_is_not_extractable() {
         Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
         Err(e) => panic!("{e}"),
     }
+    session
+}
+
+/// Looks at the KEK from the outside, with its own PKCS#11 session.
+fn kek_is_not_extractable() {
+    let session = user_session();
     let keys = session
         .find_objects(&[
             Attribute::Class(ObjectClass::SECRET_KEY),
@@ -203,4 +210,101 @@ fn kek_is_not_extractable() {
         key_type.as_slice(),
         [Attribute::KeyType(KeyType::AES)]
     ));
+}
+
+/// Someone (an operator's script, an attacker with the PIN before the node first started)
+/// put a key under the KEK's label that could leave the token, be read from it, or be used
+/// without the PIN. The keystore refuses to seal anything under it, and creates nothing.
+fn malformed_keks_are_refused() {
+    let session = user_session();
+    // Everything the keystore's own KEK has; each case changes one thing.
+    let good = |label: &str| {
+        vec![
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::Label(label.as_bytes().to_vec()),
+            Attribute::Token(true),
+            Attribute::Private(true),
+            Attribute::Sensitive(true),
+            Attribute::Extractable(false),
+            Attribute::Encrypt(true),
+            Attribute::Decrypt(true),
+        ]
+    };
+    let with = |label: &str, changed: Vec<Attribute>| {
+        let mut t: Vec<Attribute> = good(label)
+            .into_iter()
+            .filter(|a| {
+                !changed
+                    .iter()
+                    .any(|c| c.attribute_type() == a.attribute_type())
+            })
+            .collect();
+        t.extend(changed);
+        t
+    };
+    let aes = |label: &str, changed: Vec<Attribute>| {
+        let mut t = with(label, changed);
+        if !t
+            .iter()
+            .any(|a| a.attribute_type() == AttributeType::ValueLen)
+        {
+            t.push(Attribute::ValueLen(32.into()));
+        }
+        session.generate_key(&Mechanism::AesKeyGen, &t).unwrap();
+    };
+    aes("kek-extractable", vec![Attribute::Extractable(true)]);
+    aes("kek-not-sensitive", vec![Attribute::Sensitive(false)]);
+    aes("kek-public", vec![Attribute::Private(false)]);
+    aes("kek-aes128", vec![Attribute::ValueLen(16.into())]);
+    aes("kek-no-decrypt", vec![Attribute::Decrypt(false)]);
+    let mut generic = with("kek-generic", vec![Attribute::ValueLen(32.into())]);
+    generic.retain(|a| {
+        !matches!(
+            a.attribute_type(),
+            AttributeType::Encrypt | AttributeType::Decrypt
+        )
+    });
+    session
+        .generate_key(&Mechanism::GenericSecretKeyGen, &generic)
+        .unwrap();
+    // Control: the same template, unchanged, is accepted, so each refusal is about the one
+    // attribute the case changed.
+    aes("kek-imported-good", vec![]);
+    let config = |label: &str| KeystoreConfig::Pkcs11 {
+        module: PathBuf::from(MODULE),
+        token_label: TOKEN.into(),
+        pin_env: PIN_ENV.into(),
+        key_label: label.into(),
+    };
+    let ks = Keystore::open(&config("kek-imported-good"), 1).unwrap();
+    let blob = ks.seal_blob("wallet/1", b"share").unwrap();
+    assert_eq!(&ks.open_blob("wallet/1", &blob).unwrap()[..], b"share");
+
+    for (label, problem) in [
+        ("kek-extractable", "extractable (CKA_EXTRACTABLE is true)"),
+        (
+            "kek-not-sensitive",
+            "not sensitive (CKA_SENSITIVE is false)",
+        ),
+        ("kek-public", "public object (CKA_PRIVATE is false)"),
+        ("kek-aes128", "16 bytes long, not 32"),
+        ("kek-no-decrypt", "cannot decrypt"),
+        ("kek-generic", "not AES"),
+    ] {
+        let r = Keystore::open(&config(label), 1);
+        let e = r.err().unwrap_or_else(|| panic!("{label} was accepted"));
+        assert!(
+            matches!(&e, KeystoreError::UnsafeKek { label: l, problem: p } if l == label && p.contains(problem)),
+            "{label}: {e}"
+        );
+        assert!(e.to_string().contains(label), "{e}");
+        // Nothing created beside it: still exactly the one object under that label.
+        let found = session
+            .find_objects(&[
+                Attribute::Class(ObjectClass::SECRET_KEY),
+                Attribute::Label(label.as_bytes().to_vec()),
+            ])
+            .unwrap();
+        assert_eq!(found.len(), 1, "{label}");
+    }
 }

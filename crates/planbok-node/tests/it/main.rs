@@ -83,6 +83,27 @@ fn config_resolves_relative_paths_and_checks_fields() {
     );
     assert_eq!(c.peer.as_ref().unwrap().tls_name, "node2.planbok");
     assert_eq!(c.limits.max_concurrent_runs, 32);
+    // The transit keystore's TLS files are relative to the config too.
+    let transit = GOOD.replace(
+        "backend = \"dev\"\nkey_file = \"node1.key\"\nallow_dev = true\n",
+        "backend = \"transit\"\naddress = \"https://bao.internal:8200\"\ntoken_env = \"T\"\n\
+         mount = \"transit\"\nkey_name = \"k\"\nca_file = \"tls/ca.pem\"\n\
+         client_cert = \"tls/c.pem\"\nclient_key = \"/abs/c.key\"\n",
+    );
+    std::fs::write(&path, &transit).unwrap();
+    match NodeConfig::load(&path).unwrap().keystore {
+        planbok_keystore::KeystoreConfig::Transit {
+            ca_file,
+            client_cert,
+            client_key,
+            ..
+        } => {
+            assert_eq!(ca_file.unwrap(), dir.path().join("tls/ca.pem"));
+            assert_eq!(client_cert.unwrap(), dir.path().join("tls/c.pem"));
+            assert_eq!(client_key.unwrap(), std::path::PathBuf::from("/abs/c.key"));
+        }
+        other => panic!("{other:?}"),
+    }
 
     for (edit, why) in [
         (GOOD.replace("role = 1", "role = 3"), "role must be 1 or 2"),
