@@ -542,7 +542,8 @@ pub struct TransactionSignature {
 pub struct ExportWallets {
     /// UUID v4, mandatory.
     pub idempotency_key: Option<String>,
-    /// The wallets to export (all of the organization's when absent).
+    /// The wallets to export (all of the organization's when absent): at most 200 wallets
+    /// on at most 64 MPC keys, else 400 `invalid_request`.
     pub wallet_ids: Option<Vec<String>>,
     /// Base64 X25519 public key (32 bytes): the HPKE recipient.
     pub recipient_public_key: String,

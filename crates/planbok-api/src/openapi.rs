@@ -217,7 +217,9 @@ doc_route!(
 );
 doc_route!(
     #[utoipa::path(post, path = "/v2/organization/wallets/export", tag = "signing", request_body = ExportWallets,
-    responses((status = 200, body = WalletsExported), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = WalletsExported),
+        (status = 400, body = ErrorBody, description = "`invalid_request`: more than 200 wallets or more than 64 MPC keys"),
+        (status = 403, body = ErrorBody)))]
     export_wallets
 );
 doc_route!(

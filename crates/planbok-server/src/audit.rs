@@ -4,7 +4,7 @@
 //! refused if that write fails), then a `success` entry in the same database transaction
 //! as its result, or a best-effort `failure` entry. Authorization failures are appended to
 //! the organization's chain when the key names one, else only logged (an unknown key must
-//! not let anyone grow the trail).
+//! not let anyone grow the trail); repeated ones are aggregated per key (`denials.rs`).
 
 use planbok_store::server::AuditDraft;
 use serde_json::Value;
@@ -76,7 +76,8 @@ pub fn draft(
     }
 }
 
-/// Appends an authorization failure, best effort.
+/// Records an authorization failure, best effort: appended at once while the key's window
+/// has room, else counted into one later entry (`denials.rs`).
 pub async fn denied(app: &App, chain: &str, actor: Actor<'_>, ctx: &Ctx, e: &ApiError) {
     let d = draft(
         chain,
@@ -87,8 +88,17 @@ pub async fn denied(app: &App, chain: &str, actor: Actor<'_>, ctx: &Ctx, e: &Api
         "failure",
         serde_json::json!({ "code": e.code.as_str() }),
     );
-    if let Err(err) = app.store.append_audit(d).await {
-        tracing::error!(request_id = %ctx.request_id, error = %err, "could not audit an authorization failure");
+    let now = d.at_ms;
+    append_all(app, app.denials.record(d, now)).await;
+}
+
+/// Appends `entries` in order, best effort (logged when a write fails).
+pub async fn append_all(app: &App, entries: Vec<AuditDraft>) {
+    for d in entries {
+        let request_id = d.request_id.clone();
+        if let Err(err) = app.store.append_audit(d).await {
+            tracing::error!(request_id = %request_id, error = %err, "could not audit an authorization failure");
+        }
     }
 }
 

@@ -14,6 +14,7 @@ mod auth;
 mod body;
 pub mod config;
 mod context;
+mod denials;
 mod docs;
 mod error;
 mod facts;
@@ -79,7 +80,18 @@ pub(crate) struct Inner {
     pub(crate) facts: facts::Facts,
     /// When each key's `last_used_at` was last written.
     touched: Mutex<HashMap<String, i64>>,
+    /// Authorization failures being aggregated per key.
+    pub(crate) denials: denials::Denials,
+    /// The secret hash of each key that authenticated in this process, so that the
+    /// per-IP authentication budget does not lock out a key that proves itself. Only
+    /// successful keys get here: its size is bounded by the keys in the database (and
+    /// [`MAX_PROVEN_KEYS`]).
+    proven: Mutex<HashMap<String, [u8; 32]>>,
 }
+
+/// The most proven keys remembered; past it the memory starts over (they prove
+/// themselves again with one lookup each).
+const MAX_PROVEN_KEYS: usize = 100_000;
 
 impl std::ops::Deref for App {
     type Target = Inner;
@@ -112,6 +124,42 @@ impl App {
                 }
             });
         }
+    }
+}
+
+impl App {
+    /// Whether `secret` is the one key `id` authenticated with before in this process.
+    pub(crate) fn proven_key(&self, id: &str, secret: &str) -> bool {
+        let Ok(p) = self.proven.lock() else {
+            return false;
+        };
+        p.get(id).is_some_and(|h| auth::secret_matches(secret, h))
+    }
+
+    /// Remembers a key that just authenticated.
+    pub(crate) fn remember_proven_key(&self, key: &ApiKeyRecord) {
+        let Ok(hash) = <[u8; 32]>::try_from(key.secret_hash.as_slice()) else {
+            return;
+        };
+        if let Ok(mut p) = self.proven.lock() {
+            if p.len() >= MAX_PROVEN_KEYS && !p.contains_key(&key.id) {
+                p.clear();
+            }
+            p.insert(key.id.clone(), hash);
+        }
+    }
+
+    /// Forgets a key that failed (revoked, its allowlists, its member gone).
+    pub(crate) fn forget_proven_key(&self, id: &str) {
+        if let Ok(mut p) = self.proven.lock() {
+            p.remove(id);
+        }
+    }
+
+    /// Appends the summaries of closed denial windows (all of them with `all`).
+    async fn flush_denials(&self, all: bool) {
+        let due = self.denials.take_closed(now_ms(), all);
+        audit::append_all(self, due).await;
     }
 }
 
@@ -156,6 +204,8 @@ async fn app(config: ServerConfig) -> Result<App, StartError> {
         operator_token_hash: Sha256::digest(token.as_bytes()).into(),
         facts: facts::Facts::default(),
         touched: Mutex::new(HashMap::new()),
+        denials: denials::Denials::default(),
+        proven: Mutex::new(HashMap::new()),
         store,
         nodes,
         config,
@@ -186,26 +236,47 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
     let app = app(config).await?;
-    let pruner = {
-        let store = app.store.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
-            loop {
-                tick.tick().await;
-                // Idempotent responses are kept for 24 hours.
-                if let Err(e) = store.prune_idempotency(now_ms() - 86_400_000).await {
-                    tracing::warn!(error = %e, "could not prune idempotency records");
-                }
-            }
-        })
-    };
+    let stop = tokio_util::sync::CancellationToken::new();
+    let housekeeping = tokio::spawn(housekeeping(app.clone(), stop.clone()));
     tracing::info!(addr = ?listener.local_addr().ok(), "planbok server listening");
     let served = axum::serve(
         listener,
-        router(app).into_make_service_with_connect_info::<SocketAddr>(),
+        router(app.clone()).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
     .await;
-    pruner.abort();
+    stop.cancel();
+    if let Err(e) = housekeeping.await {
+        tracing::error!(error = %e, "the housekeeping task failed");
+    }
+    // Counted authorization failures of windows still open: written now rather than lost.
+    app.flush_denials(true).await;
+    tracing::info!("planbok server stopped");
     served.map_err(StartError::Serve)
+}
+
+/// The server's periodic work, until `stop`: closed denial windows flushed to the audit
+/// trail, rate-limiter states that are full again dropped, idempotency records past their
+/// 24 hours pruned.
+async fn housekeeping(app: App, stop: tokio_util::sync::CancellationToken) {
+    use std::time::Duration;
+    let mut flush = tokio::time::interval(denials::FLUSH_EVERY);
+    let mut limits = tokio::time::interval(Duration::from_secs(60));
+    let mut idempotency = tokio::time::interval(Duration::from_secs(3600));
+    for t in [&mut flush, &mut limits, &mut idempotency] {
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    }
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = flush.tick() => app.flush_denials(false).await,
+            _ = limits.tick() => app.limits.prune(),
+            _ = idempotency.tick() => {
+                // Idempotent responses are kept for 24 hours.
+                if let Err(e) = app.store.prune_idempotency(now_ms() - 86_400_000).await {
+                    tracing::warn!(error = %e, "could not prune idempotency records");
+                }
+            }
+        }
+    }
 }

@@ -8,9 +8,30 @@ use std::time::Duration;
 
 use axum::http::Method;
 
-/// The matched route template, attached to a response for the metrics.
+/// The matched route template, attached to a response for the metrics. Requests no route
+/// matched (404, 405) carry none and count under [`UNMATCHED`].
 #[derive(Debug, Clone)]
 pub struct RouteLabel(pub String);
+
+/// The route label of requests that matched no route: one label, whatever the path.
+pub const UNMATCHED: &str = "unmatched";
+
+/// The method as a label: the standard methods by name, anything else (HTTP allows any
+/// token) as `OTHER`, so a client cannot add a label per request.
+pub fn method_label(m: &Method) -> &'static str {
+    match *m {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "OTHER",
+    }
+}
 
 const BUCKETS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
@@ -25,8 +46,8 @@ struct Histogram {
 
 #[derive(Debug, Default)]
 struct Inner {
-    requests: BTreeMap<(String, String, u16), u64>,
-    latency: BTreeMap<(String, String), Histogram>,
+    requests: BTreeMap<(&'static str, String, u16), u64>,
+    latency: BTreeMap<(&'static str, String), Histogram>,
     node_calls: BTreeMap<(&'static str, &'static str), u64>,
 }
 
@@ -35,12 +56,13 @@ struct Inner {
 pub struct Metrics(Mutex<Inner>);
 
 impl Metrics {
-    /// Records one HTTP request.
+    /// Records one HTTP request. `route` is a route template or [`UNMATCHED`], never a
+    /// client's path: every label is from a finite set.
     pub fn observe(&self, method: &Method, route: &str, status: u16, elapsed: Duration) {
         let Ok(mut m) = self.0.lock() else { return };
-        let key = (method.to_string(), route.to_owned());
+        let key = (method_label(method), route.to_owned());
         *m.requests
-            .entry((key.0.clone(), key.1.clone(), status))
+            .entry((key.0, key.1.clone(), status))
             .or_default() += 1;
         let h = m.latency.entry(key).or_default();
         let secs = elapsed.as_secs_f64();
@@ -107,5 +129,29 @@ impl Metrics {
             );
         }
         out
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arbitrary_methods_share_one_label() {
+        let m = Metrics::default();
+        for i in 0..1000 {
+            let method = Method::from_bytes(format!("FOO{i}").as_bytes()).unwrap();
+            m.observe(&method, UNMATCHED, 405, Duration::from_millis(1));
+        }
+        m.observe(&Method::GET, "/health", 200, Duration::from_millis(1));
+        let inner = m.0.lock().unwrap();
+        assert_eq!(inner.requests.len(), 2, "{:?}", inner.requests.keys());
+        assert_eq!(inner.requests[&("OTHER", UNMATCHED.to_owned(), 405)], 1000);
+        assert_eq!(inner.latency.len(), 2);
+        drop(inner);
+        let text = m.render();
+        assert!(!text.contains("FOO"), "{text}");
+        assert!(text.contains("method=\"OTHER\",route=\"unmatched\",status=\"405\"} 1000"));
     }
 }

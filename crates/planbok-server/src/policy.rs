@@ -2,8 +2,14 @@
 //! counts against), enforced by one middleware before any handler runs. `docs/api.md`
 //! prints this table; a test calls every route with every role and key access.
 //!
-//! Read-only keys may only `GET`. A key acts with its member's role. Routes of another
-//! organization's objects answer 404 (the handlers look objects up by the caller's org).
+//! Read-only keys may only call routes that change nothing: every `GET`, and the one `POST`
+//! that only computes (validate-address). A key acts with its member's role. Routes of
+//! another organization's objects answer 404 (the handlers look objects up by the caller's
+//! org).
+//!
+//! Authentication is budgeted per client IP before anything is looked up: an IP whose
+//! failed authentications used its budget gets 429 without a database read or an audit
+//! write, unless it presents a key whose secret this process has already seen succeed.
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::Method;
@@ -11,6 +17,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use planbok_api::model::{KeyAccess, Role};
 use planbok_api::{API_KEY_HEADER, ErrorCode, OPERATOR_TOKEN_HEADER};
+use planbok_store::server::ApiKeyRecord;
 
 use crate::App;
 use crate::audit::{self, Actor};
@@ -42,6 +49,8 @@ pub struct Rule {
     pub access: Access,
     /// Rate-limit category.
     pub category: Category,
+    /// Whether it may change anything; read-only keys may call only the routes that do not.
+    pub writes: bool,
 }
 
 const fn rule(
@@ -55,6 +64,20 @@ const fn rule(
         path,
         access,
         category,
+        writes: !matches!(method.as_bytes(), b"GET"),
+    }
+}
+
+/// A non-`GET` route that changes nothing (it takes a body, that is all).
+const fn computes(
+    method: &'static str,
+    path: &'static str,
+    access: Access,
+    category: Category,
+) -> Rule {
+    Rule {
+        writes: false,
+        ..rule(method, path, access, category)
     }
 }
 
@@ -120,7 +143,7 @@ pub const POLICY: &[Rule] = &[
     rule("GET", "/v2/wallets", Key(Member), Reads),
     rule("GET", "/v2/wallets/{id}", Key(Member), Reads),
     rule("PUT", "/v2/wallets/{id}", Key(Admin), Management),
-    rule("POST", "/v2/wallets/validate-address", Key(Member), Reads),
+    computes("POST", "/v2/wallets/validate-address", Key(Member), Reads),
     rule(
         "POST",
         "/v2/organization/sign/message",
@@ -194,18 +217,14 @@ async fn admit(app: &App, rule: &Rule, req: &mut Request) -> ApiResult<()> {
         .ok_or_else(|| ApiError::internal("request context missing"))?;
     // Owned copies: the request body is not `Sync`, so no borrow of it may live across an
     // await.
-    let (token, key, write) = {
+    let (token, key) = {
         let header = |name: &str| {
             req.headers()
                 .get(name)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned)
         };
-        (
-            header(OPERATOR_TOKEN_HEADER),
-            header(API_KEY_HEADER),
-            req.method() != Method::GET,
-        )
+        (header(OPERATOR_TOKEN_HEADER), header(API_KEY_HEADER))
     };
     match rule.access {
         Public => Ok(()),
@@ -221,17 +240,35 @@ async fn admit(app: &App, rule: &Rule, req: &mut Request) -> ApiResult<()> {
             }
         }
         Key(min) => {
-            let caller = match authenticate(app, key, &ctx).await {
+            let presented = key.as_deref().and_then(auth::parse);
+            // The budget before any lookup: an IP that spent it costs nothing more. A key
+            // this process has seen succeed passes on (its secret proves it is no guess),
+            // so a neighbour behind the same address cannot lock a working key out.
+            let proven = presented
+                .as_ref()
+                .is_some_and(|(id, secret)| app.proven_key(id, secret));
+            if !proven && !app.limits.may_authenticate(ctx.ip) {
+                return Err(rate_limited());
+            }
+            let caller = match authenticate(app, presented, &ctx).await {
                 Ok(c) => c,
-                Err(e) => {
-                    // Failed authentications count against the IP's authentication budget.
-                    if !app.limits.check(Category::Authentication, None, ctx.ip) {
+                Err(Failure::Error(e)) => return Err(e),
+                Err(Failure::Denied { error, key }) => {
+                    if let Some((id, _)) = &key {
+                        app.forget_proven_key(id);
+                    }
+                    if !app.limits.authentication_failed(ctx.ip) {
+                        // Over budget (requests racing past the check above): refused
+                        // like the others, without an audit write.
                         return Err(rate_limited());
                     }
-                    return Err(e);
+                    if let Some((id, org)) = &key {
+                        audit::denied(app, org, Actor::Key(id), &ctx, &error).await;
+                    }
+                    return Err(error);
                 }
             };
-            if write && caller.access == KeyAccess::ReadOnly {
+            if rule.writes && caller.access == KeyAccess::ReadOnly {
                 let e = ApiError::forbidden("this API key is read-only");
                 audit::denied(app, &caller.org_id, Actor::Caller(&caller), &ctx, &e).await;
                 return Err(e);
@@ -252,6 +289,25 @@ async fn admit(app: &App, rule: &Rule, req: &mut Request) -> ApiResult<()> {
     }
 }
 
+/// Why an API key was not accepted.
+enum Failure {
+    /// The key is missing, malformed, unknown, revoked, wrong, or refused by its
+    /// allowlists: a failed authentication (with the key's id and organization when it
+    /// names a real key, for the audit trail).
+    Denied {
+        error: ApiError,
+        key: Option<(String, String)>,
+    },
+    /// The server could not decide (the database): no one's fault, not counted.
+    Error(ApiError),
+}
+
+impl From<ApiError> for Failure {
+    fn from(e: ApiError) -> Self {
+        Failure::Error(e)
+    }
+}
+
 fn rate_limited() -> ApiError {
     ApiError::new(ErrorCode::RateLimited, "too many requests; retry later")
 }
@@ -264,31 +320,49 @@ fn limit(app: &App, category: Category, org: Option<&str>, ctx: &Ctx) -> ApiResu
     }
 }
 
-async fn authenticate(app: &App, presented: Option<String>, ctx: &Ctx) -> ApiResult<Caller> {
+async fn authenticate(
+    app: &App,
+    presented: Option<(String, &str)>,
+    ctx: &Ctx,
+) -> Result<Caller, Failure> {
     let unauthorized = || ApiError::new(ErrorCode::Unauthorized, "missing or invalid API key");
-    let presented = presented.ok_or_else(unauthorized)?;
-    let (key_id, secret) = auth::parse(&presented).ok_or_else(unauthorized)?;
-    let (key, role) = app
+    let denied = |error: ApiError, key: &ApiKeyRecord| Failure::Denied {
+        error,
+        key: Some((key.id.clone(), key.org_id.clone())),
+    };
+    let Some((key_id, secret)) = presented else {
+        return Err(Failure::Denied {
+            error: unauthorized(),
+            key: None,
+        });
+    };
+    let Some((key, role)) = app
         .store
         .api_key_with_role(&key_id)
-        .await?
-        .ok_or_else(unauthorized)?;
+        .await
+        .map_err(ApiError::from)?
+    else {
+        return Err(Failure::Denied {
+            error: unauthorized(),
+            key: None,
+        });
+    };
     if key.revoked_at_ms.is_some() || !auth::secret_matches(secret, &key.secret_hash) {
-        let e = unauthorized();
-        audit::denied(app, &key.org_id, Actor::Key(&key.id), ctx, &e).await;
-        return Err(e);
+        return Err(denied(unauthorized(), &key));
     }
     if let Err(e) = auth::check_allowlists(&key, ctx.ip, ctx.origin.as_deref()) {
-        audit::denied(app, &key.org_id, Actor::Key(&key.id), ctx, &e).await;
-        return Err(e);
+        return Err(denied(e, &key));
     }
     // A key whose member is gone is revoked with it; no member, no access either way.
-    let role = role.ok_or_else(unauthorized)?;
+    let Some(role) = role else {
+        return Err(denied(unauthorized(), &key));
+    };
     let role = Role::parse(&role)
         .ok_or_else(|| ApiError::internal(format!("member {} has role {role:?}", key.member_id)))?;
     let access = KeyAccess::parse(&key.access)
         .ok_or_else(|| ApiError::internal(format!("key {} has access {:?}", key.id, key.access)))?;
     app.touch_key(&key);
+    app.remember_proven_key(&key);
     Ok(Caller {
         org_id: key.org_id,
         member_id: key.member_id,

@@ -23,6 +23,7 @@ macro_rules! on_sqlite_and_postgres {
 mod api_access;
 mod api_cli;
 mod api_dev;
+mod api_edge;
 mod api_export;
 mod api_idem_audit;
 mod api_sign;

@@ -38,16 +38,6 @@ async fn load_member(app: &App, caller: &Caller, id: &str) -> ApiResult<MemberRe
         .ok_or_else(|| ApiError::not_found("member"))
 }
 
-async fn refuse_last_owner(app: &App, org_id: &str) -> ApiResult<()> {
-    if app.store.count_owners(org_id).await? <= 1 {
-        return Err(ApiError::new(
-            ErrorCode::Conflict,
-            "the organization's last owner cannot be removed or demoted",
-        ));
-    }
-    Ok(())
-}
-
 /// `POST /v2/organization/members`.
 pub(crate) async fn create(
     State(app): State<App>,
@@ -121,9 +111,6 @@ pub(crate) async fn update(
     may_manage(&caller, current_role)?;
     if let Some(role) = b.role {
         may_manage(&caller, role)?;
-        if current_role == Role::Owner && role != Role::Owner {
-            refuse_last_owner(&app, &caller.org_id).await?;
-        }
     }
     let new_name = b
         .name
@@ -139,11 +126,14 @@ pub(crate) async fn update(
         serde_json::json!({ "role": b.role.map(Role::as_str), "renamed": new_name.is_some() }),
     );
     let commit = Commit::audit(op.draft("success", None));
+    // The store refuses to demote the last owner, and refuses if the role this was decided
+    // on changed meanwhile, in the transaction of the change (concurrent requests).
     let m = app
         .store
         .update_member(
             &caller.org_id,
             &id,
+            Some(&current.role),
             new_name,
             b.role.map(|r| r.as_str().to_owned()),
             now_ms(),
@@ -163,9 +153,6 @@ pub(crate) async fn remove(
     let current = load_member(&app, &caller, &id).await?;
     let role = Role::parse(&current.role).unwrap_or(Role::Member);
     may_manage(&caller, role)?;
-    if role == Role::Owner {
-        refuse_last_owner(&app, &caller.org_id).await?;
-    }
     let op = Op::new(
         &app,
         &caller,
@@ -176,7 +163,7 @@ pub(crate) async fn remove(
     );
     let commit = Commit::audit(op.draft("success", None));
     app.store
-        .delete_member(&caller.org_id, &id, now_ms(), &commit)
+        .delete_member(&caller.org_id, &id, Some(&current.role), now_ms(), &commit)
         .await?;
     Ok(ok(
         StatusCode::OK,

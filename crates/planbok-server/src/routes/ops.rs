@@ -65,7 +65,15 @@ pub(crate) async fn ready(State(app): State<App>) -> Response {
 
 /// `GET /metrics`: Prometheus text.
 pub(crate) async fn metrics(State(app): State<App>) -> Response {
-    let mut r = app.metrics.render().into_response();
+    let mut text = app.metrics.render();
+    // The in-memory state clients can make grow, pruned by the housekeeping task.
+    text.push_str(&format!(
+        "# TYPE planbok_rate_limiter_keys gauge\nplanbok_rate_limiter_keys {}\n\
+         # TYPE planbok_audit_denial_windows gauge\nplanbok_audit_denial_windows {}\n",
+        app.limits.len(),
+        app.denials.len()
+    ));
+    let mut r = text.into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4"),

@@ -312,6 +312,11 @@ pub(crate) async fn transaction(
 /// Most wallets one export may name.
 const MAX_EXPORT_WALLETS: usize = 200;
 
+/// Most MPC keys one export may carry: Node 1 opens them all under one `verify` secret in
+/// one request and refuses more. The secret ciphertext is single-use, so the server cannot
+/// split an export into several node calls; it refuses up front instead (`docs/api.md`).
+const MAX_EXPORT_KEYS: usize = 64;
+
 /// `POST /v2/organization/wallets/export`: owner of a trustless organization, `verify`
 /// secret. Each node seals its own share to the client's X25519 key; the server only
 /// relays ciphertexts it cannot open.
@@ -363,7 +368,6 @@ pub(crate) async fn export(
                 "only trustless organizations can export keys",
             ));
         }
-        app.require_secret_mode(&caller.org_id, secret).await?;
         let wallets = match &b.wallet_ids {
             Some(ids) => {
                 let mut out = Vec::with_capacity(ids.len());
@@ -397,15 +401,32 @@ pub(crate) async fn export(
             return Err(ApiError::not_found("wallet"));
         }
         // One export per MPC key, whatever the number of wallets on it.
-        let mut keys: Vec<(String, Protocol)> = Vec::new();
+        let mut key_ids: Vec<&str> = Vec::new();
         for w in &wallets {
-            if keys.iter().any(|(k, _)| *k == w.key_id) {
-                continue;
+            if !key_ids.contains(&w.key_id.as_str()) {
+                key_ids.push(&w.key_id);
             }
+        }
+        // Before the secret is looked at: a request too large is refused as such, whatever
+        // its secret.
+        if key_ids.len() > MAX_EXPORT_KEYS {
+            return Err(ApiError::invalid(format!(
+                "an export carries at most {MAX_EXPORT_KEYS} MPC keys and these wallets have {}: \
+                 export them in several requests (walletIds), each with its own verify secret",
+                key_ids.len()
+            )));
+        }
+        app.require_secret_mode(&caller.org_id, secret).await?;
+        let mut keys: Vec<(String, Protocol)> = Vec::with_capacity(key_ids.len());
+        for key_id in key_ids {
+            let w = wallets
+                .iter()
+                .find(|w| w.key_id == key_id)
+                .ok_or_else(|| ApiError::internal("export lost a key"))?;
             let protocol = app
                 .wallet_protocol(&caller.org_id, &w.blockchain, &w.wallet_set_id)
                 .await?;
-            keys.push((w.key_id.clone(), protocol));
+            keys.push((key_id.to_owned(), protocol));
         }
         op.requested().await?;
         let binding_wallet = if wallets.len() == 1 { wallets[0].id.as_str() } else { "" };

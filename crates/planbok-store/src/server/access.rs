@@ -241,10 +241,16 @@ impl ServerStore {
     }
 
     /// Changes a member's name and/or role; `NotFound` if `id` is not a member of `org_id`.
+    ///
+    /// `Conflict` when the change would leave the organization without an owner, or when
+    /// `expected_role` is given and the member's role is another by now (the caller decided
+    /// on a role that changed meanwhile). Both hold under concurrency: see [`lock_members`].
+    #[allow(clippy::too_many_arguments)]
     pub async fn update_member(
         &self,
         org_id: &str,
         id: &str,
+        expected_role: Option<&str>,
         name: Option<String>,
         role: Option<String>,
         updated_at_ms: i64,
@@ -254,6 +260,10 @@ impl ServerStore {
             check_role(role)?;
         }
         let mut tx = self.begin().await?;
+        let current = lock_members(&mut tx, org_id, id, expected_role).await?;
+        if current == "owner" && role.as_deref().is_some_and(|r| r != "owner") {
+            keep_an_owner(&mut tx, org_id).await?;
+        }
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE members SET name = COALESCE($1, name), role = COALESCE($2, role), \
              updated_at_ms = $3 WHERE org_id = $4 AND id = $5 RETURNING {MEMBER_COLUMNS}"
@@ -274,16 +284,22 @@ impl ServerStore {
     }
 
     /// Removes a member and revokes (at `at_ms`) every key it still has, in one
-    /// transaction. `NotFound` if `id` is not a member of `org_id`. The server refuses to
-    /// remove the last owner (`count_owners`) before calling this.
+    /// transaction. `NotFound` if `id` is not a member of `org_id`; `Conflict` if it is the
+    /// organization's last owner, or if `expected_role` is given and is not its role (as
+    /// [`ServerStore::update_member`]).
     pub async fn delete_member(
         &self,
         org_id: &str,
         id: &str,
+        expected_role: Option<&str>,
         at_ms: i64,
         c: &Commit,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
+        let current = lock_members(&mut tx, org_id, id, expected_role).await?;
+        if current == "owner" {
+            keep_an_owner(&mut tx, org_id).await?;
+        }
         let deleted = sqlx::query("DELETE FROM members WHERE org_id = $1 AND id = $2")
             .bind(org_id)
             .bind(id)
@@ -314,6 +330,61 @@ impl ServerStore {
                 .await?;
         Ok(n)
     }
+}
+
+/// Serializes the changes of one organization's members, then reads member `id`'s role
+/// (`NotFound` without it; `Conflict` if it is not `expected`).
+///
+/// "At least one owner" is a fact about several rows, which row locks on the rows changed
+/// do not protect: under PostgreSQL's READ COMMITTED two owners demoting each other each
+/// count two owners and both commit, leaving none. So every member change first takes the
+/// organization row's lock with a no-op UPDATE (portable: on SQLite the write transaction
+/// is already exclusive), and the checks that follow read what the previous holder
+/// committed. The lock is `FOR NO KEY UPDATE` on PostgreSQL, so inserts that only
+/// reference the organization (wallets, keys, members) do not wait for it.
+async fn lock_members(
+    tx: &mut Tx,
+    org_id: &str,
+    id: &str,
+    expected: Option<&str>,
+) -> Result<String, StoreError> {
+    sqlx::query("UPDATE organizations SET updated_at_ms = updated_at_ms WHERE id = $1")
+        .bind(org_id)
+        .execute(&mut **tx)
+        .await?;
+    let role: Option<String> =
+        sqlx::query_scalar("SELECT role FROM members WHERE org_id = $1 AND id = $2")
+            .bind(org_id)
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    let Some(role) = role else {
+        return Err(StoreError::NotFound(format!("member {id} of {org_id}")));
+    };
+    if let Some(expected) = expected
+        && expected != role
+    {
+        return Err(StoreError::Conflict(format!(
+            "the member's role changed meanwhile (now {role}); nothing was done"
+        )));
+    }
+    Ok(role)
+}
+
+/// `Conflict` unless the organization has another owner than the one about to go (call
+/// after [`lock_members`]).
+async fn keep_an_owner(tx: &mut Tx, org_id: &str) -> Result<(), StoreError> {
+    let owners: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM members WHERE org_id = $1 AND role = 'owner'")
+            .bind(org_id)
+            .fetch_one(&mut **tx)
+            .await?;
+    if owners <= 1 {
+        return Err(StoreError::Conflict(
+            "the organization's last owner cannot be removed or demoted".into(),
+        ));
+    }
+    Ok(())
 }
 
 async fn insert_member(tx: &mut Tx, m: &MemberRecord) -> Result<(), StoreError> {

@@ -11,6 +11,8 @@ on_every_backend!(
     custody_mode_set_once,
     members_crud,
     delete_member_revokes_its_keys,
+    two_owners_demoting_or_removing_each_other_at_once_leave_one,
+    a_change_decided_on_a_stale_role_is_refused,
     api_keys_crud,
     touch_api_key_is_coarse,
     org_isolation_of_every_lookup,
@@ -163,6 +165,7 @@ async fn members_crud(db: &TestDb) {
             "org_a",
             "mem_1",
             None,
+            None,
             Some("admin".into()),
             T0 + 99,
             &Commit::none(),
@@ -177,6 +180,7 @@ async fn members_crud(db: &TestDb) {
         .update_member(
             "org_a",
             "mem_1",
+            None,
             Some("Ada".into()),
             None,
             T0 + 100,
@@ -192,6 +196,7 @@ async fn members_crud(db: &TestDb) {
                 "org_a",
                 "mem_1",
                 None,
+                None,
                 Some("god".into()),
                 T0,
                 &Commit::none()
@@ -204,6 +209,7 @@ async fn members_crud(db: &TestDb) {
             .update_member(
                 "org_a",
                 "mem_x",
+                None,
                 Some("x".into()),
                 None,
                 T0,
@@ -217,6 +223,7 @@ async fn members_crud(db: &TestDb) {
             "org_a",
             "mem_2",
             None,
+            None,
             Some("owner".into()),
             T0,
             &Commit::none(),
@@ -225,13 +232,13 @@ async fn members_crud(db: &TestDb) {
         .unwrap();
     assert_eq!(store.count_owners("org_a").await.unwrap(), 2);
     store
-        .delete_member("org_a", "mem_2", T0, &Commit::none())
+        .delete_member("org_a", "mem_2", None, T0, &Commit::none())
         .await
         .unwrap();
     assert_eq!(store.count_owners("org_a").await.unwrap(), 1);
     assert!(not_found(
         store
-            .delete_member("org_a", "mem_2", T0, &Commit::none())
+            .delete_member("org_a", "mem_2", None, T0, &Commit::none())
             .await
     ));
     assert_eq!(
@@ -261,6 +268,7 @@ async fn delete_member_revokes_its_keys(db: &TestDb) {
         .delete_member(
             "org_a",
             "mem_1",
+            None,
             T0 + 50,
             &Commit::audit(draft("org_a", "member.delete")),
         )
@@ -417,10 +425,12 @@ async fn org_isolation_of_every_lookup(db: &TestDb) {
     assert_eq!(store.member(b, "mem_org_a").await.unwrap(), None);
     assert!(not_found(
         store
-            .update_member(b, "mem_1", Some("x".into()), None, T0, &c)
+            .update_member(b, "mem_1", None, Some("x".into()), None, T0, &c)
             .await
     ));
-    assert!(not_found(store.delete_member(b, "mem_1", T0, &c).await));
+    assert!(not_found(
+        store.delete_member(b, "mem_1", None, T0, &c).await
+    ));
     assert!(not_found(store.revoke_api_key(b, "k_a", T0, &c).await));
     assert!(not_found(
         store.create_api_key(&api_key(b, "mem_1", "k_b"), &c).await
@@ -491,4 +501,139 @@ async fn server_and_node_schemas_share_a_database(db: &TestDb) {
         .await
         .unwrap();
     assert_eq!(applied, 2);
+}
+
+/// Two owners, each demoting (or removing) the other at the same instant, from two pools
+/// (two server processes): exactly one wins, the organization keeps one owner. Many
+/// rounds, because a lost race is a matter of timing.
+async fn two_owners_demoting_or_removing_each_other_at_once_leave_one(db: &TestDb) {
+    let (a, b) = (db.server().await, db.server().await);
+    const ROUNDS: usize = 60;
+    for round in 0..ROUNDS {
+        let org_id = format!("org_{round}");
+        new_org(&a, &org_id).await;
+        let first = format!("mem_{org_id}");
+        let second = format!("mem_second_{round}");
+        a.create_member(&member(&org_id, &second, "owner"), &Commit::none())
+            .await
+            .unwrap();
+        // Round 0 mod 3: both demote; 1: both remove; 2: one of each.
+        let removes = |who: usize| match round % 3 {
+            0 => false,
+            1 => true,
+            _ => who == 1,
+        };
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(2));
+        let mut tasks = Vec::new();
+        for (who, (store, target)) in [(a.clone(), first.clone()), (b.clone(), second.clone())]
+            .into_iter()
+            .enumerate()
+        {
+            let (barrier, org_id, remove) = (barrier.clone(), org_id.clone(), removes(who));
+            tasks.push(tokio::spawn(async move {
+                barrier.wait().await;
+                if remove {
+                    store
+                        .delete_member(&org_id, &target, Some("owner"), T0, &Commit::none())
+                        .await
+                } else {
+                    store
+                        .update_member(
+                            &org_id,
+                            &target,
+                            Some("owner"),
+                            None,
+                            Some("admin".into()),
+                            T0,
+                            &Commit::none(),
+                        )
+                        .await
+                        .map(|_| ())
+                }
+            }));
+        }
+        let mut results = Vec::new();
+        for t in tasks {
+            results.push(t.await.unwrap());
+        }
+        let owners = a.count_owners(&org_id).await.unwrap();
+        assert_eq!(owners, 1, "round {round}: {results:?}");
+        let won = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(won, 1, "round {round}: {results:?}");
+        assert!(
+            results.iter().any(|r| conflict_with(r, "last owner")),
+            "round {round}: {results:?}"
+        );
+    }
+}
+
+fn conflict_with<T: std::fmt::Debug>(r: &Result<T, StoreError>, text: &str) -> bool {
+    matches!(r, Err(StoreError::Conflict(m)) if m.contains(text))
+}
+
+/// The server decides who may change a member on the role it read; the store refuses the
+/// change if that role moved meanwhile (an admin demoting a member just made owner).
+async fn a_change_decided_on_a_stale_role_is_refused(db: &TestDb) {
+    let store = db.server().await;
+    new_org(&store, "org_a").await;
+    store
+        .create_member(&member("org_a", "mem_1", "member"), &Commit::none())
+        .await
+        .unwrap();
+    store
+        .update_member(
+            "org_a",
+            "mem_1",
+            Some("member"),
+            None,
+            Some("owner".into()),
+            T0,
+            &Commit::none(),
+        )
+        .await
+        .unwrap();
+    let stale = store
+        .update_member(
+            "org_a",
+            "mem_1",
+            Some("member"),
+            None,
+            Some("admin".into()),
+            T0,
+            &Commit::audit(draft("org_a", "member.update")),
+        )
+        .await;
+    assert!(conflict_with(&stale, "changed meanwhile"), "{stale:?}");
+    let stale = store
+        .delete_member("org_a", "mem_1", Some("admin"), T0, &Commit::none())
+        .await;
+    assert!(conflict_with(&stale, "changed meanwhile"), "{stale:?}");
+    assert_eq!(store.count_owners("org_a").await.unwrap(), 2);
+    // Nothing was written: no audit entry beyond the organization's creation.
+    let (_, total) = store
+        .list_audit(&planbok_store::server::AuditQuery::first_page("org_a", 10))
+        .await
+        .unwrap();
+    assert_eq!(total, 1);
+    // The last owner, alone, can be neither demoted nor removed.
+    store
+        .delete_member("org_a", "mem_1", Some("owner"), T0, &Commit::none())
+        .await
+        .unwrap();
+    let last = store
+        .update_member(
+            "org_a",
+            "mem_org_a",
+            None,
+            None,
+            Some("member".into()),
+            T0,
+            &Commit::none(),
+        )
+        .await;
+    assert!(conflict_with(&last, "last owner"), "{last:?}");
+    let last = store
+        .delete_member("org_a", "mem_org_a", None, T0, &Commit::none())
+        .await;
+    assert!(conflict_with(&last, "last owner"), "{last:?}");
 }
