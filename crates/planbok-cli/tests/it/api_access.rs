@@ -54,7 +54,14 @@ async fn every_route_enforces_the_rbac_matrix(opts: Options) {
             let body = (rule.method != "GET").then(|| json!({}));
             let (status, body) = client
                 .raw(rule.method, &path_of(rule.path), body.as_ref())
-                .unwrap();
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "{} {} as {role:?}/{access}: {e}\n{}",
+                        rule.method,
+                        rule.path,
+                        s.cluster.log_tail(0)
+                    )
+                });
             if denied {
                 assert_eq!(
                     (status, body["code"].as_str()),
