@@ -29,6 +29,7 @@ mod api_sign;
 mod api_wallets;
 mod bench;
 mod common;
+mod custody;
 mod drills;
 mod export;
 mod faults;
