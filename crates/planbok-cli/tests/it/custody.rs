@@ -265,18 +265,28 @@ async fn keys_made_before_modes_were_recorded_are_not_exported_by_node2_until_it
         })
         .await;
     assert_code(wrong, "invalid_argument");
-    let set = c
-        .operator(2)
-        .unwrap()
-        .key_custody(KeyCustodyRequest {
-            org_id: trustless.id.clone(),
-            set: CustodyMode::Trustless as i32,
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .orgs;
-    assert_eq!(set, vec![row(CustodyMode::Trustless, &trustless)]);
+    // The documented path: `planbok operator key-custody` against Node 2.
+    let (ok, out) = crate::sealed::operator(&c, 2, &["key-custody"]);
+    assert!(ok && out.contains("unrecorded"), "{out}");
+    let (ok, out) = crate::sealed::operator(
+        &c,
+        2,
+        &["key-custody", "--org", &trustless.id, "--set", "trustless"],
+    );
+    assert!(ok, "{out}");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with(&trustless.id))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert_eq!(
+        line.split_whitespace().collect::<Vec<_>>(),
+        [trustless.id.as_str(), "trustless", "1", "0"],
+        "{out}"
+    );
+    assert_eq!(
+        custody_list(&c, 2, &trustless.id).await,
+        vec![row(CustodyMode::Trustless, &trustless)]
+    );
     export_and_check(&c, &trustless, &tk, "m/44/60/0/2").await;
     // The Standard organization's legacy key stays unexportable, recorded or not.
     assert_code(
@@ -344,7 +354,12 @@ async fn node1_alone_cannot_make_node2_run_aux_info() {
     assert!(!aux_ready(&c, 1).await && !aux_ready(&c, 2).await);
 
     // Node 2's operator allows one run; Node 1 runs it.
-    allow_at_node2(&c, false).await.unwrap();
+    // (through the CLI, as docs/node.md shows it)
+    let (ok, out) = crate::sealed::operator(&c, 2, &["provision-aux"]);
+    assert!(
+        ok && out.contains("node 2 accepts one aux-info run"),
+        "{out}"
+    );
     provision_at_node1(&c, false).await.unwrap();
     assert!(aux_ready(&c, 1).await && aux_ready(&c, 2).await);
     // One run per permission: replacing needs a new one, and one that says so.

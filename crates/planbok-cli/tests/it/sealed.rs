@@ -9,7 +9,7 @@ use planbok_testkit::cluster::{Cluster, Keystore, Options};
 
 use crate::common::*;
 
-fn operator(c: &Cluster, node: u8, args: &[&str]) -> (bool, String) {
+pub fn operator(c: &Cluster, node: u8, args: &[&str]) -> (bool, String) {
     let out = Command::new(bin())
         .args(["operator", "--node"])
         .arg(format!("https://127.0.0.1:{}", c.node(node).port))
