@@ -48,7 +48,7 @@ enum Command {
         #[command(subcommand)]
         command: PkiCommand,
     },
-    /// Operate a node: status, init, unseal, seal, provision-aux.
+    /// Operate a node: status, init, unseal, seal, provision-aux, key-custody.
     Operator(operator::OperatorArgs),
     /// Run the REST server.
     Server(server::ServerArgs),

@@ -82,7 +82,9 @@ impl From<KeystoreError> for NodeError {
 impl From<MpcError> for NodeError {
     fn from(e: MpcError) -> Self {
         if let MpcError::BanCounterparty { .. } = &e {
-            // Alerted (with the key) where the key is disabled.
+            // Alerted again, with the key, where the key is disabled.
+            tracing::error!(alert = true, blame = ?e.blame(), error = %e,
+                "protocol aborted: DKLs23 demands banning the counterparty");
             let mut err =
                 NodeError::new(ErrorCode::ProtocolAborted, format!("protocol aborted: {e}"));
             err.ban = Some(e.to_string());
