@@ -78,6 +78,9 @@ codes! {
     SecretAlreadyRegistered = "secret_already_registered" => 409,
     /// The organization has not registered its secret yet.
     SecretNotRegistered = "secret_not_registered" => 409,
+    /// The wallet's key is disabled for good: a node detected a cheating counterparty in a
+    /// DKLs23 run. Do not retry; create a new wallet set.
+    KeyDisabled = "key_disabled" => 409,
     /// The body is over 1 MiB.
     PayloadTooLarge = "payload_too_large" => 413,
     /// The body is not `application/json`.

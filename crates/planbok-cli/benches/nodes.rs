@@ -88,10 +88,12 @@ impl Ctx {
     fn keygen_req(&self, proto: Protocol) -> KeygenRequest {
         let key_id = format!("bench-{}-{}", now_ms(), next_id());
         KeygenRequest {
-            grant: Some(
-                self.c
-                    .grant(&self.org, &key_id, Operation::Dkg, grant::dkg_params(proto)),
-            ),
+            grant: Some(self.c.grant(
+                &self.org,
+                &key_id,
+                Operation::Dkg,
+                grant::dkg_params(proto, CustodyMode::Standard),
+            )),
             protocol: proto as i32,
             ..Default::default()
         }
@@ -181,6 +183,11 @@ async fn main() {
     .expect("cluster");
     if selected(Protocol::Cggmp) {
         let t = Instant::now();
+        c.operator(2)
+            .unwrap()
+            .provision_aux(ProvisionAuxRequest { replace: false })
+            .await
+            .unwrap();
         c.operator(1)
             .unwrap()
             .provision_aux(ProvisionAuxRequest { replace: false })

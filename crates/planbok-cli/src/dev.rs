@@ -250,11 +250,19 @@ async fn wait_node(
     }
 }
 
-async fn provision(node1: &mut OperatorClient<tonic::transport::Channel>) -> Result<()> {
+async fn provision(
+    node1: &mut OperatorClient<tonic::transport::Channel>,
+    node2: &mut OperatorClient<tonic::transport::Channel>,
+) -> Result<()> {
     let status = node1.status(StatusRequest {}).await?.into_inner();
     if status.cggmp_ready {
         return Ok(());
     }
+    // Node 2 takes part in an aux-info run only when its own operator allowed it.
+    node2
+        .provision_aux(ProvisionAuxRequest { replace: true })
+        .await
+        .map_err(|s| anyhow::anyhow!("node 2 did not allow provisioning: {}", s.message()))?;
     let bar = indicatif::ProgressBar::new_spinner();
     bar.set_style(
         indicatif::ProgressStyle::with_template(
@@ -389,9 +397,9 @@ pub fn run(args: DevArgs) -> Result<()> {
         .enable_all()
         .build()?;
     let node_key = rt.block_on(async {
-        wait_node(&dir, &mut children, p2, 2).await?;
+        let mut n2 = wait_node(&dir, &mut children, p2, 2).await?;
         let mut n1 = wait_node(&dir, &mut children, p1, 1).await?;
-        provision(&mut n1).await?;
+        provision(&mut n1, &mut n2).await?;
         let status = n1.status(StatusRequest {}).await?.into_inner();
         if status.identity_public_key.is_empty() {
             bail!("node 1 reported no identity key");

@@ -50,7 +50,7 @@ enum Command {
         #[command(subcommand)]
         command: PkiCommand,
     },
-    /// Operate a node: status, init, unseal, seal, provision-aux.
+    /// Operate a node: status, init, unseal, seal, provision-aux, key-custody.
     Operator(operator::OperatorArgs),
     /// Run the REST server (`--config FILE`), or bootstrap it (`init`, `grant-public-key`).
     Server(server::ServerArgs),

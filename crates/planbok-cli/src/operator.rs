@@ -9,8 +9,8 @@ use planbok_node::tls::TlsMaterial;
 use planbok_proto::codes;
 use planbok_proto::pb::operator_client::OperatorClient;
 use planbok_proto::pb::{
-    InitRequest, NodeStatus, ProvisionAuxRequest, SealRequest, SealState, StatusRequest,
-    UnsealRequest,
+    CustodyMode, InitRequest, KeyCustodyRequest, NodeStatus, ProvisionAuxRequest, SealRequest,
+    SealState, StatusRequest, UnsealRequest,
 };
 use tonic::transport::Endpoint;
 use zeroize::Zeroizing;
@@ -54,12 +54,32 @@ enum OperatorCommand {
     },
     /// Seal the node again: it refuses all work until unsealed.
     Seal,
-    /// Node 1: generate the CGGMP auxiliary info with Node 2 (minutes, once per node pair).
+    /// CGGMP auxiliary info, once per node pair. Against Node 2 first: allows one run
+    /// (valid 10 minutes). Then against Node 1: generates it with Node 2 (minutes).
     ProvisionAux {
-        /// Generate it again even if present.
+        /// Generate it again even if present (on Node 2: allow replacing it).
         #[arg(long)]
         replace: bool,
     },
+    /// This node's record of its keys' custody modes, per organization. With `--org` and
+    /// `--set`: record the mode for that organization's keys whose mode was never recorded
+    /// (keys made before modes were recorded; until then they are not exportable).
+    KeyCustody {
+        /// Only this organization.
+        #[arg(long)]
+        org: Option<String>,
+        /// Record this mode (`standard` or `trustless`) for the organization's unrecorded keys.
+        #[arg(long, requires = "org", value_parser = ["standard", "trustless"])]
+        set: Option<String>,
+    },
+}
+
+fn mode_name(mode: i32) -> &'static str {
+    match CustodyMode::try_from(mode) {
+        Ok(CustodyMode::Standard) => "standard",
+        Ok(CustodyMode::Trustless) => "trustless",
+        _ => "unrecorded",
+    }
 }
 
 fn print_status(s: &NodeStatus) {
@@ -194,6 +214,40 @@ pub fn run(args: OperatorArgs) -> Result<()> {
             }
             OperatorCommand::Seal => {
                 print_status(&c.seal(SealRequest {}).await.map_err(fail)?.into_inner())
+            }
+            OperatorCommand::ProvisionAux { replace } if args.node_role == "node2" => {
+                print_status(
+                    &c.provision_aux(ProvisionAuxRequest { replace })
+                        .await
+                        .map_err(fail)?
+                        .into_inner(),
+                );
+                println!("node 2 accepts one aux-info run from node 1 in the next 10 minutes: run provision-aux against node 1 now");
+            }
+            OperatorCommand::KeyCustody { org, set } => {
+                let set = match set.as_deref() {
+                    Some("standard") => CustodyMode::Standard,
+                    Some("trustless") => CustodyMode::Trustless,
+                    _ => CustodyMode::Unspecified,
+                };
+                let r = c
+                    .key_custody(KeyCustodyRequest {
+                        org_id: org.unwrap_or_default(),
+                        set: set as i32,
+                    })
+                    .await
+                    .map_err(fail)?
+                    .into_inner();
+                println!("{:<40} {:<11} {:>6} {:>9}", "organization", "custody", "keys", "disabled");
+                for o in &r.orgs {
+                    println!(
+                        "{:<40} {:<11} {:>6} {:>9}",
+                        o.org_id,
+                        mode_name(o.mode),
+                        o.keys,
+                        o.disabled
+                    );
+                }
             }
             OperatorCommand::ProvisionAux { replace } => {
                 eprintln!("generating CGGMP auxiliary info on both nodes (safe primes: a few minutes)…");

@@ -19,6 +19,7 @@ use planbok_proto::pb::{
     RequireBindingRequest, RequireBindingResponse, RunKind, SealState, SecretContext, SignRequest,
     SignResponse, peer_message::Msg,
 };
+use planbok_store::Custody;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
@@ -28,7 +29,7 @@ use crate::error::{NodeError, NodeResult, from_peer_status};
 use crate::protocols::{self, DkgResult};
 use crate::runner::{Deadlines, Early, Outbox, RunOutput, drive, next_control};
 use crate::secrets::{self, Context};
-use crate::state::{NodeState, Proto};
+use crate::state::{NodeState, Proto, custody_to_pb};
 
 /// Longest key id accepted.
 const MAX_KEY_ID: usize = 128;
@@ -149,6 +150,7 @@ impl CoordinatorService {
             )));
         }
         let mut checked = Vec::with_capacity(r.items.len());
+        let mut custody = None;
         for item in r.items {
             let proto = Proto::from_pb(item.protocol)?;
             let g = state.verify_grant(item.grant.as_ref())?;
@@ -163,16 +165,28 @@ impl CoordinatorService {
                     "a batch's grants must name one organization",
                 ));
             }
+            // The key is recorded with Node 1's own record of the organization's mode, and
+            // the grant must say the same: a server cannot make Node 1 label a Standard
+            // organization's key exportable.
+            let mode = match custody {
+                Some(mode) => mode,
+                None => *custody.insert(registered_custody(state, &g.org_id).await?),
+            };
             state
                 .consume_grant(
                     &g,
                     Operation::Dkg,
                     &g.key_id,
-                    &grant::dkg_params(proto.to_pb()),
+                    &grant::dkg_params(proto.to_pb(), custody_to_pb(Some(mode))),
                 )
                 .await?;
             checked.push((proto, g, item.grant));
         }
+        let Some(custody) = custody else {
+            return Err(NodeError::internal(
+                "a checked batch without a custody mode",
+            ));
+        };
         let org_id = checked[0].1.org_id.clone();
         let context = match SecretContext::try_from(r.context) {
             Ok(SecretContext::Unspecified | SecretContext::Dkg) => Context::Dkg,
@@ -199,7 +213,7 @@ impl CoordinatorService {
             let Some(secret) = secret.as_ref() else {
                 return Err(NodeError::new(ErrorCode::Internal, "secret not decrypted"));
             };
-            keys.push(self.run_keygen(proto, g, signed, secret).await?);
+            keys.push(self.run_keygen(proto, custody, g, signed, secret).await?);
         }
         Ok(KeygenBatchResponse { keys })
     }
@@ -208,6 +222,7 @@ impl CoordinatorService {
     async fn run_keygen(
         &self,
         proto: Proto,
+        custody: Custody,
         g: grant::VerifiedGrant,
         signed: Option<planbok_proto::pb::SignedGrant>,
         secret: &[u8; 32],
@@ -225,6 +240,7 @@ impl CoordinatorService {
                     derivation_path: String::new(),
                     payload: Vec::new(),
                     share_version: 0,
+                    custody_mode: custody_to_pb(Some(custody)) as i32,
                 },
                 &deadlines,
             )
@@ -256,6 +272,7 @@ impl CoordinatorService {
                 &key_id,
                 &g.org_id,
                 proto,
+                custody,
                 &public_key,
                 chain_code.clone(),
                 wrapped,
@@ -342,6 +359,7 @@ impl CoordinatorService {
             derivation_path: r.derivation_path.clone(),
             payload: r.payload.clone(),
             share_version: rec.share_version,
+            ..Default::default()
         };
         // Node 1 checks the secret and opens its share while Node 2 checks the grant and
         // opens its own: Node 2 releases nothing unless Node 1 then runs the protocol, and a
@@ -366,7 +384,10 @@ impl CoordinatorService {
         let (share, public_key, aux) = local?;
         let mut run = run?;
         let build = protocols::sign(share, aux, input, SessionId::from_bytes(g.session_id))?;
-        let (out, _) = drive(build, &run.tx, &mut run.inbox, deadlines).await?;
+        let (out, _) = match drive(build, &run.tx, &mut run.inbox, deadlines).await {
+            Ok(done) => done,
+            Err(e) => return Err(state.disable_on_ban(&r.key_id, e).await),
+        };
         let (signature, recovery_id) = match out {
             RunOutput::Ecdsa(sig) => (sig.to_compact().to_vec(), u32::from(sig.recovery_id)),
             RunOutput::Ed25519(sig) => (sig.0.to_vec(), 0),
@@ -501,6 +522,18 @@ impl Coordinator for CoordinatorService {
             cggmp_ready: me.cggmp_ready && node2.cggmp_ready,
         }))
     }
+}
+
+/// The custody mode Node 1 registered for the organization (permanent once set).
+async fn registered_custody(state: &NodeState, org_id: &str) -> NodeResult<Custody> {
+    let rec = state.store.org_secret(org_id).await?.ok_or_else(|| {
+        NodeError::new(
+            ErrorCode::SecretNotRegistered,
+            "the organization secret is not registered",
+        )
+    })?;
+    Custody::parse(&rec.mode)
+        .ok_or_else(|| NodeError::internal(format!("stored custody mode {:?}", rec.mode)))
 }
 
 fn log_refusal(op: &'static str) -> impl Fn(&NodeError) {

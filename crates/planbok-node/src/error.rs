@@ -15,6 +15,10 @@ pub struct NodeError {
     pub code: ErrorCode,
     /// Human text, never containing secret material.
     pub message: String,
+    /// Set only when **this node's** engine reported DKLs23's `BanCounterparty`: the caller
+    /// must disable the key before answering ([`crate::state::NodeState::disable_on_ban`]).
+    /// Never set from a peer's status, so the peer cannot make us disable a key.
+    pub(crate) ban: Option<String>,
 }
 
 impl NodeError {
@@ -22,6 +26,7 @@ impl NodeError {
         NodeError {
             code,
             message: message.into(),
+            ban: None,
         }
     }
 
@@ -76,6 +81,15 @@ impl From<KeystoreError> for NodeError {
 
 impl From<MpcError> for NodeError {
     fn from(e: MpcError) -> Self {
+        if let MpcError::BanCounterparty { .. } = &e {
+            // Alerted again, with the key, where the key is disabled.
+            tracing::error!(alert = true, blame = ?e.blame(), error = %e,
+                "protocol aborted: DKLs23 demands banning the counterparty");
+            let mut err =
+                NodeError::new(ErrorCode::ProtocolAborted, format!("protocol aborted: {e}"));
+            err.ban = Some(e.to_string());
+            return err;
+        }
         if e.may_be_attack() {
             tracing::error!(alert = true, blame = ?e.blame(), error = %e, "protocol aborted; the peer may be misbehaving");
         } else {

@@ -5,9 +5,11 @@
 //! Node 1 (`Coordinator.Export`) checks the grant, requires a Trustless organization and a
 //! fresh `verify`-context secret (every check signing makes), unwraps and seals its share,
 //! then calls `Peer.Export`. Node 2 checks the same grant on its own (signature, window,
-//! operation, key, recipient key via the parameter hash) and records it as used before it
-//! seals its share; it has no organization data, so the custody-mode and secret checks are
-//! Node 1's alone. Node 1 only forwards Node 2's ciphertext.
+//! operation, key, recipient key via the parameter hash) and records it as used, then makes
+//! its own custody check: the key's mode as Node 2 recorded it at the DKG, from the server's
+//! DKG grant. A Standard key, or one whose mode Node 2 never recorded, does not leave Node 2
+//! whatever the server and Node 1 say. The secret check is Node 1's alone. Node 1 only
+//! forwards Node 2's ciphertext.
 
 use planbok_mpc::export;
 use planbok_proto::codes::ErrorCode;
@@ -56,6 +58,32 @@ async fn consume(
     Ok(proto)
 }
 
+/// Each node's own check that a key may leave: the custody mode it recorded at the DKG.
+fn require_exportable(state: &NodeState, rec: &planbok_store::KeyRecord) -> NodeResult<()> {
+    match rec.custody {
+        Some(c) if c.exportable() => Ok(()),
+        Some(_) => {
+            tracing::warn!(alert = true, key = %rec.key_id, org = %rec.org_id, node = state.role,
+                "refused to export a Standard key although the grant allowed it");
+            Err(NodeError::new(
+                ErrorCode::ExportNotAllowed,
+                format!(
+                    "node {}: the key was generated for a Standard organization; its shares never leave the nodes",
+                    state.role
+                ),
+            ))
+        }
+        None => Err(NodeError::new(
+            ErrorCode::ExportNotAllowed,
+            format!(
+                "node {}: the key's custody mode was never recorded (a key made before modes were \
+                 recorded); an operator of this node must confirm it first (planbok operator key-custody)",
+                state.role
+            ),
+        )),
+    }
+}
+
 fn seal(state: &NodeState, recipient: &[u8], key_id: &str, share: &[u8]) -> NodeResult<Vec<u8>> {
     export::seal_share_for_export(recipient, key_id, state.me, share)
         .map_err(|e| NodeError::internal(format!("export seal: {e}")))
@@ -89,6 +117,7 @@ impl CoordinatorService {
             }
             let rec = self.settled_key(&key_id, &g.org_id).await?;
             let proto = consume(state, &g, &rec, &r.recipient_public_key).await?;
+            require_exportable(state, &rec)?;
             checked.push((g, rec, proto, signed));
         }
         let Some(org_id) = checked.first().map(|(g, ..)| g.org_id.clone()) else {
@@ -185,6 +214,7 @@ pub(crate) async fn peer_export(
     let g = verify(state, r.grant.as_ref(), &r.recipient_public_key)?;
     let rec = state.key(&r.key_id, &g.org_id).await?;
     let proto = consume(state, &g, &rec, &r.recipient_public_key).await?;
+    require_exportable(state, &rec)?;
     if r.share_version != 0 && r.share_version != rec.share_version {
         return Err(NodeError::new(
             ErrorCode::ShareVersionMismatch,

@@ -1,5 +1,6 @@
-//! The `Operator` service (both nodes): status, keystore init / unseal / seal, and on
-//! Node 1 the one-time CGGMP auxiliary-info provisioning with Node 2.
+//! The `Operator` service (both nodes): status, keystore init / unseal / seal, the CGGMP
+//! auxiliary-info provisioning (Node 1 drives it; Node 2's operator allows each run), and
+//! each node's own record of its keys' custody modes.
 
 use std::sync::Arc;
 
@@ -8,9 +9,10 @@ use planbok_mpc::SessionId;
 use planbok_proto::codes::ErrorCode;
 use planbok_proto::pb::operator_server::Operator;
 use planbok_proto::pb::{
-    InitRequest, InitResponse, NodeStatus, Open, ProvisionAuxRequest, RunKind, SealRequest,
-    StatusRequest, UnsealRequest,
+    CustodyMode, InitRequest, InitResponse, KeyCustodyRequest, KeyCustodyResponse, NodeStatus,
+    Open, OrgKeyCustody, ProvisionAuxRequest, RunKind, SealRequest, StatusRequest, UnsealRequest,
 };
+use planbok_store::StoreError;
 use rand_core::{OsRng, RngCore as _};
 use tonic::{Request, Response, Status};
 
@@ -18,7 +20,7 @@ use crate::coordinator::CoordinatorService;
 use crate::error::{NodeError, NodeResult};
 use crate::protocols;
 use crate::runner::{Deadlines, RunOutput, drive};
-use crate::state::NodeState;
+use crate::state::{AUX_ALLOWANCE, NodeState, custody_from_pb, custody_to_pb};
 
 /// The operator service.
 #[derive(Debug)]
@@ -97,16 +99,83 @@ impl Operator for OperatorService {
         &self,
         r: Request<ProvisionAuxRequest>,
     ) -> Result<Response<NodeStatus>, Status> {
+        let replace = r.into_inner().replace;
         let Some(c) = &self.coordinator else {
-            return Err(NodeError::new(
-                ErrorCode::InvalidArgument,
-                "provision through Node 1; it drives Node 2",
-            )
-            .into());
+            allow_aux(&self.state, replace).await?;
+            return Ok(Response::new(self.state.status().await));
         };
-        provision(c, r.into_inner().replace).await?;
+        provision(c, replace).await?;
         Ok(Response::new(self.state.status().await))
     }
+
+    async fn key_custody(
+        &self,
+        r: Request<KeyCustodyRequest>,
+    ) -> Result<Response<KeyCustodyResponse>, Status> {
+        let r = r.into_inner();
+        Ok(Response::new(key_custody(&self.state, r).await?))
+    }
+}
+
+/// Node 2's half of provisioning: lets Node 1 start one aux-info run within
+/// [`AUX_ALLOWANCE`]. Without it Node 2 refuses the run (`aux_not_allowed`).
+async fn allow_aux(state: &NodeState, replace: bool) -> NodeResult<()> {
+    state.require_unsealed()?;
+    if !replace && state.aux_provisioned().await {
+        return Err(NodeError::new(
+            ErrorCode::KeyExists,
+            "auxiliary info is provisioned already (pass replace to allow generating it again)",
+        ));
+    }
+    state.allow_aux(replace)?;
+    tracing::warn!(
+        replace,
+        valid_s = AUX_ALLOWANCE.as_secs(),
+        "an operator allowed one aux-info run with node 1"
+    );
+    Ok(())
+}
+
+/// Lists this node's keys by organization and recorded custody mode; with `org_id` and
+/// `set`, first records `set` for that organization's keys whose mode was never recorded.
+async fn key_custody(state: &NodeState, r: KeyCustodyRequest) -> NodeResult<KeyCustodyResponse> {
+    state.require_unsealed()?;
+    let org = (!r.org_id.is_empty()).then_some(r.org_id.as_str());
+    if r.set != CustodyMode::Unspecified as i32 {
+        let Some(org) = org else {
+            return Err(NodeError::invalid(
+                "setting a custody mode needs an organization",
+            ));
+        };
+        let custody = custody_from_pb(r.set)?;
+        let set = state
+            .store
+            .set_unrecorded_custody(org, custody)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(m) => NodeError::invalid(m),
+                e => e.into(),
+            })?;
+        tracing::warn!(
+            org,
+            custody = custody.as_str(),
+            keys = set,
+            "an operator recorded the custody mode of keys made before modes were recorded"
+        );
+    }
+    let orgs = state
+        .store
+        .custody_summary(org)
+        .await?
+        .into_iter()
+        .map(|s| OrgKeyCustody {
+            org_id: s.org_id,
+            mode: custody_to_pb(s.custody) as i32,
+            keys: u32::try_from(s.keys).unwrap_or(u32::MAX),
+            disabled: u32::try_from(s.disabled).unwrap_or(u32::MAX),
+        })
+        .collect();
+    Ok(KeyCustodyResponse { orgs })
 }
 
 /// Generates the CGGMP auxiliary info jointly with Node 2 and stores it on both, Node 2

@@ -13,6 +13,7 @@ use planbok_proto::pb::{
     Empty, NodeStatus, Open, Operation, PeerExportRequest, PeerExportResponse, PeerMessage,
     ReadyRequest, RunKind, ShareVersionRequest, ShareVersionResponse, peer_message::Msg,
 };
+use planbok_store::Custody;
 use tokio::sync::mpsc;
 use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
@@ -22,7 +23,7 @@ use tonic::{Request, Response, Status, Streaming};
 use crate::error::{NodeError, NodeResult};
 use crate::protocols::{self, DkgResult};
 use crate::runner::{Deadlines, Outbox, drive, next_control};
-use crate::state::{NodeState, Proto};
+use crate::state::{NodeState, Proto, custody_from_pb, custody_to_pb};
 
 /// Node 2's peer service.
 #[derive(Debug)]
@@ -36,11 +37,13 @@ type Out = mpsc::Sender<Result<PeerMessage, Status>>;
 enum Job {
     Keygen {
         proto: Proto,
+        custody: Custody,
         key_id: String,
         org_id: String,
         sid: SessionId,
     },
     Sign {
+        key_id: String,
         build: protocols::Build,
     },
     Refresh {
@@ -132,16 +135,20 @@ async fn prepare(state: &NodeState, open: Open) -> NodeResult<Job> {
         RunKind::Keygen => {
             let proto = Proto::from_pb(open.protocol)?;
             let g = state.verify_grant(open.grant.as_ref())?;
+            // Node 1 names the custody mode; the server's grant covers it, so a mode the
+            // server did not sign for is refused here (grant_digest_mismatch).
+            let custody = custody_from_pb(open.custody_mode)?;
             state
                 .consume_grant(
                     &g,
                     Operation::Dkg,
                     &open.key_id,
-                    &grant::dkg_params(proto.to_pb()),
+                    &grant::dkg_params(proto.to_pb(), custody_to_pb(Some(custody))),
                 )
                 .await?;
             Ok(Job::Keygen {
                 proto,
+                custody,
                 key_id: g.key_id,
                 org_id: g.org_id,
                 sid: SessionId::from_bytes(g.session_id),
@@ -162,7 +169,10 @@ async fn prepare(state: &NodeState, open: Open) -> NodeResult<Job> {
             let share = state.open_share(rec, proto, None).await?;
             let aux = state.aux_for(proto).await?;
             let build = protocols::sign(share, aux, input, SessionId::from_bytes(g.session_id))?;
-            Ok(Job::Sign { build })
+            Ok(Job::Sign {
+                key_id: open.key_id,
+                build,
+            })
         }
         RunKind::Refresh => {
             let proto = Proto::from_pb(open.protocol)?;
@@ -192,6 +202,10 @@ async fn prepare(state: &NodeState, open: Open) -> NodeResult<Job> {
             })
         }
         RunKind::AuxInfo => {
+            // No grant: the server has no part in provisioning. Node 1 alone must not be able
+            // to make Node 2 generate (or replace) its Paillier keys, so Node 2's own
+            // operator allows each run (`Operator.ProvisionAux` on Node 2).
+            state.take_aux_allowance().await?;
             let sid: [u8; 32] = open
                 .payload
                 .as_slice()
@@ -243,12 +257,13 @@ async fn execute(
     deadlines: Deadlines,
 ) -> NodeResult<()> {
     match job {
-        Job::Sign { build } => {
-            drive(build, tx, inbox, deadlines).await?;
-            Ok(())
-        }
+        Job::Sign { key_id, build } => match drive(build, tx, inbox, deadlines).await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(state.disable_on_ban(&key_id, e).await),
+        },
         Job::Keygen {
             proto,
+            custody,
             key_id,
             org_id,
             sid,
@@ -266,7 +281,15 @@ async fn execute(
                 share,
             } = protocols::dkg_result(out)?;
             state
-                .store_pending_key(&key_id, &org_id, proto, &public_key, chain_code, share)
+                .store_pending_key(
+                    &key_id,
+                    &org_id,
+                    proto,
+                    custody,
+                    &public_key,
+                    chain_code,
+                    share,
+                )
                 .await?;
             let activate = async { Ok(state.store.activate_key(&key_id).await?) };
             let committed = commit_phase(tx, inbox, &deadlines, public_key, activate).await;
@@ -284,7 +307,10 @@ async fn execute(
             build,
             ..
         } => {
-            let (out, _) = drive(build, tx, inbox, deadlines).await?;
+            let (out, _) = match drive(build, tx, inbox, deadlines).await {
+                Ok(done) => done,
+                Err(e) => return Err(state.disable_on_ban(&key_id, e).await),
+            };
             let refreshed = protocols::dkg_result(out)?;
             if refreshed.public_key != public_key {
                 tracing::error!(alert = true, key = %key_id, "refresh changed the public key");

@@ -118,7 +118,10 @@ impl CoordinatorService {
             )
             .await?;
         let build = protocols::refresh(share, aux, primes, SessionId::from_bytes(g.session_id))?;
-        let (out, early) = drive(build, &run.tx, &mut run.inbox, deadlines).await?;
+        let (out, early) = match drive(build, &run.tx, &mut run.inbox, deadlines).await {
+            Ok(done) => done,
+            Err(e) => return Err(state.disable_on_ban(&r.key_id, e).await),
+        };
         let refreshed = protocols::dkg_result(out)?;
         if refreshed.public_key != public_key || run.stored(early, &deadlines).await? != public_key
         {

@@ -1,8 +1,9 @@
 //! What a running node holds, and the checks every operation shares: sealed state, the
 //! concurrency bound, grant verification and replay recording, share sealing and loading.
 
-use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use planbok_keystore::{Keystore, SealStatus, wrap};
 use planbok_mpc::cggmp::{CggmpAuxInfo, CggmpKeyShare, PaillierPrimes};
@@ -12,7 +13,7 @@ use planbok_mpc::{EcdsaPublicKey, PartyIndex};
 use planbok_proto::codes::ErrorCode;
 use planbok_proto::grant::{self, GrantVerifier, VerifiedGrant};
 use planbok_proto::pb::{self, Operation, SignedGrant};
-use planbok_store::{KeyRecord, NewKey, NodeStore, StoreError};
+use planbok_store::{Custody, KeyRecord, NewKey, NodeStore, StoreError};
 use tokio::sync::{OwnedSemaphorePermit, RwLock, Semaphore};
 use zeroize::Zeroizing;
 
@@ -21,6 +22,36 @@ use crate::error::{NodeError, NodeResult};
 
 /// Store name (and keystore key id) of the sealed CGGMP auxiliary info.
 const AUX_BLOB: &str = "cggmp-aux";
+
+/// How long an operator's permission for one aux-info run lasts on Node 2 (the run must
+/// start within it; it may then take as long as `aux_timeout_ms`).
+pub(crate) const AUX_ALLOWANCE: Duration = Duration::from_secs(600);
+
+/// An operator's permission for Node 2 to take part in one aux-info run.
+#[derive(Debug, Clone, Copy)]
+struct AuxAllowance {
+    until: Instant,
+    /// The run may replace aux info Node 2 holds already.
+    replace: bool,
+}
+
+/// The custody mode a request names.
+pub(crate) fn custody_from_pb(mode: i32) -> NodeResult<Custody> {
+    match pb::CustodyMode::try_from(mode) {
+        Ok(pb::CustodyMode::Standard) => Ok(Custody::Standard),
+        Ok(pb::CustodyMode::Trustless) => Ok(Custody::Trustless),
+        _ => Err(NodeError::invalid("unknown custody mode")),
+    }
+}
+
+/// The wire form of a recorded custody mode (`Unspecified`: never recorded).
+pub(crate) fn custody_to_pb(custody: Option<Custody>) -> pb::CustodyMode {
+    match custody {
+        Some(Custody::Standard) => pb::CustodyMode::Standard,
+        Some(Custody::Trustless) => pb::CustodyMode::Trustless,
+        None => pb::CustodyMode::Unspecified,
+    }
+}
 
 pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
@@ -116,6 +147,11 @@ pub(crate) struct NodeState {
     pub(crate) identity: crate::identity::IdentityCell,
     pub(crate) org_keys: crate::secrets::OrgKeyCache,
     pub(crate) check_budget: crate::secrets::CheckBudget,
+    /// Keys this process disabled, in case the durable write failed: refused until restart
+    /// even then. The database column is what survives restarts.
+    disabled: Mutex<HashSet<String>>,
+    /// Node 2: an operator's permission for one aux-info run (`Operator.ProvisionAux`).
+    aux_allowance: Mutex<Option<AuxAllowance>>,
 }
 
 impl std::fmt::Debug for NodeState {
@@ -152,6 +188,8 @@ impl NodeState {
             identity: Default::default(),
             org_keys: Default::default(),
             check_budget: Default::default(),
+            disabled: Mutex::new(HashSet::new()),
+            aux_allowance: Mutex::new(None),
         })
     }
 
@@ -267,7 +305,84 @@ impl NodeState {
             // Same answer as a missing key: a grant for one org learns nothing of another's.
             return Err(NodeError::new(ErrorCode::KeyNotFound, "no such key"));
         }
+        let disabled_here = self
+            .disabled
+            .lock()
+            .map(|d| d.contains(key_id))
+            .unwrap_or(true);
+        if rec.disabled.is_some() || disabled_here {
+            return Err(key_disabled(key_id, self.role));
+        }
         Ok(rec)
+    }
+
+    /// After a failed run with key `key_id`: if this node's engine demanded to ban the
+    /// counterparty (DKLs23), disables the key for good (durably, and in memory should the
+    /// write fail), raises an alert, and answers `key_disabled`. Any other error is
+    /// returned as it is.
+    pub(crate) async fn disable_on_ban(&self, key_id: &str, e: NodeError) -> NodeError {
+        let Some(reason) = e.ban.as_deref() else {
+            return e;
+        };
+        if let Ok(mut d) = self.disabled.lock() {
+            d.insert(key_id.to_owned());
+        }
+        match self.store.disable_key(key_id, reason).await {
+            Ok(_) => tracing::error!(alert = true, key = %key_id, node = self.role, reason,
+                "DKLs23 detected a cheating counterparty: key disabled for good"),
+            Err(err) => tracing::error!(alert = true, key = %key_id, node = self.role, reason,
+                error = %err,
+                "DKLs23 detected a cheating counterparty; the key could NOT be disabled durably \
+                 and is refused only until this process restarts: disable it before restarting"),
+        }
+        key_disabled(key_id, self.role)
+    }
+
+    /// Node 2: lets Node 1 start one aux-info run within [`AUX_ALLOWANCE`] (`replace`: even
+    /// if aux info is provisioned already).
+    pub(crate) fn allow_aux(&self, replace: bool) -> NodeResult<()> {
+        let mut a = self
+            .aux_allowance
+            .lock()
+            .map_err(|_| NodeError::internal("aux allowance lock poisoned"))?;
+        *a = Some(AuxAllowance {
+            until: Instant::now() + AUX_ALLOWANCE,
+            replace,
+        });
+        Ok(())
+    }
+
+    /// Node 2: uses up the operator's permission for an aux-info run, or refuses the run.
+    pub(crate) async fn take_aux_allowance(&self) -> NodeResult<()> {
+        let allowance = self
+            .aux_allowance
+            .lock()
+            .map_err(|_| NodeError::internal("aux allowance lock poisoned"))?
+            .take();
+        match allowance {
+            Some(a) if a.until > Instant::now() => {
+                if !a.replace && self.aux_provisioned().await {
+                    return Err(NodeError::new(
+                        ErrorCode::KeyExists,
+                        "node 2 holds auxiliary info already and its operator did not allow \
+                         replacing it (provision-aux --replace on node 2)",
+                    ));
+                }
+                Ok(())
+            }
+            _ => {
+                tracing::warn!(
+                    alert = true,
+                    "refused an aux-info run no operator of node 2 allowed"
+                );
+                Err(NodeError::new(
+                    ErrorCode::AuxNotAllowed,
+                    "no operator of node 2 allowed an aux-info run: run \
+                     `planbok operator --node-role node2 ... provision-aux` against node 2 first \
+                     (valid 10 minutes, one run)",
+                ))
+            }
+        }
     }
 
     /// The CGGMP auxiliary info, loaded from the store on first use.
@@ -322,11 +437,13 @@ impl NodeState {
 
     /// Seals a DKG result (on Node 1 already wrapped under the organization secret) and
     /// stores it as a pending key, usable only once [`NodeStore::activate_key`] runs.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn store_pending_key(
         &self,
         key_id: &str,
         org_id: &str,
         proto: Proto,
+        custody: Custody,
         public_key: &[u8],
         chain_code: Option<Vec<u8>>,
         share: impl AsRef<[u8]> + Send + 'static,
@@ -341,6 +458,7 @@ impl NodeState {
                 public_key: public_key.to_vec(),
                 chain_code,
                 sealed_share,
+                custody,
             })
             .await
             .map_err(|e| match e {
@@ -420,6 +538,17 @@ impl NodeState {
         .map_err(|e| NodeError::internal(format!("prime generation task: {e}")))?
         .map_err(NodeError::from)
     }
+}
+
+/// The refusal of every operation on a disabled key.
+fn key_disabled(key_id: &str, node: u8) -> NodeError {
+    NodeError::new(
+        ErrorCode::KeyDisabled,
+        format!(
+            "key {key_id} is disabled on node {node}: a DKLs23 run detected a cheating \
+             counterparty; it never signs, refreshes or exports again (create a new wallet set)"
+        ),
+    )
 }
 
 /// The public key bytes of a DKG output, as stored and returned.

@@ -67,6 +67,8 @@ codes! {
     KeyExists = "key_exists" => AlreadyExists,
     /// The CGGMP auxiliary info has not been provisioned.
     AuxNotProvisioned = "aux_not_provisioned" => FailedPrecondition,
+    /// Node 2 was asked to run aux-info generation that no operator of Node 2 allowed.
+    AuxNotAllowed = "aux_not_allowed" => PermissionDenied,
     /// The organization has no RSA key yet.
     OrgKeyMissing = "org_key_missing" => FailedPrecondition,
     /// The organization secret has not been registered.
@@ -94,6 +96,9 @@ codes! {
     RateLimited = "rate_limited" => ResourceExhausted,
     /// The organization's custody mode does not allow key export (only Trustless does).
     ExportNotAllowed = "export_not_allowed" => PermissionDenied,
+    /// The key is disabled for good on a node: its DKLs23 run detected a cheating
+    /// counterparty (`BanCounterparty`). Never retry; move funds with a new wallet set.
+    KeyDisabled = "key_disabled" => FailedPrecondition,
     /// The nodes hold different share versions of a key (a refresh is unsettled); retry.
     ShareVersionMismatch = "share_version_mismatch" => FailedPrecondition,
     /// Storage failed.

@@ -15,7 +15,7 @@ use rand_core::{OsRng, RngCore as _};
 use sha2::{Digest as _, Sha256};
 
 use crate::codes::ErrorCode;
-use crate::pb::{GrantBody, Operation, Protocol, SignedGrant};
+use crate::pb::{CustodyMode, GrantBody, Operation, Protocol, SignedGrant};
 
 /// Grant format version.
 pub const VERSION: u32 = 1;
@@ -275,11 +275,15 @@ fn put(h: &mut Sha256, bytes: &[u8]) {
     h.update(bytes);
 }
 
-/// Parameters of a DKG: the protocol.
-pub fn dkg_params(protocol: Protocol) -> [u8; 32] {
+/// Parameters of a DKG: the protocol and the organization's custody mode, which both nodes
+/// record with the key (it decides whether the key may ever be exported). Node 2 learns the
+/// mode from Node 1's `Open` and checks it here, so it holds the server's word for it, not
+/// Node 1's.
+pub fn dkg_params(protocol: Protocol, custody: CustodyMode) -> [u8; 32] {
     let mut h = Sha256::new();
-    h.update(b"planbok/grant/dkg/v1\0");
+    h.update(b"planbok/grant/dkg/v2\0");
     h.update((protocol as i32).to_be_bytes());
+    h.update((custody as i32).to_be_bytes());
     h.finalize().into()
 }
 
@@ -412,7 +416,18 @@ mod tests {
             export_params(Protocol::Frost, &pk),
             export_params(Protocol::Dkls23, &pk)
         );
-        assert_ne!(refresh_params(Protocol::Cggmp), dkg_params(Protocol::Cggmp));
+        assert_ne!(
+            refresh_params(Protocol::Cggmp),
+            dkg_params(Protocol::Cggmp, CustodyMode::Standard)
+        );
+        assert_ne!(
+            dkg_params(Protocol::Dkls23, CustodyMode::Standard),
+            dkg_params(Protocol::Dkls23, CustodyMode::Trustless)
+        );
+        assert_ne!(
+            dkg_params(Protocol::Dkls23, CustodyMode::Trustless),
+            dkg_params(Protocol::Frost, CustodyMode::Trustless)
+        );
         assert_ne!(
             refresh_params(Protocol::Cggmp),
             refresh_params(Protocol::Dkls23)

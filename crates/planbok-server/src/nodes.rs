@@ -116,10 +116,13 @@ impl Nodes {
         Ok(())
     }
 
-    /// Runs DKGs (each with its own grant) authorized by one secret.
+    /// Runs DKGs (each with its own grant) authorized by one secret. `custody` is the
+    /// organization's registered mode: each grant covers it, and both nodes record it with
+    /// the key (it decides, on each node, whether the key may ever be exported).
     pub async fn keygen(
         &self,
         org_id: &str,
+        custody: CustodyMode,
         specs: &[DkgSpec],
         encrypted_secret: &str,
         context: SecretContext,
@@ -133,7 +136,7 @@ impl Nodes {
                     org_id,
                     &s.key_id,
                     Operation::Dkg,
-                    grant::dkg_params(s.protocol),
+                    grant::dkg_params(s.protocol, custody),
                     now,
                     GRANT_TTL_MS,
                 )),
@@ -295,6 +298,46 @@ impl Nodes {
     }
 }
 
+/// The custody mode a DKG is granted under, from the organization's registered mode
+/// (`App::require_secret_mode`).
+pub fn custody_mode(mode: &str) -> ApiResult<CustodyMode> {
+    match mode {
+        "standard" => Ok(CustodyMode::Standard),
+        "trustless" => Ok(CustodyMode::Trustless),
+        other => Err(ApiError::internal(format!(
+            "a DKG for an organization in custody mode {other:?}"
+        ))),
+    }
+}
+
+/// After a node call on `keys` failed with `key_disabled`: appends a `key.disabled` entry
+/// to the organization's audit chain (best effort: the operation's own `failure` entry is
+/// written anyway). A disabled key never works again; the entry and the alert are how the
+/// organization and the operators learn of it.
+pub(crate) async fn audit_if_disabled(
+    app: &crate::App,
+    caller: &crate::auth::Caller,
+    ctx: &crate::context::Ctx,
+    keys: &[&str],
+    e: &ApiError,
+) {
+    if e.code != Api::KeyDisabled {
+        return;
+    }
+    let entry = crate::audit::draft(
+        &caller.org_id,
+        crate::audit::Actor::Caller(caller),
+        ctx,
+        "key.disabled",
+        (keys.len() == 1).then(|| keys[0].to_owned()),
+        "failure",
+        serde_json::json!({ "keys": keys, "code": e.code.as_str(), "message": e.message }),
+    );
+    if let Err(err) = app.store.append_audit(entry).await {
+        tracing::error!(request_id = %ctx.request_id, error = %err, "could not audit a disabled key");
+    }
+}
+
 /// Records the outcome of a node call.
 pub fn count<T>(metrics: &Metrics, op: &'static str, r: &ApiResult<T>) {
     metrics.node_call(op, if r.is_ok() { "ok" } else { "error" });
@@ -339,6 +382,11 @@ pub fn node_error(s: tonic::Status) -> ApiError {
         Node::SecretNotRegistered => Api::SecretNotRegistered,
         Node::SecretAlreadyRegistered => Api::SecretAlreadyRegistered,
         Node::ExportNotAllowed => Api::ExportNotAllowed,
+        Node::KeyDisabled => {
+            tracing::error!(alert = true, request_id = %context::request_id(), error = %msg,
+                "a node refused a disabled key (DKLs23 ban)");
+            Api::KeyDisabled
+        }
         Node::ProtocolAborted => {
             tracing::error!(alert = true, request_id = %context::request_id(), error = %msg, "a protocol run aborted");
             return ApiError::new(
@@ -377,6 +425,8 @@ mod tests {
             (Node::RateLimited, Api::RateLimited),
             (Node::SecretNotRegistered, Api::SecretNotRegistered),
             (Node::SecretAlreadyRegistered, Api::SecretAlreadyRegistered),
+            (Node::ExportNotAllowed, Api::ExportNotAllowed),
+            (Node::KeyDisabled, Api::KeyDisabled),
             (Node::ProtocolAborted, Api::Internal),
             (Node::GrantReplayed, Api::Internal),
             (Node::KeyNotFound, Api::Internal),

@@ -20,5 +20,8 @@ pub mod server;
 
 pub use db::Backend;
 pub use error::StoreError;
-pub use node::{KeyRecord, NewKey, NodeStore, OrgKeyRecord, OrgSecretRecord};
+pub use node::{
+    Custody, CustodySummary, KeyDisabled, KeyRecord, NewKey, NodeStore, OrgKeyRecord,
+    OrgSecretRecord,
+};
 pub use server::ServerStore;

@@ -30,6 +30,12 @@ static NODE_SCHEMA: Schema = Schema {
             postgres: include_str!("../migrations/node/postgres/0002_pending_shares.sql"),
         },
         Step {
+            version: 3,
+            description: "key policy",
+            sqlite: include_str!("../migrations/node/sqlite/0003_key_policy.sql"),
+            postgres: include_str!("../migrations/node/postgres/0003_key_policy.sql"),
+        },
+        Step {
             version: 4,
             description: "require binding",
             sqlite: include_str!("../migrations/node/sqlite/0004_require_binding.sql"),
@@ -44,6 +50,62 @@ const RECORD_FORMAT: i64 = 1;
 /// A grant or ciphertext stays in its replay set this long after it expires, so a
 /// peer whose clock runs a little behind ours cannot replay it in that window.
 const REPLAY_GRACE_MS: i64 = 60_000;
+
+/// An organization's custody mode, as a node records it with each key at its DKG.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Custody {
+    /// The node keeps the organization secret; keys are never exported.
+    Standard,
+    /// Only the organization holds its secret; keys may be exported (with a fresh secret).
+    Trustless,
+}
+
+impl Custody {
+    /// The stored form (`"standard"`, `"trustless"`), as in `org_secrets.mode`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Custody::Standard => "standard",
+            Custody::Trustless => "trustless",
+        }
+    }
+
+    /// Parses the stored form.
+    pub fn parse(s: &str) -> Option<Custody> {
+        match s {
+            "standard" => Some(Custody::Standard),
+            "trustless" => Some(Custody::Trustless),
+            _ => None,
+        }
+    }
+
+    /// Whether a key of this custody may be exported.
+    pub fn exportable(self) -> bool {
+        self == Custody::Trustless
+    }
+}
+
+/// Why and when a key was disabled for good.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyDisabled {
+    /// When, unix milliseconds.
+    pub at_ms: i64,
+    /// What the detecting run reported (no secret material).
+    pub reason: String,
+}
+
+/// One row of a node's custody summary: how many active keys of `org_id` it holds with
+/// `custody` recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustodySummary {
+    /// The organization.
+    pub org_id: String,
+    /// The recorded mode; `None` for keys made before modes were recorded.
+    pub custody: Option<Custody>,
+    /// Active keys.
+    pub keys: i64,
+    /// Of which disabled.
+    pub disabled: i64,
+}
 
 /// The result of a DKG, as this node stores it before both nodes have committed.
 #[derive(Clone, PartialEq, Eq)]
@@ -60,6 +122,8 @@ pub struct NewKey {
     pub chain_code: Option<Vec<u8>>,
     /// This node's share, sealed by the keystore.
     pub sealed_share: Vec<u8>,
+    /// The custody mode the key was generated under (from the DKG grant).
+    pub custody: Custody,
 }
 
 /// An active key share.
@@ -85,6 +149,11 @@ pub struct KeyRecord {
     /// The version of a refreshed share stored next to this one and not yet activated
     /// (`insert_pending_share`), if any.
     pub pending_share_version: Option<i64>,
+    /// The custody mode recorded at the DKG; `None` for a key made before modes were
+    /// recorded (treat as not exportable).
+    pub custody: Option<Custody>,
+    /// Set if the key was disabled for good ([`NodeStore::disable_key`]).
+    pub disabled: Option<KeyDisabled>,
 }
 
 /// An organization's RSA key pair (Node 1).
@@ -136,6 +205,7 @@ impl fmt::Debug for NewKey {
             .field("public_key", &Len(&self.public_key))
             .field("chain_code", &self.chain_code.as_deref().map(Len))
             .field("sealed_share", &Len(&self.sealed_share))
+            .field("custody", &self.custody)
             .finish()
     }
 }
@@ -152,6 +222,8 @@ impl fmt::Debug for KeyRecord {
             .field("created_at_ms", &self.created_at_ms)
             .field("share_version", &self.share_version)
             .field("pending_share_version", &self.pending_share_version)
+            .field("custody", &self.custody)
+            .field("disabled", &self.disabled)
             .finish()
     }
 }
@@ -239,8 +311,8 @@ impl NodeStore {
     pub async fn insert_pending_key(&self, k: &NewKey) -> Result<(), StoreError> {
         let query = sqlx::query(
             "INSERT INTO node_keys (key_id, org_id, protocol, status, public_key, chain_code, \
-             sealed_share, share_version, format_version, created_at_ms) \
-             VALUES ($1, $2, $3, 'pending', $4, $5, $6, 1, $7, $8) \
+             sealed_share, share_version, format_version, created_at_ms, custody_mode) \
+             VALUES ($1, $2, $3, 'pending', $4, $5, $6, 1, $7, $8, $9) \
              ON CONFLICT (key_id) DO NOTHING",
         )
         .bind(k.key_id.as_str())
@@ -250,7 +322,8 @@ impl NodeStore {
         .bind(k.chain_code.as_deref())
         .bind(k.sealed_share.as_slice())
         .bind(RECORD_FORMAT)
-        .bind(now_ms());
+        .bind(now_ms())
+        .bind(k.custody.as_str());
         self.insert_new(query, || format!("key {} already exists", k.key_id))
             .await
     }
@@ -292,12 +365,23 @@ impl NodeStore {
         let query = sqlx::query(
             "SELECT k.key_id, k.org_id, k.protocol, k.public_key, k.chain_code, \
              k.sealed_share, k.share_version, k.format_version, k.created_at_ms, \
+             k.custody_mode, k.disabled_at_ms, k.disabled_reason, \
              p.share_version AS pending_share_version \
              FROM node_keys k LEFT JOIN pending_shares p ON p.key_id = k.key_id \
              WHERE k.key_id = $1 AND k.status = 'active'",
         )
         .bind(key_id);
         self.fetch_record("node_keys", query, |row| {
+            let custody = custody_column(row)?;
+            let disabled = match row.try_get::<Option<i64>, _>("disabled_at_ms")? {
+                None => None,
+                Some(at_ms) => Some(KeyDisabled {
+                    at_ms,
+                    reason: row
+                        .try_get::<Option<String>, _>("disabled_reason")?
+                        .unwrap_or_default(),
+                }),
+            };
             Ok(KeyRecord {
                 key_id: row.try_get("key_id")?,
                 org_id: row.try_get("org_id")?,
@@ -308,9 +392,108 @@ impl NodeStore {
                 created_at_ms: row.try_get("created_at_ms")?,
                 share_version: row.try_get("share_version")?,
                 pending_share_version: row.try_get("pending_share_version")?,
+                custody,
+                disabled,
             })
         })
         .await
+    }
+
+    // ---- Key policy: custody mode and disabling --------------------------------------
+
+    /// Disables key `key_id` for good (pending or active): `true` if this call disabled it,
+    /// `false` if it was disabled already (the first reason is kept); `NotFound` if there is
+    /// no such key. Nothing clears it.
+    pub async fn disable_key(&self, key_id: &str, reason: &str) -> Result<bool, StoreError> {
+        let query = sqlx::query(
+            "UPDATE node_keys SET disabled_at_ms = $1, disabled_reason = $2 \
+             WHERE key_id = $3 AND disabled_at_ms IS NULL",
+        )
+        .bind(now_ms())
+        .bind(reason)
+        .bind(key_id);
+        if self.execute(query).await? > 0 {
+            return Ok(true);
+        }
+        let exists: Option<i64> =
+            sqlx::query_scalar("SELECT share_version FROM node_keys WHERE key_id = $1")
+                .bind(key_id)
+                .fetch_optional(&self.db.pool)
+                .await?;
+        match exists {
+            Some(_) => Ok(false),
+            None => Err(StoreError::NotFound(format!("no key {key_id}"))),
+        }
+    }
+
+    /// How many active keys this node holds per organization and recorded custody mode
+    /// (`org_id`: that organization only), sorted by organization, unrecorded first.
+    pub async fn custody_summary(
+        &self,
+        org_id: Option<&str>,
+    ) -> Result<Vec<CustodySummary>, StoreError> {
+        const ALL: &str = "SELECT org_id, custody_mode, COUNT(*) AS keys, \
+             COUNT(disabled_at_ms) AS disabled FROM node_keys WHERE status = 'active' \
+             GROUP BY org_id, custody_mode";
+        const ONE: &str = "SELECT org_id, custody_mode, COUNT(*) AS keys, \
+             COUNT(disabled_at_ms) AS disabled FROM node_keys \
+             WHERE status = 'active' AND org_id = $1 GROUP BY org_id, custody_mode";
+        let rows = match org_id {
+            None => sqlx::query(ALL).fetch_all(&self.db.pool).await?,
+            Some(org) => sqlx::query(ONE).bind(org).fetch_all(&self.db.pool).await?,
+        };
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let custody = custody_column(&row)?;
+            out.push(CustodySummary {
+                org_id: row.try_get("org_id")?,
+                custody,
+                keys: row.try_get("keys")?,
+                disabled: row.try_get("disabled")?,
+            });
+        }
+        out.sort_by(|a, b| {
+            (a.org_id.as_str(), a.custody.map(Custody::as_str))
+                .cmp(&(b.org_id.as_str(), b.custody.map(Custody::as_str)))
+        });
+        Ok(out)
+    }
+
+    /// Records `custody` for every key of `org_id` whose mode was never recorded (keys made
+    /// before schema 3, on a node that could not know it). Returns how many. A mode recorded
+    /// already is never changed: if any key of the organization carries another mode, nothing
+    /// is written and the answer is `Conflict` (the organization's mode is permanent, so the
+    /// claim is wrong).
+    pub async fn set_unrecorded_custody(
+        &self,
+        org_id: &str,
+        custody: Custody,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.db.pool.begin().await?;
+        let other: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM node_keys \
+             WHERE org_id = $1 AND custody_mode IS NOT NULL AND custody_mode <> $2",
+        )
+        .bind(org_id)
+        .bind(custody.as_str())
+        .fetch_one(&mut *tx)
+        .await?;
+        if other > 0 {
+            tx.rollback().await?;
+            return Err(StoreError::Conflict(format!(
+                "organization {org_id} has {other} key(s) recorded with another custody mode"
+            )));
+        }
+        let set = sqlx::query(
+            "UPDATE node_keys SET custody_mode = $1 WHERE org_id = $2 AND custody_mode IS NULL",
+        )
+        .bind(custody.as_str())
+        .bind(org_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(set)
     }
 
     /// Replaces an active key's share after a refresh, if its version is still
@@ -689,6 +872,19 @@ impl NodeStore {
         };
         check_format(table, &row)?;
         decode(&row).map(Some)
+    }
+}
+
+/// A `node_keys.custody_mode` column: `None` if never recorded.
+fn custody_column(row: &AnyRow) -> Result<Option<Custody>, StoreError> {
+    match row.try_get::<Option<String>, _>("custody_mode")? {
+        None => Ok(None),
+        Some(s) => Custody::parse(&s)
+            .map(Some)
+            .ok_or_else(|| StoreError::UnsupportedRecord {
+                table: "node_keys",
+                detail: format!("custody mode {s:?}"),
+            }),
     }
 }
 

@@ -66,6 +66,8 @@ pub struct Org {
     pub id: String,
     pub secret: [u8; 32],
     pub pem: String,
+    /// The registered custody mode (`Unspecified` before registration).
+    pub mode: CustodyMode,
 }
 
 impl Org {
@@ -114,12 +116,13 @@ pub async fn unregistered_org(c: &Cluster) -> Org {
         id,
         secret: planbok_testkit::random_bytes::<32>(),
         pem,
+        mode: CustodyMode::Unspecified,
     }
 }
 
 /// A new organization whose secret is registered in `mode`.
 pub async fn org(c: &Cluster, mode: CustodyMode) -> Org {
-    let org = unregistered_org(c).await;
+    let mut org = unregistered_org(c).await;
     c.server()
         .unwrap()
         .register_secret(RegisterSecretRequest {
@@ -129,6 +132,7 @@ pub async fn org(c: &Cluster, mode: CustodyMode) -> Org {
         })
         .await
         .unwrap();
+    org.mode = mode;
     org
 }
 
@@ -139,7 +143,12 @@ pub async fn keygen_with(
     secret: String,
 ) -> Result<KeygenResponse, Status> {
     let key_id = new_id("key");
-    let g = c.grant(&org.id, &key_id, Operation::Dkg, grant::dkg_params(proto));
+    let g = c.grant(
+        &org.id,
+        &key_id,
+        Operation::Dkg,
+        grant::dkg_params(proto, org.mode),
+    );
     c.server()
         .unwrap()
         .keygen(KeygenRequest {
@@ -270,7 +279,13 @@ pub fn digest(label: &str) -> Vec<u8> {
     Sha256::digest(label.as_bytes()).to_vec()
 }
 
+/// Provisions CGGMP: Node 2's operator allows the run, then Node 1's starts it.
 pub async fn provision_aux(c: &Cluster) {
+    c.operator(2)
+        .unwrap()
+        .provision_aux(planbok_proto::pb::ProvisionAuxRequest { replace: false })
+        .await
+        .unwrap_or_else(|e| panic!("allow at node 2: {e:?}\n{}", c.log_tail(2)));
     c.operator(1)
         .unwrap()
         .provision_aux(planbok_proto::pb::ProvisionAuxRequest { replace: false })

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use planbok_proto::pb::{KeygenResponse, Protocol};
+use planbok_proto::pb::{CustodyMode, KeygenResponse, Protocol};
 use planbok_sdk::api::model::{CreateWalletSet, MessageSignature, SignMessage, Wallet};
 use planbok_sdk::{Client, Error};
 use planbok_store::NodeStore;
@@ -424,6 +424,7 @@ async fn node1_killed_mid_dkg_leaves_no_key_only_one_node_can_use_and_new_sets_w
         id: s.org_id.clone(),
         secret: [0; 32],
         pem: String::new(),
+        mode: CustodyMode::Standard,
     };
     for key_id in n1.union(&n2) {
         let rec = match store1.active_key(key_id).await.unwrap() {

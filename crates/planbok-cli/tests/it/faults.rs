@@ -42,7 +42,7 @@ async fn node2_killed_mid_dkg_and_mid_sign_leaves_nothing_half_made_and_keys_sur
                 &org.id,
                 &key_id,
                 planbok_proto::pb::Operation::Dkg,
-                planbok_proto::grant::dkg_params(Protocol::Dkls23),
+                planbok_proto::grant::dkg_params(Protocol::Dkls23, org.mode),
             );
             let mut s = c.server().unwrap();
             tokio::spawn(async move {

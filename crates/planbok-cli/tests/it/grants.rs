@@ -128,6 +128,7 @@ fn sign_open(req: &SignRequest, g: Option<SignedGrant>) -> Open {
         derivation_path: req.derivation_path.clone(),
         payload: req.payload.clone(),
         share_version: 0,
+        custody_mode: 0,
     }
 }
 
@@ -160,13 +161,14 @@ async fn node2_checks_every_grant_on_its_own(base: Options) {
         &org.id,
         "new-key",
         Operation::Dkg,
-        grant::dkg_params(Protocol::Frost),
+        grant::dkg_params(Protocol::Frost, CustodyMode::Standard),
     );
     let open = Open {
         kind: RunKind::Keygen as i32,
         grant: Some(g),
         protocol: Protocol::Cggmp as i32,
         key_id: "new-key".into(),
+        custody_mode: CustodyMode::Standard as i32,
         ..Default::default()
     };
     assert_code(open_on_node2(&c, open).await, "grant_digest_mismatch");

@@ -145,6 +145,7 @@ async fn refresh_refusals_each_with_its_code() {
             derivation_path: "m/1".into(),
             payload: digest("x"),
             share_version: 1,
+            ..Default::default()
         })),
     })
     .await

@@ -112,6 +112,12 @@ impl Stack {
 
     /// Provisions CGGMP (test primes; seconds).
     pub async fn provision(&self) {
+        self.cluster
+            .operator(2)
+            .unwrap()
+            .provision_aux(ProvisionAuxRequest { replace: false })
+            .await
+            .expect("node 2 allows provisioning");
         let mut op = self.cluster.operator(1).unwrap();
         let mut req = tonic::Request::new(ProvisionAuxRequest { replace: false });
         req.set_timeout(std::time::Duration::from_secs(300));

@@ -51,7 +51,7 @@ fn operator_with_stdin(c: &Cluster, node: u8, args: &[&str], stdin: &str) -> (bo
     (out.status.success(), text)
 }
 
-fn operator(c: &Cluster, node: u8, args: &[&str]) -> (bool, String) {
+pub fn operator(c: &Cluster, node: u8, args: &[&str]) -> (bool, String) {
     operator_with_stdin(c, node, args, "")
 }
 

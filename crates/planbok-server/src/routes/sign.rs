@@ -203,6 +203,9 @@ async fn sign<T: Serialize>(
             )
             .await;
         nodes::count(&app.metrics, "sign", &r);
+        if let Err(e) = &r {
+            nodes::audit_if_disabled(app, caller, ctx, &[wallet.key_id.as_str()], e).await;
+        }
         let verified = verify(&wallet, chain.curve(), &input.payload, &r?)?;
         let data = format(chain, &input, &verified, &wallet.public_key)?;
         let text = envelope_json(StatusCode::OK, "Signed", &data)?;
@@ -435,6 +438,10 @@ pub(crate) async fn export(
             .export(&caller.org_id, &keys, &recipient, secret, binding_wallet)
             .await;
         nodes::count(&app.metrics, "export", &r);
+        if let Err(e) = &r {
+            let ids: Vec<&str> = keys.iter().map(|(k, _)| k.as_str()).collect();
+            nodes::audit_if_disabled(&app, &caller, &ctx, &ids, e).await;
+        }
         let exported = r?;
         let mut out = Vec::with_capacity(wallets.len());
         for w in &wallets {

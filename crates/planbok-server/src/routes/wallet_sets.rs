@@ -60,7 +60,7 @@ pub(crate) async fn create(
         .as_deref()
         .unwrap_or_default();
     let result = async {
-        app.require_secret_mode(&caller.org_id, secret).await?;
+        let custody = nodes::custody_mode(&app.require_secret_mode(&caller.org_id, secret).await?)?;
         op.requested().await?;
         let specs = [
             DkgSpec {
@@ -74,7 +74,7 @@ pub(crate) async fn create(
         ];
         let r = app
             .nodes
-            .keygen(&caller.org_id, &specs, secret, SecretContext::Dkg, idem.key())
+            .keygen(&caller.org_id, custody, &specs, secret, SecretContext::Dkg, idem.key())
             .await;
         nodes::count(&app.metrics, "keygen", &r);
         let keys = r?;

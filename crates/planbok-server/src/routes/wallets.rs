@@ -133,6 +133,7 @@ pub(crate) async fn create(
                 .nodes
                 .keygen(
                     &caller.org_id,
+                    nodes::custody_mode(&custody)?,
                     &specs,
                     secret,
                     SecretContext::Sign,

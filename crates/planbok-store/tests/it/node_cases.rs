@@ -1,6 +1,6 @@
 //! `NodeStore` behaviour, the same on every backend.
 
-use planbok_store::{NewKey, NodeStore, StoreError};
+use planbok_store::{Custody, CustodySummary, NewKey, NodeStore, StoreError};
 use sqlx::{AnyConnection, Connection};
 
 use crate::harness::{TestDb, on_every_backend};
@@ -27,6 +27,9 @@ on_every_backend!(
     blob_upsert,
     migrations_idempotent,
     unknown_record_format_refused,
+    key_custody_recorded_and_disabling_is_for_good,
+    unrecorded_custody_is_set_once_and_never_overrides,
+    an_old_schema_database_migrates_and_fails_closed_where_the_mode_is_unknown,
 );
 
 fn new_key(id: &str) -> NewKey {
@@ -37,6 +40,7 @@ fn new_key(id: &str) -> NewKey {
         public_key: vec![2; 33],
         chain_code: Some(vec![7; 32]),
         sealed_share: vec![0xAB; 100],
+        custody: Custody::Standard,
     }
 }
 
@@ -433,7 +437,7 @@ async fn migrations_idempotent(db: &TestDb) {
         .fetch_one(&mut conn)
         .await
         .unwrap();
-    assert_eq!(applied, 3);
+    assert_eq!(applied, 4);
 }
 
 async fn unknown_record_format_refused(db: &TestDb) {
@@ -558,4 +562,265 @@ async fn pending_share_conflicts_and_aborts(db: &TestDb) {
         ),
         (1, vec![0xAB; 100], None)
     );
+}
+
+async fn key_custody_recorded_and_disabling_is_for_good(db: &TestDb) {
+    let store = db.connect().await;
+    let mut t = new_key("t");
+    t.custody = Custody::Trustless;
+    store.insert_pending_key(&t).await.unwrap();
+    store.insert_pending_key(&new_key("s")).await.unwrap();
+    store.activate_key("t").await.unwrap();
+    store.activate_key("s").await.unwrap();
+    let rec = store.active_key("t").await.unwrap().unwrap();
+    assert_eq!(rec.custody, Some(Custody::Trustless));
+    assert!(rec.custody.unwrap().exportable());
+    assert_eq!(rec.disabled, None);
+    let rec = store.active_key("s").await.unwrap().unwrap();
+    assert_eq!(rec.custody, Some(Custody::Standard));
+    assert!(!rec.custody.unwrap().exportable());
+
+    // The first reason is kept; a second disable changes nothing.
+    assert!(store.disable_key("t", "DKLs23 ban: first").await.unwrap());
+    assert!(!store.disable_key("t", "second").await.unwrap());
+    let rec = store.active_key("t").await.unwrap().unwrap();
+    let disabled = rec.disabled.expect("disabled");
+    assert_eq!(disabled.reason, "DKLs23 ban: first");
+    assert!(disabled.at_ms > 1_700_000_000_000);
+    // Survives a new connection (a restart), and a refresh of the share does not clear it.
+    store.replace_share("t", 1, vec![1; 10]).await.unwrap();
+    store
+        .insert_pending_share("t", 3, vec![2; 10])
+        .await
+        .unwrap();
+    store.activate_share("t", 3).await.unwrap();
+    let again = db.connect().await;
+    assert!(
+        again
+            .active_key("t")
+            .await
+            .unwrap()
+            .unwrap()
+            .disabled
+            .is_some()
+    );
+    assert_eq!(again.active_key("s").await.unwrap().unwrap().disabled, None);
+    assert!(matches!(
+        store.disable_key("nope", "x").await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+async fn unrecorded_custody_is_set_once_and_never_overrides(db: &TestDb) {
+    let store = db.connect().await;
+    for (id, org) in [("a1", "org-a"), ("a2", "org-a"), ("b1", "org-b")] {
+        let mut k = new_key(id);
+        k.org_id = org.into();
+        store.insert_pending_key(&k).await.unwrap();
+        store.activate_key(id).await.unwrap();
+    }
+    // Keys made before modes were recorded: the column is NULL.
+    let mut conn = raw(db).await;
+    sqlx::query("UPDATE node_keys SET custody_mode = NULL WHERE key_id IN ('a1', 'a2', 'b1')")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    store.disable_key("a2", "ban").await.unwrap();
+    assert_eq!(store.active_key("a1").await.unwrap().unwrap().custody, None);
+    let summary = store.custody_summary(None).await.unwrap();
+    assert_eq!(
+        summary,
+        vec![
+            CustodySummary {
+                org_id: "org-a".into(),
+                custody: None,
+                keys: 2,
+                disabled: 1
+            },
+            CustodySummary {
+                org_id: "org-b".into(),
+                custody: None,
+                keys: 1,
+                disabled: 0
+            },
+        ]
+    );
+    assert_eq!(
+        store
+            .set_unrecorded_custody("org-a", Custody::Trustless)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        store.active_key("a1").await.unwrap().unwrap().custody,
+        Some(Custody::Trustless)
+    );
+    // Recorded now: a second claim of the same mode sets nothing, another mode is refused
+    // and changes nothing.
+    assert_eq!(
+        store
+            .set_unrecorded_custody("org-a", Custody::Trustless)
+            .await
+            .unwrap(),
+        0
+    );
+    assert!(matches!(
+        store
+            .set_unrecorded_custody("org-a", Custody::Standard)
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store.active_key("a2").await.unwrap().unwrap().custody,
+        Some(Custody::Trustless)
+    );
+    // Another organization's keys are untouched.
+    assert_eq!(store.active_key("b1").await.unwrap().unwrap().custody, None);
+    assert_eq!(
+        store.custody_summary(Some("org-b")).await.unwrap(),
+        vec![CustodySummary {
+            org_id: "org-b".into(),
+            custody: None,
+            keys: 1,
+            disabled: 0
+        }]
+    );
+    // A new key of an organization whose older keys are unrecorded: its mode blocks a
+    // contradicting claim for the older ones.
+    let mut b2 = new_key("b2");
+    b2.org_id = "org-b".into();
+    b2.custody = Custody::Standard;
+    store.insert_pending_key(&b2).await.unwrap();
+    assert!(matches!(
+        store
+            .set_unrecorded_custody("org-b", Custody::Trustless)
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.active_key("b1").await.unwrap().unwrap().custody, None);
+}
+
+/// Applies only the node schema's first two migrations, as a build before schema 3 did.
+async fn old_schema(db: &TestDb) {
+    use std::borrow::Cow;
+
+    use sqlx::SqlSafeStr as _;
+    use sqlx::migrate::{Migration, MigrationType, Migrator};
+    let (one, two) = if db.is_postgres() {
+        (
+            include_str!("../../migrations/node/postgres/0001_node_schema.sql"),
+            include_str!("../../migrations/node/postgres/0002_pending_shares.sql"),
+        )
+    } else {
+        (
+            include_str!("../../migrations/node/sqlite/0001_node_schema.sql"),
+            include_str!("../../migrations/node/sqlite/0002_pending_shares.sql"),
+        )
+    };
+    let mut migrator = Migrator::with_migrations(vec![
+        Migration::new(
+            1,
+            Cow::Borrowed("node schema"),
+            MigrationType::Simple,
+            one.into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            2,
+            Cow::Borrowed("pending shares"),
+            MigrationType::Simple,
+            two.into_sql_str(),
+            false,
+        ),
+    ]);
+    migrator.dangerous_set_table_name("_planbok_node_migrations");
+    sqlx::any::install_default_drivers();
+    let url = if db.is_postgres() {
+        db.url.clone()
+    } else {
+        format!("{}?mode=rwc", db.url)
+    };
+    let mut conn = AnyConnection::connect(&url).await.unwrap();
+    migrator.run(&mut conn).await.unwrap();
+}
+
+async fn an_old_schema_database_migrates_and_fails_closed_where_the_mode_is_unknown(db: &TestDb) {
+    old_schema(db).await;
+    let mut conn = raw(db).await;
+    // Two keys of a Trustless org and one of a Standard org, written by the old schema. On
+    // Node 1 the orgs' secrets are registered; on Node 2 (no org_secrets rows) they are not.
+    for (id, org) in [
+        ("t1", "org-t"),
+        ("t2", "org-t"),
+        ("s1", "org-s"),
+        ("u1", "org-u"),
+    ] {
+        sqlx::query(
+            "INSERT INTO node_keys (key_id, org_id, protocol, status, public_key, chain_code, \
+             sealed_share, share_version, format_version, created_at_ms) \
+             VALUES ($1, $2, 'dkls23', 'active', $3, NULL, $4, 1, 1, 1)",
+        )
+        .bind(id)
+        .bind(org)
+        .bind(vec![2u8; 33])
+        .bind(vec![0xABu8; 50])
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+    for (org, mode, sealed) in [
+        ("org-t", "trustless", None),
+        ("org-s", "standard", Some(vec![1u8; 40])),
+    ] {
+        sqlx::query(
+            "INSERT INTO org_secrets (org_id, mode, verifier, sealed_secret, format_version, \
+             created_at_ms) VALUES ($1, $2, $3, $4, 1, 1)",
+        )
+        .bind(org)
+        .bind(mode)
+        .bind(vec![9u8; 32])
+        .bind(sealed)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+    let store = db.connect().await;
+    // What Node 1 knows, its keys take; what nobody recorded stays unknown (not exportable).
+    let custody = |id: &'static str| {
+        let store = store.clone();
+        async move { store.active_key(id).await.unwrap().unwrap().custody }
+    };
+    assert_eq!(custody("t1").await, Some(Custody::Trustless));
+    assert_eq!(custody("t2").await, Some(Custody::Trustless));
+    assert_eq!(custody("s1").await, Some(Custody::Standard));
+    assert_eq!(custody("u1").await, None);
+    assert_eq!(
+        store.active_key("t1").await.unwrap().unwrap().disabled,
+        None
+    );
+    // The old rows keep working in every other way.
+    assert_eq!(
+        store.list_key_ids().await.unwrap(),
+        vec!["s1", "t1", "t2", "u1"]
+    );
+    store
+        .insert_pending_share("u1", 2, vec![3; 10])
+        .await
+        .unwrap();
+    store.activate_share("u1", 2).await.unwrap();
+    // The operator's path for the unknown one.
+    assert_eq!(
+        store
+            .set_unrecorded_custody("org-u", Custody::Trustless)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(custody("u1").await, Some(Custody::Trustless));
+    let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _planbok_node_migrations")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(applied, 4);
 }

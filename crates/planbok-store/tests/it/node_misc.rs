@@ -1,6 +1,8 @@
 //! What is not one behaviour on every backend: URL handling, SQLite specifics, `Debug`.
 
-use planbok_store::{KeyRecord, NewKey, NodeStore, OrgKeyRecord, OrgSecretRecord, StoreError};
+use planbok_store::{
+    Custody, KeyRecord, NewKey, NodeStore, OrgKeyRecord, OrgSecretRecord, StoreError,
+};
 use sqlx::{AnyConnection, Connection};
 
 #[tokio::test]
@@ -93,6 +95,7 @@ fn debug_prints_no_blob_bytes() {
         public_key: blob.clone(),
         chain_code: Some(blob.clone()),
         sealed_share: blob.clone(),
+        custody: Custody::Trustless,
     };
     let NewKey {
         key_id,
@@ -101,6 +104,7 @@ fn debug_prints_no_blob_bytes() {
         public_key,
         chain_code,
         sealed_share,
+        custody,
     } = new_key.clone();
     let key = KeyRecord {
         key_id,
@@ -112,6 +116,8 @@ fn debug_prints_no_blob_bytes() {
         created_at_ms: 1,
         share_version: 1,
         pending_share_version: None,
+        custody: Some(custody),
+        disabled: None,
     };
     let org_key = OrgKeyRecord {
         org_id: "o".into(),
