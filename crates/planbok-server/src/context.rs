@@ -131,6 +131,13 @@ pub async fn middleware(
     };
     req.extensions_mut().insert(ctx);
     let method = req.method().clone();
+    let has_body = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .is_some_and(|v| v.as_bytes() != b"0")
+        || req
+            .headers()
+            .contains_key(axum::http::header::TRANSFER_ENCODING);
     // The log line's path is the client's: bounded like the other headers it echoes.
     let path: String = req.uri().path().chars().take(256).collect();
     let started = std::time::Instant::now();
@@ -146,6 +153,16 @@ pub async fn middleware(
     tracing::info!(request_id = %request_id, %method, %path, status, ms = elapsed.as_secs_f64() * 1e3, "request");
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("x-request-id", v);
+    }
+    // A refusal may be answered before the request body was read (authentication, policy,
+    // an unknown route). The HTTP/1 connection then cannot be reused: the server closes it
+    // once the answer is out, and a client that pooled it would lose its next request. Say
+    // so, so clients open a new connection instead; errors are rare for a working client.
+    if has_body && (response.status().is_client_error() || response.status().is_server_error()) {
+        response.headers_mut().insert(
+            axum::http::header::CONNECTION,
+            HeaderValue::from_static("close"),
+        );
     }
     response
 }

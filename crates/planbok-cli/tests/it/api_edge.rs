@@ -576,3 +576,52 @@ async fn two_owners_demoting_each_other_through_the_api_leave_one(opts: Options)
 }
 
 on_sqlite_and_postgres!(two_owners_demoting_each_other_through_the_api_leave_one);
+
+/// A refusal answered before the request body arrived says `connection: close`, so a client
+/// that pools connections opens a new one instead of losing its next request on a
+/// connection the server is closing; answers that read the body keep the connection.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refusal_before_the_body_is_read_closes_the_connection_and_says_so() {
+    let s = Stack::sqlite(Custody::Standard).await;
+    let addr = s.cluster.server_url().replace("http://", "");
+    let head_of = |sock: &mut TcpStream| {
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            assert_eq!(sock.read(&mut byte).unwrap(), 1, "closed mid-head");
+            head.push(byte[0]);
+        }
+        String::from_utf8_lossy(&head).to_ascii_lowercase()
+    };
+    // Headers only: the body is held back until the answer is in.
+    let mut sock = TcpStream::connect(&addr).unwrap();
+    sock.write_all(
+        format!(
+            "POST /v2/organization/wallet-sets HTTP/1.1\r\nhost: {addr}\r\n{}: pbk_bogus_bogus\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n",
+            planbok_sdk::api::API_KEY_HEADER
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let head = head_of(&mut sock);
+    assert!(head.starts_with("http/1.1 401"), "{head}");
+    assert!(head.contains("connection: close"), "{head}");
+    // A request that completes keeps its connection: two on one socket.
+    let mut sock = TcpStream::connect(&addr).unwrap();
+    for _ in 0..2 {
+        sock.write_all(format!("GET /health HTTP/1.1\r\nhost: {addr}\r\n\r\n").as_bytes())
+            .unwrap();
+        let head = head_of(&mut sock);
+        assert!(head.starts_with("http/1.1 200"), "{head}");
+        assert!(!head.contains("connection: close"), "{head}");
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length: "))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let mut body = vec![0u8; len];
+        sock.read_exact(&mut body).unwrap();
+    }
+}
