@@ -160,7 +160,8 @@ async fn a_dkg_grant_and_open_that_disagree_on_custody_are_refused(base: Options
 // ---- Keys made before modes were recorded ------------------------------------------------
 
 /// Turns a node's database back into what a build before schema 3 left: the three policy
-/// columns gone and migration 3 not applied, the rows kept.
+/// columns (and schema 4's `require_binding`) gone and migrations 3 and 4 not applied, the
+/// rows kept.
 async fn downgrade_to_schema_2(url: &str) {
     use sqlx::Connection as _;
     sqlx::any::install_default_drivers();
@@ -170,6 +171,8 @@ async fn downgrade_to_schema_2(url: &str) {
         "ALTER TABLE node_keys DROP COLUMN disabled_at_ms",
         "ALTER TABLE node_keys DROP COLUMN custody_mode",
         "DELETE FROM _planbok_node_migrations WHERE version = 3",
+        "ALTER TABLE org_secrets DROP COLUMN require_binding",
+        "DELETE FROM _planbok_node_migrations WHERE version = 4",
     ] {
         sqlx::query(sql).execute(&mut conn).await.unwrap();
     }
@@ -227,7 +230,7 @@ async fn keys_made_before_modes_were_recorded_are_not_exported_by_node2_until_it
     let (_, pk) = ExportRecipientSecret::generate();
     let r = export_with(
         &c,
-        export_request(&c, &trustless, &tk, &pk, trustless.ct("verify")),
+        export_request(&c, &trustless, &tk, &pk, trustless.export_ct(&pk, &[&tk])),
     )
     .await;
     assert_code(r, "export_not_allowed");
