@@ -27,6 +27,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::task::TaskTracker;
 use tonic::transport::{Endpoint, Server};
 
+mod canary;
 pub mod config;
 mod coordinator;
 mod error;
@@ -72,6 +73,9 @@ pub enum StartError {
     /// The gRPC server.
     #[error("gRPC server: {0}")]
     Transport(#[from] tonic::transport::Error),
+    /// The keystore does not open the data in this node's database.
+    #[error("keystore mismatch: {0}")]
+    KeystoreMismatch(String),
 }
 
 /// Runs a node on `listener` until `shutdown` completes, then drains its tasks.
@@ -137,6 +141,10 @@ pub async fn run(
         NodeState::new(&config, keystore, store, primes)
             .map_err(|e| StartError::Config(e.message))?,
     );
+    // Fail closed: a keystore that does not open this database's data never serves.
+    canary::verify_keystore(&state)
+        .await
+        .map_err(|e| StartError::KeystoreMismatch(e.message))?;
     tracing::info!(
         role = config.role,
         addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),

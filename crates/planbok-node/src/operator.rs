@@ -58,6 +58,7 @@ impl Operator for OperatorService {
             u8::try_from(r.threshold)
                 .map_err(|_| NodeError::invalid("threshold must be 1 to shares"))?,
         );
+        crate::canary::refuse_init_over_data(&self.state).await?;
         let ks = self.state.keystore.clone();
         let keys = tokio::task::spawn_blocking(move || ks.init(n, k))
             .await
@@ -77,13 +78,22 @@ impl Operator for OperatorService {
     async fn unseal(&self, r: Request<UnsealRequest>) -> Result<Response<NodeStatus>, Status> {
         let key = UnsealKey::parse(&r.into_inner().key).map_err(keystore_error)?;
         let ks = self.state.keystore.clone();
-        tokio::task::spawn_blocking(move || ks.unseal(&key))
+        let status = tokio::task::spawn_blocking(move || ks.unseal(&key))
             .await
             .map_err(|e| NodeError::internal(format!("unseal task: {e}")))?
             .map_err(|e| {
                 tracing::warn!(alert = e.may_be_attack(), error = %e, "unseal key refused");
                 keystore_error(e)
             })?;
+        if status == planbok_keystore::SealStatus::Unsealed {
+            // Keys of another keystore (a replaced seal state) unseal it, but open nothing
+            // of this database: seal again rather than serve.
+            if let Err(e) = crate::canary::verify_keystore(&self.state).await {
+                self.state.keystore.seal().map_err(keystore_error)?;
+                return Err(e.into());
+            }
+            tracing::warn!("node unsealed");
+        }
         Ok(Response::new(self.state.status().await))
     }
 

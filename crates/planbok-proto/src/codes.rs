@@ -69,6 +69,10 @@ codes! {
     AuxNotProvisioned = "aux_not_provisioned" => FailedPrecondition,
     /// Node 2 was asked to run aux-info generation that no operator of Node 2 allowed.
     AuxNotAllowed = "aux_not_allowed" => PermissionDenied,
+    /// The node's database holds data sealed by another keystore than the configured one
+    /// (a lost or replaced seal state, HSM object, transit key or dev key file): restore
+    /// that keystore; a new one is never initialized over sealed data.
+    KeystoreMismatch = "keystore_mismatch" => FailedPrecondition,
     /// The organization has no RSA key yet.
     OrgKeyMissing = "org_key_missing" => FailedPrecondition,
     /// The organization secret has not been registered.

@@ -624,6 +624,25 @@ impl NodeStore {
             .await
     }
 
+    /// One sealed value this database holds, with the keystore key id it was sealed under
+    /// (a blob's name, `org-rsa:<org>`, a key id): what a node opens at start to check that
+    /// its keystore is the one that sealed this data. `None` for a database holding nothing
+    /// sealed.
+    pub async fn sealed_sample(&self) -> Result<Option<(String, Vec<u8>)>, StoreError> {
+        let queries = [
+            "SELECT name AS id, sealed AS sealed FROM blobs ORDER BY name LIMIT 1",
+            "SELECT 'org-rsa:' || org_id AS id, sealed_private_key AS sealed FROM org_keys \
+             ORDER BY org_id LIMIT 1",
+            "SELECT key_id AS id, sealed_share AS sealed FROM node_keys ORDER BY key_id LIMIT 1",
+        ];
+        for q in queries {
+            if let Some(row) = sqlx::query(q).fetch_optional(&self.db.pool).await? {
+                return Ok(Some((row.try_get("id")?, row.try_get("sealed")?)));
+            }
+        }
+        Ok(None)
+    }
+
     /// The ids of all active keys, sorted.
     pub async fn list_key_ids(&self) -> Result<Vec<String>, StoreError> {
         let ids = sqlx::query_scalar(

@@ -290,3 +290,109 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 }
 
 on_sqlite_and_postgres!(sealed_nodes_refuse_work_until_k_keys_then_sign);
+
+/// The operator issue's mismatch drill: a node whose seal state was lost or replaced never
+/// serves its database's data, and never takes a new keystore over it; the original state
+/// restores it.
+async fn a_lost_or_replaced_seal_state_never_serves_and_is_never_initialized_over(base: Options) {
+    let mut c = cluster(Options {
+        keystore: Keystore::Sealed,
+        ..base
+    })
+    .await;
+    let (k1, k2) = (init(&c, 1), init(&c, 2));
+    for (node, keys) in [(1, &k1), (2, &k2)] {
+        for k in &keys[..3] {
+            let (ok, out) = unseal(&c, node, k);
+            assert!(ok, "{out}");
+        }
+    }
+    let org = org(&c, CustodyMode::Standard).await;
+    let key = keygen(&c, &org, Protocol::Frost).await;
+    sign_and_verify(&c, &org, &key, "m", b"before").await;
+    let state = c.dir.path().join("node1.seal.json");
+    let kept = c.dir.path().join("node1.seal.json.kept");
+
+    // Lost: the node comes up uninitialized, and `init` over its data is refused.
+    c.kill(1).unwrap();
+    std::fs::rename(&state, &kept).unwrap();
+    c.restart(1).await.unwrap();
+    let (_, out) = operator(&c, 1, &["status"]);
+    assert!(out.contains("uninitialized"), "{out}");
+    let (ok, out) = operator(&c, 1, &["init", "--shares", "5", "--threshold", "3"]);
+    assert!(!ok && out.contains("keystore_mismatch"), "{out}");
+    assert!(!state.exists(), "no new seal state was written");
+    assert_code(
+        sign_with(
+            &c,
+            sign_request(&c, &org, &key, "m", b"lost", String::new()),
+        )
+        .await,
+        "sealed",
+    );
+
+    // Replaced: another keystore's state and its own keys unseal it, but open nothing of
+    // this database: the node seals itself again.
+    c.kill(1).unwrap();
+    let fresh = planbok_keystore::Keystore::open(
+        &planbok_keystore::KeystoreConfig::Sealed {
+            state_file: state.clone(),
+        },
+        1,
+    )
+    .unwrap()
+    .init(5, 3)
+    .unwrap();
+    c.restart(1).await.unwrap();
+    let fresh: Vec<String> = fresh.iter().map(|k| k.to_text().to_string()).collect();
+    for k in &fresh[..2] {
+        assert!(unseal(&c, 1, k).0);
+    }
+    let (ok, out) = unseal(&c, 1, &fresh[2]);
+    assert!(!ok && out.contains("keystore_mismatch"), "{out}");
+    let (_, out) = operator(&c, 1, &["status"]);
+    assert!(out.contains("sealed") && !out.contains("unsealed"), "{out}");
+    assert!(
+        c.log_tail(1)
+            .contains("the keystore does not open this node's data")
+    );
+    assert_code(
+        sign_with(
+            &c,
+            sign_request(&c, &org, &key, "m", b"replaced", String::new()),
+        )
+        .await,
+        "sealed",
+    );
+
+    // Restored: the original state and keys, and every key signs again.
+    c.kill(1).unwrap();
+    std::fs::rename(&kept, &state).unwrap();
+    c.restart(1).await.unwrap();
+    for k in &k1[2..5] {
+        assert!(unseal(&c, 1, k).0);
+    }
+    sign_and_verify(&c, &org, &key, "m", b"after").await;
+}
+
+on_sqlite_and_postgres!(a_lost_or_replaced_seal_state_never_serves_and_is_never_initialized_over);
+
+/// The same for the dev keystore: a node whose key file was replaced refuses to start.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replaced_dev_key_stops_the_node_at_start() {
+    let mut c = sqlite().await;
+    let org = org(&c, CustodyMode::Standard).await;
+    let key = keygen(&c, &org, Protocol::Frost).await;
+    c.kill(2).unwrap();
+    // Gone: the dev backend makes a new key file at start, which opens nothing stored.
+    std::fs::remove_file(c.dir.path().join("node2.devkey")).unwrap();
+    let e = c.restart(2).await.unwrap_err().to_string();
+    assert!(e.contains("node 2 exited"), "{e}");
+    let log = std::fs::read_to_string(&c.node(2).log).unwrap();
+    assert!(log.contains("keystore mismatch"), "{log}");
+    assert!(log.contains("restore the keystore that sealed it"), "{log}");
+    assert_code(
+        sign_with(&c, sign_request(&c, &org, &key, "m", b"x", String::new())).await,
+        "peer_unavailable",
+    );
+}
