@@ -12,7 +12,7 @@ use planbok_testkit::cluster::Options;
 use crate::rest::{Custody, Stack, assert_err, assert_ok, idem, new_org};
 
 /// A member with `role` and a key with `access`; returns its client.
-fn member_key(s: &Stack, role: &str, access: &str, extra: Value) -> Client {
+pub(crate) fn member_key(s: &Stack, role: &str, access: &str, extra: Value) -> Client {
     let m = assert_ok(s.post(
         "/v2/organization/members",
         json!({"name": format!("{role} person"), "email": format!("{role}-{}@example.com", idem()), "role": role}),

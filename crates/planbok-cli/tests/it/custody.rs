@@ -543,15 +543,7 @@ async fn the_owner_requires_bindings_for_good_and_plain_clients_are_then_refused
     let org = assert_ok(s.owner.raw("GET", "/v2/organization", None).unwrap());
     assert_eq!(org["requireBinding"], false);
     // Admins cannot.
-    let m = assert_ok(s.post(
-        "/v2/organization/members",
-        json!({"name": "a", "email": "a@example.com", "role": "admin"}),
-    ));
-    let k = assert_ok(s.post(
-        "/v2/organization/api-keys",
-        json!({"name": "a", "memberId": m["id"], "access": "full"}),
-    ));
-    let admin = s.owner.with_key(k["secret"].as_str().unwrap());
+    let admin = crate::api_access::member_key(&s, "admin", "full", json!({}));
     assert_err(
         admin
             .raw(
