@@ -13,10 +13,13 @@ pub struct NodeArgs {
     /// TOML configuration (see docs/node.md).
     #[arg(long)]
     config: PathBuf,
+    /// Log format on stderr: `text` (coloured only at a terminal) or `json`.
+    #[arg(long, env = "PLANBOK_LOG_FORMAT", value_enum, default_value_t)]
+    log_format: crate::daemon::LogFormat,
 }
 
 pub fn run(args: NodeArgs) -> Result<()> {
-    crate::daemon::init_tracing();
+    crate::daemon::init_tracing(args.log_format);
     let config = NodeConfig::load(&args.config)?;
     if config.role != args.role {
         bail!(

@@ -32,8 +32,13 @@ pub struct OperatorArgs {
 
 #[derive(clap::Subcommand)]
 enum OperatorCommand {
-    /// Seal state, backend, CGGMP readiness.
-    Status,
+    /// Seal state, backend, CGGMP readiness, identity key. Exit code 0 when unsealed, 2
+    /// when sealed or uninitialized, 1 on error (as `vault status`).
+    Status {
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Initialize a `sealed` keystore: prints N unseal keys, once.
     Init {
         #[arg(long, default_value_t = 5)]
@@ -82,34 +87,62 @@ fn mode_name(mode: i32) -> &'static str {
     }
 }
 
-fn print_status(s: &NodeStatus) {
-    let state = SealState::try_from(s.seal_state)
+fn state_name(s: &NodeStatus) -> String {
+    SealState::try_from(s.seal_state)
         .map(|x| {
             x.as_str_name()
                 .trim_start_matches("SEAL_STATE_")
                 .to_lowercase()
         })
-        .unwrap_or_else(|_| "unknown".into());
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+fn print_status(s: &NodeStatus) {
+    let state = state_name(s);
+    let initialized = state != "uninitialized";
     println!("node {}: {state}", s.role);
+    let row = |k: &str, v: &dyn std::fmt::Display| println!("  {k:<18}{v}");
+    row("Initialized", &initialized);
+    row("Sealed", &(state != "unsealed"));
+    row("Seal Type", &s.backend);
     if state == "sealed" {
-        println!(
-            "  unseal progress: {}/{} (of {} keys)",
-            s.progress, s.threshold, s.shares
+        row(
+            "Unseal Progress",
+            &format!("{}/{} (of {} keys)", s.progress, s.threshold, s.shares),
         );
     }
-    println!("  keystore: {}", s.backend);
-    if !s.identity_public_key.is_empty() {
-        // Clients verify organization keys with Node 1's (PLANBOK_NODE_KEY).
-        println!("  identity key: {}", s.identity_public_key);
-    }
-    println!(
-        "  cggmp aux info: {}",
-        if s.cggmp_ready {
+    row(
+        "Aux Info",
+        &if s.cggmp_ready {
             "provisioned"
         } else {
             "missing"
-        }
+        },
     );
+    if !s.identity_public_key.is_empty() {
+        // Clients verify organization keys with Node 1's (PLANBOK_NODE_KEY).
+        row("Identity Key", &s.identity_public_key);
+    }
+    row("Version", &s.version);
+}
+
+/// `status --json`: the same fields, machine-readable.
+fn status_json(node: &str, s: &NodeStatus) -> serde_json::Value {
+    let state = state_name(s);
+    serde_json::json!({
+        "node": node,
+        "role": s.role,
+        "state": state,
+        "initialized": state != "uninitialized",
+        "sealed": state != "unsealed",
+        "sealType": s.backend,
+        "unsealProgress": s.progress,
+        "unsealThreshold": s.threshold,
+        "unsealShares": s.shares,
+        "auxInfo": s.cggmp_ready,
+        "identityKey": (!s.identity_public_key.is_empty()).then_some(&s.identity_public_key),
+        "version": s.version,
+    })
 }
 
 /// The unseal key from `--key-file`, the terminal (no echo) or a pipe, in that order.
@@ -166,7 +199,8 @@ pub fn run(args: OperatorArgs) -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    rt.block_on(async move {
+    let unsealed = rt.block_on(async move {
+        let mut unsealed = true;
         let tls = TlsMaterial::from_files(
             &args.pki.join("ca.pem"),
             &args.pki.join("operator.pem"),
@@ -178,13 +212,22 @@ pub fn run(args: OperatorArgs) -> Result<()> {
             .await
             .with_context(|| format!("connecting to {}", args.node))?;
         let mut c = OperatorClient::new(channel);
+        let (node, role) = (args.node.clone(), args.node_role.clone());
         let fail = |s: tonic::Status| {
             let code = codes::code_of(&s).map(|c| c.as_str()).unwrap_or("transport");
-            anyhow::anyhow!("{code}: {}", s.message())
+            anyhow::anyhow!("{role} at {node}: {code}: {}", s.message())
         };
         match args.command {
-            OperatorCommand::Status => {
-                print_status(&c.status(StatusRequest {}).await.map_err(fail)?.into_inner())
+            OperatorCommand::Status { json } => {
+                let s = c.status(StatusRequest {}).await.map_err(fail)?.into_inner();
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&status_json(&args.node, &s))?);
+                } else {
+                    print_status(&s);
+                }
+                if state_name(&s) != "unsealed" {
+                    unsealed = false;
+                }
             }
             OperatorCommand::Init { shares, threshold } => {
                 let r = c
@@ -259,6 +302,11 @@ pub fn run(args: OperatorArgs) -> Result<()> {
                 )
             }
         }
-        Ok(())
-    })
+        Ok::<_, anyhow::Error>(unsealed)
+    })?;
+    if !unsealed {
+        // As `vault status`: scripts tell "sealed or uninitialized" from "failed" (1).
+        std::process::exit(2);
+    }
+    Ok(())
 }

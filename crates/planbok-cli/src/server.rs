@@ -13,6 +13,9 @@ pub struct ServerArgs {
     /// TOML configuration (see docs/server.md).
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Log format on stderr: `text` (coloured only at a terminal) or `json`.
+    #[arg(long, env = "PLANBOK_LOG_FORMAT", value_enum, default_value_t)]
+    log_format: crate::daemon::LogFormat,
 }
 
 pub fn run(args: ServerArgs) -> Result<()> {
@@ -22,7 +25,7 @@ pub fn run(args: ServerArgs) -> Result<()> {
     let path = args
         .config
         .context("give --config FILE (or `planbok server init --config FILE` first)")?;
-    crate::daemon::init_tracing();
+    crate::daemon::init_tracing(args.log_format);
     let config = ServerConfig::load(&path).map_err(anyhow::Error::msg)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -76,15 +76,24 @@ impl Operator for OperatorService {
     }
 
     async fn unseal(&self, r: Request<UnsealRequest>) -> Result<Response<NodeStatus>, Status> {
+        let operator = crate::tls::caller_subject(&r).unwrap_or_else(|| "unknown".into());
         let key = UnsealKey::parse(&r.into_inner().key).map_err(keystore_error)?;
         let ks = self.state.keystore.clone();
         let status = tokio::task::spawn_blocking(move || ks.unseal(&key))
             .await
             .map_err(|e| NodeError::internal(format!("unseal task: {e}")))?
             .map_err(|e| {
-                tracing::warn!(alert = e.may_be_attack(), error = %e, "unseal key refused");
+                tracing::warn!(alert = e.may_be_attack(), error = %e, %operator, "unseal key refused");
                 keystore_error(e)
             })?;
+        match status {
+            planbok_keystore::SealStatus::Sealed {
+                threshold,
+                progress,
+                ..
+            } => tracing::warn!(progress, threshold, %operator, "unseal key accepted"),
+            _ => tracing::warn!(%operator, "unseal key accepted; threshold reached"),
+        }
         if status == planbok_keystore::SealStatus::Unsealed {
             // Keys of another keystore (a replaced seal state) unseal it, but open nothing
             // of this database: seal again rather than serve.

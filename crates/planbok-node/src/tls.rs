@@ -53,6 +53,19 @@ pub fn caller_role<T>(req: &Request<T>) -> Result<Role, Status> {
     role_of(leaf.as_ref()).map_err(|e| codes::status(ErrorCode::WrongRole, e))
 }
 
+/// The subject and serial of the caller's certificate, for the log (who unsealed); `None`
+/// when there is none or it does not parse.
+pub fn caller_subject<T>(req: &Request<T>) -> Option<String> {
+    let certs = req.peer_certs()?;
+    let leaf = certs.first()?;
+    let (_, cert) = x509_parser::parse_x509_certificate(leaf.as_ref()).ok()?;
+    Some(format!(
+        "{} (serial {})",
+        cert.subject(),
+        cert.tbs_certificate.raw_serial_as_string()
+    ))
+}
+
 /// An interceptor admitting only callers whose certificate names `allowed`.
 pub fn require(allowed: Role) -> impl Fn(Request<()>) -> Result<Request<()>, Status> + Clone {
     move |req: Request<()>| {

@@ -322,6 +322,8 @@ async fn a_node_that_is_down_gives_503_and_leaves_nothing_half_done() {
     assert_eq!(sets["total"], 1);
     let ready = s.owner.raw("GET", "/ready", None).unwrap();
     assert_eq!(ready.0, 503, "{ready:?}");
+    assert_eq!(ready.1["success"], false, "{ready:?}");
+    assert_eq!(ready.1["data"]["healthy"], false, "{ready:?}");
     s.cluster.kill(1).unwrap();
     assert_err(
         s.post(

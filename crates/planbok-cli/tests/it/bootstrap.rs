@@ -111,3 +111,40 @@ async fn org_create_prints_the_owner_key_once_and_needs_the_operator_token() {
         String::from_utf8_lossy(&bad.stderr)
     );
 }
+
+/// `--log-format json`: one JSON object per line, e.g. the server's start line.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_server_logs_json_lines_on_request() {
+    let s = Stack::sqlite(Custody::Unset).await;
+    let dir = s.cluster.dir.path();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = std::fs::read_to_string(dir.join("server.toml")).unwrap();
+    let listen = config.lines().find(|l| l.starts_with("listen")).unwrap();
+    let second = dir.join("server2.toml");
+    std::fs::write(
+        &second,
+        config.replace(listen, &format!("listen = \"127.0.0.1:{port}\"")),
+    )
+    .unwrap();
+    let mut child = Command::new(crate::common::bin())
+        .args(["server", "--log-format", "json", "--config"])
+        .arg(&second)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().unwrap()));
+    let first = lines.next().unwrap().unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let v: serde_json::Value =
+        serde_json::from_str(&first).unwrap_or_else(|e| panic!("{e}: {first}"));
+    assert_eq!(
+        v["fields"]["message"], "planbok server listening",
+        "{first}"
+    );
+    assert!(!first.contains('\u{1b}'), "{first}");
+}

@@ -396,3 +396,72 @@ async fn a_replaced_dev_key_stops_the_node_at_start() {
         "peer_unavailable",
     );
 }
+
+/// `planbok operator status`: Vault's exit codes (0 unsealed, 2 sealed or uninitialized,
+/// 1 error), `--json`, and the node's log of who unsealed it.
+#[tokio::test(flavor = "multi_thread")]
+async fn operator_status_json_and_exit_codes_in_each_state() {
+    let mut c = cluster(Options {
+        keystore: Keystore::Sealed,
+        ..Options::default()
+    })
+    .await;
+    let status = |c: &Cluster| {
+        let argv = operator_argv(c, 1, &["status", "--json"]);
+        let out = Command::new(&argv[0]).args(&argv[1..]).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        (
+            out.status.code(),
+            json,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, j, _) = status(&c);
+    assert_eq!(code, Some(2), "{j}");
+    assert_eq!(
+        (j["state"].as_str(), j["initialized"].as_bool()),
+        (Some("uninitialized"), Some(false))
+    );
+    let keys = init(&c, 1);
+    let (code, j, _) = status(&c);
+    assert_eq!(code, Some(2));
+    assert_eq!(
+        (j["sealed"].as_bool(), j["unsealThreshold"].as_u64()),
+        (Some(true), Some(3))
+    );
+    assert!(unseal(&c, 1, &keys[0]).0);
+    let (_, j, _) = status(&c);
+    assert_eq!(j["unsealProgress"], 1, "{j}");
+    for k in &keys[1..3] {
+        assert!(unseal(&c, 1, k).0);
+    }
+    let (code, j, _) = status(&c);
+    assert_eq!(code, Some(0), "{j}");
+    assert_eq!(
+        (j["state"].as_str(), j["sealed"].as_bool()),
+        (Some("unsealed"), Some(false))
+    );
+    assert!(
+        j["identityKey"].as_str().unwrap().starts_with("ed25519:"),
+        "{j}"
+    );
+    // The text form carries the same fields.
+    let (ok, text) = operator(&c, 1, &["status"]);
+    assert!(
+        ok && text.contains("Initialized") && text.contains("Identity Key"),
+        "{text}"
+    );
+    // The node logged each accepted key with the operator's certificate, and the unseal.
+    let log = std::fs::read_to_string(&c.node(1).log).unwrap();
+    assert_eq!(log.matches("unseal key accepted").count(), 3, "{log}");
+    assert!(
+        log.contains("operator") && log.contains("node unsealed"),
+        "{log}"
+    );
+    // A node that is down: exit 1, naming the node.
+    c.kill(1).unwrap();
+    let (code, _, err) = status(&c);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("127.0.0.1"), "{err}");
+}

@@ -51,16 +51,17 @@ pub(crate) async fn ready(State(app): State<App>) -> Response {
         "database": if db { "ok" } else { "unavailable" },
         "node1": node1, "node2": node2, "cggmpReady": cggmp,
     });
-    let mut r = ok(
-        status,
+    let mut envelope = planbok_api::Success::new(
+        status.as_u16(),
         if healthy { "ready" } else { "not ready" },
         Health {
             healthy,
             detail: Some(detail),
         },
     );
-    *r.status_mut() = status;
-    r
+    // A 503 is not a success: `success` says so too (the data stays, for the detail).
+    envelope.success = healthy;
+    (status, axum::Json(envelope)).into_response()
 }
 
 /// `GET /metrics`: Prometheus text.
