@@ -58,7 +58,6 @@ pub(crate) struct Facts {
 /// and state can change and are deliberately not here.
 #[derive(Debug)]
 pub(crate) struct SigningWallet {
-    pub(crate) id: String,
     pub(crate) wallet_set_id: String,
     pub(crate) blockchain: String,
     pub(crate) public_key: Vec<u8>,
@@ -69,7 +68,6 @@ pub(crate) struct SigningWallet {
 impl From<WalletRecord> for SigningWallet {
     fn from(w: WalletRecord) -> Self {
         SigningWallet {
-            id: w.id,
             wallet_set_id: w.wallet_set_id,
             blockchain: w.blockchain,
             public_key: w.public_key,

@@ -195,7 +195,6 @@ impl Nodes {
     }
 
     /// Signs `payload` with `key_id` at `path`.
-    #[allow(clippy::too_many_arguments)]
     pub async fn sign(
         &self,
         org_id: &str,
@@ -204,7 +203,6 @@ impl Nodes {
         path: &str,
         payload: &[u8],
         encrypted_secret: &str,
-        wallet_id: &str,
     ) -> ApiResult<SignResponse> {
         let grant = self.grants.issue(
             org_id,
@@ -223,7 +221,6 @@ impl Nodes {
                 derivation_path: path.to_owned(),
                 payload: payload.to_vec(),
                 encrypted_secret: encrypted_secret.to_owned(),
-                wallet_id: wallet_id.to_owned(),
             }))
             .await
             .map_err(node_error)?;
@@ -237,7 +234,6 @@ impl Nodes {
         keys: &[(String, Protocol)],
         recipient: &[u8],
         encrypted_secret: &str,
-        wallet_id: &str,
     ) -> ApiResult<Vec<ExportResponse>> {
         let now = now_ms();
         let grant = |(key_id, protocol): &(String, Protocol)| {
@@ -262,7 +258,6 @@ impl Nodes {
                     key_id: first.0.clone(),
                     recipient_public_key: recipient.to_vec(),
                     encrypted_secret: encrypted_secret.to_owned(),
-                    wallet_id: wallet_id.to_owned(),
                     more: rest
                         .iter()
                         .map(|k| ExportItem {

@@ -193,7 +193,6 @@ pub fn sign_request(
         derivation_path: path.into(),
         payload: payload.to_vec(),
         encrypted_secret: secret,
-        wallet_id: String::new(),
     }
 }
 

@@ -36,7 +36,6 @@ pub fn export_request(
         key_id: key.key_id.clone(),
         recipient_public_key: recipient.to_vec(),
         encrypted_secret: secret,
-        wallet_id: String::new(),
         more: Vec::new(),
     }
 }

@@ -27,7 +27,6 @@ fn refresh_request(c: &Cluster, org: &Org, key: &KeygenResponse, secret: String)
         )),
         key_id: key.key_id.clone(),
         encrypted_secret: secret,
-        wallet_id: String::new(),
     }
 }
 

@@ -199,7 +199,6 @@ async fn sign<T: Serialize>(
                 &wallet.derivation_path,
                 &input.payload,
                 c.secret,
-                &wallet.id,
             )
             .await;
         nodes::count(&app.metrics, "sign", &r);
@@ -432,10 +431,9 @@ pub(crate) async fn export(
             keys.push((key_id.to_owned(), protocol));
         }
         op.requested().await?;
-        let binding_wallet = if wallets.len() == 1 { wallets[0].id.as_str() } else { "" };
         let r = app
             .nodes
-            .export(&caller.org_id, &keys, &recipient, secret, binding_wallet)
+            .export(&caller.org_id, &keys, &recipient, secret)
             .await;
         nodes::count(&app.metrics, "export", &r);
         if let Err(e) = &r {
