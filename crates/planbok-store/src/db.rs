@@ -45,6 +45,33 @@ impl Backend {
     }
 }
 
+/// One migration step, in each backend's dialect: `step!(schema, version, description,
+/// file)` takes `migrations/<schema>/{sqlite,postgres}/<file>`, so the two dialects of one
+/// step can only ever be files of the same name.
+macro_rules! step {
+    ($schema:literal, $version:literal, $description:literal, $file:literal) => {
+        $crate::db::Step {
+            version: $version,
+            description: $description,
+            sqlite: include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/migrations/",
+                $schema,
+                "/sqlite/",
+                $file
+            )),
+            postgres: include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/migrations/",
+                $schema,
+                "/postgres/",
+                $file
+            )),
+        }
+    };
+}
+pub(crate) use step;
+
 /// One migration step, in each backend's dialect.
 pub(crate) struct Step {
     pub version: i64,

@@ -11,36 +11,16 @@ use sqlx::query::Query;
 use sqlx::{Any, Row};
 
 use crate::StoreError;
-use crate::db::{Backend, Db, Schema, Step, now_ms};
+use crate::db::{Backend, Db, Schema, now_ms, step};
 
 /// The node schema, one step per migration, for each backend.
 static NODE_SCHEMA: Schema = Schema {
     history_table: "_planbok_node_migrations",
     steps: &[
-        Step {
-            version: 1,
-            description: "node schema",
-            sqlite: include_str!("../migrations/node/sqlite/0001_node_schema.sql"),
-            postgres: include_str!("../migrations/node/postgres/0001_node_schema.sql"),
-        },
-        Step {
-            version: 2,
-            description: "pending shares",
-            sqlite: include_str!("../migrations/node/sqlite/0002_pending_shares.sql"),
-            postgres: include_str!("../migrations/node/postgres/0002_pending_shares.sql"),
-        },
-        Step {
-            version: 3,
-            description: "key policy",
-            sqlite: include_str!("../migrations/node/sqlite/0003_key_policy.sql"),
-            postgres: include_str!("../migrations/node/postgres/0003_key_policy.sql"),
-        },
-        Step {
-            version: 4,
-            description: "require binding",
-            sqlite: include_str!("../migrations/node/sqlite/0004_require_binding.sql"),
-            postgres: include_str!("../migrations/node/postgres/0004_require_binding.sql"),
-        },
+        step!("node", 1, "node schema", "0001_node_schema.sql"),
+        step!("node", 2, "pending shares", "0002_pending_shares.sql"),
+        step!("node", 3, "key policy", "0003_key_policy.sql"),
+        step!("node", 4, "require binding", "0004_require_binding.sql"),
     ],
 };
 

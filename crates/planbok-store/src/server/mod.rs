@@ -23,7 +23,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, AssertSqlSafe, Transaction};
 
 use crate::StoreError;
-use crate::db::{Backend, Db, Schema, Step};
+use crate::db::{Backend, Db, Schema, step};
 
 pub use access::{ApiKeyRecord, MemberRecord, OrgRecord};
 pub use audit::{AUDIT_RANGE_MAX, AuditQuery};
@@ -40,18 +40,13 @@ pub use wallets::{WalletQuery, WalletRecord, WalletSetRecord};
 static SERVER_SCHEMA: Schema = Schema {
     history_table: "_planbok_server_migrations",
     steps: &[
-        Step {
-            version: 1,
-            description: "server schema",
-            sqlite: include_str!("../../migrations/server/sqlite/0001_server_schema.sql"),
-            postgres: include_str!("../../migrations/server/postgres/0001_server_schema.sql"),
-        },
-        Step {
-            version: 3,
-            description: "organization settings",
-            sqlite: include_str!("../../migrations/server/sqlite/0003_org_settings.sql"),
-            postgres: include_str!("../../migrations/server/postgres/0003_org_settings.sql"),
-        },
+        step!("server", 1, "server schema", "0001_server_schema.sql"),
+        step!(
+            "server",
+            3,
+            "organization settings",
+            "0003_org_settings.sql"
+        ),
     ],
 };
 
