@@ -369,13 +369,13 @@ pub fn wallet(conn: &Conn, cmd: WalletCommand) -> Result<()> {
 
 /// What the nodes will sign for `cmd`, computed here as the server computes it, so the
 /// secret's binding names exactly that (the server cannot swap the payload).
-fn sign_payload(client: &Client, cmd: &SignCommand) -> Result<(String, Vec<u8>)> {
+fn sign_payload(sealer: &Sealer<'_>, cmd: &SignCommand) -> Result<(String, Vec<u8>)> {
     let wallet_id = match cmd {
         SignCommand::Message { wallet, .. }
         | SignCommand::TypedData { wallet, .. }
         | SignCommand::Transaction { wallet, .. } => wallet.clone(),
     };
-    let w = client.wallet(&wallet_id)?;
+    let w = sealer.wallet_key(&wallet_id)?.wallet;
     let chain = planbok_chains::Chain::parse(&w.blockchain)?;
     let input = match cmd {
         SignCommand::Message { message, hex, .. } => {
@@ -403,7 +403,7 @@ pub fn sign(conn: &Conn, cmd: SignCommand) -> Result<()> {
     }
     let secret = conn.with_sealer(&client, |s| match s {
         Some(s) => {
-            let (wallet, payload) = sign_payload(&client, &cmd)?;
+            let (wallet, payload) = sign_payload(s, &cmd)?;
             Ok(Some(s.sign(&wallet, &payload)?))
         }
         None => Ok(None),

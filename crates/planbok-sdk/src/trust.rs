@@ -7,7 +7,7 @@
 //! configured node key the key is still pinned on first use, and [`TrustedOrgKey::pinned_now`]
 //! tells the caller to say so. Every check runs before anything is encrypted.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -191,6 +191,19 @@ pub struct Sealer<'a> {
     client: &'a Client,
     secret: &'a OrgSecret,
     key: TrustedOrgKey,
+    /// What a wallet signs with, by wallet id: fixed when the wallet was made, so one
+    /// lookup (two requests for a secp256k1 wallet) serves every later signature.
+    keys: Mutex<HashMap<String, WalletKey>>,
+}
+
+/// A wallet as Node 1 knows it: the key's group public key and the wallet's path, with
+/// the wallet itself.
+#[derive(Debug, Clone)]
+pub struct WalletKey {
+    /// The wallet.
+    pub wallet: planbok_api::model::Wallet,
+    /// The set's secp256k1 master, or the wallet's own ed25519 key.
+    pub group_key: Vec<u8>,
 }
 
 impl<'a> Sealer<'a> {
@@ -200,6 +213,7 @@ impl<'a> Sealer<'a> {
             client,
             secret,
             key,
+            keys: Mutex::default(),
         }
     }
 
@@ -229,11 +243,16 @@ impl<'a> Sealer<'a> {
     /// For signing `payload` (the exact bytes the nodes sign: see
     /// [`Sealer::message_payload`]) with the wallet `wallet_id`.
     pub fn sign(&self, wallet_id: &str, payload: &[u8]) -> Result<String, Error> {
-        let (key, path) = self.wallet_key(wallet_id)?;
+        let k = self.wallet_key(wallet_id)?;
         self.secret.seal(
             &self.key,
             Context::Sign,
-            Binding::sign(&self.key.org_id, &key, &path, payload),
+            Binding::sign(
+                &self.key.org_id,
+                &k.group_key,
+                &k.wallet.derivation_path,
+                payload,
+            ),
         )
     }
 
@@ -241,7 +260,7 @@ impl<'a> Sealer<'a> {
     pub fn export(&self, recipient: &[u8], wallet_ids: &[String]) -> Result<String, Error> {
         let mut keys = Vec::with_capacity(wallet_ids.len());
         for id in wallet_ids {
-            keys.push(self.wallet_key(id)?.0);
+            keys.push(self.wallet_key(id)?.group_key);
         }
         let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
         self.secret.seal(
@@ -252,8 +271,16 @@ impl<'a> Sealer<'a> {
     }
 
     /// The key a wallet signs with as Node 1 knows it (the set's secp256k1 master, or the
-    /// wallet's own ed25519 key) and the wallet's derivation path.
-    pub fn wallet_key(&self, wallet_id: &str) -> Result<(Vec<u8>, String), Error> {
+    /// wallet's own ed25519 key), with the wallet; looked up once per wallet.
+    pub fn wallet_key(&self, wallet_id: &str) -> Result<WalletKey, Error> {
+        if let Some(k) = self
+            .keys
+            .lock()
+            .ok()
+            .and_then(|m| m.get(wallet_id).cloned())
+        {
+            return Ok(k);
+        }
         let w = self.client.wallet(wallet_id)?;
         let chain = planbok_chains::Chain::parse(&w.blockchain)
             .map_err(|e| Error::Input(format!("wallet chain: {e}")))?;
@@ -265,9 +292,16 @@ impl<'a> Sealer<'a> {
             }
             planbok_chains::Curve::Ed25519 => w.public_key.clone(),
         };
-        let key = hex::decode(key_hex.trim_start_matches("0x"))
+        let group_key = hex::decode(key_hex.trim_start_matches("0x"))
             .map_err(|_| Error::Transport("the server sent a public key that is not hex".into()))?;
-        Ok((key, w.derivation_path))
+        let k = WalletKey {
+            wallet: w,
+            group_key,
+        };
+        if let Ok(mut m) = self.keys.lock() {
+            m.insert(wallet_id.to_owned(), k.clone());
+        }
+        Ok(k)
     }
 
     /// What the nodes sign for a message on `blockchain` (EIP-191, BIP-137, or the bytes).

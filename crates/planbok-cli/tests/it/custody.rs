@@ -185,6 +185,22 @@ async fn a_server_serving_a_foreign_org_key_is_refused_by_the_sdk_and_the_cli_be
         assert!(err.contains("refusing the organization key"), "{err}");
         assert!(m.requests() >= 2, "the drill went through the proxy");
         assert_eq!(m.openable(), Vec::<String>::new());
+        // Control: a ciphertext sealed to the proxy's key, sent through it, is found, so the
+        // check above would have caught one.
+        let leaked = planbok_envelope::envelope::seal(
+            &[7u8; 32],
+            &m.rsa.to_public_key(),
+            planbok_envelope::Context::Sign,
+            planbok_testkit::cluster::now_ms(),
+            None,
+        )
+        .unwrap();
+        let _ = via.raw(
+            "POST",
+            "/v2/organization/sign/message",
+            Some(&json!({"encryptedOrganizationSecret": leaked})),
+        );
+        assert_eq!(m.openable(), vec![leaked]);
         // The honest path still works with the same configuration.
         let (ok, text) = cli(
             &s,
