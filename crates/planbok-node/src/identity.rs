@@ -74,7 +74,8 @@ impl NodeState {
         }
     }
 
-    /// Forgets the identity key and the parsed organization keys (the node is sealed).
+    /// Forgets the identity key and the parsed organization keys (part of
+    /// [`NodeState::seal`]).
     pub(crate) async fn forget_identity(&self) {
         *self.identity.0.lock().await = None;
         self.org_keys.clear();

@@ -98,7 +98,7 @@ impl Operator for OperatorService {
             // Keys of another keystore (a replaced seal state) unseal it, but open nothing
             // of this database: seal again rather than serve.
             if let Err(e) = crate::canary::verify_keystore(&self.state).await {
-                self.state.keystore.seal().map_err(keystore_error)?;
+                self.state.seal().await.map_err(keystore_error)?;
                 return Err(e.into());
             }
             tracing::warn!("node unsealed");
@@ -107,9 +107,7 @@ impl Operator for OperatorService {
     }
 
     async fn seal(&self, _r: Request<SealRequest>) -> Result<Response<NodeStatus>, Status> {
-        self.state.keystore.seal().map_err(keystore_error)?;
-        self.state.forget_aux().await;
-        self.state.forget_identity().await;
+        self.state.seal().await.map_err(keystore_error)?;
         tracing::warn!("node sealed by an operator");
         Ok(Response::new(self.state.status().await))
     }

@@ -243,7 +243,10 @@ async fn open_envelope(
 ) -> NodeResult<Zeroizing<[u8; 32]>> {
     let malformed = |m: String| NodeError::new(ErrorCode::SecretMalformed, m);
     if ciphertext_b64.len() > planbok_envelope::envelope::MAX_CIPHERTEXT_B64 {
-        return Err(malformed("the encrypted secret is too long".into()));
+        // `open` refuses it too; checked here first so an oversized one costs no key read.
+        return Err(malformed(
+            planbok_envelope::EnvelopeError::TooLong.to_string(),
+        ));
     }
     let key = private_key(state, org_id).await?;
     let ct = ciphertext_b64.to_owned();

@@ -430,9 +430,13 @@ impl NodeState {
         Ok(())
     }
 
-    /// Forgets the cached auxiliary info (when the node is sealed).
-    pub(crate) async fn forget_aux(&self) {
+    /// Seals the keystore and forgets everything unsealed it let the node hold in memory:
+    /// the auxiliary info, the identity key, the parsed organization keys.
+    pub(crate) async fn seal(&self) -> Result<(), planbok_keystore::KeystoreError> {
+        self.keystore.seal()?;
         *self.aux.write().await = None;
+        self.forget_identity().await;
+        Ok(())
     }
 
     /// Seals a DKG result (on Node 1 already wrapped under the organization secret) and

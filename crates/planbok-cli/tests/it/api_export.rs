@@ -8,6 +8,24 @@ use serde_json::json;
 
 use crate::rest::{Custody, Stack, assert_err, assert_ok, cli, idem};
 
+/// `planbok export decrypt`: the CSV, asserting it succeeded.
+pub fn decrypt(s: &Stack, recipient: &std::path::Path, answer: &std::path::Path) -> String {
+    let (ok, csv) = cli(
+        s,
+        &[
+            "export",
+            "decrypt",
+            "--recipient-secret",
+            recipient.to_str().unwrap(),
+            "--response",
+            answer.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(ok, "{csv}");
+    csv
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_owner_exports_and_rebuilds_keys_that_match_the_wallets() {
     let s = Stack::sqlite(Custody::Trustless).await;
@@ -40,19 +58,7 @@ async fn the_owner_exports_and_rebuilds_keys_that_match_the_wallets() {
     // The server relays ciphertexts only.
     let text = std::fs::read_to_string(&answer).unwrap();
     assert!(!text.contains(&*s.secret.to_hex()));
-    let (ok, csv) = cli(
-        &s,
-        &[
-            "export",
-            "decrypt",
-            "--recipient-secret",
-            recipient.to_str().unwrap(),
-            "--response",
-            answer.to_str().unwrap(),
-        ],
-        None,
-    );
-    assert!(ok, "{csv}");
+    let csv = decrypt(&s, &recipient, &answer);
     let rows: Vec<&str> = csv.lines().skip(1).collect();
     assert_eq!(rows.len(), wallets.len(), "{csv}");
     for w in &wallets {

@@ -291,3 +291,28 @@ pub async fn provision_aux(c: &Cluster) {
         .await
         .unwrap_or_else(|e| panic!("provision: {e:?}\n{}\n{}", c.log_tail(1), c.log_tail(2)));
 }
+
+/// Runs `cmd` with `stdin` piped in: whether it succeeded, and stdout + stderr.
+pub fn run_with_stdin(cmd: &mut std::process::Command, stdin: &str) -> (bool, String) {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}

@@ -39,17 +39,12 @@ impl Stack {
     /// `planbok audit verify` on the server's database: whether every chain verifies, and
     /// its report.
     pub fn audit_verify(&self) -> (bool, String) {
-        let out = Command::new(crate::common::bin())
-            .args(["audit", "verify", "--config"])
-            .arg(&self.cluster.node(0).config)
-            .output()
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.success(), text)
+        crate::common::run_with_stdin(
+            Command::new(crate::common::bin())
+                .args(["audit", "verify", "--config"])
+                .arg(&self.cluster.node(0).config),
+            "",
+        )
     }
 
     /// Starts the nodes and the server (`extra` goes into the server config) and creates an
@@ -284,15 +279,7 @@ pub fn cli(s: &Stack, args: &[&str], secret: Option<&std::path::Path>) -> (bool,
     if let Some(f) = secret {
         c.arg("--secret-file").arg(f);
     }
-    let out = c.output().unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    crate::common::run_with_stdin(&mut c, "")
 }
 
 /// Node 1's identity key as `planbok operator status` reads it.

@@ -29,26 +29,7 @@ fn operator_argv(c: &Cluster, node: u8, args: &[&str]) -> Vec<String> {
 /// Runs the operator CLI with `stdin` piped in (nothing, for most verbs).
 fn operator_with_stdin(c: &Cluster, node: u8, args: &[&str], stdin: &str) -> (bool, String) {
     let argv = operator_argv(c, node, args);
-    let mut child = Command::new(&argv[0])
-        .args(&argv[1..])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    run_with_stdin(Command::new(&argv[0]).args(&argv[1..]), stdin)
 }
 
 pub fn operator(c: &Cluster, node: u8, args: &[&str]) -> (bool, String) {
@@ -456,7 +437,7 @@ async fn operator_status_json_and_exit_codes_in_each_state() {
     let log = std::fs::read_to_string(&c.node(1).log).unwrap();
     assert_eq!(log.matches("unseal key accepted").count(), 3, "{log}");
     assert!(
-        log.contains("operator") && log.contains("node unsealed"),
+        log.contains("CN=operator") && log.contains("node unsealed"),
         "{log}"
     );
     // A node that is down: exit 1, naming the node.
