@@ -226,7 +226,7 @@ impl Idem {
         }
     }
 
-    /// The key (for a secret's optional binding).
+    /// The key (a creation secret's binding names it: `Binding::creation`).
     pub fn key(&self) -> &str {
         &self.key
     }

@@ -382,8 +382,8 @@ async fn signing_refusals_each_have_their_code_and_change_nothing() {
         "secret_reused",
     );
     let sol = serde_json::to_value(&s.wallets(&set.id, &["SOL"], 1, true)[0]).unwrap();
-    // The SDK's optional bindings are the ones Node 1 checks: an ed25519 signature binds the
-    // wallet and the exact message; a creation binds its idempotency key.
+    // The bindings our clients send are the ones Node 1 checks: an ed25519 signature binds
+    // the wallet's key, path and exact message; a creation binds its idempotency key.
     let bound = |binding: Binding| {
         s.secret
             .encrypt(&s.pem, Context::Sign, Some(binding))
