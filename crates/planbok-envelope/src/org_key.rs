@@ -111,15 +111,13 @@ impl std::fmt::Debug for OrgPublicKey {
 impl OrgPublicKey {
     /// Parses an SPKI PEM and applies the size policy.
     pub fn from_pem(pem: &str) -> Result<OrgPublicKey, OrgKeyError> {
+        OrgPublicKey::parse(pem)?.checked()
+    }
+
+    /// Parses an SPKI PEM, without the size policy (see [`OrgPublicKey::checked`]).
+    fn parse(pem: &str) -> Result<OrgPublicKey, OrgKeyError> {
         let key = RsaPublicKey::from_public_key_pem(pem.trim())
             .map_err(|e| OrgKeyError::Malformed(e.to_string()))?;
-        let bits = key.size() * 8;
-        if !(MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits) {
-            return Err(OrgKeyError::TooSmall {
-                bits,
-                min: MIN_RSA_BITS,
-            });
-        }
         let spki_der = key
             .to_public_key_der()
             .map_err(|e| OrgKeyError::Malformed(e.to_string()))?
@@ -133,6 +131,18 @@ impl OrgPublicKey {
         })
     }
 
+    /// The key, if within the size policy.
+    fn checked(self) -> Result<OrgPublicKey, OrgKeyError> {
+        let bits = self.key.size() * 8;
+        if !(MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits) {
+            return Err(OrgKeyError::TooSmall {
+                bits,
+                min: MIN_RSA_BITS,
+            });
+        }
+        Ok(self)
+    }
+
     /// The fingerprint as lowercase hex.
     pub fn fingerprint_hex(&self) -> String {
         hex::encode(self.fingerprint)
@@ -141,11 +151,6 @@ impl OrgPublicKey {
     /// The SPKI DER encoding (what the statement carries).
     pub fn spki_der(&self) -> &[u8] {
         &self.spki_der
-    }
-
-    /// The bytes Node 1 signs for this key.
-    pub fn statement(&self, org_id: &str, created_at_ms: i64) -> Vec<u8> {
-        statement(org_id, &self.spki_der, created_at_ms)
     }
 }
 
@@ -197,11 +202,6 @@ impl NodeIdentity {
         format!("ed25519:{}", hex::encode(self.0.as_bytes()))
     }
 
-    /// The raw 32 bytes.
-    pub fn to_bytes(&self) -> [u8; 32] {
-        self.0.to_bytes()
-    }
-
     /// A short id for the key (the first 8 bytes of SHA-256 of it, hex): relayed with each
     /// signature so a client can say which key signed.
     pub fn key_id(&self) -> String {
@@ -226,18 +226,14 @@ impl NodeIdentity {
                 want: self.key_id(),
             });
         }
-        // Parsing only to get the canonical DER: the size policy is applied after the
-        // signature, so a forged key is reported as forged, not as small.
-        let key = RsaPublicKey::from_public_key_pem(pem.trim())
-            .map_err(|e| OrgKeyError::Malformed(e.to_string()))?;
-        let der = key
-            .to_public_key_der()
-            .map_err(|e| OrgKeyError::Malformed(e.to_string()))?;
+        // The size policy after the signature, so a forged key is reported as forged, not
+        // as small.
+        let key = OrgPublicKey::parse(pem)?;
         let sig = Signature::from_slice(signature).map_err(|_| OrgKeyError::BadSignature)?;
         self.0
-            .verify_strict(&statement(org_id, der.as_bytes(), created_at_ms), &sig)
+            .verify_strict(&statement(org_id, &key.spki_der, created_at_ms), &sig)
             .map_err(|_| OrgKeyError::BadSignature)?;
-        OrgPublicKey::from_pem(pem)
+        key.checked()
     }
 }
 
