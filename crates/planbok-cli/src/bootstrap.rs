@@ -108,8 +108,12 @@ pub enum OrgCommand {
         #[arg(long)]
         owner_email: String,
         /// Print the API's `data` as JSON (it holds the key's secret).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "api_key_file")]
         json: bool,
+        /// Write the owner's API key to this file (mode 0600, never overwritten) instead
+        /// of printing it.
+        #[arg(long)]
+        api_key_file: Option<PathBuf>,
     },
 }
 
@@ -121,7 +125,13 @@ pub fn org(cmd: OrgCommand) -> Result<()> {
         owner_name,
         owner_email,
         json,
+        api_key_file,
     } = cmd;
+    if let Some(path) = &api_key_file
+        && path.exists()
+    {
+        bail!("{} exists; refusing to overwrite it", path.display());
+    }
     let created =
         Client::operator(&url, &operator_token).create_organization(&CreateOrganization {
             name,
@@ -137,7 +147,20 @@ pub fn org(cmd: OrgCommand) -> Result<()> {
         created.organization.id, created.organization.name
     );
     println!("owner {} <{}>", created.owner.id, created.owner.email);
-    println!("owner API key (shown once): {}", created.api_key.secret);
+    match &api_key_file {
+        // Checked above; a write that fails now still shows the key, which exists nowhere else.
+        Some(path) => match write_private(path, &format!("{}\n", created.api_key.secret)) {
+            Ok(()) => println!("owner API key written to {}", path.display()),
+            Err(e) => {
+                eprintln!(
+                    "could not write {} ({e:#}); printing the key instead",
+                    path.display()
+                );
+                println!("owner API key (shown once): {}", created.api_key.secret);
+            }
+        },
+        None => println!("owner API key (shown once): {}", created.api_key.secret),
+    }
     eprintln!(
         "next: register the organization secret (`planbok secret generate --out org.secret`, then `planbok secret register --mode standard|trustless --secret-file org.secret`)"
     );

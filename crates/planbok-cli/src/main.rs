@@ -2,7 +2,8 @@
 //!
 //! - `planbok demo`: every MPC protocol with both parties in this process.
 //! - `planbok node --role 1|2 --config FILE`: an MPC node daemon.
-//! - `planbok pki init DIR`: a development CA and one certificate per role.
+//! - `planbok pki init|renew|show DIR`: a CA (its key kept encrypted) and one certificate
+//!   per role.
 //! - `planbok operator …`: status, init, unseal, seal and CGGMP provisioning of a node.
 //! - `planbok server --config FILE`: the REST server; `planbok server init|grant-public-key`
 //!   its secrets; `planbok org create` the first organization.
@@ -10,8 +11,6 @@
 //! - `planbok secret|wallet-set|wallet|sign …`: client verbs over the REST API.
 //! - `planbok audit verify`: checks the audit trail's hash chains.
 //! - `planbok bench`: a load generator against a live server.
-
-use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -26,6 +25,7 @@ mod dev;
 mod export;
 mod node;
 mod operator;
+mod pki;
 mod server;
 
 #[derive(Parser)]
@@ -48,7 +48,7 @@ enum Command {
     /// Development PKI.
     Pki {
         #[command(subcommand)]
-        command: PkiCommand,
+        command: pki::PkiCommand,
     },
     /// Operate a node: status, init, unseal, seal, provision-aux, key-custody.
     Operator(operator::OperatorArgs),
@@ -106,33 +106,11 @@ enum Command {
     },
 }
 
-#[derive(Subcommand)]
-enum PkiCommand {
-    /// Issue a CA and certificates for server, node1, node2 and operator into DIR.
-    Init {
-        /// Output directory (must not already hold a CA).
-        dir: PathBuf,
-        /// Extra DNS names or IP addresses for every certificate.
-        #[arg(long = "san")]
-        extra: Vec<String>,
-    },
-}
-
 fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Demo => demo::run(),
         Command::Node(args) => node::run(args),
-        Command::Pki {
-            command: PkiCommand::Init { dir, extra },
-        } => {
-            planbok_node::pki::init(&dir, &extra)?;
-            println!(
-                "wrote ca.pem and server, node1, node2, operator certificates to {}",
-                dir.display()
-            );
-            println!("the CA key was not kept: issue a new PKI to add certificates");
-            Ok(())
-        }
+        Command::Pki { command } => pki::run(command),
         Command::Operator(args) => operator::run(args),
         Command::Server(args) => server::run(args),
         Command::Org { command } => bootstrap::org(command),

@@ -26,6 +26,9 @@ pub struct OperatorArgs {
     /// Directory holding ca.pem, operator.pem and operator.key (as `planbok pki init` writes).
     #[arg(long)]
     pki: PathBuf,
+    /// Keep trying to connect for up to this many seconds (a node that is starting).
+    #[arg(long, default_value_t = 0)]
+    wait: u64,
     #[command(subcommand)]
     command: OperatorCommand,
 }
@@ -45,6 +48,10 @@ enum OperatorCommand {
         shares: u32,
         #[arg(long, default_value_t = 3)]
         threshold: u32,
+        /// Write the keys to DIR/unseal-key-1 … -N (mode 0600, one file per operator)
+        /// instead of printing them.
+        #[arg(long)]
+        key_dir: Option<PathBuf>,
     },
     /// Submit one unseal key: typed at a prompt without echo when stdin is a terminal, read
     /// from stdin when it is a pipe, or read from --key-file. Never on the command line,
@@ -185,7 +192,44 @@ fn read_unseal_key(key_file: Option<&Path>, on_command_line: bool) -> Result<Zer
     Ok(key)
 }
 
+fn key_file(dir: &Path, i: usize) -> PathBuf {
+    dir.join(format!("unseal-key-{i}"))
+}
+
+fn check_key_dir(dir: &Path, shares: u32) -> Result<()> {
+    if !dir.is_dir() {
+        anyhow::bail!("{} is not a directory", dir.display());
+    }
+    for i in 1..=shares as usize {
+        let f = key_file(dir, i);
+        if f.exists() {
+            anyhow::bail!(
+                "{} exists; refusing to overwrite an unseal key",
+                f.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// One 0600 file per key, never overwriting; `Ok(true)` once all are written.
+fn write_unseal_keys(dir: &Path, keys: &[String]) -> Result<bool> {
+    for (i, k) in keys.iter().enumerate() {
+        crate::daemon::write_private(&key_file(dir, i + 1), &format!("{k}\n"))?;
+    }
+    Ok(true)
+}
+
 pub fn run(args: OperatorArgs) -> Result<()> {
+    if let OperatorCommand::Init {
+        key_dir: Some(dir),
+        shares,
+        ..
+    } = &args.command
+    {
+        // Before connecting: the node makes keys it shows only once.
+        check_key_dir(dir, *shares)?;
+    }
     let unseal_key = match &args.command {
         OperatorCommand::Unseal {
             key_file,
@@ -206,11 +250,21 @@ pub fn run(args: OperatorArgs) -> Result<()> {
             &args.pki.join("operator.pem"),
             &args.pki.join("operator.key"),
         )?;
-        let channel = Endpoint::from_shared(args.node.clone())?
-            .tls_config(tls.client(&format!("{}.planbok", args.node_role)))?
-            .connect()
-            .await
-            .with_context(|| format!("connecting to {}", args.node))?;
+        let endpoint = Endpoint::from_shared(args.node.clone())?
+            .tls_config(tls.client(&format!("{}.planbok", args.node_role)))?;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(args.wait);
+        let channel = loop {
+            match endpoint.connect().await {
+                Ok(channel) => break channel,
+                Err(_) if std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                }
+                Err(e) => {
+                    return Err(anyhow::Error::new(e))
+                        .with_context(|| format!("connecting to {}", args.node));
+                }
+            }
+        };
         let mut c = OperatorClient::new(channel);
         let (node, role) = (args.node.clone(), args.node_role.clone());
         let fail = |s: tonic::Status| {
@@ -229,15 +283,36 @@ pub fn run(args: OperatorArgs) -> Result<()> {
                     unsealed = false;
                 }
             }
-            OperatorCommand::Init { shares, threshold } => {
+            OperatorCommand::Init {
+                shares,
+                threshold,
+                key_dir,
+            } => {
                 let r = c
                     .init(InitRequest { shares, threshold })
                     .await
                     .map_err(fail)?
                     .into_inner();
-                println!("Unseal keys (shown once; give one to each operator, any {threshold} unseal the node):");
-                for k in &r.unseal_keys {
-                    println!("  {k}");
+                let written = match &key_dir {
+                    Some(dir) => write_unseal_keys(dir, &r.unseal_keys),
+                    None => Ok(false),
+                };
+                if let Ok(true) = written {
+                    println!(
+                        "Wrote {} unseal keys to {}/unseal-key-1 … -{0}: give one file to each \
+                         operator and delete it here; any {threshold} unseal the node",
+                        r.unseal_keys.len(),
+                        key_dir.as_deref().unwrap_or(Path::new(".")).display()
+                    );
+                } else {
+                    if let Err(e) = &written {
+                        // The keys exist nowhere else: never lose them to a write error.
+                        eprintln!("could not write the unseal keys ({e:#}); printing them instead");
+                    }
+                    println!("Unseal keys (shown once; give one to each operator, any {threshold} unseal the node):");
+                    for k in &r.unseal_keys {
+                        println!("  {k}");
+                    }
                 }
                 if let Some(s) = &r.status {
                     print_status(s);

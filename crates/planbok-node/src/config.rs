@@ -32,6 +32,10 @@ pub struct NodeConfig {
     /// CGGMP provisioning.
     #[serde(default)]
     pub cggmp: CggmpConfig,
+    /// Where to serve Prometheus metrics over plain HTTP (`GET /metrics`), e.g.
+    /// `0.0.0.0:9102`; absent: not served. Keep it reachable by the scraper only.
+    #[serde(default)]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// PEM files.

@@ -443,7 +443,7 @@ impl Coordinator for CoordinatorService {
         req: Request<KeygenRequest>,
     ) -> Result<Response<KeygenResponse>, Status> {
         Ok(Response::new(
-            self.keygen_inner(req.into_inner())
+            crate::metrics::observe("keygen", self.keygen_inner(req.into_inner()))
                 .await
                 .inspect_err(log_refusal("keygen"))?,
         ))
@@ -454,7 +454,7 @@ impl Coordinator for CoordinatorService {
         req: Request<KeygenBatchRequest>,
     ) -> Result<Response<KeygenBatchResponse>, Status> {
         Ok(Response::new(
-            self.keygen_batch_inner(req.into_inner())
+            crate::metrics::observe("keygen_batch", self.keygen_batch_inner(req.into_inner()))
                 .await
                 .inspect_err(log_refusal("keygen_batch"))?,
         ))
@@ -465,7 +465,7 @@ impl Coordinator for CoordinatorService {
         req: Request<CheckSecretRequest>,
     ) -> Result<Response<CheckSecretResponse>, Status> {
         Ok(Response::new(
-            self.check_secret_inner(req.into_inner())
+            crate::metrics::observe("check_secret", self.check_secret_inner(req.into_inner()))
                 .await
                 .inspect_err(log_refusal("check_secret"))?,
         ))
@@ -473,7 +473,7 @@ impl Coordinator for CoordinatorService {
 
     async fn sign(&self, req: Request<SignRequest>) -> Result<Response<SignResponse>, Status> {
         Ok(Response::new(
-            self.sign_inner(req.into_inner())
+            crate::metrics::observe("sign", self.sign_inner(req.into_inner()))
                 .await
                 .inspect_err(log_refusal("sign"))?,
         ))
@@ -484,7 +484,7 @@ impl Coordinator for CoordinatorService {
         req: Request<ExportRequest>,
     ) -> Result<Response<ExportResponse>, Status> {
         Ok(Response::new(
-            self.export_inner(req.into_inner())
+            crate::metrics::observe("export", self.export_inner(req.into_inner()))
                 .await
                 .inspect_err(log_refusal("export"))?,
         ))
@@ -495,7 +495,7 @@ impl Coordinator for CoordinatorService {
         req: Request<RefreshRequest>,
     ) -> Result<Response<RefreshResponse>, Status> {
         Ok(Response::new(
-            self.refresh_inner(req.into_inner())
+            crate::metrics::observe("refresh", self.refresh_inner(req.into_inner()))
                 .await
                 .inspect_err(log_refusal("refresh"))?,
         ))

@@ -33,6 +33,7 @@ mod coordinator;
 mod error;
 mod export;
 mod identity;
+mod metrics;
 mod operator;
 mod peer;
 pub mod pki;
@@ -176,6 +177,17 @@ pub async fn run(
                 }
             }
         });
+    }
+
+    if let Some(addr) = config.metrics_listen {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| StartError::Config(format!("metrics_listen {addr}: {e}")))?;
+        tracing::info!(%addr, "serving metrics (plain HTTP)");
+        let (state, mut stop) = (state.clone(), stop_tx.subscribe());
+        tasks.spawn(metrics::serve(listener, state, async move {
+            let _ = stop.changed().await;
+        }));
     }
 
     let mut server = Server::builder().tls_config(tls.server())?;

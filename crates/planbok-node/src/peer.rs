@@ -58,6 +58,18 @@ enum Job {
     },
 }
 
+impl Job {
+    /// The run's kind, a metrics label.
+    fn kind(&self) -> &'static str {
+        match self {
+            Job::Keygen { .. } => "keygen",
+            Job::Sign { .. } => "sign",
+            Job::Refresh { .. } => "refresh",
+            Job::Aux { .. } => "aux_info",
+        }
+    }
+}
+
 #[tonic::async_trait]
 impl Peer for PeerService {
     type RunStream = Pin<Box<dyn Stream<Item = Result<PeerMessage, Status>> + Send>>;
@@ -76,6 +88,7 @@ impl Peer for PeerService {
         state.require_unsealed()?;
         let permit = state.slot().await?;
         let job = prepare(&state, open).await.inspect_err(|e| {
+            crate::metrics::refused(e.code);
             tracing::warn!(code = e.code.as_str(), error = %e.message, "refused a run");
         })?;
         let (tx, rx) = mpsc::channel(16);
@@ -87,7 +100,10 @@ impl Peer for PeerService {
                 }
                 _ => deadlines,
             };
-            if let Err(e) = execute(&state, job, &tx, &mut inbox, deadlines).await {
+            let (kind, started) = (job.kind(), std::time::Instant::now());
+            let r = execute(&state, job, &tx, &mut inbox, deadlines).await;
+            crate::metrics::record(kind, started, r.as_ref().map_err(|e| e.code).copied());
+            if let Err(e) = r {
                 tracing::warn!(code = e.code.as_str(), error = %e.message, "run failed");
                 let _ = tx.send(Err(e.into())).await;
             }

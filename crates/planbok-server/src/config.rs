@@ -134,9 +134,12 @@ pub struct CategoryLimits {
 }
 
 /// Limits by category. The defaults follow the platform's published limits.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimitConfig {
+    /// Keep the buckets in this Redis (`redis://[:password@]host:6379/0`), shared by every
+    /// server replica; absent: in this process's memory.
+    pub redis_url: Option<String>,
     /// Organization creation and failed authentication (5 per 5 minutes per IP).
     pub authentication: CategoryLimits,
     /// Creating and changing members, keys, wallet sets, wallets (10/s per org).
@@ -150,6 +153,7 @@ pub struct RateLimitConfig {
 impl Default for RateLimitConfig {
     fn default() -> Self {
         RateLimitConfig {
+            redis_url: None,
             authentication: CategoryLimits {
                 per_org: Rate {
                     count: 5,
@@ -176,6 +180,19 @@ impl Default for RateLimitConfig {
     }
 }
 
+impl std::fmt::Debug for RateLimitConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The Redis URL may carry a password.
+        f.debug_struct("RateLimitConfig")
+            .field("redis_url", &self.redis_url.as_ref().map(|_| "<set>"))
+            .field("authentication", &self.authentication)
+            .field("management", &self.management)
+            .field("signing", &self.signing)
+            .field("reads", &self.reads)
+            .finish()
+    }
+}
+
 impl RateLimitConfig {
     /// No limits at all.
     #[cfg(test)]
@@ -191,6 +208,7 @@ impl RateLimitConfig {
             },
         };
         RateLimitConfig {
+            redis_url: None,
             authentication: off,
             management: off,
             signing: off,

@@ -73,7 +73,7 @@ pub(crate) struct Inner {
     pub(crate) config: ServerConfig,
     pub(crate) store: ServerStore,
     pub(crate) nodes: nodes::Nodes,
-    pub(crate) limits: ratelimit::RateLimits,
+    pub(crate) limits: ratelimit::Limiter,
     pub(crate) metrics: metrics::Metrics,
     pub(crate) operator_token_hash: [u8; 32],
     /// Facts that never change once set (public keys, custody modes, set protocols).
@@ -198,8 +198,19 @@ async fn app(config: ServerConfig) -> Result<App, StartError> {
     )
     .map_err(StartError::Config)?;
     let store = ServerStore::connect(&config.database_url).await?;
+    let limits = match &config.rate_limits.redis_url {
+        None => {
+            ratelimit::Limiter::Local(Box::new(ratelimit::RateLimits::new(&config.rate_limits)))
+        }
+        Some(url) => ratelimit::Limiter::Shared(
+            ratelimit::SharedLimits::connect(url, &config.rate_limits)
+                .await
+                // The error names the host, never the URL (it may carry a password).
+                .map_err(|e| StartError::Config(format!("[rate_limits] redis_url: {e}")))?,
+        ),
+    };
     Ok(App(Arc::new(Inner {
-        limits: ratelimit::RateLimits::new(&config.rate_limits),
+        limits,
         metrics: metrics::Metrics::default(),
         operator_token_hash: Sha256::digest(token.as_bytes()).into(),
         facts: facts::Facts::default(),

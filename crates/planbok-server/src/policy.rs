@@ -229,7 +229,7 @@ async fn admit(app: &App, rule: &Rule, req: &mut Request) -> ApiResult<()> {
     match rule.access {
         Public => Ok(()),
         Operator => {
-            limit(app, rule.category, None, &ctx)?;
+            limit(app, rule.category, None, &ctx).await?;
             let ok = token.is_some_and(|t| auth::token_matches(&t, &app.operator_token_hash));
             if ok {
                 Ok(())
@@ -247,7 +247,13 @@ async fn admit(app: &App, rule: &Rule, req: &mut Request) -> ApiResult<()> {
             let proven = presented
                 .as_ref()
                 .is_some_and(|(id, secret)| app.proven_key(id, secret));
-            if !proven && !app.limits.may_authenticate(ctx.ip) {
+            if !proven
+                && !app
+                    .limits
+                    .may_authenticate(ctx.ip)
+                    .await
+                    .map_err(limiter_down)?
+            {
                 return Err(rate_limited());
             }
             let caller = match authenticate(app, presented, &ctx).await {
@@ -257,7 +263,12 @@ async fn admit(app: &App, rule: &Rule, req: &mut Request) -> ApiResult<()> {
                     if let Some((id, _)) = &key {
                         app.forget_proven_key(id);
                     }
-                    if !app.limits.authentication_failed(ctx.ip) {
+                    if !app
+                        .limits
+                        .authentication_failed(ctx.ip)
+                        .await
+                        .map_err(limiter_down)?
+                    {
                         // Over budget (requests racing past the check above): refused
                         // like the others, without an audit write.
                         return Err(rate_limited());
@@ -282,7 +293,7 @@ async fn admit(app: &App, rule: &Rule, req: &mut Request) -> ApiResult<()> {
                 audit::denied(app, &caller.org_id, Actor::Caller(&caller), &ctx, &e).await;
                 return Err(e);
             }
-            limit(app, rule.category, Some(&caller.org_id), &ctx)?;
+            limit(app, rule.category, Some(&caller.org_id), &ctx).await?;
             req.extensions_mut().insert(caller);
             Ok(())
         }
@@ -312,8 +323,20 @@ fn rate_limited() -> ApiError {
     ApiError::new(ErrorCode::RateLimited, "too many requests; retry later")
 }
 
-fn limit(app: &App, category: Category, org: Option<&str>, ctx: &Ctx) -> ApiResult<()> {
-    if app.limits.check(category, org, ctx.ip) {
+fn limiter_down(_: crate::ratelimit::Unavailable) -> ApiError {
+    ApiError::new(
+        ErrorCode::RateLimiterUnavailable,
+        "the rate limiter is unavailable; nothing was done, retry later",
+    )
+}
+
+async fn limit(app: &App, category: Category, org: Option<&str>, ctx: &Ctx) -> ApiResult<()> {
+    if app
+        .limits
+        .check(category, org, ctx.ip)
+        .await
+        .map_err(limiter_down)?
+    {
         Ok(())
     } else {
         Err(rate_limited())

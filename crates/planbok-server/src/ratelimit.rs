@@ -1,5 +1,6 @@
-//! Rate limits per category, keyed per organization and per client IP (GCRA, in memory;
-//! a restart forgets them, and each server replica limits on its own).
+//! Rate limits per category, keyed per organization and per client IP (GCRA). By default
+//! in this process's memory (a restart forgets them, and each replica limits on its own);
+//! with `[rate_limits] redis_url`, in Redis, shared by every replica ([`shared`]).
 //!
 //! Every keyed state is dropped once it is indistinguishable from a fresh one
 //! ([`RateLimits::prune`], run every minute by the server), so memory follows the clients
@@ -14,6 +15,73 @@ use std::time::{Duration, Instant};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::config::{CategoryLimits, Rate, RateLimitConfig};
+
+mod shared;
+pub use shared::{SharedLimits, Unavailable};
+
+/// The limiter a server uses: its own memory, or Redis shared by every replica. A shared
+/// limiter that cannot answer refuses ([`Unavailable`]): no request goes unlimited.
+#[derive(Debug)]
+pub enum Limiter {
+    /// This process's memory.
+    Local(Box<RateLimits>),
+    /// Redis.
+    Shared(SharedLimits),
+}
+
+impl Limiter {
+    /// Takes one request from the category's buckets; `Ok(false)` = over the limit.
+    pub async fn check(
+        &self,
+        category: Category,
+        org: Option<&str>,
+        ip: IpAddr,
+    ) -> Result<bool, Unavailable> {
+        match self {
+            Limiter::Local(l) => Ok(l.check(category, org, ip)),
+            Limiter::Shared(s) => s.check(category, org, ip).await,
+        }
+    }
+
+    /// Whether `ip` has authentication budget left, without taking any.
+    pub async fn may_authenticate(&self, ip: IpAddr) -> Result<bool, Unavailable> {
+        match self {
+            Limiter::Local(l) => Ok(l.may_authenticate(ip)),
+            Limiter::Shared(s) => s.authentication(ip, false).await,
+        }
+    }
+
+    /// Takes one failed authentication from `ip`'s budget; `Ok(false)` = over the limit.
+    pub async fn authentication_failed(&self, ip: IpAddr) -> Result<bool, Unavailable> {
+        match self {
+            Limiter::Local(l) => Ok(l.authentication_failed(ip)),
+            Limiter::Shared(s) => s.authentication(ip, true).await,
+        }
+    }
+
+    /// Drops local states that are full again (Redis expires its keys itself).
+    pub fn prune(&self) {
+        if let Limiter::Local(l) = self {
+            l.prune();
+        }
+    }
+
+    /// Keyed states held in this process: a metric (0 when they live in Redis).
+    pub fn len(&self) -> usize {
+        match self {
+            Limiter::Local(l) => l.len(),
+            Limiter::Shared(_) => 0,
+        }
+    }
+
+    /// For `/ready`: `None` when local, else whether Redis answers.
+    pub async fn ready(&self) -> Option<bool> {
+        match self {
+            Limiter::Local(_) => None,
+            Limiter::Shared(s) => Some(s.ping().await),
+        }
+    }
+}
 
 /// What a route counts against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -148,3 +148,152 @@ async fn the_server_logs_json_lines_on_request() {
     );
     assert!(!first.contains('\u{1b}'), "{first}");
 }
+
+#[test]
+fn pki_keeps_the_ca_key_only_under_a_passphrase_and_renews_from_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = dir.path().join("pki");
+    let pki_s = pki.to_str().unwrap();
+    // No passphrase and no terminal: refused before anything is written.
+    let (ok, _, err) = planbok(&["pki", "init", pki_s]);
+    assert!(!ok && err.contains("--ca-passphrase-file"), "{err}");
+    assert!(!pki.exists());
+    let weak = dir.path().join("weak");
+    std::fs::write(&weak, "short\n").unwrap();
+    let (ok, _, err) = planbok(&[
+        "pki",
+        "init",
+        pki_s,
+        "--ca-passphrase-file",
+        weak.to_str().unwrap(),
+    ]);
+    assert!(!ok && err.contains("at least 12"), "{err}");
+    assert!(!pki.exists());
+
+    let phrase = dir.path().join("phrase");
+    std::fs::write(&phrase, "a passphrase of some length\n").unwrap();
+    let phrase_s = phrase.to_str().unwrap();
+    let (ok, out, err) = planbok(&[
+        "pki",
+        "init",
+        pki_s,
+        "--san",
+        "localhost",
+        "--ca-passphrase-file",
+        phrase_s,
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("ca.key.enc"), "{out}");
+    let key = std::fs::read_to_string(pki.join("ca.key.enc")).unwrap();
+    assert!(key.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"));
+    assert!(!key.contains("a passphrase of some length"));
+
+    // A wrong passphrase renews nothing.
+    let node1 = std::fs::read(pki.join("node1.pem")).unwrap();
+    let (ok, _, err) = planbok(&[
+        "pki",
+        "renew",
+        pki_s,
+        "--role",
+        "node1",
+        "--ca-passphrase-file",
+        weak.to_str().unwrap(),
+    ]);
+    assert!(!ok, "{err}");
+    std::fs::write(&weak, "not the right passphrase\n").unwrap();
+    let (ok, _, err) = planbok(&[
+        "pki",
+        "renew",
+        pki_s,
+        "--role",
+        "all",
+        "--ca-passphrase-file",
+        weak.to_str().unwrap(),
+    ]);
+    assert!(!ok && err.contains("does not open"), "{err}");
+    assert_eq!(std::fs::read(pki.join("node1.pem")).unwrap(), node1);
+
+    let (ok, out, err) = planbok(&[
+        "pki",
+        "renew",
+        pki_s,
+        "--role",
+        "node1",
+        "--days",
+        "90",
+        "--ca-passphrase-file",
+        phrase_s,
+    ]);
+    assert!(ok, "{err}");
+    assert_ne!(std::fs::read(pki.join("node1.pem")).unwrap(), node1);
+    let row = out.lines().find(|l| l.starts_with("node1")).unwrap();
+    assert!(row.contains("node1.planbok, localhost"), "{out}");
+    assert!(
+        row.split_whitespace()
+            .nth(2)
+            .is_some_and(|d| d == "89" || d == "90"),
+        "{out}"
+    );
+    let (ok, out, err) = planbok(&["pki", "show", pki_s]);
+    assert!(ok, "{err}");
+    assert_eq!(out.lines().count(), 6, "{out}");
+
+    // Made without a kept key on purpose: renewing says why not.
+    let bare = dir.path().join("bare");
+    let (ok, out, err) = planbok(&["pki", "init", bare.to_str().unwrap(), "--no-ca-key"]);
+    assert!(ok && out.contains("not kept"), "{err}");
+    let (ok, _, err) = planbok(&[
+        "pki",
+        "renew",
+        bare.to_str().unwrap(),
+        "--role",
+        "server",
+        "--ca-passphrase-file",
+        phrase_s,
+    ]);
+    assert!(!ok && err.contains("holds no CA key"), "{err}");
+}
+
+#[test]
+fn secrets_shown_once_are_never_written_over_an_existing_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    std::fs::create_dir(&keys).unwrap();
+    std::fs::write(keys.join("unseal-key-2"), "an earlier key\n").unwrap();
+    // Refused before connecting (nothing listens on port 9 of a fresh node).
+    let (ok, _, err) = planbok(&[
+        "operator",
+        "--node",
+        "https://127.0.0.1:9",
+        "--pki",
+        "pki",
+        "init",
+        "--key-dir",
+        keys.to_str().unwrap(),
+    ]);
+    assert!(!ok && err.contains("refusing to overwrite"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(keys.join("unseal-key-2")).unwrap(),
+        "an earlier key\n"
+    );
+    let owner = dir.path().join("owner.key");
+    std::fs::write(&owner, "kept\n").unwrap();
+    let (ok, _, err) = planbok(&[
+        "org",
+        "create",
+        "--url",
+        "http://127.0.0.1:9",
+        "--operator-token",
+        "x".repeat(32).as_str(),
+        "--name",
+        "A",
+        "--owner-name",
+        "B",
+        "--owner-email",
+        "b@a.example",
+        "--api-key-file",
+        owner.to_str().unwrap(),
+    ]);
+    assert!(!ok && err.contains("refusing to overwrite"), "{err}");
+    assert_eq!(std::fs::read_to_string(&owner).unwrap(), "kept\n");
+}

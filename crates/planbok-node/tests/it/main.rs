@@ -53,6 +53,112 @@ fn pki_init_writes_private_keys_0600_and_refuses_to_overwrite() {
     ));
 }
 
+#[test]
+fn a_kept_ca_key_renews_leaves_that_chain_to_the_same_ca_and_keep_their_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let phrase = b"correct horse battery staple";
+    let ca = pki::init(dir.path(), &["node1.internal".into(), "10.0.0.7".into()]).unwrap();
+    assert!(matches!(
+        pki::keep_ca_key(dir.path(), &ca, b"short"),
+        Err(pki::PkiError::WeakPassphrase)
+    ));
+    pki::keep_ca_key(dir.path(), &ca, phrase).unwrap();
+    let kept = std::fs::read_to_string(dir.path().join(pki::CA_KEY_FILE)).unwrap();
+    assert!(
+        kept.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"),
+        "{kept}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(dir.path().join(pki::CA_KEY_FILE)).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    }
+    // Never overwritten.
+    assert!(pki::keep_ca_key(dir.path(), &ca, phrase).is_err());
+
+    // A wrong passphrase opens nothing and changes nothing.
+    let before = std::fs::read(dir.path().join("node1.pem")).unwrap();
+    assert!(matches!(
+        pki::renew(dir.path(), Role::Node1, None, b"not the passphrase", 30),
+        Err(pki::PkiError::WrongPassphrase(_))
+    ));
+    assert_eq!(std::fs::read(dir.path().join("node1.pem")).unwrap(), before);
+
+    let renewed = pki::renew(dir.path(), Role::Node1, None, phrase, 30).unwrap();
+    assert_ne!(std::fs::read(dir.path().join("node1.pem")).unwrap(), before);
+    assert_eq!(
+        renewed.names,
+        ["node1.planbok", "node1.internal", "10.0.0.7"]
+    );
+    assert!(
+        (29..=30).contains(&renewed.days_left()),
+        "{}",
+        renewed.days_left()
+    );
+    // The new leaf names its role and chains to the kept CA: rustls accepts it
+    // for the role's name against the unchanged `ca.pem`.
+    let cert = std::fs::read_to_string(dir.path().join("node1.pem")).unwrap();
+    assert_eq!(role_of(&der(&cert)).unwrap(), Role::Node1);
+    let ca_pem = std::fs::read_to_string(dir.path().join("ca.pem")).unwrap();
+    let roots = {
+        let mut r = rustls::RootCertStore::empty();
+        r.add(rustls::pki_types::CertificateDer::from(der(&ca_pem)))
+            .unwrap();
+        std::sync::Arc::new(r)
+    };
+    let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+        roots,
+        std::sync::Arc::new(rustls::crypto::ring::default_provider()),
+    )
+    .build()
+    .unwrap();
+    use rustls::client::danger::ServerCertVerifier as _;
+    verifier
+        .verify_server_cert(
+            &rustls::pki_types::CertificateDer::from(der(&cert)),
+            &[],
+            &rustls::pki_types::ServerName::try_from("node1.planbok").unwrap(),
+            &[],
+            rustls::pki_types::UnixTime::now(),
+        )
+        .unwrap();
+    // New names replace the old ones when given.
+    let renamed = pki::renew(
+        dir.path(),
+        Role::Node1,
+        Some(&["n1.example".into()]),
+        phrase,
+        30,
+    )
+    .unwrap();
+    assert_eq!(renamed.names, ["node1.planbok", "n1.example"]);
+    let shown = pki::show(dir.path()).unwrap();
+    let names: Vec<&str> = shown.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["ca", "server", "node1", "node2", "operator"]);
+    assert!(shown[0].days_left() > 3000);
+
+    // Another PKI's key is not this CA's key, whatever its passphrase.
+    let other = tempfile::tempdir().unwrap();
+    let ca2 = pki::init(other.path(), &[]).unwrap();
+    pki::keep_ca_key(other.path(), &ca2, phrase).unwrap();
+    std::fs::copy(
+        other.path().join(pki::CA_KEY_FILE),
+        dir.path().join(pki::CA_KEY_FILE),
+    )
+    .unwrap();
+    assert!(matches!(
+        pki::Ca::load(dir.path(), phrase),
+        Err(pki::PkiError::WrongPassphrase(_))
+    ));
+    // A PKI made without a kept key says so.
+    std::fs::remove_file(dir.path().join(pki::CA_KEY_FILE)).unwrap();
+    assert!(matches!(
+        pki::Ca::load(dir.path(), phrase),
+        Err(pki::PkiError::NoCaKey(_))
+    ));
+}
+
 const GOOD: &str = r#"
 role = 1
 listen = "127.0.0.1:7101"

@@ -30,7 +30,8 @@ fn seal(s: i32) -> &'static str {
     }
 }
 
-/// `GET /ready`: the database answers and both nodes are reachable and unsealed.
+/// `GET /ready`: the database answers, both nodes are reachable and unsealed, and the
+/// shared rate limiter (when configured) answers.
 pub(crate) async fn ready(State(app): State<App>) -> Response {
     let db = app
         .store
@@ -41,16 +42,20 @@ pub(crate) async fn ready(State(app): State<App>) -> Response {
         Ok(r) => (seal(r.node1), seal(r.node2), r.cggmp_ready),
         Err(_) => ("unreachable", "unknown", false),
     };
-    let healthy = db && node1 == "unsealed" && node2 == "unsealed";
+    let limiter = app.limits.ready().await;
+    let healthy = db && node1 == "unsealed" && node2 == "unsealed" && limiter != Some(false);
     let status = if healthy {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let detail = serde_json::json!({
+    let mut detail = serde_json::json!({
         "database": if db { "ok" } else { "unavailable" },
         "node1": node1, "node2": node2, "cggmpReady": cggmp,
     });
+    if let Some(up) = limiter {
+        detail["rateLimiter"] = (if up { "ok" } else { "unavailable" }).into();
+    }
     let mut envelope = planbok_api::Success::new(
         status.as_u16(),
         if healthy { "ready" } else { "not ready" },
