@@ -6,6 +6,7 @@
 //! Needs `kubectl` and `kubernetes-validate` (scripts/install-deps.sh installs both). Without
 //! them each test says so and passes, unless PLANBOK_REQUIRE_KUBE=1 (CI), where it fails.
 //! `PLANBOK_KUBECTL` picks another kubectl (e.g. Debian's 1.20, whose kustomize is 2.0.3).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
