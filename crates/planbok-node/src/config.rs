@@ -32,6 +32,12 @@ pub struct NodeConfig {
     /// CGGMP provisioning.
     #[serde(default)]
     pub cggmp: CggmpConfig,
+    /// `static` (the URL's user) or `openbao` (short-lived users, `[database_openbao]`).
+    #[serde(default)]
+    pub database_credentials: planbok_store::DatabaseCredentials,
+    /// Where `openbao` credentials come from.
+    #[serde(default)]
+    pub database_openbao: Option<planbok_store::OpenBaoDatabase>,
     /// Where to serve Prometheus metrics over plain HTTP (`GET /metrics`), e.g.
     /// `0.0.0.0:9102`; absent: not served. Keep it reachable by the scraper only.
     #[serde(default)]
@@ -170,6 +176,12 @@ impl NodeConfig {
         if let Some(p) = self.cggmp.insecure_pregenerated_primes.as_mut() {
             fix(p);
         }
+        if let Some(b) = self.database_openbao.as_mut() {
+            fix(&mut b.token_file);
+            if let Some(ca) = b.ca_file.as_mut() {
+                fix(ca);
+            }
+        }
         match &mut self.keystore {
             KeystoreConfig::Sealed { state_file } => fix(state_file),
             KeystoreConfig::Dev { key_file, .. } => fix(key_file),
@@ -205,6 +217,8 @@ impl NodeConfig {
             return Err("Node 2 has no [peer] section: only Node 1 opens runs".into());
         }
         planbok_proto::grant::GrantVerifier::from_hex(&self.grant_public_key)?;
+        self.database_credentials
+            .select(self.database_openbao.as_ref())?;
         let l = &self.limits;
         if l.max_concurrent_runs == 0 || l.run_timeout_ms == 0 || l.round_timeout_ms == 0 {
             return Err("limits must be positive".into());

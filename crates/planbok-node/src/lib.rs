@@ -106,7 +106,11 @@ pub async fn run(
     let keystore = tokio::task::spawn_blocking(move || Keystore::open(&ks_config, role))
         .await
         .map_err(|e| StartError::Config(format!("keystore task: {e}")))??;
-    let store = NodeStore::connect(&config.database_url).await?;
+    let openbao = config
+        .database_credentials
+        .select(config.database_openbao.as_ref())
+        .map_err(StartError::Config)?;
+    let store = NodeStore::connect_with(&config.database_url, openbao).await?;
     let cleaned = store.cleanup_pending_keys().await?;
     if cleaned > 0 {
         tracing::warn!(

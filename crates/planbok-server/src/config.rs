@@ -16,6 +16,12 @@ pub struct ServerConfig {
     pub listen: String,
     /// `sqlite:///path/server.db` or `postgres://…`.
     pub database_url: String,
+    /// `static` (the URL's user) or `openbao` (short-lived users, `[database_openbao]`).
+    #[serde(default)]
+    pub database_credentials: planbok_store::DatabaseCredentials,
+    /// Where `openbao` credentials come from.
+    #[serde(default)]
+    pub database_openbao: Option<planbok_store::OpenBaoDatabase>,
     /// A file holding the operator token (`POST /v2/organizations`). Its SHA-256 is kept.
     pub operator_token_file: PathBuf,
     /// A file holding the grant signing key: 64 hex characters (an Ed25519 seed).
@@ -229,17 +235,35 @@ impl ServerConfig {
         let mut c =
             ServerConfig::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         let base = path.parent().unwrap_or(std::path::Path::new("."));
+        let bao = c.database_openbao.as_mut();
+        let (token, ca) = match bao {
+            Some(b) => (Some(&mut b.token_file), b.ca_file.as_mut()),
+            None => (None, None),
+        };
         for p in [
             &mut c.operator_token_file,
             &mut c.grant_key_file,
             &mut c.tls.ca,
             &mut c.tls.cert,
             &mut c.tls.key,
-        ] {
+        ]
+        .into_iter()
+        .chain(token)
+        .chain(ca)
+        {
             if p.is_relative() {
                 *p = base.join(&*p);
             }
         }
+        c.openbao()
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(c)
+    }
+
+    /// The OpenBao settings when `database_credentials = "openbao"` (an error when they
+    /// are missing, or present for nothing).
+    pub fn openbao(&self) -> Result<Option<&planbok_store::OpenBaoDatabase>, String> {
+        self.database_credentials
+            .select(self.database_openbao.as_ref())
     }
 }

@@ -197,7 +197,8 @@ async fn app(config: ServerConfig) -> Result<App, StartError> {
         config.node1.timeout(),
     )
     .map_err(StartError::Config)?;
-    let store = ServerStore::connect(&config.database_url).await?;
+    let openbao = config.openbao().map_err(StartError::Config)?;
+    let store = ServerStore::connect_with(&config.database_url, openbao).await?;
     let limits = match &config.rate_limits.redis_url {
         None => {
             ratelimit::Limiter::Local(Box::new(ratelimit::RateLimits::new(&config.rate_limits)))

@@ -128,10 +128,28 @@ const BUSY_TIMEOUT_PRAGMA: &str = "PRAGMA busy_timeout = 5000";
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Db {
-    /// Connects to `url` and brings `schema` up to date.
-    pub async fn connect(url: &str, schema: &Schema) -> Result<Db, StoreError> {
+    /// Connects to `url` and brings `schema` up to date; with `openbao`, as a short-lived
+    /// user it issues, renewed for as long as the pool lives (`credentials.rs`).
+    pub async fn connect(
+        url: &str,
+        schema: &Schema,
+        openbao: Option<&crate::OpenBaoDatabase>,
+    ) -> Result<Db, StoreError> {
         let backend = Backend::from_url(url)?;
         sqlx::any::install_default_drivers();
+        let dynamic = match openbao {
+            None => None,
+            Some(_) if backend != Backend::Postgres => {
+                return Err(StoreError::InvalidUrl(
+                    "database_credentials = \"openbao\" needs a postgres:// database_url".into(),
+                ));
+            }
+            Some(config) => {
+                let bao = crate::credentials::OpenBao::new(config)?;
+                let first = crate::credentials::first(&bao, url).await?;
+                Some((bao, first))
+            }
+        };
 
         let in_memory = backend == Backend::Sqlite && url.contains(":memory:");
         let options = AnyPoolOptions::new().acquire_timeout(ACQUIRE_TIMEOUT);
@@ -166,10 +184,32 @@ impl Db {
             // still pings each connection when it is released and drops a broken one, so
             // after a PostgreSQL restart each pooled connection fails one statement with
             // `Unavailable` (503, retryable) and is replaced.
-            Backend::Postgres => options.max_connections(10).test_before_acquire(false),
+            Backend::Postgres => {
+                let options = options.max_connections(10).test_before_acquire(false);
+                match &dynamic {
+                    None => options,
+                    // No connection outlives its user; each assumes the schema's owner role.
+                    Some((bao, first)) => {
+                        let set_role = bao.set_role();
+                        options
+                            .max_lifetime(first.max_lifetime)
+                            .after_connect(move |conn, _| {
+                                let set_role = set_role.clone();
+                                Box::pin(async move {
+                                    if let Some(sql) = set_role {
+                                        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(conn).await?;
+                                    }
+                                    Ok(())
+                                })
+                            })
+                    }
+                }
+            }
         };
-        let url = match backend {
-            Backend::Sqlite if !in_memory => sqlite_create_if_missing(url),
+        let base_url = url;
+        let url = match (&dynamic, backend) {
+            (Some((_, first)), _) => Cow::Owned(first.url.to_string()),
+            (None, Backend::Sqlite) if !in_memory => sqlite_create_if_missing(url),
             _ => Cow::Borrowed(url),
         };
         let pool = options.connect(&url).await.map_err(|e| match e {
@@ -188,6 +228,9 @@ impl Db {
                 .await?;
         }
         schema.migrator(backend).run(&pool).await?;
+        if let Some((bao, first)) = dynamic {
+            crate::credentials::rotate(bao, pool.clone(), base_url.to_owned(), first);
+        }
         Ok(Db { pool, backend })
     }
 }

@@ -13,11 +13,13 @@
 
 #![forbid(unsafe_code)]
 
+mod credentials;
 mod db;
 mod error;
 mod node;
 pub mod server;
 
+pub use credentials::{DatabaseCredentials, OpenBaoDatabase};
 pub use db::Backend;
 pub use error::StoreError;
 pub use node::{

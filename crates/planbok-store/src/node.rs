@@ -269,8 +269,16 @@ impl NodeStore {
     /// Installs sqlx's default `Any` drivers (SQLite and PostgreSQL) on first use; a
     /// process must not install a different driver set through `sqlx::any` itself.
     pub async fn connect(url: &str) -> Result<NodeStore, StoreError> {
+        Self::connect_with(url, None).await
+    }
+
+    /// [`NodeStore::connect`], logging in as short-lived users from OpenBao when given.
+    pub async fn connect_with(
+        url: &str,
+        openbao: Option<&crate::OpenBaoDatabase>,
+    ) -> Result<NodeStore, StoreError> {
         Ok(NodeStore {
-            db: Db::connect(url, &NODE_SCHEMA).await?,
+            db: Db::connect(url, &NODE_SCHEMA, openbao).await?,
         })
     }
 

@@ -597,12 +597,16 @@ fn the_configs_deploy_mounts_parse_as_the_daemons_read_them() {
             }
             let text = std::fs::read_to_string(&path).unwrap();
             if name.starts_with("node") {
-                let c: planbok_node::NodeConfig = toml::from_str(&text)
-                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                let c: planbok_node::NodeConfig =
+                    toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
                 assert!(c.metrics_listen.is_some(), "{}", path.display());
                 // Everything but the grant key placeholder passes the node's own checks.
                 let err = c.check().unwrap_err();
-                assert!(err.contains("hex") || err.contains("64"), "{}: {err}", path.display());
+                assert!(
+                    err.contains("hex") || err.contains("64"),
+                    "{}: {err}",
+                    path.display()
+                );
             } else {
                 planbok_server::config::ServerConfig::from_toml(&text)
                     .unwrap_or_else(|e| panic!("{}: {e}", path.display()));

@@ -41,6 +41,7 @@ mod faults;
 mod grants;
 mod node_metrics;
 mod node_policy;
+mod openbao_db;
 mod protocols;
 mod refresh;
 mod replicas;

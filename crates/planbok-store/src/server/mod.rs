@@ -67,8 +67,16 @@ impl ServerStore {
     /// and applies any migrations not yet applied. See `NodeStore::connect` about the
     /// `Any` drivers.
     pub async fn connect(url: &str) -> Result<ServerStore, StoreError> {
+        Self::connect_with(url, None).await
+    }
+
+    /// [`ServerStore::connect`], logging in as short-lived users from OpenBao when given.
+    pub async fn connect_with(
+        url: &str,
+        openbao: Option<&crate::OpenBaoDatabase>,
+    ) -> Result<ServerStore, StoreError> {
         Ok(ServerStore {
-            db: Db::connect(url, &SERVER_SCHEMA).await?,
+            db: Db::connect(url, &SERVER_SCHEMA, openbao).await?,
         })
     }
 
