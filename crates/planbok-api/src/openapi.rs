@@ -278,7 +278,7 @@ doc_route!(
     webhook_deliveries
 );
 doc_route!(
-    #[utoipa::path(post, path = "/v2/webhooks/deliveries/{deliveryId}/replay", tag = "webhooks", params(("deliveryId" = String, Path)),
+    #[utoipa::path(post, path = "/v2/webhooks/deliveries/{id}/replay", tag = "webhooks", params(("id" = String, Path, description = "the delivery id")),
     responses((status = 201, body = WebhookDelivery, description = "a new delivery of the same event (same event id)"),
         (status = 404, body = ErrorBody)))]
     replay_delivery

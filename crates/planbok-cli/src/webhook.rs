@@ -17,9 +17,10 @@ use crate::client::Conn;
 pub enum WebhookCommand {
     /// Create an endpoint; prints its secret (shown once).
     Create {
-        /// `https://…` (plain http only to loopback, where the server allows it).
+        /// Where to post events: `https://…` (plain http only to loopback, where the
+        /// server allows it). (`--url` is the planbok server's.)
         #[arg(long)]
-        url: String,
+        endpoint: String,
         /// Event names, comma-separated, or `*` for all.
         #[arg(long, value_delimiter = ',', required = true)]
         events: Vec<String>,
@@ -37,8 +38,9 @@ pub enum WebhookCommand {
     /// Change an endpoint.
     Update {
         id: String,
+        /// A new endpoint URL.
         #[arg(long)]
-        url: Option<String>,
+        endpoint: Option<String>,
         /// Event names, comma-separated, or `*`.
         #[arg(long, value_delimiter = ',')]
         events: Option<Vec<String>>,
@@ -117,7 +119,7 @@ pub fn run(conn: &Conn, cmd: WebhookCommand) -> Result<()> {
     let client = conn.client()?;
     match cmd {
         WebhookCommand::Create {
-            url,
+            endpoint: url,
             events,
             description,
             idempotency_key,
@@ -148,7 +150,7 @@ pub fn run(conn: &Conn, cmd: WebhookCommand) -> Result<()> {
         WebhookCommand::Get { id } => conn.print(&client.webhook(&id)?, endpoint),
         WebhookCommand::Update {
             id,
-            url,
+            endpoint: url,
             events,
             description,
             enable,

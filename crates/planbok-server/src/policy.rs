@@ -185,7 +185,7 @@ pub const POLICY: &[Rule] = &[
     rule("GET", "/v2/webhooks/{id}/deliveries", Key(Admin), Reads),
     rule(
         "POST",
-        "/v2/webhooks/deliveries/{deliveryId}/replay",
+        "/v2/webhooks/deliveries/{id}/replay",
         Key(Admin),
         Management,
     ),

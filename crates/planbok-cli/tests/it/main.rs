@@ -45,3 +45,4 @@ mod rest;
 mod sealed;
 mod secrets;
 mod transport;
+mod webhooks;

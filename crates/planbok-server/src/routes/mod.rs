@@ -83,7 +83,7 @@ pub(crate) fn routes() -> Router<App> {
         .route("/v2/webhooks/{id}/test", post(webhooks::test))
         .route("/v2/webhooks/{id}/deliveries", get(webhooks::deliveries))
         .route(
-            "/v2/webhooks/deliveries/{deliveryId}/replay",
+            "/v2/webhooks/deliveries/{id}/replay",
             post(webhooks::replay),
         )
         .route("/health", get(ops::health))

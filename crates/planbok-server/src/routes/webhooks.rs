@@ -413,7 +413,7 @@ pub(crate) async fn deliveries(
     Ok(ok(StatusCode::OK, "Deliveries", p.list(items, total)))
 }
 
-/// `POST /v2/webhooks/deliveries/{deliveryId}/replay`: sends the event again to the same
+/// `POST /v2/webhooks/deliveries/{id}/replay`: sends the event again to the same
 /// endpoint, as a new delivery with the same event id and body.
 pub(crate) async fn replay(
     State(app): State<App>,
