@@ -105,18 +105,6 @@ pub(crate) fn audit_entry(e: &AuditRecord) -> AuditEntry {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn timestamps_are_rfc3339_utc_with_millis() {
-        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(
-            super::rfc3339(1_700_000_000_123),
-            "2023-11-14T22:13:20.123Z"
-        );
-    }
-}
-
 pub(crate) fn webhook(w: &planbok_store::server::EndpointRecord) -> planbok_api::model::Webhook {
     planbok_api::model::Webhook {
         id: w.id.clone(),
@@ -151,5 +139,17 @@ pub(crate) fn delivery(
         replay_of: d.replay_of.clone(),
         created_at: rfc3339(d.created_at_ms),
         updated_at: rfc3339(d.updated_at_ms),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn timestamps_are_rfc3339_utc_with_millis() {
+        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            super::rfc3339(1_700_000_000_123),
+            "2023-11-14T22:13:20.123Z"
+        );
     }
 }

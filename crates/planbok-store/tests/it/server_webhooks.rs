@@ -287,7 +287,10 @@ async fn claims_are_leased_and_bounded_per_endpoint(db: &TestDb) {
         .claim_deliveries(later + 500, 10, 10, later + 2000, "e")
         .await
         .unwrap();
-    assert!(due.iter().any(|x| x.id == d.id && x.attempt == d.attempt + 1));
+    assert!(
+        due.iter()
+            .any(|x| x.id == d.id && x.attempt == d.attempt + 1)
+    );
 }
 
 async fn failures_disable_the_endpoint_with_an_audit_entry(db: &TestDb) {
