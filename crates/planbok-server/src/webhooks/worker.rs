@@ -236,11 +236,15 @@ async fn send(
         .await
         .map_err(|e| e.to_string())?;
     let secret = app.webhooks.secrets.open(&d.endpoint_id, &d.secret)?;
-    let previous = d
-        .previous_secret
-        .as_ref()
-        .map(|p| app.webhooks.secrets.open(&d.endpoint_id, p))
-        .transpose()?;
+    // A previous secret that no longer opens (the grant key was replaced since) is left
+    // out rather than failing the delivery.
+    let previous = d.previous_secret.as_ref().and_then(|p| {
+        app.webhooks
+            .secrets
+            .open(&d.endpoint_id, p)
+            .map_err(|e| tracing::warn!(endpoint = %d.endpoint_id, error = %e, "previous webhook secret left out"))
+            .ok()
+    });
     let ts = now_ms() / 1000;
     let body = d.body.as_bytes();
     // Standard Webhooks: one `v1,` entry per valid secret. The platform's header carries
