@@ -441,15 +441,16 @@ async fn webhooks_retry_replay_rotate_and_disable(opts: Options) {
     let r = Receiver::start().await;
     let (id, secret) = create(&s, &r.url("127.0.0.1"), json!(["wallet.created"]));
 
-    // 500, 500, then 200: three attempts, the schedule's spacing at least, one event id.
-    r.script(&[Reply::Status(500), Reply::Status(500)]);
+    // 302 (never followed), 500, then 200: three attempts, the schedule's spacing at
+    // least, one event id.
+    r.script(&[Reply::Status(302), Reply::Status(500)]);
     let d = assert_ok(s.post(&format!("/v2/webhooks/{id}/test"), json!({})));
     let got = r.wait(20, "three attempts", |g| g.len() >= 3).await;
     let ids: HashSet<&str> = got.iter().map(|g| g.header("webhook-id")).collect();
     assert_eq!(ids.len(), 1, "every attempt carries the same event id");
     assert_eq!(
         got.iter().map(|g| g.answered).collect::<Vec<_>>(),
-        [Some(500), Some(500), Some(200)]
+        [Some(302), Some(500), Some(200)]
     );
     assert!(
         got[1].at - got[0].at >= Duration::from_millis(300),
@@ -724,4 +725,152 @@ async fn webhooks_refuse_ssrf_targets_at_creation_and_delivery() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(r.got().is_empty(), "nothing reached the receiver");
+}
+
+/// A TLS receiver with `cert`/`key` (PEM files): answers 200 to every request and records
+/// them; a handshake the client aborts is counted as a refusal.
+struct TlsReceiver {
+    port: u16,
+    got: Arc<Mutex<Vec<Got>>>,
+    refused: Arc<Mutex<u32>>,
+}
+
+impl TlsReceiver {
+    async fn start(cert: &std::path::Path, key: &std::path::Path) -> TlsReceiver {
+        use rustls::pki_types::pem::PemObject as _;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let certs = CertificateDer::pem_file_iter(cert)
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let key = PrivateKeyDer::from_pem_file(key).unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let got: Arc<Mutex<Vec<Got>>> = Arc::default();
+        let refused: Arc<Mutex<u32>> = Arc::default();
+        let (g, r) = (got.clone(), refused.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    return;
+                };
+                let (acceptor, g, r) = (acceptor.clone(), g.clone(), r.clone());
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(tcp).await else {
+                        *r.lock().unwrap() += 1;
+                        return;
+                    };
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    let (head, body) = loop {
+                        let n = tls.read(&mut chunk).await.unwrap_or(0);
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                        let text = String::from_utf8_lossy(&buf).into_owned();
+                        if let Some(end) = text.find("\r\n\r\n") {
+                            let head = text[..end].to_owned();
+                            let len: usize = head
+                                .lines()
+                                .find_map(|l| {
+                                    let (k, v) = l.split_once(':')?;
+                                    k.eq_ignore_ascii_case("content-length")
+                                        .then(|| v.trim().parse().ok())?
+                                })
+                                .unwrap_or(0);
+                            if buf.len() >= end + 4 + len {
+                                let body = String::from_utf8_lossy(&buf[end + 4..end + 4 + len])
+                                    .into_owned();
+                                break (head, body);
+                            }
+                        }
+                    };
+                    let headers = head
+                        .lines()
+                        .skip(1)
+                        .filter_map(|l| l.split_once(':'))
+                        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+                        .collect();
+                    g.lock().unwrap().push(Got {
+                        headers,
+                        body,
+                        at: Instant::now(),
+                        answered: Some(200),
+                    });
+                    let _ = tls
+                        .write_all(
+                            b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                        )
+                        .await;
+                    let _ = tls.shutdown().await;
+                });
+            }
+        });
+        TlsReceiver { port, got, refused }
+    }
+}
+
+/// https: the endpoint's certificate is verified against `ca_file` for the URL's host
+/// (SNI), and an endpoint whose certificate another CA issued gets nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn webhooks_deliver_over_https_to_the_configured_ca() {
+    let extra = format!("{FAST}ca_file = \"pki/ca.pem\"\n");
+    let s = Stack::start(Options::default(), Custody::Unset, &extra).await;
+    let pki = s.cluster.dir.path().join("pki");
+    // The cluster's server certificate names `localhost` and chains to the configured CA.
+    let good = TlsReceiver::start(&pki.join("server.pem"), &pki.join("server.key")).await;
+    let other = tempfile::tempdir().unwrap();
+    planbok_node::pki::init(other.path(), &["localhost".into()]).unwrap();
+    let rogue = TlsReceiver::start(
+        &other.path().join("server.pem"),
+        &other.path().join("server.key"),
+    )
+    .await;
+
+    let (id, secret) = create(
+        &s,
+        &format!("https://localhost:{}/in", good.port),
+        json!(["*"]),
+    );
+    let (rogue_id, _) = create(
+        &s,
+        &format!("https://localhost:{}/in", rogue.port),
+        json!(["*"]),
+    );
+    let d = assert_ok(s.post(&format!("/v2/webhooks/{id}/test"), json!({})));
+    let r = assert_ok(s.post(&format!("/v2/webhooks/{rogue_id}/test"), json!({})));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ok = good.got.lock().unwrap().len();
+        let log = get(&s, &format!("/v2/webhooks/{rogue_id}/deliveries"));
+        let rogue_done = log["items"][0]["status"] == "failed";
+        if ok >= 1 && rogue_done {
+            let e = log["items"][0]["lastError"].as_str().unwrap();
+            assert!(e.starts_with("tls:"), "{e}");
+            assert_eq!(log["items"][0]["attempts"], 4);
+            break;
+        }
+        assert!(Instant::now() < deadline, "good {ok}, rogue {log}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(rogue.got.lock().unwrap().is_empty());
+    assert!(*rogue.refused.lock().unwrap() >= 1);
+    let g = good.got.lock().unwrap()[0].clone();
+    verify_both(&g, &secret);
+    assert_eq!(g.header("webhook-id"), d["eventId"].as_str().unwrap());
+    assert_eq!(g.header("host"), format!("localhost:{}", good.port));
+    assert_ne!(r["eventId"], d["eventId"]);
+    let log = get(&s, &format!("/v2/webhooks/{id}/deliveries"));
+    assert_eq!(log["items"][0]["status"], "succeeded", "{log}");
 }
