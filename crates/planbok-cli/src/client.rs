@@ -132,7 +132,7 @@ impl Conn {
         }
     }
 
-    fn print<T: serde::Serialize>(&self, data: &T, human: impl FnOnce(&T)) -> Result<()> {
+    pub fn print<T: serde::Serialize>(&self, data: &T, human: impl FnOnce(&T)) -> Result<()> {
         if self.json {
             println!("{}", serde_json::to_string_pretty(data)?);
         } else {

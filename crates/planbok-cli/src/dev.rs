@@ -118,7 +118,7 @@ fn lay_out(dir: &Path, args: &DevArgs) -> Result<()> {
         std::fs::write(dir.join(format!("node{role}.toml")), config)?;
     }
     let server = format!(
-        "# planbok dev: the REST server.\nlisten = \"127.0.0.1:{port}\"\ndatabase_url = \"sqlite://{db}\"\noperator_token_file = \"operator.token\"\ngrant_key_file = \"grant.key\"\n\n[node1]\nurl = \"https://127.0.0.1:{p1}\"\n\n[tls]\nca = \"pki/ca.pem\"\ncert = \"pki/server.pem\"\nkey = \"pki/server.key\"\n\n{DEV_RATE_LIMITS}",
+        "# planbok dev: the REST server.\nlisten = \"127.0.0.1:{port}\"\ndatabase_url = \"sqlite://{db}\"\noperator_token_file = \"operator.token\"\ngrant_key_file = \"grant.key\"\n\n[node1]\nurl = \"https://127.0.0.1:{p1}\"\n\n[tls]\nca = \"pki/ca.pem\"\ncert = \"pki/server.pem\"\nkey = \"pki/server.key\"\n\n{DEV_RATE_LIMITS}\n# Dev: webhooks may target http:// receivers on loopback (`planbok webhook listen`).\n[webhooks]\nallow_loopback = true\n",
         port = args.port,
         db = dir.join("server.db").display(),
     );

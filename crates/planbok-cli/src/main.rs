@@ -9,6 +9,8 @@
 //!   its secrets; `planbok org create` the first organization.
 //! - `planbok dev`: Node 1, Node 2 and the server on this machine, ready to use.
 //! - `planbok secret|wallet-set|wallet|sign …`: client verbs over the REST API.
+//! - `planbok webhook …`: webhook endpoints and their deliveries; `webhook listen` a local
+//!   receiver that verifies and prints events.
 //! - `planbok audit verify`: checks the audit trail's hash chains.
 //! - `planbok bench`: a load generator against a live server.
 
@@ -27,6 +29,7 @@ mod node;
 mod operator;
 mod pki;
 mod server;
+mod webhook;
 
 #[derive(Parser)]
 #[command(
@@ -99,6 +102,13 @@ enum Command {
     /// Load-test a live server: a weighted mix of signing, wallet creation and reads from
     /// concurrent clients; latency percentiles and throughput per operation.
     Bench(bench::BenchArgs),
+    /// Webhook endpoints, their delivery log, and `listen`, a local verifying receiver.
+    Webhook {
+        #[command(flatten)]
+        conn: client::Conn,
+        #[command(subcommand)]
+        command: webhook::WebhookCommand,
+    },
     /// The audit trail.
     Audit {
         #[command(subcommand)]
@@ -120,6 +130,7 @@ fn main() -> Result<()> {
         Command::Wallet { conn, command } => client::wallet(&conn, command),
         Command::Sign { conn, command } => client::sign(&conn, command),
         Command::Export { conn, command } => export::run(&conn, command),
+        Command::Webhook { conn, command } => webhook::run(&conn, command),
         Command::Audit { command } => audit::run(command),
         Command::Bench(args) => bench::run(args),
     }

@@ -326,11 +326,93 @@ impl Client {
     pub fn sign_transaction(&self, body: &SignTransaction) -> Result<TransactionSignature, Error> {
         self.post("/v2/organization/sign/transaction", body)
     }
+
+    // -- webhooks ---------------------------------------------------------------------
+
+    /// `POST /v2/webhooks` (owner/admin): the endpoint and its secret, shown once. Give
+    /// `body.idempotency_key` to make a retry safe (`None` gets a fresh key).
+    pub fn create_webhook(&self, body: &CreateWebhook) -> Result<WebhookWithSecret, Error> {
+        let mut body = body.clone();
+        body.idempotency_key
+            .get_or_insert_with(crate::idempotency_key);
+        self.post("/v2/webhooks", &body)
+    }
+
+    /// `GET /v2/webhooks` (one page, up to 100).
+    pub fn webhooks(&self, page: u32) -> Result<List<Webhook>, Error> {
+        self.get(&format!("/v2/webhooks?limit=100&page={page}"))
+    }
+
+    /// `GET /v2/webhooks/{id}`.
+    pub fn webhook(&self, id: &str) -> Result<Webhook, Error> {
+        self.get(&format!("/v2/webhooks/{id}"))
+    }
+
+    /// `PATCH /v2/webhooks/{id}`.
+    pub fn update_webhook(&self, id: &str, body: &UpdateWebhook) -> Result<Webhook, Error> {
+        self.call(
+            path_method::PATCH,
+            &format!("/v2/webhooks/{id}"),
+            Some(body),
+        )
+    }
+
+    /// `DELETE /v2/webhooks/{id}`.
+    pub fn delete_webhook(&self, id: &str) -> Result<Webhook, Error> {
+        self.call(
+            path_method::DELETE,
+            &format!("/v2/webhooks/{id}"),
+            None::<&()>,
+        )
+    }
+
+    /// `POST /v2/webhooks/{id}/rotate-secret`: the new secret, shown once.
+    pub fn rotate_webhook_secret(&self, id: &str) -> Result<WebhookWithSecret, Error> {
+        self.call(
+            path_method::POST,
+            &format!("/v2/webhooks/{id}/rotate-secret"),
+            None::<&()>,
+        )
+    }
+
+    /// `POST /v2/webhooks/{id}/test`: the queued `webhook.test` delivery.
+    pub fn test_webhook(&self, id: &str) -> Result<WebhookDelivery, Error> {
+        self.call(
+            path_method::POST,
+            &format!("/v2/webhooks/{id}/test"),
+            None::<&()>,
+        )
+    }
+
+    /// `GET /v2/webhooks/{id}/deliveries` (oldest first, one page of up to 100),
+    /// optionally only those in `status`.
+    pub fn webhook_deliveries(
+        &self,
+        id: &str,
+        status: Option<&str>,
+        page: u32,
+    ) -> Result<List<WebhookDelivery>, Error> {
+        let status = status.map(|s| format!("&status={s}")).unwrap_or_default();
+        self.get(&format!(
+            "/v2/webhooks/{id}/deliveries?order=asc&limit=100&page={page}{status}"
+        ))
+    }
+
+    /// `POST /v2/webhooks/deliveries/{deliveryId}/replay`: a new delivery of the same event.
+    pub fn replay_delivery(&self, delivery_id: &str) -> Result<WebhookDelivery, Error> {
+        self.call(
+            path_method::POST,
+            &format!("/v2/webhooks/deliveries/{delivery_id}/replay"),
+            None::<&()>,
+        )
+    }
 }
 
 mod path_method {
     pub(super) const GET: &str = "GET";
     pub(super) const POST: &str = "POST";
+    pub(super) const PATCH: &str = "PATCH";
+    pub(super) const DELETE: &str = "DELETE";
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! - [`secret`]: the client side of the organization-secret envelope: generate a secret,
 //!   encrypt it for a context (RSA-OAEP-SHA256 over `{"secret","timestamp","context"}`,
 //!   base64), compatible with the platform's published Node.js recipe.
+//! - [`webhook`]: verifying the webhooks the server sends (both signature styles).
 //!
 //! The client is blocking (ureq); use one per thread, or wrap calls in `spawn_blocking`.
 
@@ -13,6 +14,7 @@
 mod client;
 pub mod secret;
 pub mod trust;
+pub mod webhook;
 
 pub use client::{Client, Error};
 pub use planbok_api as api;

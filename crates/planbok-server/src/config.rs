@@ -36,6 +36,82 @@ pub struct ServerConfig {
     /// Rate limits per category.
     #[serde(default)]
     pub rate_limits: RateLimitConfig,
+    /// Webhook delivery.
+    #[serde(default)]
+    pub webhooks: WebhookConfig,
+}
+
+/// `[webhooks]`: delivery, retries and the SSRF guard (`docs/webhooks.md`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookConfig {
+    /// Run the delivery worker in this process (every replica may; each delivery is sent
+    /// by one of them at a time).
+    pub worker: bool,
+    /// Allow `http://` URLs and targets on loopback addresses (`planbok dev` sets it).
+    pub allow_loopback: bool,
+    /// Networks allowed although private, link-local, CGNAT, unique-local or metadata
+    /// (e.g. an internal receiver's `10.1.2.0/24`).
+    pub allowed_networks: Vec<IpNet>,
+    /// One attempt's timeout: connect, TLS, request and answer headers.
+    pub timeout_ms: u64,
+    /// The delay before each attempt, the first one included (8 attempts over ~27.6 h
+    /// by default); a random 0-10 % is added to each.
+    pub retry_schedule_ms: Vec<u64>,
+    /// An endpoint whose deliveries have failed for this long without a success is
+    /// disabled (5 days).
+    pub disable_after_ms: u64,
+    /// Attempts in flight per endpoint, across every replica.
+    pub max_in_flight_per_endpoint: u32,
+    /// Attempts in flight in this process.
+    pub max_in_flight: u32,
+    /// How often the worker looks for due deliveries (it is also woken by this process's
+    /// own events).
+    pub poll_interval_ms: u64,
+    /// How long the previous secret stays valid after a rotation (24 h).
+    pub rotation_overlap_ms: u64,
+    /// Finished deliveries and their events are kept this long (30 days).
+    pub retention_ms: u64,
+    /// PEM bundle of the CAs trusted for `https://` endpoints; the system bundle when
+    /// absent.
+    pub ca_file: Option<PathBuf>,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        WebhookConfig {
+            worker: true,
+            allow_loopback: false,
+            allowed_networks: Vec::new(),
+            timeout_ms: 15_000,
+            retry_schedule_ms: vec![
+                0, 5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000,
+            ],
+            disable_after_ms: 5 * 86_400_000,
+            max_in_flight_per_endpoint: 4,
+            max_in_flight: 32,
+            poll_interval_ms: 500,
+            rotation_overlap_ms: 86_400_000,
+            retention_ms: 30 * 86_400_000,
+            ca_file: None,
+        }
+    }
+}
+
+impl WebhookConfig {
+    /// Checks the values that would make the worker misbehave.
+    pub fn check(&self) -> Result<(), String> {
+        if self.retry_schedule_ms.is_empty() {
+            return Err("webhooks.retry_schedule_ms must name at least one attempt".into());
+        }
+        if self.timeout_ms == 0 || self.max_in_flight == 0 || self.max_in_flight_per_endpoint == 0 {
+            return Err(
+                "webhooks: timeout_ms, max_in_flight and max_in_flight_per_endpoint must be positive"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
 }
 
 fn default_listen() -> String {
@@ -255,6 +331,14 @@ impl ServerConfig {
                 *p = base.join(&*p);
             }
         }
+        if let Some(p) = c.webhooks.ca_file.as_mut()
+            && p.is_relative()
+        {
+            *p = base.join(&*p);
+        }
+        c.webhooks
+            .check()
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         c.openbao()
             .map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(c)

@@ -136,6 +136,18 @@ impl Claim {
 
     /// Takes the key; see [`begin`].
     async fn take(self, app: &App, requested: Option<&Op<'_>>) -> ApiResult<Began> {
+        Ok(match self.take_raw(app, requested).await? {
+            Ok(idem) => Began::Fresh(idem),
+            Err((status, body)) => Began::Replay(replay(status, body)),
+        })
+    }
+
+    /// Takes the key: the started request, or the first one's stored status and body.
+    async fn take_raw(
+        self,
+        app: &App,
+        requested: Option<&Op<'_>>,
+    ) -> ApiResult<Result<Idem, (u16, String)>> {
         let draft = requested.map(|op| op.draft("requested", None));
         let began = app
             .store
@@ -152,7 +164,7 @@ impl Claim {
             (Err(e), Some(op)) => return Err(op.refused(&e)),
         };
         match began {
-            IdemBegin::Started => Ok(Began::Fresh(Idem {
+            IdemBegin::Started => Ok(Ok(Idem {
                 org_id: self.org_id,
                 key: self.key,
             })),
@@ -164,7 +176,7 @@ impl Claim {
                 ErrorCode::IdempotencyConflict,
                 "this idempotencyKey was used with other parameters",
             )),
-            IdemBegin::Done { status, body } => Ok(Began::Replay(replay(status, body))),
+            IdemBegin::Done { status, body } => Ok(Err((status, body))),
         }
     }
 
@@ -200,8 +212,23 @@ pub async fn begin(
     Claim::new(caller, route, key, body)?.take(app, None).await
 }
 
+/// Starts an idempotent request whose stored answer the route completes itself on a
+/// repeat (it leaves out what must not be stored, e.g. a webhook secret): the started
+/// request, or the stored status and body.
+pub async fn begin_raw(
+    app: &App,
+    caller: &Caller,
+    route: &str,
+    key: Option<&str>,
+    body: &Value,
+) -> ApiResult<Result<Idem, (u16, String)>> {
+    Claim::new(caller, route, key, body)?
+        .take_raw(app, None)
+        .await
+}
+
 /// The stored response, marked as a replay.
-fn replay(status: u16, body: String) -> Response {
+pub fn replay(status: u16, body: String) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
     let mut r = (status, body).into_response();
     r.headers_mut().insert(

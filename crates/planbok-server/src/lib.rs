@@ -24,6 +24,7 @@ mod nodes;
 pub mod policy;
 mod ratelimit;
 mod routes;
+mod webhooks;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -87,6 +88,10 @@ pub(crate) struct Inner {
     /// successful keys get here: its size is bounded by the keys in the database (and
     /// [`MAX_PROVEN_KEYS`]).
     proven: Mutex<HashMap<String, [u8; 32]>>,
+    /// Webhook secrets' encryption and the worker's wake-up.
+    pub(crate) webhooks: webhooks::Webhooks,
+    /// The TLS client of webhook deliveries (`None`: no CA bundle, https fails).
+    webhook_tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// The most proven keys remembered; past it the memory starts over (they prove
@@ -187,6 +192,8 @@ async fn app(config: ServerConfig) -> Result<App, StartError> {
         ))
     })?;
     let grants = GrantSigner::from_seed(&seed);
+    let hooks = webhooks::Webhooks::new(&seed);
+    let webhook_tls = webhooks::worker::tls_config(&config.webhooks).map_err(StartError::Config)?;
     let tls = TlsMaterial::from_files(&config.tls.ca, &config.tls.cert, &config.tls.key)
         .map_err(|e| StartError::Io(e.to_string()))?;
     let nodes = nodes::Nodes::new(
@@ -218,6 +225,8 @@ async fn app(config: ServerConfig) -> Result<App, StartError> {
         touched: Mutex::new(HashMap::new()),
         denials: denials::Denials::default(),
         proven: Mutex::new(HashMap::new()),
+        webhooks: hooks,
+        webhook_tls,
         store,
         nodes,
         config,
@@ -250,6 +259,13 @@ pub async fn run(
     let app = app(config).await?;
     let stop = tokio_util::sync::CancellationToken::new();
     let housekeeping = tokio::spawn(housekeeping(app.clone(), stop.clone()));
+    let deliveries = app.config.webhooks.worker.then(|| {
+        tokio::spawn(webhooks::worker::run(
+            app.clone(),
+            app.webhook_tls.clone(),
+            stop.clone(),
+        ))
+    });
     tracing::info!(addr = ?listener.local_addr().ok(), "planbok server listening");
     let served = axum::serve(
         listener,
@@ -261,6 +277,12 @@ pub async fn run(
     if let Err(e) = housekeeping.await {
         tracing::error!(error = %e, "the housekeeping task failed");
     }
+    if let Some(Err(e)) = match deliveries {
+        Some(d) => Some(d.await),
+        None => None,
+    } {
+        tracing::error!(error = %e, "the webhook worker failed");
+    }
     // Counted authorization failures of windows still open: written now rather than lost.
     app.flush_denials(true).await;
     tracing::info!("planbok server stopped");
@@ -269,7 +291,7 @@ pub async fn run(
 
 /// The server's periodic work, until `stop`: closed denial windows flushed to the audit
 /// trail, rate-limiter states that are full again dropped, idempotency records past their
-/// 24 hours pruned.
+/// 24 hours pruned, finished webhook deliveries past their retention pruned.
 async fn housekeeping(app: App, stop: tokio_util::sync::CancellationToken) {
     use std::time::Duration;
     let mut flush = tokio::time::interval(denials::FLUSH_EVERY);
@@ -287,6 +309,10 @@ async fn housekeeping(app: App, stop: tokio_util::sync::CancellationToken) {
                 // Idempotent responses are kept for 24 hours.
                 if let Err(e) = app.store.prune_idempotency(now_ms() - 86_400_000).await {
                     tracing::warn!(error = %e, "could not prune idempotency records");
+                }
+                let before = now_ms() - app.config.webhooks.retention_ms as i64;
+                if let Err(e) = app.store.prune_webhooks(before).await {
+                    tracing::warn!(error = %e, "could not prune webhook deliveries");
                 }
             }
         }

@@ -306,8 +306,9 @@ pub fn custody_mode(mode: &str) -> ApiResult<CustodyMode> {
 }
 
 /// After a node call on `keys` failed with `key_disabled`: appends a `key.disabled` entry
-/// to the organization's audit chain (best effort: the operation's own `failure` entry is
-/// written anyway). A disabled key never works again; the entry and the alert are how the
+/// to the organization's audit chain and, in the same transaction, a `key.disabled`
+/// webhook event per key the first time (best effort: the operation's own `failure` entry
+/// is written anyway). A disabled key never works again; the entry and the alert are how the
 /// organization and the operators learn of it.
 pub(crate) async fn audit_if_disabled(
     app: &crate::App,
@@ -328,8 +329,26 @@ pub(crate) async fn audit_if_disabled(
         "failure",
         serde_json::json!({ "keys": keys, "code": e.code.as_str(), "message": e.message }),
     );
-    if let Err(err) = app.store.append_audit(entry).await {
-        tracing::error!(request_id = %ctx.request_id, error = %err, "could not audit a disabled key");
+    // One `key.disabled` event per key, ever: the first failure reports it.
+    let events = keys
+        .iter()
+        .map(|k| {
+            let mut e = crate::webhooks::event(
+                &caller.org_id,
+                "key.disabled",
+                serde_json::json!({ "keyId": k, "code": e.code.as_str() }),
+                entry.at_ms,
+            );
+            e.dedupe = Some(format!("key.disabled:{k}"));
+            e
+        })
+        .collect();
+    let commit = planbok_store::server::Commit::audit(entry).with_events(events);
+    match app.store.record(&commit).await {
+        Ok(()) => app.webhooks.wake(),
+        Err(err) => {
+            tracing::error!(request_id = %ctx.request_id, error = %err, "could not audit a disabled key")
+        }
     }
 }
 

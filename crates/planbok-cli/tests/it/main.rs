@@ -50,3 +50,4 @@ mod runbook;
 mod sealed;
 mod secrets;
 mod transport;
+mod webhooks;

@@ -105,6 +105,43 @@ pub(crate) fn audit_entry(e: &AuditRecord) -> AuditEntry {
     }
 }
 
+pub(crate) fn webhook(w: &planbok_store::server::EndpointRecord) -> planbok_api::model::Webhook {
+    planbok_api::model::Webhook {
+        id: w.id.clone(),
+        url: w.url.clone(),
+        description: w.description.clone(),
+        events: w.events.clone(),
+        enabled: w.enabled,
+        disabled_reason: w.disabled_reason.clone(),
+        previous_secret_expires_at: w
+            .previous_expires_at_ms
+            .filter(|_| w.previous_secret.is_some())
+            .map(rfc3339),
+        created_at: rfc3339(w.created_at_ms),
+        updated_at: rfc3339(w.updated_at_ms),
+    }
+}
+
+pub(crate) fn delivery(
+    d: &planbok_store::server::DeliveryRecord,
+) -> planbok_api::model::WebhookDelivery {
+    planbok_api::model::WebhookDelivery {
+        id: d.id.clone(),
+        webhook_id: d.endpoint_id.clone(),
+        event_id: d.event_id.clone(),
+        event: d.event.clone(),
+        status: d.status.clone(),
+        attempts: u32::try_from(d.attempts).unwrap_or(u32::MAX),
+        next_attempt_at: (d.status == "pending").then(|| rfc3339(d.next_attempt_at_ms)),
+        last_attempt_at: d.last_attempt_at_ms.map(rfc3339),
+        last_status_code: d.last_status_code.and_then(|c| u16::try_from(c).ok()),
+        last_error: d.last_error.clone(),
+        replay_of: d.replay_of.clone(),
+        created_at: rfc3339(d.created_at_ms),
+        updated_at: rfc3339(d.updated_at_ms),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -2,13 +2,14 @@
 //! organization's ids answer 404.
 
 mod audit_logs;
-mod convert;
+pub(crate) mod convert;
 mod members;
 mod ops;
 mod orgs;
 mod sign;
 mod wallet_sets;
 mod wallets;
+mod webhooks;
 
 use axum::Router;
 use axum::http::StatusCode;
@@ -68,6 +69,23 @@ pub(crate) fn routes() -> Router<App> {
         .route("/v2/organization/wallets/export", post(sign::export))
         .route("/v2/audit-logs", get(audit_logs::list))
         .route("/v2/audit-logs/export", get(audit_logs::export))
+        .route("/v2/webhooks", post(webhooks::create).get(webhooks::list))
+        .route(
+            "/v2/webhooks/{id}",
+            get(webhooks::get)
+                .patch(webhooks::update)
+                .delete(webhooks::remove),
+        )
+        .route(
+            "/v2/webhooks/{id}/rotate-secret",
+            post(webhooks::rotate_secret),
+        )
+        .route("/v2/webhooks/{id}/test", post(webhooks::test))
+        .route("/v2/webhooks/{id}/deliveries", get(webhooks::deliveries))
+        .route(
+            "/v2/webhooks/deliveries/{id}/replay",
+            post(webhooks::replay),
+        )
         .route("/health", get(ops::health))
         .route("/ready", get(ops::ready))
         .route("/metrics", get(ops::metrics))

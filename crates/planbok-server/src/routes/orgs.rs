@@ -93,6 +93,7 @@ pub(crate) async fn create(
     let commit = Commit {
         audit: vec![entry(&org.id), entry(audit::SYSTEM_CHAIN)],
         idempotency: None,
+        events: Vec::new(),
     };
     app.store.create_org(&org, &owner, &key, &commit).await?;
     tracing::info!(org = %org.id, "organization created");
@@ -188,6 +189,7 @@ pub(crate) async fn require_binding(
         let commit = Commit {
             audit: vec![op.draft("success", None)],
             idempotency: Some(idem.done(200, text.clone())),
+            events: Vec::new(),
         };
         app.store
             .set_require_binding(&caller.org_id, now_ms(), &commit)
@@ -258,6 +260,7 @@ pub(crate) async fn register_secret(
         let commit = Commit {
             audit: vec![op.draft("success", None)],
             idempotency: Some(idem.done(201, text.clone())),
+            events: Vec::new(),
         };
         app.store
             .set_custody_mode(&caller.org_id, &b.custody_mode, now, &commit)

@@ -214,6 +214,7 @@ async fn sign<T: Serialize>(
                 Some(serde_json::json!({ "digest": input.digest_hex, "standard": input.standard, "blockchain": wallet.blockchain })),
             )],
             idempotency: Some(idem.done(200, text.clone())),
+            events: Vec::new(),
         };
         app.store.commit(&commit).await?;
         Ok(json_response(StatusCode::OK, text))
@@ -470,6 +471,7 @@ pub(crate) async fn export(
                 Some(serde_json::json!({ "keys": keys.iter().map(|(k, _)| k).collect::<Vec<_>>() })),
             )],
             idempotency: Some(idem.done(200, text.clone())),
+            events: Vec::new(),
         };
         app.store.commit(&commit).await?;
         Ok(json_response(StatusCode::OK, text))

@@ -109,6 +109,7 @@ pub(crate) async fn create(
                 Some(serde_json::json!({ "secp256k1Key": rec.secp_key_id, "ed25519Key": rec.ed_key_id })),
             )],
             idempotency: Some(idem.done(201, text.clone())),
+            events: Vec::new(),
         };
         app.store.create_wallet_set(&rec, &commit).await?;
         Ok(json_response(StatusCode::CREATED, text))

@@ -208,14 +208,21 @@ pub(crate) async fn create(
         };
         let text = envelope_json(StatusCode::CREATED, "Wallets created", &data)?;
         let ids: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
+        let mut events = Vec::with_capacity(records.len());
+        for (r, w) in records.iter().zip(&data.wallets) {
+            let w = serde_json::to_value(w).map_err(ApiError::internal)?;
+            events.push(crate::webhooks::event(&r.org_id, "wallet.created", w, now));
+        }
         let commit = Commit {
             audit: vec![op.draft(
                 "success",
                 Some(serde_json::json!({ "wallets": ids, "firstIndex": first })),
             )],
             idempotency: Some(idem.done(201, text.clone())),
+            events,
         };
         app.store.create_wallets(&records, &commit).await?;
+        app.webhooks.wake();
         Ok(json_response(StatusCode::CREATED, text))
     }
     .await;

@@ -1,8 +1,9 @@
-//! What a mutation writes besides itself: its audit entries and its idempotent response,
-//! in the mutation's own transaction.
+//! What a mutation writes besides itself: its audit entries, its idempotent response and
+//! its webhook events, in the mutation's own transaction.
 
 use super::audit::append_in_tx;
 use super::audit_format::AuditDraft;
+use super::webhooks::{EventDraft, emit_in_tx};
 use super::{Tx, idempotency};
 use crate::StoreError;
 
@@ -15,6 +16,10 @@ pub struct Commit {
     pub audit: Vec<AuditDraft>,
     /// Completes a `running` idempotency record.
     pub idempotency: Option<IdemDone>,
+    /// Webhook events the mutation reports: written to the outbox (and fanned out to the
+    /// organization's matching endpoints) in the mutation's own transaction, so an event
+    /// is neither lost by a crash after the change nor invented by a rollback.
+    pub events: Vec<EventDraft>,
 }
 
 /// The response that completes an idempotency record; a repeat of the request gets it
@@ -42,7 +47,14 @@ impl Commit {
         Commit {
             audit: vec![draft],
             idempotency: None,
+            events: Vec::new(),
         }
+    }
+
+    /// Adds webhook events to the commit.
+    pub fn with_events(mut self, events: Vec<EventDraft>) -> Commit {
+        self.events.extend(events);
+        self
     }
 }
 
@@ -52,6 +64,9 @@ impl Commit {
 pub(super) async fn apply(tx: &mut Tx, c: &Commit) -> Result<(), StoreError> {
     if let Some(done) = &c.idempotency {
         idempotency::complete_in_tx(tx, done).await?;
+    }
+    for event in &c.events {
+        emit_in_tx(tx, event).await?;
     }
     for draft in &c.audit {
         append_in_tx(tx, draft).await?;

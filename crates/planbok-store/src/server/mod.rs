@@ -1,5 +1,5 @@
 //! The REST server's database: organizations, members, API keys, wallet sets, wallets,
-//! idempotency records and the hash-chained audit trail.
+//! idempotency records, the hash-chained audit trail and the webhook outbox.
 //!
 //! The server chooses every id and every timestamp and passes them in; this store
 //! invents neither. Every mutation takes a [`Commit`]: the audit entries that describe
@@ -18,6 +18,7 @@ mod commit;
 mod idempotency;
 mod settings;
 mod wallets;
+mod webhooks;
 
 use sqlx::any::AnyRow;
 use sqlx::{Any, AssertSqlSafe, Transaction};
@@ -35,6 +36,10 @@ pub use audit_verify::{ChainFault, ChainReport, ChainVerifier, FaultKind, verify
 pub use commit::{Commit, IdemDone};
 pub use idempotency::{IdemBegin, IdemClaim};
 pub use wallets::{WalletQuery, WalletRecord, WalletSetRecord};
+pub use webhooks::{
+    AttemptOutcome, ClaimedDelivery, DeliveryRecord, EndpointPatch, EndpointRecord, EventDraft,
+    delivery_id,
+};
 
 /// The server schema, one step per migration, for each backend.
 static SERVER_SCHEMA: Schema = Schema {
@@ -47,6 +52,7 @@ static SERVER_SCHEMA: Schema = Schema {
             "organization settings",
             "0003_org_settings.sql"
         ),
+        step!("server", 4, "webhooks", "0004_webhooks.sql"),
     ],
 };
 

@@ -11,3 +11,4 @@ mod server_audit;
 mod server_fixtures;
 mod server_idem;
 mod server_wallets;
+mod server_webhooks;

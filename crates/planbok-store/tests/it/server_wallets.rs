@@ -263,6 +263,7 @@ async fn failed_mutation_writes_no_audit_and_no_response(db: &TestDb) {
             status: 201,
             body: "{\"ok\":true}".into(),
         }),
+        events: Vec::new(),
     };
     // A new wallet first, then one whose (set, chain, index) is taken.
     let batch = [
@@ -304,6 +305,7 @@ async fn failed_mutation_writes_no_audit_and_no_response(db: &TestDb) {
             status: 201,
             body: "{}".into(),
         }),
+        events: Vec::new(),
     };
     assert!(matches!(
         store
@@ -338,6 +340,7 @@ async fn successful_mutation_writes_all_three(db: &TestDb) {
             status: 201,
             body: "{\"wallets\":[\"w_1\"]}".into(),
         }),
+        events: Vec::new(),
     };
     store
         .create_wallets(&[wallet("org_a", "ws_1", "w_1", "SOL", 0)], &commit)
