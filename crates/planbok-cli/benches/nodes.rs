@@ -5,7 +5,11 @@
 //! `cargo bench -p planbok-cli --bench nodes` (optimized `planbok` binary; SQLite; dev
 //! keystore). `PLANBOK_BENCH_SCALE=0.2` runs a fifth of the requests;
 //! `PLANBOK_BENCH_ONLY=frost` (or `dkls23`, `cggmp`, comma-separated) only those protocols.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a benchmark: a panic is the failure report"
+)]
 
 use std::path::Path;
 use std::time::{Duration, Instant};

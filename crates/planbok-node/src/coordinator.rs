@@ -318,7 +318,7 @@ impl CoordinatorService {
                 &grant::check_secret_params(r.context, &r.binding_ref),
             )
             .await?;
-        state.check_budget.take(&g.org_id, crate::state::now_ms())?;
+        state.check_budget.take(&g.org_id, crate::clock::now_ms())?;
         secrets::secret_for(
             state,
             &g.org_id,

@@ -28,6 +28,7 @@ use tokio_util::task::TaskTracker;
 use tonic::transport::{Endpoint, Server};
 
 mod canary;
+mod clock;
 pub mod config;
 mod coordinator;
 mod error;
@@ -46,10 +47,11 @@ pub mod tls;
 pub use config::NodeConfig;
 pub use error::NodeError;
 
+use crate::clock::now_ms;
 use crate::coordinator::CoordinatorService;
 use crate::operator::OperatorService;
 use crate::peer::PeerService;
-use crate::state::{NodeState, now_ms};
+use crate::state::NodeState;
 use crate::tls::{TlsMaterial, require};
 
 /// Largest gRPC message (a frame is at most 4 MiB plus its envelope).

@@ -48,8 +48,9 @@ use rsa::RsaPrivateKey;
 use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey, LineEnding};
 use zeroize::Zeroizing;
 
+use crate::clock::now_ms;
 use crate::error::{NodeError, NodeResult};
-use crate::state::{NodeState, now_ms};
+use crate::state::NodeState;
 
 /// How old a secret ciphertext may be.
 pub const MAX_AGE_MS: i64 = 5 * 60_000;
@@ -492,7 +493,7 @@ pub(crate) async fn require_binding(state: &NodeState, org_id: &str) -> NodeResu
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[expect(clippy::unwrap_used, reason = "a test: a panic is the failure report")]
 mod tests {
     use super::*;
 

@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 mod client;
+mod clock;
 pub mod secret;
 pub mod trust;
 

@@ -11,7 +11,8 @@ use sqlx::query::Query;
 use sqlx::{Any, Row};
 
 use crate::StoreError;
-use crate::db::{Backend, Db, Schema, now_ms, step};
+use crate::clock::now_ms;
+use crate::db::{Backend, Db, Schema, step};
 
 /// The node schema, one step per migration, for each backend.
 static NODE_SCHEMA: Schema = Schema {

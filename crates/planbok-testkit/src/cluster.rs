@@ -168,13 +168,7 @@ pub fn test_primes_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../planbok-mpc/tests/fixtures/paillier-primes.json")
 }
 
-/// Milliseconds since the epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+pub use crate::clock::now_ms;
 
 impl Cluster {
     /// Issues a PKI, writes both configs, starts Node 2 then Node 1 with the `planbok`
@@ -304,8 +298,10 @@ impl Cluster {
         )
     }
 
-    // Asking for a process the test never started is a bug in the test: panic.
-    #[allow(clippy::expect_used)]
+    #[expect(
+        clippy::expect_used,
+        reason = "asking for a process the test never started is a bug in the test"
+    )]
     fn node_mut(&mut self, role: u8) -> &mut NodeProc {
         match role {
             SERVER => self
@@ -319,7 +315,10 @@ impl Cluster {
 
     /// The process with `role` (1, 2, or [`SERVER`]). Panics for the server before
     /// [`Cluster::start_server`], or for any other role.
-    #[allow(clippy::expect_used)]
+    #[expect(
+        clippy::expect_used,
+        reason = "asking for a process the test never started is a bug in the test"
+    )]
     pub fn node(&self, role: u8) -> &NodeProc {
         match role {
             SERVER => self

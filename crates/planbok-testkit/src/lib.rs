@@ -9,6 +9,7 @@ use std::thread;
 use planbok_mpc::{Engine, MpcError, PartyIndex, Session, SessionId};
 use rand_core::RngCore;
 
+mod clock;
 pub mod cluster;
 pub mod postgres;
 

@@ -1,6 +1,6 @@
 //! In-process tests of the node library's pieces; the daemons themselves are tested as
 //! real processes in `planbok-cli`'s `tests/it`.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(clippy::unwrap_used, reason = "a test: a panic is the failure report")]
 
 use planbok_node::pki::{self, Ca};
 use planbok_node::tls::role_of;

@@ -143,7 +143,10 @@ fn verify(
 }
 
 /// The signing flow shared by the three routes.
-#[allow(clippy::too_many_arguments)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the parts of a signing request; a typed request replaces them when routes/sign.rs is split (issue 18)"
+)]
 async fn sign<T: Serialize>(
     app: &App,
     caller: &Caller,
