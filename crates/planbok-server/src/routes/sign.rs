@@ -67,15 +67,13 @@ fn format_message(
     v: &Verified,
     public_key: &[u8],
 ) -> ApiResult<MessageSignature> {
-    let m = planbok_chains::finish_message(chain, input, &v.signature, v.recovery_id, public_key)?;
-    Ok(MessageSignature {
-        signature: m.signature,
-        r: m.r,
-        s: m.s,
-        v: m.v,
-        digest: m.digest,
-        standard: m.standard,
-    })
+    Ok(planbok_chains::finish_message(
+        chain,
+        input,
+        &v.signature,
+        v.recovery_id,
+        public_key,
+    )?)
 }
 
 /// A verified signature: 64 bytes and, for ECDSA, the recovery id.
