@@ -175,11 +175,12 @@ async fn main() {
     let c = Cluster::start(
         bin,
         Options {
-            limits: vec![
-                "run_timeout_ms = 600000".into(),
-                "round_timeout_ms = 300000".into(),
-                "queue_timeout_ms = 600000".into(),
-            ],
+            limits: planbok_node::config::Limits {
+                run_timeout_ms: 600_000,
+                round_timeout_ms: 300_000,
+                queue_timeout_ms: 600_000,
+                ..Default::default()
+            },
             ..Options::default()
         },
     )

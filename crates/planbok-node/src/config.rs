@@ -1,15 +1,16 @@
-//! Node configuration, read from a TOML file.
+//! Node configuration, read from a TOML file. The same structs write it: `planbok dev` and
+//! the test cluster build a [`NodeConfig`] and serialize it (no TOML assembled by hand).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use planbok_keystore::KeystoreConfig;
-use serde::Deserialize;
+pub use planbok_keystore::KeystoreConfig;
+use serde::{Deserialize, Serialize};
 
 /// Everything a node needs to start. Relative paths are resolved against the config file's
 /// directory by [`NodeConfig::load`].
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NodeConfig {
     /// 1 (coordinator) or 2 (signer).
@@ -35,7 +36,7 @@ pub struct NodeConfig {
 }
 
 /// PEM files.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
     /// The CA certificate every peer must chain to.
@@ -47,7 +48,7 @@ pub struct TlsConfig {
 }
 
 /// Node 2's address as Node 1 sees it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PeerConfig {
     /// `https://127.0.0.1:7002`.
@@ -58,12 +59,22 @@ pub struct PeerConfig {
     pub tls_name: String,
 }
 
+impl PeerConfig {
+    /// Node 2 at `address`, with the default name.
+    pub fn new(address: impl Into<String>) -> Self {
+        PeerConfig {
+            address: address.into(),
+            tls_name: default_peer_name(),
+        }
+    }
+}
+
 fn default_peer_name() -> String {
     "node2.planbok".into()
 }
 
 /// Timeouts and the concurrency bound.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// A whole DKG or signing run, milliseconds.
@@ -106,7 +117,7 @@ impl Limits {
 }
 
 /// CGGMP settings.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CggmpConfig {
     /// TESTS ONLY: a JSON list of hex-encoded Paillier prime sets to use instead of
@@ -137,6 +148,14 @@ pub enum ConfigError {
 }
 
 impl NodeConfig {
+    /// The TOML text that [`NodeConfig::load`] reads back.
+    pub fn to_toml(&self) -> Result<String, ConfigError> {
+        toml::to_string(self).map_err(|e| ConfigError::Invalid {
+            path: PathBuf::new(),
+            message: e.to_string(),
+        })
+    }
+
     /// Reads and checks `path`; relative paths inside are taken relative to its directory.
     pub fn load(path: &Path) -> Result<NodeConfig, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {

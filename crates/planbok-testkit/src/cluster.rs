@@ -7,6 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
+use planbok_node::config::Limits;
 use planbok_node::pki::{Ca, Leaf};
 use planbok_proto::grant::GrantSigner;
 use planbok_proto::pb::coordinator_client::CoordinatorClient;
@@ -15,6 +16,8 @@ use planbok_proto::pb::peer_client::PeerClient;
 use planbok_proto::pb::{Operation, SignedGrant, StatusRequest};
 use planbok_proto::roles::Role;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+
+use crate::configs;
 
 /// Which database the nodes use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,8 +45,8 @@ pub struct Options {
     pub db: Db,
     /// Keystore backend.
     pub keystore: Keystore,
-    /// Extra lines for the `[limits]` table, e.g. `"round_timeout_ms = 1000"`.
-    pub limits: Vec<String>,
+    /// The nodes' timeouts and concurrency bound.
+    pub limits: Limits,
     /// Use the checked-in test Paillier primes so CGGMP provisioning takes seconds.
     pub test_primes: bool,
     /// The PostgreSQL server (`postgres://user@host:port`, no database) that [`Db::Postgres`]
@@ -57,7 +60,7 @@ impl Default for Options {
         Options {
             db: Db::Sqlite,
             keystore: Keystore::Dev,
-            limits: Vec::new(),
+            limits: Limits::default(),
             test_primes: true,
             pg_url: None,
         }
@@ -191,35 +194,9 @@ impl Cluster {
                 &format!("node{role}"),
                 &mut pg_databases,
             )?;
-            let keystore = match opts.keystore {
-                Keystore::Dev => format!(
-                    "backend = \"dev\"\nkey_file = \"node{role}.devkey\"\nallow_dev = true\n"
-                ),
-                Keystore::Sealed => {
-                    format!("backend = \"sealed\"\nstate_file = \"node{role}.seal.json\"\n")
-                }
-            };
-            let peer = if role == 1 {
-                format!("[peer]\naddress = \"https://127.0.0.1:{}\"\n", ports[1])
-            } else {
-                String::new()
-            };
-            let cggmp = if opts.test_primes {
-                format!(
-                    "[cggmp]\ninsecure_pregenerated_primes = \"{}\"\n",
-                    test_primes_path().display()
-                )
-            } else {
-                String::new()
-            };
-            let config = format!(
-                "role = {role}\nlisten = \"127.0.0.1:{port}\"\ndatabase_url = \"{db}\"\ngrant_public_key = \"{gpk}\"\n\n[tls]\nca = \"pki/ca.pem\"\ncert = \"pki/node{role}.pem\"\nkey = \"pki/node{role}.key\"\n\n{peer}\n[keystore]\n{keystore}\n[limits]\n{limits}\n\n{cggmp}",
-                port = ports[usize::from(role - 1)],
-                gpk = grant.public_key().to_hex(),
-                limits = opts.limits.join("\n"),
-            );
+            let config = configs::node(role, ports, db.clone(), grant.public_key().to_hex(), &opts);
             let path = dir.path().join(format!("node{role}.toml"));
-            std::fs::write(&path, config)?;
+            std::fs::write(&path, config.to_toml()?)?;
             nodes.push(NodeProc {
                 role,
                 port: ports[usize::from(role - 1)],
@@ -250,9 +227,9 @@ impl Cluster {
     }
 
     /// Writes the server's configuration (its own database, the cluster's grant key, a
-    /// `planbok://server` certificate; `extra` is appended, e.g. a `[rate_limits]` table),
-    /// starts it and waits until `/health` answers. Rate limits are off unless `extra`
-    /// sets them.
+    /// `planbok://server` certificate, rate limits off; `extra` is TOML merged over it,
+    /// table by table, e.g. a `[rate_limits]` table), starts it and waits until `/health`
+    /// answers. The merged configuration must be a valid [`ServerConfig`].
     pub async fn start_server(&mut self, extra: &str) -> Result<()> {
         let dir = self.dir.path().to_owned();
         let db = database(
@@ -264,20 +241,9 @@ impl Cluster {
         std::fs::write(dir.join("operator.token"), &self.operator_token)?;
         std::fs::write(dir.join("grant.key"), hex::encode(*self.grant.to_seed()))?;
         let port = free_port()?;
-        let limits = if extra.contains("[rate_limits") {
-            String::new()
-        } else {
-            let off = "{ per_org = { count = 0, period_ms = 1000 }, per_ip = { count = 0, period_ms = 1000 } }";
-            format!(
-                "[rate_limits]\nauthentication = {off}\nmanagement = {off}\nsigning = {off}\nreads = {off}\n"
-            )
-        };
-        let config = format!(
-            "listen = \"127.0.0.1:{port}\"\ndatabase_url = \"{db}\"\noperator_token_file = \"operator.token\"\ngrant_key_file = \"grant.key\"\n\n[node1]\nurl = \"https://127.0.0.1:{n1}\"\n\n[tls]\nca = \"pki/ca.pem\"\ncert = \"pki/server.pem\"\nkey = \"pki/server.key\"\n\n{limits}\n{extra}\n",
-            n1 = self.node(1).port,
-        );
+        let config = configs::server(port, db.clone(), self.node(1).port, extra)?;
         let path = dir.join("server.toml");
-        std::fs::write(&path, config)?;
+        std::fs::write(&path, config.to_toml().map_err(anyhow::Error::msg)?)?;
         self.server = Some(NodeProc {
             role: SERVER,
             port,

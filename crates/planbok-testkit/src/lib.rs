@@ -11,6 +11,7 @@ use rand_core::RngCore;
 
 mod clock;
 pub mod cluster;
+mod configs;
 pub mod postgres;
 
 /// Why a local run did not produce both outputs.

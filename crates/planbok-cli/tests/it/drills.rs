@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use planbok_proto::pb::{CustodyMode, KeygenResponse, Protocol};
 use planbok_sdk::api::model::{CreateWalletSet, MessageSignature, SignMessage, Wallet};
 use planbok_sdk::{Client, Error};
+use planbok_server::config::ServerConfig;
 use planbok_store::NodeStore;
 use planbok_store::server::{AuditQuery, ServerStore};
 use planbok_testkit::cluster::{Db, Options, SERVER};
@@ -23,11 +24,12 @@ use crate::rest::{Custody, Stack};
 /// The server's `[node1] timeout_ms` in these drills.
 const NODE_TIMEOUT_MS: u64 = 15_000;
 
-fn node_limits() -> Vec<String> {
-    vec![
-        "run_timeout_ms = 10000".into(),
-        "round_timeout_ms = 3000".into(),
-    ]
+fn node_limits() -> planbok_node::config::Limits {
+    planbok_node::config::Limits {
+        run_timeout_ms: 10_000,
+        round_timeout_ms: 3000,
+        ..Default::default()
+    }
 }
 
 /// A Standard-custody stack whose server gives node calls `NODE_TIMEOUT_MS`, plus `extra`.
@@ -46,13 +48,9 @@ async fn stack(extra: &str) -> Stack {
 async fn stack_with(opts: Options, extra: &str) -> Stack {
     let mut s = Stack::start(opts, Custody::Standard, extra).await;
     let path = s.cluster.node(SERVER).config.clone();
-    let config = std::fs::read_to_string(&path).unwrap();
-    let config = config.replacen(
-        "[node1]\n",
-        &format!("[node1]\ntimeout_ms = {NODE_TIMEOUT_MS}\n"),
-        1,
-    );
-    std::fs::write(&path, config).unwrap();
+    let mut config = ServerConfig::from_toml(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    config.node1.timeout_ms = NODE_TIMEOUT_MS;
+    std::fs::write(&path, config.to_toml().unwrap()).unwrap();
     s.cluster.restart(SERVER).await.unwrap();
     s
 }

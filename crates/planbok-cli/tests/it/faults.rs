@@ -10,11 +10,12 @@ use crate::common::*;
 
 const RUN_TIMEOUT_MS: u64 = 20_000;
 
-fn limits() -> Vec<String> {
-    vec![
-        format!("run_timeout_ms = {RUN_TIMEOUT_MS}"),
-        "round_timeout_ms = 3000".into(),
-    ]
+fn limits() -> planbok_node::config::Limits {
+    planbok_node::config::Limits {
+        run_timeout_ms: RUN_TIMEOUT_MS,
+        round_timeout_ms: 3000,
+        ..Default::default()
+    }
 }
 
 async fn node2_killed_mid_dkg_and_mid_sign_leaves_nothing_half_made_and_keys_survive(
@@ -115,10 +116,11 @@ async fn node2_killed_mid_dkg_and_mid_sign_leaves_nothing_half_made_and_keys_sur
 
 async fn frozen_node2_times_out_cleanly_and_recovers(base: Options) {
     let c = cluster(Options {
-        limits: vec![
-            format!("run_timeout_ms = {RUN_TIMEOUT_MS}"),
-            "round_timeout_ms = 1500".into(),
-        ],
+        limits: planbok_node::config::Limits {
+            run_timeout_ms: RUN_TIMEOUT_MS,
+            round_timeout_ms: 1500,
+            ..Default::default()
+        },
         ..base
     })
     .await;

@@ -159,7 +159,10 @@ async fn refresh_refusals_each_with_its_code() {
 
 async fn node2_killed_mid_refresh_keeps_the_old_shares_signing(base: Options) {
     let mut c = cluster(Options {
-        limits: vec!["round_timeout_ms = 3000".into()],
+        limits: planbok_node::config::Limits {
+            round_timeout_ms: 3000,
+            ..Default::default()
+        },
         ..base
     })
     .await;
