@@ -11,6 +11,7 @@
     reason = "a benchmark: a panic is the failure report"
 )]
 
+use planbok_testkit::cluster::NodeRole::{Node1, Node2};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -188,12 +189,12 @@ async fn main() {
     .expect("cluster");
     if selected(Protocol::Cggmp) {
         let t = Instant::now();
-        c.operator(2)
+        c.operator(Node2)
             .unwrap()
             .provision_aux(ProvisionAuxRequest { replace: false })
             .await
             .unwrap();
-        c.operator(1)
+        c.operator(Node1)
             .unwrap()
             .provision_aux(ProvisionAuxRequest { replace: false })
             .await

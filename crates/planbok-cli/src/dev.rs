@@ -31,6 +31,7 @@ use planbok_sdk::secret::OrgSecret;
 use planbok_server::config::{
     CategoryLimits, Node1Config, Rate, RateLimitConfig, ServerConfig, TlsFiles,
 };
+use planbok_types::NodeRole;
 use tonic::transport::Endpoint;
 
 use crate::daemon::write_private;
@@ -110,20 +111,22 @@ fn lay_out(dir: &Path, args: &DevArgs) -> Result<()> {
         Some(p) => Some(std::path::absolute(p)?),
         None => None,
     };
-    for role in [1u8, 2] {
+    for role in NodeRole::ALL {
+        let name = role.name();
         let config = NodeConfig {
             role,
-            listen: ([127, 0, 0, 1], if role == 1 { p1 } else { p2 }).into(),
-            database_url: format!("sqlite://{}", dir.join(format!("node{role}.db")).display()),
+            listen: ([127, 0, 0, 1], [p1, p2][role.index()]).into(),
+            database_url: format!("sqlite://{}", dir.join(format!("{name}.db")).display()),
             grant_public_key: grant.public_key().to_hex(),
             tls: NodeTls {
                 ca: "pki/ca.pem".into(),
-                cert: format!("pki/node{role}.pem").into(),
-                key: format!("pki/node{role}.key").into(),
+                cert: format!("pki/{name}.pem").into(),
+                key: format!("pki/{name}.key").into(),
             },
-            peer: (role == 1).then(|| PeerConfig::new(format!("https://127.0.0.1:{p2}"))),
+            peer: (role == NodeRole::Node1)
+                .then(|| PeerConfig::new(format!("https://127.0.0.1:{p2}"))),
             keystore: KeystoreConfig::Dev {
-                key_file: format!("node{role}.devkey").into(),
+                key_file: format!("{name}.devkey").into(),
                 allow_dev: true,
             },
             limits: Limits::default(),
@@ -135,7 +138,7 @@ fn lay_out(dir: &Path, args: &DevArgs) -> Result<()> {
             "# planbok dev: Node {role}. Dev keystore: NOT for production.\n{}",
             config.to_toml()?
         );
-        std::fs::write(dir.join(format!("node{role}.toml")), text)?;
+        std::fs::write(dir.join(format!("{name}.toml")), text)?;
     }
     let mut server = ServerConfig::new(
         format!("127.0.0.1:{}", args.port),

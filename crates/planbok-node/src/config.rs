@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use planbok_keystore::KeystoreConfig;
+use planbok_types::NodeRole;
 use serde::{Deserialize, Serialize};
 
 /// Everything a node needs to start. Relative paths are resolved against the config file's
@@ -13,8 +14,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NodeConfig {
-    /// 1 (coordinator) or 2 (signer).
-    pub role: u8,
+    /// 1 (coordinator) or 2 (signer); anything else is refused when the file is read.
+    pub role: NodeRole,
     /// Where to listen (the CLI binds it; tests pass their own listener).
     pub listen: SocketAddr,
     /// `sqlite:///path/node.db` or `postgres://…`; this node's own database.
@@ -210,14 +211,14 @@ impl NodeConfig {
 
     /// Checks the fields that do not depend on files.
     pub fn check(&self) -> Result<(), String> {
-        if self.role != 1 && self.role != 2 {
-            return Err(format!("role must be 1 or 2, not {}", self.role));
-        }
-        if self.role == 1 && self.peer.is_none() {
-            return Err("Node 1 needs a [peer] section (Node 2's address)".into());
-        }
-        if self.role == 2 && self.peer.is_some() {
-            return Err("Node 2 has no [peer] section: only Node 1 opens runs".into());
+        match (self.role, &self.peer) {
+            (NodeRole::Node1, None) => {
+                return Err("Node 1 needs a [peer] section (Node 2's address)".into());
+            }
+            (NodeRole::Node2, Some(_)) => {
+                return Err("Node 2 has no [peer] section: only Node 1 opens runs".into());
+            }
+            _ => {}
         }
         planbok_proto::grant::GrantVerifier::from_hex(&self.grant_public_key)?;
         let l = &self.limits;

@@ -533,7 +533,7 @@ async fn registered_custody(state: &NodeState, org_id: &str) -> NodeResult<Custo
         )
     })?;
     Custody::parse(&rec.mode)
-        .ok_or_else(|| NodeError::internal(format!("stored custody mode {:?}", rec.mode)))
+        .map_err(|_| NodeError::internal(format!("stored custody mode {:?}", rec.mode)))
 }
 
 fn log_refusal(op: &'static str) -> impl Fn(&NodeError) {

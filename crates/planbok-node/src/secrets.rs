@@ -332,11 +332,9 @@ pub(crate) async fn register(
     mode: CustodyMode,
     ciphertext_b64: &str,
 ) -> NodeResult<CustodyMode> {
-    let mode_name = match mode {
-        CustodyMode::Standard => "standard",
-        CustodyMode::Trustless => "trustless",
-        CustodyMode::Unspecified => return Err(NodeError::invalid("custody mode is required")),
-    };
+    let mode_name = planbok_types::CustodyMode::try_from(mode)
+        .map_err(|_| NodeError::invalid("custody mode is required"))?
+        .as_str();
     if state.store.org_secret(org_id).await?.is_some() {
         return Err(NodeError::new(
             ErrorCode::SecretAlreadyRegistered,

@@ -23,3 +23,45 @@ pub mod codes;
 pub mod grant;
 pub mod roles;
 pub mod tls;
+
+/// The domain types' wire forms on the internal contract (`planbok-types` has no proto).
+mod convert {
+    use planbok_types::{CustodyMode, EcdsaProtocol, Unknown};
+
+    use crate::pb;
+
+    impl From<CustodyMode> for pb::CustodyMode {
+        fn from(m: CustodyMode) -> pb::CustodyMode {
+            match m {
+                CustodyMode::Standard => pb::CustodyMode::Standard,
+                CustodyMode::Trustless => pb::CustodyMode::Trustless,
+            }
+        }
+    }
+
+    impl TryFrom<pb::CustodyMode> for CustodyMode {
+        type Error = Unknown;
+
+        /// `Unspecified` is refused: a mode that was never set is not a mode.
+        fn try_from(m: pb::CustodyMode) -> Result<CustodyMode, Unknown> {
+            match m {
+                pb::CustodyMode::Standard => Ok(CustodyMode::Standard),
+                pb::CustodyMode::Trustless => Ok(CustodyMode::Trustless),
+                pb::CustodyMode::Unspecified => Err(Unknown {
+                    what: "custody mode",
+                    got: "unspecified".into(),
+                    expected: "standard or trustless",
+                }),
+            }
+        }
+    }
+
+    impl From<EcdsaProtocol> for pb::Protocol {
+        fn from(p: EcdsaProtocol) -> pb::Protocol {
+            match p {
+                EcdsaProtocol::Cggmp => pb::Protocol::Cggmp,
+                EcdsaProtocol::Dkls23 => pb::Protocol::Dkls23,
+            }
+        }
+    }
+}

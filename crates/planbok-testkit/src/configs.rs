@@ -7,12 +7,14 @@ use planbok_node::config::{
 };
 use planbok_server::config::{Node1Config, RateLimitConfig, ServerConfig, TlsFiles};
 
+use planbok_types::NodeRole;
+
 use crate::cluster::{Keystore, Options, test_primes_path};
 
 /// Node `role` of a cluster listening on `ports` (Node 1's, Node 2's), with the PKI and
 /// keystore files under the cluster's directory (paths relative to the config file).
 pub(crate) fn node(
-    role: u8,
+    role: NodeRole,
     ports: [u16; 2],
     database_url: String,
     grant_public_key: String,
@@ -20,22 +22,23 @@ pub(crate) fn node(
 ) -> NodeConfig {
     NodeConfig {
         role,
-        listen: ([127, 0, 0, 1], ports[usize::from(role - 1)]).into(),
+        listen: ([127, 0, 0, 1], ports[role.index()]).into(),
         database_url,
         grant_public_key,
         tls: NodeTls {
             ca: "pki/ca.pem".into(),
-            cert: format!("pki/node{role}.pem").into(),
-            key: format!("pki/node{role}.key").into(),
+            cert: format!("pki/{}.pem", role.name()).into(),
+            key: format!("pki/{}.key", role.name()).into(),
         },
-        peer: (role == 1).then(|| PeerConfig::new(format!("https://127.0.0.1:{}", ports[1]))),
+        peer: (role == NodeRole::Node1)
+            .then(|| PeerConfig::new(format!("https://127.0.0.1:{}", ports[1]))),
         keystore: match opts.keystore {
             Keystore::Dev => KeystoreConfig::Dev {
-                key_file: format!("node{role}.devkey").into(),
+                key_file: format!("{}.devkey", role.name()).into(),
                 allow_dev: true,
             },
             Keystore::Sealed => KeystoreConfig::Sealed {
-                state_file: format!("node{role}.seal.json").into(),
+                state_file: format!("{}.seal.json", role.name()).into(),
             },
         },
         limits: opts.limits.clone(),

@@ -2,6 +2,8 @@
 //! REST API: `kill -9` under load and mid-DKG, and a soak with memory figures. Each test is
 //! named for what must hold.
 
+use planbok_testkit::cluster::NodeRole;
+use planbok_testkit::cluster::NodeRole::{Node1, Node2};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -214,9 +216,9 @@ async fn node2_killed_under_signing_load_fails_fast_with_node_unavailable_and_re
     let run = start_load(&s, &wallets);
     tokio::time::sleep(Duration::from_secs(3)).await;
     let killed = Instant::now();
-    s.cluster.kill(2).unwrap();
+    s.cluster.kill(Node2).unwrap();
     tokio::time::sleep(Duration::from_secs(3)).await;
-    s.cluster.restart(2).await.unwrap();
+    s.cluster.restart(Node2).await.unwrap();
     let restarted = Instant::now();
     tokio::time::sleep(Duration::from_secs(4)).await;
     let outcomes = finish_load(run).await;
@@ -329,7 +331,7 @@ async fn server_killed_mid_wallet_set_creation_retry_with_same_key_makes_exactly
 async fn server_key_ids(s: &Stack) -> BTreeSet<String> {
     use sqlx::Connection as _;
     let url = &s.cluster.node(SERVER).database_url;
-    let _ = NodeStore::connect(&s.cluster.node(1).database_url)
+    let _ = NodeStore::connect(&s.cluster.node(Node1).database_url)
         .await
         .unwrap(); // installs the Any drivers
     let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
@@ -341,7 +343,7 @@ async fn server_key_ids(s: &Stack) -> BTreeSet<String> {
     rows.into_iter().flat_map(|(a, b)| [a, b]).collect()
 }
 
-async fn active_keys(s: &Stack, role: u8) -> BTreeSet<String> {
+async fn active_keys(s: &Stack, role: NodeRole) -> BTreeSet<String> {
     NodeStore::connect(&s.cluster.node(role).database_url)
         .await
         .unwrap()
@@ -373,7 +375,7 @@ async fn node1_killed_mid_dkg_leaves_no_key_only_one_node_can_use_and_new_sets_w
             })
         };
         tokio::time::sleep(Duration::from_millis(delay_ms)).await;
-        s.cluster.kill(1).unwrap();
+        s.cluster.kill(Node1).unwrap();
         let r = attempt.join().unwrap();
         match &r {
             Ok(_) => {}
@@ -390,11 +392,11 @@ async fn node1_killed_mid_dkg_leaves_no_key_only_one_node_can_use_and_new_sets_w
                 Err(e) => e.to_string(),
             }
         );
-        s.cluster.restart(1).await.unwrap();
+        s.cluster.restart(Node1).await.unwrap();
     }
 
     let recorded = server_key_ids(&s).await;
-    let (n1, n2) = (active_keys(&s, 1).await, active_keys(&s, 2).await);
+    let (n1, n2) = (active_keys(&s, Node1).await, active_keys(&s, Node2).await);
     eprintln!(
         "server recorded {} keys; node 1 holds {} active, node 2 {} active",
         recorded.len(),
@@ -412,10 +414,10 @@ async fn node1_killed_mid_dkg_leaves_no_key_only_one_node_can_use_and_new_sets_w
     );
     // Try every key either node holds that the server never recorded: it signs on both
     // nodes (a complete orphan, harmless) or Node 1 does not know it. Nothing else.
-    let store1 = NodeStore::connect(&s.cluster.node(1).database_url)
+    let store1 = NodeStore::connect(&s.cluster.node(Node1).database_url)
         .await
         .unwrap();
-    let store2 = NodeStore::connect(&s.cluster.node(2).database_url)
+    let store2 = NodeStore::connect(&s.cluster.node(Node2).database_url)
         .await
         .unwrap();
     let org = Org {
@@ -486,7 +488,11 @@ async fn soak_mixed_load_has_no_errors_and_memory_stays_flat_after_warm_up() {
     // Default node limits: CGGMP signatures in the mix may queue for seconds.
     let s = Stack::start(Options::default(), Custody::Standard, "").await;
     s.provision().await;
-    let roles = [(SERVER, "server"), (1, "node 1"), (2, "node 2")];
+    let roles = [
+        (SERVER, "server"),
+        (Node1.into(), "node 1"),
+        (Node2.into(), "node 2"),
+    ];
     let pids: Vec<u32> = roles
         .iter()
         .map(|(r, _)| s.cluster.node(*r).pid().unwrap())
