@@ -510,15 +510,19 @@ pub struct SignTransaction {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageSignature {
-    /// EVM: 0x r‖s‖v; BTC: base64 BIP-137; SOL: base58; NEAR: base64.
+    /// EVM: `0x` + r ‖ s ‖ v (65 bytes); BTC: base64 of the BIP-137 compact signature
+    /// (header ‖ r ‖ s); SOL: base58; NEAR: base64.
     pub signature: String,
-    /// 0x-hex r (ed25519: R).
+    /// `0x`-hex r (ECDSA) or R (ed25519).
     pub r: String,
-    /// 0x-hex s (ed25519: S).
+    /// `0x`-hex s (ECDSA, low-S) or S (ed25519).
     pub s: String,
-    /// 27 or 28 (EVM only).
+    /// The recovery byte as the chain encodes it: EVM 27 + recovery id (27 or 28); BTC the
+    /// BIP-137 header of a P2WPKH key, 39 + recovery id (39 or 40); absent on ed25519 chains
+    /// (SOL, NEAR).
+    #[schema(minimum = 27, maximum = 40)]
     pub v: Option<u8>,
-    /// 0x-hex of what was signed.
+    /// `0x`-hex of what was signed.
     pub digest: String,
     /// `eip191`, `eip712`, `bip137` or `ed25519`.
     pub standard: String,

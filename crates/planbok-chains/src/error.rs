@@ -1,13 +1,14 @@
 //! What can go wrong turning a request into signing bytes, or a signature into a response.
 
-/// Every way this crate refuses an input. The REST server maps [`ChainError::code`] to its
-/// stable error code and picks the HTTP status; this crate never does.
+/// Every way this crate refuses an input. The REST server matches on the variant to pick its
+/// stable error code and HTTP status (`planbok-server/src/error.rs`); this crate never does.
+/// Not `#[non_exhaustive]` on purpose: that match is exhaustive, so a new variant cannot
+/// reach a client without someone choosing its code.
 ///
 /// All variants are caller mistakes (invalid input) except [`ChainError::SignatureMismatch`],
 /// which means the signature handed to a `finish_*` function does not verify against the
 /// wallet's key: a bug or a misbehaving node, never a client error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum ChainError {
     /// The chain id is not one of [`crate::Chain::all`] (ids are exact and case-sensitive).
     #[error("unsupported chain {0:?}")]
@@ -50,23 +51,6 @@ pub enum ChainError {
 }
 
 impl ChainError {
-    /// A stable snake_case code for the API's `code` field.
-    pub fn code(&self) -> &'static str {
-        match self {
-            ChainError::UnsupportedChain(_) => "unsupported_chain",
-            ChainError::UnsupportedOperation(_) => "unsupported_operation",
-            ChainError::InvalidPublicKey => "invalid_public_key",
-            ChainError::InvalidPath => "invalid_path",
-            ChainError::InvalidMessage(_) => "invalid_request",
-            ChainError::InvalidTypedData(_) => "invalid_typed_data",
-            ChainError::InvalidTransaction(_) => "invalid_transaction",
-            ChainError::ChainIdMismatch { .. } => "chain_id_mismatch",
-            ChainError::NotSigner => "not_signer",
-            ChainError::InputMismatch(_) => "internal",
-            ChainError::SignatureMismatch => "signature_invalid",
-        }
-    }
-
     /// True when the error means our own machinery (a node or the caller's wiring) misbehaved
     /// rather than the client sending something wrong: the server should alert, not answer 4xx.
     pub fn is_internal(&self) -> bool {

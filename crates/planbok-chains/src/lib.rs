@@ -23,6 +23,6 @@ pub use chain::{Chain, Curve, Family};
 pub use error::ChainError;
 pub use keys::derive_public_key;
 pub use sign::{
-    MessageSignature, SignInput, SignedTransaction, finish_message, finish_transaction,
-    message_input, transaction_input, typed_data_input,
+    SignInput, SignedTransaction, finish_message, finish_transaction, message_input,
+    transaction_input, typed_data_input,
 };

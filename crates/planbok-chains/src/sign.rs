@@ -4,6 +4,7 @@ use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use planbok_api::model::MessageSignature;
 
 use crate::chain::{Chain, Curve, Family};
 use crate::error::ChainError;
@@ -80,23 +81,6 @@ impl fmt::Debug for SignInput {
             .field("transaction", &self.is_transaction())
             .finish()
     }
-}
-
-/// The API's `sign/message` and `sign/typed-data` result.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MessageSignature {
-    /// EVM: `0x` + r ‖ s ‖ v (65 bytes); BTC: base64 BIP-137 compact; SOL: base58; NEAR: base64.
-    pub signature: String,
-    /// `0x`-hex r (ECDSA) or R (ed25519).
-    pub r: String,
-    /// `0x`-hex s (ECDSA, low-S) or S (ed25519).
-    pub s: String,
-    /// EVM: 27 + recovery id; BTC: the BIP-137 header byte (39 + recovery id); ed25519: none.
-    pub v: Option<u8>,
-    /// `0x`-hex of what was signed (the input's `digest_hex`).
-    pub digest: String,
-    /// The input's standard.
-    pub standard: String,
 }
 
 /// The API's `sign/transaction` result.
@@ -235,7 +219,8 @@ pub(crate) fn hex0x(bytes: &[u8]) -> String {
     format!("0x{}", hex::encode(bytes))
 }
 
-/// Turns the nodes' signature over a message or typed-data input into the API result, after
+/// Turns the nodes' signature over a message or typed-data input into the API result (the
+/// REST contract's own type: one definition, so its documentation cannot drift), after
 /// checking it against `signer_public_key` (ECDSA: recovery; ed25519: strict verification).
 /// `recovery_id` may be `None` for ECDSA (it is then found by recovery) and is ignored for
 /// ed25519. EVM: `0x` + r ‖ s ‖ (27 + recid); BTC: base64((39 + recid) ‖ r ‖ s), the BIP-137

@@ -5,8 +5,13 @@
 //! `cargo bench -p planbok-cli --bench nodes` (optimized `planbok` binary; SQLite; dev
 //! keystore). `PLANBOK_BENCH_SCALE=0.2` runs a fifth of the requests;
 //! `PLANBOK_BENCH_ONLY=frost` (or `dkls23`, `cggmp`, comma-separated) only those protocols.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a benchmark: a panic is the failure report"
+)]
 
+use planbok_testkit::cluster::NodeRole::{Node1, Node2};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -171,11 +176,12 @@ async fn main() {
     let c = Cluster::start(
         bin,
         Options {
-            limits: vec![
-                "run_timeout_ms = 600000".into(),
-                "round_timeout_ms = 300000".into(),
-                "queue_timeout_ms = 600000".into(),
-            ],
+            limits: planbok_node::config::Limits {
+                run_timeout_ms: 600_000,
+                round_timeout_ms: 300_000,
+                queue_timeout_ms: 600_000,
+                ..Default::default()
+            },
             ..Options::default()
         },
     )
@@ -183,12 +189,12 @@ async fn main() {
     .expect("cluster");
     if selected(Protocol::Cggmp) {
         let t = Instant::now();
-        c.operator(2)
+        c.operator(Node2)
             .unwrap()
             .provision_aux(ProvisionAuxRequest { replace: false })
             .await
             .unwrap();
-        c.operator(1)
+        c.operator(Node1)
             .unwrap()
             .provision_aux(ProvisionAuxRequest { replace: false })
             .await

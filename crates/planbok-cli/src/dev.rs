@@ -19,12 +19,19 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
+use planbok_node::config::{
+    CggmpConfig, KeystoreConfig, Limits, NodeConfig, PeerConfig, TlsConfig as NodeTls,
+};
 use planbok_proto::pb::operator_client::OperatorClient;
 use planbok_proto::pb::{ProvisionAuxRequest, StatusRequest};
 use planbok_proto::tls::TlsMaterial;
 use planbok_sdk::Client;
 use planbok_sdk::api::model::CreateOrganization;
 use planbok_sdk::secret::OrgSecret;
+use planbok_server::config::{
+    CategoryLimits, Node1Config, Rate, RateLimitConfig, ServerConfig, TlsFiles,
+};
+use planbok_types::NodeRole;
 use tonic::transport::Endpoint;
 
 use crate::daemon::write_private;
@@ -73,13 +80,19 @@ impl Drop for Children {
 
 /// Generous rate limits so that `planbok bench` measures the nodes, not the limiter. A
 /// production server keeps the defaults (10 signatures/s per organization) or sets its own.
-const DEV_RATE_LIMITS: &str = "# Dev limits, far above the production defaults so `planbok bench` is not throttled.
-[rate_limits]
-authentication = { per_org = { count = 100, period_ms = 60000 }, per_ip = { count = 100, period_ms = 60000 } }
-management = { per_org = { count = 10000, period_ms = 1000 }, per_ip = { count = 10000, period_ms = 1000 } }
-signing = { per_org = { count = 10000, period_ms = 1000 }, per_ip = { count = 10000, period_ms = 1000 } }
-reads = { per_org = { count = 10000, period_ms = 1000 }, per_ip = { count = 10000, period_ms = 1000 } }
-";
+fn dev_rate_limits() -> RateLimitConfig {
+    let both = |count, period_ms| CategoryLimits {
+        per_org: Rate { count, period_ms },
+        per_ip: Rate { count, period_ms },
+    };
+    RateLimitConfig {
+        redis_url: None,
+        authentication: both(100, 60_000),
+        management: both(10_000, 1000),
+        signing: both(10_000, 1000),
+        reads: both(10_000, 1000),
+    }
+}
 
 fn random_hex() -> String {
     OrgSecret::generate().to_hex().to_string()
@@ -95,34 +108,62 @@ fn lay_out(dir: &Path, args: &DevArgs) -> Result<()> {
     write_private(&dir.join("grant.key"), &hex::encode(*grant.to_seed()))?;
     write_private(&dir.join("operator.token"), &random_hex())?;
     let (p1, p2) = (args.node_port, args.node_port + 1);
-    for role in [1u16, 2] {
-        let port = if role == 1 { p1 } else { p2 };
-        let peer = if role == 1 {
-            format!("[peer]\naddress = \"https://127.0.0.1:{p2}\"\n")
-        } else {
-            String::new()
+    let primes = match &args.insecure_pregenerated_primes {
+        Some(p) => Some(std::path::absolute(p)?),
+        None => None,
+    };
+    for role in NodeRole::ALL {
+        let name = role.name();
+        let config = NodeConfig {
+            role,
+            listen: ([127, 0, 0, 1], [p1, p2][role.index()]).into(),
+            database_url: format!("sqlite://{}", dir.join(format!("{name}.db")).display()),
+            grant_public_key: grant.public_key().to_hex(),
+            tls: NodeTls {
+                ca: "pki/ca.pem".into(),
+                cert: format!("pki/{name}.pem").into(),
+                key: format!("pki/{name}.key").into(),
+            },
+            peer: (role == NodeRole::Node1)
+                .then(|| PeerConfig::new(format!("https://127.0.0.1:{p2}"))),
+            keystore: KeystoreConfig::Dev {
+                key_file: format!("{name}.devkey").into(),
+                allow_dev: true,
+            },
+            limits: Limits::default(),
+            cggmp: CggmpConfig {
+                insecure_pregenerated_primes: primes.clone(),
+            },
+            database_credentials: Default::default(),
+            database_openbao: None,
+            metrics_listen: None,
         };
-        let db = dir.join(format!("node{role}.db"));
-        let primes = match &args.insecure_pregenerated_primes {
-            Some(p) => format!(
-                "\n[cggmp]\ninsecure_pregenerated_primes = \"{}\"\n",
-                std::path::absolute(p)?.display()
-            ),
-            None => String::new(),
-        };
-        let config = format!(
-            "# planbok dev: Node {role}. Dev keystore: NOT for production.\nrole = {role}\nlisten = \"127.0.0.1:{port}\"\ndatabase_url = \"sqlite://{db}\"\ngrant_public_key = \"{gpk}\"\n\n[tls]\nca = \"pki/ca.pem\"\ncert = \"pki/node{role}.pem\"\nkey = \"pki/node{role}.key\"\n\n{peer}\n[keystore]\nbackend = \"dev\"\nkey_file = \"node{role}.devkey\"\nallow_dev = true\n{primes}",
-            db = db.display(),
-            gpk = grant.public_key().to_hex(),
+        let text = format!(
+            "# planbok dev: Node {role}. Dev keystore: NOT for production.\n{}",
+            config.to_toml()?
         );
-        std::fs::write(dir.join(format!("node{role}.toml")), config)?;
+        std::fs::write(dir.join(format!("{name}.toml")), text)?;
     }
-    let server = format!(
-        "# planbok dev: the REST server.\nlisten = \"127.0.0.1:{port}\"\ndatabase_url = \"sqlite://{db}\"\noperator_token_file = \"operator.token\"\ngrant_key_file = \"grant.key\"\n\n[node1]\nurl = \"https://127.0.0.1:{p1}\"\n\n[tls]\nca = \"pki/ca.pem\"\ncert = \"pki/server.pem\"\nkey = \"pki/server.key\"\n\n{DEV_RATE_LIMITS}\n# Dev: webhooks may target http:// receivers on loopback (`planbok webhook listen`).\n[webhooks]\nallow_loopback = true\n",
-        port = args.port,
-        db = dir.join("server.db").display(),
+    let mut server = ServerConfig::new(
+        format!("127.0.0.1:{}", args.port),
+        format!("sqlite://{}", dir.join("server.db").display()),
+        "operator.token",
+        "grant.key",
+        Node1Config::new(format!("https://127.0.0.1:{p1}")),
+        TlsFiles {
+            ca: "pki/ca.pem".into(),
+            cert: "pki/server.pem".into(),
+            key: "pki/server.key".into(),
+        },
     );
-    std::fs::write(dir.join("server.toml"), server)?;
+    server.rate_limits = dev_rate_limits();
+    // Dev: webhooks may target http:// receivers on loopback (`planbok webhook listen`).
+    server.webhooks.allow_loopback = true;
+    let text = format!(
+        "# planbok dev: the REST server. Rate limits far above the production defaults, so\n# that `planbok bench` is not throttled.\n{}",
+        server.to_toml().map_err(anyhow::Error::msg)?
+    );
+    std::fs::write(dir.join("server.toml"), text)?;
     Ok(())
 }
 

@@ -7,6 +7,7 @@
 //! a secret scalar, so Solana and NEAR rows carry `scalar:0x…` with key type
 //! `ed25519-scalar`: wallets that import seeds (Phantom, MyNearWallet) cannot take them.
 
+use planbok_types::EcdsaProtocol;
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result, bail};
@@ -125,11 +126,11 @@ pub fn run(conn: &Conn, cmd: ExportCommand) -> Result<()> {
             println!("Address,Private Key,Blockchain,Derivation Path,Key Type");
             for e in &r.wallets {
                 let w = &e.wallet;
-                let protocol = match e.protocol.as_str() {
-                    "cggmp" => ExportProtocol::Cggmp,
-                    "dkls23" => ExportProtocol::Dkls23,
-                    "frost" => ExportProtocol::Frost,
-                    other => bail!("unknown protocol {other}"),
+                let protocol = match (e.protocol.as_str(), EcdsaProtocol::parse(&e.protocol)) {
+                    (_, Ok(EcdsaProtocol::Cggmp)) => ExportProtocol::Cggmp,
+                    (_, Ok(EcdsaProtocol::Dkls23)) => ExportProtocol::Dkls23,
+                    ("frost", _) => ExportProtocol::Frost,
+                    (other, Err(_)) => bail!("unknown protocol {other}"),
                 };
                 let path: DerivationPath = w.derivation_path.parse()?;
                 let key = open_export_dangerous(

@@ -4,12 +4,13 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, Result, bail};
 use planbok_node::NodeConfig;
+use planbok_types::NodeRole;
 
 #[derive(clap::Args)]
 pub struct NodeArgs {
     /// 1 (coordinator) or 2 (signer); must match the config file.
     #[arg(long)]
-    role: u8,
+    role: NodeRole,
     /// TOML configuration (see docs/node.md).
     #[arg(long)]
     config: PathBuf,

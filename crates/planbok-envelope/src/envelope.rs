@@ -179,7 +179,7 @@ pub fn open(key: &RsaPrivateKey, ciphertext_b64: &str) -> Result<Opened, Envelop
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[expect(clippy::unwrap_used, reason = "a test: a panic is the failure report")]
 mod tests {
     use super::*;
 

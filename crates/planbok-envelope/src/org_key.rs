@@ -245,7 +245,7 @@ pub fn attest(signing: &SigningKey, org_id: &str, spki_der: &[u8], created_at_ms
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[expect(clippy::unwrap_used, reason = "a test: a panic is the failure report")]
 mod tests {
     use super::*;
     use rsa::pkcs8::LineEnding;

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::KeystoreError;
 
@@ -22,7 +22,7 @@ use crate::KeystoreError;
 ///
 /// Secrets (the PIN, the OpenBao token) are never in the file: it names the environment
 /// variable that holds them.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "backend", rename_all = "snake_case", deny_unknown_fields)]
 pub enum KeystoreConfig {
     /// A PKCS#11 token (HSM, SoftHSM2): the KEK is a non-extractable AES-256 token object.
@@ -166,6 +166,12 @@ impl fmt::Display for TransitAddress {
 impl fmt::Debug for TransitAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "TransitAddress({:?})", self.url)
+    }
+}
+
+impl Serialize for TransitAddress {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.url)
     }
 }
 

@@ -2,7 +2,10 @@
 //! parties in this process), next to the same protocols called directly on the crates
 //! (`raw`: no framing, no encoding, messages passed as values) and single-key signing as
 //! the floor. Results and method: docs/benchmarks.md.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "a benchmark: a panic is the failure report"
+)]
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

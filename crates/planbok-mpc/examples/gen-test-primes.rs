@@ -2,7 +2,6 @@
 //! skip minutes of prime generation. Test-only; production nodes generate their own.
 //!
 //! `cargo run -p planbok-mpc --example gen-test-primes -- N OUT`
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use planbok_mpc::cggmp::PaillierPrimes;
 

@@ -251,7 +251,10 @@ fn ordered<T>(me: PartyIndex, mine: T, theirs: T) -> [T; 2] {
 }
 
 // One value per protocol run, replaced in place each round: boxing buys nothing.
-#[allow(clippy::large_enum_variant)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one state per session, replaced in place; boxing would only add an allocation"
+)]
 enum KeygenState {
     Fragments {
         session: DkgSession<Secp256k1>,
@@ -379,7 +382,10 @@ impl Engine for DklsKeygen {
 }
 
 // One value per protocol run, replaced in place each round: boxing buys nothing.
-#[allow(clippy::large_enum_variant)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one state per session, replaced in place; boxing would only add an allocation"
+)]
 enum RefreshState {
     Fragments {
         own: Scalar,

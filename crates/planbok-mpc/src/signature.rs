@@ -166,7 +166,7 @@ pub(crate) fn finish_ecdsa(
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![expect(clippy::unwrap_used, reason = "a test: a panic is the failure report")]
 
     use k256::ecdsa::SigningKey;
 

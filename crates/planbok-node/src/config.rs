@@ -1,19 +1,21 @@
-//! Node configuration, read from a TOML file.
+//! Node configuration, read from a TOML file. The same structs write it: `planbok dev` and
+//! the test cluster build a [`NodeConfig`] and serialize it (no TOML assembled by hand).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use planbok_keystore::KeystoreConfig;
-use serde::Deserialize;
+pub use planbok_keystore::KeystoreConfig;
+use planbok_types::NodeRole;
+use serde::{Deserialize, Serialize};
 
 /// Everything a node needs to start. Relative paths are resolved against the config file's
 /// directory by [`NodeConfig::load`].
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NodeConfig {
-    /// 1 (coordinator) or 2 (signer).
-    pub role: u8,
+    /// 1 (coordinator) or 2 (signer); anything else is refused when the file is read.
+    pub role: NodeRole,
     /// Where to listen (the CLI binds it; tests pass their own listener).
     pub listen: SocketAddr,
     /// `sqlite:///path/node.db` or `postgres://…`; this node's own database.
@@ -45,7 +47,7 @@ pub struct NodeConfig {
 }
 
 /// PEM files.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
     /// The CA certificate every peer must chain to.
@@ -57,7 +59,7 @@ pub struct TlsConfig {
 }
 
 /// Node 2's address as Node 1 sees it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PeerConfig {
     /// `https://127.0.0.1:7002`.
@@ -68,12 +70,22 @@ pub struct PeerConfig {
     pub tls_name: String,
 }
 
+impl PeerConfig {
+    /// Node 2 at `address`, with the default name.
+    pub fn new(address: impl Into<String>) -> Self {
+        PeerConfig {
+            address: address.into(),
+            tls_name: default_peer_name(),
+        }
+    }
+}
+
 fn default_peer_name() -> String {
     "node2.planbok".into()
 }
 
 /// Timeouts and the concurrency bound.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// A whole DKG or signing run, milliseconds.
@@ -116,7 +128,7 @@ impl Limits {
 }
 
 /// CGGMP settings.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CggmpConfig {
     /// TESTS ONLY: a JSON list of hex-encoded Paillier prime sets to use instead of
@@ -147,6 +159,14 @@ pub enum ConfigError {
 }
 
 impl NodeConfig {
+    /// The TOML text that [`NodeConfig::load`] reads back.
+    pub fn to_toml(&self) -> Result<String, ConfigError> {
+        toml::to_string(self).map_err(|e| ConfigError::Invalid {
+            path: PathBuf::new(),
+            message: e.to_string(),
+        })
+    }
+
     /// Reads and checks `path`; relative paths inside are taken relative to its directory.
     pub fn load(path: &Path) -> Result<NodeConfig, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -207,14 +227,14 @@ impl NodeConfig {
 
     /// Checks the fields that do not depend on files.
     pub fn check(&self) -> Result<(), String> {
-        if self.role != 1 && self.role != 2 {
-            return Err(format!("role must be 1 or 2, not {}", self.role));
-        }
-        if self.role == 1 && self.peer.is_none() {
-            return Err("Node 1 needs a [peer] section (Node 2's address)".into());
-        }
-        if self.role == 2 && self.peer.is_some() {
-            return Err("Node 2 has no [peer] section: only Node 1 opens runs".into());
+        match (self.role, &self.peer) {
+            (NodeRole::Node1, None) => {
+                return Err("Node 1 needs a [peer] section (Node 2's address)".into());
+            }
+            (NodeRole::Node2, Some(_)) => {
+                return Err("Node 2 has no [peer] section: only Node 1 opens runs".into());
+            }
+            _ => {}
         }
         planbok_proto::grant::GrantVerifier::from_hex(&self.grant_public_key)?;
         self.database_credentials

@@ -318,7 +318,7 @@ impl CoordinatorService {
                 &grant::check_secret_params(r.context, &r.binding_ref),
             )
             .await?;
-        state.check_budget.take(&g.org_id, crate::state::now_ms())?;
+        state.check_budget.take(&g.org_id, crate::clock::now_ms())?;
         secrets::secret_for(
             state,
             &g.org_id,
@@ -533,7 +533,7 @@ async fn registered_custody(state: &NodeState, org_id: &str) -> NodeResult<Custo
         )
     })?;
     Custody::parse(&rec.mode)
-        .ok_or_else(|| NodeError::internal(format!("stored custody mode {:?}", rec.mode)))
+        .map_err(|_| NodeError::internal(format!("stored custody mode {:?}", rec.mode)))
 }
 
 fn log_refusal(op: &'static str) -> impl Fn(&NodeError) {

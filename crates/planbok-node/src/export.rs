@@ -63,7 +63,7 @@ fn require_exportable(state: &NodeState, rec: &planbok_store::KeyRecord) -> Node
     match rec.custody {
         Some(c) if c.exportable() => Ok(()),
         Some(_) => {
-            tracing::warn!(alert = true, key = %rec.key_id, org = %rec.org_id, node = state.role,
+            tracing::warn!(alert = true, key = %rec.key_id, org = %rec.org_id, node = state.role.number(),
                 "refused to export a Standard key although the grant allowed it");
             Err(NodeError::new(
                 ErrorCode::ExportNotAllowed,

@@ -21,6 +21,7 @@ use planbok_proto::pb::peer_client::PeerClient;
 use planbok_proto::pb::peer_server::PeerServer;
 use planbok_proto::roles::Role;
 use planbok_store::NodeStore;
+use planbok_types::NodeRole;
 use tokio::net::TcpListener;
 use tokio_stream::StreamExt as _;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -28,6 +29,7 @@ use tokio_util::task::TaskTracker;
 use tonic::transport::{Endpoint, Server};
 
 mod canary;
+mod clock;
 pub mod config;
 mod coordinator;
 mod error;
@@ -47,10 +49,11 @@ pub mod tls;
 pub use config::NodeConfig;
 pub use error::NodeError;
 
+use crate::clock::now_ms;
 use crate::coordinator::CoordinatorService;
 use crate::operator::OperatorService;
 use crate::peer::PeerService;
-use crate::state::{NodeState, now_ms};
+use crate::state::NodeState;
 use crate::tls::{TlsMaterial, require};
 
 /// Largest gRPC message (a frame is at most 4 MiB plus its envelope).
@@ -89,11 +92,7 @@ pub async fn run(
     let tls = TlsMaterial::from_files(&config.tls.ca, &config.tls.cert, &config.tls.key)
         .map_err(|e| StartError::Tls(e.to_string()))?;
     let own = tls::own_role(&tls).map_err(StartError::Tls)?;
-    let expected = if config.role == 1 {
-        Role::Node1
-    } else {
-        Role::Node2
-    };
+    let expected = Role::from(config.role);
     if own != expected {
         return Err(StartError::Tls(format!(
             "this is node {} but its certificate names {own}",
@@ -102,7 +101,7 @@ pub async fn run(
     }
 
     let ks_config = config.keystore.clone();
-    let role = config.role;
+    let role = config.role.number();
     let keystore = tokio::task::spawn_blocking(move || Keystore::open(&ks_config, role))
         .await
         .map_err(|e| StartError::Config(format!("keystore task: {e}")))??;
@@ -121,7 +120,7 @@ pub async fn run(
     // Node 2's activation is a refresh's commit point, so a share it left pending was never
     // activated by Node 1 either. Node 1 keeps its pending shares: they are in doubt until
     // Node 2's version settles them (`refresh.rs`).
-    if config.role == 2 {
+    if config.role == NodeRole::Node2 {
         let cleaned = store.cleanup_pending_shares().await?;
         if cleaned > 0 {
             tracing::warn!(
@@ -151,7 +150,7 @@ pub async fn run(
         .await
         .map_err(|e| StartError::KeystoreMismatch(e.message))?;
     tracing::info!(
-        role = config.role,
+        role = config.role.number(),
         addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
         keystore = state.keystore.backend_name(),
         database = state.store.backend(),
@@ -195,7 +194,7 @@ pub async fn run(
     }
 
     let mut server = Server::builder().tls_config(tls.server())?;
-    let router = if config.role == 1 {
+    let router = if config.role == NodeRole::Node1 {
         let peer_cfg = config
             .peer
             .as_ref()
@@ -267,6 +266,6 @@ pub async fn run(
     let _ = stop_tx.send(true);
     tasks.close();
     tasks.wait().await;
-    tracing::info!(role = config.role, "node stopped");
+    tracing::info!(role = config.role.number(), "node stopped");
     served.map_err(StartError::from)
 }

@@ -254,9 +254,15 @@ impl Ca {
     }
 }
 
+/// The wall clock, read through the crate's clock module (invariant 37).
+fn now() -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(crate::clock::now_ms()) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
 /// From an hour ago (clocks differ) to `days` from now.
 fn validity(days: u32) -> (OffsetDateTime, OffsetDateTime) {
-    let now = OffsetDateTime::now_utc();
+    let now = now();
     (now - Duration::hours(1), now + Duration::days(days.into()))
 }
 
@@ -344,7 +350,7 @@ pub struct CertInfo {
 impl CertInfo {
     /// Whole days from now to the end of validity (negative once expired).
     pub fn days_left(&self) -> i64 {
-        (self.not_after - OffsetDateTime::now_utc()).whole_days()
+        (self.not_after - now()).whole_days()
     }
 }
 

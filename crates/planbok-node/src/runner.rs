@@ -27,7 +27,6 @@ use tonic::Status;
 use crate::error::{NodeError, NodeResult, from_peer_status};
 
 /// What a run produced.
-#[allow(clippy::large_enum_variant)]
 pub(crate) enum RunOutput {
     Cggmp(CggmpKeyShare),
     Dkls(DklsKeyShare),

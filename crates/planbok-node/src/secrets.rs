@@ -48,8 +48,9 @@ use rsa::RsaPrivateKey;
 use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey, LineEnding};
 use zeroize::Zeroizing;
 
+use crate::clock::now_ms;
 use crate::error::{NodeError, NodeResult};
-use crate::state::{NodeState, now_ms};
+use crate::state::NodeState;
 
 /// How old a secret ciphertext may be.
 pub const MAX_AGE_MS: i64 = 5 * 60_000;
@@ -331,11 +332,9 @@ pub(crate) async fn register(
     mode: CustodyMode,
     ciphertext_b64: &str,
 ) -> NodeResult<CustodyMode> {
-    let mode_name = match mode {
-        CustodyMode::Standard => "standard",
-        CustodyMode::Trustless => "trustless",
-        CustodyMode::Unspecified => return Err(NodeError::invalid("custody mode is required")),
-    };
+    let mode_name = planbok_types::CustodyMode::try_from(mode)
+        .map_err(|_| NodeError::invalid("custody mode is required"))?
+        .as_str();
     if state.store.org_secret(org_id).await?.is_some() {
         return Err(NodeError::new(
             ErrorCode::SecretAlreadyRegistered,
@@ -492,7 +491,7 @@ pub(crate) async fn require_binding(state: &NodeState, org_id: &str) -> NodeResu
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[expect(clippy::unwrap_used, reason = "a test: a panic is the failure report")]
 mod tests {
     use super::*;
 

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use planbok_keystore::{Keystore, SealStatus, wrap};
 use planbok_mpc::cggmp::{CggmpAuxInfo, CggmpKeyShare, PaillierPrimes};
@@ -17,6 +17,9 @@ use planbok_store::{Custody, KeyRecord, NewKey, NodeStore, StoreError};
 use tokio::sync::{OwnedSemaphorePermit, RwLock, Semaphore};
 use zeroize::Zeroizing;
 
+use planbok_types::{EcdsaProtocol, NodeRole};
+
+use crate::clock::now_ms;
 use crate::config::{Limits, NodeConfig};
 use crate::error::{NodeError, NodeResult};
 
@@ -37,27 +40,15 @@ struct AuxAllowance {
 
 /// The custody mode a request names.
 pub(crate) fn custody_from_pb(mode: i32) -> NodeResult<Custody> {
-    match pb::CustodyMode::try_from(mode) {
-        Ok(pb::CustodyMode::Standard) => Ok(Custody::Standard),
-        Ok(pb::CustodyMode::Trustless) => Ok(Custody::Trustless),
-        _ => Err(NodeError::invalid("unknown custody mode")),
-    }
+    pb::CustodyMode::try_from(mode)
+        .ok()
+        .and_then(|m| Custody::try_from(m).ok())
+        .ok_or_else(|| NodeError::invalid("unknown custody mode"))
 }
 
 /// The wire form of a recorded custody mode (`Unspecified`: never recorded).
 pub(crate) fn custody_to_pb(custody: Option<Custody>) -> pb::CustodyMode {
-    match custody {
-        Some(Custody::Standard) => pb::CustodyMode::Standard,
-        Some(Custody::Trustless) => pb::CustodyMode::Trustless,
-        None => pb::CustodyMode::Unspecified,
-    }
-}
-
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    custody.map_or(pb::CustodyMode::Unspecified, Into::into)
 }
 
 /// A key's protocol, as stored.
@@ -84,19 +75,20 @@ impl Proto {
             Proto::Frost => pb::Protocol::Frost,
         }
     }
+    /// The stored name: an ECDSA protocol's wire name, or `frost`.
     pub(crate) fn name(self) -> &'static str {
         match self {
-            Proto::Cggmp => "cggmp",
-            Proto::Dkls23 => "dkls23",
+            Proto::Cggmp => EcdsaProtocol::Cggmp.as_str(),
+            Proto::Dkls23 => EcdsaProtocol::Dkls23.as_str(),
             Proto::Frost => "frost",
         }
     }
     pub(crate) fn from_name(s: &str) -> NodeResult<Proto> {
-        match s {
-            "cggmp" => Ok(Proto::Cggmp),
-            "dkls23" => Ok(Proto::Dkls23),
-            "frost" => Ok(Proto::Frost),
-            other => Err(NodeError::internal(format!(
+        match (s, EcdsaProtocol::parse(s)) {
+            (_, Ok(EcdsaProtocol::Cggmp)) => Ok(Proto::Cggmp),
+            (_, Ok(EcdsaProtocol::Dkls23)) => Ok(Proto::Dkls23),
+            ("frost", _) => Ok(Proto::Frost),
+            (other, Err(_)) => Err(NodeError::internal(format!(
                 "stored key has protocol {other:?}"
             ))),
         }
@@ -105,7 +97,10 @@ impl Proto {
 
 /// A share opened for one operation. Dropped (and zeroized by the share types) after it.
 // One per request, moved into the protocol thread: boxing buys nothing.
-#[allow(clippy::large_enum_variant)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one share per request, moved once; boxing would only add an allocation"
+)]
 pub(crate) enum Share {
     Cggmp(CggmpKeyShare),
     Dkls(Arc<DklsKeyShare>),
@@ -135,7 +130,7 @@ impl Share {
 
 /// The state shared by every request of one node.
 pub(crate) struct NodeState {
-    pub(crate) role: u8,
+    pub(crate) role: NodeRole,
     pub(crate) me: PartyIndex,
     pub(crate) keystore: Arc<Keystore>,
     pub(crate) store: NodeStore,
@@ -173,10 +168,9 @@ impl NodeState {
             GrantVerifier::from_hex(&config.grant_public_key).map_err(NodeError::invalid)?;
         Ok(NodeState {
             role: config.role,
-            me: if config.role == 1 {
-                PartyIndex::NODE1
-            } else {
-                PartyIndex::NODE2
+            me: match config.role {
+                NodeRole::Node1 => PartyIndex::NODE1,
+                NodeRole::Node2 => PartyIndex::NODE2,
             },
             keystore: Arc::new(keystore),
             store,
@@ -283,7 +277,7 @@ impl NodeState {
         };
         pb::NodeStatus {
             identity_public_key,
-            role: u32::from(self.role),
+            role: u32::from(self.role.number()),
             seal_state: seal_state as i32,
             threshold: u32::from(threshold),
             shares: u32::from(shares),
@@ -328,12 +322,16 @@ impl NodeState {
             d.insert(key_id.to_owned());
         }
         match self.store.disable_key(key_id, reason).await {
-            Ok(_) => tracing::error!(alert = true, key = %key_id, node = self.role, reason,
-                "DKLs23 detected a cheating counterparty: key disabled for good"),
-            Err(err) => tracing::error!(alert = true, key = %key_id, node = self.role, reason,
+            Ok(_) => {
+                tracing::error!(alert = true, key = %key_id, node = self.role.number(), reason,
+                "DKLs23 detected a cheating counterparty: key disabled for good")
+            }
+            Err(err) => {
+                tracing::error!(alert = true, key = %key_id, node = self.role.number(), reason,
                 error = %err,
                 "DKLs23 detected a cheating counterparty; the key could NOT be disabled durably \
-                 and is refused only until this process restarts: disable it before restarting"),
+                 and is refused only until this process restarts: disable it before restarting")
+            }
         }
         key_disabled(key_id, self.role)
     }
@@ -441,7 +439,10 @@ impl NodeState {
 
     /// Seals a DKG result (on Node 1 already wrapped under the organization secret) and
     /// stores it as a pending key, usable only once [`NodeStore::activate_key`] runs.
-    #[allow(clippy::too_many_arguments)]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one argument per column of a pending key; a typed record replaces them when state.rs is split (issue 18)"
+    )]
     pub(crate) async fn store_pending_key(
         &self,
         key_id: &str,
@@ -522,7 +523,7 @@ impl NodeState {
     pub(crate) async fn primes(&self) -> NodeResult<PaillierPrimes> {
         if let Some(sets) = &self.insecure_primes {
             let hex_set = sets
-                .get(usize::from(self.role - 1))
+                .get(self.role.index())
                 .ok_or_else(|| NodeError::internal("pregenerated primes file has too few sets"))?;
             let bytes = Zeroizing::new(
                 hex::decode(hex_set).map_err(|e| NodeError::internal(format!("primes: {e}")))?,
@@ -545,7 +546,7 @@ impl NodeState {
 }
 
 /// The refusal of every operation on a disabled key.
-fn key_disabled(key_id: &str, node: u8) -> NodeError {
+fn key_disabled(key_id: &str, node: NodeRole) -> NodeError {
     NodeError::new(
         ErrorCode::KeyDisabled,
         format!(

@@ -6,9 +6,11 @@
 //! reads the caller's leaf certificate and requires exactly one `planbok://<role>` URI SAN
 //! naming the role that service serves.
 
-use planbok_proto::codes::{self, ErrorCode};
+use planbok_proto::codes::ErrorCode;
 use planbok_proto::roles::Role;
 use tonic::{Request, Status};
+
+use crate::error::NodeError;
 
 pub use planbok_proto::tls::TlsMaterial;
 
@@ -43,14 +45,15 @@ pub fn role_of(der: &[u8]) -> Result<Role, String> {
 }
 
 /// The role of the caller of `req`, from its verified TLS client certificate.
-pub fn caller_role<T>(req: &Request<T>) -> Result<Role, Status> {
+pub fn caller_role<T>(req: &Request<T>) -> Result<Role, NodeError> {
+    let wrong_role = |message: String| NodeError::new(ErrorCode::WrongRole, message);
     let certs = req
         .peer_certs()
-        .ok_or_else(|| codes::status(ErrorCode::WrongRole, "no client certificate"))?;
+        .ok_or_else(|| wrong_role("no client certificate".into()))?;
     let leaf = certs
         .first()
-        .ok_or_else(|| codes::status(ErrorCode::WrongRole, "no client certificate"))?;
-    role_of(leaf.as_ref()).map_err(|e| codes::status(ErrorCode::WrongRole, e))
+        .ok_or_else(|| wrong_role("no client certificate".into()))?;
+    role_of(leaf.as_ref()).map_err(wrong_role)
 }
 
 /// The subject and serial of the caller's certificate, for the log (who unsealed); `None`
@@ -66,7 +69,9 @@ pub fn caller_subject<T>(req: &Request<T>) -> Option<String> {
     ))
 }
 
-/// An interceptor admitting only callers whose certificate names `allowed`.
+/// An interceptor admitting only callers whose certificate names `allowed` (tonic's
+/// interceptors answer with a `Status`: the refusal becomes one in `error.rs`, like every
+/// other).
 pub fn require(allowed: Role) -> impl Fn(Request<()>) -> Result<Request<()>, Status> + Clone {
     move |req: Request<()>| {
         let role = caller_role(&req)?;
@@ -74,10 +79,11 @@ pub fn require(allowed: Role) -> impl Fn(Request<()>) -> Result<Request<()>, Sta
             Ok(req)
         } else {
             tracing::warn!(caller = %role, expected = %allowed, "refused a caller with the wrong role");
-            Err(codes::status(
+            Err(NodeError::new(
                 ErrorCode::WrongRole,
                 format!("this service serves {allowed} only; the caller is {role}"),
-            ))
+            )
+            .into())
         }
     }
 }

@@ -17,6 +17,15 @@ pub enum Role {
     Operator,
 }
 
+impl From<planbok_types::NodeRole> for Role {
+    fn from(r: planbok_types::NodeRole) -> Role {
+        match r {
+            planbok_types::NodeRole::Node1 => Role::Node1,
+            planbok_types::NodeRole::Node2 => Role::Node2,
+        }
+    }
+}
+
 impl Role {
     /// The URI SAN value, e.g. `planbok://node1`.
     pub fn uri(self) -> &'static str {

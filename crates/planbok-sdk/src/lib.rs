@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 mod client;
+mod clock;
 pub mod secret;
 pub mod trust;
 pub mod webhook;

@@ -12,6 +12,7 @@ pub use planbok_envelope::{Binding, Context};
 use rand_core::{OsRng, RngCore as _};
 use zeroize::Zeroizing;
 
+use crate::clock::now_ms;
 use crate::trust::TrustedOrgKey;
 
 /// Why a secret could not be prepared.
@@ -35,13 +36,6 @@ impl std::fmt::Debug for OrgSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("OrgSecret(<redacted>)")
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
 }
 
 impl OrgSecret {
@@ -112,7 +106,7 @@ impl OrgSecret {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[expect(clippy::unwrap_used, reason = "a test: a panic is the failure report")]
 mod tests {
     use super::*;
 

@@ -16,8 +16,6 @@
 //! a timestamp more than the tolerance (5 minutes) away from now. Verify the raw bytes as
 //! received, before any JSON parsing; deduplicate on the event id (a retry repeats it).
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use hmac::{Hmac, Mac};
@@ -262,14 +260,11 @@ pub fn sign_standard(
 }
 
 fn now_s() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default()
+    crate::clock::now_ms() / 1000
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[expect(clippy::unwrap_used, reason = "tests")]
 mod tests {
     use super::*;
 

@@ -51,7 +51,6 @@ impl Actor<'_> {
 }
 
 /// An entry for `chain`.
-#[allow(clippy::too_many_arguments)]
 pub fn draft(
     chain: &str,
     actor: Actor<'_>,

@@ -139,7 +139,7 @@ impl Caller {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
+#[expect(clippy::expect_used, reason = "a test: a panic is the failure report")]
 mod tests {
     use super::*;
 

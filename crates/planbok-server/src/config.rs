@@ -1,14 +1,15 @@
-//! The server's configuration file (TOML).
+//! The server's configuration file (TOML). The same structs write it: `planbok dev` and the
+//! test cluster build a [`ServerConfig`] and serialize it (no TOML assembled by hand).
 
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use ipnet::IpNet;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Everything `planbok server --config FILE` reads.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
     /// Where to listen (the binary binds it; `run` takes a bound listener).
@@ -42,7 +43,7 @@ pub struct ServerConfig {
 }
 
 /// `[webhooks]`: delivery, retries and the SSRF guard (`docs/webhooks.md`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WebhookConfig {
     /// Run the delivery worker in this process (every replica may; each delivery is sent
@@ -119,7 +120,7 @@ fn default_listen() -> String {
 }
 
 /// Node 1's address.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Node1Config {
     /// e.g. `https://127.0.0.1:7001`.
@@ -141,6 +142,15 @@ fn default_node_timeout() -> u64 {
 }
 
 impl Node1Config {
+    /// Node 1 at `url`, with the default name and timeout.
+    pub fn new(url: impl Into<String>) -> Self {
+        Node1Config {
+            url: url.into(),
+            tls_name: default_node1_name(),
+            timeout_ms: default_node_timeout(),
+        }
+    }
+
     /// The timeout as a duration.
     pub fn timeout(&self) -> Duration {
         Duration::from_millis(self.timeout_ms)
@@ -148,7 +158,7 @@ impl Node1Config {
 }
 
 /// PEM files.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsFiles {
     /// The CA.
@@ -160,7 +170,7 @@ pub struct TlsFiles {
 }
 
 /// HTTP settings.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     /// Peers whose `X-Forwarded-For` is believed (IPs or CIDRs). Empty: the header is ignored.
@@ -187,7 +197,7 @@ impl HttpConfig {
 }
 
 /// `count` requests per `period_ms`, with bursts of up to `count`.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Rate {
     /// Requests allowed per period (0 turns the limit off).
@@ -206,7 +216,7 @@ impl Rate {
 }
 
 /// A category's limits: one bucket per organization and one per client IP.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct CategoryLimits {
     /// Per organization (absent for unauthenticated routes).
@@ -216,11 +226,12 @@ pub struct CategoryLimits {
 }
 
 /// Limits by category. The defaults follow the platform's published limits.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimitConfig {
     /// Keep the buckets in this Redis (`redis://[:password@]host:6379/0`), shared by every
     /// server replica; absent: in this process's memory.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub redis_url: Option<String>,
     /// Organization creation and failed authentication (5 per 5 minutes per IP).
     pub authentication: CategoryLimits,
@@ -276,9 +287,8 @@ impl std::fmt::Debug for RateLimitConfig {
 }
 
 impl RateLimitConfig {
-    /// No limits at all.
-    #[cfg(test)]
-    pub(crate) fn unlimited() -> Self {
+    /// No limits at all (tests that are not about rate limiting).
+    pub fn unlimited() -> Self {
         let off = CategoryLimits {
             per_org: Rate {
                 count: 0,
@@ -300,6 +310,37 @@ impl RateLimitConfig {
 }
 
 impl ServerConfig {
+    /// A configuration with the required fields and every optional section at its default
+    /// (what a file naming only them means): the one constructor `planbok dev` and the test
+    /// cluster use, so a new optional section needs no change there.
+    pub fn new(
+        listen: impl Into<String>,
+        database_url: impl Into<String>,
+        operator_token_file: impl Into<PathBuf>,
+        grant_key_file: impl Into<PathBuf>,
+        node1: Node1Config,
+        tls: TlsFiles,
+    ) -> Self {
+        ServerConfig {
+            listen: listen.into(),
+            database_url: database_url.into(),
+            operator_token_file: operator_token_file.into(),
+            grant_key_file: grant_key_file.into(),
+            node1,
+            tls,
+            http: HttpConfig::default(),
+            rate_limits: RateLimitConfig::default(),
+            database_credentials: planbok_store::DatabaseCredentials::default(),
+            database_openbao: None,
+            webhooks: WebhookConfig::default(),
+        }
+    }
+
+    /// The TOML text that [`ServerConfig::load`] reads back.
+    pub fn to_toml(&self) -> Result<String, String> {
+        toml::to_string(self).map_err(|e| e.to_string())
+    }
+
     /// Parses a TOML document.
     pub fn from_toml(s: &str) -> Result<ServerConfig, String> {
         toml::from_str(s).map_err(|e| e.to_string())
@@ -349,5 +390,51 @@ impl ServerConfig {
     pub fn openbao(&self) -> Result<Option<&planbok_store::OpenBaoDatabase>, String> {
         self.database_credentials
             .select(self.database_openbao.as_ref())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `planbok dev` and the test cluster do: build a [`ServerConfig`], serialize it,
+    /// and have the server read it back.
+    #[test]
+    fn a_serialized_config_reads_back_as_built() {
+        let mut built = ServerConfig::new(
+            "127.0.0.1:9000",
+            "sqlite:///tmp/s.db",
+            "operator.token",
+            "grant.key",
+            Node1Config::new("https://127.0.0.1:7001"),
+            TlsFiles {
+                ca: "pki/ca.pem".into(),
+                cert: "pki/server.pem".into(),
+                key: "pki/server.key".into(),
+            },
+        );
+        built.rate_limits = RateLimitConfig::unlimited();
+        built.http.trusted_proxies = vec!["10.9.0.0/16".parse().unwrap_or_else(|_| unreachable!())];
+        let text = built.to_toml().unwrap_or_default();
+        let read = ServerConfig::from_toml(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(read.listen, built.listen);
+        assert_eq!(read.database_url, built.database_url);
+        assert_eq!(read.grant_key_file, built.grant_key_file);
+        assert_eq!(
+            (read.node1.url, read.node1.tls_name, read.node1.timeout_ms),
+            (
+                "https://127.0.0.1:7001".to_owned(),
+                "node1.planbok".to_owned(),
+                60_000
+            )
+        );
+        assert_eq!(read.tls.key, built.tls.key);
+        assert_eq!(read.http.trusted_proxies, built.http.trusted_proxies);
+        assert_eq!(read.http.idempotency_lease_ms, 120_000);
+        let (r, b) = (read.rate_limits, built.rate_limits);
+        assert_eq!(
+            [r.authentication, r.management, r.signing, r.reads],
+            [b.authentication, b.management, b.signing, b.reads]
+        );
     }
 }

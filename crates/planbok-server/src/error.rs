@@ -3,6 +3,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use planbok_api::{ErrorBody, ErrorCode};
+use planbok_chains::ChainError;
 use planbok_store::StoreError;
 
 use crate::context;
@@ -65,16 +66,25 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl From<planbok_chains::ChainError> for ApiError {
-    fn from(e: planbok_chains::ChainError) -> Self {
-        // A bad key, path or signature comes from our own records or the nodes: a bug or
-        // an attack, never the client's input.
-        match ErrorCode::parse(e.code()) {
-            Some(code) if !e.is_internal() && code.http_status() < 500 => {
-                ApiError::new(code, e.to_string())
-            }
-            _ => ApiError::internal(e),
-        }
+impl From<ChainError> for ApiError {
+    fn from(e: ChainError) -> Self {
+        let code = match &e {
+            ChainError::UnsupportedChain(_) => ErrorCode::UnsupportedChain,
+            ChainError::UnsupportedOperation(_) => ErrorCode::UnsupportedOperation,
+            ChainError::InvalidMessage(_) => ErrorCode::InvalidRequest,
+            ChainError::InvalidTypedData(_) => ErrorCode::InvalidTypedData,
+            ChainError::InvalidTransaction(_) => ErrorCode::InvalidTransaction,
+            ChainError::ChainIdMismatch { .. } => ErrorCode::ChainIdMismatch,
+            ChainError::NotSigner => ErrorCode::NotSigner,
+            // The server hands the chain crate only keys and paths from its own records, and
+            // signatures from the nodes: one of these is a bug or an attack, never the
+            // client's input, so it is logged and answered as `internal`.
+            ChainError::InvalidPublicKey
+            | ChainError::InvalidPath
+            | ChainError::InputMismatch(_)
+            | ChainError::SignatureMismatch => return ApiError::internal(e),
+        };
+        ApiError::new(code, e.to_string())
     }
 }
 
@@ -90,5 +100,71 @@ impl IntoResponse for ApiError {
         };
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         (status, axum::Json(body)).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each chain error's code and HTTP status, decided by the match above (they used to be
+    /// strings parsed back into codes, where `invalid_public_key` and `invalid_path` fell
+    /// through to a 500 by accident; they are 500s by decision now, tested here).
+    #[test]
+    fn every_chain_error_gets_its_code_and_status() {
+        let cases = [
+            (
+                ChainError::UnsupportedChain("X".into()),
+                "unsupported_chain",
+                422,
+            ),
+            (
+                ChainError::UnsupportedOperation("x".into()),
+                "unsupported_operation",
+                422,
+            ),
+            (
+                ChainError::InvalidMessage("x".into()),
+                "invalid_request",
+                400,
+            ),
+            (
+                ChainError::InvalidTypedData("x".into()),
+                "invalid_typed_data",
+                422,
+            ),
+            (
+                ChainError::InvalidTransaction("x".into()),
+                "invalid_transaction",
+                422,
+            ),
+            (
+                ChainError::ChainIdMismatch {
+                    expected: 1,
+                    got: 2,
+                },
+                "chain_id_mismatch",
+                422,
+            ),
+            (ChainError::NotSigner, "not_signer", 422),
+            (ChainError::InvalidPublicKey, "internal", 500),
+            (ChainError::InvalidPath, "internal", 500),
+            (ChainError::InputMismatch("x".into()), "internal", 500),
+            (ChainError::SignatureMismatch, "internal", 500),
+        ];
+        for (chain_error, code, status) in cases {
+            let text = chain_error.to_string();
+            let e = ApiError::from(chain_error);
+            assert_eq!(e.code.as_str(), code, "{text}");
+            assert_eq!(e.code.http_status(), status, "{text}");
+            if status < 500 {
+                assert_eq!(e.message, text, "a client error says what was wrong");
+            } else {
+                assert_eq!(
+                    e.message, "internal error",
+                    "an internal error says nothing"
+                );
+            }
+        }
     }
 }

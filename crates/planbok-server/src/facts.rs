@@ -79,13 +79,9 @@ impl From<WalletRecord> for SigningWallet {
 
 /// The secp256k1 protocol named by a wallet set's `ecdsaProtocol`.
 pub(crate) fn ecdsa_protocol(name: &str) -> ApiResult<Protocol> {
-    match name {
-        "cggmp" => Ok(Protocol::Cggmp),
-        "dkls23" => Ok(Protocol::Dkls23),
-        _ => Err(ApiError::invalid(
-            "ecdsaProtocol must be \"cggmp\" or \"dkls23\"",
-        )),
-    }
+    planbok_types::EcdsaProtocol::parse(name)
+        .map(Protocol::from)
+        .map_err(|_| ApiError::invalid("ecdsaProtocol must be \"cggmp\" or \"dkls23\""))
 }
 
 impl App {

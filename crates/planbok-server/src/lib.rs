@@ -12,6 +12,7 @@
 mod audit;
 mod auth;
 mod body;
+mod clock;
 pub mod config;
 mod context;
 mod denials;
@@ -57,13 +58,7 @@ pub enum StartError {
     Serve(std::io::Error),
 }
 
-/// Unix time in milliseconds.
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
-}
+pub(crate) use clock::now_ms;
 
 /// The shared state of every handler.
 #[derive(Debug, Clone)]

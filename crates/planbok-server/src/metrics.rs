@@ -133,7 +133,7 @@ impl Metrics {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[expect(clippy::unwrap_used, reason = "a test: a panic is the failure report")]
 mod tests {
     use super::*;
 

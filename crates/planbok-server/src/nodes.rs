@@ -296,13 +296,13 @@ impl Nodes {
 /// The custody mode a DKG is granted under, from the organization's registered mode
 /// (`App::require_secret_mode`).
 pub fn custody_mode(mode: &str) -> ApiResult<CustodyMode> {
-    match mode {
-        "standard" => Ok(CustodyMode::Standard),
-        "trustless" => Ok(CustodyMode::Trustless),
-        other => Err(ApiError::internal(format!(
-            "a DKG for an organization in custody mode {other:?}"
-        ))),
-    }
+    planbok_types::CustodyMode::parse(mode)
+        .map(Into::into)
+        .map_err(|_| {
+            ApiError::internal(format!(
+                "a DKG for an organization in custody mode {mode:?}"
+            ))
+        })
 }
 
 /// After a node call on `keys` failed with `key_disabled`: appends a `key.disabled` entry

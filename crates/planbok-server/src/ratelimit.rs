@@ -297,7 +297,7 @@ impl RateLimits {
 }
 
 #[cfg(test)]
-#[allow(clippy::expect_used)]
+#[expect(clippy::expect_used, reason = "a test: a panic is the failure report")]
 mod tests {
     use super::*;
 

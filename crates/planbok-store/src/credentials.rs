@@ -17,7 +17,7 @@ use std::str::FromStr as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sqlx::AnyPool;
 use sqlx::any::AnyConnectOptions;
 use zeroize::Zeroizing;
@@ -25,7 +25,7 @@ use zeroize::Zeroizing;
 use crate::StoreError;
 
 /// `[database_openbao]` of a node or server config.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OpenBaoDatabase {
     /// `https://bao.internal:8200` (`http://` only for a loopback address).
@@ -67,7 +67,7 @@ struct Lease {
 }
 
 /// Where a process's database user comes from.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DatabaseCredentials {
     /// The user in `database_url` (or none, for SQLite).

@@ -6,7 +6,7 @@
 //! only in their DDL, kept in `migrations/<schema>/<backend>/`.
 
 use std::borrow::Cow;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
@@ -259,12 +259,4 @@ fn sqlite_create_if_missing(url: &str) -> Cow<'_, str> {
     } else {
         Cow::Owned(format!("{url}?mode=rwc"))
     }
-}
-
-/// Unix time in milliseconds; 0 if the clock is before 1970.
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }

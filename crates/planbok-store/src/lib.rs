@@ -13,6 +13,7 @@
 
 #![forbid(unsafe_code)]
 
+mod clock;
 mod credentials;
 mod db;
 mod error;

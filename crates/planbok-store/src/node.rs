@@ -11,7 +11,8 @@ use sqlx::query::Query;
 use sqlx::{Any, Row};
 
 use crate::StoreError;
-use crate::db::{Backend, Db, Schema, now_ms, step};
+use crate::clock::now_ms;
+use crate::db::{Backend, Db, Schema, step};
 
 /// The node schema, one step per migration, for each backend.
 static NODE_SCHEMA: Schema = Schema {
@@ -31,38 +32,9 @@ const RECORD_FORMAT: i64 = 1;
 /// peer whose clock runs a little behind ours cannot replay it in that window.
 const REPLAY_GRACE_MS: i64 = 60_000;
 
-/// An organization's custody mode, as a node records it with each key at its DKG.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Custody {
-    /// The node keeps the organization secret; keys are never exported.
-    Standard,
-    /// Only the organization holds its secret; keys may be exported (with a fresh secret).
-    Trustless,
-}
-
-impl Custody {
-    /// The stored form (`"standard"`, `"trustless"`), as in `org_secrets.mode`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Custody::Standard => "standard",
-            Custody::Trustless => "trustless",
-        }
-    }
-
-    /// Parses the stored form.
-    pub fn parse(s: &str) -> Option<Custody> {
-        match s {
-            "standard" => Some(Custody::Standard),
-            "trustless" => Some(Custody::Trustless),
-            _ => None,
-        }
-    }
-
-    /// Whether a key of this custody may be exported.
-    pub fn exportable(self) -> bool {
-        self == Custody::Trustless
-    }
-}
+/// An organization's custody mode, as a node records it with each key at its DKG (stored
+/// in its wire form, `standard` or `trustless`).
+pub use planbok_types::CustodyMode as Custody;
 
 /// Why and when a key was disabled for good.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -888,7 +860,7 @@ fn custody_column(row: &AnyRow) -> Result<Option<Custody>, StoreError> {
         None => Ok(None),
         Some(s) => Custody::parse(&s)
             .map(Some)
-            .ok_or_else(|| StoreError::UnsupportedRecord {
+            .map_err(|_| StoreError::UnsupportedRecord {
                 table: "node_keys",
                 detail: format!("custody mode {s:?}"),
             }),

@@ -7,6 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
+use planbok_node::config::Limits;
 use planbok_node::pki::{Ca, Leaf};
 use planbok_proto::grant::GrantSigner;
 use planbok_proto::pb::coordinator_client::CoordinatorClient;
@@ -14,7 +15,10 @@ use planbok_proto::pb::operator_client::OperatorClient;
 use planbok_proto::pb::peer_client::PeerClient;
 use planbok_proto::pb::{Operation, SignedGrant, StatusRequest};
 use planbok_proto::roles::Role;
+pub use planbok_types::NodeRole;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+
+use crate::configs;
 
 /// Which database the nodes use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,8 +46,8 @@ pub struct Options {
     pub db: Db,
     /// Keystore backend.
     pub keystore: Keystore,
-    /// Extra lines for the `[limits]` table, e.g. `"round_timeout_ms = 1000"`.
-    pub limits: Vec<String>,
+    /// The nodes' timeouts and concurrency bound.
+    pub limits: Limits,
     /// Use the checked-in test Paillier primes so CGGMP provisioning takes seconds.
     pub test_primes: bool,
     /// The PostgreSQL server (`postgres://user@host:port`, no database) that [`Db::Postgres`]
@@ -57,9 +61,34 @@ impl Default for Options {
         Options {
             db: Db::Sqlite,
             keystore: Keystore::Dev,
-            limits: Vec::new(),
+            limits: Limits::default(),
             test_primes: true,
             pg_url: None,
+        }
+    }
+}
+
+/// Which process of a cluster: a node, or the REST server. A [`NodeRole`] converts into
+/// it, so `cluster.kill(NodeRole::Node2)` and `cluster.kill(SERVER)` both read as meant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proc {
+    /// Node 1 or Node 2.
+    Node(NodeRole),
+    /// The REST server.
+    Server,
+}
+
+impl From<NodeRole> for Proc {
+    fn from(r: NodeRole) -> Proc {
+        Proc::Node(r)
+    }
+}
+
+impl std::fmt::Display for Proc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Proc::Node(r) => write!(f, "node {r}"),
+            Proc::Server => f.write_str("the server"),
         }
     }
 }
@@ -67,8 +96,8 @@ impl Default for Options {
 /// One process of the cluster: a node, or the REST server.
 #[derive(Debug)]
 pub struct NodeProc {
-    /// 1 or 2 for the nodes, [`SERVER`] for the REST server.
-    pub role: u8,
+    /// Which one.
+    pub role: Proc,
     /// Its port on 127.0.0.1.
     pub port: u16,
     /// Its config file.
@@ -88,8 +117,8 @@ impl NodeProc {
     }
 }
 
-/// The "role" number of the REST server process in [`Cluster`] methods.
-pub const SERVER: u8 = 0;
+/// The REST server process in [`Cluster`] methods.
+pub const SERVER: Proc = Proc::Server;
 
 /// A running pair of nodes, and optionally the REST server in front of them.
 pub struct Cluster {
@@ -168,13 +197,7 @@ pub fn test_primes_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../planbok-mpc/tests/fixtures/paillier-primes.json")
 }
 
-/// Milliseconds since the epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+pub use crate::clock::now_ms;
 
 impl Cluster {
     /// Issues a PKI, writes both configs, starts Node 2 then Node 1 with the `planbok`
@@ -190,47 +213,21 @@ impl Cluster {
         let pg_url = opts.pg_url.clone().unwrap_or_else(pg_base);
         let mut pg_databases = Vec::new();
         let mut nodes = Vec::new();
-        for role in [1u8, 2] {
+        for role in NodeRole::ALL {
             let db = database(
                 (opts.db, &pg_url),
                 dir.path(),
-                &format!("node{role}"),
+                role.name(),
                 &mut pg_databases,
             )?;
-            let keystore = match opts.keystore {
-                Keystore::Dev => format!(
-                    "backend = \"dev\"\nkey_file = \"node{role}.devkey\"\nallow_dev = true\n"
-                ),
-                Keystore::Sealed => {
-                    format!("backend = \"sealed\"\nstate_file = \"node{role}.seal.json\"\n")
-                }
-            };
-            let peer = if role == 1 {
-                format!("[peer]\naddress = \"https://127.0.0.1:{}\"\n", ports[1])
-            } else {
-                String::new()
-            };
-            let cggmp = if opts.test_primes {
-                format!(
-                    "[cggmp]\ninsecure_pregenerated_primes = \"{}\"\n",
-                    test_primes_path().display()
-                )
-            } else {
-                String::new()
-            };
-            let config = format!(
-                "role = {role}\nlisten = \"127.0.0.1:{port}\"\ndatabase_url = \"{db}\"\ngrant_public_key = \"{gpk}\"\n\n[tls]\nca = \"pki/ca.pem\"\ncert = \"pki/node{role}.pem\"\nkey = \"pki/node{role}.key\"\n\n{peer}\n[keystore]\n{keystore}\n[limits]\n{limits}\n\n{cggmp}",
-                port = ports[usize::from(role - 1)],
-                gpk = grant.public_key().to_hex(),
-                limits = opts.limits.join("\n"),
-            );
-            let path = dir.path().join(format!("node{role}.toml"));
-            std::fs::write(&path, config)?;
+            let config = configs::node(role, ports, db.clone(), grant.public_key().to_hex(), &opts);
+            let path = dir.path().join(format!("{}.toml", role.name()));
+            std::fs::write(&path, config.to_toml()?)?;
             nodes.push(NodeProc {
-                role,
-                port: ports[usize::from(role - 1)],
+                role: role.into(),
+                port: ports[role.index()],
                 config: path,
-                log: dir.path().join(format!("node{role}.log")),
+                log: dir.path().join(format!("{}.log", role.name())),
                 database_url: db.clone(),
                 child: None,
             });
@@ -248,17 +245,17 @@ impl Cluster {
             bin: bin.into(),
             pg_databases,
         };
-        c.spawn(2)?;
-        c.spawn(1)?;
-        c.wait_up(2).await?;
-        c.wait_up(1).await?;
+        c.spawn(NodeRole::Node2)?;
+        c.spawn(NodeRole::Node1)?;
+        c.wait_up(NodeRole::Node2).await?;
+        c.wait_up(NodeRole::Node1).await?;
         Ok(c)
     }
 
     /// Writes the server's configuration (its own database, the cluster's grant key, a
-    /// `planbok://server` certificate; `extra` is appended, e.g. a `[rate_limits]` table),
-    /// starts it and waits until `/health` answers. Rate limits are off unless `extra`
-    /// sets them.
+    /// `planbok://server` certificate, rate limits off; `extra` is TOML merged over it,
+    /// table by table, e.g. a `[rate_limits]` table), starts it and waits until `/health`
+    /// answers. The merged configuration must be a valid [`ServerConfig`].
     pub async fn start_server(&mut self, extra: &str) -> Result<()> {
         let dir = self.dir.path().to_owned();
         let db = database(
@@ -270,20 +267,9 @@ impl Cluster {
         std::fs::write(dir.join("operator.token"), &self.operator_token)?;
         std::fs::write(dir.join("grant.key"), hex::encode(*self.grant.to_seed()))?;
         let port = free_port()?;
-        let limits = if extra.contains("[rate_limits") {
-            String::new()
-        } else {
-            let off = "{ per_org = { count = 0, period_ms = 1000 }, per_ip = { count = 0, period_ms = 1000 } }";
-            format!(
-                "[rate_limits]\nauthentication = {off}\nmanagement = {off}\nsigning = {off}\nreads = {off}\n"
-            )
-        };
-        let config = format!(
-            "listen = \"127.0.0.1:{port}\"\ndatabase_url = \"{db}\"\noperator_token_file = \"operator.token\"\ngrant_key_file = \"grant.key\"\n\n[node1]\nurl = \"https://127.0.0.1:{n1}\"\n\n[tls]\nca = \"pki/ca.pem\"\ncert = \"pki/server.pem\"\nkey = \"pki/server.key\"\n\n{limits}\n{extra}\n",
-            n1 = self.node(1).port,
-        );
+        let config = configs::server(port, db.clone(), self.node(NodeRole::Node1).port, extra)?;
         let path = dir.join("server.toml");
-        std::fs::write(&path, config)?;
+        std::fs::write(&path, config.to_toml().map_err(anyhow::Error::msg)?)?;
         self.server = Some(NodeProc {
             role: SERVER,
             port,
@@ -304,49 +290,52 @@ impl Cluster {
         )
     }
 
-    // Asking for a process the test never started is a bug in the test: panic.
-    #[allow(clippy::expect_used)]
-    fn node_mut(&mut self, role: u8) -> &mut NodeProc {
-        match role {
-            SERVER => self
+    #[expect(
+        clippy::expect_used,
+        reason = "asking for a process the test never started is a bug in the test"
+    )]
+    fn node_mut(&mut self, who: impl Into<Proc>) -> &mut NodeProc {
+        match who.into() {
+            Proc::Server => self
                 .server
                 .as_mut()
                 .expect("the server was not started (Cluster::start_server)"),
-            1 | 2 => &mut self.nodes[usize::from(role - 1)],
-            _ => panic!("no process with role {role}"),
+            Proc::Node(role) => &mut self.nodes[role.index()],
         }
     }
 
-    /// The process with `role` (1, 2, or [`SERVER`]). Panics for the server before
-    /// [`Cluster::start_server`], or for any other role.
-    #[allow(clippy::expect_used)]
-    pub fn node(&self, role: u8) -> &NodeProc {
-        match role {
-            SERVER => self
+    /// The process `who` (a [`NodeRole`] or [`SERVER`]). Panics for the server before
+    /// [`Cluster::start_server`].
+    #[expect(
+        clippy::expect_used,
+        reason = "asking for a process the test never started is a bug in the test"
+    )]
+    pub fn node(&self, who: impl Into<Proc>) -> &NodeProc {
+        match who.into() {
+            Proc::Server => self
                 .server
                 .as_ref()
                 .expect("the server was not started (Cluster::start_server)"),
-            1 | 2 => &self.nodes[usize::from(role - 1)],
-            _ => panic!("no process with role {role}"),
+            Proc::Node(role) => &self.nodes[role.index()],
         }
     }
 
-    fn spawn(&mut self, role: u8) -> Result<()> {
+    fn spawn(&mut self, who: impl Into<Proc>) -> Result<()> {
+        let who = who.into();
         let bin = self.bin.clone();
-        let n = self.node_mut(role);
+        let n = self.node_mut(who);
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&n.log)?;
-        let args: Vec<String> = if role == SERVER {
-            vec!["server".into(), "--config".into()]
-        } else {
-            vec![
+        let args: Vec<String> = match who {
+            Proc::Server => vec!["server".into(), "--config".into()],
+            Proc::Node(role) => vec![
                 "node".into(),
                 "--role".into(),
                 role.to_string(),
                 "--config".into(),
-            ]
+            ],
         };
         let child = Command::new(bin)
             .args(args)
@@ -364,17 +353,24 @@ impl Cluster {
         Ok(())
     }
 
-    /// Waits until `role` answers its operator service, or the server its `/health`
+    /// Waits until a node answers its operator service, or the server its `/health`
     /// (up to 60 s).
-    pub async fn wait_up(&mut self, role: u8) -> Result<()> {
+    pub async fn wait_up(&mut self, who: impl Into<Proc>) -> Result<()> {
+        let who = who.into();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
-            if let Some(c) = self.node_mut(role).child.as_mut()
+            if let Some(c) = self.node_mut(who).child.as_mut()
                 && let Some(status) = c.try_wait()?
             {
-                bail!("node {role} exited with {status}:\n{}", self.log_tail(role));
+                bail!("{who} exited with {status}:\n{}", self.log_tail(who));
             }
-            if role == SERVER {
+            if let Proc::Node(role) = who {
+                if let Ok(mut op) = self.operator(role)
+                    && op.status(StatusRequest {}).await.is_ok()
+                {
+                    return Ok(());
+                }
+            } else {
                 let url = self.server_url();
                 let up = tokio::task::spawn_blocking(move || {
                     matches!(
@@ -387,28 +383,24 @@ impl Cluster {
                 if up {
                     return Ok(());
                 }
-            } else if let Ok(mut op) = self.operator(role)
-                && op.status(StatusRequest {}).await.is_ok()
-            {
-                return Ok(());
             }
             if tokio::time::Instant::now() > deadline {
-                bail!("node {role} did not come up:\n{}", self.log_tail(role));
+                bail!("{who} did not come up:\n{}", self.log_tail(who));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
     /// The last lines of a node's log, for failure messages.
-    pub fn log_tail(&self, role: u8) -> String {
-        let text = std::fs::read_to_string(&self.node(role).log).unwrap_or_default();
+    pub fn log_tail(&self, who: impl Into<Proc>) -> String {
+        let text = std::fs::read_to_string(&self.node(who).log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(40)..].join("\n")
     }
 
     /// `kill -9`.
-    pub fn kill(&mut self, role: u8) -> Result<()> {
-        if let Some(mut c) = self.node_mut(role).child.take() {
+    pub fn kill(&mut self, who: impl Into<Proc>) -> Result<()> {
+        if let Some(mut c) = self.node_mut(who).child.take() {
             c.kill()?;
             c.wait()?;
         }
@@ -416,8 +408,8 @@ impl Cluster {
     }
 
     /// Sends `SIGSTOP` (freeze) or `SIGCONT` (thaw).
-    pub fn signal(&self, role: u8, sig: &str) -> Result<()> {
-        let pid = self.node(role).pid().context("node not running")?;
+    pub fn signal(&self, who: impl Into<Proc>, sig: &str) -> Result<()> {
+        let pid = self.node(who).pid().context("node not running")?;
         let ok = Command::new("kill")
             .args([format!("-{sig}"), pid.to_string()])
             .status()?
@@ -428,11 +420,12 @@ impl Cluster {
         Ok(())
     }
 
-    /// Kills (if running) and starts `role` again, waiting until it answers.
-    pub async fn restart(&mut self, role: u8) -> Result<()> {
-        self.kill(role)?;
-        self.spawn(role)?;
-        self.wait_up(role).await
+    /// Kills (if running) and starts `who` again, waiting until it answers.
+    pub async fn restart(&mut self, who: impl Into<Proc>) -> Result<()> {
+        let who = who.into();
+        self.kill(who)?;
+        self.spawn(who)?;
+        self.wait_up(who).await
     }
 
     fn leaf_path(&self, role: Role) -> (PathBuf, PathBuf) {
@@ -446,7 +439,7 @@ impl Cluster {
     /// A channel to node `role` presenting `leaf` (any certificate), trusting `ca_pem`.
     pub fn channel_with(
         &self,
-        role: u8,
+        role: NodeRole,
         cert_pem: &str,
         key_pem: &str,
         ca_pem: &str,
@@ -454,20 +447,20 @@ impl Cluster {
         let tls = ClientTlsConfig::new()
             .ca_certificate(Certificate::from_pem(ca_pem))
             .identity(Identity::from_pem(cert_pem, key_pem))
-            .domain_name(format!("node{role}.planbok"));
+            .domain_name(format!("{}.planbok", role.name()));
         Ok(self.endpoint(role)?.tls_config(tls)?.connect_lazy())
     }
 
     /// A channel to node `role` with no client certificate.
-    pub fn channel_without_cert(&self, role: u8) -> Result<Channel> {
+    pub fn channel_without_cert(&self, role: NodeRole) -> Result<Channel> {
         let ca = std::fs::read_to_string(self.dir.path().join("pki/ca.pem"))?;
         let tls = ClientTlsConfig::new()
             .ca_certificate(Certificate::from_pem(ca))
-            .domain_name(format!("node{role}.planbok"));
+            .domain_name(format!("{}.planbok", role.name()));
         Ok(self.endpoint(role)?.tls_config(tls)?.connect_lazy())
     }
 
-    fn endpoint(&self, role: u8) -> Result<Endpoint> {
+    fn endpoint(&self, role: NodeRole) -> Result<Endpoint> {
         Ok(
             Endpoint::from_shared(format!("https://127.0.0.1:{}", self.node(role).port))?
                 .connect_timeout(Duration::from_secs(2)),
@@ -475,7 +468,7 @@ impl Cluster {
     }
 
     /// A channel to node `role` as `as_role`, with the PKI's certificate for that role.
-    pub fn channel_as(&self, role: u8, as_role: Role) -> Result<Channel> {
+    pub fn channel_as(&self, role: NodeRole, as_role: Role) -> Result<Channel> {
         let (cert, key) = self.leaf_path(as_role);
         let ca = std::fs::read_to_string(self.dir.path().join("pki/ca.pem"))?;
         self.channel_with(
@@ -487,24 +480,28 @@ impl Cluster {
     }
 
     /// A channel presenting a freshly issued certificate.
-    pub fn channel_with_leaf(&self, role: u8, leaf: &Leaf, ca_pem: &str) -> Result<Channel> {
+    pub fn channel_with_leaf(&self, role: NodeRole, leaf: &Leaf, ca_pem: &str) -> Result<Channel> {
         self.channel_with(role, &leaf.cert_pem, &leaf.key_pem, ca_pem)
     }
 
     /// Node 1's coordinator, as the REST server.
     pub fn server(&self) -> Result<CoordinatorClient<Channel>> {
-        Ok(CoordinatorClient::new(self.channel_as(1, Role::Server)?)
-            .max_decoding_message_size(8 << 20))
+        Ok(
+            CoordinatorClient::new(self.channel_as(NodeRole::Node1, Role::Server)?)
+                .max_decoding_message_size(8 << 20),
+        )
     }
 
     /// A node's operator service, as an operator.
-    pub fn operator(&self, role: u8) -> Result<OperatorClient<Channel>> {
+    pub fn operator(&self, role: NodeRole) -> Result<OperatorClient<Channel>> {
         Ok(OperatorClient::new(self.channel_as(role, Role::Operator)?))
     }
 
     /// Node 2's peer service, as Node 1 (to test Node 2's own checks).
     pub fn as_node1(&self) -> Result<PeerClient<Channel>> {
-        Ok(PeerClient::new(self.channel_as(2, Role::Node1)?))
+        Ok(PeerClient::new(
+            self.channel_as(NodeRole::Node2, Role::Node1)?,
+        ))
     }
 
     /// A grant valid for 30 s.
@@ -539,7 +536,7 @@ impl Drop for Cluster {
         if self.server.is_some() {
             let _ = self.kill(SERVER);
         }
-        for role in [1, 2] {
+        for role in NodeRole::ALL {
             let _ = self.kill(role);
         }
         for db in &self.pg_databases {

@@ -9,7 +9,9 @@ use std::thread;
 use planbok_mpc::{Engine, MpcError, PartyIndex, Session, SessionId};
 use rand_core::RngCore;
 
+mod clock;
 pub mod cluster;
+mod configs;
 pub mod postgres;
 
 /// Why a local run did not produce both outputs.

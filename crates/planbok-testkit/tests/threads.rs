@@ -1,6 +1,6 @@
 //! The two-thread driver: outputs agree, and a failing party ends the run with its own
 //! error instead of leaving its counterparty waiting forever.
-#![allow(clippy::unwrap_used)]
+#![expect(clippy::unwrap_used, reason = "a test: a panic is the failure report")]
 
 use std::sync::Arc;
 

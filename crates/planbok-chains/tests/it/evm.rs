@@ -224,7 +224,6 @@ fn invalid(err: ChainError, why: &str) {
         ChainError::InvalidTransaction(m) => assert!(m.contains(why), "{m:?} lacks {why:?}"),
         other => panic!("expected InvalidTransaction({why}), got {other:?}"),
     }
-    assert_eq!(err.code(), "invalid_transaction");
 }
 
 #[test]
@@ -279,7 +278,6 @@ fn raw_transactions_are_refused_with_reasons() {
                 got: 5
             }
         );
-        assert_eq!(err.code(), "chain_id_mismatch");
     }
     let mut bad_fees = eip1559(1);
     bad_fees.max_priority_fee_per_gas = bad_fees.max_fee_per_gas + 1;
@@ -417,7 +415,6 @@ fn json_transactions_are_refused_with_reasons() {
     );
     let err = tx_err(c, None, Some(&with("from", json!(TO.to_checksum(None)))));
     assert_eq!(err, ChainError::NotSigner);
-    assert_eq!(err.code(), "not_signer");
 }
 
 #[test]
@@ -457,7 +454,6 @@ fn bitcoin_transactions_and_bad_signer_keys_are_refused() {
     let err =
         transaction_input(chain("BTC"), Some("00"), None, &EcKey::new(1).public()).unwrap_err();
     assert!(matches!(err, ChainError::UnsupportedOperation(_)));
-    assert_eq!(err.code(), "unsupported_operation");
     let raw = hex0x(&eip1559(1).encoded_for_signing());
     assert_eq!(
         transaction_input(chain("ETH"), Some(&raw), None, &[2u8; 32]).unwrap_err(),

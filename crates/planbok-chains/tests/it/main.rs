@@ -1,6 +1,10 @@
 //! planbok-chains integration tests. A local private key stands in for the MPC nodes; every
 //! output is also checked by independent Python implementations (`python.rs`).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test: a panic is the failure report"
+)]
 
 mod derive;
 mod errors;

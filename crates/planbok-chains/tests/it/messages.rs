@@ -62,7 +62,6 @@ fn eip712_domain_without_chain_id_is_accepted_and_a_wrong_one_refused() {
             got: 1
         }
     );
-    assert_eq!(err.code(), "chain_id_mismatch");
     let undefined_type = typed(1).replace(
         r#"{"name": "to", "type": "Person"}"#,
         r#"{"name": "to", "type": "Persona"}"#,
@@ -83,7 +82,6 @@ fn eip712_domain_without_chain_id_is_accepted_and_a_wrong_one_refused() {
             matches!(err, ChainError::InvalidTypedData(_)),
             "{bad}: {err:?}"
         );
-        assert_eq!(err.code(), "invalid_typed_data");
     }
     for other in ["BTC", "SOL", "NEAR-TESTNET"] {
         let err = typed_data_input(chain(other), &typed(1)).unwrap_err();
@@ -125,7 +123,6 @@ fn bad_messages_are_invalid_request() {
         for c in ["ETH", "BTC", "SOL", "NEAR"] {
             let err = message_input(chain(c), msg, hex).unwrap_err();
             assert!(matches!(err, ChainError::InvalidMessage(_)), "{msg:?}");
-            assert_eq!(err.code(), "invalid_request");
         }
     }
 }

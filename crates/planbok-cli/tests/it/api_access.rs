@@ -5,6 +5,7 @@
 use planbok_sdk::Client;
 use planbok_sdk::api::model::Role;
 use planbok_server::policy::{Access, POLICY};
+use planbok_testkit::cluster::SERVER;
 use serde_json::{Value, json};
 
 use planbok_testkit::cluster::Options;
@@ -59,7 +60,7 @@ async fn every_route_enforces_the_rbac_matrix(opts: Options) {
                         "{} {} as {role:?}/{access}: {e}\n{}",
                         rule.method,
                         rule.path,
-                        s.cluster.log_tail(0)
+                        s.cluster.log_tail(SERVER)
                     )
                 });
             if denied {

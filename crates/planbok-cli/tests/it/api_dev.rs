@@ -20,7 +20,10 @@ fn free_port() -> u16 {
 }
 
 /// Starts `planbok dev` and reads its output until the owner key is printed.
-#[allow(clippy::zombie_processes)] // the caller waits for it (interrupt_and_wait)
+#[expect(
+    clippy::zombie_processes,
+    reason = "the caller waits for it (interrupt_and_wait)"
+)]
 fn start(data: &std::path::Path, port: u16, node_port: u16) -> (Child, String) {
     let mut child = Command::new(crate::common::bin())
         .args([

@@ -5,6 +5,8 @@
 //! Requests whose headers the SDK cannot shape (two `X-Forwarded-For` lines, a method that
 //! is no method) are written on the socket by hand.
 
+use planbok_testkit::cluster::NodeRole::Node1;
+use planbok_testkit::cluster::SERVER;
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 
@@ -298,17 +300,21 @@ async fn an_auth_failure_flood_of_1000_requests_with_a_known_key_id_gets_429s_an
     );
 
     // A graceful stop writes the count of the open window: one entry for the 995 others.
-    s.cluster.signal(0, "TERM").unwrap();
+    s.cluster.signal(SERVER, "TERM").unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !s.cluster.log_tail(0).contains("planbok server stopped") {
+    while !s
+        .cluster
+        .log_tail(SERVER)
+        .contains("planbok server stopped")
+    {
         assert!(
             std::time::Instant::now() < deadline,
             "{}",
-            s.cluster.log_tail(0)
+            s.cluster.log_tail(SERVER)
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    s.cluster.restart(0).await.unwrap();
+    s.cluster.restart(SERVER).await.unwrap();
     let (denied, total) = audit(&s, "auth.denied");
     assert_eq!(total, after + 1, "{denied:?}");
     let summary = denied.last().unwrap();
@@ -445,7 +451,7 @@ async fn an_export_of_more_than_64_wallets_works_and_of_more_than_64_keys_is_a_4
     };
     // 65 wallets, one key.
     let (ok, text, answer) = export(&[], "all-eth.json");
-    assert!(ok, "{text}\n{}", s.cluster.log_tail(1));
+    assert!(ok, "{text}\n{}", s.cluster.log_tail(Node1));
     assert_eq!(decrypted_rows(&answer), 65);
 
     // 64 Solana wallets: 64 more keys, 65 in all.
@@ -492,7 +498,7 @@ async fn an_export_of_more_than_64_wallets_works_and_of_more_than_64_keys_is_a_4
     let mut named: Vec<String> = sol[..63].iter().map(|w| w.id.clone()).collect();
     named.push(eth[0].id.clone());
     let (ok, text, answer) = export(&named, "sixty-four.json");
-    assert!(ok, "{text}\n{}", s.cluster.log_tail(1));
+    assert!(ok, "{text}\n{}", s.cluster.log_tail(Node1));
     assert_eq!(decrypted_rows(&answer), 64);
 }
 

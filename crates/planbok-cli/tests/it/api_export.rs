@@ -4,6 +4,7 @@
 //! addresses and sign as them.
 
 use planbok_sdk::secret::Context;
+use planbok_testkit::cluster::NodeRole::Node1;
 use serde_json::json;
 
 use crate::rest::{Custody, Stack, assert_err, assert_ok, cli, idem};
@@ -54,7 +55,7 @@ async fn the_owner_exports_and_rebuilds_keys_that_match_the_wallets() {
         ],
         Some(&secret_file),
     );
-    assert!(ok, "{out}\n{}", s.cluster.log_tail(1));
+    assert!(ok, "{out}\n{}", s.cluster.log_tail(Node1));
     // The server relays ciphertexts only.
     let text = std::fs::read_to_string(&answer).unwrap();
     assert!(!text.contains(&*s.secret.to_hex()));

@@ -1,5 +1,6 @@
 //! Idempotency and the audit trail through the REST API, and what a node outage does.
 
+use planbok_testkit::cluster::NodeRole::{Node1, Node2};
 use std::process::Command;
 
 use planbok_sdk::secret::Context;
@@ -303,7 +304,7 @@ async fn a_node_that_is_down_gives_503_and_leaves_nothing_half_done() {
     let mut s = Stack::sqlite(Custody::Standard).await;
     let set = s.wallet_set("dkls23", false);
     let w = s.wallets(&set.id, &["ETH"], 1, false).remove(0);
-    s.cluster.kill(2).unwrap();
+    s.cluster.kill(Node2).unwrap();
     let key = idem();
     let r = s.post(
         "/v2/organization/wallet-sets",
@@ -324,7 +325,7 @@ async fn a_node_that_is_down_gives_503_and_leaves_nothing_half_done() {
     assert_eq!(ready.0, 503, "{ready:?}");
     assert_eq!(ready.1["success"], false, "{ready:?}");
     assert_eq!(ready.1["data"]["healthy"], false, "{ready:?}");
-    s.cluster.kill(1).unwrap();
+    s.cluster.kill(Node1).unwrap();
     assert_err(
         s.post(
             "/v2/organization/sign/message",
@@ -332,8 +333,8 @@ async fn a_node_that_is_down_gives_503_and_leaves_nothing_half_done() {
         ),
         "node_unavailable",
     );
-    s.cluster.restart(2).await.unwrap();
-    s.cluster.restart(1).await.unwrap();
+    s.cluster.restart(Node2).await.unwrap();
+    s.cluster.restart(Node1).await.unwrap();
     // The same keys now succeed: the failures did not use them up.
     let r = s.post(
         "/v2/organization/wallet-sets",

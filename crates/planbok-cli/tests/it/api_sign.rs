@@ -3,7 +3,9 @@
 //! coincurve + bech32, PyNaCl, solders).
 
 use base64::Engine as _;
+use planbok_testkit::cluster::NodeRole::Node1;
 use planbok_testkit::cluster::Options;
+use planbok_testkit::cluster::SERVER;
 use serde_json::{Value, json};
 
 use crate::rest::{Custody, Stack, assert_err, assert_ok, idem, python_rejects, python_verify};
@@ -89,8 +91,8 @@ fn sign(s: &Stack, route: &str, wallet: &Value, fields: Value, trustless: bool) 
         panic!(
             "{route}: {:?}\n{}\n{}",
             r,
-            s.cluster.log_tail(0),
-            s.cluster.log_tail(1)
+            s.cluster.log_tail(SERVER),
+            s.cluster.log_tail(Node1)
         );
     }
     assert_ok(r)

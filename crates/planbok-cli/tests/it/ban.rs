@@ -3,6 +3,8 @@
 //! The test cheats as Node 1 against the real Node 2, and as Node 2 against the real Node 1
 //! (`fake_peers`); through the REST server the refusal is a 409 and an audit entry.
 
+use planbok_testkit::cluster::NodeRole::{Node1, Node2};
+use planbok_testkit::cluster::SERVER;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -42,10 +44,10 @@ async fn a_tampered_dkls23_message_disables_the_key_on_the_honest_node_even_afte
     let disabled = rec.disabled.expect("disabled durably on node 2");
     assert!(disabled.reason.contains("ban"), "{}", disabled.reason);
     assert!(
-        c.log_tail(2)
+        c.log_tail(Node2)
             .contains("DKLs23 detected a cheating counterparty: key disabled for good"),
         "node 2 raises an alert:\n{}",
-        c.log_tail(2)
+        c.log_tail(Node2)
     );
 
     // Everything later with this key is refused, however honest it looks, also after a
@@ -58,11 +60,11 @@ async fn a_tampered_dkls23_message_disables_the_key_on_the_honest_node_even_afte
             "key_disabled",
         );
         assert_code(peer_refresh(&c, &org, &key_id).await, "key_disabled");
-        c.restart(2).await.unwrap();
+        c.restart(Node2).await.unwrap();
     }
     // Its operator sees it.
     let summary = c
-        .operator(2)
+        .operator(Node2)
         .unwrap()
         .key_custody(KeyCustodyRequest {
             org_id: org.clone(),
@@ -94,7 +96,7 @@ async fn a_tampered_dkls23_message_disables_the_key_on_the_honest_node_even_afte
 /// Node 1's share of a key, opened the way a compromised Node 1 could: its database row,
 /// its (dev) keystore, and the organization secret.
 async fn node1_share(s: &Stack, key_id: &str) -> DklsKeyShare {
-    let rec = NodeStore::connect(&s.cluster.node(1).database_url)
+    let rec = NodeStore::connect(&s.cluster.node(Node1).database_url)
         .await
         .unwrap()
         .active_key(key_id)
@@ -129,7 +131,7 @@ async fn a_disabled_key_answers_409_key_disabled_and_is_audited(opts: Options) {
         )
     };
     assert_ok(sign("before"));
-    let wallet = planbok_store::server::ServerStore::connect(&s.cluster.node(0).database_url)
+    let wallet = planbok_store::server::ServerStore::connect(&s.cluster.node(SERVER).database_url)
         .await
         .unwrap()
         .wallet(&s.org_id, &w.id)
@@ -157,7 +159,7 @@ async fn a_disabled_key_answers_409_key_disabled_and_is_audited(opts: Options) {
         assert_err(sign(message), "key_disabled");
     }
     // Node 1 did not detect anything and did not disable its own row; Node 2 decides.
-    let n1 = NodeStore::connect(&s.cluster.node(1).database_url)
+    let n1 = NodeStore::connect(&s.cluster.node(Node1).database_url)
         .await
         .unwrap();
     assert_eq!(
@@ -194,7 +196,7 @@ async fn a_disabled_key_answers_409_key_disabled_and_is_audited(opts: Options) {
 async fn a_tampered_dkls23_message_from_node2_disables_the_key_on_node1(base: Options) {
     let mut c = cluster(base).await;
     let o = org(&c, CustodyMode::Standard).await;
-    c.kill(2).unwrap();
+    c.kill(Node2).unwrap();
     let node2 = FakeNode2::serve(&c).await;
     let key = keygen(&c, &o, Protocol::Dkls23).await;
     let path = "m/44/60/0/9";
@@ -209,14 +211,16 @@ async fn a_tampered_dkls23_message_from_node2_disables_the_key_on_node1(base: Op
     )
     .await;
     assert_code(r, "key_disabled");
-    let n1 = NodeStore::connect(&c.node(1).database_url).await.unwrap();
+    let n1 = NodeStore::connect(&c.node(Node1).database_url)
+        .await
+        .unwrap();
     let rec = n1.active_key(&key.key_id).await.unwrap().unwrap();
     assert!(rec.disabled.is_some(), "disabled durably on node 1");
     assert!(
-        c.log_tail(1)
+        c.log_tail(Node1)
             .contains("DKLs23 detected a cheating counterparty: key disabled for good"),
         "node 1 raises an alert:\n{}",
-        c.log_tail(1)
+        c.log_tail(Node1)
     );
 
     // Node 1 now refuses on its own flag, without even asking Node 2, also after a restart.
@@ -246,7 +250,7 @@ async fn a_tampered_dkls23_message_from_node2_disables_the_key_on_node1(base: Op
             })
             .await;
         assert_code(refresh, "key_disabled");
-        c.restart(1).await.unwrap();
+        c.restart(Node1).await.unwrap();
     }
     assert_eq!(
         node2.runs.load(Ordering::SeqCst),

@@ -1,6 +1,7 @@
 //! `planbok bench` against a real stack: every request accounted for, no errors, ordered
 //! percentiles.
 
+use planbok_testkit::cluster::SERVER;
 use std::process::Command;
 
 use planbok_testkit::cluster::Options;
@@ -22,7 +23,7 @@ fn bench(s: &Stack, args: &[&str]) -> Value {
     assert!(
         out.status.success(),
         "bench failed:\n{stdout}\n{stderr}\n{}",
-        s.cluster.log_tail(0)
+        s.cluster.log_tail(SERVER)
     );
     serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}\n{stderr}"))
 }

@@ -1,5 +1,6 @@
 //! Shared helpers: clusters, organizations, requests and independent verification.
 
+use planbok_testkit::cluster::NodeRole::{Node1, Node2};
 use std::path::Path;
 
 pub use planbok_envelope::Binding;
@@ -167,8 +168,8 @@ pub async fn keygen(c: &Cluster, org: &Org, proto: Protocol) -> KeygenResponse {
         .unwrap_or_else(|e| {
             panic!(
                 "keygen {proto:?}: {e:?}\n{}\n{}",
-                c.log_tail(1),
-                c.log_tail(2)
+                c.log_tail(Node1),
+                c.log_tail(Node2)
             )
         })
 }
@@ -210,7 +211,7 @@ pub async fn sign_and_verify(
 ) -> SignResponse {
     let r = sign_with(c, sign_request(c, org, key, path, payload, String::new()))
         .await
-        .unwrap_or_else(|e| panic!("sign: {e:?}\n{}\n{}", c.log_tail(1), c.log_tail(2)));
+        .unwrap_or_else(|e| panic!("sign: {e:?}\n{}\n{}", c.log_tail(Node1), c.log_tail(Node2)));
     verify(key, path, payload, &r);
     r
 }
@@ -280,16 +281,22 @@ pub fn digest(label: &str) -> Vec<u8> {
 
 /// Provisions CGGMP: Node 2's operator allows the run, then Node 1's starts it.
 pub async fn provision_aux(c: &Cluster) {
-    c.operator(2)
+    c.operator(Node2)
         .unwrap()
         .provision_aux(planbok_proto::pb::ProvisionAuxRequest { replace: false })
         .await
-        .unwrap_or_else(|e| panic!("allow at node 2: {e:?}\n{}", c.log_tail(2)));
-    c.operator(1)
+        .unwrap_or_else(|e| panic!("allow at node 2: {e:?}\n{}", c.log_tail(Node2)));
+    c.operator(Node1)
         .unwrap()
         .provision_aux(planbok_proto::pb::ProvisionAuxRequest { replace: false })
         .await
-        .unwrap_or_else(|e| panic!("provision: {e:?}\n{}\n{}", c.log_tail(1), c.log_tail(2)));
+        .unwrap_or_else(|e| {
+            panic!(
+                "provision: {e:?}\n{}\n{}",
+                c.log_tail(Node1),
+                c.log_tail(Node2)
+            )
+        });
 }
 
 /// Runs `cmd` with `stdin` piped in: whether it succeeded, and stdout + stderr.

@@ -1,6 +1,7 @@
 //! Custody drills: each test plays one compromise of DESIGN.md's trust table and asserts
 //! what the attacker gets (nothing), with the real node processes, server and clients.
 
+use planbok_testkit::cluster::NodeRole::Node1;
 use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
@@ -427,7 +428,7 @@ async fn a_captured_sign_ciphertext_replayed_for_another_key_path_or_payload_is_
     );
     // Still so after a restart (it is Node 1's own record), and bound ones still work.
     let mut c = c;
-    c.restart(1).await.unwrap();
+    c.restart(Node1).await.unwrap();
     assert_code(
         sign_with(
             &c,
@@ -452,7 +453,7 @@ on_sqlite_and_postgres!(
 async fn node1_identity_survives_restarts_and_signs_every_org_key() {
     let mut c = sqlite().await;
     let status = |c: &Cluster| {
-        let mut op = c.operator(1).unwrap();
+        let mut op = c.operator(Node1).unwrap();
         async move {
             op.status(StatusRequest {})
                 .await
@@ -483,7 +484,7 @@ async fn node1_identity_survives_restarts_and_signs_every_org_key() {
         &k.node_key_id,
     )
     .unwrap();
-    c.restart(1).await.unwrap();
+    c.restart(Node1).await.unwrap();
     assert_eq!(
         status(&c).await,
         id,

@@ -2,6 +2,8 @@
 //! REST API: `kill -9` under load and mid-DKG, and a soak with memory figures. Each test is
 //! named for what must hold.
 
+use planbok_testkit::cluster::NodeRole;
+use planbok_testkit::cluster::NodeRole::{Node1, Node2};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,6 +12,7 @@ use std::time::{Duration, Instant};
 use planbok_proto::pb::{CustodyMode, KeygenResponse, Protocol};
 use planbok_sdk::api::model::{CreateWalletSet, MessageSignature, SignMessage, Wallet};
 use planbok_sdk::{Client, Error};
+use planbok_server::config::ServerConfig;
 use planbok_store::NodeStore;
 use planbok_store::server::{AuditQuery, ServerStore};
 use planbok_testkit::cluster::{Db, Options, SERVER};
@@ -23,11 +26,12 @@ use crate::rest::{Custody, Stack};
 /// The server's `[node1] timeout_ms` in these drills.
 const NODE_TIMEOUT_MS: u64 = 15_000;
 
-fn node_limits() -> Vec<String> {
-    vec![
-        "run_timeout_ms = 10000".into(),
-        "round_timeout_ms = 3000".into(),
-    ]
+fn node_limits() -> planbok_node::config::Limits {
+    planbok_node::config::Limits {
+        run_timeout_ms: 10_000,
+        round_timeout_ms: 3000,
+        ..Default::default()
+    }
 }
 
 /// A Standard-custody stack whose server gives node calls `NODE_TIMEOUT_MS`, plus `extra`.
@@ -46,13 +50,9 @@ async fn stack(extra: &str) -> Stack {
 async fn stack_with(opts: Options, extra: &str) -> Stack {
     let mut s = Stack::start(opts, Custody::Standard, extra).await;
     let path = s.cluster.node(SERVER).config.clone();
-    let config = std::fs::read_to_string(&path).unwrap();
-    let config = config.replacen(
-        "[node1]\n",
-        &format!("[node1]\ntimeout_ms = {NODE_TIMEOUT_MS}\n"),
-        1,
-    );
-    std::fs::write(&path, config).unwrap();
+    let mut config = ServerConfig::from_toml(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    config.node1.timeout_ms = NODE_TIMEOUT_MS;
+    std::fs::write(&path, config.to_toml().unwrap()).unwrap();
     s.cluster.restart(SERVER).await.unwrap();
     s
 }
@@ -216,9 +216,9 @@ async fn node2_killed_under_signing_load_fails_fast_with_node_unavailable_and_re
     let run = start_load(&s, &wallets);
     tokio::time::sleep(Duration::from_secs(3)).await;
     let killed = Instant::now();
-    s.cluster.kill(2).unwrap();
+    s.cluster.kill(Node2).unwrap();
     tokio::time::sleep(Duration::from_secs(3)).await;
-    s.cluster.restart(2).await.unwrap();
+    s.cluster.restart(Node2).await.unwrap();
     let restarted = Instant::now();
     tokio::time::sleep(Duration::from_secs(4)).await;
     let outcomes = finish_load(run).await;
@@ -331,7 +331,7 @@ async fn server_killed_mid_wallet_set_creation_retry_with_same_key_makes_exactly
 async fn server_key_ids(s: &Stack) -> BTreeSet<String> {
     use sqlx::Connection as _;
     let url = &s.cluster.node(SERVER).database_url;
-    let _ = NodeStore::connect(&s.cluster.node(1).database_url)
+    let _ = NodeStore::connect(&s.cluster.node(Node1).database_url)
         .await
         .unwrap(); // installs the Any drivers
     let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
@@ -343,7 +343,7 @@ async fn server_key_ids(s: &Stack) -> BTreeSet<String> {
     rows.into_iter().flat_map(|(a, b)| [a, b]).collect()
 }
 
-async fn active_keys(s: &Stack, role: u8) -> BTreeSet<String> {
+async fn active_keys(s: &Stack, role: NodeRole) -> BTreeSet<String> {
     NodeStore::connect(&s.cluster.node(role).database_url)
         .await
         .unwrap()
@@ -375,7 +375,7 @@ async fn node1_killed_mid_dkg_leaves_no_key_only_one_node_can_use_and_new_sets_w
             })
         };
         tokio::time::sleep(Duration::from_millis(delay_ms)).await;
-        s.cluster.kill(1).unwrap();
+        s.cluster.kill(Node1).unwrap();
         let r = attempt.join().unwrap();
         match &r {
             Ok(_) => {}
@@ -392,11 +392,11 @@ async fn node1_killed_mid_dkg_leaves_no_key_only_one_node_can_use_and_new_sets_w
                 Err(e) => e.to_string(),
             }
         );
-        s.cluster.restart(1).await.unwrap();
+        s.cluster.restart(Node1).await.unwrap();
     }
 
     let recorded = server_key_ids(&s).await;
-    let (n1, n2) = (active_keys(&s, 1).await, active_keys(&s, 2).await);
+    let (n1, n2) = (active_keys(&s, Node1).await, active_keys(&s, Node2).await);
     eprintln!(
         "server recorded {} keys; node 1 holds {} active, node 2 {} active",
         recorded.len(),
@@ -414,10 +414,10 @@ async fn node1_killed_mid_dkg_leaves_no_key_only_one_node_can_use_and_new_sets_w
     );
     // Try every key either node holds that the server never recorded: it signs on both
     // nodes (a complete orphan, harmless) or Node 1 does not know it. Nothing else.
-    let store1 = NodeStore::connect(&s.cluster.node(1).database_url)
+    let store1 = NodeStore::connect(&s.cluster.node(Node1).database_url)
         .await
         .unwrap();
-    let store2 = NodeStore::connect(&s.cluster.node(2).database_url)
+    let store2 = NodeStore::connect(&s.cluster.node(Node2).database_url)
         .await
         .unwrap();
     let org = Org {
@@ -488,7 +488,11 @@ async fn soak_mixed_load_has_no_errors_and_memory_stays_flat_after_warm_up() {
     // Default node limits: CGGMP signatures in the mix may queue for seconds.
     let s = Stack::start(Options::default(), Custody::Standard, "").await;
     s.provision().await;
-    let roles = [(SERVER, "server"), (1, "node 1"), (2, "node 2")];
+    let roles = [
+        (SERVER, "server"),
+        (Node1.into(), "node 1"),
+        (Node2.into(), "node 2"),
+    ];
     let pids: Vec<u32> = roles
         .iter()
         .map(|(r, _)| s.cluster.node(*r).pid().unwrap())

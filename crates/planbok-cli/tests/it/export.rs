@@ -12,6 +12,7 @@ use planbok_proto::pb::{
     CustodyMode, ExportRequest, ExportResponse, GrantBody, KeygenResponse, Operation,
     PeerExportRequest, Protocol, SignedGrant,
 };
+use planbok_testkit::cluster::NodeRole::{Node1, Node2};
 use planbok_testkit::cluster::{Cluster, Options, now_ms};
 use prost::Message as _;
 use tonic::Status;
@@ -67,7 +68,13 @@ pub async fn export_and_check(c: &Cluster, org: &Org, key: &KeygenResponse, path
         export_request(c, org, key, &pk, org.export_ct(&pk, &[key])),
     )
     .await
-    .unwrap_or_else(|e| panic!("export: {e:?}\n{}\n{}", c.log_tail(1), c.log_tail(2)));
+    .unwrap_or_else(|e| {
+        panic!(
+            "export: {e:?}\n{}\n{}",
+            c.log_tail(Node1),
+            c.log_tail(Node2)
+        )
+    });
     assert_eq!(r.protocol, key.protocol);
     assert_eq!(r.public_key, key.public_key);
     assert_eq!(r.chain_code, key.chain_code);

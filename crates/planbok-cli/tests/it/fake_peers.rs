@@ -3,6 +3,7 @@
 //! `Peer.Run`), or a compromised Node 2 (a `Peer` server on Node 2's port with Node 2's
 //! certificate). Either may cheat in a DKLs23 signature the way the library's own tests do.
 
+use planbok_testkit::cluster::NodeRole::Node2;
 use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -277,7 +278,7 @@ pub fn check_signature(share: &DklsKeyShare, path: &str, digest: [u8; 32], sig: 
 }
 
 pub async fn node2_key(c: &Cluster, key_id: &str) -> planbok_store::KeyRecord {
-    NodeStore::connect(&c.node(2).database_url)
+    NodeStore::connect(&c.node(Node2).database_url)
         .await
         .unwrap()
         .active_key(key_id)
@@ -317,7 +318,7 @@ impl FakeNode2 {
             &pki.join("node2.key"),
         )
         .unwrap();
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", c.node(2).port))
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", c.node(Node2).port))
             .await
             .unwrap();
         let server = tonic::transport::Server::builder()

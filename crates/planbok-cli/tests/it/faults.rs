@@ -1,6 +1,7 @@
 //! Crashes and stalls mid-protocol: clean errors within the timeout, nothing half-made
 //! usable, retries with fresh grants succeed, and every earlier key survives restarts.
 
+use planbok_testkit::cluster::NodeRole::{Node1, Node2};
 use std::time::{Duration, Instant};
 
 use planbok_proto::pb::{CustodyMode, Protocol};
@@ -10,11 +11,12 @@ use crate::common::*;
 
 const RUN_TIMEOUT_MS: u64 = 20_000;
 
-fn limits() -> Vec<String> {
-    vec![
-        format!("run_timeout_ms = {RUN_TIMEOUT_MS}"),
-        "round_timeout_ms = 3000".into(),
-    ]
+fn limits() -> planbok_node::config::Limits {
+    planbok_node::config::Limits {
+        run_timeout_ms: RUN_TIMEOUT_MS,
+        round_timeout_ms: 3000,
+        ..Default::default()
+    }
 }
 
 async fn node2_killed_mid_dkg_and_mid_sign_leaves_nothing_half_made_and_keys_survive(
@@ -55,7 +57,7 @@ async fn node2_killed_mid_dkg_and_mid_sign_leaves_nothing_half_made_and_keys_sur
             })
         };
         tokio::time::sleep(Duration::from_millis(150)).await;
-        c.kill(2).unwrap();
+        c.kill(Node2).unwrap();
         let r = dkg.await.unwrap();
         assert_code(r, "peer_unavailable");
         assert!(started.elapsed() < Duration::from_millis(RUN_TIMEOUT_MS));
@@ -66,7 +68,7 @@ async fn node2_killed_mid_dkg_and_mid_sign_leaves_nothing_half_made_and_keys_sur
         protocol: Protocol::Dkls23 as i32,
         ..Default::default()
     };
-    c.restart(2).await.unwrap();
+    c.restart(Node2).await.unwrap();
     assert_code(
         sign_with(
             &c,
@@ -93,7 +95,7 @@ async fn node2_killed_mid_dkg_and_mid_sign_leaves_nothing_half_made_and_keys_sur
         let started = Instant::now();
         let task = tokio::spawn(async move { s.sign(req).await });
         tokio::time::sleep(Duration::from_millis(300)).await;
-        c.kill(2).unwrap();
+        c.kill(Node2).unwrap();
         assert_code(task.await.unwrap(), "peer_unavailable");
         assert!(started.elapsed() < Duration::from_millis(RUN_TIMEOUT_MS));
     }
@@ -102,12 +104,12 @@ async fn node2_killed_mid_dkg_and_mid_sign_leaves_nothing_half_made_and_keys_sur
         sign_with(&c, sign_request(&c, &org, &ed, "m", b"down", String::new())).await,
         "peer_unavailable",
     );
-    c.restart(2).await.unwrap();
+    c.restart(Node2).await.unwrap();
     sign_and_verify(&c, &org, &ec, "m/44/60/0/0", &digest("retried")).await;
 
     // --- After restarting both nodes, every earlier key still signs.
-    c.restart(1).await.unwrap();
-    c.restart(2).await.unwrap();
+    c.restart(Node1).await.unwrap();
+    c.restart(Node2).await.unwrap();
     sign_and_verify(&c, &org, &ed, "m", b"after restart").await;
     sign_and_verify(&c, &org, &ec, "m/44/60/0/9", &digest("after restart")).await;
     sign_and_verify(&c, &org, &dk, "m/44/60/0/9", &digest("after restart")).await;
@@ -115,23 +117,24 @@ async fn node2_killed_mid_dkg_and_mid_sign_leaves_nothing_half_made_and_keys_sur
 
 async fn frozen_node2_times_out_cleanly_and_recovers(base: Options) {
     let c = cluster(Options {
-        limits: vec![
-            format!("run_timeout_ms = {RUN_TIMEOUT_MS}"),
-            "round_timeout_ms = 1500".into(),
-        ],
+        limits: planbok_node::config::Limits {
+            run_timeout_ms: RUN_TIMEOUT_MS,
+            round_timeout_ms: 1500,
+            ..Default::default()
+        },
         ..base
     })
     .await;
     let org = org(&c, CustodyMode::Standard).await;
     let ed = keygen(&c, &org, Protocol::Frost).await;
-    c.signal(2, "STOP").unwrap();
+    c.signal(Node2, "STOP").unwrap();
     let started = Instant::now();
     let r = sign_with(
         &c,
         sign_request(&c, &org, &ed, "m", b"frozen", String::new()),
     )
     .await;
-    c.signal(2, "CONT").unwrap();
+    c.signal(Node2, "CONT").unwrap();
     assert_code(r, "timeout");
     assert!(started.elapsed() < Duration::from_millis(RUN_TIMEOUT_MS));
     sign_and_verify(&c, &org, &ed, "m", b"thawed").await;

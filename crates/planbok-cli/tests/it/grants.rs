@@ -6,6 +6,7 @@ use planbok_proto::pb::{
     CustodyMode, GrantBody, Open, Operation, PeerMessage, Protocol, RunKind, SignRequest,
     SignedGrant,
 };
+use planbok_testkit::cluster::NodeRole::{Node1, Node2};
 use planbok_testkit::cluster::{Cluster, Options, now_ms};
 use prost::Message as _;
 
@@ -95,8 +96,8 @@ async fn node1_refuses_every_bad_grant_with_its_code(base: Options) {
     assert_code(sign_with(&c, req.clone()).await, "grant_replayed");
     // ... also after both nodes restart.
     let mut c = c;
-    c.restart(2).await.unwrap();
-    c.restart(1).await.unwrap();
+    c.restart(Node2).await.unwrap();
+    c.restart(Node1).await.unwrap();
     assert_code(sign_with(&c, req.clone()).await, "grant_replayed");
     // A fresh grant still signs.
     sign_and_verify(&c, &org, &key, "m/44/60/0/0", &digest("pay")).await;
@@ -146,7 +147,7 @@ async fn node2_checks_every_grant_on_its_own(base: Options) {
         open_on_node2(&c, sign_open(&req, req.grant.clone())).await,
         "grant_replayed",
     );
-    c.restart(2).await.unwrap();
+    c.restart(Node2).await.unwrap();
     assert_code(
         open_on_node2(&c, sign_open(&req, req.grant.clone())).await,
         "grant_replayed",

@@ -1,6 +1,10 @@
 //! Node 1 and Node 2 as real processes over real mutual TLS, driven the way the REST server
 //! drives them (server certificate + grant key).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test: a panic is the failure report"
+)]
 
 /// Runs each named `async fn(Options)` twice: nodes on SQLite, and nodes on PostgreSQL.
 macro_rules! on_sqlite_and_postgres {

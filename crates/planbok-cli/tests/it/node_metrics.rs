@@ -1,6 +1,7 @@
 //! Nodes' Prometheus metrics on their own plain-HTTP listener (`metrics_listen`).
 
 use planbok_proto::pb::SignRequest;
+use planbok_testkit::cluster::NodeRole;
 
 use crate::rest::{Custody, Stack};
 
@@ -33,7 +34,7 @@ fn sample(text: &str, prefix: &str) -> Option<f64> {
 async fn nodes_count_runs_refusals_and_seal_state_on_a_separate_listener() {
     let mut s = Stack::sqlite(Custody::Standard).await;
     let ports = [free_port(), free_port()];
-    for (role, port) in [(1u8, ports[0]), (2, ports[1])] {
+    for (role, port) in [(NodeRole::Node1, ports[0]), (NodeRole::Node2, ports[1])] {
         let path = s.cluster.node(role).config.clone();
         let text = std::fs::read_to_string(&path).unwrap();
         // A top-level key: before the first table.
@@ -43,8 +44,8 @@ async fn nodes_count_runs_refusals_and_seal_state_on_a_separate_listener() {
         )
         .unwrap();
     }
-    s.cluster.restart(2).await.unwrap();
-    s.cluster.restart(1).await.unwrap();
+    s.cluster.restart(NodeRole::Node2).await.unwrap();
+    s.cluster.restart(NodeRole::Node1).await.unwrap();
 
     let set = s.wallet_set("dkls23", false);
     let wallet = s.wallets(&set.id, &["SOL-DEVNET"], 1, false).remove(0);
@@ -134,7 +135,7 @@ async fn nodes_count_runs_refusals_and_seal_state_on_a_separate_listener() {
     assert!(other.is_err());
     let grpc = ureq::get(&format!(
         "http://127.0.0.1:{}/metrics",
-        s.cluster.node(1).port
+        s.cluster.node(NodeRole::Node1).port
     ))
     .call();
     assert!(grpc.is_err());

@@ -7,6 +7,8 @@
 //! - keys made before modes were recorded fail closed on Node 2 until its operator confirms;
 //! - Node 1 alone cannot make Node 2 run aux-info generation.
 
+use planbok_testkit::cluster::NodeRole;
+use planbok_testkit::cluster::NodeRole::{Node1, Node2};
 use std::time::Duration;
 
 use planbok_mpc::export::ExportRecipientSecret;
@@ -43,10 +45,10 @@ async fn server_and_node1_asking_node2_to_export_a_standard_key_is_refused_by_no
         assert_code(r, "export_not_allowed");
     }
     assert!(
-        c.log_tail(2)
+        c.log_tail(Node2)
             .contains("refused to export a Standard key although the grant allowed it"),
         "node 2 raises an alert:\n{}",
-        c.log_tail(2)
+        c.log_tail(Node2)
     );
     // Node 1 (honest here) refuses as before, on its own check.
     let (_, pk) = ExportRecipientSecret::generate();
@@ -149,7 +151,9 @@ async fn a_dkg_grant_and_open_that_disagree_on_custody_are_refused(base: Options
             Custody::Standard
         };
         assert_eq!(node2_key(&c, &key.key_id).await.custody, Some(expected));
-        let n1 = NodeStore::connect(&c.node(1).database_url).await.unwrap();
+        let n1 = NodeStore::connect(&c.node(Node1).database_url)
+            .await
+            .unwrap();
         assert_eq!(
             n1.active_key(&key.key_id).await.unwrap().unwrap().custody,
             Some(expected)
@@ -179,7 +183,7 @@ async fn downgrade_to_schema_2(url: &str) {
     conn.close().await.unwrap();
 }
 
-async fn custody_list(c: &Cluster, role: u8, org: &str) -> Vec<OrgKeyCustody> {
+async fn custody_list(c: &Cluster, role: NodeRole, org: &str) -> Vec<OrgKeyCustody> {
     c.operator(role)
         .unwrap()
         .key_custody(KeyCustodyRequest {
@@ -202,13 +206,13 @@ async fn keys_made_before_modes_were_recorded_are_not_exported_by_node2_until_it
         .await
         .unwrap();
     let sk = keygen(&c, &standard, Protocol::Frost).await;
-    c.kill(1).unwrap();
-    c.kill(2).unwrap();
-    for role in [1, 2] {
+    c.kill(Node1).unwrap();
+    c.kill(Node2).unwrap();
+    for role in NodeRole::ALL {
         downgrade_to_schema_2(&c.node(role).database_url).await;
     }
-    c.restart(2).await.unwrap();
-    c.restart(1).await.unwrap();
+    c.restart(Node2).await.unwrap();
+    c.restart(Node1).await.unwrap();
 
     // Node 1 took each key's mode from its organization's registration; Node 2 could not
     // know, and says so.
@@ -219,11 +223,11 @@ async fn keys_made_before_modes_were_recorded_are_not_exported_by_node2_until_it
         disabled: 0,
     };
     assert_eq!(
-        custody_list(&c, 1, &trustless.id).await,
+        custody_list(&c, Node1, &trustless.id).await,
         vec![row(CustodyMode::Trustless, &trustless)]
     );
     assert_eq!(
-        custody_list(&c, 2, &trustless.id).await,
+        custody_list(&c, Node2, &trustless.id).await,
         vec![row(CustodyMode::Unspecified, &trustless)]
     );
     // Fail closed: the owner's export with a fresh secret passes Node 1 and stops at Node 2.
@@ -260,7 +264,7 @@ async fn keys_made_before_modes_were_recorded_are_not_exported_by_node2_until_it
     // Standard blocks calling the Standard organization's older keys Trustless.
     let _new = keygen(&c, &standard, Protocol::Frost).await;
     let wrong = c
-        .operator(2)
+        .operator(Node2)
         .unwrap()
         .key_custody(KeyCustodyRequest {
             org_id: standard.id.clone(),
@@ -269,11 +273,11 @@ async fn keys_made_before_modes_were_recorded_are_not_exported_by_node2_until_it
         .await;
     assert_code(wrong, "invalid_argument");
     // The documented path: `planbok operator key-custody` against Node 2.
-    let (ok, out) = crate::sealed::operator(&c, 2, &["key-custody"]);
+    let (ok, out) = crate::sealed::operator(&c, Node2, &["key-custody"]);
     assert!(ok && out.contains("unrecorded"), "{out}");
     let (ok, out) = crate::sealed::operator(
         &c,
-        2,
+        Node2,
         &["key-custody", "--org", &trustless.id, "--set", "trustless"],
     );
     assert!(ok, "{out}");
@@ -287,7 +291,7 @@ async fn keys_made_before_modes_were_recorded_are_not_exported_by_node2_until_it
         "{out}"
     );
     assert_eq!(
-        custody_list(&c, 2, &trustless.id).await,
+        custody_list(&c, Node2, &trustless.id).await,
         vec![row(CustodyMode::Trustless, &trustless)]
     );
     export_and_check(&c, &trustless, &tk, "m/44/60/0/2").await;
@@ -299,7 +303,8 @@ async fn keys_made_before_modes_were_recorded_are_not_exported_by_node2_until_it
     // Only an operator may do this: Node 1's certificate is refused on Node 2's operator
     // service.
     let as_node1 = planbok_proto::pb::operator_client::OperatorClient::new(
-        c.channel_as(2, planbok_proto::roles::Role::Node1).unwrap(),
+        c.channel_as(Node2, planbok_proto::roles::Role::Node1)
+            .unwrap(),
     )
     .key_custody(KeyCustodyRequest {
         org_id: standard.id.clone(),
@@ -311,7 +316,7 @@ async fn keys_made_before_modes_were_recorded_are_not_exported_by_node2_until_it
 
 // ---- Aux info needs Node 2's operator ------------------------------------------------------
 
-async fn aux_ready(c: &Cluster, role: u8) -> bool {
+async fn aux_ready(c: &Cluster, role: NodeRole) -> bool {
     c.operator(role)
         .unwrap()
         .status(StatusRequest {})
@@ -324,11 +329,15 @@ async fn aux_ready(c: &Cluster, role: u8) -> bool {
 async fn provision_at_node1(c: &Cluster, replace: bool) -> Result<(), Status> {
     let mut req = tonic::Request::new(ProvisionAuxRequest { replace });
     req.set_timeout(Duration::from_secs(300));
-    c.operator(1).unwrap().provision_aux(req).await.map(|_| ())
+    c.operator(Node1)
+        .unwrap()
+        .provision_aux(req)
+        .await
+        .map(|_| ())
 }
 
 async fn allow_at_node2(c: &Cluster, replace: bool) -> Result<(), Status> {
-    c.operator(2)
+    c.operator(Node2)
         .unwrap()
         .provision_aux(ProvisionAuxRequest { replace })
         .await
@@ -354,17 +363,17 @@ async fn node1_alone_cannot_make_node2_run_aux_info() {
     );
     // Node 1's own operator is not Node 2's operator either.
     assert_code(provision_at_node1(&c, false).await, "aux_not_allowed");
-    assert!(!aux_ready(&c, 1).await && !aux_ready(&c, 2).await);
+    assert!(!aux_ready(&c, Node1).await && !aux_ready(&c, Node2).await);
 
     // Node 2's operator allows one run; Node 1 runs it.
     // (through the CLI, as docs/node.md shows it)
-    let (ok, out) = crate::sealed::operator(&c, 2, &["provision-aux"]);
+    let (ok, out) = crate::sealed::operator(&c, Node2, &["provision-aux"]);
     assert!(
         ok && out.contains("node 2 accepts one aux-info run"),
         "{out}"
     );
     provision_at_node1(&c, false).await.unwrap();
-    assert!(aux_ready(&c, 1).await && aux_ready(&c, 2).await);
+    assert!(aux_ready(&c, Node1).await && aux_ready(&c, Node2).await);
     // One run per permission: replacing needs a new one, and one that says so.
     assert_code(provision_at_node1(&c, true).await, "aux_not_allowed");
     assert_code(
@@ -382,7 +391,7 @@ async fn node1_alone_cannot_make_node2_run_aux_info() {
     // The permission lives in Node 2's memory only: a restart forgets it (fail closed).
     let mut c = c;
     allow_at_node2(&c, true).await.unwrap();
-    c.restart(2).await.unwrap();
+    c.restart(Node2).await.unwrap();
     assert_code(provision_at_node1(&c, true).await, "aux_not_allowed");
 }
 

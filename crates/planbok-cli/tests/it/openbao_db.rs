@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use planbok_testkit::cluster::SERVER;
+
 use crate::rest::{Custody, Stack, idem};
 
 const TOKEN: &str = "planbok-test-root";
@@ -88,7 +90,7 @@ async fn the_server_signs_for_two_minutes_while_its_database_user_rotates() {
     let wallet = s.wallets(&set.id, &["SOL-DEVNET"], 1, false).remove(0).id;
 
     // The schema gets an owner role that outlives every issued user.
-    let db_url = s.cluster.node(0).database_url.clone();
+    let db_url = s.cluster.node(SERVER).database_url.clone();
     let db = db_url.rsplit('/').next().unwrap().to_owned();
     let owner = format!("{db}_owner");
     psql(
@@ -152,7 +154,7 @@ async fn the_server_signs_for_two_minutes_while_its_database_user_rotates() {
     // The server restarts on OpenBao's users.
     let dir = s.cluster.dir.path().to_owned();
     std::fs::write(dir.join("bao.token"), TOKEN).unwrap();
-    let config = s.cluster.node(0).config.clone();
+    let config = s.cluster.node(SERVER).config.clone();
     let text = std::fs::read_to_string(&config).unwrap();
     std::fs::write(
         &config,
@@ -162,7 +164,7 @@ async fn the_server_signs_for_two_minutes_while_its_database_user_rotates() {
         ),
     )
     .unwrap();
-    s.cluster.restart(0).await.unwrap();
+    s.cluster.restart(SERVER).await.unwrap();
 
     // Two minutes of signing from three clients: not one failure.
     let started = Instant::now();
@@ -194,14 +196,18 @@ async fn the_server_signs_for_two_minutes_while_its_database_user_rotates() {
             (o + ok, f)
         })
     });
-    let log = std::fs::read_to_string(&s.cluster.node(0).log).unwrap();
-    assert!(failed.is_empty(), "{failed:?}\n{}", s.cluster.log_tail(0));
+    let log = std::fs::read_to_string(&s.cluster.node(SERVER).log).unwrap();
+    assert!(
+        failed.is_empty(),
+        "{failed:?}\n{}",
+        s.cluster.log_tail(SERVER)
+    );
     assert!(ok > 100, "{ok}");
     let rotations = log.matches("rotated to a new database user").count();
     assert!(
         rotations >= 2,
         "{rotations} rotations\n{}",
-        s.cluster.log_tail(0)
+        s.cluster.log_tail(SERVER)
     );
     // Every connection of the server is an issued user's; the first users are gone.
     let users = psql(

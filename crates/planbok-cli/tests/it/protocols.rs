@@ -38,10 +38,11 @@ async fn every_protocol(c: &planbok_testkit::cluster::Cluster) -> Org {
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrent_signing_is_bounded_and_every_signature_verifies() {
     let c = cluster(Options {
-        limits: vec![
-            "max_concurrent_runs = 2".into(),
-            "queue_timeout_ms = 20000".into(),
-        ],
+        limits: planbok_node::config::Limits {
+            max_concurrent_runs: 2,
+            queue_timeout_ms: 20_000,
+            ..Default::default()
+        },
         ..Default::default()
     })
     .await;
@@ -85,10 +86,11 @@ async fn concurrent_signing_is_bounded_and_every_signature_verifies() {
 #[tokio::test(flavor = "multi_thread")]
 async fn excess_runs_get_busy_when_the_queue_timeout_passes() {
     let c = cluster(Options {
-        limits: vec![
-            "max_concurrent_runs = 1".into(),
-            "queue_timeout_ms = 1".into(),
-        ],
+        limits: planbok_node::config::Limits {
+            max_concurrent_runs: 1,
+            queue_timeout_ms: 1,
+            ..Default::default()
+        },
         ..Default::default()
     })
     .await;

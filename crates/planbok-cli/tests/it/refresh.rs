@@ -2,6 +2,8 @@
 //! committed in two phases. A crash never leaves the nodes on shares of different
 //! refreshes, and a refresh Node 1 did not see complete is settled against Node 2.
 
+use planbok_testkit::cluster::NodeRole;
+use planbok_testkit::cluster::NodeRole::{Node1, Node2};
 use std::time::Duration;
 
 use planbok_proto::grant;
@@ -39,7 +41,7 @@ async fn refresh_with(c: &Cluster, req: RefreshRequest) -> Result<RefreshRespons
 }
 
 /// (share version, sealed share, pending version) as `role` stored them.
-async fn stored(c: &Cluster, role: u8, key_id: &str) -> (i64, Vec<u8>, Option<i64>) {
+async fn stored(c: &Cluster, role: NodeRole, key_id: &str) -> (i64, Vec<u8>, Option<i64>) {
     let s = NodeStore::connect(&c.node(role).database_url)
         .await
         .unwrap();
@@ -66,8 +68,8 @@ async fn every_protocol_refreshes_and_signs_with_new_shares(base: Options) {
     ] {
         let key = keygen_with(&c, &org, proto, org.ct("dkg")).await.unwrap();
         let before = [
-            stored(&c, 1, &key.key_id).await,
-            stored(&c, 2, &key.key_id).await,
+            stored(&c, Node1, &key.key_id).await,
+            stored(&c, Node2, &key.key_id).await,
         ];
         for version in [2, 3] {
             let r = refresh_with(&c, refresh_request(&c, &org, &key, org.ct("sign")))
@@ -75,8 +77,8 @@ async fn every_protocol_refreshes_and_signs_with_new_shares(base: Options) {
                 .unwrap_or_else(|e| {
                     panic!(
                         "refresh {proto:?}: {e:?}\n{}\n{}",
-                        c.log_tail(1),
-                        c.log_tail(2)
+                        c.log_tail(Node1),
+                        c.log_tail(Node2)
                     )
                 });
             assert_eq!(r.public_key, key.public_key, "same public key");
@@ -87,7 +89,7 @@ async fn every_protocol_refreshes_and_signs_with_new_shares(base: Options) {
                 .unwrap();
             verify(&key, path, &msg, &s);
         }
-        for (role, old) in [(1u8, &before[0]), (2, &before[1])] {
+        for (role, old) in [(Node1, &before[0]), (Node2, &before[1])] {
             let (v, sealed, pending) = stored(&c, role, &key.key_id).await;
             assert_eq!((old.0, v, pending), (1, 3, None), "node {role}");
             assert_ne!(sealed, old.1, "node {role}'s sealed share changed");
@@ -159,7 +161,10 @@ async fn refresh_refusals_each_with_its_code() {
 
 async fn node2_killed_mid_refresh_keeps_the_old_shares_signing(base: Options) {
     let mut c = cluster(Options {
-        limits: vec!["round_timeout_ms = 3000".into()],
+        limits: planbok_node::config::Limits {
+            round_timeout_ms: 3000,
+            ..Default::default()
+        },
         ..base
     })
     .await;
@@ -167,20 +172,20 @@ async fn node2_killed_mid_refresh_keeps_the_old_shares_signing(base: Options) {
     let org = org(&c, CustodyMode::Standard).await;
     let key = keygen(&c, &org, Protocol::Cggmp).await;
     let before = [
-        stored(&c, 1, &key.key_id).await,
-        stored(&c, 2, &key.key_id).await,
+        stored(&c, Node1, &key.key_id).await,
+        stored(&c, Node2, &key.key_id).await,
     ];
     // A CGGMP refresh is seconds of proofs: kill -9 Node 2 in the middle of it.
     let req = refresh_request(&c, &org, &key, String::new());
     let mut s = c.server().unwrap();
     let task = tokio::spawn(async move { s.refresh(req).await });
     tokio::time::sleep(Duration::from_millis(700)).await;
-    c.kill(2).unwrap();
+    c.kill(Node2).unwrap();
     assert_code(task.await.unwrap(), "peer_unavailable");
-    c.restart(2).await.unwrap();
+    c.restart(Node2).await.unwrap();
     // Both nodes are on the old shares, nothing pending, and the key signs.
-    assert_eq!(stored(&c, 1, &key.key_id).await, before[0]);
-    assert_eq!(stored(&c, 2, &key.key_id).await, before[1]);
+    assert_eq!(stored(&c, Node1, &key.key_id).await, before[0]);
+    assert_eq!(stored(&c, Node2, &key.key_id).await, before[1]);
     sign_and_verify(&c, &org, &key, "m/44/60/0/0", &digest("old shares")).await;
     // A retry with a fresh grant refreshes.
     let r = refresh_with(&c, refresh_request(&c, &org, &key, String::new()))
@@ -199,8 +204,8 @@ async fn node1_settles_a_refresh_left_in_doubt() {
     let mut c = sqlite().await;
     let org = org(&c, CustodyMode::Standard).await;
     let key = keygen(&c, &org, Protocol::Dkls23).await;
-    let url = c.node(1).database_url.clone();
-    let (v1, old, _) = stored(&c, 1, &key.key_id).await;
+    let url = c.node(Node1).database_url.clone();
+    let (v1, old, _) = stored(&c, Node1, &key.key_id).await;
 
     // 1. Node 1 stored a pending share but Node 2 never activated: dropped.
     NodeStore::connect(&url)
@@ -209,17 +214,20 @@ async fn node1_settles_a_refresh_left_in_doubt() {
         .insert_pending_share(&key.key_id, v1 + 1, vec![0xEE; 64])
         .await
         .unwrap();
-    c.restart(1).await.unwrap(); // Node 1 keeps pending shares across restarts
-    assert_eq!(stored(&c, 1, &key.key_id).await.2, Some(v1 + 1));
+    c.restart(Node1).await.unwrap(); // Node 1 keeps pending shares across restarts
+    assert_eq!(stored(&c, Node1, &key.key_id).await.2, Some(v1 + 1));
     sign_and_verify(&c, &org, &key, "m/1", &digest("dropped")).await;
-    assert_eq!(stored(&c, 1, &key.key_id).await, (v1, old.clone(), None));
+    assert_eq!(
+        stored(&c, Node1, &key.key_id).await,
+        (v1, old.clone(), None)
+    );
 
     // 2. Node 2 activated, Node 1 never heard: Node 1 is rolled back to (old active, new
     // pending) by hand, and its next signature activates the new share.
     refresh_with(&c, refresh_request(&c, &org, &key, String::new()))
         .await
         .unwrap();
-    let (v2, new, _) = stored(&c, 1, &key.key_id).await;
+    let (v2, new, _) = stored(&c, Node1, &key.key_id).await;
     assert_eq!(v2, v1 + 1);
     {
         let _ = NodeStore::connect(&url).await.unwrap(); // installs the Any drivers
@@ -238,7 +246,7 @@ async fn node1_settles_a_refresh_left_in_doubt() {
         .insert_pending_share(&key.key_id, v2, new.clone())
         .await
         .unwrap();
-    c.restart(1).await.unwrap();
+    c.restart(Node1).await.unwrap();
     sign_and_verify(&c, &org, &key, "m/2", &digest("completed")).await;
-    assert_eq!(stored(&c, 1, &key.key_id).await, (v2, new, None));
+    assert_eq!(stored(&c, Node1, &key.key_id).await, (v2, new, None));
 }

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 use planbok_sdk::Client;
 use serde_json::{Value, json};
 
+use planbok_testkit::cluster::SERVER;
+
 use crate::rest::{Custody, Stack, idem};
 
 const REDIS: &str = "redis://127.0.0.1:6379/0";
@@ -57,7 +59,7 @@ fn free_port() -> u16 {
 }
 
 fn start_replicas(s: &Stack, n: usize) -> Replicas {
-    let first = s.cluster.node(0);
+    let first = s.cluster.node(SERVER);
     let text = std::fs::read_to_string(&first.config).unwrap();
     let listen = format!("listen = \"127.0.0.1:{}\"", first.port);
     assert!(text.contains(&listen), "{text}");
@@ -164,7 +166,7 @@ async fn three_replicas_share_one_rate_limit_one_idempotency_and_one_audit_trail
         signed + limited,
         outcomes.len(),
         "only successes and 429s: {outcomes:?}\n{}",
-        s.cluster.log_tail(0)
+        s.cluster.log_tail(SERVER)
     );
     // GCRA: the burst, then one every 50 ms; within 10 % of the steady rate.
     let expected = 20.0 + 20.0 * elapsed;

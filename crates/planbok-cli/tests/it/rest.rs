@@ -1,6 +1,8 @@
 //! Helpers for the REST tests: the whole stack (Node 1, Node 2, server) as processes, an
 //! organization with its owner's key, requests, and the independent Python cross-checks.
 
+use planbok_testkit::cluster::NodeRole::{Node1, Node2};
+use planbok_testkit::cluster::SERVER;
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 
@@ -42,7 +44,7 @@ impl Stack {
         crate::common::run_with_stdin(
             Command::new(crate::common::bin())
                 .args(["audit", "verify", "--config"])
-                .arg(&self.cluster.node(0).config),
+                .arg(&self.cluster.node(SERVER).config),
             "",
         )
     }
@@ -54,7 +56,7 @@ impl Stack {
         cluster
             .start_server(extra)
             .await
-            .unwrap_or_else(|e| panic!("server: {e:?}\n{}", cluster.log_tail(0)));
+            .unwrap_or_else(|e| panic!("server: {e:?}\n{}", cluster.log_tail(SERVER)));
         let (owner, org_id, owner_key) = new_org_with_key(&cluster, "acme");
         let pem = owner.organization_public_key().unwrap();
         let node_key = node_key(&cluster).await;
@@ -108,12 +110,12 @@ impl Stack {
     /// Provisions CGGMP (test primes; seconds).
     pub async fn provision(&self) {
         self.cluster
-            .operator(2)
+            .operator(Node2)
             .unwrap()
             .provision_aux(ProvisionAuxRequest { replace: false })
             .await
             .expect("node 2 allows provisioning");
-        let mut op = self.cluster.operator(1).unwrap();
+        let mut op = self.cluster.operator(Node1).unwrap();
         let mut req = tonic::Request::new(ProvisionAuxRequest { replace: false });
         req.set_timeout(std::time::Duration::from_secs(300));
         op.provision_aux(req).await.expect("provision aux");
@@ -131,8 +133,8 @@ impl Stack {
             .unwrap_or_else(|e| {
                 panic!(
                     "wallet set: {e}\n{}\n{}",
-                    self.cluster.log_tail(0),
-                    self.cluster.log_tail(1)
+                    self.cluster.log_tail(SERVER),
+                    self.cluster.log_tail(Node1)
                 )
             })
     }
@@ -148,7 +150,7 @@ impl Stack {
                 metadata: Vec::new(),
                 encrypted_organization_secret: trustless.then(|| self.ct(Context::Sign)),
             })
-            .unwrap_or_else(|e| panic!("wallets: {e}\n{}", self.cluster.log_tail(0)))
+            .unwrap_or_else(|e| panic!("wallets: {e}\n{}", self.cluster.log_tail(SERVER)))
     }
 
     /// `POST` with the owner key; the status and the whole envelope.
@@ -285,7 +287,7 @@ pub fn cli(s: &Stack, args: &[&str], secret: Option<&std::path::Path>) -> (bool,
 /// Node 1's identity key as `planbok operator status` reads it.
 pub async fn node_key(cluster: &Cluster) -> String {
     let k = cluster
-        .operator(1)
+        .operator(Node1)
         .unwrap()
         .status(planbok_proto::pb::StatusRequest {})
         .await

@@ -1,6 +1,8 @@
 //! Sealed keystores (Shamir unseal keys, through the `planbok operator` CLI), and a scan
 //! of everything the nodes wrote for plain-text secrets.
 
+use planbok_testkit::cluster::NodeRole;
+use planbok_testkit::cluster::NodeRole::{Node1, Node2};
 use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -11,14 +13,14 @@ use planbok_testkit::cluster::{Cluster, Keystore, Options};
 use crate::common::*;
 
 /// `planbok operator --node … --pki … <args>` as a command line (program first).
-fn operator_argv(c: &Cluster, node: u8, args: &[&str]) -> Vec<String> {
+fn operator_argv(c: &Cluster, node: NodeRole, args: &[&str]) -> Vec<String> {
     let mut argv = vec![
         bin().display().to_string(),
         "operator".into(),
         "--node".into(),
         format!("https://127.0.0.1:{}", c.node(node).port),
         "--node-role".into(),
-        format!("node{node}"),
+        node.name().into(),
         "--pki".into(),
         c.dir.path().join("pki").display().to_string(),
     ];
@@ -27,24 +29,24 @@ fn operator_argv(c: &Cluster, node: u8, args: &[&str]) -> Vec<String> {
 }
 
 /// Runs the operator CLI with `stdin` piped in (nothing, for most verbs).
-fn operator_with_stdin(c: &Cluster, node: u8, args: &[&str], stdin: &str) -> (bool, String) {
+fn operator_with_stdin(c: &Cluster, node: NodeRole, args: &[&str], stdin: &str) -> (bool, String) {
     let argv = operator_argv(c, node, args);
     run_with_stdin(Command::new(&argv[0]).args(&argv[1..]), stdin)
 }
 
-pub fn operator(c: &Cluster, node: u8, args: &[&str]) -> (bool, String) {
+pub fn operator(c: &Cluster, node: NodeRole, args: &[&str]) -> (bool, String) {
     operator_with_stdin(c, node, args, "")
 }
 
 /// `planbok operator unseal` with the key piped on stdin, as a script does.
-fn unseal(c: &Cluster, node: u8, key: &str) -> (bool, String) {
+fn unseal(c: &Cluster, node: NodeRole, key: &str) -> (bool, String) {
     operator_with_stdin(c, node, &["unseal"], &format!("{key}\n"))
 }
 
 /// `planbok operator unseal` at a terminal: a pseudo-terminal, the key typed once the
 /// prompt is up and echo is off. Returns the exit status and everything the terminal
 /// showed.
-fn unseal_at_terminal(c: &Cluster, node: u8, key: &str) -> (bool, String) {
+fn unseal_at_terminal(c: &Cluster, node: NodeRole, key: &str) -> (bool, String) {
     pty_type(
         &["--wait-no-echo", "unseal key"],
         &operator_argv(c, node, &["unseal"]),
@@ -88,7 +90,7 @@ fn pty_helper_sees_echo_when_it_is_on() {
     assert!(out.contains("visible-control-text"), "{out}");
 }
 
-fn init(c: &Cluster, node: u8) -> Vec<String> {
+fn init(c: &Cluster, node: NodeRole) -> Vec<String> {
     let (ok, out) = operator(c, node, &["init", "--shares", "5", "--threshold", "3"]);
     assert!(ok, "{out}");
     let keys: Vec<String> = out
@@ -107,12 +109,12 @@ async fn sealed_nodes_refuse_work_until_k_keys_then_sign(base: Options) {
         ..base
     })
     .await;
-    let (_, status) = operator(&c, 1, &["status"]);
+    let (_, status) = operator(&c, Node1, &["status"]);
     assert!(status.contains("uninitialized"), "{status}");
-    let k1 = init(&c, 1);
-    let k2 = init(&c, 2);
+    let k1 = init(&c, Node1);
+    let k2 = init(&c, Node2);
     // Init is once.
-    let (ok, out) = operator(&c, 1, &["init"]);
+    let (ok, out) = operator(&c, Node1, &["init"]);
     assert!(!ok && out.contains("invalid_argument"), "{out}");
 
     // Sealed: all work refused with `sealed`.
@@ -124,17 +126,17 @@ async fn sealed_nodes_refuse_work_until_k_keys_then_sign(base: Options) {
 
     // The key is never taken from the command line (`ps`, shell history), and the refusal
     // does not print it back; nothing reaches the node.
-    let (ok, out) = operator(&c, 1, &["unseal", &k1[0]]);
+    let (ok, out) = operator(&c, Node1, &["unseal", &k1[0]]);
     assert!(!ok && out.contains("not accepted as an argument"), "{out}");
     assert!(!out.contains(&k1[0]), "the refusal printed the key: {out}");
-    let (ok, out) = unseal(&c, 1, "");
+    let (ok, out) = unseal(&c, Node1, "");
     assert!(!ok && out.contains("no unseal key"), "{out}");
-    let (_, out) = operator(&c, 1, &["status"]);
+    let (_, out) = operator(&c, Node1, &["status"]);
     assert!(out.contains("0/3"), "{out}");
 
     // K-1 keys leave Node 1 sealed; wrong and duplicate keys are refused. One typed at a
     // terminal (not echoed), one piped as a script does.
-    let (ok, out) = unseal_at_terminal(&c, 1, &k1[0]);
+    let (ok, out) = unseal_at_terminal(&c, Node1, &k1[0]);
     assert!(ok && out.contains("1/3"), "{out}");
     assert!(
         !out.contains(&k1[0]),
@@ -144,30 +146,38 @@ async fn sealed_nodes_refuse_work_until_k_keys_then_sign(base: Options) {
         !out.contains(&k1[0][..16]),
         "part of the key was echoed: {out}"
     );
-    let (ok, out) = unseal(&c, 1, &k1[1]);
+    let (ok, out) = unseal(&c, Node1, &k1[1]);
     assert!(ok, "{out}");
-    let (_, out) = operator(&c, 1, &["status"]);
+    let (_, out) = operator(&c, Node1, &["status"]);
     assert!(out.contains("sealed") && out.contains("2/3"), "{out}");
-    let (ok, out) = unseal(&c, 1, &k2[2]);
+    let (ok, out) = unseal(&c, Node1, &k2[2]);
     assert!(
         !ok && out.contains("invalid_argument"),
         "a key of the other node: {out}"
     );
-    let (ok, out) = unseal(&c, 1, &k1[1]);
+    let (ok, out) = unseal(&c, Node1, &k1[1]);
     assert!(
         !ok && out.contains("invalid_argument"),
         "a duplicate: {out}"
     );
-    let (_, out) = operator(&c, 1, &["status"]);
+    let (_, out) = operator(&c, Node1, &["status"]);
     assert!(out.contains("2/3"), "{out}");
     // A key file that is not there fails before anything is sent.
     let missing = c.dir.path().join("no-such-key");
-    let (ok, out) = operator(&c, 1, &["unseal", "--key-file", missing.to_str().unwrap()]);
+    let (ok, out) = operator(
+        &c,
+        Node1,
+        &["unseal", "--key-file", missing.to_str().unwrap()],
+    );
     assert!(!ok && out.contains("no-such-key"), "{out}");
     // The K-th key, from a file, unseals it.
     let key_file = c.dir.path().join("unseal-key-5");
     std::fs::write(&key_file, format!("{}\n", k1[4])).unwrap();
-    let (ok, out) = operator(&c, 1, &["unseal", "--key-file", key_file.to_str().unwrap()]);
+    let (ok, out) = operator(
+        &c,
+        Node1,
+        &["unseal", "--key-file", key_file.to_str().unwrap()],
+    );
     assert!(ok && out.contains("unsealed"), "{out}");
     assert!(!out.contains(&k1[4]), "{out}");
     assert!(
@@ -183,7 +193,7 @@ async fn sealed_nodes_refuse_work_until_k_keys_then_sign(base: Options) {
         "sealed",
     );
     // Unseal Node 2 over the RPC directly.
-    let mut op2 = c.operator(2).unwrap();
+    let mut op2 = c.operator(Node2).unwrap();
     for k in &k2[1..4] {
         op2.unseal(UnsealRequest { key: k.clone() }).await.unwrap();
     }
@@ -193,17 +203,17 @@ async fn sealed_nodes_refuse_work_until_k_keys_then_sign(base: Options) {
     sign_and_verify(&c, &org, &ec, "m/44/60/0/0", &digest("unsealed")).await;
 
     // Sealing again stops work; a restart comes back sealed; any 3 keys reopen it.
-    let (ok, out) = operator(&c, 1, &["seal"]);
+    let (ok, out) = operator(&c, Node1, &["seal"]);
     assert!(ok, "{out}");
     assert_code(
         sign_with(&c, sign_request(&c, &org, &ed, "m", b"x", String::new())).await,
         "sealed",
     );
-    c.restart(1).await.unwrap();
-    let (_, out) = operator(&c, 1, &["status"]);
+    c.restart(Node1).await.unwrap();
+    let (_, out) = operator(&c, Node1, &["status"]);
     assert!(out.contains("sealed") && out.contains("0/3"), "{out}");
     for k in [&k1[0], &k1[2], &k1[3]] {
-        let (ok, out) = unseal(&c, 1, k);
+        let (ok, out) = unseal(&c, Node1, k);
         assert!(ok, "{out}");
     }
     sign_and_verify(&c, &org, &ec, "m/44/60/0/1", &digest("after restart")).await;
@@ -281,8 +291,8 @@ async fn a_lost_or_replaced_seal_state_never_serves_and_is_never_initialized_ove
         ..base
     })
     .await;
-    let (k1, k2) = (init(&c, 1), init(&c, 2));
-    for (node, keys) in [(1, &k1), (2, &k2)] {
+    let (k1, k2) = (init(&c, Node1), init(&c, Node2));
+    for (node, keys) in [(Node1, &k1), (Node2, &k2)] {
         for k in &keys[..3] {
             let (ok, out) = unseal(&c, node, k);
             assert!(ok, "{out}");
@@ -295,12 +305,12 @@ async fn a_lost_or_replaced_seal_state_never_serves_and_is_never_initialized_ove
     let kept = c.dir.path().join("node1.seal.json.kept");
 
     // Lost: the node comes up uninitialized, and `init` over its data is refused.
-    c.kill(1).unwrap();
+    c.kill(Node1).unwrap();
     std::fs::rename(&state, &kept).unwrap();
-    c.restart(1).await.unwrap();
-    let (_, out) = operator(&c, 1, &["status"]);
+    c.restart(Node1).await.unwrap();
+    let (_, out) = operator(&c, Node1, &["status"]);
     assert!(out.contains("uninitialized"), "{out}");
-    let (ok, out) = operator(&c, 1, &["init", "--shares", "5", "--threshold", "3"]);
+    let (ok, out) = operator(&c, Node1, &["init", "--shares", "5", "--threshold", "3"]);
     assert!(!ok && out.contains("keystore_mismatch"), "{out}");
     assert!(!state.exists(), "no new seal state was written");
     assert_code(
@@ -314,7 +324,7 @@ async fn a_lost_or_replaced_seal_state_never_serves_and_is_never_initialized_ove
 
     // Replaced: another keystore's state and its own keys unseal it, but open nothing of
     // this database: the node seals itself again.
-    c.kill(1).unwrap();
+    c.kill(Node1).unwrap();
     let fresh = planbok_keystore::Keystore::open(
         &planbok_keystore::KeystoreConfig::Sealed {
             state_file: state.clone(),
@@ -324,17 +334,17 @@ async fn a_lost_or_replaced_seal_state_never_serves_and_is_never_initialized_ove
     .unwrap()
     .init(5, 3)
     .unwrap();
-    c.restart(1).await.unwrap();
+    c.restart(Node1).await.unwrap();
     let fresh: Vec<String> = fresh.iter().map(|k| k.to_text().to_string()).collect();
     for k in &fresh[..2] {
-        assert!(unseal(&c, 1, k).0);
+        assert!(unseal(&c, Node1, k).0);
     }
-    let (ok, out) = unseal(&c, 1, &fresh[2]);
+    let (ok, out) = unseal(&c, Node1, &fresh[2]);
     assert!(!ok && out.contains("keystore_mismatch"), "{out}");
-    let (_, out) = operator(&c, 1, &["status"]);
+    let (_, out) = operator(&c, Node1, &["status"]);
     assert!(out.contains("sealed") && !out.contains("unsealed"), "{out}");
     assert!(
-        c.log_tail(1)
+        c.log_tail(Node1)
             .contains("the keystore does not open this node's data")
     );
     assert_code(
@@ -347,11 +357,11 @@ async fn a_lost_or_replaced_seal_state_never_serves_and_is_never_initialized_ove
     );
 
     // Restored: the original state and keys, and every key signs again.
-    c.kill(1).unwrap();
+    c.kill(Node1).unwrap();
     std::fs::rename(&kept, &state).unwrap();
-    c.restart(1).await.unwrap();
+    c.restart(Node1).await.unwrap();
     for k in &k1[2..5] {
-        assert!(unseal(&c, 1, k).0);
+        assert!(unseal(&c, Node1, k).0);
     }
     sign_and_verify(&c, &org, &key, "m", b"after").await;
 }
@@ -364,12 +374,12 @@ async fn a_replaced_dev_key_stops_the_node_at_start() {
     let mut c = sqlite().await;
     let org = org(&c, CustodyMode::Standard).await;
     let key = keygen(&c, &org, Protocol::Frost).await;
-    c.kill(2).unwrap();
+    c.kill(Node2).unwrap();
     // Gone: the dev backend makes a new key file at start, which opens nothing stored.
     std::fs::remove_file(c.dir.path().join("node2.devkey")).unwrap();
-    let e = c.restart(2).await.unwrap_err().to_string();
+    let e = c.restart(Node2).await.unwrap_err().to_string();
     assert!(e.contains("node 2 exited"), "{e}");
-    let log = std::fs::read_to_string(&c.node(2).log).unwrap();
+    let log = std::fs::read_to_string(&c.node(Node2).log).unwrap();
     assert!(log.contains("keystore mismatch"), "{log}");
     assert!(log.contains("restore the keystore that sealed it"), "{log}");
     assert_code(
@@ -388,7 +398,7 @@ async fn operator_status_json_and_exit_codes_in_each_state() {
     })
     .await;
     let status = |c: &Cluster| {
-        let argv = operator_argv(c, 1, &["status", "--json"]);
+        let argv = operator_argv(c, Node1, &["status", "--json"]);
         let out = Command::new(&argv[0]).args(&argv[1..]).output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
@@ -404,18 +414,18 @@ async fn operator_status_json_and_exit_codes_in_each_state() {
         (j["state"].as_str(), j["initialized"].as_bool()),
         (Some("uninitialized"), Some(false))
     );
-    let keys = init(&c, 1);
+    let keys = init(&c, Node1);
     let (code, j, _) = status(&c);
     assert_eq!(code, Some(2));
     assert_eq!(
         (j["sealed"].as_bool(), j["unsealThreshold"].as_u64()),
         (Some(true), Some(3))
     );
-    assert!(unseal(&c, 1, &keys[0]).0);
+    assert!(unseal(&c, Node1, &keys[0]).0);
     let (_, j, _) = status(&c);
     assert_eq!(j["unsealProgress"], 1, "{j}");
     for k in &keys[1..3] {
-        assert!(unseal(&c, 1, k).0);
+        assert!(unseal(&c, Node1, k).0);
     }
     let (code, j, _) = status(&c);
     assert_eq!(code, Some(0), "{j}");
@@ -428,20 +438,20 @@ async fn operator_status_json_and_exit_codes_in_each_state() {
         "{j}"
     );
     // The text form carries the same fields.
-    let (ok, text) = operator(&c, 1, &["status"]);
+    let (ok, text) = operator(&c, Node1, &["status"]);
     assert!(
         ok && text.contains("Initialized") && text.contains("Identity Key"),
         "{text}"
     );
     // The node logged each accepted key with the operator's certificate, and the unseal.
-    let log = std::fs::read_to_string(&c.node(1).log).unwrap();
+    let log = std::fs::read_to_string(&c.node(Node1).log).unwrap();
     assert_eq!(log.matches("unseal key accepted").count(), 3, "{log}");
     assert!(
         log.contains("CN=operator") && log.contains("node unsealed"),
         "{log}"
     );
     // A node that is down: exit 1, naming the node.
-    c.kill(1).unwrap();
+    c.kill(Node1).unwrap();
     let (code, _, err) = status(&c);
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("127.0.0.1"), "{err}");
@@ -463,9 +473,9 @@ async fn backed_up_databases_and_seal_states_restore_and_every_key_signs() {
         ..base
     })
     .await;
-    let keys = [init(&c, 1), init(&c, 2)];
+    let keys = [init(&c, Node1), init(&c, Node2)];
     let unseal_all = |c: &Cluster| {
-        for (node, k) in [(1, &keys[0]), (2, &keys[1])] {
+        for (node, k) in [(Node1, &keys[0]), (Node2, &keys[1])] {
             for key in &k[..3] {
                 let (ok, out) = unseal(c, node, key);
                 assert!(ok, "{out}");
@@ -484,7 +494,7 @@ async fn backed_up_databases_and_seal_states_restore_and_every_key_signs() {
 
     // Back up: each node's database and seal state.
     let mut backups = Vec::new();
-    for role in [1u8, 2] {
+    for role in NodeRole::ALL {
         let url = c.node(role).database_url.clone();
         let dump = Command::new("pg_dump").arg(&url).output().unwrap();
         assert!(
@@ -503,8 +513,8 @@ async fn backed_up_databases_and_seal_states_restore_and_every_key_signs() {
     }
 
     // Destroy: the processes, the databases, the seal states.
-    c.kill(1).unwrap();
-    c.kill(2).unwrap();
+    c.kill(Node1).unwrap();
+    c.kill(Node2).unwrap();
     let admin = |url: &str, sql: &str| {
         let (base, _) = url.rsplit_once('/').unwrap();
         let out = Command::new("psql")
@@ -545,9 +555,9 @@ async fn backed_up_databases_and_seal_states_restore_and_every_key_signs() {
         );
         std::fs::write(state, sealed).unwrap();
     }
-    c.restart(2).await.unwrap();
-    c.restart(1).await.unwrap();
-    let (_, out) = operator(&c, 1, &["status"]);
+    c.restart(Node2).await.unwrap();
+    c.restart(Node1).await.unwrap();
+    let (_, out) = operator(&c, Node1, &["status"]);
     assert!(out.contains("sealed") && out.contains("0/3"), "{out}");
     unseal_all(&c);
     for (key, path) in &made {

@@ -1,6 +1,7 @@
 //! Encrypted organization secrets at Node 1: each refusal by its code; Standard vs Trustless.
 
 use planbok_proto::pb::{CustodyMode, Protocol, RegisterSecretRequest};
+use planbok_testkit::cluster::NodeRole::Node1;
 use planbok_testkit::cluster::{Options, encrypt_secret, now_ms};
 
 use crate::common::*;
@@ -76,7 +77,7 @@ async fn trustless_secret_refusals_each_with_its_code(base: Options) {
     let ct = org.ct("sign");
     sign_with(&c, sign(ct.clone())).await.unwrap();
     let mut c2 = c;
-    c2.restart(1).await.unwrap();
+    c2.restart(Node1).await.unwrap();
     let c = c2;
     let sign = |ct: String| sign_request(&c, &org, &key, "m", msg, ct);
     assert_code(sign_with(&c, sign(ct)).await, "secret_reused");

@@ -1,7 +1,11 @@
 //! The keystore's integration tests: one suite, run against every backend on real services
 //! (a throwaway SoftHSM2 token, an OpenBao dev server, temp files).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test: a panic is the failure report"
+)]
 
 mod child;
 mod config;

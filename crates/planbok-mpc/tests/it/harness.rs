@@ -23,7 +23,10 @@ pub enum Outcome<A, B> {
     /// Both parties produced outputs.
     Done(A, B),
     /// A party failed (which one is shown in panic messages).
-    Failed(#[allow(dead_code)] PartyIndex, MpcError),
+    Failed(
+        #[allow(dead_code, reason = "read only through Debug, in panic messages")] PartyIndex,
+        MpcError,
+    ),
     /// Nothing left to deliver and no output: the parties are waiting (a frame was lost).
     Stalled,
 }

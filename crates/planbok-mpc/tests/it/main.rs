@@ -1,5 +1,9 @@
 //! Integration tests for planbok-mpc: both parties in one process.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test: a panic is the failure report"
+)]
 
 mod cggmp;
 mod channel;

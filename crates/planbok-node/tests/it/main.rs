@@ -1,6 +1,6 @@
 //! In-process tests of the node library's pieces; the daemons themselves are tested as
 //! real processes in `planbok-cli`'s `tests/it`.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(clippy::unwrap_used, reason = "a test: a panic is the failure report")]
 
 use planbok_node::pki::{self, Ca};
 use planbok_node::tls::role_of;
@@ -175,6 +175,60 @@ backend = "dev"
 key_file = "node1.key"
 allow_dev = true
 "#;
+
+/// What `planbok dev` and the test cluster do: build a [`NodeConfig`], serialize it, and
+/// have the node read it back (every field, the transit keystore's address included).
+#[test]
+fn a_serialized_config_loads_back_as_built() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("node1.toml");
+    std::fs::write(&path, GOOD).unwrap();
+    let mut built = NodeConfig::load(&path).unwrap();
+    built.limits.round_timeout_ms = 1234;
+    built.cggmp.insecure_pregenerated_primes = Some("primes.json".into());
+    built.keystore = config::KeystoreConfig::Transit {
+        address: "https://bao.internal:8200".parse().unwrap(),
+        token_env: "T".into(),
+        mount: "transit".into(),
+        key_name: "k".into(),
+        ca_file: Some("tls/ca.pem".into()),
+        client_cert: None,
+        client_key: None,
+    };
+    std::fs::write(&path, built.to_toml().unwrap()).unwrap();
+    let read = NodeConfig::load(&path).unwrap();
+    assert_eq!(read.role, built.role);
+    assert_eq!(read.listen, built.listen);
+    assert_eq!(read.database_url, built.database_url);
+    assert_eq!(read.grant_public_key, built.grant_public_key);
+    assert_eq!(read.tls.cert, built.tls.cert);
+    let (peer, built_peer) = (read.peer.unwrap(), built.peer.unwrap());
+    assert_eq!(
+        (peer.address, peer.tls_name),
+        (built_peer.address, built_peer.tls_name)
+    );
+    assert_eq!(read.limits.round_timeout_ms, 1234);
+    assert_eq!(
+        read.limits.max_concurrent_runs,
+        built.limits.max_concurrent_runs
+    );
+    assert_eq!(
+        read.cggmp.insecure_pregenerated_primes,
+        Some(dir.path().join("primes.json"))
+    );
+    assert_eq!(
+        read.keystore,
+        config::KeystoreConfig::Transit {
+            address: "https://bao.internal:8200".parse().unwrap(),
+            token_env: "T".into(),
+            mount: "transit".into(),
+            key_name: "k".into(),
+            ca_file: Some(dir.path().join("tls/ca.pem")),
+            client_cert: None,
+            client_key: None,
+        }
+    );
+}
 
 #[test]
 fn config_resolves_relative_paths_and_checks_fields() {

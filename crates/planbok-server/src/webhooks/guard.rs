@@ -228,7 +228,7 @@ pub async fn resolve(t: &Target, config: &WebhookConfig) -> Result<Vec<SocketAdd
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[expect(clippy::unwrap_used, reason = "tests")]
 mod tests {
     use super::*;
 

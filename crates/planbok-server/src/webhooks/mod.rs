@@ -106,7 +106,10 @@ pub fn standard_signature(secret: &str, id: &str, ts: i64, body: &[u8]) -> Optio
 
 /// HMAC accepts keys of any length; this is never reached.
 fn unreachable() -> HmacSha256 {
-    #[allow(clippy::expect_used)]
+    #[expect(
+        clippy::expect_used,
+        reason = "HMAC-SHA256 accepts a key of any length"
+    )]
     <HmacSha256 as Mac>::new_from_slice(&[0u8; 32]).expect("HMAC takes any key length")
 }
 
@@ -128,7 +131,7 @@ const BOX_VERSION: u8 = 1;
 impl SecretBox {
     /// The box keyed from the grant key's seed.
     pub fn from_grant_seed(seed: &[u8; 32]) -> SecretBox {
-        let hk = hkdf::Hkdf::<Sha256>::new(Some(b"planbok/webhook-secrets"), seed);
+        let hk = hkdf::Hkdf::<sha2_for_hkdf::Sha256>::new(Some(b"planbok/webhook-secrets"), seed);
         let mut key = Zeroizing::new([0u8; 32]);
         // 32 bytes is far below HKDF-SHA256's limit.
         let _ = hk.expand(b"aes-256-gcm v1", &mut key[..]);
@@ -223,7 +226,7 @@ impl Webhooks {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[expect(clippy::unwrap_used, reason = "tests")]
 mod tests {
     use super::*;
 

@@ -1,7 +1,11 @@
 //! The store's one integration-test binary. Every case in `node_cases` and the `server_*`
 //! modules runs against SQLite (a temp file) and PostgreSQL (a fresh database per test).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test: a panic is the failure report"
+)]
 
 mod harness;
 mod node_cases;
