@@ -46,6 +46,8 @@ command -v pg_restore >/dev/null 2>&1 || missing+=(postgresql-client)
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
 if ! python3 -c 'import standardwebhooks' 2>/dev/null; then
   python3 -m pip install -q --disable-pip-version-check standardwebhooks==1.1.0 2>&1 \
     | grep -v "Running pip as the 'root'" || true
