@@ -35,10 +35,13 @@ pub struct NodeConfig {
     #[serde(default)]
     pub cggmp: CggmpConfig,
     /// `static` (the URL's user) or `openbao` (short-lived users, `[database_openbao]`).
-    #[serde(default)]
+    #[serde(
+        default,
+        skip_serializing_if = "planbok_store::DatabaseCredentials::is_static"
+    )]
     pub database_credentials: planbok_store::DatabaseCredentials,
     /// Where `openbao` credentials come from.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database_openbao: Option<planbok_store::OpenBaoDatabase>,
     /// Where to serve Prometheus metrics over plain HTTP (`GET /metrics`), e.g.
     /// `0.0.0.0:9102`; absent: not served. Keep it reachable by the scraper only.

@@ -18,10 +18,13 @@ pub struct ServerConfig {
     /// `sqlite:///path/server.db` or `postgres://…`.
     pub database_url: String,
     /// `static` (the URL's user) or `openbao` (short-lived users, `[database_openbao]`).
-    #[serde(default)]
+    #[serde(
+        default,
+        skip_serializing_if = "planbok_store::DatabaseCredentials::is_static"
+    )]
     pub database_credentials: planbok_store::DatabaseCredentials,
     /// Where `openbao` credentials come from.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database_openbao: Option<planbok_store::OpenBaoDatabase>,
     /// A file holding the operator token (`POST /v2/organizations`). Its SHA-256 is kept.
     pub operator_token_file: PathBuf,

@@ -78,6 +78,11 @@ pub enum DatabaseCredentials {
 }
 
 impl DatabaseCredentials {
+    /// The default: configs leave it out.
+    pub fn is_static(&self) -> bool {
+        *self == DatabaseCredentials::Static
+    }
+
     /// The OpenBao settings to use: the table with `openbao`, none with `static`; an error
     /// when the table is missing, or present for nothing (a config that says less than it
     /// seems to). The one rule for the server and the nodes.

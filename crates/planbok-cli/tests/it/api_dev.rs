@@ -11,14 +11,6 @@ use std::time::{Duration, Instant};
 use planbok_sdk::Client;
 use planbok_sdk::api::model::{CreateWalletSet, CreateWallets, SignMessage};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Starts `planbok dev` and reads its output until the owner key is printed.
 #[expect(
     clippy::zombie_processes,
@@ -166,10 +158,10 @@ fn dev_runs_the_quick_start_stops_on_ctrl_c_and_keeps_wallets() {
         .create(&data)
         .unwrap();
     chmod(&data, 0o755);
-    let port = free_port();
+    let port = crate::common::free_port();
     // Node 2 takes the port after Node 1's: find a free pair.
     let node_port = loop {
-        let p = free_port();
+        let p = crate::common::free_port();
         if p < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
             break p;
         }

@@ -16,6 +16,15 @@ use secp256k1::{Message, PublicKey, SECP256K1};
 use sha2::{Digest as _, Sha256};
 use tonic::Status;
 
+/// A port nothing listens on right now (the kernel's pick; released before it is used).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 pub fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_planbok"))
 }

@@ -5,14 +5,6 @@ use planbok_testkit::cluster::NodeRole;
 
 use crate::rest::{Custody, Stack};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn scrape(port: u16) -> String {
     ureq::get(&format!("http://127.0.0.1:{port}/metrics"))
         .call()
@@ -33,7 +25,7 @@ fn sample(text: &str, prefix: &str) -> Option<f64> {
 #[tokio::test(flavor = "multi_thread")]
 async fn nodes_count_runs_refusals_and_seal_state_on_a_separate_listener() {
     let mut s = Stack::sqlite(Custody::Standard).await;
-    let ports = [free_port(), free_port()];
+    let ports = [crate::common::free_port(), crate::common::free_port()];
     for (role, port) in [(NodeRole::Node1, ports[0]), (NodeRole::Node2, ports[1])] {
         let path = s.cluster.node(role).config.clone();
         let text = std::fs::read_to_string(&path).unwrap();

@@ -22,14 +22,6 @@ impl Drop for Bao {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn bao_available() -> bool {
     let ok = Command::new("bao")
         .arg("version")
@@ -105,7 +97,7 @@ async fn the_server_signs_for_two_minutes_while_its_database_user_rotates() {
     );
 
     // OpenBao issues users of that role, for 30 s each.
-    let addr = format!("http://127.0.0.1:{}", free_port());
+    let addr = format!("http://127.0.0.1:{}", crate::common::free_port());
     let _bao = Bao(Command::new("bao")
         .args([
             "server",

@@ -50,14 +50,6 @@ impl Drop for Replicas {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn start_replicas(s: &Stack, n: usize) -> Replicas {
     let first = s.cluster.node(SERVER);
     let text = std::fs::read_to_string(&first.config).unwrap();
@@ -68,7 +60,7 @@ fn start_replicas(s: &Stack, n: usize) -> Replicas {
         urls: Vec::new(),
     };
     for i in 0..n {
-        let port = free_port();
+        let port = crate::common::free_port();
         let config = first.config.with_file_name(format!("server-{i}.toml"));
         std::fs::write(
             &config,

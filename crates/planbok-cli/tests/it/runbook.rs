@@ -45,14 +45,6 @@ fn blocks(markdown: &str, lang: &str) -> Vec<String> {
     out
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Kills what the session started and drops its databases, however the test ends.
 struct Cleanup {
     dirs: Vec<PathBuf>,
@@ -128,11 +120,11 @@ fn the_operations_runbook_runs_as_written() {
     }
     let doc = std::fs::read_to_string(DOC).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let tag = format!("rb{}_{}", std::process::id(), free_port());
+    let tag = format!("rb{}_{}", std::process::id(), crate::common::free_port());
     let ports = [
-        ("7101", free_port()),
-        ("7102", free_port()),
-        ("8080", free_port()),
+        ("7101", crate::common::free_port()),
+        ("7102", crate::common::free_port()),
+        ("8080", crate::common::free_port()),
     ];
     // Every database name in the page starts with `planbok_`, and nothing else there does.
     let localize = |block: &str| {
