@@ -212,12 +212,12 @@ fn check_key_dir(dir: &Path, shares: u32) -> Result<()> {
     Ok(())
 }
 
-/// One 0600 file per key, never overwriting; `Ok(true)` once all are written.
-fn write_unseal_keys(dir: &Path, keys: &[String]) -> Result<bool> {
+/// One 0600 file per key, never overwriting.
+fn write_unseal_keys(dir: &Path, keys: &[String]) -> Result<()> {
     for (i, k) in keys.iter().enumerate() {
         crate::daemon::write_private(&key_file(dir, i + 1), &format!("{k}\n"))?;
     }
-    Ok(true)
+    Ok(())
 }
 
 pub fn run(args: OperatorArgs) -> Result<()> {
@@ -293,11 +293,10 @@ pub fn run(args: OperatorArgs) -> Result<()> {
                     .await
                     .map_err(fail)?
                     .into_inner();
-                let written = match &key_dir {
-                    Some(dir) => write_unseal_keys(dir, &r.unseal_keys),
-                    None => Ok(false),
-                };
-                if let Ok(true) = written {
+                let written = key_dir
+                    .as_deref()
+                    .map(|dir| write_unseal_keys(dir, &r.unseal_keys));
+                if let Some(Ok(())) = written {
                     println!(
                         "Wrote {} unseal keys to {}/unseal-key-1 … -{0}: give one file to each \
                          operator and delete it here; any {threshold} unseal the node",
@@ -305,7 +304,7 @@ pub fn run(args: OperatorArgs) -> Result<()> {
                         key_dir.as_deref().unwrap_or(Path::new(".")).display()
                     );
                 } else {
-                    if let Err(e) = &written {
+                    if let Some(Err(e)) = &written {
                         // The keys exist nowhere else: never lose them to a write error.
                         eprintln!("could not write the unseal keys ({e:#}); printing them instead");
                     }

@@ -157,13 +157,14 @@ pub fn run(command: PkiCommand) -> Result<()> {
                     .filter(|r| roles.iter().any(|n| n == r.name()))
                     .collect()
             };
-            // Open the CA once before touching any file: a wrong passphrase changes nothing.
+            // Open the CA once, before touching any file: a wrong passphrase changes nothing,
+            // and scrypt runs once whatever the number of roles.
             let phrase = passphrase(ca_passphrase_file.as_deref(), false)?;
-            pki::Ca::load(&dir, phrase.as_bytes())?;
+            let ca = pki::Ca::load(&dir, phrase.as_bytes())?;
             let extra = (!extra.is_empty()).then_some(extra.as_slice());
             let mut renewed = Vec::new();
             for role in roles {
-                renewed.push(pki::renew(&dir, role, extra, phrase.as_bytes(), days)?);
+                renewed.push(ca.renew(&dir, role, extra, days)?);
             }
             print_show(&renewed);
             println!("restart each process whose certificate was renewed");

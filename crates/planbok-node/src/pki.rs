@@ -402,10 +402,7 @@ pub fn show(dir: &Path) -> Result<Vec<CertInfo>, PkiError> {
     Ok(out)
 }
 
-/// Issues `role` a fresh certificate and key from the kept CA of `dir`, replacing
-/// `<role>.pem` and `<role>.key` (each written to a temporary file, then renamed over the
-/// old one). `extra_names` default to the current certificate's names. The process using
-/// them picks them up at its next start; its peers trust the CA, not the leaf.
+/// Opens the kept CA of `dir` with `passphrase` and renews `role` ([`Ca::renew`]).
 pub fn renew(
     dir: &Path,
     role: Role,
@@ -413,32 +410,48 @@ pub fn renew(
     passphrase: &[u8],
     days: u32,
 ) -> Result<CertInfo, PkiError> {
-    let ca = Ca::load(dir, passphrase)?;
-    let cert_path = dir.join(format!("{}.pem", role.name()));
-    let key_path = dir.join(format!("{}.key", role.name()));
-    let names = match extra_names {
-        Some(names) => names.to_vec(),
-        None if cert_path.exists() => {
-            let own = format!("{}.planbok", role.name());
-            cert_info(&cert_path, role.name())?
-                .names
-                .into_iter()
-                .filter(|n| *n != own)
-                .collect()
-        }
-        None => Vec::new(),
-    };
-    let leaf = ca.issue_for(role, &names, days)?;
-    let replace = |path: &Path, contents: &str, private: bool| {
-        let tmp = path.with_extension("renewing");
-        let _ = std::fs::remove_file(&tmp);
-        write(&tmp, contents, private)?;
-        std::fs::rename(&tmp, path).map_err(|source| PkiError::Io {
-            path: path.into(),
-            source,
-        })
-    };
-    replace(&key_path, &leaf.key_pem, true)?;
-    replace(&cert_path, &leaf.cert_pem, false)?;
-    cert_info(&cert_path, role.name())
+    Ca::load(dir, passphrase)?.renew(dir, role, extra_names, days)
+}
+
+impl Ca {
+    /// Issues `role` a fresh certificate and key, replacing `<role>.pem` and `<role>.key`
+    /// in `dir` (each written to a temporary file, then renamed over the old one).
+    /// `extra_names` default to the current certificate's names. The process using them
+    /// picks them up at its next start; its peers trust the CA, not the leaf. Renewing
+    /// several roles opens the CA (scrypt) once: load it, then call this per role.
+    pub fn renew(
+        &self,
+        dir: &Path,
+        role: Role,
+        extra_names: Option<&[String]>,
+        days: u32,
+    ) -> Result<CertInfo, PkiError> {
+        let cert_path = dir.join(format!("{}.pem", role.name()));
+        let key_path = dir.join(format!("{}.key", role.name()));
+        let names = match extra_names {
+            Some(names) => names.to_vec(),
+            None if cert_path.exists() => {
+                let own = format!("{}.planbok", role.name());
+                cert_info(&cert_path, role.name())?
+                    .names
+                    .into_iter()
+                    .filter(|n| *n != own)
+                    .collect()
+            }
+            None => Vec::new(),
+        };
+        let leaf = self.issue_for(role, &names, days)?;
+        let replace = |path: &Path, contents: &str, private: bool| {
+            let tmp = path.with_extension("renewing");
+            let _ = std::fs::remove_file(&tmp);
+            write(&tmp, contents, private)?;
+            std::fs::rename(&tmp, path).map_err(|source| PkiError::Io {
+                path: path.into(),
+                source,
+            })
+        };
+        replace(&key_path, &leaf.key_pem, true)?;
+        replace(&cert_path, &leaf.cert_pem, false)?;
+        cert_info(&cert_path, role.name())
+    }
 }

@@ -247,7 +247,13 @@ pub fn python_rejects(case: &Value) {
 }
 
 fn run_python(cases: &[Value]) -> (bool, String) {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/rest_verify.py");
+    run_checker("rest_verify.py", cases)
+}
+
+/// Runs the checker `tests/py/<script>` over `cases` (JSON on stdin): whether it printed
+/// `ok`, and its stdout + stderr.
+pub fn run_checker(script: &str, cases: &[Value]) -> (bool, String) {
+    let script = format!("{}/tests/py/{script}", env!("CARGO_MANIFEST_DIR"));
     let mut child = Command::new("python3")
         .arg(script)
         .stdin(Stdio::piped())

@@ -3,7 +3,6 @@
 //! platform signature, the `standardwebhooks` reference package for the standard one).
 
 use std::collections::{HashSet, VecDeque};
-use std::io::Write as _;
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -168,26 +167,7 @@ fn get(s: &Stack, path: &str) -> Value {
 
 /// The Python verifiers over `cases`; `python_rejects` proves they can refuse.
 fn python_check(cases: &[Value]) -> (bool, String) {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/webhook_verify.py");
-    let mut child = Command::new("python3")
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(json!(cases).to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    (
-        out.status.success() && text.trim() == "ok",
-        format!("{text}\n{}", String::from_utf8_lossy(&out.stderr)),
-    )
+    crate::rest::run_checker("webhook_verify.py", cases)
 }
 
 fn python_ready() -> bool {
