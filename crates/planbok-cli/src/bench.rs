@@ -208,6 +208,7 @@ fn organization(args: &BenchArgs) -> Result<(String, String, Option<OrgSecret>)>
                 name: format!("bench-{suffix}"),
                 owner_name: "planbok bench".into(),
                 owner_email: "bench@planbok.invalid".into(),
+                node_pair: None,
             })
             .context("creating the benchmark organization")?;
         let key = created.api_key.secret;

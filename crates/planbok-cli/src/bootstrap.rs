@@ -107,6 +107,10 @@ pub enum OrgCommand {
         /// The first owner's email.
         #[arg(long)]
         owner_email: String,
+        /// The node pair to put its keys on (a name from the server's `[node_pairs]`);
+        /// by default the pair with the fewest organizations.
+        #[arg(long)]
+        node_pair: Option<String>,
         /// Print the API's `data` as JSON (it holds the key's secret).
         #[arg(long, conflicts_with = "api_key_file")]
         json: bool,
@@ -124,6 +128,7 @@ pub fn org(cmd: OrgCommand) -> Result<()> {
         name,
         owner_name,
         owner_email,
+        node_pair,
         json,
         api_key_file,
     } = cmd;
@@ -137,14 +142,15 @@ pub fn org(cmd: OrgCommand) -> Result<()> {
             name,
             owner_name,
             owner_email,
+            node_pair,
         })?;
     if json {
         println!("{}", serde_json::to_string_pretty(&created)?);
         return Ok(());
     }
     println!(
-        "organization {} ({})",
-        created.organization.id, created.organization.name
+        "organization {} ({}) on node pair {}",
+        created.organization.id, created.organization.name, created.organization.node_pair
     );
     println!("owner {} <{}>", created.owner.id, created.owner.email);
     match &api_key_file {

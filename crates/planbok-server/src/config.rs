@@ -1,6 +1,7 @@
 //! The server's configuration file (TOML). The same structs write it: `planbok dev` and the
 //! test cluster build a [`ServerConfig`] and serialize it (no TOML assembled by hand).
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -30,8 +31,14 @@ pub struct ServerConfig {
     pub operator_token_file: PathBuf,
     /// A file holding the grant signing key: 64 hex characters (an Ed25519 seed).
     pub grant_key_file: PathBuf,
-    /// Node 1.
-    pub node1: Node1Config,
+    /// Node 1 of the one node pair (named [`DEFAULT_PAIR`]). Exactly one of `node1` and
+    /// `node_pairs` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node1: Option<Node1Config>,
+    /// Several node pairs, each named by its key (`[node_pairs.<name>]`) and given by its
+    /// Node 1: every organization is assigned to one at creation and its keys live there.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_pairs: BTreeMap<String, Node1Config>,
     /// mTLS material (a certificate naming `planbok://server`).
     pub tls: TlsFiles,
     /// HTTP behaviour.
@@ -122,7 +129,20 @@ fn default_listen() -> String {
     "127.0.0.1:8080".into()
 }
 
-/// Node 1's address.
+/// The name of the pair `[node1]` configures, and of the pair every organization created
+/// before pairs existed is assigned to.
+pub const DEFAULT_PAIR: &str = "default";
+
+/// Whether `name` may name a node pair: what is stored with each organization and shown in
+/// metrics labels.
+pub fn valid_pair_name(name: &str) -> bool {
+    (1..=32).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// Node 1's address (of one node pair).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Node1Config {
@@ -329,7 +349,8 @@ impl ServerConfig {
             database_url: database_url.into(),
             operator_token_file: operator_token_file.into(),
             grant_key_file: grant_key_file.into(),
-            node1,
+            node1: Some(node1),
+            node_pairs: BTreeMap::new(),
             tls,
             http: HttpConfig::default(),
             rate_limits: RateLimitConfig::default(),
@@ -385,7 +406,37 @@ impl ServerConfig {
             .map_err(|e| format!("{}: {e}", path.display()))?;
         c.openbao()
             .map_err(|e| format!("{}: {e}", path.display()))?;
+        c.pairs().map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(c)
+    }
+
+    /// The node pairs, by name, in a fixed order (the names' order; `[node1]` alone is the
+    /// pair [`DEFAULT_PAIR`]): an error when both or neither of `node1` and `node_pairs` are
+    /// given, or a name is not `[a-z0-9-]{1,32}`.
+    pub fn pairs(&self) -> Result<Vec<(&str, &Node1Config)>, String> {
+        match (&self.node1, self.node_pairs.is_empty()) {
+            (Some(n), true) => Ok(vec![(DEFAULT_PAIR, n)]),
+            (None, false) => {
+                for name in self.node_pairs.keys() {
+                    if !valid_pair_name(name) {
+                        return Err(format!(
+                            "node_pairs.{name}: a pair's name is 1 to 32 of a-z, 0-9 and '-'"
+                        ));
+                    }
+                }
+                Ok(self
+                    .node_pairs
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v))
+                    .collect())
+            }
+            (Some(_), false) => Err(
+                "give either [node1] (one node pair) or [node_pairs.<name>] tables, not both; \
+                 keep the existing organizations' pair as [node_pairs.default]"
+                    .into(),
+            ),
+            (None, true) => Err("no node pair: add [node1] or [node_pairs.<name>] tables".into()),
+        }
     }
 
     /// The OpenBao settings when `database_credentials = "openbao"` (an error when they
@@ -423,8 +474,9 @@ mod tests {
         assert_eq!(read.listen, built.listen);
         assert_eq!(read.database_url, built.database_url);
         assert_eq!(read.grant_key_file, built.grant_key_file);
+        let node1 = read.node1.clone().unwrap_or_else(|| unreachable!());
         assert_eq!(
-            (read.node1.url, read.node1.tls_name, read.node1.timeout_ms),
+            (node1.url, node1.tls_name, node1.timeout_ms),
             (
                 "https://127.0.0.1:7001".to_owned(),
                 "node1.planbok".to_owned(),
@@ -439,5 +491,66 @@ mod tests {
             [r.authentication, r.management, r.signing, r.reads],
             [b.authentication, b.management, b.signing, b.reads]
         );
+    }
+
+    const BASE: &str = "database_url = \"sqlite:///tmp/s.db\"\n\
+        operator_token_file = \"t\"\ngrant_key_file = \"g\"\n\
+        [tls]\nca = \"a\"\ncert = \"b\"\nkey = \"c\"\n";
+
+    #[test]
+    fn node1_alone_is_the_default_pair() {
+        let c = ServerConfig::from_toml(&format!("{BASE}[node1]\nurl = \"https://n:1\"\n"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let pairs = c.pairs().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(pairs.len(), 1);
+        assert_eq!(
+            (pairs[0].0, pairs[0].1.url.as_str()),
+            (DEFAULT_PAIR, "https://n:1")
+        );
+    }
+
+    #[test]
+    fn node_pairs_are_listed_by_name_and_checked() {
+        let two = format!(
+            "{BASE}[node_pairs.b]\nurl = \"https://b:1\"\n[node_pairs.a]\nurl = \"https://a:1\"\ntls_name = \"node1-a.planbok\"\n"
+        );
+        let c = ServerConfig::from_toml(&two).unwrap_or_else(|e| panic!("{e}"));
+        let pairs = c.pairs().unwrap_or_else(|e| panic!("{e}"));
+        let names: Vec<&str> = pairs.iter().map(|p| p.0).collect();
+        assert_eq!(names, ["a", "b"]);
+        assert_eq!(pairs[0].1.tls_name, "node1-a.planbok");
+        // Serialized and read back: the same pairs.
+        let again = ServerConfig::from_toml(&c.to_toml().unwrap_or_default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(again.node_pairs.len(), 2);
+        assert!(again.node1.is_none());
+
+        let both = format!("{two}[node1]\nurl = \"https://n:1\"\n");
+        let both = ServerConfig::from_toml(&both).unwrap_or_else(|e| panic!("{e}"));
+        assert!(both.pairs().err().unwrap_or_default().contains("not both"));
+        let none = ServerConfig::from_toml(BASE).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            none.pairs()
+                .err()
+                .unwrap_or_default()
+                .contains("no node pair")
+        );
+        let bad = format!("{BASE}[node_pairs.EU_1]\nurl = \"https://b:1\"\n");
+        let bad = ServerConfig::from_toml(&bad).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            bad.pairs()
+                .err()
+                .unwrap_or_default()
+                .contains("node_pairs.EU_1")
+        );
+        for (name, ok) in [
+            ("default", true),
+            ("eu-1", true),
+            ("", false),
+            ("a b", false),
+        ] {
+            assert_eq!(valid_pair_name(name), ok, "{name:?}");
+        }
+        assert!(!valid_pair_name(&"a".repeat(33)));
     }
 }

@@ -13,7 +13,6 @@ use planbok_store::server::WalletRecord;
 
 use crate::App;
 use crate::error::{ApiError, ApiResult};
-use crate::nodes;
 
 /// How many entries one memo keeps; when full it starts over (the values are facts, so
 /// forgetting one only costs a read).
@@ -21,7 +20,7 @@ const MEMO_CAPACITY: usize = 50_000;
 
 /// A process-wide memo keyed by id.
 #[derive(Debug)]
-struct Memo<V>(Mutex<HashMap<String, V>>);
+pub(crate) struct Memo<V>(Mutex<HashMap<String, V>>);
 
 impl<V> Default for Memo<V> {
     fn default() -> Self {
@@ -30,11 +29,11 @@ impl<V> Default for Memo<V> {
 }
 
 impl<V: Clone> Memo<V> {
-    fn get(&self, id: &str) -> Option<V> {
+    pub(crate) fn get(&self, id: &str) -> Option<V> {
         self.0.lock().ok().and_then(|m| m.get(id).cloned())
     }
 
-    fn put(&self, id: &str, v: V) {
+    pub(crate) fn put(&self, id: &str, v: V) {
         if let Ok(mut m) = self.0.lock() {
             if m.len() >= MEMO_CAPACITY {
                 m.clear();
@@ -93,9 +92,7 @@ impl App {
         if let Some(k) = self.facts.public_keys.get(org_id) {
             return Ok(k);
         }
-        let r = self.nodes.org_public_key(org_id).await;
-        nodes::count(&self.metrics, "org_public_key", &r);
-        let k = Arc::new(r?);
+        let k = Arc::new(self.nodes.org_public_key(org_id).await?);
         self.facts.public_keys.put(org_id, k.clone());
         Ok(k)
     }

@@ -70,7 +70,7 @@ pub(crate) struct Inner {
     pub(crate) store: ServerStore,
     pub(crate) nodes: nodes::Nodes,
     pub(crate) limits: ratelimit::Limiter,
-    pub(crate) metrics: metrics::Metrics,
+    pub(crate) metrics: Arc<metrics::Metrics>,
     pub(crate) operator_token_hash: [u8; 32],
     /// Facts that never change once set (public keys, custody modes, set protocols).
     pub(crate) facts: facts::Facts,
@@ -170,7 +170,7 @@ fn read_trimmed(path: &std::path::Path) -> Result<zeroize::Zeroizing<String>, St
 }
 
 /// Builds the application state from the configuration (opens the database, reads the
-/// keys; Node 1 is connected lazily).
+/// keys; the node pairs are connected lazily).
 async fn app(config: ServerConfig) -> Result<App, StartError> {
     let token = read_trimmed(&config.operator_token_file)?;
     if token.len() < 16 {
@@ -191,16 +191,12 @@ async fn app(config: ServerConfig) -> Result<App, StartError> {
     let webhook_tls = webhooks::worker::tls_config(&config.webhooks).map_err(StartError::Config)?;
     let tls = TlsMaterial::from_files(&config.tls.ca, &config.tls.cert, &config.tls.key)
         .map_err(|e| StartError::Io(e.to_string()))?;
-    let nodes = nodes::Nodes::new(
-        &config.node1.url,
-        &config.node1.tls_name,
-        &tls,
-        grants,
-        config.node1.timeout(),
-    )
-    .map_err(StartError::Config)?;
     let openbao = config.openbao().map_err(StartError::Config)?;
+    config.pairs().map_err(StartError::Config)?;
     let store = ServerStore::connect_with(&config.database_url, openbao).await?;
+    let metrics = Arc::new(metrics::Metrics::default());
+    let nodes = nodes::Nodes::new(&config, &tls, grants, store.clone(), metrics.clone())
+        .map_err(StartError::Config)?;
     let limits = match &config.rate_limits.redis_url {
         None => {
             ratelimit::Limiter::Local(Box::new(ratelimit::RateLimits::new(&config.rate_limits)))
@@ -214,7 +210,7 @@ async fn app(config: ServerConfig) -> Result<App, StartError> {
     };
     Ok(App(Arc::new(Inner {
         limits,
-        metrics: metrics::Metrics::default(),
+        metrics,
         operator_token_hash: Sha256::digest(token.as_bytes()).into(),
         facts: facts::Facts::default(),
         touched: Mutex::new(HashMap::new()),

@@ -48,7 +48,8 @@ struct Histogram {
 struct Inner {
     requests: BTreeMap<(&'static str, String, u16), u64>,
     latency: BTreeMap<(&'static str, String), Histogram>,
-    node_calls: BTreeMap<(&'static str, &'static str), u64>,
+    /// By (pair, op, outcome).
+    node_calls: BTreeMap<(String, &'static str, &'static str), u64>,
 }
 
 /// The server's metrics.
@@ -75,10 +76,13 @@ impl Metrics {
         h.count += 1;
     }
 
-    /// Records one call to Node 1.
-    pub fn node_call(&self, op: &'static str, outcome: &'static str) {
+    /// Records one call to a node pair's Node 1 (`pair` is a configured pair's name: a
+    /// finite set).
+    pub fn node_call(&self, pair: &str, op: &'static str, outcome: &'static str) {
         if let Ok(mut m) = self.0.lock() {
-            *m.node_calls.entry((op, outcome)).or_default() += 1;
+            *m.node_calls
+                .entry((pair.to_owned(), op, outcome))
+                .or_default() += 1;
         }
     }
 
@@ -122,10 +126,10 @@ impl Metrics {
             );
         }
         out.push_str("# TYPE planbok_node_calls_total counter\n");
-        for ((op, outcome), n) in &m.node_calls {
+        for ((pair, op, outcome), n) in &m.node_calls {
             let _ = writeln!(
                 out,
-                "planbok_node_calls_total{{op=\"{op}\",outcome=\"{outcome}\"}} {n}"
+                "planbok_node_calls_total{{pair=\"{pair}\",op=\"{op}\",outcome=\"{outcome}\"}} {n}"
             );
         }
         out

@@ -52,24 +52,34 @@ pub(crate) fn node(
 }
 
 /// The REST server on `port`, rate limits off, with the test's `extra` TOML laid over it.
+/// One node pair is configured as `[node1]`, several as `[node_pairs.<name>]` (`pairs`:
+/// each pair's name and Node 1 port).
 pub(crate) fn server(
     port: u16,
     database_url: String,
-    node1_port: u16,
+    pairs: &[(String, u16)],
     extra: &str,
 ) -> Result<ServerConfig> {
+    let node1 = |port: u16| Node1Config::new(format!("https://127.0.0.1:{port}"));
     let mut config = ServerConfig::new(
         format!("127.0.0.1:{port}"),
         database_url,
         "operator.token",
         "grant.key",
-        Node1Config::new(format!("https://127.0.0.1:{node1_port}")),
+        node1(pairs.first().map(|p| p.1).unwrap_or_default()),
         TlsFiles {
             ca: "pki/ca.pem".into(),
             cert: "pki/server.pem".into(),
             key: "pki/server.key".into(),
         },
     );
+    if pairs.len() > 1 {
+        config.node1 = None;
+        config.node_pairs = pairs
+            .iter()
+            .map(|(name, port)| (name.clone(), node1(*port)))
+            .collect();
+    }
     config.rate_limits = RateLimitConfig::unlimited();
     merge_toml(&config, extra)
 }

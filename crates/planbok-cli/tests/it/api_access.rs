@@ -601,7 +601,8 @@ async fn the_openapi_document_page_and_metrics_are_public() {
     );
     assert_ok(anon.raw("GET", "/health", None).unwrap());
     let ready = assert_ok(anon.raw("GET", "/ready", None).unwrap());
-    assert_eq!(ready["detail"]["node2"], "unsealed");
+    assert_eq!(ready["detail"]["nodePairs"]["default"]["node2"], "unsealed");
+    assert_eq!(ready["detail"]["degraded"], false);
     let (status, metrics) = anon.raw("GET", "/metrics", None).unwrap();
     assert_eq!(status, 200);
     let text = metrics.as_str().unwrap();
@@ -610,7 +611,13 @@ async fn the_openapi_document_page_and_metrics_are_public() {
         "{text}"
     );
     assert!(
-        text.contains("planbok_node_calls_total{op=\"register_secret\",outcome=\"ok\"} 1"),
+        text.contains(
+            "planbok_node_calls_total{pair=\"default\",op=\"register_secret\",outcome=\"ok\"} 1"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("planbok_node_pair_up{pair=\"default\"} 1"),
         "{text}"
     );
 }

@@ -12,11 +12,21 @@ use planbok_sdk::Client;
 use planbok_sdk::api::model::{CreateWalletSet, CreateWallets, SignMessage};
 
 /// Starts `planbok dev` and reads its output until the owner key is printed.
+fn start(data: &std::path::Path, port: u16, node_port: u16) -> (Child, String) {
+    start_with(data, port, node_port, &[])
+}
+
+/// [`start`] with more flags.
 #[expect(
     clippy::zombie_processes,
     reason = "the caller waits for it (interrupt_and_wait)"
 )]
-fn start(data: &std::path::Path, port: u16, node_port: u16) -> (Child, String) {
+pub(crate) fn start_with(
+    data: &std::path::Path,
+    port: u16,
+    node_port: u16,
+    flags: &[&str],
+) -> (Child, String) {
     let mut child = Command::new(crate::common::bin())
         .args([
             "dev",
@@ -27,6 +37,7 @@ fn start(data: &std::path::Path, port: u16, node_port: u16) -> (Child, String) {
             "--data",
         ])
         .arg(data)
+        .args(flags)
         .arg("--insecure-pregenerated-primes")
         .arg(planbok_testkit::cluster::test_primes_path())
         .stdout(Stdio::piped())
@@ -53,18 +64,25 @@ fn start(data: &std::path::Path, port: u16, node_port: u16) -> (Child, String) {
             "planbok dev did not print its key"
         );
     }
-    // Everything `planbok dev` and its three processes wrote, for the failure message.
-    let logs: String = ["dev.stderr", "node1.log", "node2.log", "server.log"]
-        .iter()
-        .map(|f| {
-            let text = std::fs::read_to_string(data.join(f)).unwrap_or_default();
-            format!("--- {f}\n{text}")
-        })
-        .collect();
+    // Everything `planbok dev` and its processes wrote, for the failure message.
+    let logs: String = [
+        "dev.stderr",
+        "node1.log",
+        "node2.log",
+        "server.log",
+        "server-1.log",
+        "proxy.log",
+    ]
+    .iter()
+    .map(|f| {
+        let text = std::fs::read_to_string(data.join(f)).unwrap_or_default();
+        format!("--- {f}\n{text}")
+    })
+    .collect();
     panic!("planbok dev exited before printing its key\n{logs}");
 }
 
-fn interrupt_and_wait(mut child: Child) {
+pub(crate) fn interrupt_and_wait(mut child: Child) {
     Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -143,7 +161,7 @@ fn assert_private(data: &Path) {
     );
 }
 
-fn listening(port: u16) -> bool {
+pub(crate) fn listening(port: u16) -> bool {
     std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
 }
 

@@ -51,7 +51,7 @@ async fn stack_with(opts: Options, extra: &str) -> Stack {
     let mut s = Stack::start(opts, Custody::Standard, extra).await;
     let path = s.cluster.node(SERVER).config.clone();
     let mut config = ServerConfig::from_toml(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    config.node1.timeout_ms = NODE_TIMEOUT_MS;
+    config.node1.as_mut().unwrap().timeout_ms = NODE_TIMEOUT_MS;
     std::fs::write(&path, config.to_toml().unwrap()).unwrap();
     s.cluster.restart(SERVER).await.unwrap();
     s

@@ -19,7 +19,7 @@ use crate::rest::{Custody, Stack, idem};
 const REDIS: &str = "redis://127.0.0.1:6379/0";
 
 /// Whether Redis answers; in CI (PLANBOK_REQUIRE_REDIS=1) it must.
-fn redis_or_skip() -> bool {
+pub(crate) fn redis_or_skip() -> bool {
     let up = std::net::TcpStream::connect_timeout(
         &"127.0.0.1:6379".parse().unwrap(),
         Duration::from_secs(1),

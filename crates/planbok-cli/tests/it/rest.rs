@@ -173,6 +173,7 @@ pub fn new_org_with_key(cluster: &Cluster, name: &str) -> (Client, String, Strin
             name: name.into(),
             owner_name: "Owner".into(),
             owner_email: "owner@example.com".into(),
+            node_pair: None,
         })
         .unwrap();
     (

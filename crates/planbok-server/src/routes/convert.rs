@@ -27,6 +27,7 @@ pub(crate) fn org(o: &OrgRecord, require_binding: bool) -> Organization {
         name: o.name.clone(),
         custody_mode: o.custody_mode.clone(),
         require_binding,
+        node_pair: o.node_pair.clone(),
         created_at: rfc3339(o.created_at_ms),
     }
 }

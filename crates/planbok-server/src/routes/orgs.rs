@@ -21,7 +21,7 @@ use crate::body::Body;
 use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
 use crate::idem;
-use crate::{nodes, now_ms};
+use crate::now_ms;
 
 /// A plausible email: one `@`, something on each side, no spaces, at most 254 characters.
 pub(crate) fn email(s: &str) -> ApiResult<String> {
@@ -47,6 +47,9 @@ pub(crate) async fn create(
     let org_name = name("name", &b.name, 100)?;
     let owner_name = name("ownerName", &b.owner_name, 100)?;
     let owner_email = email(&b.owner_email)?;
+    // Concurrent creations may both pick the least loaded pair: the balance is approximate,
+    // never wrong (every pair is valid).
+    let node_pair = app.nodes.assign(b.node_pair.as_deref()).await?;
     let now = now_ms();
     let org = OrgRecord {
         id: format!("org_{}", uuid::Uuid::new_v4().simple()),
@@ -54,6 +57,7 @@ pub(crate) async fn create(
         custody_mode: "unset".into(),
         created_at_ms: now,
         updated_at_ms: now,
+        node_pair,
     };
     let owner = MemberRecord {
         id: format!("mem_{}", uuid::Uuid::new_v4().simple()),
@@ -78,7 +82,9 @@ pub(crate) async fn create(
         revoked_at_ms: None,
         last_used_at_ms: None,
     };
-    let detail = serde_json::json!({ "name": org.name, "owner": owner.id, "apiKey": key.id });
+    let detail = serde_json::json!({
+        "name": org.name, "owner": owner.id, "apiKey": key.id, "nodePair": org.node_pair,
+    });
     let entry = |chain: &str| {
         audit::draft(
             chain,
@@ -96,7 +102,7 @@ pub(crate) async fn create(
         events: Vec::new(),
     };
     app.store.create_org(&org, &owner, &key, &commit).await?;
-    tracing::info!(org = %org.id, "organization created");
+    tracing::info!(org = %org.id, pair = %org.node_pair, "organization created");
     let data = OrganizationCreated {
         organization: convert::org(&org, false),
         owner: convert::member(&owner),
@@ -182,7 +188,6 @@ pub(crate) async fn require_binding(
         }
         op.requested().await?;
         let r = app.nodes.require_binding(&caller.org_id).await;
-        nodes::count(&app.metrics, "require_binding", &r);
         r?;
         let data = convert::org(&org, true);
         let text = envelope_json(StatusCode::OK, "Bindings required", &data)?;
@@ -248,7 +253,6 @@ pub(crate) async fn register_secret(
             .nodes
             .register_secret(&caller.org_id, mode, &b.encrypted_organization_secret)
             .await;
-        nodes::count(&app.metrics, "register_secret", &r);
         r?;
         let now = now_ms();
         let mut org = org;

@@ -202,7 +202,6 @@ async fn sign<T: Serialize>(
                 c.secret,
             )
             .await;
-        nodes::count(&app.metrics, "sign", &r);
         if let Err(e) = &r {
             nodes::audit_if_disabled(app, caller, ctx, &[wallet.key_id.as_str()], e).await;
         }
@@ -437,7 +436,6 @@ pub(crate) async fn export(
             .nodes
             .export(&caller.org_id, &keys, &recipient, secret)
             .await;
-        nodes::count(&app.metrics, "export", &r);
         if let Err(e) = &r {
             let ids: Vec<&str> = keys.iter().map(|(k, _)| k.as_str()).collect();
             nodes::audit_if_disabled(&app, &caller, &ctx, &ids, e).await;

@@ -76,7 +76,6 @@ pub(crate) async fn create(
             .nodes
             .keygen(&caller.org_id, custody, &specs, secret, SecretContext::Dkg, idem.key())
             .await;
-        nodes::count(&app.metrics, "keygen", &r);
         let keys = r?;
         let (secp, ed) = match keys.as_slice() {
             [s, e] if s.public_key.len() == 33 && s.chain_code.len() == 32 && e.public_key.len() == 32 => {

@@ -140,7 +140,6 @@ pub(crate) async fn create(
                     idem.key(),
                 )
                 .await;
-            nodes::count(&app.metrics, "keygen", &r);
             r?
         } else {
             if custody == "trustless" || !secret.is_empty() {
@@ -148,7 +147,6 @@ pub(crate) async fn create(
                     .nodes
                     .check_secret(&caller.org_id, secret, SecretContext::Sign, idem.key())
                     .await;
-                nodes::count(&app.metrics, "check_secret", &r);
                 r?;
             }
             Vec::new()

@@ -23,6 +23,9 @@ pub struct OrgRecord {
     pub created_at_ms: i64,
     /// Unix ms.
     pub updated_at_ms: i64,
+    /// The node pair its keys live on, fixed at creation (`"default"` for the pair the
+    /// server's `[node1]` names).
+    pub node_pair: String,
 }
 
 /// A member of an organization.
@@ -92,7 +95,7 @@ impl fmt::Debug for ApiKeyRecord {
     }
 }
 
-const ORG_COLUMNS: &str = "id, name, custody_mode, created_at_ms, updated_at_ms";
+const ORG_COLUMNS: &str = "id, name, custody_mode, created_at_ms, updated_at_ms, node_pair";
 const MEMBER_COLUMNS: &str = "id, org_id, name, email, role, created_at_ms, updated_at_ms";
 
 fn check_role(role: &str) -> Result<(), StoreError> {
@@ -133,14 +136,16 @@ impl ServerStore {
         }
         let mut tx = self.begin().await?;
         sqlx::query(
-            "INSERT INTO organizations (id, name, custody_mode, created_at_ms, updated_at_ms) \
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO organizations \
+             (id, name, custody_mode, created_at_ms, updated_at_ms, node_pair) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(org.id.as_str())
         .bind(org.name.as_str())
         .bind(org.custody_mode.as_str())
         .bind(org.created_at_ms)
         .bind(org.updated_at_ms)
+        .bind(org.node_pair.as_str())
         .execute(&mut *tx)
         .await?;
         insert_member(&mut tx, owner).await?;
@@ -157,6 +162,19 @@ impl ServerStore {
         .fetch_optional(&self.db.pool)
         .await?;
         row.as_ref().map(org_from_row).transpose()
+    }
+
+    /// How many organizations each node pair holds (pairs with none are absent): what
+    /// assigns a new organization to the least loaded pair.
+    pub async fn orgs_per_node_pair(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT node_pair, COUNT(*) AS n FROM organizations GROUP BY node_pair ORDER BY node_pair",
+        )
+        .fetch_all(&self.db.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("node_pair")?, r.try_get("n")?)))
+            .collect()
     }
 
     /// Sets the custody mode (`"standard"` or `"trustless"`), once: from `"unset"` only,
@@ -416,6 +434,7 @@ fn org_from_row(row: &AnyRow) -> Result<OrgRecord, StoreError> {
         custody_mode: row.try_get("custody_mode")?,
         created_at_ms: row.try_get("created_at_ms")?,
         updated_at_ms: row.try_get("updated_at_ms")?,
+        node_pair: row.try_get("node_pair")?,
     })
 }
 

@@ -53,6 +53,7 @@ static SERVER_SCHEMA: Schema = Schema {
             "0003_org_settings.sql"
         ),
         step!("server", 4, "webhooks", "0004_webhooks.sql"),
+        step!("server", 5, "node pairs", "0005_node_pairs.sql"),
     ],
 };
 

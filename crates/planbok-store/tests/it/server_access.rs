@@ -9,6 +9,7 @@ use crate::server_fixtures::{T0, api_key, draft, member, new_org, org, wallet, w
 on_every_backend!(
     org_created_with_owner_key_and_audit,
     custody_mode_set_once,
+    orgs_counted_per_node_pair,
     members_crud,
     delete_member_revokes_its_keys,
     two_owners_demoting_or_removing_each_other_at_once_leave_one,
@@ -82,6 +83,26 @@ async fn org_created_with_owner_key_and_audit(db: &TestDb) {
         .await;
     assert!(matches!(r, Err(StoreError::InvalidInput(_))));
     assert_eq!(store.org("org_b").await.unwrap(), None);
+}
+
+async fn orgs_counted_per_node_pair(db: &TestDb) {
+    let store = db.server().await;
+    assert!(store.orgs_per_node_pair().await.unwrap().is_empty());
+    for (id, pair) in [("org_a", "eu-1"), ("org_b", "eu-2"), ("org_c", "eu-1")] {
+        let mut o = org(id);
+        o.node_pair = pair.into();
+        let owner = member(id, &format!("mem_{id}"), "owner");
+        let key = api_key(id, &owner.id, &format!("key_{id}"));
+        store
+            .create_org(&o, &owner, &key, &Commit::none())
+            .await
+            .unwrap();
+        assert_eq!(store.org(id).await.unwrap().unwrap().node_pair, pair);
+    }
+    assert_eq!(
+        store.orgs_per_node_pair().await.unwrap(),
+        [("eu-1".to_owned(), 2), ("eu-2".to_owned(), 1)]
+    );
 }
 
 async fn custody_mode_set_once(db: &TestDb) {

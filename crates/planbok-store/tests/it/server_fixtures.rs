@@ -15,6 +15,7 @@ pub fn org(id: &str) -> OrgRecord {
         custody_mode: "unset".into(),
         created_at_ms: T0,
         updated_at_ms: T0,
+        node_pair: "default".into(),
     }
 }
 

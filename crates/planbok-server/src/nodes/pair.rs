@@ -1,10 +1,8 @@
-//! The server's side of the internal contract: Node 1's `Coordinator` over mTLS, a grant
-//! for every DKG and signature, and the mapping of node errors to REST codes.
+//! One node pair, as the server calls it: its Node 1's `Coordinator` over mTLS, with a
+//! grant for every DKG and signature.
 
 use std::time::Duration;
 
-use planbok_api::ErrorCode as Api;
-use planbok_proto::codes::{ErrorCode as Node, code_of};
 use planbok_proto::grant::{self, GrantSigner};
 use planbok_proto::pb::coordinator_client::CoordinatorClient;
 use planbok_proto::pb::{
@@ -16,17 +14,16 @@ use planbok_proto::pb::{
 use planbok_proto::tls::TlsMaterial;
 use tonic::transport::{Channel, Endpoint};
 
-use crate::context;
+use super::node_error;
 use crate::error::{ApiError, ApiResult};
-use crate::metrics::Metrics;
 use crate::now_ms;
 
 /// How long a grant lives: long enough for a queued CGGMP run to start.
 const GRANT_TTL_MS: i64 = 60_000;
 
-/// Node 1, as the server calls it.
+/// One pair's Node 1, as the server calls it.
 #[derive(Debug, Clone)]
-pub struct Nodes {
+pub struct Pair {
     client: CoordinatorClient<Channel>,
     grants: std::sync::Arc<GrantSigner>,
     timeout: Duration,
@@ -41,15 +38,15 @@ pub struct DkgSpec {
     pub protocol: Protocol,
 }
 
-impl Nodes {
+impl Pair {
     /// A lazily connecting client (the server starts even if Node 1 is down).
     pub fn new(
         url: &str,
         tls_name: &str,
         tls: &TlsMaterial,
-        grants: GrantSigner,
+        grants: std::sync::Arc<GrantSigner>,
         timeout: Duration,
-    ) -> Result<Nodes, String> {
+    ) -> Result<Pair, String> {
         let channel = Endpoint::from_shared(url.to_owned())
             .map_err(|e| format!("node1 url: {e}"))?
             .tls_config(tls.client(tls_name))
@@ -58,9 +55,9 @@ impl Nodes {
             .connect_timeout(Duration::from_secs(3))
             .http2_keep_alive_interval(Duration::from_secs(20))
             .connect_lazy();
-        Ok(Nodes {
+        Ok(Pair {
             client: CoordinatorClient::new(channel).max_decoding_message_size(16 << 20),
-            grants: std::sync::Arc::new(grants),
+            grants,
             timeout,
         })
     }
@@ -290,173 +287,5 @@ impl Nodes {
             .await
             .map(|r| r.into_inner())
             .map_err(|s| s.message().to_owned())
-    }
-}
-
-/// The custody mode a DKG is granted under, from the organization's registered mode
-/// (`App::require_secret_mode`).
-pub fn custody_mode(mode: &str) -> ApiResult<CustodyMode> {
-    planbok_types::CustodyMode::parse(mode)
-        .map(Into::into)
-        .map_err(|_| {
-            ApiError::internal(format!(
-                "a DKG for an organization in custody mode {mode:?}"
-            ))
-        })
-}
-
-/// After a node call on `keys` failed with `key_disabled`: appends a `key.disabled` entry
-/// to the organization's audit chain and, in the same transaction, a `key.disabled`
-/// webhook event per key the first time (best effort: the operation's own `failure` entry
-/// is written anyway). A disabled key never works again; the entry and the alert are how the
-/// organization and the operators learn of it.
-pub(crate) async fn audit_if_disabled(
-    app: &crate::App,
-    caller: &crate::auth::Caller,
-    ctx: &crate::context::Ctx,
-    keys: &[&str],
-    e: &ApiError,
-) {
-    if e.code != Api::KeyDisabled {
-        return;
-    }
-    let entry = crate::audit::draft(
-        &caller.org_id,
-        crate::audit::Actor::Caller(caller),
-        ctx,
-        "key.disabled",
-        (keys.len() == 1).then(|| keys[0].to_owned()),
-        "failure",
-        serde_json::json!({ "keys": keys, "code": e.code.as_str(), "message": e.message }),
-    );
-    // One `key.disabled` event per key, ever: the first failure reports it.
-    let events = keys
-        .iter()
-        .map(|k| {
-            let mut e = crate::webhooks::event(
-                &caller.org_id,
-                "key.disabled",
-                serde_json::json!({ "keyId": k, "code": e.code.as_str() }),
-                entry.at_ms,
-            );
-            e.dedupe = Some(format!("key.disabled:{k}"));
-            e
-        })
-        .collect();
-    let commit = planbok_store::server::Commit::audit(entry).with_events(events);
-    match app.store.record(&commit).await {
-        Ok(()) => app.webhooks.wake(),
-        Err(err) => {
-            tracing::error!(request_id = %ctx.request_id, error = %err, "could not audit a disabled key")
-        }
-    }
-}
-
-/// Records the outcome of a node call.
-pub fn count<T>(metrics: &Metrics, op: &'static str, r: &ApiResult<T>) {
-    metrics.node_call(op, if r.is_ok() { "ok" } else { "error" });
-}
-
-/// A node's refusal as a REST error. Secret refusals keep their own codes; everything
-/// that means "the nodes cannot do it now" is 503; a grant refusal is our own bug.
-pub fn node_error(s: tonic::Status) -> ApiError {
-    let Some(code) = code_of(&s) else {
-        // No planbok code: the transport failed (connection refused, TLS, deadline).
-        tracing::warn!(request_id = %context::request_id(), status = ?s.code(), error = %s.message(), "node 1 unreachable");
-        return ApiError::new(
-            Api::NodeUnavailable,
-            "node 1 is unreachable; nothing was done",
-        );
-    };
-    let msg = s.message().to_owned();
-    let api = match code {
-        Node::Sealed => {
-            return ApiError::new(Api::NodeUnavailable, "a node is sealed; nothing was done");
-        }
-        Node::PeerUnavailable | Node::Timeout | Node::Storage => {
-            return ApiError::new(
-                Api::NodeUnavailable,
-                format!(
-                    "the nodes could not complete the operation ({}); nothing was done",
-                    code.as_str()
-                ),
-            );
-        }
-        Node::Busy => Api::NodeBusy,
-        Node::AuxNotProvisioned => Api::AuxNotProvisioned,
-        Node::SecretRequired => Api::SecretRequired,
-        Node::SecretMalformed => Api::SecretMalformed,
-        Node::SecretExpired => Api::SecretExpired,
-        Node::SecretWrongContext => Api::SecretWrongContext,
-        Node::SecretReused => Api::SecretReused,
-        Node::SecretInvalid => Api::SecretInvalid,
-        Node::SecretBindingMismatch => Api::SecretBindingMismatch,
-        Node::SecretBindingRequired => Api::SecretBindingRequired,
-        Node::RateLimited => Api::RateLimited,
-        Node::SecretNotRegistered => Api::SecretNotRegistered,
-        Node::SecretAlreadyRegistered => Api::SecretAlreadyRegistered,
-        Node::ExportNotAllowed => Api::ExportNotAllowed,
-        Node::KeyDisabled => {
-            tracing::error!(alert = true, request_id = %context::request_id(), error = %msg,
-                "a node refused a disabled key (DKLs23 ban)");
-            Api::KeyDisabled
-        }
-        Node::ProtocolAborted => {
-            tracing::error!(alert = true, request_id = %context::request_id(), error = %msg, "a protocol run aborted");
-            return ApiError::new(
-                Api::Internal,
-                "the signing protocol aborted; nothing was returned",
-            );
-        }
-        other => {
-            return ApiError::internal(format!("node 1 refused: {} ({msg})", other.as_str()));
-        }
-    };
-    ApiError::new(api, msg)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn node_refusals_map_to_rest_codes() {
-        let cases = [
-            (Node::Sealed, Api::NodeUnavailable),
-            (Node::PeerUnavailable, Api::NodeUnavailable),
-            (Node::Timeout, Api::NodeUnavailable),
-            (Node::Storage, Api::NodeUnavailable),
-            (Node::Busy, Api::NodeBusy),
-            (Node::AuxNotProvisioned, Api::AuxNotProvisioned),
-            (Node::SecretRequired, Api::SecretRequired),
-            (Node::SecretMalformed, Api::SecretMalformed),
-            (Node::SecretExpired, Api::SecretExpired),
-            (Node::SecretWrongContext, Api::SecretWrongContext),
-            (Node::SecretReused, Api::SecretReused),
-            (Node::SecretInvalid, Api::SecretInvalid),
-            (Node::SecretBindingMismatch, Api::SecretBindingMismatch),
-            (Node::SecretBindingRequired, Api::SecretBindingRequired),
-            (Node::RateLimited, Api::RateLimited),
-            (Node::SecretNotRegistered, Api::SecretNotRegistered),
-            (Node::SecretAlreadyRegistered, Api::SecretAlreadyRegistered),
-            (Node::ExportNotAllowed, Api::ExportNotAllowed),
-            (Node::KeyDisabled, Api::KeyDisabled),
-            (Node::ProtocolAborted, Api::Internal),
-            (Node::GrantReplayed, Api::Internal),
-            (Node::KeyNotFound, Api::Internal),
-        ];
-        for (node, api) in cases {
-            let e = node_error(planbok_proto::codes::status(node, "detail"));
-            assert_eq!(e.code, api, "{node:?}");
-            if api == Api::Internal {
-                assert!(
-                    !e.message.contains("detail"),
-                    "internal errors say nothing more"
-                );
-            }
-        }
-        // No planbok code at all: the transport failed.
-        let e = node_error(tonic::Status::unavailable("connection refused"));
-        assert_eq!(e.code, Api::NodeUnavailable);
     }
 }

@@ -1,5 +1,6 @@
-//! Node 1 and Node 2 as real processes (the `planbok` binary), with a throwaway PKI, a
-//! grant key and per-node databases, for integration tests and benchmarks. The test holds
+//! Node 1 and Node 2 (and more node pairs) as real processes (the `planbok` binary), with a
+//! throwaway PKI, a grant key and per-node databases, for integration tests and benchmarks;
+//! `channels.rs` opens gRPC channels into them as any role. The test holds
 //! what the REST server would: the server certificate and the grant signing key.
 
 use std::path::{Path, PathBuf};
@@ -7,16 +8,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
-use planbok_node::config::Limits;
-use planbok_node::pki::{Ca, Leaf};
+use planbok_node::config::{KeystoreConfig, Limits};
+use planbok_node::pki::Ca;
 use planbok_proto::grant::GrantSigner;
-use planbok_proto::pb::coordinator_client::CoordinatorClient;
-use planbok_proto::pb::operator_client::OperatorClient;
-use planbok_proto::pb::peer_client::PeerClient;
 use planbok_proto::pb::{Operation, SignedGrant, StatusRequest};
-use planbok_proto::roles::Role;
 pub use planbok_types::NodeRole;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 use crate::configs;
 
@@ -72,10 +68,31 @@ impl Default for Options {
 /// it, so `cluster.kill(NodeRole::Node2)` and `cluster.kill(SERVER)` both read as meant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Proc {
-    /// Node 1 or Node 2.
+    /// Node 1 or Node 2 of the first node pair.
     Node(NodeRole),
+    /// Node 1 or Node 2 of pair `n` ≥ 1 ([`Cluster::add_pair`]).
+    PairNode(usize, NodeRole),
     /// The REST server.
     Server,
+}
+
+impl Proc {
+    /// Node `role` of pair `pair` (0 is the first pair).
+    pub fn pair(pair: usize, role: NodeRole) -> Proc {
+        if pair == 0 {
+            Proc::Node(role)
+        } else {
+            Proc::PairNode(pair, role)
+        }
+    }
+
+    /// The node's role, for a node.
+    pub fn role(self) -> Option<NodeRole> {
+        match self {
+            Proc::Node(r) | Proc::PairNode(_, r) => Some(r),
+            Proc::Server => None,
+        }
+    }
 }
 
 impl From<NodeRole> for Proc {
@@ -88,6 +105,7 @@ impl std::fmt::Display for Proc {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Proc::Node(r) => write!(f, "node {r}"),
+            Proc::PairNode(p, r) => write!(f, "node {r} of pair {p}"),
             Proc::Server => f.write_str("the server"),
         }
     }
@@ -117,6 +135,8 @@ impl NodeProc {
     }
 }
 
+mod channels;
+
 /// The REST server process in [`Cluster`] methods.
 pub const SERVER: Proc = Proc::Server;
 
@@ -130,6 +150,8 @@ pub struct Cluster {
     pub grant: GrantSigner,
     /// Node 1 and Node 2.
     pub nodes: [NodeProc; 2],
+    /// Node pairs beyond the first ([`Cluster::add_pair`]): `pairs[n - 1]` is pair `n`.
+    pub pairs: Vec<[NodeProc; 2]>,
     /// The REST server, once [`Cluster::start_server`] ran.
     pub server: Option<NodeProc>,
     /// The operator token the server accepts.
@@ -138,6 +160,7 @@ pub struct Cluster {
     pg_url: String,
     bin: PathBuf,
     pg_databases: Vec<String>,
+    opts: Options,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -192,6 +215,48 @@ fn database(
     })
 }
 
+/// The two node processes of pair `pair` (0 is the first), configured but not started:
+/// their own ports and databases, the cluster's PKI and grant key. Pair 0's files are
+/// `node1.toml`, …; pair n's `pair<n>-node1.toml`, ….
+fn pair_procs(
+    pair: usize,
+    dir: &Path,
+    (db, pg_url): (Db, &str),
+    grant: &GrantSigner,
+    opts: &Options,
+    pg_databases: &mut Vec<String>,
+) -> Result<[NodeProc; 2]> {
+    let ports = [free_port()?, free_port()?];
+    let prefix = if pair == 0 {
+        String::new()
+    } else {
+        format!("pair{pair}-")
+    };
+    let mut nodes = Vec::new();
+    for role in NodeRole::ALL {
+        let name = format!("{prefix}{}", role.name());
+        let url = database((db, pg_url), dir, &name.replace('-', "_"), pg_databases)?;
+        let mut config = configs::node(role, ports, url.clone(), grant.public_key().to_hex(), opts);
+        if let KeystoreConfig::Dev { key_file, .. } = &mut config.keystore {
+            *key_file = format!("{name}.devkey").into();
+        }
+        if let KeystoreConfig::Sealed { state_file } = &mut config.keystore {
+            *state_file = format!("{name}.seal.json").into();
+        }
+        let path = dir.join(format!("{name}.toml"));
+        std::fs::write(&path, config.to_toml()?)?;
+        nodes.push(NodeProc {
+            role: Proc::pair(pair, role),
+            port: ports[role.index()],
+            config: path,
+            log: dir.join(format!("{name}.log")),
+            database_url: url,
+            child: None,
+        });
+    }
+    nodes.try_into().map_err(|_| anyhow::anyhow!("two nodes"))
+}
+
 /// The checked-in test-only Paillier primes of `planbok-mpc`.
 pub fn test_primes_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../planbok-mpc/tests/fixtures/paillier-primes.json")
@@ -209,41 +274,29 @@ impl Cluster {
         let pki = dir.path().join("pki");
         let ca = planbok_node::pki::init(&pki, &["localhost".into()])?;
         let grant = GrantSigner::generate();
-        let ports = [free_port()?, free_port()?];
         let pg_url = opts.pg_url.clone().unwrap_or_else(pg_base);
         let mut pg_databases = Vec::new();
-        let mut nodes = Vec::new();
-        for role in NodeRole::ALL {
-            let db = database(
-                (opts.db, &pg_url),
-                dir.path(),
-                role.name(),
-                &mut pg_databases,
-            )?;
-            let config = configs::node(role, ports, db.clone(), grant.public_key().to_hex(), &opts);
-            let path = dir.path().join(format!("{}.toml", role.name()));
-            std::fs::write(&path, config.to_toml()?)?;
-            nodes.push(NodeProc {
-                role: role.into(),
-                port: ports[role.index()],
-                config: path,
-                log: dir.path().join(format!("{}.log", role.name())),
-                database_url: db.clone(),
-                child: None,
-            });
-        }
-        let [n1, n2]: [NodeProc; 2] = nodes.try_into().map_err(|_| anyhow::anyhow!("two nodes"))?;
+        let [n1, n2] = pair_procs(
+            0,
+            dir.path(),
+            (opts.db, &pg_url),
+            &grant,
+            &opts,
+            &mut pg_databases,
+        )?;
         let mut c = Cluster {
             dir,
             ca,
             grant,
             nodes: [n1, n2],
+            pairs: Vec::new(),
             server: None,
             operator_token: hex::encode(crate::random_bytes::<16>()),
             db: opts.db,
             pg_url,
             bin: bin.into(),
             pg_databases,
+            opts,
         };
         c.spawn(NodeRole::Node2)?;
         c.spawn(NodeRole::Node1)?;
@@ -267,7 +320,12 @@ impl Cluster {
         std::fs::write(dir.join("operator.token"), &self.operator_token)?;
         std::fs::write(dir.join("grant.key"), hex::encode(*self.grant.to_seed()))?;
         let port = free_port()?;
-        let config = configs::server(port, db.clone(), self.node(NodeRole::Node1).port, extra)?;
+        let node1_ports: Vec<(String, u16)> = std::iter::once(&self.nodes)
+            .chain(&self.pairs)
+            .enumerate()
+            .map(|(i, p)| (Cluster::pair_name(i), p[NodeRole::Node1.index()].port))
+            .collect();
+        let config = configs::server(port, db.clone(), &node1_ports, extra)?;
         let path = dir.join("server.toml");
         std::fs::write(&path, config.to_toml().map_err(anyhow::Error::msg)?)?;
         self.server = Some(NodeProc {
@@ -301,6 +359,7 @@ impl Cluster {
                 .as_mut()
                 .expect("the server was not started (Cluster::start_server)"),
             Proc::Node(role) => &mut self.nodes[role.index()],
+            Proc::PairNode(p, role) => &mut self.pairs[p - 1][role.index()],
         }
     }
 
@@ -317,6 +376,7 @@ impl Cluster {
                 .as_ref()
                 .expect("the server was not started (Cluster::start_server)"),
             Proc::Node(role) => &self.nodes[role.index()],
+            Proc::PairNode(p, role) => &self.pairs[p - 1][role.index()],
         }
     }
 
@@ -330,7 +390,7 @@ impl Cluster {
             .open(&n.log)?;
         let args: Vec<String> = match who {
             Proc::Server => vec!["server".into(), "--config".into()],
-            Proc::Node(role) => vec![
+            Proc::Node(role) | Proc::PairNode(_, role) => vec![
                 "node".into(),
                 "--role".into(),
                 role.to_string(),
@@ -364,8 +424,8 @@ impl Cluster {
             {
                 bail!("{who} exited with {status}:\n{}", self.log_tail(who));
             }
-            if let Proc::Node(role) = who {
-                if let Ok(mut op) = self.operator(role)
+            if who.role().is_some() {
+                if let Ok(mut op) = self.operator_of(who)
                     && op.status(StatusRequest {}).await.is_ok()
                 {
                     return Ok(());
@@ -428,80 +488,37 @@ impl Cluster {
         self.wait_up(who).await
     }
 
-    fn leaf_path(&self, role: Role) -> (PathBuf, PathBuf) {
-        let pki = self.dir.path().join("pki");
-        (
-            pki.join(format!("{}.pem", role.name())),
-            pki.join(format!("{}.key", role.name())),
-        )
+    /// Starts another node pair (Node 2, then Node 1) with the cluster's PKI and grant key,
+    /// and waits until both answer; returns its number (1 for the first added). Call it
+    /// before [`Cluster::start_server`]: the server is configured with every pair, pair 0
+    /// named `default` and pair n `pair<n>`.
+    pub async fn add_pair(&mut self) -> Result<usize> {
+        let n = self.pairs.len() + 1;
+        let procs = pair_procs(
+            n,
+            self.dir.path(),
+            (self.db, &self.pg_url),
+            &self.grant,
+            &self.opts,
+            &mut self.pg_databases,
+        )?;
+        self.pairs.push(procs);
+        for role in [NodeRole::Node2, NodeRole::Node1] {
+            self.spawn(Proc::pair(n, role))?;
+        }
+        for role in [NodeRole::Node2, NodeRole::Node1] {
+            self.wait_up(Proc::pair(n, role)).await?;
+        }
+        Ok(n)
     }
 
-    /// A channel to node `role` presenting `leaf` (any certificate), trusting `ca_pem`.
-    pub fn channel_with(
-        &self,
-        role: NodeRole,
-        cert_pem: &str,
-        key_pem: &str,
-        ca_pem: &str,
-    ) -> Result<Channel> {
-        let tls = ClientTlsConfig::new()
-            .ca_certificate(Certificate::from_pem(ca_pem))
-            .identity(Identity::from_pem(cert_pem, key_pem))
-            .domain_name(format!("{}.planbok", role.name()));
-        Ok(self.endpoint(role)?.tls_config(tls)?.connect_lazy())
-    }
-
-    /// A channel to node `role` with no client certificate.
-    pub fn channel_without_cert(&self, role: NodeRole) -> Result<Channel> {
-        let ca = std::fs::read_to_string(self.dir.path().join("pki/ca.pem"))?;
-        let tls = ClientTlsConfig::new()
-            .ca_certificate(Certificate::from_pem(ca))
-            .domain_name(format!("{}.planbok", role.name()));
-        Ok(self.endpoint(role)?.tls_config(tls)?.connect_lazy())
-    }
-
-    fn endpoint(&self, role: NodeRole) -> Result<Endpoint> {
-        Ok(
-            Endpoint::from_shared(format!("https://127.0.0.1:{}", self.node(role).port))?
-                .connect_timeout(Duration::from_secs(2)),
-        )
-    }
-
-    /// A channel to node `role` as `as_role`, with the PKI's certificate for that role.
-    pub fn channel_as(&self, role: NodeRole, as_role: Role) -> Result<Channel> {
-        let (cert, key) = self.leaf_path(as_role);
-        let ca = std::fs::read_to_string(self.dir.path().join("pki/ca.pem"))?;
-        self.channel_with(
-            role,
-            &std::fs::read_to_string(cert)?,
-            &std::fs::read_to_string(key)?,
-            &ca,
-        )
-    }
-
-    /// A channel presenting a freshly issued certificate.
-    pub fn channel_with_leaf(&self, role: NodeRole, leaf: &Leaf, ca_pem: &str) -> Result<Channel> {
-        self.channel_with(role, &leaf.cert_pem, &leaf.key_pem, ca_pem)
-    }
-
-    /// Node 1's coordinator, as the REST server.
-    pub fn server(&self) -> Result<CoordinatorClient<Channel>> {
-        Ok(
-            CoordinatorClient::new(self.channel_as(NodeRole::Node1, Role::Server)?)
-                .max_decoding_message_size(8 << 20),
-        )
-    }
-
-    /// A node's operator service, as an operator.
-    pub fn operator(&self, role: NodeRole) -> Result<OperatorClient<Channel>> {
-        Ok(OperatorClient::new(self.channel_as(role, Role::Operator)?))
-    }
-
-    /// Node 2's peer service, as Node 1 (to test Node 2's own checks).
-    pub fn as_node1(&self) -> Result<PeerClient<Channel>> {
-        Ok(PeerClient::new(
-            self.channel_as(NodeRole::Node2, Role::Node1)?,
-        ))
+    /// The name the server gives pair `n` (see [`Cluster::add_pair`]).
+    pub fn pair_name(n: usize) -> String {
+        if n == 0 {
+            "default".into()
+        } else {
+            format!("pair{n}")
+        }
     }
 
     /// A grant valid for 30 s.
@@ -536,8 +553,10 @@ impl Drop for Cluster {
         if self.server.is_some() {
             let _ = self.kill(SERVER);
         }
-        for role in NodeRole::ALL {
-            let _ = self.kill(role);
+        for n in 0..=self.pairs.len() {
+            for role in NodeRole::ALL {
+                let _ = self.kill(Proc::pair(n, role));
+            }
         }
         for db in &self.pg_databases {
             let _ = psql(

@@ -5,6 +5,8 @@
 //! labelled) under one data directory. On first start it generates the CGGMP auxiliary
 //! info (safe primes; a minute or two) and creates an organization with a Standard-custody
 //! secret and an owner API key; later starts reuse all of it. Ctrl-C stops all three.
+//! With `--replicas N --database postgres://…` it runs N servers behind haproxy instead of
+//! one ([`replicas`]).
 //!
 //! The data directory holds the dev keystores' key files, the PKI's private keys, the grant
 //! key, the operator token, the owner API key and the org secret: with them anyone can sign.
@@ -47,13 +49,26 @@ pub struct DevArgs {
     /// Node 1's port (Node 2 gets the next one).
     #[arg(long, default_value_t = 7701)]
     node_port: u16,
+    /// Run this many server replicas behind a front proxy (haproxy) on --port; they
+    /// listen on --port + 101, + 102, …. Needs --database postgres://… (at first start).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
+    replicas: u16,
+    /// The server's database, fixed at first start: a PostgreSQL URL (default: SQLite
+    /// in the data directory).
+    #[arg(long)]
+    database: Option<String>,
+    /// Share the rate limits through this Redis (`redis://host:port/db`).
+    #[arg(long)]
+    redis: Option<String>,
     /// Tests only: known Paillier primes instead of generating safe primes (insecure).
     #[arg(long, hide = true)]
     insecure_pregenerated_primes: Option<PathBuf>,
 }
 
-/// The three children; dropping it stops them.
-struct Children(Vec<(&'static str, Child)>);
+mod replicas;
+
+/// The children, by name; dropping it stops them (last started first).
+struct Children(Vec<(String, Child)>);
 
 impl Drop for Children {
     fn drop(&mut self) {
@@ -146,7 +161,7 @@ fn lay_out(dir: &Path, args: &DevArgs) -> Result<()> {
     }
     let mut server = ServerConfig::new(
         format!("127.0.0.1:{}", args.port),
-        format!("sqlite://{}", dir.join("server.db").display()),
+        String::new(),
         "operator.token",
         "grant.key",
         Node1Config::new(format!("https://127.0.0.1:{p1}")),
@@ -157,14 +172,10 @@ fn lay_out(dir: &Path, args: &DevArgs) -> Result<()> {
         },
     );
     server.rate_limits = dev_rate_limits();
+    replicas::apply_first(&mut server, args, dir);
     // Dev: webhooks may target http:// receivers on loopback (`planbok webhook listen`).
     server.webhooks.allow_loopback = true;
-    let text = format!(
-        "# planbok dev: the REST server. Rate limits far above the production defaults, so\n# that `planbok bench` is not throttled.\n{}",
-        server.to_toml().map_err(anyhow::Error::msg)?
-    );
-    std::fs::write(dir.join("server.toml"), text)?;
-    Ok(())
+    replicas::write(&dir.join("server.toml"), &server, false)
 }
 
 /// Group and other permission bits: none may be set on anything in the data directory.
@@ -217,13 +228,18 @@ fn make_private(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(fixed)
 }
 
-fn spawn(dir: &Path, name: &'static str, args: &[&str]) -> Result<Child> {
+fn spawn(dir: &Path, name: &str, args: &[&str]) -> Result<Child> {
+    spawn_program(dir, name, &std::env::current_exe()?, args)
+}
+
+/// Starts `program` in `dir`, its stderr appended to `<name>.log`.
+fn spawn_program(dir: &Path, name: &str, program: &Path, args: &[&str]) -> Result<Child> {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .mode(0o600)
         .open(dir.join(format!("{name}.log")))?;
-    Command::new(std::env::current_exe()?)
+    Command::new(program)
         .args(args)
         .current_dir(dir)
         .env(
@@ -237,14 +253,30 @@ fn spawn(dir: &Path, name: &'static str, args: &[&str]) -> Result<Child> {
         .with_context(|| format!("starting {name}"))
 }
 
+/// Fails when a child has exited, except a server replica once the proxy runs, while
+/// another replica does: the proxy sends its requests to the others, as a balancer in
+/// production would.
 fn check_alive(children: &mut Children, dir: &Path) -> Result<()> {
-    for (name, c) in children.0.iter_mut() {
+    let proxied = children.0.iter().any(|(n, _)| n == "proxy");
+    let mut gone = Vec::new();
+    for (i, (name, c)) in children.0.iter_mut().enumerate() {
         if let Some(status) = c.try_wait()? {
-            bail!(
-                "{name} exited ({status}); see {}",
-                dir.join(format!("{name}.log")).display()
+            let log = dir.join(format!("{name}.log"));
+            if !(proxied && name.starts_with("server-")) {
+                bail!("{name} exited ({status}); see {}", log.display());
+            }
+            eprintln!(
+                "{name} exited ({status}; see {}); the proxy sends its requests to the other replicas",
+                log.display()
             );
+            gone.push(i);
         }
+    }
+    for i in gone.into_iter().rev() {
+        children.0.remove(i);
+    }
+    if proxied && !children.0.iter().any(|(n, _)| n.starts_with("server-")) {
+        bail!("every server replica exited");
     }
     Ok(())
 }
@@ -355,6 +387,7 @@ fn bootstrap(dir: &Path, base: &str, node_key: &str) -> Result<String> {
             name: "dev".into(),
             owner_name: "Dev Owner".into(),
             owner_email: "owner@dev.local".into(),
+            node_pair: None,
         })
         .context("creating the dev organization")?;
     let key = created.api_key.secret;
@@ -398,7 +431,7 @@ fn quick_start(base: &str, key: &str, node_key: &str, dir: &Path) {
     );
     println!("    {base}/v2/organization/wallet-sets");
     println!();
-    println!("Ctrl-C stops all three processes; a restart keeps every wallet.");
+    println!("Ctrl-C stops every process; a restart keeps every wallet.");
 }
 
 pub fn run(args: DevArgs) -> Result<()> {
@@ -418,8 +451,14 @@ pub fn run(args: DevArgs) -> Result<()> {
     let base = format!("http://127.0.0.1:{}", args.port);
     let (p1, p2) = (args.node_port, args.node_port + 1);
     let mut children = Children(Vec::new());
+    let servers = replicas::servers(&dir, &args)?;
+    let proxy = if servers.len() > 1 {
+        Some(replicas::haproxy()?)
+    } else {
+        None
+    };
     children.0.push((
-        "node2",
+        "node2".into(),
         spawn(
             &dir,
             "node2",
@@ -427,7 +466,7 @@ pub fn run(args: DevArgs) -> Result<()> {
         )?,
     ));
     children.0.push((
-        "node1",
+        "node1".into(),
         spawn(
             &dir,
             "node1",
@@ -449,13 +488,34 @@ pub fn run(args: DevArgs) -> Result<()> {
     })?;
     // Public; rewritten at every start (it changes only if Node 1's data is replaced).
     std::fs::write(dir.join("node1-identity.pub"), format!("{node_key}\n"))?;
-    children.0.push((
-        "server",
-        spawn(&dir, "server", &["server", "--config", "server.toml"])?,
-    ));
+    for s in &servers {
+        let child = spawn(&dir, &s.name, &["server", "--config", &s.config])?;
+        children.0.push((s.name.clone(), child));
+    }
+    if let Some(haproxy) = &proxy {
+        // Every replica first, then the proxy in front of them.
+        for s in &servers {
+            wait_http(&mut children, &dir, &format!("http://127.0.0.1:{}", s.port))?;
+        }
+        let child = spawn_program(&dir, "proxy", haproxy, &["-db", "-f", "haproxy.cfg"])?;
+        children.0.push(("proxy".into(), child));
+    }
     wait_http(&mut children, &dir, &base)?;
     let key = bootstrap(&dir, &base, &node_key)?;
     quick_start(&base, &key, &node_key, &dir);
+    if servers.len() > 1 {
+        let ports: Vec<String> = servers.iter().map(|s| s.port.to_string()).collect();
+        println!(
+            "{} server replicas (127.0.0.1:{}) share one PostgreSQL{} behind haproxy on {base}; logs server-<i>.log, proxy.log",
+            servers.len(),
+            ports.join(", "),
+            if args.redis.is_some() {
+                " and one Redis rate limiter"
+            } else {
+                ""
+            },
+        );
+    }
     rt.block_on(async {
         let shutdown = crate::daemon::shutdown_signal();
         tokio::pin!(shutdown);

@@ -1,0 +1,6 @@
+-- Server store, schema 5 (SQLite). Keep in step with ../postgres/0005_node_pairs.sql.
+
+-- The node pair an organization's keys live on, fixed at creation. Organizations created
+-- before pairs existed are on the pair `[node1]` configures, named 'default'.
+ALTER TABLE organizations ADD COLUMN node_pair TEXT NOT NULL DEFAULT 'default';
+CREATE INDEX organizations_node_pair ON organizations (node_pair);
