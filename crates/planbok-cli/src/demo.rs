@@ -8,9 +8,9 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow};
 use k256::ecdsa::signature::hazmat::PrehashVerifier;
+use planbok_drivers::{run_threads as pair, session_id as sid};
 use planbok_mpc::cggmp::{self, PaillierPrimes, PrimeProgress};
 use planbok_mpc::{DerivationPath, dkls, frost};
-use planbok_testkit::{run_threads as pair, session_id as sid};
 use sha3::{Digest, Keccak256};
 
 fn eip191(msg: &str) -> [u8; 32] {

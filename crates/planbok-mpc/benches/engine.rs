@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use cggmp21::round_based::state_machine::{ProceedResult, StateMachine};
 use criterion::{Criterion, criterion_group, criterion_main};
+use planbok_drivers::{run_local, run_threads, session_id as sid};
 use planbok_mpc::cggmp::{self, CggmpAuxInfo, CggmpKeyShare, PaillierPrimes};
 use planbok_mpc::{DerivationPath, Engine, PartyIndex, Session, dkls, frost};
-use planbok_testkit::{run_local, run_threads, session_id as sid};
 use rand_core::OsRng;
 
 const P0: PartyIndex = PartyIndex::NODE1;

@@ -38,10 +38,6 @@ const LONG_FILES: &[(&str, &str)] = &[
         "grab-bag, to be split (issue 18): key shares, organizations, replay sets, blobs",
     ),
     (
-        "crates/planbok-mpc/src/cggmp.rs",
-        "grab-bag, to be split (issue 18): the CGGMP engines and the type-erased driver",
-    ),
-    (
         "crates/planbok-server/src/routes/sign.rs",
         "grab-bag, to be split (issue 18): signing and key export",
     ),
@@ -125,6 +121,21 @@ fn layering() -> Vec<(&'static str, Vec<&'static str>, &'static str)> {
             "planbok-envelope",
             IO.to_vec(),
             "codemap: the secret envelope, no IO",
+        ),
+        (
+            "planbok-cli",
+            vec!["planbok-testkit"],
+            "codemap: the production binary links no test harness",
+        ),
+        (
+            "planbok-drivers",
+            vec![
+                "planbok-node",
+                "planbok-server",
+                "planbok-store",
+                "planbok-keystore",
+            ],
+            "codemap: the in-process drivers need the engine only",
         ),
     ]
 }

@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 
 use planbok_mpc::{Engine, MpcError, PartyIndex, Session};
 
-pub use planbok_testkit::session_id as sid;
+pub use planbok_drivers::session_id as sid;
 
 /// How the simulated network treats frames.
 #[derive(Clone, Copy, Debug, Default)]

@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
+use planbok_drivers::{RunError, run_local, run_threads, session_id};
 use planbok_mpc::{MpcError, PartyIndex, SessionId, dkls, frost};
-use planbok_testkit::{RunError, run_local, run_threads, session_id};
 
 #[test]
 fn two_threads_produce_the_same_verified_signature() {
