@@ -47,6 +47,10 @@ pub struct DevArgs {
     /// Node 1's port (Node 2 gets the next one).
     #[arg(long, default_value_t = 7701)]
     node_port: u16,
+    /// A chain's RPC, `CHAIN=URL` (e.g. `ETH-SEPOLIA=http://127.0.0.1:8545`); repeatable.
+    /// The server refuses to start if the RPC serves another chain id.
+    #[arg(long = "rpc", value_name = "CHAIN=URL")]
+    rpcs: Vec<String>,
     /// Tests only: known Paillier primes instead of generating safe primes (insecure).
     #[arg(long, hide = true)]
     insecure_pregenerated_primes: Option<PathBuf>,
@@ -159,6 +163,15 @@ fn lay_out(dir: &Path, args: &DevArgs) -> Result<()> {
     server.rate_limits = dev_rate_limits();
     // Dev: webhooks may target http:// receivers on loopback (`planbok webhook listen`).
     server.webhooks.allow_loopback = true;
+    for r in &args.rpcs {
+        let Some((chain, url)) = r.split_once('=') else {
+            bail!("--rpc {r:?}: expected CHAIN=URL, e.g. ETH-SEPOLIA=http://127.0.0.1:8545");
+        };
+        server.chains.insert(
+            chain.trim().to_owned(),
+            planbok_server::config::ChainConfig::new(url.trim()),
+        );
+    }
     let text = format!(
         "# planbok dev: the REST server. Rate limits far above the production defaults, so\n# that `planbok bench` is not throttled.\n{}",
         server.to_toml().map_err(anyhow::Error::msg)?

@@ -13,6 +13,7 @@
 
 mod client;
 mod clock;
+mod transactions;
 pub mod secret;
 pub mod trust;
 pub mod webhook;

@@ -52,6 +52,7 @@ mod replicas;
 mod rest;
 mod runbook;
 mod sealed;
+mod transactions;
 mod secrets;
 mod transport;
 mod webhooks;
