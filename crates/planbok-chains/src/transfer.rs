@@ -17,8 +17,8 @@ pub const MAX_DECIMALS: u8 = 77;
 /// Parses a non-negative decimal amount (`"1.5"`, `"0.000000000000000001"`, `"20"`) into
 /// base units with `decimals` places, exactly: more fractional digits than `decimals`, a
 /// sign, an exponent, or a value over 2^256 - 1 is refused.
-pub fn parse_amount(s: &str, decimals: u8) -> Result<U256, ChainError> {
-    let bad = |why: &str| ChainError::InvalidTransaction(format!("amount {s:?}: {why}"));
+pub fn parse_amount(s: &str, decimals: u8) -> Result<U256, String> {
+    let bad = |why: &str| format!("amount {s:?}: {why}");
     if decimals > MAX_DECIMALS {
         return Err(bad("the token declares too many decimals"));
     }
@@ -70,9 +70,8 @@ pub fn format_amount(v: U256, decimals: u8) -> String {
 
 /// Parses an EVM address (`0x` + 40 hex; a mixed-case one must carry a valid EIP-55
 /// checksum).
-pub fn parse_evm_address(s: &str) -> Result<Address, ChainError> {
+pub fn parse_evm_address(s: &str) -> Result<Address, String> {
     crate::address::parse_evm_address(s)
-        .map_err(ChainError::InvalidTransaction)
 }
 
 /// ERC-20 `transfer(address,uint256)` call data.

@@ -126,13 +126,25 @@ impl Anvil {
             .to_owned()
     }
 
-    /// Sends a transaction from anvil's unlocked dev account and waits for its receipt
-    /// (automine; or mines one block when `mine`).
+    /// Sends a transaction from anvil's unlocked dev account and waits for its receipt.
     fn send_from_dev(&self, tx: Value) -> Value {
         let mut tx = tx;
         tx["from"] = json!(self.dev_account());
         let hash = self.rpc("eth_sendTransaction", json!([tx]));
-        self.rpc("eth_getTransactionReceipt", json!([hash]))
+        self.receipt(&hash)
+    }
+
+    /// Waits for a receipt (anvil mines a sent transaction at once, but answers the send
+    /// before its block is in).
+    fn receipt(&self, hash: &Value) -> Value {
+        for _ in 0..600 {
+            let r = self.rpc("eth_getTransactionReceipt", json!([hash]));
+            if !r.is_null() {
+                return r;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("no receipt for {hash}");
     }
 
     fn balance(&self, who: &str) -> u128 {
@@ -430,7 +442,7 @@ async fn concurrent_transfers_from_one_wallet_get_consecutive_nonces() {
     let anvil = Anvil::start(SEPOLIA);
     let (s, wallet, address) = stack_with_wallet(&anvil, Custody::Trustless, "", 10 * ETH).await;
     let native = native_id(&s);
-    let receiver = "0x00000000000000000000000000000000000c0FFE";
+    let receiver = "0x00000000000000000000000000000000000c0ffe";
     // Trustless: no secret, no transfer.
     assert_err(
         transfer(
@@ -568,7 +580,7 @@ async fn a_reverted_transfer_is_failed_with_its_reason() {
     );
     anvil.rpc("evm_mine", json!([]));
     anvil.rpc("evm_setAutomine", json!([true]));
-    let paused = anvil.rpc("eth_getTransactionReceipt", json!([pause]));
+    let paused = anvil.receipt(&pause);
     assert_eq!(paused["status"], "0x1", "{paused}");
     let t = settle(&s, &id);
     assert_eq!(t["status"], "failed", "{t}");

@@ -142,6 +142,32 @@ fn fee_level(gas_limit: u64, f: &fees::Fees) -> FeeLevel {
     }
 }
 
+/// Refuses a transfer the wallet cannot pay at `level`: the amount (native) plus the most
+/// the fee can be. Nodes' `eth_estimateGas` does not always check the balance, and a
+/// transaction the node refuses would hold its nonce and every later one.
+async fn check_funds(p: &Plan, level: usize) -> ApiResult<()> {
+    let balance = p
+        .rpc
+        .rpc
+        .balance(p.from)
+        .await
+        .map_err(|e| unavailable(p.chain, e))?;
+    let fee = U256::from(p.gas_limit) * U256::from(p.levels[level].max_fee_per_gas);
+    let need = p.value.saturating_add(fee);
+    if balance < need {
+        let sym = p.chain.native_symbol();
+        return Err(ApiError::new(
+            ErrorCode::TransactionWouldFail,
+            format!(
+                "insufficient funds: the wallet holds {} {sym} and this transfer needs up to {} {sym} (the amount and the most the fee can be)",
+                planbok_chains::format_amount(balance, NATIVE_DECIMALS),
+                planbok_chains::format_amount(need, NATIVE_DECIMALS),
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// `POST /v2/transactions/transfer/estimate-fee`.
 pub(crate) async fn estimate(
     State(app): State<App>,
@@ -221,6 +247,7 @@ pub(crate) async fn transfer(
             },
         )
         .await?;
+        check_funds(&p, level).await?;
         app.require_secret_mode(&caller.org_id, secret).await?;
         let protocol = app
             .wallet_protocol(&caller.org_id, &p.wallet.blockchain, &p.wallet.wallet_set_id)
