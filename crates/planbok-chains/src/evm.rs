@@ -77,7 +77,11 @@ pub(crate) fn json_input(chain: Chain, json: &str, signer: &[u8]) -> Result<Sign
     prepared_tx(chain, parsed, signer)
 }
 
-pub(crate) fn prepared_tx(chain: Chain, parsed: Tx, signer: &[u8]) -> Result<SignInput, ChainError> {
+pub(crate) fn prepared_tx(
+    chain: Chain,
+    parsed: Tx,
+    signer: &[u8],
+) -> Result<SignInput, ChainError> {
     let (hash, standard) = match &parsed {
         Tx::Legacy(t) => (t.signature_hash(), "eip155"),
         Tx::Eip2930(t) => (t.signature_hash(), "eip2930"),

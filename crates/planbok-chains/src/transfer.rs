@@ -240,8 +240,20 @@ mod tests {
         assert_eq!(format_amount(U256::ZERO, 18), "0");
         assert_eq!(format_amount(U256::from(1500u32), 3), "1.5");
         assert_eq!(format_amount(U256::from(7u8), 0), "7");
-        assert_eq!(parse_amount("20", 6).unwrap_or_default(), U256::from(20_000_000u32));
-        for bad in ["", "-1", "1e3", "1.", ".5", "1.0000000000000000001", "0x10", " 1"] {
+        assert_eq!(
+            parse_amount("20", 6).unwrap_or_default(),
+            U256::from(20_000_000u32)
+        );
+        for bad in [
+            "",
+            "-1",
+            "1e3",
+            "1.",
+            ".5",
+            "1.0000000000000000001",
+            "0x10",
+            " 1",
+        ] {
             assert!(parse_amount(bad, 18).is_err(), "{bad:?}");
         }
         let max = format_amount(U256::MAX, 0);
@@ -253,10 +265,8 @@ mod tests {
     fn erc20_call_data_is_the_abi_encoding() {
         let to = Address::repeat_byte(0x11);
         let d = erc20_transfer_data(to, U256::from(5u8));
-        assert_eq!(
-            hex::encode(&d),
-            format!("a9059cbb{}{}{}", "0".repeat(24), "11".repeat(20), format!("{:064x}", 5))
-        );
+        let expected = format!("a9059cbb{}{}{:064x}", "0".repeat(24), "11".repeat(20), 5);
+        assert_eq!(hex::encode(&d), expected);
     }
 
     #[test]
@@ -269,7 +279,10 @@ mod tests {
         text.resize(64, 0);
         data.extend_from_slice(&text);
         assert_eq!(revert_reason(&data), msg);
-        assert_eq!(revert_reason(&data[..40]), format!("execution reverted: 0x{}", hex::encode(&data[..40])));
+        assert_eq!(
+            revert_reason(&data[..40]),
+            format!("execution reverted: 0x{}", hex::encode(&data[..40]))
+        );
         assert_eq!(revert_reason(&[]), "execution reverted");
     }
 
@@ -280,6 +293,9 @@ mod tests {
         assert_ne!(eth, sep);
         assert_eq!(eth.len(), 36);
         assert_eq!(&eth[14..15], "8");
-        assert_eq!(eth, native_token_id(Chain::parse("ETH").unwrap_or_else(|_| unreachable!())));
+        assert_eq!(
+            eth,
+            native_token_id(Chain::parse("ETH").unwrap_or_else(|_| unreachable!()))
+        );
     }
 }

@@ -64,7 +64,11 @@ pub enum TxCommand {
 #[derive(clap::Args)]
 pub struct BalanceArgs {
     /// A wallet's balances.
-    #[arg(long, conflicts_with = "wallet_set", required_unless_present = "wallet_set")]
+    #[arg(
+        long,
+        conflicts_with = "wallet_set",
+        required_unless_present = "wallet_set"
+    )]
     wallet: Option<String>,
     /// A wallet set's balances, summed over its wallets.
     #[arg(long)]

@@ -189,7 +189,11 @@ impl Client {
         self.call(path_method::GET, path, None::<&()>)
     }
 
-    pub(crate) fn post<T: DeserializeOwned>(&self, path: &str, body: &impl Serialize) -> Result<T, Error> {
+    pub(crate) fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> Result<T, Error> {
         self.call(path_method::POST, path, Some(body))
     }
 

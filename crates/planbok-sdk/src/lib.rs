@@ -13,8 +13,8 @@
 
 mod client;
 mod clock;
-mod transactions;
 pub mod secret;
+mod transactions;
 pub mod trust;
 pub mod webhook;
 

@@ -2,8 +2,8 @@
 
 use planbok_api::List;
 use planbok_api::model::{
-    Balances, CreateToken, CreateTransfer, EstimateTransferFee, FeeEstimate, Token,
-    TokenMetadata, Transaction,
+    Balances, CreateToken, CreateTransfer, EstimateTransferFee, FeeEstimate, Token, TokenMetadata,
+    Transaction,
 };
 
 use crate::client::{Client, Error, path_method};
@@ -34,7 +34,11 @@ impl Client {
 
     /// `DELETE /v2/tokens/{id}`.
     pub fn delete_token(&self, id: &str) -> Result<Token, Error> {
-        self.call(path_method::DELETE, &format!("/v2/tokens/{id}"), None::<&()>)
+        self.call(
+            path_method::DELETE,
+            &format!("/v2/tokens/{id}"),
+            None::<&()>,
+        )
     }
 
     /// `GET /v2/wallets/{id}/balances`.

@@ -24,6 +24,7 @@ macro_rules! on_sqlite_and_postgres {
     )* };
 }
 
+mod anvil;
 mod api_access;
 mod api_cli;
 mod api_dev;
@@ -52,7 +53,7 @@ mod replicas;
 mod rest;
 mod runbook;
 mod sealed;
-mod transactions;
 mod secrets;
+mod transactions;
 mod transport;
 mod webhooks;

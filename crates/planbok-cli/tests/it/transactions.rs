@@ -4,7 +4,6 @@
 //! anvil itself says, to the wei; every signer against anvil's receipt and eth-account's
 //! recovery of the raw transaction anvil holds.
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use planbok_sdk::api::model::CreateTransfer;
@@ -12,214 +11,8 @@ use planbok_sdk::secret::Context;
 use planbok_testkit::cluster::{Options, SERVER};
 use serde_json::{Value, json};
 
+use crate::anvil::{Anvil, ETH, SEPOLIA, anvil_ready, decimal18, quantity};
 use crate::rest::{Custody, Stack, assert_err, assert_ok, idem, python_verify};
-
-const SEPOLIA: u64 = 11_155_111;
-const ETH: u128 = 1_000_000_000_000_000_000;
-
-/// A running anvil, killed on drop.
-struct Anvil {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Anvil {
-    fn drop(&mut self) {
-        // The npm package's `anvil` is a Node wrapper that forwards SIGTERM to the real
-        // binary; SIGKILL would leave that one running.
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        for _ in 0..100 {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Whether anvil and the OpenZeppelin artifacts are installed; in CI
-/// (`PLANBOK_REQUIRE_ANVIL=1`) they must be.
-fn anvil_ready() -> bool {
-    let ok = Command::new("anvil")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-        && std::path::Path::new(&oz_artifact()).exists();
-    if !ok {
-        assert!(
-            std::env::var("PLANBOK_REQUIRE_ANVIL").is_err(),
-            "PLANBOK_REQUIRE_ANVIL=1 but anvil or @openzeppelin/contracts is missing (scripts/install-deps.sh)"
-        );
-        eprintln!("SKIPPED: anvil or @openzeppelin/contracts not installed");
-    }
-    ok
-}
-
-fn oz_artifact() -> String {
-    let root = Command::new("npm")
-        .args(["root", "-g"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_default();
-    format!("{root}/@openzeppelin/contracts/build/contracts/ERC20PresetMinterPauser.json")
-}
-
-impl Anvil {
-    fn start(chain_id: u64) -> Anvil {
-        let port = crate::common::free_port();
-        let child = Command::new("anvil")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--chain-id",
-                &chain_id.to_string(),
-                "--silent",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("anvil starts");
-        let a = Anvil {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        };
-        for _ in 0..600 {
-            if a.try_rpc("eth_chainId", json!([])).is_ok() {
-                return a;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("anvil did not answer on {}", a.url);
-    }
-
-    fn try_rpc(&self, method: &str, params: Value) -> Result<Value, Value> {
-        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-        let text = ureq::post(&self.url)
-            .header("content-type", "application/json")
-            .send(body.to_string())
-            .map_err(|e| json!(e.to_string()))?
-            .into_body()
-            .read_to_string()
-            .map_err(|e| json!(e.to_string()))?;
-        let v: Value = serde_json::from_str(&text).map_err(|e| json!(e.to_string()))?;
-        match v.get("error") {
-            Some(e) => Err(e.clone()),
-            None => Ok(v["result"].clone()),
-        }
-    }
-
-    fn rpc(&self, method: &str, params: Value) -> Value {
-        self.try_rpc(method, params)
-            .unwrap_or_else(|e| panic!("{method}: {e}"))
-    }
-
-    fn dev_account(&self) -> String {
-        self.rpc("eth_accounts", json!([]))[0]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    }
-
-    /// Sends a transaction from anvil's unlocked dev account and waits for its receipt.
-    fn send_from_dev(&self, tx: Value) -> Value {
-        let mut tx = tx;
-        tx["from"] = json!(self.dev_account());
-        let hash = self.rpc("eth_sendTransaction", json!([tx]));
-        self.receipt(&hash)
-    }
-
-    /// Waits for a receipt (anvil mines a sent transaction at once, but answers the send
-    /// before its block is in).
-    fn receipt(&self, hash: &Value) -> Value {
-        for _ in 0..600 {
-            let r = self.rpc("eth_getTransactionReceipt", json!([hash]));
-            if !r.is_null() {
-                return r;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("no receipt for {hash}");
-    }
-
-    fn balance(&self, who: &str) -> u128 {
-        quantity(&self.rpc("eth_getBalance", json!([who, "latest"])))
-    }
-
-    fn token_balance(&self, token: &str, who: &str) -> u128 {
-        let data = format!("0x70a08231{:0>64}", who.trim_start_matches("0x"));
-        quantity(&self.rpc("eth_call", json!([{"to": token, "data": data}, "latest"])))
-    }
-
-    fn nonce(&self, who: &str) -> u64 {
-        quantity(&self.rpc("eth_getTransactionCount", json!([who, "latest"]))) as u64
-    }
-
-    /// Deploys OpenZeppelin's ERC20PresetMinterPauser("Test Token", "TT") from the dev
-    /// account; its address.
-    fn deploy_erc20(&self) -> String {
-        let artifact: Value =
-            serde_json::from_str(&std::fs::read_to_string(oz_artifact()).unwrap()).unwrap();
-        let bytecode = artifact["bytecode"].as_str().unwrap();
-        let data = format!("{bytecode}{}", abi_two_strings("Test Token", "TT"));
-        let r = self.send_from_dev(json!({"data": data, "gas": "0x500000"}));
-        assert_eq!(r["status"], "0x1", "{r}");
-        r["contractAddress"].as_str().unwrap().to_owned()
-    }
-
-    fn mint(&self, token: &str, to: &str, amount: u128) {
-        let data = format!(
-            "0x40c10f19{:0>64}{amount:064x}",
-            to.trim_start_matches("0x").to_lowercase()
-        );
-        let r = self.send_from_dev(json!({"to": token, "data": data}));
-        assert_eq!(r["status"], "0x1", "{r}");
-    }
-
-    fn fund(&self, to: &str, wei: u128) {
-        let r = self.send_from_dev(json!({"to": to, "value": format!("0x{wei:x}")}));
-        assert_eq!(r["status"], "0x1", "{r}");
-    }
-}
-
-/// ABI encoding of `(string, string)` for strings under 32 bytes.
-fn abi_two_strings(a: &str, b: &str) -> String {
-    let word = |s: &str| {
-        let mut bytes = s.as_bytes().to_vec();
-        bytes.resize(32, 0);
-        hex::encode(bytes)
-    };
-    format!(
-        "{:064x}{:064x}{:064x}{}{:064x}{}",
-        0x40,
-        0x80,
-        a.len(),
-        word(a),
-        b.len(),
-        word(b)
-    )
-}
-
-fn quantity(v: &Value) -> u128 {
-    let s = v.as_str().unwrap_or_else(|| panic!("not a quantity: {v}"));
-    u128::from_str_radix(s.trim_start_matches("0x"), 16).unwrap()
-}
-
-/// `wei` as the API writes an 18-decimal amount (exact, trailing zeros dropped).
-fn decimal18(wei: u128) -> String {
-    let int = wei / ETH;
-    let frac = wei % ETH;
-    if frac == 0 {
-        return int.to_string();
-    }
-    let f = format!("{frac:018}");
-    format!("{int}.{}", f.trim_end_matches('0'))
-}
 
 fn chains_toml(anvil: &Anvil, extra: &str) -> String {
     format!(
@@ -238,9 +31,7 @@ async fn stack_with_wallet(
     let s = Stack::start(Options::default(), custody, &chains_toml(anvil, extra)).await;
     let trustless = custody == Custody::Trustless;
     let set = s.wallet_set("dkls23", trustless);
-    let w = s
-        .wallets(&set.id, &["ETH-SEPOLIA"], 1, trustless)
-        .remove(0);
+    let w = s.wallets(&set.id, &["ETH-SEPOLIA"], 1, trustless).remove(0);
     anvil.fund(&w.address, fund_wei);
     (s, w.id, w.address)
 }
@@ -265,7 +56,11 @@ fn transfer(s: &Stack, body: Value) -> (u16, Value) {
 /// Polls the transaction until it is `confirmed` or `failed`.
 fn settle(s: &Stack, id: &str) -> Value {
     for _ in 0..1200 {
-        let t = assert_ok(s.owner.raw("GET", &format!("/v2/transactions/{id}"), None).unwrap());
+        let t = assert_ok(
+            s.owner
+                .raw("GET", &format!("/v2/transactions/{id}"), None)
+                .unwrap(),
+        );
         if t["status"] == "confirmed" || t["status"] == "failed" {
             return t;
         }
@@ -304,7 +99,11 @@ async fn native_and_erc20_transfers_confirm_and_balances_move_exactly() {
     let native = native_id(&s);
     let receiver = "0x000000000000000000000000000000000000bEEF";
 
-    let b = assert_ok(s.owner.raw("GET", &format!("/v2/wallets/{wallet}/balances"), None).unwrap());
+    let b = assert_ok(
+        s.owner
+            .raw("GET", &format!("/v2/wallets/{wallet}/balances"), None)
+            .unwrap(),
+    );
     assert_eq!(b["items"][0]["amount"], "10", "{b}");
     assert_eq!(b["items"][0]["token"]["id"], native.as_str());
 
@@ -314,8 +113,17 @@ async fn native_and_erc20_transfers_confirm_and_balances_move_exactly() {
         json!({"walletId": wallet, "destinationAddress": receiver, "tokenId": native, "amounts": ["1"]}),
     ));
     assert_eq!(fee["medium"]["gasLimit"], "25200", "{fee}");
-    let max = |l: &str| fee[l]["maxFeePerGas"].as_str().unwrap().parse::<u128>().unwrap();
-    assert!(max("low") <= max("medium") && max("medium") <= max("high"), "{fee}");
+    let max = |l: &str| {
+        fee[l]["maxFeePerGas"]
+            .as_str()
+            .unwrap()
+            .parse::<u128>()
+            .unwrap()
+    };
+    assert!(
+        max("low") <= max("medium") && max("medium") <= max("high"),
+        "{fee}"
+    );
 
     // Native: one ETH and one wei.
     let value = ETH + 1;
@@ -336,8 +144,15 @@ async fn native_and_erc20_transfers_confirm_and_balances_move_exactly() {
     let paid = quantity(&receipt["gasUsed"]) * quantity(&receipt["effectiveGasPrice"]);
     assert_eq!(anvil.balance(&address), 10 * ETH - value - paid);
     assert_eq!(t["networkFee"], decimal18(paid).as_str(), "{t}");
-    let b = assert_ok(s.owner.raw("GET", &format!("/v2/wallets/{wallet}/balances"), None).unwrap());
-    assert_eq!(b["items"][0]["amount"], decimal18(10 * ETH - value - paid).as_str());
+    let b = assert_ok(
+        s.owner
+            .raw("GET", &format!("/v2/wallets/{wallet}/balances"), None)
+            .unwrap(),
+    );
+    assert_eq!(
+        b["items"][0]["amount"],
+        decimal18(10 * ETH - value - paid).as_str()
+    );
     // The same key again: the same transaction, not a second one.
     let again = assert_ok(transfer(&s, body));
     assert_eq!(again["id"], created["id"]);
@@ -352,7 +167,11 @@ async fn native_and_erc20_transfers_confirm_and_balances_move_exactly() {
     ));
     let token_id = registered["id"].as_str().unwrap().to_owned();
     anvil.mint(&token, &address, 100 * ETH);
-    let b = assert_ok(s.owner.raw("GET", &format!("/v2/wallets/{wallet}/balances"), None).unwrap());
+    let b = assert_ok(
+        s.owner
+            .raw("GET", &format!("/v2/wallets/{wallet}/balances"), None)
+            .unwrap(),
+    );
     assert_eq!(b["items"][1]["amount"], "100", "{b}");
     assert_eq!(b["items"][1]["token"]["symbol"], "TT");
     let created = assert_ok(transfer(
@@ -366,20 +185,43 @@ async fn native_and_erc20_transfers_confirm_and_balances_move_exactly() {
     check_signer(&anvil, &t, &address);
     assert_eq!(anvil.token_balance(&token, receiver), 12 * ETH + ETH / 2);
     assert_eq!(anvil.token_balance(&token, &address), 87 * ETH + ETH / 2);
-    let b = assert_ok(s.owner.raw("GET", &format!("/v2/wallets/{wallet}/balances"), None).unwrap());
+    let b = assert_ok(
+        s.owner
+            .raw("GET", &format!("/v2/wallets/{wallet}/balances"), None)
+            .unwrap(),
+    );
     assert_eq!(b["items"][1]["amount"], "87.5", "{b}");
 
     // Lists and their filters.
-    let all = assert_ok(s.owner.raw("GET", "/v2/organization/transactions", None).unwrap());
+    let all = assert_ok(
+        s.owner
+            .raw("GET", "/v2/organization/transactions", None)
+            .unwrap(),
+    );
     assert_eq!(all["total"], 2, "{all}");
     let q = format!("/v2/transactions?status=confirmed&walletIds={wallet}&refId=invoice-1");
     let one = assert_ok(s.owner.raw("GET", &q, None).unwrap());
     assert_eq!(one["total"], 1, "{one}");
-    let q = format!("/v2/transactions?txHash={}", t["transactionHash"].as_str().unwrap());
-    assert_eq!(assert_ok(s.owner.raw("GET", &q, None).unwrap())["items"][0]["id"], t["id"]);
-    let none = assert_ok(s.owner.raw("GET", "/v2/transactions?status=failed", None).unwrap());
+    let q = format!(
+        "/v2/transactions?txHash={}",
+        t["transactionHash"].as_str().unwrap()
+    );
+    assert_eq!(
+        assert_ok(s.owner.raw("GET", &q, None).unwrap())["items"][0]["id"],
+        t["id"]
+    );
+    let none = assert_ok(
+        s.owner
+            .raw("GET", "/v2/transactions?status=failed", None)
+            .unwrap(),
+    );
     assert_eq!(none["total"], 0);
-    assert_err(s.owner.raw("GET", "/v2/transactions?status=lost", None).unwrap(), "invalid_request");
+    assert_err(
+        s.owner
+            .raw("GET", "/v2/transactions?status=lost", None)
+            .unwrap(),
+        "invalid_request",
+    );
 
     // Refusals: nothing signed, no nonce used.
     let refuse = |body: Value, code: &str| assert_err(transfer(&s, body), code);
@@ -408,7 +250,10 @@ async fn native_and_erc20_transfers_confirm_and_balances_move_exactly() {
     // The CLI: a transfer, its record, the balances.
     let (ok, out) = crate::rest::cli(
         &s,
-        &["transfer", "--wallet", &wallet, "--to", receiver, "--token", &native, "--amount", "0.5", "--json"],
+        &[
+            "transfer", "--wallet", &wallet, "--to", receiver, "--token", &native, "--amount",
+            "0.5", "--json",
+        ],
         None,
     );
     assert!(ok, "{out}");
@@ -424,12 +269,20 @@ async fn native_and_erc20_transfers_confirm_and_balances_move_exactly() {
 
     // Tokens: natives cannot be deleted; registered ones can.
     assert_err(
-        s.owner.raw("DELETE", &format!("/v2/tokens/{native}"), None).unwrap(),
+        s.owner
+            .raw("DELETE", &format!("/v2/tokens/{native}"), None)
+            .unwrap(),
         "conflict",
     );
-    assert_ok(s.owner.raw("DELETE", &format!("/v2/tokens/{token_id}"), None).unwrap());
+    assert_ok(
+        s.owner
+            .raw("DELETE", &format!("/v2/tokens/{token_id}"), None)
+            .unwrap(),
+    );
     assert_err(
-        s.owner.raw("GET", &format!("/v2/tokens/{token_id}"), None).unwrap(),
+        s.owner
+            .raw("GET", &format!("/v2/tokens/{token_id}"), None)
+            .unwrap(),
         "not_found",
     );
 }
@@ -475,7 +328,9 @@ async fn concurrent_transfers_from_one_wallet_get_consecutive_nonces() {
     let mut nonces = Vec::new();
     let mut total = 0u128;
     for (i, r) in results.iter().enumerate() {
-        let t = r.as_ref().unwrap_or_else(|e| panic!("{e}\n{}", s.cluster.log_tail(SERVER)));
+        let t = r
+            .as_ref()
+            .unwrap_or_else(|e| panic!("{e}\n{}", s.cluster.log_tail(SERVER)));
         nonces.push(t.nonce.unwrap());
         total += (i as u128 + 1) * ETH / 1000;
     }
@@ -485,9 +340,16 @@ async fn concurrent_transfers_from_one_wallet_get_consecutive_nonces() {
         let t = settle(&s, &r.as_ref().unwrap().id);
         assert_eq!(t["status"], "confirmed", "{t}");
         let on_chain = anvil.rpc("eth_getTransactionByHash", json!([t["transactionHash"]]));
-        assert_eq!(quantity(&on_chain["nonce"]) as u64, t["nonce"].as_u64().unwrap());
+        assert_eq!(
+            quantity(&on_chain["nonce"]) as u64,
+            t["nonce"].as_u64().unwrap()
+        );
     }
-    check_signer(&anvil, &settle(&s, &results[0].as_ref().unwrap().id), &address);
+    check_signer(
+        &anvil,
+        &settle(&s, &results[0].as_ref().unwrap().id),
+        &address,
+    );
     assert_eq!(anvil.nonce(&address), 10);
     assert_eq!(anvil.balance(receiver), total);
 }
@@ -513,7 +375,11 @@ async fn a_transfer_answered_before_a_kill_9_is_broadcast_once_after_restart() {
                       "tokenId": native, "amounts": ["0.25"]});
     let created = assert_ok(transfer(&s, body.clone()));
     let hash = created["transactionHash"].as_str().unwrap().to_owned();
-    assert!(anvil.rpc("eth_getTransactionByHash", json!([hash])).is_null());
+    assert!(
+        anvil
+            .rpc("eth_getTransactionByHash", json!([hash]))
+            .is_null()
+    );
     s.cluster.kill(SERVER).unwrap();
     // The same server, now with its tracker.
     let path = s.cluster.node(SERVER).config.clone();
@@ -564,7 +430,11 @@ async fn a_reverted_transfer_is_failed_with_its_reason() {
     ));
     let id = created["id"].as_str().unwrap().to_owned();
     for _ in 0..1200 {
-        let t = assert_ok(s.owner.raw("GET", &format!("/v2/transactions/{id}"), None).unwrap());
+        let t = assert_ok(
+            s.owner
+                .raw("GET", &format!("/v2/transactions/{id}"), None)
+                .unwrap(),
+        );
         if t["status"] == "broadcast" {
             break;
         }

@@ -53,7 +53,10 @@ impl Chains {
             let rpc = Rpc::new(&c.rpc_url, tls.clone(), Duration::from_millis(c.timeout_ms))
                 .map_err(|e| format!("[chains.{id}]: {e}"))?;
             let got = rpc.chain_id().await.map_err(|e| {
-                format!("[chains.{id}]: the RPC at {} did not answer eth_chainId: {e}", rpc.describe())
+                format!(
+                    "[chains.{id}]: the RPC at {} did not answer eth_chainId: {e}",
+                    rpc.describe()
+                )
             })?;
             if got != expected {
                 return Err(format!(

@@ -292,7 +292,10 @@ impl Rpc {
     pub(crate) async fn pending_nonce(&self, who: Address) -> Result<u64, RpcError> {
         quantity_u64(
             &self
-                .call("eth_getTransactionCount", json!([who.to_string(), "pending"]))
+                .call(
+                    "eth_getTransactionCount",
+                    json!([who.to_string(), "pending"]),
+                )
                 .await?,
         )
     }
@@ -341,7 +344,9 @@ impl Rpc {
     }
 
     pub(crate) async fn receipt(&self, hash: &str) -> Result<Option<Receipt>, RpcError> {
-        let v = self.call("eth_getTransactionReceipt", json!([hash])).await?;
+        let v = self
+            .call("eth_getTransactionReceipt", json!([hash]))
+            .await?;
         if v.is_null() {
             return Ok(None);
         }

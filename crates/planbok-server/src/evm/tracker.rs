@@ -111,7 +111,9 @@ async fn handle(app: App, c: ClaimedTx) {
                 tracing::info!(tx = %t.id, hash = %t.tx_hash, nonce = t.nonce, status = %t.status, "transaction progressed");
             }
         }
-        Ok(false) => tracing::warn!(tx = %t.id, "tracker: the claim lapsed; another tracker owns it"),
+        Ok(false) => {
+            tracing::warn!(tx = %t.id, "tracker: the claim lapsed; another tracker owns it")
+        }
         Err(e) => tracing::error!(tx = %t.id, error = %e, "tracker: could not record progress"),
     }
 }

@@ -72,10 +72,7 @@ pub(crate) fn routes() -> Router<App> {
         .route("/v2/organization/wallets/export", post(sign::export))
         .route("/v2/tokens/metadata", get(tokens::metadata))
         .route("/v2/tokens", post(tokens::create).get(tokens::list))
-        .route(
-            "/v2/tokens/{id}",
-            get(tokens::get).delete(tokens::remove),
-        )
+        .route("/v2/tokens/{id}", get(tokens::get).delete(tokens::remove))
         .route("/v2/wallets/{id}/balances", get(tokens::wallet_balances))
         .route(
             "/v2/wallet-sets/{id}/balances",

@@ -397,10 +397,13 @@ pub(crate) async fn wallet_set_balances(
                 },
             )
             .await?;
-        let done = batch.is_empty() || (page as i64) * i64::from(planbok_store::server::MAX_PAGE_LIMIT) >= total;
-        wallets.extend(batch.into_iter().filter(|w| {
-            Chain::parse(&w.blockchain).is_ok_and(|c| app.chains.has(c))
-        }));
+        let done = batch.is_empty()
+            || (page as i64) * i64::from(planbok_store::server::MAX_PAGE_LIMIT) >= total;
+        wallets.extend(
+            batch
+                .into_iter()
+                .filter(|w| Chain::parse(&w.blockchain).is_ok_and(|c| app.chains.has(c))),
+        );
         if done {
             break;
         }

@@ -250,7 +250,11 @@ pub(crate) async fn transfer(
         check_funds(&p, level).await?;
         app.require_secret_mode(&caller.org_id, secret).await?;
         let protocol = app
-            .wallet_protocol(&caller.org_id, &p.wallet.blockchain, &p.wallet.wallet_set_id)
+            .wallet_protocol(
+                &caller.org_id,
+                &p.wallet.blockchain,
+                &p.wallet.wallet_set_id,
+            )
             .await?;
         ApiResult::Ok((p, protocol, level, level_name))
     }
@@ -432,7 +436,12 @@ async fn sign_and_commit(
         )],
         idempotency: Some(idem.done(201, text.clone())),
         events: vec![
-            crate::webhooks::event(&caller.org_id, "transaction.created", event_data.clone(), now),
+            crate::webhooks::event(
+                &caller.org_id,
+                "transaction.created",
+                event_data.clone(),
+                now,
+            ),
             crate::webhooks::event(&caller.org_id, "transaction.signed", event_data, now),
         ],
     };

@@ -30,7 +30,8 @@ pub struct TokenRecord {
     pub created_at_ms: i64,
 }
 
-const COLUMNS: &str = "id, org_id, blockchain, standard, name, symbol, decimals, address, created_at_ms";
+const COLUMNS: &str =
+    "id, org_id, blockchain, standard, name, symbol, decimals, address, created_at_ms";
 
 fn from_row(row: &AnyRow) -> Result<TokenRecord, StoreError> {
     let decimals: i64 = row.try_get("decimals")?;

@@ -329,7 +329,11 @@ impl ServerStore {
             add("tx_hash = ", &v.to_ascii_lowercase(), &mut binds);
         }
         if let Some(v) = &q.destination_address {
-            add("LOWER(destination_address) = ", &v.to_ascii_lowercase(), &mut binds);
+            add(
+                "LOWER(destination_address) = ",
+                &v.to_ascii_lowercase(),
+                &mut binds,
+            );
         }
         if !q.wallet_ids.is_empty() {
             let mut marks = Vec::new();
