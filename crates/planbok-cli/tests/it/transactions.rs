@@ -4,7 +4,8 @@
 //! anvil itself says, to the wei; every signer against anvil's receipt and eth-account's
 //! recovery of the raw transaction anvil holds.
 
-use std::time::Duration;
+use std::process::Command;
+use std::time::{Duration, Instant};
 
 use planbok_sdk::api::model::CreateTransfer;
 use planbok_sdk::secret::Context;
@@ -486,4 +487,93 @@ async fn the_server_refuses_to_start_on_an_rpc_of_another_chain() {
         .await
         .expect_err("SOL has no EVM RPC");
     assert!(format!("{e:#}").contains("only EVM chains"), "{e:#}");
+}
+
+/// `SELECT COUNT(*)` of `event` rows in the server's PostgreSQL database.
+fn events(s: &Stack, event: &str) -> usize {
+    let out = Command::new("psql")
+        .arg(&s.cluster.node(SERVER).database_url)
+        .args([
+            "-Atc",
+            &format!("SELECT COUNT(*) FROM webhook_events WHERE event = '{event}'"),
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_replicas_on_postgres_share_the_nonces_and_track_each_transaction_once() {
+    let Some(pg) = crate::common::postgres_or_skip() else {
+        return;
+    };
+    if !anvil_ready() {
+        return;
+    }
+    let anvil = Anvil::start(SEPOLIA);
+    let s = Stack::start(pg, Custody::Standard, &chains_toml(&anvil, "")).await;
+    let set = s.wallet_set("dkls23", false);
+    let w = s.wallets(&set.id, &["ETH-SEPOLIA"], 1, false).remove(0);
+    anvil.fund(&w.address, 10 * ETH);
+    let native = native_id(&s);
+    // A second server process on the same database, with its own tracker.
+    let replicas = crate::replicas::start_replicas(&s, 1);
+    let clients = [
+        s.owner.clone(),
+        planbok_sdk::Client::new(&replicas.urls[0], &s.owner_key),
+    ];
+    const N: usize = 12;
+    let started = Instant::now();
+    let answered: Vec<Value> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..N)
+            .map(|i| {
+                let client = &clients[i % 2];
+                let (wallet, native) = (&w.id, &native);
+                scope.spawn(move || {
+                    let body = json!({"idempotencyKey": idem(), "walletId": wallet,
+                        "destinationAddress": "0x0000000000000000000000000000000000000abc",
+                        "tokenId": native, "amounts": ["0.01"]});
+                    assert_ok(
+                        client
+                            .raw(
+                                "POST",
+                                "/v2/organization/transactions/transfer",
+                                Some(&body),
+                            )
+                            .unwrap(),
+                    )
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let signed_in = started.elapsed();
+    let mut nonces: Vec<u64> = answered
+        .iter()
+        .map(|t| t["nonce"].as_u64().unwrap())
+        .collect();
+    nonces.sort_unstable();
+    assert_eq!(nonces, (0..N as u64).collect::<Vec<_>>());
+    for t in &answered {
+        assert_eq!(settle(&s, t["id"].as_str().unwrap())["status"], "confirmed");
+    }
+    let confirmed_in = started.elapsed();
+    eprintln!(
+        "{N} transfers over two replicas: all signed and committed in {signed_in:?}, all confirmed in {confirmed_in:?} (anvil automine)"
+    );
+    assert_eq!(anvil.nonce(&w.address), N as u64);
+    assert_eq!(
+        anvil.balance("0x0000000000000000000000000000000000000abc"),
+        N as u128 * ETH / 100
+    );
+    // Each transition was recorded once, by one of the two trackers.
+    for e in [
+        "transaction.created",
+        "transaction.signed",
+        "transaction.broadcast",
+        "transaction.confirmed",
+    ] {
+        assert_eq!(events(&s, e), N, "{e}");
+    }
+    drop(replicas);
 }
