@@ -577,3 +577,83 @@ async fn two_replicas_on_postgres_share_the_nonces_and_track_each_transaction_on
     }
     drop(replicas);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_transaction_a_reorg_removes_is_sent_again_and_confirms() {
+    if !anvil_ready() {
+        return;
+    }
+    let anvil = Anvil::start(SEPOLIA);
+    // Three blocks to confirm: a mined transaction waits as `broadcast` meanwhile.
+    let (s, wallet, address) =
+        stack_with_wallet(&anvil, Custody::Standard, "confirmations = 3\n", ETH).await;
+    let native = native_id(&s);
+    let receiver = "0x0000000000000000000000000000000000000def";
+    let snapshot = anvil.rpc("evm_snapshot", json!([]));
+    let created = assert_ok(transfer(
+        &s,
+        json!({"idempotencyKey": idem(), "walletId": wallet, "destinationAddress": receiver,
+               "tokenId": native, "amounts": ["0.125"]}),
+    ));
+    let id = created["id"].as_str().unwrap().to_owned();
+    let hash = created["transactionHash"].clone();
+    let mut mined = Value::Null;
+    for _ in 0..1200 {
+        mined = assert_ok(
+            s.owner
+                .raw("GET", &format!("/v2/transactions/{id}"), None)
+                .unwrap(),
+        );
+        if !mined["blockNumber"].is_null() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        (mined["status"].as_str(), mined["confirmations"].as_u64()),
+        (Some("broadcast"), Some(1)),
+        "{mined}"
+    );
+    // The chain goes back to before the transfer: its block and its funds are gone.
+    assert_eq!(anvil.rpc("evm_revert", json!([snapshot])), true);
+    assert_eq!(anvil.balance(receiver), 0);
+    assert!(
+        anvil
+            .rpc("eth_getTransactionReceipt", json!([hash]))
+            .is_null()
+    );
+    // New blocks come; the tracker notices, sends the same bytes again, and counts anew.
+    let mut t = Value::Null;
+    for _ in 0..600 {
+        anvil.rpc("anvil_mine", json!(["0x1"]));
+        t = assert_ok(
+            s.owner
+                .raw("GET", &format!("/v2/transactions/{id}"), None)
+                .unwrap(),
+        );
+        if t["status"] == "confirmed" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        t["status"],
+        "confirmed",
+        "{t}\n{}",
+        s.cluster.log_tail(SERVER)
+    );
+    assert_eq!(t["transactionHash"], hash);
+    assert!(
+        std::fs::read_to_string(&s.cluster.node(SERVER).log)
+            .unwrap()
+            .contains("a mined transaction left the chain"),
+        "the tracker did not see the reorg"
+    );
+    assert!(
+        !anvil
+            .rpc("eth_getTransactionReceipt", json!([hash]))
+            .is_null()
+    );
+    assert_eq!(anvil.nonce(&address), 1);
+    assert_eq!(anvil.balance(receiver), ETH / 8);
+}
