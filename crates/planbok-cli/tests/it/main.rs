@@ -56,4 +56,5 @@ mod sealed;
 mod secrets;
 mod transactions;
 mod transport;
+mod tx_drills;
 mod webhooks;
