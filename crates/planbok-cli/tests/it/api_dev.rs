@@ -12,11 +12,21 @@ use planbok_sdk::Client;
 use planbok_sdk::api::model::{CreateWalletSet, CreateWallets, SignMessage};
 
 /// Starts `planbok dev` and reads its output until the owner key is printed.
+fn start(data: &std::path::Path, port: u16, node_port: u16) -> (Child, String) {
+    start_with(data, port, node_port, &[])
+}
+
+/// [`start`] with more arguments.
 #[expect(
     clippy::zombie_processes,
     reason = "the caller waits for it (interrupt_and_wait)"
 )]
-fn start(data: &std::path::Path, port: u16, node_port: u16) -> (Child, String) {
+pub(crate) fn start_with(
+    data: &std::path::Path,
+    port: u16,
+    node_port: u16,
+    extra: &[&str],
+) -> (Child, String) {
     let mut child = Command::new(crate::common::bin())
         .args([
             "dev",
@@ -29,6 +39,7 @@ fn start(data: &std::path::Path, port: u16, node_port: u16) -> (Child, String) {
         .arg(data)
         .arg("--insecure-pregenerated-primes")
         .arg(planbok_testkit::cluster::test_primes_path())
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(data.join("dev.stderr")).unwrap())
         .spawn()
@@ -64,7 +75,7 @@ fn start(data: &std::path::Path, port: u16, node_port: u16) -> (Child, String) {
     panic!("planbok dev exited before printing its key\n{logs}");
 }
 
-fn interrupt_and_wait(mut child: Child) {
+pub(crate) fn interrupt_and_wait(mut child: Child) {
     Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()

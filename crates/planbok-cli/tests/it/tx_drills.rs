@@ -228,3 +228,60 @@ async fn a_transaction_a_reorg_removes_is_sent_again_and_confirms() {
     assert_eq!(anvil.nonce(&address), 1);
     assert_eq!(anvil.balance(receiver), ETH / 8);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dev_points_the_server_at_an_rpc_and_refuses_another_chain() {
+    if !anvil_ready() {
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    let port = crate::common::free_port();
+    let node_port = loop {
+        let p = crate::common::free_port();
+        if p < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
+            break p;
+        }
+    };
+    // An RPC of another chain: the server refuses to start, and `planbok dev` with it.
+    let wrong = Anvil::start(31_337);
+    let out = Command::new(crate::common::bin())
+        .args([
+            "dev",
+            "--port",
+            &port.to_string(),
+            "--node-port",
+            &node_port.to_string(),
+        ])
+        .arg("--data")
+        .arg(&data)
+        .arg("--insecure-pregenerated-primes")
+        .arg(planbok_testkit::cluster::test_primes_path())
+        .args(["--rpc", &format!("ETH-SEPOLIA={}", wrong.url)])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let log = std::fs::read_to_string(data.join("server.log")).unwrap_or_default();
+    assert!(log.contains("serves chain id 31337"), "{log}");
+    drop(wrong);
+    // The next start names the right one: the configuration follows `--rpc`.
+    let right = Anvil::start(SEPOLIA);
+    let (child, key) = crate::api_dev::start_with(
+        &data,
+        port,
+        node_port,
+        &["--rpc", &format!("ETH-SEPOLIA={}", right.url)],
+    );
+    let c = planbok_sdk::Client::new(&format!("http://127.0.0.1:{port}"), &key);
+    let meta = c.token_metadata();
+    crate::api_dev::interrupt_and_wait(child);
+    let meta = meta.unwrap();
+    let sepolia = meta
+        .chains
+        .iter()
+        .find(|c| c.blockchain == "ETH-SEPOLIA")
+        .unwrap();
+    assert!(sepolia.configured);
+    assert!(meta.chains.iter().filter(|c| c.configured).count() == 1);
+}
