@@ -20,6 +20,10 @@
 #    overlay (`kubectl kustomize`) and validates it offline against the Kubernetes schemas
 #    the package bundles. An existing kubectl is kept (these machines carry a recent one);
 #    otherwise Debian's kubernetes-client (1.20, kustomize 2.0.3, which deploy/ supports).
+#  - anvil (npm @foundry-rs/anvil, pinned; the package ships the real binary) and the
+#    compiled OpenZeppelin 4.9 contracts (npm @openzeppelin/contracts, pinned; no Solidity
+#    compiler): the transaction tests' EVM node and ERC-20 (crates/planbok-cli/tests/it/
+#    transactions.rs).
 #  - cargo-deny (pinned, built from crates.io with its own lock file): the dependency policy
 #    check (deny.toml) that scripts/cargo-deny.sh runs in CI. Building it takes about 3
 #    minutes on 2 cores, once per machine.
@@ -81,6 +85,20 @@ if ! kubernetes-validate --version 2>/dev/null | grep -qx "$KUBERNETES_VALIDATE_
   python3 -m pip install -q --disable-pip-version-check \
     "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" 2>&1 \
     | grep -v "Running pip as the 'root'" || true
+fi
+
+ANVIL_VERSION=1.7.1
+OZ_VERSION=4.9.6
+if ! anvil --version 2>/dev/null | grep -q "Version: $ANVIL_VERSION" \
+  || [ ! -f "$(npm root -g)/@openzeppelin/contracts/build/contracts/ERC20PresetMinterPauser.json" ]; then
+  if ! command -v npm >/dev/null 2>&1; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+  fi
+  npm install -g --no-fund --no-audit --allow-scripts=@foundry-rs/anvil \
+    "@foundry-rs/anvil@$ANVIL_VERSION" "@openzeppelin/contracts@$OZ_VERSION" >/dev/null 2>&1 \
+    || npm install -g --no-fund --no-audit \
+      "@foundry-rs/anvil@$ANVIL_VERSION" "@openzeppelin/contracts@$OZ_VERSION" >/dev/null
 fi
 
 CARGO_DENY_VERSION=0.20.2

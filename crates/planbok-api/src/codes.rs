@@ -102,6 +102,11 @@ codes! {
     ChainIdMismatch = "chain_id_mismatch" => 422,
     /// The wallet is not a signer of this transaction.
     NotSigner = "not_signer" => 422,
+    /// This server has no RPC for the chain (`[chains.<id>] rpc_url`).
+    ChainNotConfigured = "chain_not_configured" => 422,
+    /// The chain's node rejects the transaction as it stands (e.g. insufficient funds, a
+    /// call that reverts); the message has its reason. Nothing was signed.
+    TransactionWouldFail = "transaction_would_fail" => 422,
     /// Too many requests in this category; retry later.
     RateLimited = "rate_limited" => 429,
     /// A bug; the message says nothing more, the server log has the request id.
@@ -112,6 +117,10 @@ codes! {
     NodeBusy = "node_busy" => 503,
     /// CGGMP is not provisioned yet on this node pair (`planbok operator provision-aux`).
     AuxNotProvisioned = "aux_not_provisioned" => 503,
+    /// The chain's RPC did not answer, or answered an error; nothing was signed.
+    ChainUnavailable = "chain_unavailable" => 503,
+    /// Another transfer from this wallet holds its nonce for too long; retry.
+    WalletBusy = "wallet_busy" => 503,
     /// The server's database is unreachable.
     StorageUnavailable = "storage_unavailable" => 503,
     /// The shared rate limiter (Redis) did not answer: refused rather than unlimited.

@@ -11,6 +11,7 @@ mod codes;
 mod envelope;
 pub mod model;
 pub mod openapi;
+mod tx;
 
 pub use codes::ErrorCode;
 pub use envelope::{ErrorBody, List, ListQuery, Order, Success};

@@ -9,6 +9,11 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::Order;
 
+pub use crate::tx::{
+    Balance, Balances, CreateToken, CreateTransfer, EstimateTransferFee, FeeEstimate, FeeLevel,
+    Token, TokenChain, TokenMetadata, Transaction, TransactionFilter,
+};
+
 // ---------------------------------------------------------------------------------------
 // Organizations, members, API keys
 

@@ -27,6 +27,9 @@ use crate::{ErrorBody, ErrorCode, ListQuery, Order};
         validate_address, sign_message, sign_typed_data, sign_transaction, export_wallets,
         audit_logs, audit_export, create_webhook, list_webhooks, get_webhook, update_webhook,
         delete_webhook, rotate_webhook_secret, test_webhook, webhook_deliveries, replay_delivery,
+        token_metadata, create_token, list_tokens, get_token, delete_token, wallet_balances,
+        wallet_set_balances, create_transfer, estimate_transfer_fee, list_org_transactions,
+        get_org_transaction, list_transactions, get_transaction,
         health, ready, metrics
     ),
     components(schemas(ErrorBody, ErrorCode, Order)),
@@ -299,6 +302,73 @@ doc_route!(
     metrics
 );
 
+doc_route!(
+    #[utoipa::path(get, path = "/v2/tokens/metadata", tag = "tokens",
+    responses((status = 200, body = TokenMetadata)))]
+    token_metadata
+);
+doc_route!(
+    #[utoipa::path(post, path = "/v2/tokens", tag = "tokens", request_body = CreateToken,
+    responses((status = 201, body = Token), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    create_token
+);
+doc_route!(
+    #[utoipa::path(get, path = "/v2/tokens", tag = "tokens", params(ListQuery),
+    responses((status = 200, body = Vec<Token>, description = "a list page: the native coins, then the organization's tokens")))]
+    list_tokens
+);
+doc_route!(
+    #[utoipa::path(get, path = "/v2/tokens/{id}", tag = "tokens", params(("id" = String, Path)),
+    responses((status = 200, body = Token), (status = 404, body = ErrorBody)))]
+    get_token
+);
+doc_route!(
+    #[utoipa::path(delete, path = "/v2/tokens/{id}", tag = "tokens", params(("id" = String, Path)),
+    responses((status = 200, body = Token), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "a native coin")))]
+    delete_token
+);
+doc_route!(
+    #[utoipa::path(get, path = "/v2/wallets/{id}/balances", tag = "transactions", params(("id" = String, Path)),
+    responses((status = 200, body = Balances), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    wallet_balances
+);
+doc_route!(
+    #[utoipa::path(get, path = "/v2/wallet-sets/{id}/balances", tag = "transactions", params(("id" = String, Path)),
+    responses((status = 200, body = Balances), (status = 503, body = ErrorBody)))]
+    wallet_set_balances
+);
+doc_route!(
+    #[utoipa::path(post, path = "/v2/organization/transactions/transfer", tag = "transactions", request_body = CreateTransfer,
+    responses((status = 201, body = Transaction, description = "signed and committed; broadcast by the tracker"),
+    (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    create_transfer
+);
+doc_route!(
+    #[utoipa::path(post, path = "/v2/transactions/transfer/estimate-fee", tag = "transactions", request_body = EstimateTransferFee,
+    responses((status = 200, body = FeeEstimate), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    estimate_transfer_fee
+);
+doc_route!(
+    #[utoipa::path(get, path = "/v2/organization/transactions", tag = "transactions", params(TransactionFilter),
+    responses((status = 200, body = Vec<Transaction>, description = "a list page of transactions")))]
+    list_org_transactions
+);
+doc_route!(
+    #[utoipa::path(get, path = "/v2/organization/transactions/{id}", tag = "transactions", params(("id" = String, Path)),
+    responses((status = 200, body = Transaction), (status = 404, body = ErrorBody)))]
+    get_org_transaction
+);
+doc_route!(
+    #[utoipa::path(get, path = "/v2/transactions", tag = "transactions", params(TransactionFilter),
+    responses((status = 200, body = Vec<Transaction>, description = "a list page of transactions")))]
+    list_transactions
+);
+doc_route!(
+    #[utoipa::path(get, path = "/v2/transactions/{id}", tag = "transactions", params(("id" = String, Path)),
+    responses((status = 200, body = Transaction), (status = 404, body = ErrorBody)))]
+    get_transaction
+);
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -306,7 +376,7 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(&super::json()).unwrap_or_default();
         assert_eq!(json["info"]["title"], "planbok");
         let routes = super::routes();
-        assert_eq!(routes.len(), 40, "{routes:?}");
+        assert_eq!(routes.len(), 53, "{routes:?}");
         assert!(routes.contains(&("POST".into(), "/v2/organization/sign/message".into())));
     }
 }

@@ -68,16 +68,20 @@ pub(crate) fn raw_input(chain: Chain, raw: &str, signer: &[u8]) -> Result<SignIn
         .ok_or_else(|| tx("an EVM rawTransaction is 0x-hex"))?;
     let bytes = hex::decode(digits).map_err(|e| tx(format!("rawTransaction is not hex: {e}")))?;
     let parsed = decode_unsigned(chain, &bytes)?;
-    prepared(chain, parsed, signer)
+    prepared_tx(chain, parsed, signer)
 }
 
 pub(crate) fn json_input(chain: Chain, json: &str, signer: &[u8]) -> Result<SignInput, ChainError> {
     let from = crate::address::evm_address(signer)?;
     let parsed = evm_json::parse(chain, json, from)?;
-    prepared(chain, parsed, signer)
+    prepared_tx(chain, parsed, signer)
 }
 
-fn prepared(chain: Chain, parsed: Tx, signer: &[u8]) -> Result<SignInput, ChainError> {
+pub(crate) fn prepared_tx(
+    chain: Chain,
+    parsed: Tx,
+    signer: &[u8],
+) -> Result<SignInput, ChainError> {
     let (hash, standard) = match &parsed {
         Tx::Legacy(t) => (t.signature_hash(), "eip155"),
         Tx::Eip2930(t) => (t.signature_hash(), "eip2930"),

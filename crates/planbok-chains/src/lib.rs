@@ -17,12 +17,20 @@ mod keys;
 mod near;
 mod sign;
 mod solana;
+mod transfer;
 
 pub use address::{address, validate_address};
+/// The EVM value types the transfer helpers take (alloy's).
+pub use alloy_primitives::{Address, U256};
 pub use chain::{Chain, Curve, Family};
 pub use error::ChainError;
 pub use keys::derive_public_key;
 pub use sign::{
     SignInput, SignedTransaction, finish_message, finish_transaction, message_input,
     transaction_input, typed_data_input,
+};
+pub use transfer::{
+    Eip1559Fields, MAX_DECIMALS, SignedCall, eip1559_input, erc20_balance_of_data,
+    erc20_transfer_data, format_amount, native_token_id, parse_amount, parse_evm_address,
+    revert_reason, signed_call,
 };

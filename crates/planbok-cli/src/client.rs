@@ -51,7 +51,7 @@ impl Conn {
         Ok(Client::new(&self.url, key))
     }
 
-    fn secret(&self) -> Result<Option<OrgSecret>> {
+    pub(crate) fn secret(&self) -> Result<Option<OrgSecret>> {
         if let Some(f) = &self.secret_file {
             let s =
                 std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;

@@ -11,6 +11,7 @@
 //! - `planbok secret|wallet-set|wallet|sign …`: client verbs over the REST API.
 //! - `planbok webhook …`: webhook endpoints and their deliveries; `webhook listen` a local
 //!   receiver that verifies and prints events.
+//! - `planbok transfer`, `planbok tx list|get|tokens`, `planbok balance`: transactions.
 //! - `planbok audit verify`: checks the audit trail's hash chains.
 //! - `planbok bench`: a load generator against a live server.
 
@@ -29,6 +30,7 @@ mod node;
 mod operator;
 mod pki;
 mod server;
+mod tx;
 mod webhook;
 
 #[derive(Parser)]
@@ -109,6 +111,27 @@ enum Command {
         #[command(subcommand)]
         command: webhook::WebhookCommand,
     },
+    /// Send a native coin or an ERC-20 token from a wallet.
+    Transfer {
+        #[command(flatten)]
+        conn: client::Conn,
+        #[command(flatten)]
+        args: tx::TransferArgs,
+    },
+    /// Transactions: list, get; the tokens.
+    Tx {
+        #[command(flatten)]
+        conn: client::Conn,
+        #[command(subcommand)]
+        command: tx::TxCommand,
+    },
+    /// A wallet's or a wallet set's balances.
+    Balance {
+        #[command(flatten)]
+        conn: client::Conn,
+        #[command(flatten)]
+        args: tx::BalanceArgs,
+    },
     /// The audit trail.
     Audit {
         #[command(subcommand)]
@@ -131,6 +154,9 @@ fn main() -> Result<()> {
         Command::Sign { conn, command } => client::sign(&conn, command),
         Command::Export { conn, command } => export::run(&conn, command),
         Command::Webhook { conn, command } => webhook::run(&conn, command),
+        Command::Transfer { conn, args } => tx::transfer(&conn, args),
+        Command::Tx { conn, command } => tx::tx(&conn, command),
+        Command::Balance { conn, args } => tx::balance(&conn, args),
         Command::Audit { command } => audit::run(command),
         Command::Bench(args) => bench::run(args),
     }

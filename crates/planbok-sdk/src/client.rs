@@ -158,7 +158,7 @@ impl Client {
         Ok((status, json))
     }
 
-    fn call<T: DeserializeOwned>(
+    pub(crate) fn call<T: DeserializeOwned>(
         &self,
         method: &str,
         path: &str,
@@ -189,7 +189,11 @@ impl Client {
         self.call(path_method::GET, path, None::<&()>)
     }
 
-    fn post<T: DeserializeOwned>(&self, path: &str, body: &impl Serialize) -> Result<T, Error> {
+    pub(crate) fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> Result<T, Error> {
         self.call(path_method::POST, path, Some(body))
     }
 
@@ -408,11 +412,11 @@ impl Client {
     }
 }
 
-mod path_method {
-    pub(super) const GET: &str = "GET";
-    pub(super) const POST: &str = "POST";
-    pub(super) const PATCH: &str = "PATCH";
-    pub(super) const DELETE: &str = "DELETE";
+pub(crate) mod path_method {
+    pub(crate) const GET: &str = "GET";
+    pub(crate) const POST: &str = "POST";
+    pub(crate) const PATCH: &str = "PATCH";
+    pub(crate) const DELETE: &str = "DELETE";
 }
 
 #[cfg(test)]

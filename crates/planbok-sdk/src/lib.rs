@@ -14,6 +14,7 @@
 mod client;
 mod clock;
 pub mod secret;
+mod transactions;
 pub mod trust;
 pub mod webhook;
 

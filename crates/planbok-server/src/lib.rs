@@ -18,6 +18,7 @@ mod context;
 mod denials;
 mod docs;
 mod error;
+mod evm;
 mod facts;
 mod idem;
 mod metrics;
@@ -87,6 +88,10 @@ pub(crate) struct Inner {
     pub(crate) webhooks: webhooks::Webhooks,
     /// The TLS client of webhook deliveries (`None`: no CA bundle, https fails).
     webhook_tls: Option<Arc<rustls::ClientConfig>>,
+    /// The configured chains' RPCs, checked at start.
+    pub(crate) chains: evm::Chains,
+    /// Wakes this process's transaction tracker (a transfer was committed).
+    pub(crate) tracker_wake: tokio::sync::Notify,
 }
 
 /// The most proven keys remembered; past it the memory starts over (they prove
@@ -191,6 +196,11 @@ async fn app(config: ServerConfig) -> Result<App, StartError> {
     let webhook_tls = webhooks::worker::tls_config(&config.webhooks).map_err(StartError::Config)?;
     let tls = TlsMaterial::from_files(&config.tls.ca, &config.tls.cert, &config.tls.key)
         .map_err(|e| StartError::Io(e.to_string()))?;
+    // The RPCs are checked before anything else is opened: a server pointed at the wrong
+    // chain must not start.
+    let chains = evm::Chains::connect(&config.chains, webhook_tls.clone())
+        .await
+        .map_err(StartError::Config)?;
     let openbao = config.openbao().map_err(StartError::Config)?;
     config.pairs().map_err(StartError::Config)?;
     let store = ServerStore::connect_with(&config.database_url, openbao).await?;
@@ -218,6 +228,8 @@ async fn app(config: ServerConfig) -> Result<App, StartError> {
         proven: Mutex::new(HashMap::new()),
         webhooks: hooks,
         webhook_tls,
+        chains,
+        tracker_wake: tokio::sync::Notify::new(),
         store,
         nodes,
         config,
@@ -257,6 +269,11 @@ pub async fn run(
             stop.clone(),
         ))
     });
+    let tracker = app
+        .config
+        .transactions
+        .tracker
+        .then(|| tokio::spawn(evm::tracker::run(app.clone(), stop.clone())));
     tracing::info!(addr = ?listener.local_addr().ok(), "planbok server listening");
     let served = axum::serve(
         listener,
@@ -273,6 +290,12 @@ pub async fn run(
         None => None,
     } {
         tracing::error!(error = %e, "the webhook worker failed");
+    }
+    if let Some(Err(e)) = match tracker {
+        Some(t) => Some(t.await),
+        None => None,
+    } {
+        tracing::error!(error = %e, "the transaction tracker failed");
     }
     // Counted authorization failures of windows still open: written now rather than lost.
     app.flush_denials(true).await;

@@ -60,6 +60,10 @@ pub struct DevArgs {
     /// Share the rate limits through this Redis (`redis://host:port/db`).
     #[arg(long)]
     redis: Option<String>,
+    /// A chain's RPC, `CHAIN=URL` (e.g. `ETH-SEPOLIA=http://127.0.0.1:8545`); repeatable.
+    /// The server refuses to start if the RPC serves another chain id.
+    #[arg(long = "rpc", value_name = "CHAIN=URL")]
+    rpcs: Vec<String>,
     /// Tests only: known Paillier primes instead of generating safe primes (insecure).
     #[arg(long, hide = true)]
     insecure_pregenerated_primes: Option<PathBuf>,
@@ -111,6 +115,39 @@ fn dev_rate_limits() -> RateLimitConfig {
 
 fn random_hex() -> String {
     OrgSecret::generate().to_hex().to_string()
+}
+
+/// Points the server at the chains' RPCs of `--rpc CHAIN=URL`, on every start (the
+/// configuration is written once, the RPCs may change): each named chain's `rpc_url` is
+/// set, other chains are left as they are.
+fn apply_rpcs(dir: &Path, rpcs: &[String]) -> Result<()> {
+    if rpcs.is_empty() {
+        return Ok(());
+    }
+    let path = dir.join("server.toml");
+    let text = std::fs::read_to_string(&path)?;
+    let mut server = ServerConfig::from_toml(&text).map_err(anyhow::Error::msg)?;
+    for r in rpcs {
+        let Some((chain, url)) = r.split_once('=') else {
+            bail!("--rpc {r:?}: expected CHAIN=URL, e.g. ETH-SEPOLIA=http://127.0.0.1:8545");
+        };
+        server
+            .chains
+            .entry(chain.trim().to_owned())
+            .and_modify(|c| c.rpc_url = url.trim().to_owned())
+            .or_insert_with(|| planbok_server::config::ChainConfig::new(url.trim()));
+    }
+    // The comment lines at the top stay.
+    let header: String = text
+        .lines()
+        .take_while(|l| l.starts_with('#'))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(
+        &path,
+        format!("{header}{}", server.to_toml().map_err(anyhow::Error::msg)?),
+    )?;
+    Ok(())
 }
 
 /// Writes the PKI, keys and configs on first start.
@@ -448,6 +485,7 @@ pub fn run(args: DevArgs) -> Result<()> {
         );
     }
     lay_out(&dir, &args)?;
+    apply_rpcs(&dir, &args.rpcs)?;
     let base = format!("http://127.0.0.1:{}", args.port);
     let (p1, p2) = (args.node_port, args.node_port + 1);
     let mut children = Children(Vec::new());

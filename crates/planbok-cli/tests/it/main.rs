@@ -24,6 +24,7 @@ macro_rules! on_sqlite_and_postgres {
     )* };
 }
 
+mod anvil;
 mod api_access;
 mod api_cli;
 mod api_dev;
@@ -55,5 +56,7 @@ mod rest;
 mod runbook;
 mod sealed;
 mod secrets;
+mod transactions;
 mod transport;
+mod tx_drills;
 mod webhooks;

@@ -36,9 +36,9 @@ pub(crate) fn redis_or_skip() -> bool {
 }
 
 /// Extra replicas of the stack's server: the same config, other ports.
-struct Replicas {
+pub(crate) struct Replicas {
     children: Vec<Child>,
-    urls: Vec<String>,
+    pub(crate) urls: Vec<String>,
 }
 
 impl Drop for Replicas {
@@ -50,7 +50,7 @@ impl Drop for Replicas {
     }
 }
 
-fn start_replicas(s: &Stack, n: usize) -> Replicas {
+pub(crate) fn start_replicas(s: &Stack, n: usize) -> Replicas {
     let first = s.cluster.node(SERVER);
     let text = std::fs::read_to_string(&first.config).unwrap();
     let listen = format!("listen = \"127.0.0.1:{}\"", first.port);

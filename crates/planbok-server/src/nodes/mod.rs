@@ -102,6 +102,16 @@ impl Nodes {
             .ok_or_else(|| ApiError::internal("no node pair is configured"))
     }
 
+    /// The longest call timeout of any pair (what a lease held across a node call must
+    /// outlive).
+    pub fn timeout_ms(&self) -> u64 {
+        self.pairs
+            .iter()
+            .map(|(_, p)| u64::try_from(p.timeout().as_millis()).unwrap_or(u64::MAX))
+            .max()
+            .unwrap_or_default()
+    }
+
     /// The configured pairs' names.
     pub fn names(&self) -> Vec<&str> {
         self.pairs.iter().map(|(n, _)| n.as_str()).collect()

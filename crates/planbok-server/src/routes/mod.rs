@@ -6,7 +6,10 @@ pub(crate) mod convert;
 mod members;
 mod ops;
 mod orgs;
-mod sign;
+pub(crate) mod sign;
+mod tokens;
+pub(crate) mod transfers;
+pub(crate) mod tx_list;
 mod wallet_sets;
 mod wallets;
 mod webhooks;
@@ -67,6 +70,26 @@ pub(crate) fn routes() -> Router<App> {
         .route("/v2/organization/sign/typed-data", post(sign::typed_data))
         .route("/v2/organization/sign/transaction", post(sign::transaction))
         .route("/v2/organization/wallets/export", post(sign::export))
+        .route("/v2/tokens/metadata", get(tokens::metadata))
+        .route("/v2/tokens", post(tokens::create).get(tokens::list))
+        .route("/v2/tokens/{id}", get(tokens::get).delete(tokens::remove))
+        .route("/v2/wallets/{id}/balances", get(tokens::wallet_balances))
+        .route(
+            "/v2/wallet-sets/{id}/balances",
+            get(tokens::wallet_set_balances),
+        )
+        .route(
+            "/v2/organization/transactions/transfer",
+            post(transfers::transfer),
+        )
+        .route(
+            "/v2/transactions/transfer/estimate-fee",
+            post(transfers::estimate),
+        )
+        .route("/v2/organization/transactions", get(tx_list::list))
+        .route("/v2/organization/transactions/{id}", get(tx_list::get))
+        .route("/v2/transactions", get(tx_list::list))
+        .route("/v2/transactions/{id}", get(tx_list::get))
         .route("/v2/audit-logs", get(audit_logs::list))
         .route("/v2/audit-logs/export", get(audit_logs::export))
         .route("/v2/webhooks", post(webhooks::create).get(webhooks::list))

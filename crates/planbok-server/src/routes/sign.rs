@@ -77,9 +77,43 @@ fn format_message(
 }
 
 /// A verified signature: 64 bytes and, for ECDSA, the recovery id.
-struct Verified {
-    signature: [u8; 64],
-    recovery_id: Option<u8>,
+pub(crate) struct Verified {
+    pub(crate) signature: [u8; 64],
+    pub(crate) recovery_id: Option<u8>,
+}
+
+/// Has the nodes sign `payload` with `wallet`'s key (the grant, the custody checks and the
+/// organization secret as every signing route), and verifies the signature before it is
+/// used: the one signing path of the signing routes and of transfers.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the parts of one node signing call"
+)]
+pub(crate) async fn sign_payload(
+    app: &App,
+    caller: &Caller,
+    ctx: &Ctx,
+    wallet: &SigningWallet,
+    chain: Chain,
+    protocol: Protocol,
+    payload: &[u8],
+    secret: &str,
+) -> ApiResult<Verified> {
+    let r = app
+        .nodes
+        .sign(
+            &caller.org_id,
+            &wallet.key_id,
+            protocol,
+            &wallet.derivation_path,
+            payload,
+            secret,
+        )
+        .await;
+    if let Err(e) = &r {
+        nodes::audit_if_disabled(app, caller, ctx, &[wallet.key_id.as_str()], e).await;
+    }
+    verify(wallet, chain.curve(), payload, &r?)
 }
 
 /// Checks the nodes' signature against the wallet's key: ECDSA by recovering the key from
@@ -191,21 +225,17 @@ async fn sign<T: Serialize>(
         idem::Began::Fresh(i) => i,
     };
     let result = async {
-        let r = app
-            .nodes
-            .sign(
-                &caller.org_id,
-                &wallet.key_id,
-                protocol,
-                &wallet.derivation_path,
-                &input.payload,
-                c.secret,
-            )
-            .await;
-        if let Err(e) = &r {
-            nodes::audit_if_disabled(app, caller, ctx, &[wallet.key_id.as_str()], e).await;
-        }
-        let verified = verify(&wallet, chain.curve(), &input.payload, &r?)?;
+        let verified = sign_payload(
+            app,
+            caller,
+            ctx,
+            &wallet,
+            chain,
+            protocol,
+            &input.payload,
+            c.secret,
+        )
+        .await?;
         let data = format(chain, &input, &verified, &wallet.public_key)?;
         let text = envelope_json(StatusCode::OK, "Signed", &data)?;
         let commit = Commit {

@@ -1,5 +1,6 @@
 //! The REST server's database: organizations, members, API keys, wallet sets, wallets,
-//! idempotency records, the hash-chained audit trail and the webhook outbox.
+//! idempotency records, the hash-chained audit trail, the webhook outbox, tokens,
+//! transactions and the nonce allocator.
 //!
 //! The server chooses every id and every timestamp and passes them in; this store
 //! invents neither. Every mutation takes a [`Commit`]: the audit entries that describe
@@ -17,6 +18,8 @@ mod audit_verify;
 mod commit;
 mod idempotency;
 mod settings;
+mod tokens;
+mod transactions;
 mod wallets;
 mod webhooks;
 
@@ -35,6 +38,8 @@ pub use audit_format::{
 pub use audit_verify::{ChainFault, ChainReport, ChainVerifier, FaultKind, verify_chain};
 pub use commit::{Commit, IdemDone};
 pub use idempotency::{IdemBegin, IdemClaim};
+pub use tokens::TokenRecord;
+pub use transactions::{ClaimedTx, TxQuery, TxRecord};
 pub use wallets::{WalletQuery, WalletRecord, WalletSetRecord};
 pub use webhooks::{
     AttemptOutcome, ClaimedDelivery, DeliveryRecord, EndpointPatch, EndpointRecord, EventDraft,
@@ -54,6 +59,7 @@ static SERVER_SCHEMA: Schema = Schema {
         ),
         step!("server", 4, "webhooks", "0004_webhooks.sql"),
         step!("server", 5, "node pairs", "0005_node_pairs.sql"),
+        step!("server", 6, "transactions", "0006_transactions.sql"),
     ],
 };
 

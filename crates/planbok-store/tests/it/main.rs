@@ -14,5 +14,6 @@ mod server_access;
 mod server_audit;
 mod server_fixtures;
 mod server_idem;
+mod server_transactions;
 mod server_wallets;
 mod server_webhooks;

@@ -1,0 +1,414 @@
+//! Tokens (the chains' native coins, with ids derived from the chain id, and the
+//! organization's registered ERC-20s) and balances read from the chain.
+
+use axum::Extension;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use planbok_api::model::{Balance, Balances, CreateToken, Token, TokenChain, TokenMetadata};
+use planbok_api::{ErrorCode, ListQuery};
+use planbok_chains::{Address, Chain, Family, U256};
+use planbok_store::server::{Commit, TokenRecord, WalletQuery, WalletRecord};
+
+use super::convert::rfc3339;
+use super::transfers::NATIVE_DECIMALS;
+use super::{Page, envelope_json, json_response, name, ok, query};
+use crate::audit::Op;
+use crate::auth::Caller;
+use crate::body::Body;
+use crate::context::Ctx;
+use crate::error::{ApiError, ApiResult};
+use crate::evm::rpc::CallRequest;
+use crate::evm::unavailable;
+use crate::{App, idem, now_ms};
+
+/// The standards `POST /v2/tokens` accepts.
+const STANDARDS: &[&str] = &["erc20"];
+/// The most tokens an organization may register (balances read each one).
+const MAX_TOKENS: i64 = 1000;
+
+/// A token a request names.
+pub(crate) enum ResolvedToken {
+    /// A chain's native coin.
+    Native(Chain),
+    /// A registered token.
+    Registered(TokenRecord),
+}
+
+impl ResolvedToken {
+    pub(crate) fn blockchain(&self) -> &str {
+        match self {
+            ResolvedToken::Native(c) => c.id(),
+            ResolvedToken::Registered(t) => &t.blockchain,
+        }
+    }
+
+    pub(crate) fn decimals(&self) -> u8 {
+        match self {
+            ResolvedToken::Native(_) => NATIVE_DECIMALS,
+            ResolvedToken::Registered(t) => t.decimals,
+        }
+    }
+}
+
+/// The EVM chains, whose native coins are tokens.
+fn evm_chains() -> impl Iterator<Item = Chain> {
+    Chain::all()
+        .iter()
+        .copied()
+        .filter(|c| c.family() == Family::Evm)
+}
+
+/// The native coin with id `id`, if it is one.
+fn native(id: &str) -> Option<Chain> {
+    evm_chains().find(|c| planbok_chains::native_token_id(*c) == id)
+}
+
+/// The token `id` of `org_id` (404 `not_found` otherwise).
+pub(crate) async fn resolve_token(app: &App, org_id: &str, id: &str) -> ApiResult<ResolvedToken> {
+    if let Some(c) = native(id) {
+        return Ok(ResolvedToken::Native(c));
+    }
+    app.store
+        .token(org_id, id)
+        .await?
+        .map(ResolvedToken::Registered)
+        .ok_or_else(|| ApiError::not_found("token"))
+}
+
+fn native_token(c: Chain) -> Token {
+    Token {
+        id: planbok_chains::native_token_id(c),
+        blockchain: c.id().into(),
+        standard: "native".into(),
+        name: c.display_name().into(),
+        symbol: c.native_symbol().into(),
+        decimals: NATIVE_DECIMALS,
+        address: None,
+        is_native: true,
+        created_at: None,
+    }
+}
+
+fn token(t: &TokenRecord) -> Token {
+    Token {
+        id: t.id.clone(),
+        blockchain: t.blockchain.clone(),
+        standard: t.standard.clone(),
+        name: t.name.clone(),
+        symbol: t.symbol.clone(),
+        decimals: t.decimals,
+        address: Some(t.address.clone()),
+        is_native: false,
+        created_at: Some(rfc3339(t.created_at_ms)),
+    }
+}
+
+fn resolved(t: &ResolvedToken) -> Token {
+    match t {
+        ResolvedToken::Native(c) => native_token(*c),
+        ResolvedToken::Registered(t) => token(t),
+    }
+}
+
+/// `GET /v2/tokens/metadata`.
+pub(crate) async fn metadata(State(app): State<App>) -> Response {
+    let chains = evm_chains()
+        .map(|c| TokenChain {
+            blockchain: c.id().into(),
+            native_token_id: planbok_chains::native_token_id(c),
+            native_symbol: c.native_symbol().into(),
+            configured: app.chains.has(c),
+        })
+        .collect();
+    ok(
+        StatusCode::OK,
+        "Token metadata",
+        TokenMetadata {
+            chains,
+            standards: STANDARDS.iter().map(|s| (*s).to_owned()).collect(),
+        },
+    )
+}
+
+/// `POST /v2/tokens`.
+pub(crate) async fn create(
+    State(app): State<App>,
+    Extension(caller): Extension<Caller>,
+    Extension(ctx): Extension<Ctx>,
+    body: Body<CreateToken>,
+) -> ApiResult<Response> {
+    let b = &body.value;
+    let chain = Chain::parse(&b.blockchain)?;
+    if chain.family() != Family::Evm {
+        return Err(ApiError::new(
+            ErrorCode::UnsupportedOperation,
+            format!("tokens on {} are not supported yet", chain.id()),
+        ));
+    }
+    if !STANDARDS.contains(&b.standard.as_str()) {
+        return Err(ApiError::invalid(format!(
+            "standard must be one of {} (native coins are built in)",
+            STANDARDS.join(", ")
+        )));
+    }
+    if b.decimals > planbok_chains::MAX_DECIMALS {
+        return Err(ApiError::invalid("decimals must be 0 to 77"));
+    }
+    let address = planbok_chains::parse_evm_address(&b.address)
+        .map_err(|e| ApiError::invalid(format!("address: {e}")))?;
+    let token_name = name("name", &b.name, 100)?;
+    let symbol = name("symbol", &b.symbol, 32)?;
+    let idem = idem::begin_or_replay!(
+        &app,
+        &caller,
+        "token.create",
+        b.idempotency_key.as_deref(),
+        &body.json
+    );
+    let op = Op::new(
+        &app,
+        &caller,
+        &ctx,
+        "token.create",
+        None,
+        serde_json::json!({ "blockchain": chain.id(), "standard": b.standard, "address": b.address }),
+    );
+    let result = async {
+        let (_, total) = app.store.list_tokens(&caller.org_id, (1, 1, false)).await?;
+        if total >= MAX_TOKENS {
+            return Err(ApiError::invalid(format!(
+                "an organization registers at most {MAX_TOKENS} tokens"
+            )));
+        }
+        let record = TokenRecord {
+            id: uuid::Uuid::new_v4().to_string(),
+            org_id: caller.org_id.clone(),
+            blockchain: chain.id().into(),
+            standard: b.standard.clone(),
+            name: token_name.clone(),
+            symbol: symbol.clone(),
+            decimals: b.decimals,
+            address: format!("{address:#x}"),
+            created_at_ms: now_ms(),
+        };
+        let text = envelope_json(StatusCode::CREATED, "Token registered", token(&record))?;
+        let commit = Commit {
+            audit: vec![op.draft("success", Some(serde_json::json!({ "tokenId": record.id })))],
+            idempotency: Some(idem.done(201, text.clone())),
+            events: Vec::new(),
+        };
+        app.store
+            .create_token(&record, &commit)
+            .await
+            .map_err(|e| match e {
+                planbok_store::StoreError::Conflict(_) => ApiError::new(
+                    ErrorCode::Conflict,
+                    "this organization already registered a token at this address on this chain",
+                ),
+                e => e.into(),
+            })?;
+        Ok(json_response(StatusCode::CREATED, text))
+    }
+    .await;
+    super::orgs::finish(&app, &op, &idem, result).await
+}
+
+/// `GET /v2/tokens`: the native coins, then the organization's tokens, oldest first.
+pub(crate) async fn list(
+    State(app): State<App>,
+    Extension(caller): Extension<Caller>,
+    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Response> {
+    let q = query(q)?;
+    let page = Page::from_query(&q)?;
+    let (registered, _) = app
+        .store
+        .list_tokens(&caller.org_id, (1, MAX_TOKENS as u32, false))
+        .await?;
+    let mut all: Vec<Token> = evm_chains().map(native_token).collect();
+    all.extend(registered.iter().map(token));
+    if page.desc {
+        all.reverse();
+    }
+    let total = all.len() as i64;
+    let start = ((page.page - 1) * page.limit) as usize;
+    let items: Vec<Token> = all
+        .into_iter()
+        .skip(start)
+        .take(page.limit as usize)
+        .collect();
+    Ok(ok(StatusCode::OK, "Tokens", page.list(items, total)))
+}
+
+/// `GET /v2/tokens/{id}`.
+pub(crate) async fn get(
+    State(app): State<App>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let t = resolve_token(&app, &caller.org_id, &id).await?;
+    Ok(ok(StatusCode::OK, "Token", resolved(&t)))
+}
+
+/// `DELETE /v2/tokens/{id}`: a registered token (a native coin is 409 `conflict`).
+pub(crate) async fn remove(
+    State(app): State<App>,
+    Extension(caller): Extension<Caller>,
+    Extension(ctx): Extension<Ctx>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let t = match resolve_token(&app, &caller.org_id, &id).await? {
+        ResolvedToken::Native(_) => {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                "a chain's native coin cannot be deleted",
+            ));
+        }
+        ResolvedToken::Registered(t) => t,
+    };
+    let op = Op::new(
+        &app,
+        &caller,
+        &ctx,
+        "token.delete",
+        Some(t.id.clone()),
+        serde_json::json!({ "address": t.address, "blockchain": t.blockchain }),
+    );
+    app.store
+        .delete_token(
+            &caller.org_id,
+            &t.id,
+            &Commit::audit(op.draft("success", None)),
+        )
+        .await?;
+    Ok(ok(StatusCode::OK, "Token deleted", token(&t)))
+}
+
+/// The balances of the wallets `wallets` (all on EVM chains this server reaches), summed
+/// per token: each chain's native coin, then the organization's tokens on it.
+async fn balances_of(app: &App, org_id: &str, wallets: &[WalletRecord]) -> ApiResult<Balances> {
+    let mut items = Vec::new();
+    let mut chains: Vec<Chain> = Vec::new();
+    for w in wallets {
+        let c = Chain::parse(&w.blockchain)?;
+        if !chains.contains(&c) {
+            chains.push(c);
+        }
+    }
+    for chain in chains {
+        let rpc = app.chains.get(chain)?;
+        let mut owners: Vec<Address> = Vec::new();
+        for w in wallets.iter().filter(|w| w.blockchain == chain.id()) {
+            owners.push(
+                planbok_chains::parse_evm_address(&w.address)
+                    .map_err(|e| ApiError::internal(format!("stored wallet address: {e}")))?,
+            );
+        }
+        let mut native_sum = U256::ZERO;
+        for o in &owners {
+            let b = rpc
+                .rpc
+                .balance(*o)
+                .await
+                .map_err(|e| unavailable(chain, e))?;
+            native_sum = native_sum.saturating_add(b);
+        }
+        items.push(Balance {
+            amount: planbok_chains::format_amount(native_sum, NATIVE_DECIMALS),
+            token: native_token(chain),
+        });
+        for t in app.store.tokens_on(org_id, chain.id()).await? {
+            let contract = planbok_chains::parse_evm_address(&t.address)
+                .map_err(|e| ApiError::internal(format!("stored token address: {e}")))?;
+            let mut sum = U256::ZERO;
+            for o in &owners {
+                let call = CallRequest {
+                    from: None,
+                    to: contract,
+                    value: U256::ZERO,
+                    data: planbok_chains::erc20_balance_of_data(*o),
+                    gas: None,
+                };
+                let answer = rpc
+                    .rpc
+                    .eth_call(&call, "latest")
+                    .await
+                    .map_err(|e| unavailable(chain, e))?;
+                if answer.len() != 32 {
+                    return Err(ApiError::new(
+                        ErrorCode::ChainUnavailable,
+                        format!(
+                            "token {} at {} did not answer balanceOf with a uint256",
+                            t.symbol, t.address
+                        ),
+                    ));
+                }
+                sum = sum.saturating_add(U256::from_be_slice(&answer));
+            }
+            items.push(Balance {
+                amount: planbok_chains::format_amount(sum, t.decimals),
+                token: token(&t),
+            });
+        }
+    }
+    Ok(Balances { items })
+}
+
+/// `GET /v2/wallets/{id}/balances`.
+pub(crate) async fn wallet_balances(
+    State(app): State<App>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let w = app
+        .store
+        .wallet(&caller.org_id, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("wallet"))?;
+    let b = balances_of(&app, &caller.org_id, std::slice::from_ref(&w)).await?;
+    Ok(ok(StatusCode::OK, "Balances", b))
+}
+
+/// `GET /v2/wallet-sets/{id}/balances`: summed over the set's wallets on the chains this
+/// server reaches (others are left out).
+pub(crate) async fn wallet_set_balances(
+    State(app): State<App>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    app.store
+        .wallet_set(&caller.org_id, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("wallet set"))?;
+    let mut wallets = Vec::new();
+    let mut page = 1;
+    loop {
+        let (batch, total) = app
+            .store
+            .list_wallets(
+                &caller.org_id,
+                &WalletQuery {
+                    wallet_set_id: Some(id.clone()),
+                    page,
+                    limit: planbok_store::server::MAX_PAGE_LIMIT,
+                    desc: false,
+                    ..Default::default()
+                },
+            )
+            .await?;
+        let done = batch.is_empty()
+            || (page as i64) * i64::from(planbok_store::server::MAX_PAGE_LIMIT) >= total;
+        wallets.extend(
+            batch
+                .into_iter()
+                .filter(|w| Chain::parse(&w.blockchain).is_ok_and(|c| app.chains.has(c))),
+        );
+        if done {
+            break;
+        }
+        page += 1;
+    }
+    let b = balances_of(&app, &caller.org_id, &wallets).await?;
+    Ok(ok(StatusCode::OK, "Balances", b))
+}
