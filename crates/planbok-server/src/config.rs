@@ -43,6 +43,10 @@ pub struct ServerConfig {
     /// Webhook delivery.
     #[serde(default)]
     pub webhooks: WebhookConfig,
+    /// The public origin the Gateway is reached at (e.g. `https://wallet.example.com`),
+    /// used in challenges' Gateway URLs; the request's own host when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
 }
 
 /// `[webhooks]`: delivery, retries and the SSRF guard (`docs/webhooks.md`).
@@ -336,6 +340,7 @@ impl ServerConfig {
             database_credentials: planbok_store::DatabaseCredentials::default(),
             database_openbao: None,
             webhooks: WebhookConfig::default(),
+            public_url: None,
         }
     }
 

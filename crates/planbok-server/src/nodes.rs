@@ -8,10 +8,10 @@ use planbok_proto::codes::{ErrorCode as Node, code_of};
 use planbok_proto::grant::{self, GrantSigner};
 use planbok_proto::pb::coordinator_client::CoordinatorClient;
 use planbok_proto::pb::{
-    CheckSecretRequest, CustodyMode, ExportItem, ExportRequest, ExportResponse, KeygenBatchRequest,
-    KeygenItem, KeygenResponse, Operation, OrgPublicKeyRequest, OrgPublicKeyResponse, Protocol,
-    ReadyRequest, ReadyResponse, RegisterSecretRequest, RequireBindingRequest, SecretContext,
-    SignRequest, SignResponse,
+    CheckSecretRequest, CustodyMode, CustomerPinRequest, CustomerPinResponse, ExportItem,
+    ExportRequest, ExportResponse, KeygenBatchRequest, KeygenItem, KeygenResponse, Operation,
+    OrgPublicKeyRequest, OrgPublicKeyResponse, Protocol, ReadyRequest, ReadyResponse,
+    RegisterSecretRequest, RequireBindingRequest, SecretContext, SignRequest, SignResponse,
 };
 use planbok_proto::tls::TlsMaterial;
 use tonic::transport::{Channel, Endpoint};
@@ -280,6 +280,36 @@ impl Nodes {
         Ok(out)
     }
 
+    /// One customer PIN step at Node 2, relayed by Node 1, under a grant for exactly this
+    /// request (`key_id` = the customer). Node 2's refusals keep their codes; a malformed
+    /// element the Gateway sent is the Gateway's 400.
+    pub async fn customer_pin(
+        &self,
+        org_id: &str,
+        mut req: CustomerPinRequest,
+    ) -> ApiResult<CustomerPinResponse> {
+        req.grant = None;
+        let params = grant::customer_pin_params(&req);
+        req.grant = Some(self.grants.issue(
+            org_id,
+            &req.customer_id,
+            Operation::CustomerPin,
+            params,
+            now_ms(),
+            GRANT_TTL_MS,
+        ));
+        let r = self
+            .client
+            .clone()
+            .customer_pin(self.request(req))
+            .await
+            .map_err(|s| match code_of(&s) {
+                Some(Node::InvalidArgument) => ApiError::invalid(s.message().to_owned()),
+                _ => node_error(s),
+            })?;
+        Ok(r.into_inner())
+    }
+
     /// Both nodes' readiness.
     pub async fn ready(&self) -> Result<ReadyResponse, String> {
         let mut r = tonic::Request::new(ReadyRequest {});
@@ -396,6 +426,10 @@ pub fn node_error(s: tonic::Status) -> ApiError {
         Node::SecretNotRegistered => Api::SecretNotRegistered,
         Node::SecretAlreadyRegistered => Api::SecretAlreadyRegistered,
         Node::ExportNotAllowed => Api::ExportNotAllowed,
+        Node::CustomerLocked => Api::CustomerLocked,
+        Node::PinNotSet => Api::PinNotSet,
+        Node::PinAlreadySet => Api::PinAlreadySet,
+        Node::PinProofInvalid => Api::PinProofInvalid,
         Node::KeyDisabled => {
             tracing::error!(alert = true, request_id = %context::request_id(), error = %msg,
                 "a node refused a disabled key (DKLs23 ban)");

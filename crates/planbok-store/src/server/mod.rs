@@ -15,6 +15,7 @@ mod audit;
 mod audit_format;
 mod audit_verify;
 mod commit;
+mod customers;
 mod idempotency;
 mod settings;
 mod wallets;
@@ -34,6 +35,7 @@ pub use audit_format::{
 };
 pub use audit_verify::{ChainFault, ChainReport, ChainVerifier, FaultKind, verify_chain};
 pub use commit::{Commit, IdemDone};
+pub use customers::{ChallengeRecord, CustomerRecord, PinEnrollment};
 pub use idempotency::{IdemBegin, IdemClaim};
 pub use wallets::{WalletQuery, WalletRecord, WalletSetRecord};
 pub use webhooks::{
@@ -53,6 +55,7 @@ static SERVER_SCHEMA: Schema = Schema {
             "0003_org_settings.sql"
         ),
         step!("server", 4, "webhooks", "0004_webhooks.sql"),
+        step!("server", 7, "customers", "0007_customers.sql"),
     ],
 };
 
