@@ -21,6 +21,7 @@ mod audit;
 mod bench;
 mod bootstrap;
 mod client;
+mod customer;
 mod daemon;
 mod demo;
 mod dev;
@@ -109,6 +110,14 @@ enum Command {
         #[command(subcommand)]
         command: webhook::WebhookCommand,
     },
+    /// Customers (end users with a PIN) and their challenges; `complete` finishes a
+    /// challenge from its Gateway URL as the end user.
+    Customer {
+        #[command(flatten)]
+        conn: client::Conn,
+        #[command(subcommand)]
+        command: customer::CustomerCommand,
+    },
     /// The audit trail.
     Audit {
         #[command(subcommand)]
@@ -132,6 +141,7 @@ fn main() -> Result<()> {
         Command::Export { conn, command } => export::run(&conn, command),
         Command::Webhook { conn, command } => webhook::run(&conn, command),
         Command::Audit { command } => audit::run(command),
+        Command::Customer { conn, command } => customer::run(&conn, command),
         Command::Bench(args) => bench::run(args),
     }
 }
