@@ -392,40 +392,33 @@ mod tests {
         Zeroizing::new([7u8; 32])
     }
 
+    /// One OPRF round trip of `h` under `key`, then the keys.
+    fn keys_for(key: &OprfKey, h: [u8; 32], customer: &str) -> PinKeys {
+        let b = Blinded::new(Zeroizing::new(h)).unwrap();
+        let evaluated = key.evaluate(&b.message).unwrap();
+        b.finish(&evaluated, "org", customer).unwrap()
+    }
+
     #[test]
     fn the_right_input_opens_the_wrap_and_another_does_not() {
         let key = OprfKey::generate().unwrap();
-        let b = Blinded::new(fast()).unwrap();
-        let eval = key.evaluate(&b.message).unwrap();
-        let keys = b.finish(&eval, "org", "cust").unwrap();
+        let keys = keys_for(&key, *fast(), "cust");
         let secret = [42u8; 32];
         let w = keys.wrap(&secret).unwrap();
         assert_eq!(*keys.unwrap(&w).unwrap(), secret);
 
         // The same PIN again, blinded afresh: the same keys (the OPRF is deterministic).
-        let b = Blinded::new(fast()).unwrap();
-        let again = b
-            .finish(&key.evaluate(&b.message).unwrap(), "org", "cust")
-            .unwrap();
+        let again = keys_for(&key, *fast(), "cust");
         assert_eq!(again.verify_key(), keys.verify_key());
         assert_eq!(*again.unwrap(&w).unwrap(), secret);
 
         // Another PIN, another key, another customer: refused.
-        let b = Blinded::new(Zeroizing::new([8u8; 32])).unwrap();
-        let wrong = b
-            .finish(&key.evaluate(&b.message).unwrap(), "org", "cust")
-            .unwrap();
+        let wrong = keys_for(&key, [8u8; 32], "cust");
         assert_eq!(wrong.unwrap(&w), Err(PinError::WrongPin));
         let other = OprfKey::generate().unwrap();
-        let b = Blinded::new(fast()).unwrap();
-        let foreign = b
-            .finish(&other.evaluate(&b.message).unwrap(), "org", "cust")
-            .unwrap();
+        let foreign = keys_for(&other, *fast(), "cust");
         assert_eq!(foreign.unwrap(&w), Err(PinError::WrongPin));
-        let b = Blinded::new(fast()).unwrap();
-        let moved = b
-            .finish(&key.evaluate(&b.message).unwrap(), "org", "other")
-            .unwrap();
+        let moved = keys_for(&key, *fast(), "other");
         assert_eq!(moved.unwrap(&w), Err(PinError::WrongPin));
     }
 

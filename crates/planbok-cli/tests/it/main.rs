@@ -37,6 +37,7 @@ mod bench;
 mod bootstrap;
 mod common;
 mod custody;
+mod customers;
 mod deploy;
 mod drills;
 mod export;
