@@ -38,6 +38,7 @@ mod bootstrap;
 mod common;
 mod custody;
 mod customers;
+mod customers_drills;
 mod deploy;
 mod drills;
 mod export;
