@@ -81,6 +81,16 @@ codes! {
     /// The wallet's key is disabled for good: a node detected a cheating counterparty in a
     /// DKLs23 run. Do not retry; create a new wallet set.
     KeyDisabled = "key_disabled" => 409,
+    /// The customer has no PIN yet (initialize first).
+    PinNotSet = "pin_not_set" => 409,
+    /// The customer has a PIN (update it with the old one).
+    PinAlreadySet = "pin_already_set" => 409,
+    /// The challenge is not pending (complete, failed or expired) or is of another type.
+    ChallengeNotPending = "challenge_not_pending" => 409,
+    /// Node 2 refused an unlock or PIN-change proof (a wrong, replayed or retired one).
+    PinProofInvalid = "pin_proof_invalid" => 403,
+    /// Too many PIN attempts: locked until recovery.
+    CustomerLocked = "customer_locked" => 423,
     /// The body is over 1 MiB.
     PayloadTooLarge = "payload_too_large" => 413,
     /// The body is not `application/json`.

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 mod codes;
+pub mod customers;
 mod envelope;
 pub mod model;
 pub mod openapi;

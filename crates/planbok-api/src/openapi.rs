@@ -8,6 +8,7 @@
 use utoipa::openapi::security::{ApiKey as ApiKeyScheme, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use crate::customers::*;
 use crate::model::*;
 use crate::{ErrorBody, ErrorCode, ListQuery, Order};
 
@@ -30,10 +31,15 @@ use crate::{ErrorBody, ErrorCode, ListQuery, Order};
         token_metadata, create_token, list_tokens, get_token, delete_token, wallet_balances,
         wallet_set_balances, create_transfer, estimate_transfer_fee, list_org_transactions,
         get_org_transaction, list_transactions, get_transaction,
-        health, ready, metrics
+        health, ready, metrics,
+        create_customer, list_customers, get_customer,
+        initialize_customer, update_customer_pin, list_challenges, get_challenge,
+        gateway_challenge, gateway_evaluate, gateway_enroll, gateway_unlock, gateway_commit
     ),
     components(schemas(ErrorBody, ErrorCode, Order)),
     modifiers(&Security),
+    tags((name = "customers", description = "End users with PIN-protected custody; each operation is a challenge the user completes in the Gateway"),
+        (name = "gateway", description = "The Gateway's own routes, authorized only by a challenge's one-time token (header `PLANBOK-X-CHALLENGE-TOKEN`), never by an API key")),
     security(("apiKey" = []))
 )]
 pub struct ApiDoc;
@@ -47,6 +53,12 @@ impl Modify for Security {
             "apiKey",
             SecurityScheme::ApiKey(ApiKeyScheme::Header(ApiKeyValue::new(
                 crate::API_KEY_HEADER,
+            ))),
+        );
+        components.add_security_scheme(
+            "challengeToken",
+            SecurityScheme::ApiKey(ApiKeyScheme::Header(ApiKeyValue::new(
+                crate::customers::CHALLENGE_TOKEN_HEADER,
             ))),
         );
         components.add_security_scheme(
@@ -368,6 +380,76 @@ doc_route!(
     responses((status = 200, body = Transaction), (status = 404, body = ErrorBody)))]
     get_transaction
 );
+doc_route!(
+    #[utoipa::path(post, path = "/v2/customers", tag = "customers", request_body = CreateCustomer,
+    responses((status = 201, body = Customer), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    create_customer
+);
+doc_route!(
+    #[utoipa::path(get, path = "/v2/customers", tag = "customers", params(ListQuery),
+    responses((status = 200, body = Vec<Customer>, description = "a list page of customers")))]
+    list_customers
+);
+doc_route!(
+    #[utoipa::path(get, path = "/v2/customers/{id}", tag = "customers", params(("id" = String, Path)),
+    responses((status = 200, body = Customer), (status = 404, body = ErrorBody)))]
+    get_customer
+);
+doc_route!(
+    #[utoipa::path(post, path = "/v2/customers/{id}/initialize", tag = "customers", request_body = CreateChallenge,
+    params(("id" = String, Path)),
+    responses((status = 201, body = Challenge, description = "a pending challenge; `redirectUrl` is the Gateway URL with the one-time token in its fragment"),
+        (status = 409, body = ErrorBody, description = "`pin_already_set`"), (status = 423, body = ErrorBody, description = "`customer_locked`")))]
+    initialize_customer
+);
+doc_route!(
+    #[utoipa::path(post, path = "/v2/customers/{id}/update-pin", tag = "customers", request_body = CreateChallenge,
+    params(("id" = String, Path)),
+    responses((status = 201, body = Challenge), (status = 409, body = ErrorBody, description = "`pin_not_set`"),
+        (status = 423, body = ErrorBody, description = "`customer_locked`")))]
+    update_customer_pin
+);
+doc_route!(
+    #[utoipa::path(get, path = "/v2/customers/{id}/challenges", tag = "customers", params(("id" = String, Path), ListQuery),
+    responses((status = 200, body = Vec<Challenge>, description = "a list page of challenges, newest first by default")))]
+    list_challenges
+);
+doc_route!(
+    #[utoipa::path(get, path = "/v2/customers/{id}/challenges/{challengeId}", tag = "customers",
+    params(("id" = String, Path), ("challengeId" = String, Path)),
+    responses((status = 200, body = Challenge), (status = 404, body = ErrorBody)))]
+    get_challenge
+);
+doc_route!(
+    #[utoipa::path(get, path = "/gateway/api/challenge", tag = "gateway", security(("challengeToken" = [])),
+    responses((status = 200, body = GatewayChallenge), (status = 401, body = ErrorBody, description = "no, a wrong, a used or an expired token")))]
+    gateway_challenge
+);
+doc_route!(
+    #[utoipa::path(post, path = "/gateway/api/pin/evaluate", tag = "gateway", security(("challengeToken" = [])),
+    request_body = GatewayEvaluate,
+    responses((status = 200, body = GatewayEvaluated, description = "one PIN attempt, counted by Node 2 before it evaluated"),
+        (status = 423, body = ErrorBody, description = "`customer_locked`")))]
+    gateway_evaluate
+);
+doc_route!(
+    #[utoipa::path(post, path = "/gateway/api/pin/enroll", tag = "gateway", security(("challengeToken" = [])),
+    request_body = GatewayEvaluate,
+    responses((status = 200, body = GatewayEvaluated), (status = 409, body = ErrorBody, description = "`pin_already_set`")))]
+    gateway_enroll
+);
+doc_route!(
+    #[utoipa::path(post, path = "/gateway/api/pin/unlock", tag = "gateway", security(("challengeToken" = [])),
+    request_body = GatewayUnlock,
+    responses((status = 200, body = GatewayUnlocked), (status = 403, body = ErrorBody, description = "`pin_proof_invalid`")))]
+    gateway_unlock
+);
+doc_route!(
+    #[utoipa::path(post, path = "/gateway/api/pin/commit", tag = "gateway", security(("challengeToken" = [])),
+    request_body = GatewayCommit,
+    responses((status = 200, body = Challenge, description = "the completed challenge"), (status = 403, body = ErrorBody)))]
+    gateway_commit
+);
 
 #[cfg(test)]
 mod tests {
@@ -376,7 +458,7 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(&super::json()).unwrap_or_default();
         assert_eq!(json["info"]["title"], "planbok");
         let routes = super::routes();
-        assert_eq!(routes.len(), 53, "{routes:?}");
+        assert_eq!(routes.len(), 65, "{routes:?}");
         assert!(routes.contains(&("POST".into(), "/v2/organization/sign/message".into())));
     }
 }

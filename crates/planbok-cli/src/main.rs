@@ -22,6 +22,7 @@ mod audit;
 mod bench;
 mod bootstrap;
 mod client;
+mod customer;
 mod daemon;
 mod demo;
 mod dev;
@@ -132,6 +133,14 @@ enum Command {
         #[command(flatten)]
         args: tx::BalanceArgs,
     },
+    /// Customers (end users with a PIN) and their challenges; `complete` finishes a
+    /// challenge from its Gateway URL as the end user.
+    Customer {
+        #[command(flatten)]
+        conn: client::Conn,
+        #[command(subcommand)]
+        command: customer::CustomerCommand,
+    },
     /// The audit trail.
     Audit {
         #[command(subcommand)]
@@ -158,6 +167,7 @@ fn main() -> Result<()> {
         Command::Tx { conn, command } => tx::tx(&conn, command),
         Command::Balance { conn, args } => tx::balance(&conn, args),
         Command::Audit { command } => audit::run(command),
+        Command::Customer { conn, command } => customer::run(&conn, command),
         Command::Bench(args) => bench::run(args),
     }
 }

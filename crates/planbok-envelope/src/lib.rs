@@ -10,6 +10,10 @@
 //!   never encrypts its secret to a key the (untrusted) server made up; the RSA key-size
 //!   policy.
 //!
+//! - [`pin`]: customer PINs: Argon2id, the RFC 9497 OPRF that Node 2 evaluates (and counts),
+//!   the keys derived from its output, the wrap of the customer secret and the unlock
+//!   signatures Node 2 checks.
+//!
 //! No IO, no clock: callers pass timestamps.
 
 #![forbid(unsafe_code)]
@@ -17,6 +21,7 @@
 pub mod binding;
 pub mod envelope;
 pub mod org_key;
+pub mod pin;
 
 pub use binding::Binding;
 pub use envelope::{Context, EnvelopeError, Opened};

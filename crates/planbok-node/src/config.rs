@@ -101,6 +101,9 @@ pub struct Limits {
     pub queue_timeout_ms: u64,
     /// CGGMP auxiliary-info generation (includes safe-prime generation), milliseconds.
     pub aux_timeout_ms: u64,
+    /// Node 2: PIN attempts a customer may make without an unlock in between; the next
+    /// one is refused (`customer_locked`) until recovery.
+    pub customer_pin_attempts: u32,
 }
 
 impl Default for Limits {
@@ -111,6 +114,7 @@ impl Default for Limits {
             max_concurrent_runs: 32,
             queue_timeout_ms: 10_000,
             aux_timeout_ms: 30 * 60_000,
+            customer_pin_attempts: 5,
         }
     }
 }

@@ -501,6 +501,17 @@ impl Coordinator for CoordinatorService {
         ))
     }
 
+    async fn customer_pin(
+        &self,
+        req: Request<planbok_proto::pb::CustomerPinRequest>,
+    ) -> Result<Response<planbok_proto::pb::CustomerPinResponse>, Status> {
+        Ok(Response::new(
+            crate::metrics::observe("customer_pin", self.customer_pin_inner(req.into_inner()))
+                .await
+                .inspect_err(log_refusal("customer_pin"))?,
+        ))
+    }
+
     async fn ready(&self, _req: Request<ReadyRequest>) -> Result<Response<ReadyResponse>, Status> {
         let me = self.state.status().await;
         let mut peer = self.peer.clone();

@@ -32,6 +32,7 @@ mod canary;
 mod clock;
 pub mod config;
 mod coordinator;
+mod customer;
 mod error;
 mod export;
 mod identity;

@@ -127,6 +127,18 @@ impl Peer for PeerService {
         Ok(Response::new(r))
     }
 
+    async fn customer_pin(
+        &self,
+        req: Request<planbok_proto::pb::CustomerPinRequest>,
+    ) -> Result<Response<planbok_proto::pb::CustomerPinResponse>, Status> {
+        let r = crate::customer::peer_customer_pin(&self.state, req.into_inner())
+            .await
+            .inspect_err(|e| {
+                tracing::warn!(code = e.code.as_str(), error = %e.message, "refused a PIN step");
+            })?;
+        Ok(Response::new(r))
+    }
+
     async fn share_version(
         &self,
         req: Request<ShareVersionRequest>,

@@ -105,6 +105,16 @@ codes! {
     KeyDisabled = "key_disabled" => FailedPrecondition,
     /// The nodes hold different share versions of a key (a refresh is unsettled); retry.
     ShareVersionMismatch = "share_version_mismatch" => FailedPrecondition,
+    /// Node 2 counted the customer's allowed PIN attempts without an unlock: locked until
+    /// recovery.
+    CustomerLocked = "customer_locked" => FailedPrecondition,
+    /// The customer has no enrolled PIN (or no pending enrollment for this nonce).
+    PinNotSet = "pin_not_set" => FailedPrecondition,
+    /// The customer has an enrolled PIN; a new one needs the old one's rekey nonce.
+    PinAlreadySet = "pin_already_set" => AlreadyExists,
+    /// An unlock or re-enrollment signature, or a nonce, that Node 2 does not accept (a
+    /// wrong, replayed or retired one).
+    PinProofInvalid = "pin_proof_invalid" => PermissionDenied,
     /// Storage failed.
     Storage = "storage" => Unavailable,
     /// A bug or an invariant violation; details are in the node's log only.

@@ -319,6 +319,20 @@ pub fn check_secret_params(context: i32, binding_ref: &str) -> [u8; 32] {
     h.finalize().into()
 }
 
+/// Parameters of one customer PIN step: every field of the request but the grant, so a
+/// grant authorizes exactly one step with exactly these bytes.
+pub fn customer_pin_params(r: &crate::pb::CustomerPinRequest) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"planbok/grant/customer-pin/v1\0");
+    h.update(r.step.to_be_bytes());
+    put(&mut h, r.customer_id.as_bytes());
+    put(&mut h, &r.blinded);
+    put(&mut h, &r.nonce);
+    put(&mut h, &r.verify_key);
+    put(&mut h, &r.signature);
+    h.finalize().into()
+}
+
 /// Parameters of a refresh: the key's protocol.
 pub fn refresh_params(protocol: Protocol) -> [u8; 32] {
     let mut h = Sha256::new();

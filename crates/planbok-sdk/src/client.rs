@@ -60,6 +60,7 @@ pub struct Client {
     agent: Agent,
     api_key: Option<String>,
     operator_token: Option<String>,
+    challenge_token: Option<String>,
 }
 
 impl std::fmt::Debug for Client {
@@ -69,6 +70,7 @@ impl std::fmt::Debug for Client {
             .field("base", &self.base)
             .field("api_key", &redacted(&self.api_key))
             .field("operator_token", &redacted(&self.operator_token))
+            .field("challenge_token", &redacted(&self.challenge_token))
             .finish_non_exhaustive()
     }
 }
@@ -100,7 +102,16 @@ impl Client {
             agent,
             api_key: None,
             operator_token: None,
+            challenge_token: None,
         }
+    }
+
+    /// A client for the Gateway's routes with a challenge's one-time token (from the
+    /// Gateway URL's fragment, see [`crate::gateway::GatewayLink`]).
+    pub fn gateway(base_url: &str, token: &str) -> Client {
+        let mut c = Client::anonymous(base_url);
+        c.challenge_token = Some(token.to_owned());
+        c
     }
 
     /// The same server with another API key.
@@ -131,6 +142,9 @@ impl Client {
         }
         if let Some(t) = &self.operator_token {
             req = req.header(OPERATOR_TOKEN_HEADER, t);
+        }
+        if let Some(t) = &self.challenge_token {
+            req = req.header(planbok_api::customers::CHALLENGE_TOKEN_HEADER, t);
         }
         let result = match body {
             Some(b) => {

@@ -6,6 +6,8 @@
 //!   encrypt it for a context (RSA-OAEP-SHA256 over `{"secret","timestamp","context"}`,
 //!   base64), compatible with the platform's published Node.js recipe.
 //! - [`webhook`]: verifying the webhooks the server sends (both signature styles).
+//! - [`gateway`]: the customer Gateway's client side (PIN hashing, OPRF, the customer
+//!   secret's wrap), without IO; [`Client::gateway`] carries a challenge token.
 //!
 //! The client is blocking (ureq); use one per thread, or wrap calls in `spawn_blocking`.
 
@@ -13,6 +15,8 @@
 
 mod client;
 mod clock;
+mod customers;
+pub mod gateway;
 pub mod secret;
 mod transactions;
 pub mod trust;

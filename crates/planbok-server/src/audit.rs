@@ -29,6 +29,8 @@ pub enum Actor<'a> {
     Caller(&'a Caller),
     /// A key that failed authentication.
     Key(&'a str),
+    /// The Gateway, acting under a challenge's one-time token.
+    Challenge(&'a str),
 }
 
 impl Actor<'_> {
@@ -38,6 +40,7 @@ impl Actor<'_> {
             Actor::Operator => "operator".into(),
             Actor::Caller(c) => c.actor(),
             Actor::Key(k) => format!("key:{k}"),
+            Actor::Challenge(c) => format!("challenge:{c}"),
         }
     }
 

@@ -59,6 +59,23 @@ pub enum StartError {
     Serve(std::io::Error),
 }
 
+/// Pending customer challenges past their 15 minutes become `expired`; a day later they
+/// are deleted.
+async fn prune_challenges(app: &App) {
+    let now = now_ms();
+    match app
+        .store
+        .prune_challenges(now, now - routes::customers::CHALLENGE_KEPT_MS)
+        .await
+    {
+        Ok((expired, deleted)) if expired + deleted > 0 => {
+            tracing::info!(expired, deleted, "customer challenges pruned");
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "could not prune customer challenges"),
+    }
+}
+
 pub(crate) use clock::now_ms;
 
 /// The shared state of every handler.
@@ -318,7 +335,10 @@ async fn housekeeping(app: App, stop: tokio_util::sync::CancellationToken) {
         tokio::select! {
             () = stop.cancelled() => return,
             _ = flush.tick() => app.flush_denials(false).await,
-            _ = limits.tick() => app.limits.prune(),
+            _ = limits.tick() => {
+                app.limits.prune();
+                prune_challenges(&app).await;
+            }
             _ = idempotency.tick() => {
                 // Idempotent responses are kept for 24 hours.
                 if let Err(e) = app.store.prune_idempotency(now_ms() - 86_400_000).await {

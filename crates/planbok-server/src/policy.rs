@@ -36,6 +36,8 @@ pub enum Access {
     Operator,
     /// An API key whose member has at least this role.
     Key(Role),
+    /// A pending challenge's one-time token (the Gateway's routes); never an API key.
+    Challenge,
 }
 
 /// One route's row.
@@ -81,7 +83,7 @@ const fn computes(
     }
 }
 
-use Access::{Key, Operator, Public};
+use Access::{Challenge, Key, Operator, Public};
 use Category::{Authentication, Management, None as Unlimited, Reads, Signing};
 use Role::{Admin, Member, Owner};
 
@@ -217,6 +219,33 @@ pub const POLICY: &[Rule] = &[
         Key(Admin),
         Management,
     ),
+    rule("POST", "/v2/customers", Key(Admin), Management),
+    rule("GET", "/v2/customers", Key(Member), Reads),
+    rule("GET", "/v2/customers/{id}", Key(Member), Reads),
+    rule(
+        "POST",
+        "/v2/customers/{id}/initialize",
+        Key(Admin),
+        Management,
+    ),
+    rule(
+        "POST",
+        "/v2/customers/{id}/update-pin",
+        Key(Admin),
+        Management,
+    ),
+    rule("GET", "/v2/customers/{id}/challenges", Key(Member), Reads),
+    rule(
+        "GET",
+        "/v2/customers/{id}/challenges/{challengeId}",
+        Key(Member),
+        Reads,
+    ),
+    rule("GET", "/gateway/api/challenge", Challenge, Reads),
+    rule("POST", "/gateway/api/pin/evaluate", Challenge, Signing),
+    rule("POST", "/gateway/api/pin/enroll", Challenge, Signing),
+    rule("POST", "/gateway/api/pin/unlock", Challenge, Signing),
+    rule("POST", "/gateway/api/pin/commit", Challenge, Signing),
     rule("GET", "/health", Public, Unlimited),
     rule("GET", "/ready", Public, Unlimited),
     rule("GET", "/metrics", Public, Unlimited),
@@ -273,8 +302,19 @@ async fn admit(app: &App, rule: &Rule, req: &mut Request) -> ApiResult<()> {
         };
         (header(OPERATOR_TOKEN_HEADER), header(API_KEY_HEADER))
     };
+    if rule.access == Challenge {
+        let token = req
+            .headers()
+            .get(planbok_api::customers::CHALLENGE_TOKEN_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let gate = challenge_gate(app, token, &ctx).await?;
+        limit(app, rule.category, Some(&gate.0.org_id), &ctx).await?;
+        req.extensions_mut().insert(gate);
+        return Ok(());
+    }
     match rule.access {
-        Public => Ok(()),
+        Public | Challenge => Ok(()),
         Operator => {
             limit(app, rule.category, None, &ctx).await?;
             let ok = token.is_some_and(|t| auth::token_matches(&t, &app.operator_token_hash));
@@ -343,6 +383,57 @@ async fn admit(app: &App, rule: &Rule, req: &mut Request) -> ApiResult<()> {
             limit(app, rule.category, Some(&caller.org_id), &ctx).await?;
             req.extensions_mut().insert(caller);
             Ok(())
+        }
+    }
+}
+
+/// A challenge token's gate: the authentication budget first (as for API keys), then the
+/// challenge it hashes to, which must be pending and unexpired. Anything else is the same
+/// 401, counted against the address's budget: a token is 256 random bits, so a wrong one is
+/// a guess or a replay of a used one.
+async fn challenge_gate(
+    app: &App,
+    token: Option<String>,
+    ctx: &Ctx,
+) -> ApiResult<crate::routes::gateway::Gate> {
+    if !app
+        .limits
+        .may_authenticate(ctx.ip)
+        .await
+        .map_err(limiter_down)?
+    {
+        return Err(rate_limited());
+    }
+    let found = match token.as_deref().filter(|t| !t.is_empty() && t.len() <= 128) {
+        Some(t) => {
+            app.store
+                .challenge_by_token(&crate::routes::customers::token_hash(t))
+                .await?
+        }
+        None => None,
+    };
+    let now = crate::now_ms();
+    match found {
+        Some(ch) if crate::routes::customers::effective_status(&ch, now) == "pending" => {
+            Ok(crate::routes::gateway::Gate(ch))
+        }
+        other => {
+            let e = ApiError::new(
+                ErrorCode::Unauthorized,
+                "missing, unknown, used or expired challenge token",
+            );
+            if !app
+                .limits
+                .authentication_failed(ctx.ip)
+                .await
+                .map_err(limiter_down)?
+            {
+                return Err(rate_limited());
+            }
+            if let Some(ch) = other {
+                audit::denied(app, &ch.org_id, Actor::Challenge(&ch.id), ctx, &e).await;
+            }
+            Err(e)
         }
     }
 }

@@ -18,6 +18,7 @@ mod credentials;
 mod db;
 mod error;
 mod node;
+mod node_pins;
 pub mod server;
 
 pub use credentials::{DatabaseCredentials, OpenBaoDatabase};
@@ -27,4 +28,5 @@ pub use node::{
     Custody, CustodySummary, KeyDisabled, KeyRecord, NewKey, NodeStore, OrgKeyRecord,
     OrgSecretRecord,
 };
+pub use node_pins::{PinAttempt, PinRecord};
 pub use server::ServerStore;

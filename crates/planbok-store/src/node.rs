@@ -22,6 +22,7 @@ static NODE_SCHEMA: Schema = Schema {
         step!("node", 2, "pending shares", "0002_pending_shares.sql"),
         step!("node", 3, "key policy", "0003_key_policy.sql"),
         step!("node", 4, "require binding", "0004_require_binding.sql"),
+        step!("node", 5, "customer pins", "0005_customer_pins.sql"),
     ],
 };
 
@@ -206,7 +207,7 @@ impl fmt::Debug for OrgSecretRecord {
 /// A node's database. Cheap to clone: clones share one connection pool.
 #[derive(Debug, Clone)]
 pub struct NodeStore {
-    db: Db,
+    pub(crate) db: Db,
 }
 
 /// A query with its parameters bound, ready to run on the pool.

@@ -29,6 +29,7 @@ pub(crate) fn member_key(s: &Stack, role: &str, access: &str, extra: Value) -> C
 fn path_of(template: &str) -> String {
     template
         .replace("{id}", "00000000-0000-4000-8000-000000000000")
+        .replace("{challengeId}", "00000000-0000-4000-8000-000000000001")
         .replace("{file}", "nothing")
 }
 

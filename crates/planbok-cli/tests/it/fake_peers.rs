@@ -450,4 +450,11 @@ impl Peer for FakeNode2 {
     ) -> Result<Response<ShareVersionResponse>, Status> {
         Ok(Response::new(ShareVersionResponse { share_version: 1 }))
     }
+
+    async fn customer_pin(
+        &self,
+        _r: Request<planbok_proto::pb::CustomerPinRequest>,
+    ) -> Result<Response<planbok_proto::pb::CustomerPinResponse>, Status> {
+        Err(Status::unimplemented("not in this fake"))
+    }
 }

@@ -38,6 +38,8 @@ mod bench;
 mod bootstrap;
 mod common;
 mod custody;
+mod customers;
+mod customers_drills;
 mod deploy;
 mod dev_replicas;
 mod drills;

@@ -13,8 +13,8 @@ use planbok_api::ErrorCode as Api;
 use planbok_proto::codes::{ErrorCode as Node, code_of};
 use planbok_proto::grant::GrantSigner;
 use planbok_proto::pb::{
-    CustodyMode, ExportResponse, KeygenResponse, OrgPublicKeyResponse, Protocol, ReadyResponse,
-    SecretContext, SignResponse,
+    CustodyMode, CustomerPinRequest, CustomerPinResponse, ExportResponse, KeygenResponse,
+    OrgPublicKeyResponse, Protocol, ReadyResponse, SecretContext, SignResponse,
 };
 use planbok_proto::tls::TlsMaterial;
 use planbok_store::ServerStore;
@@ -257,6 +257,18 @@ impl Nodes {
         .await
     }
 
+    /// One customer PIN step at Node 2 of the organization's pair ([`Pair::customer_pin`]).
+    pub async fn customer_pin(
+        &self,
+        org_id: &str,
+        req: CustomerPinRequest,
+    ) -> ApiResult<CustomerPinResponse> {
+        self.on(org_id, "customer_pin", |p| async move {
+            p.customer_pin(org_id, req).await
+        })
+        .await
+    }
+
     /// Every pair's readiness, asked concurrently (each answers within its own 3 s).
     pub async fn ready(&self) -> Vec<PairReady> {
         let asks: Vec<_> = self
@@ -381,6 +393,10 @@ pub fn node_error(s: tonic::Status) -> ApiError {
         Node::SecretNotRegistered => Api::SecretNotRegistered,
         Node::SecretAlreadyRegistered => Api::SecretAlreadyRegistered,
         Node::ExportNotAllowed => Api::ExportNotAllowed,
+        Node::CustomerLocked => Api::CustomerLocked,
+        Node::PinNotSet => Api::PinNotSet,
+        Node::PinAlreadySet => Api::PinAlreadySet,
+        Node::PinProofInvalid => Api::PinProofInvalid,
         Node::KeyDisabled => {
             tracing::error!(alert = true, request_id = %context::request_id(), error = %msg,
                 "a node refused a disabled key (DKLs23 ban)");

@@ -3,13 +3,14 @@
 
 use std::time::Duration;
 
+use planbok_proto::codes::{ErrorCode as Node, code_of};
 use planbok_proto::grant::{self, GrantSigner};
 use planbok_proto::pb::coordinator_client::CoordinatorClient;
 use planbok_proto::pb::{
-    CheckSecretRequest, CustodyMode, ExportItem, ExportRequest, ExportResponse, KeygenBatchRequest,
-    KeygenItem, KeygenResponse, Operation, OrgPublicKeyRequest, OrgPublicKeyResponse, Protocol,
-    ReadyRequest, ReadyResponse, RegisterSecretRequest, RequireBindingRequest, SecretContext,
-    SignRequest, SignResponse,
+    CheckSecretRequest, CustodyMode, CustomerPinRequest, CustomerPinResponse, ExportItem,
+    ExportRequest, ExportResponse, KeygenBatchRequest, KeygenItem, KeygenResponse, Operation,
+    OrgPublicKeyRequest, OrgPublicKeyResponse, Protocol, ReadyRequest, ReadyResponse,
+    RegisterSecretRequest, RequireBindingRequest, SecretContext, SignRequest, SignResponse,
 };
 use planbok_proto::tls::TlsMaterial;
 use tonic::transport::{Channel, Endpoint};
@@ -280,6 +281,36 @@ impl Pair {
             ));
         }
         Ok(out)
+    }
+
+    /// One customer PIN step at Node 2, relayed by Node 1, under a grant for exactly this
+    /// request (`key_id` = the customer). Node 2's refusals keep their codes; a malformed
+    /// element the Gateway sent is the Gateway's 400.
+    pub async fn customer_pin(
+        &self,
+        org_id: &str,
+        mut req: CustomerPinRequest,
+    ) -> ApiResult<CustomerPinResponse> {
+        req.grant = None;
+        let params = grant::customer_pin_params(&req);
+        req.grant = Some(self.grants.issue(
+            org_id,
+            &req.customer_id,
+            Operation::CustomerPin,
+            params,
+            now_ms(),
+            GRANT_TTL_MS,
+        ));
+        let r = self
+            .client
+            .clone()
+            .customer_pin(self.request(req))
+            .await
+            .map_err(|s| match code_of(&s) {
+                Some(Node::InvalidArgument) => ApiError::invalid(s.message().to_owned()),
+                _ => node_error(s),
+            })?;
+        Ok(r.into_inner())
     }
 
     /// Both nodes' readiness.

@@ -3,6 +3,8 @@
 
 mod audit_logs;
 pub(crate) mod convert;
+pub(crate) mod customers;
+pub(crate) mod gateway;
 mod members;
 mod ops;
 mod orgs;
@@ -109,6 +111,26 @@ pub(crate) fn routes() -> Router<App> {
             "/v2/webhooks/deliveries/{id}/replay",
             post(webhooks::replay),
         )
+        .route(
+            "/v2/customers",
+            post(customers::create).get(customers::list),
+        )
+        .route("/v2/customers/{id}", get(customers::get))
+        .route("/v2/customers/{id}/initialize", post(customers::initialize))
+        .route("/v2/customers/{id}/update-pin", post(customers::update_pin))
+        .route(
+            "/v2/customers/{id}/challenges",
+            get(customers::list_challenges),
+        )
+        .route(
+            "/v2/customers/{id}/challenges/{challengeId}",
+            get(customers::get_challenge),
+        )
+        .route("/gateway/api/challenge", get(gateway::challenge))
+        .route("/gateway/api/pin/evaluate", post(gateway::evaluate))
+        .route("/gateway/api/pin/enroll", post(gateway::enroll))
+        .route("/gateway/api/pin/unlock", post(gateway::unlock))
+        .route("/gateway/api/pin/commit", post(gateway::commit))
         .route("/health", get(ops::health))
         .route("/ready", get(ops::ready))
         .route("/metrics", get(ops::metrics))

@@ -16,6 +16,7 @@ mod audit;
 mod audit_format;
 mod audit_verify;
 mod commit;
+mod customers;
 mod idempotency;
 mod settings;
 mod tokens;
@@ -37,6 +38,7 @@ pub use audit_format::{
 };
 pub use audit_verify::{ChainFault, ChainReport, ChainVerifier, FaultKind, verify_chain};
 pub use commit::{Commit, IdemDone};
+pub use customers::{ChallengeRecord, CustomerRecord, PinEnrollment};
 pub use idempotency::{IdemBegin, IdemClaim};
 pub use tokens::TokenRecord;
 pub use transactions::{ClaimedTx, TxQuery, TxRecord};
@@ -60,6 +62,7 @@ static SERVER_SCHEMA: Schema = Schema {
         step!("server", 4, "webhooks", "0004_webhooks.sql"),
         step!("server", 5, "node pairs", "0005_node_pairs.sql"),
         step!("server", 6, "transactions", "0006_transactions.sql"),
+        step!("server", 7, "customers", "0007_customers.sql"),
     ],
 };
 

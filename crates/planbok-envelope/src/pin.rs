@@ -1,0 +1,552 @@
+//! Customer PINs: the contract between the Gateway client (`planbok_sdk::gateway`) and
+//! Node 2, which holds each customer's OPRF key and guess counter.
+//!
+//! ```text
+//! h      = Argon2id(PIN, salt_c; KdfParams)              client (salt_c made at setup)
+//! y      = OPRF(k_c, h)   RFC 9497, ristretto255-SHA512   client blinds, Node 2 evaluates
+//! keys   = HKDF-SHA256(salt "planbok/pin/v1", h ‖ y,
+//!                      info lp(purpose) ‖ lp(org) ‖ lp(customer))
+//!          purpose "wrap"   → K_pin: AES-256-GCM key of W_pin = AEAD(K_pin, S_c)
+//!          purpose "unlock" → an Ed25519 seed: the unlock key
+//! ```
+//!
+//! Node 2 stores the unlock key's *public* half at enrollment and, for every verification,
+//! counts the attempt durably before it evaluates, hands out a fresh attempt nonce, and
+//! resets the counter only for a signature over [`unlock_message`] with that nonce. The
+//! server relays everything and learns neither `h`, `y`, `K_pin` nor the unlock key: a
+//! captured signature names a nonce Node 2 has already retired, and the public key lets no
+//! one check a guess without `k_c`, which never leaves Node 2's keystore.
+//!
+//! Pure: no IO, no clock; randomness from the OS.
+
+use std::fmt;
+
+use aes_gcm::aead::{Aead as _, KeyInit as _, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use ed25519_dalek::{Signature, Signer as _, SigningKey, Verifier as _, VerifyingKey};
+use rand_core::{OsRng, RngCore as _};
+use serde::{Deserialize, Serialize};
+use voprf::{BlindedElement, EvaluationElement, OprfClient, OprfServer};
+use zeroize::Zeroizing;
+
+use crate::put_lp;
+
+/// RFC 9497 ciphersuite `ristretto255-SHA512`, mode OPRF (0x00).
+pub type Suite = voprf::Ristretto255;
+
+/// A serialized ristretto255 element (blinded or evaluated).
+pub const ELEMENT_LEN: usize = 32;
+/// A nonce Node 2 hands out (attempt or enrollment).
+pub const NONCE_LEN: usize = 32;
+/// The client's Argon2id salt.
+pub const SALT_LEN: usize = 16;
+/// `W_pin`'s format version.
+pub const WRAP_VERSION: u8 = 1;
+
+const HKDF_SALT: &[u8] = b"planbok/pin/v1";
+const WRAP_AAD: &[u8] = b"planbok/pin/wrap/v1";
+const UNLOCK_DOMAIN: &[u8] = b"planbok/pin/unlock/v1";
+const COMMIT_DOMAIN: &[u8] = b"planbok/pin/commit/v1";
+
+/// Why a PIN step failed. None of these carries secret material.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PinError {
+    /// The Argon2id parameters are unknown or below the floor.
+    #[error("PIN hashing parameters refused: {0}")]
+    Params(&'static str),
+    /// An element, nonce, key or wrap of the wrong size or encoding.
+    #[error("malformed {0}")]
+    Malformed(&'static str),
+    /// The wrap did not open: the PIN was wrong (or the wrap was tampered with).
+    #[error("the PIN is wrong")]
+    WrongPin,
+    /// The OPRF library refused an input (an invalid point).
+    #[error("OPRF: {0}")]
+    Oprf(&'static str),
+}
+
+/// Argon2id parameters, recorded with every enrollment so they can be raised later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KdfParams {
+    /// 1: Argon2id v0x13 with the fields below.
+    pub version: u32,
+    /// Memory, KiB.
+    pub m_kib: u32,
+    /// Passes.
+    pub t: u32,
+    /// Lanes.
+    pub p: u32,
+}
+
+impl KdfParams {
+    /// What new enrollments use: 64 MiB, 3 passes, 1 lane (RFC 9106's second
+    /// recommendation with one lane, as a browser's WASM runs one thread).
+    pub const V1: KdfParams = KdfParams {
+        version: 1,
+        m_kib: 64 * 1024,
+        t: 3,
+        p: 1,
+    };
+
+    /// Refuses unknown versions and anything under 64 MiB / 3 passes, so a server cannot
+    /// talk a client into a cheap hash.
+    pub fn check(&self) -> Result<(), PinError> {
+        if self.version != 1 {
+            return Err(PinError::Params("unknown version"));
+        }
+        if self.m_kib < 64 * 1024 || self.m_kib > 1024 * 1024 {
+            return Err(PinError::Params("memory must be 64 MiB to 1 GiB"));
+        }
+        if self.t < 3 || self.t > 64 {
+            return Err(PinError::Params("passes must be 3 to 64"));
+        }
+        if self.p == 0 || self.p > 8 {
+            return Err(PinError::Params("lanes must be 1 to 8"));
+        }
+        Ok(())
+    }
+}
+
+/// `h = Argon2id(secret, salt)`, 32 bytes.
+pub fn hash_pin(
+    secret: &[u8],
+    salt: &[u8],
+    params: &KdfParams,
+) -> Result<Zeroizing<[u8; 32]>, PinError> {
+    params.check()?;
+    if salt.len() != SALT_LEN {
+        return Err(PinError::Malformed("salt"));
+    }
+    let p = argon2::Params::new(params.m_kib, params.t, params.p, Some(32))
+        .map_err(|_| PinError::Params("argon2 refused the parameters"))?;
+    let a = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, p);
+    let mut out = Zeroizing::new([0u8; 32]);
+    a.hash_password_into(secret, salt, &mut out[..])
+        .map_err(|_| PinError::Params("argon2 failed"))?;
+    Ok(out)
+}
+
+/// A fresh random salt.
+pub fn new_salt() -> [u8; SALT_LEN] {
+    let mut s = [0u8; SALT_LEN];
+    OsRng.fill_bytes(&mut s);
+    s
+}
+
+/// A fresh random nonce (Node 2's attempt and enrollment nonces).
+pub fn new_nonce() -> [u8; NONCE_LEN] {
+    let mut s = [0u8; NONCE_LEN];
+    OsRng.fill_bytes(&mut s);
+    s
+}
+
+/// The client's side of one OPRF evaluation: the blinding state, consumed by
+/// [`Blinded::finish`] so it is used once.
+pub struct Blinded {
+    state: OprfClient<Suite>,
+    h: Zeroizing<[u8; 32]>,
+    /// The blinded element to send to Node 2.
+    pub message: [u8; ELEMENT_LEN],
+}
+
+impl fmt::Debug for Blinded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Blinded(<redacted>)")
+    }
+}
+
+impl Blinded {
+    /// Blinds `h` (the Argon2id output).
+    pub fn new(h: Zeroizing<[u8; 32]>) -> Result<Blinded, PinError> {
+        let r =
+            OprfClient::<Suite>::blind(&h[..], &mut OsRng).map_err(|_| PinError::Oprf("blind"))?;
+        let message: [u8; ELEMENT_LEN] = r.message.serialize()[..]
+            .try_into()
+            .map_err(|_| PinError::Oprf("blinded element size"))?;
+        Ok(Blinded {
+            state: r.state,
+            h,
+            message,
+        })
+    }
+
+    /// Unblinds Node 2's evaluation and derives the customer's PIN keys.
+    pub fn finish(
+        self,
+        evaluated: &[u8],
+        org_id: &str,
+        customer_id: &str,
+    ) -> Result<PinKeys, PinError> {
+        let eval = EvaluationElement::<Suite>::deserialize(evaluated)
+            .map_err(|_| PinError::Malformed("evaluated element"))?;
+        let y = self
+            .state
+            .finalize(&self.h[..], &eval)
+            .map_err(|_| PinError::Oprf("finalize"))?;
+        let mut ikm = Zeroizing::new(Vec::with_capacity(32 + y.len()));
+        ikm.extend_from_slice(&self.h[..]);
+        ikm.extend_from_slice(&y);
+        Ok(PinKeys::derive(&ikm, org_id, customer_id))
+    }
+}
+
+/// The keys one correct PIN yields: the wrap key and the unlock key. `Debug` is redacted.
+pub struct PinKeys {
+    wrap: Zeroizing<[u8; 32]>,
+    unlock: SigningKey,
+    org_id: String,
+    customer_id: String,
+}
+
+impl fmt::Debug for PinKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PinKeys(<redacted>)")
+    }
+}
+
+fn info(purpose: &[u8], org_id: &str, customer_id: &str) -> Vec<u8> {
+    let mut v = Vec::new();
+    put_lp(&mut v, purpose);
+    put_lp(&mut v, org_id.as_bytes());
+    put_lp(&mut v, customer_id.as_bytes());
+    v
+}
+
+fn wrap_aad(org_id: &str, customer_id: &str) -> Vec<u8> {
+    let mut v = Vec::new();
+    put_lp(&mut v, WRAP_AAD);
+    put_lp(&mut v, org_id.as_bytes());
+    put_lp(&mut v, customer_id.as_bytes());
+    v
+}
+
+impl PinKeys {
+    /// From `h ‖ y` (exposed for the drills, which derive keys from a wrong `y`).
+    pub fn derive(ikm: &[u8], org_id: &str, customer_id: &str) -> PinKeys {
+        let hk = hkdf::Hkdf::<sha2_for_hkdf::Sha256>::new(Some(HKDF_SALT), ikm);
+        let mut wrap = Zeroizing::new([0u8; 32]);
+        let mut seed = Zeroizing::new([0u8; 32]);
+        // 32-byte outputs are far below HKDF-SHA256's limit: neither expand can fail.
+        let _ = hk.expand(&info(b"wrap", org_id, customer_id), &mut wrap[..]);
+        let _ = hk.expand(&info(b"unlock", org_id, customer_id), &mut seed[..]);
+        PinKeys {
+            wrap,
+            unlock: SigningKey::from_bytes(&seed),
+            org_id: org_id.to_owned(),
+            customer_id: customer_id.to_owned(),
+        }
+    }
+
+    /// `W_pin = version ‖ nonce(12) ‖ AES-256-GCM(K_pin, S_c)`, bound to the customer.
+    pub fn wrap(&self, secret: &[u8; 32]) -> Result<Vec<u8>, PinError> {
+        let mut nonce = [0u8; 12];
+        OsRng.fill_bytes(&mut nonce);
+        let aad = wrap_aad(&self.org_id, &self.customer_id);
+        let ct = Aes256Gcm::new((&*self.wrap).into())
+            .encrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: secret,
+                    aad: &aad,
+                },
+            )
+            .map_err(|_| PinError::Malformed("wrap"))?;
+        let mut out = vec![WRAP_VERSION];
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&ct);
+        Ok(out)
+    }
+
+    /// Opens `W_pin`; [`PinError::WrongPin`] when the keys came from another PIN.
+    pub fn unwrap(&self, wrapped: &[u8]) -> Result<Zeroizing<[u8; 32]>, PinError> {
+        if wrapped.len() != 1 + 12 + 32 + 16 || wrapped[0] != WRAP_VERSION {
+            return Err(PinError::Malformed("wrapped secret"));
+        }
+        let mut nonce = [0u8; 12];
+        nonce.copy_from_slice(&wrapped[1..13]);
+        let aad = wrap_aad(&self.org_id, &self.customer_id);
+        let pt = Zeroizing::new(
+            Aes256Gcm::new((&*self.wrap).into())
+                .decrypt(
+                    &Nonce::from(nonce),
+                    Payload {
+                        msg: &wrapped[13..],
+                        aad: &aad,
+                    },
+                )
+                .map_err(|_| PinError::WrongPin)?,
+        );
+        let mut out = Zeroizing::new([0u8; 32]);
+        out.copy_from_slice(&pt);
+        Ok(out)
+    }
+
+    /// The unlock key's public half, which Node 2 keeps.
+    pub fn verify_key(&self) -> [u8; 32] {
+        self.unlock.verifying_key().to_bytes()
+    }
+
+    /// Proves this PIN to Node 2 for one attempt.
+    pub fn sign_unlock(&self, nonce: &[u8]) -> [u8; 64] {
+        self.unlock
+            .sign(&unlock_message(&self.org_id, &self.customer_id, nonce))
+            .to_bytes()
+    }
+
+    /// Authorizes replacing this PIN's enrollment by `new_verify_key` (PIN update).
+    pub fn sign_commit(&self, nonce: &[u8], new_verify_key: &[u8; 32]) -> [u8; 64] {
+        self.unlock
+            .sign(&commit_message(
+                &self.org_id,
+                &self.customer_id,
+                nonce,
+                new_verify_key,
+            ))
+            .to_bytes()
+    }
+}
+
+/// What an unlock signature covers: one attempt nonce of one customer.
+pub fn unlock_message(org_id: &str, customer_id: &str, nonce: &[u8]) -> Vec<u8> {
+    let mut v = Vec::new();
+    put_lp(&mut v, UNLOCK_DOMAIN);
+    put_lp(&mut v, org_id.as_bytes());
+    put_lp(&mut v, customer_id.as_bytes());
+    put_lp(&mut v, nonce);
+    v
+}
+
+/// What a re-enrollment signature (by the old unlock key) covers.
+pub fn commit_message(org_id: &str, customer_id: &str, nonce: &[u8], new_key: &[u8]) -> Vec<u8> {
+    let mut v = Vec::new();
+    put_lp(&mut v, COMMIT_DOMAIN);
+    put_lp(&mut v, org_id.as_bytes());
+    put_lp(&mut v, customer_id.as_bytes());
+    put_lp(&mut v, nonce);
+    put_lp(&mut v, new_key);
+    v
+}
+
+/// Checks an Ed25519 signature by an enrolled unlock key (strict verification).
+pub fn verify_signature(verify_key: &[u8], message: &[u8], signature: &[u8]) -> bool {
+    let Ok(vk) = <[u8; 32]>::try_from(verify_key) else {
+        return false;
+    };
+    let (Ok(vk), Ok(sig)) = (
+        VerifyingKey::from_bytes(&vk),
+        Signature::from_slice(signature),
+    ) else {
+        return false;
+    };
+    vk.verify_strict(message, &sig).is_ok() && vk.verify(message, &sig).is_ok()
+}
+
+/// Node 2's OPRF key for one customer. `Debug` is redacted; it is stored only sealed by
+/// Node 2's keystore.
+pub struct OprfKey(OprfServer<Suite>);
+
+impl fmt::Debug for OprfKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OprfKey(<redacted>)")
+    }
+}
+
+impl OprfKey {
+    /// A fresh random key.
+    pub fn generate() -> Result<OprfKey, PinError> {
+        OprfServer::<Suite>::new(&mut OsRng)
+            .map(OprfKey)
+            .map_err(|_| PinError::Oprf("key generation"))
+    }
+
+    /// From its sealable bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<OprfKey, PinError> {
+        OprfServer::<Suite>::deserialize(bytes)
+            .map(OprfKey)
+            .map_err(|_| PinError::Malformed("OPRF key"))
+    }
+
+    /// The bytes to seal.
+    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        Zeroizing::new(self.0.serialize().to_vec())
+    }
+
+    /// Evaluates a client's blinded element.
+    pub fn evaluate(&self, blinded: &[u8]) -> Result<[u8; ELEMENT_LEN], PinError> {
+        let b = BlindedElement::<Suite>::deserialize(blinded)
+            .map_err(|_| PinError::Malformed("blinded element"))?;
+        self.0.blind_evaluate(&b).serialize()[..]
+            .try_into()
+            .map_err(|_| PinError::Oprf("evaluated element size"))
+    }
+}
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "a test: a panic is the failure report")]
+mod tests {
+    use super::*;
+
+    fn fast() -> Zeroizing<[u8; 32]> {
+        // The unit tests skip Argon2id (its cost is the point, not its output here).
+        Zeroizing::new([7u8; 32])
+    }
+
+    /// One OPRF round trip of `h` under `key`, then the keys.
+    fn keys_for(key: &OprfKey, h: [u8; 32], customer: &str) -> PinKeys {
+        let b = Blinded::new(Zeroizing::new(h)).unwrap();
+        let evaluated = key.evaluate(&b.message).unwrap();
+        b.finish(&evaluated, "org", customer).unwrap()
+    }
+
+    #[test]
+    fn the_right_input_opens_the_wrap_and_another_does_not() {
+        let key = OprfKey::generate().unwrap();
+        let keys = keys_for(&key, *fast(), "cust");
+        let secret = [42u8; 32];
+        let w = keys.wrap(&secret).unwrap();
+        assert_eq!(*keys.unwrap(&w).unwrap(), secret);
+
+        // The same PIN again, blinded afresh: the same keys (the OPRF is deterministic).
+        let again = keys_for(&key, *fast(), "cust");
+        assert_eq!(again.verify_key(), keys.verify_key());
+        assert_eq!(*again.unwrap(&w).unwrap(), secret);
+
+        // Another PIN, another key, another customer: refused.
+        let wrong = keys_for(&key, [8u8; 32], "cust");
+        assert_eq!(wrong.unwrap(&w), Err(PinError::WrongPin));
+        let other = OprfKey::generate().unwrap();
+        let foreign = keys_for(&other, *fast(), "cust");
+        assert_eq!(foreign.unwrap(&w), Err(PinError::WrongPin));
+        let moved = keys_for(&key, *fast(), "other");
+        assert_eq!(moved.unwrap(&w), Err(PinError::WrongPin));
+    }
+
+    /// RFC 9497 appendix A.1.1 (ristretto255-SHA512, OPRF mode), test vector 1: our key
+    /// format and evaluation, and the client's finalization, give the published values.
+    #[test]
+    fn rfc9497_test_vector() {
+        let h = |s: &str| hex::decode(s).unwrap();
+        let sk = h("5ebcea5ee37023ccb9fc2d2019f9d7737be85591ae8652ffa9ef0f4d37063b0e");
+        let derived = OprfServer::<Suite>::new_from_seed(
+            &h("a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3"),
+            b"test key",
+        )
+        .unwrap();
+        assert_eq!(derived.serialize().to_vec(), sk);
+        let key = OprfKey::from_bytes(&sk).unwrap();
+        let evaluated = key
+            .evaluate(&h(
+                "609a0ae68c15a3cf6903766461307e5c8bb2f95e7e6550e1ffa2dc99e412803c",
+            ))
+            .unwrap();
+        assert_eq!(
+            evaluated.to_vec(),
+            h("7ec6578ae5120958eb2db1745758ff379e77cb64fe77b0b2d8cc917ea0869c7e")
+        );
+        let client = OprfClient::<Suite>::deserialize(&h(
+            "64d37aed22a27f5191de1c1d69fadb899d8862b58eb4220029e036ec4c1f6706",
+        ))
+        .unwrap();
+        let out = client
+            .finalize(
+                &[0u8],
+                &EvaluationElement::<Suite>::deserialize(&evaluated).unwrap(),
+            )
+            .unwrap();
+        assert_eq!(
+            out.to_vec(),
+            h(
+                "527759c3d9366f277d8c6020418d96bb393ba2afb20ff90df23fb7708264e2f3ab9135e3bd69955851de4b1f9fe8a0973396719b7912ba9ee8aa7d0b5e24bcf6"
+            )
+        );
+    }
+
+    #[test]
+    fn unlock_signatures_name_one_nonce() {
+        let keys = PinKeys::derive(b"ikm", "org", "cust");
+        let n1 = new_nonce();
+        let sig = keys.sign_unlock(&n1);
+        let vk = keys.verify_key();
+        assert!(verify_signature(
+            &vk,
+            &unlock_message("org", "cust", &n1),
+            &sig
+        ));
+        assert!(!verify_signature(
+            &vk,
+            &unlock_message("org", "cust", &new_nonce()),
+            &sig
+        ));
+        assert!(!verify_signature(
+            &vk,
+            &unlock_message("org", "other", &n1),
+            &sig
+        ));
+        let new = [9u8; 32];
+        let c = keys.sign_commit(&n1, &new);
+        assert!(verify_signature(
+            &vk,
+            &commit_message("org", "cust", &n1, &new),
+            &c
+        ));
+        assert!(!verify_signature(
+            &vk,
+            &commit_message("org", "cust", &n1, &[8u8; 32]),
+            &c
+        ));
+    }
+
+    #[test]
+    fn the_oprf_key_round_trips_and_refuses_garbage() {
+        let key = OprfKey::generate().unwrap();
+        let again = OprfKey::from_bytes(&key.to_bytes()).unwrap();
+        let b = Blinded::new(fast()).unwrap();
+        assert_eq!(
+            key.evaluate(&b.message).unwrap(),
+            again.evaluate(&b.message).unwrap()
+        );
+        assert!(key.evaluate(&[0xffu8; 32]).is_err());
+        assert!(key.evaluate(&[1u8; 31]).is_err());
+        assert!(OprfKey::from_bytes(&[0xffu8; 32]).is_err());
+        assert_eq!(format!("{key:?}"), "OprfKey(<redacted>)");
+        assert_eq!(
+            format!("{:?}", PinKeys::derive(b"x", "o", "c")),
+            "PinKeys(<redacted>)"
+        );
+    }
+
+    #[test]
+    fn cheap_parameters_are_refused() {
+        let cheap = KdfParams {
+            m_kib: 19 * 1024,
+            ..KdfParams::V1
+        };
+        assert!(hash_pin(b"123456", &[0u8; 16], &cheap).is_err());
+        let few = KdfParams {
+            t: 2,
+            ..KdfParams::V1
+        };
+        assert!(few.check().is_err());
+        assert!(
+            KdfParams {
+                version: 2,
+                ..KdfParams::V1
+            }
+            .check()
+            .is_err()
+        );
+        KdfParams::V1.check().unwrap();
+    }
+
+    /// The output is stable and salted (the process tests check it against Python's
+    /// `argon2-cffi`, an independent implementation).
+    #[test]
+    fn argon2id_is_salted_and_deterministic() {
+        let a = hash_pin(b"123456", &[1u8; 16], &KdfParams::V1).unwrap();
+        let b = hash_pin(b"123456", &[1u8; 16], &KdfParams::V1).unwrap();
+        let c = hash_pin(b"123456", &[2u8; 16], &KdfParams::V1).unwrap();
+        assert_eq!(*a, *b);
+        assert_ne!(*a, *c);
+    }
+}

@@ -1,0 +1,399 @@
+//! Customers and the challenges that the organization creates for them (API key). Each
+//! challenge is completed by the end user in the Gateway (`routes/gateway.rs`), authorized
+//! by a one-time token that only its Gateway URL carries.
+
+use axum::Extension;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use base64::Engine as _;
+use planbok_api::ListQuery;
+use planbok_api::customers::{Challenge, CreateChallenge, CreateCustomer, Customer};
+use planbok_store::StoreError;
+use planbok_store::server::{ChallengeRecord, Commit, CustomerRecord};
+use rand_core::{OsRng, RngCore as _};
+use sha2::{Digest as _, Sha256};
+
+use super::convert::rfc3339;
+use super::orgs::finish;
+use super::{Page, envelope_json, json_response, name, ok, query};
+use crate::App;
+use crate::audit::Op;
+use crate::auth::Caller;
+use crate::body::Body;
+use crate::context::Ctx;
+use crate::error::{ApiError, ApiResult};
+use crate::idem;
+use crate::now_ms;
+use crate::webhooks::event;
+
+/// A challenge's life.
+pub(crate) const CHALLENGE_TTL_MS: i64 = 15 * 60_000;
+/// How long an expired or finished challenge is kept for `GET …/challenges` (then pruned).
+pub(crate) const CHALLENGE_KEPT_MS: i64 = 24 * 3_600_000;
+
+/// SHA-256 of a challenge token: all the server stores of it.
+pub(crate) fn token_hash(token: &str) -> [u8; 32] {
+    Sha256::new()
+        .chain_update(b"planbok/challenge-token/v1\0")
+        .chain_update(token.as_bytes())
+        .finalize()
+        .into()
+}
+
+/// The API view of a customer.
+pub(crate) fn customer_view(c: &CustomerRecord) -> Customer {
+    Customer {
+        id: c.id.clone(),
+        name: c.name.clone(),
+        ref_id: c.ref_id.clone(),
+        email: c.email.clone(),
+        pin_status: c.pin_status.clone(),
+        has_recovery: false,
+        recovery_methods: Vec::new(),
+        create_date: rfc3339(c.created_at_ms),
+        update_date: rfc3339(c.updated_at_ms),
+    }
+}
+
+/// A pending challenge past its expiry is expired, whatever housekeeping has done yet.
+pub(crate) fn effective_status(ch: &ChallengeRecord, now: i64) -> &str {
+    if ch.status == "pending" && now > ch.expires_at_ms {
+        "expired"
+    } else {
+        &ch.status
+    }
+}
+
+/// The API view of a challenge (`redirect_url`: the Gateway URL, only on creation).
+pub(crate) fn challenge_view(ch: &ChallengeRecord, redirect_url: Option<String>) -> Challenge {
+    Challenge {
+        challenge_id: ch.id.clone(),
+        id: ch.id.clone(),
+        customer_id: ch.customer_id.clone(),
+        kind: ch.kind.clone(),
+        status: effective_status(ch, now_ms()).to_owned(),
+        redirect_url: redirect_url.or_else(|| ch.return_url.clone()),
+        expires_at: rfc3339(ch.expires_at_ms),
+        result: ch
+            .result
+            .as_deref()
+            .and_then(|r| serde_json::from_str(r).ok()),
+        error_code: ch.error_code.clone(),
+    }
+}
+
+fn optional(field: &str, v: Option<&str>, max: usize) -> ApiResult<Option<String>> {
+    match v.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(s) if s.chars().count() > max => Err(ApiError::invalid(format!(
+            "{field} must be at most {max} characters"
+        ))),
+        Some(s) => Ok(Some(s.to_owned())),
+    }
+}
+
+/// `POST /v2/customers`.
+pub(crate) async fn create(
+    State(app): State<App>,
+    Extension(caller): Extension<Caller>,
+    Extension(ctx): Extension<Ctx>,
+    body: Body<CreateCustomer>,
+) -> ApiResult<Response> {
+    let b = &body.value;
+    let display = name("name", &b.name, 100)?;
+    let ref_id = optional("refId", b.ref_id.as_deref(), 100)?;
+    let email = optional("email", b.email.as_deref(), 254)?;
+    if email.as_deref().is_some_and(|e| !e.contains('@')) {
+        return Err(ApiError::invalid("email must be an address"));
+    }
+    let idem = idem::begin_or_replay!(
+        &app,
+        &caller,
+        "customer.create",
+        b.idempotency_key.as_deref(),
+        &body.json
+    );
+    let id = uuid::Uuid::new_v4().to_string();
+    let op = Op::new(
+        &app,
+        &caller,
+        &ctx,
+        "customer.create",
+        Some(id.clone()),
+        serde_json::json!({ "refId": ref_id }),
+    );
+    let result = async {
+        let now = now_ms();
+        let rec = CustomerRecord {
+            id: id.clone(),
+            org_id: caller.org_id.clone(),
+            name: display.clone(),
+            ref_id: ref_id.clone(),
+            email: email.clone(),
+            pin_status: "unset".into(),
+            pin: None,
+            created_at_ms: now,
+            updated_at_ms: now,
+        };
+        let view = customer_view(&rec);
+        let text = envelope_json(StatusCode::CREATED, "Customer created", &view)?;
+        let commit = Commit {
+            audit: vec![op.draft("success", None)],
+            idempotency: Some(idem.done(201, text.clone())),
+            events: vec![event(
+                &caller.org_id,
+                "customer.created",
+                serde_json::json!({ "customerId": id, "refId": ref_id }),
+                now,
+            )],
+        };
+        app.store.create_customer(&rec, &commit).await?;
+        Ok(json_response(StatusCode::CREATED, text))
+    }
+    .await;
+    finish(&app, &op, &idem, result).await
+}
+
+/// `GET /v2/customers`.
+pub(crate) async fn list(
+    State(app): State<App>,
+    Extension(caller): Extension<Caller>,
+    q: Result<Query<ListQuery>, QueryRejection>,
+) -> ApiResult<Response> {
+    let p = Page::from_query(&query(q)?)?;
+    let (items, total) = app
+        .store
+        .list_customers(&caller.org_id, p.page, p.limit, p.desc)
+        .await?;
+    let items = items.iter().map(customer_view).collect();
+    Ok(ok(StatusCode::OK, "Customers", p.list(items, total)))
+}
+
+async fn find(app: &App, caller: &Caller, id: &str) -> ApiResult<CustomerRecord> {
+    app.store
+        .customer(&caller.org_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("customer"))
+}
+
+/// `GET /v2/customers/{id}`.
+pub(crate) async fn get(
+    State(app): State<App>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let c = find(&app, &caller, &id).await?;
+    Ok(ok(StatusCode::OK, "Customer", customer_view(&c)))
+}
+
+/// Which challenges exist and what each requires of the customer's PIN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Set the first PIN.
+    Initialize,
+    /// Change the PIN (needs the old one).
+    UpdatePin,
+}
+
+impl Kind {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Kind::Initialize => "initialize",
+            Kind::UpdatePin => "update_pin",
+        }
+    }
+    pub(crate) fn parse(s: &str) -> Option<Kind> {
+        match s {
+            "initialize" => Some(Kind::Initialize),
+            "update_pin" => Some(Kind::UpdatePin),
+            _ => None,
+        }
+    }
+}
+
+/// The Gateway's origin: the configured public URL, else the request's own host.
+fn gateway_base(app: &App, headers: &HeaderMap) -> String {
+    if let Some(u) = &app.config.public_url {
+        return u.trim_end_matches('/').to_owned();
+    }
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            h.chars()
+                .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
+        })
+        .unwrap_or("localhost");
+    format!("http://{host}")
+}
+
+async fn create_challenge(
+    app: App,
+    caller: Caller,
+    ctx: Ctx,
+    headers: HeaderMap,
+    customer_id: String,
+    body: Body<CreateChallenge>,
+    kind: Kind,
+) -> ApiResult<Response> {
+    let b = &body.value;
+    let return_url = optional("redirectUrl", b.redirect_url.as_deref(), 2048)?;
+    if let Some(u) = &return_url
+        && !(u.starts_with("https://") || u.starts_with("http://"))
+    {
+        return Err(ApiError::invalid("redirectUrl must be an http(s) URL"));
+    }
+    let customer = find(&app, &caller, &customer_id).await?;
+    match (kind, customer.pin_status.as_str()) {
+        (_, "locked") => {
+            return Err(ApiError::new(
+                planbok_api::ErrorCode::CustomerLocked,
+                "the customer is locked out (too many PIN attempts)",
+            ));
+        }
+        (Kind::Initialize, "set") => {
+            return Err(ApiError::new(
+                planbok_api::ErrorCode::PinAlreadySet,
+                "the customer has a PIN; use update-pin",
+            ));
+        }
+        (Kind::UpdatePin, "unset") => {
+            return Err(ApiError::new(
+                planbok_api::ErrorCode::PinNotSet,
+                "the customer has no PIN; initialize first",
+            ));
+        }
+        _ => {}
+    }
+    let action = match kind {
+        Kind::Initialize => "customer.initialize",
+        Kind::UpdatePin => "customer.update_pin",
+    };
+    let idem = idem::begin_or_replay!(
+        &app,
+        &caller,
+        action,
+        b.idempotency_key.as_deref(),
+        &body.json
+    );
+    let id = uuid::Uuid::new_v4().to_string();
+    let op = Op::new(
+        &app,
+        &caller,
+        &ctx,
+        action,
+        Some(customer_id.clone()),
+        serde_json::json!({ "challengeId": id }),
+    );
+    let result = async {
+        let mut raw = [0u8; 32];
+        OsRng.fill_bytes(&mut raw);
+        let token =
+            zeroize::Zeroizing::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw));
+        let now = now_ms();
+        let rec = ChallengeRecord {
+            id: id.clone(),
+            org_id: caller.org_id.clone(),
+            customer_id: customer_id.clone(),
+            kind: kind.as_str().into(),
+            status: "pending".into(),
+            token_hash: token_hash(&token).to_vec(),
+            return_url: return_url.clone(),
+            result: None,
+            error_code: None,
+            created_at_ms: now,
+            expires_at_ms: now + CHALLENGE_TTL_MS,
+            completed_at_ms: None,
+        };
+        let base = gateway_base(&app, &headers);
+        let gateway = format!("{base}/gateway/?challenge={id}");
+        // The idempotent copy names the Gateway without the token: a token is shown once
+        // and no idempotency record holds one.
+        let stored = envelope_json(
+            StatusCode::CREATED,
+            "Challenge created",
+            challenge_view(&rec, Some(gateway.clone())),
+        )?;
+        let commit = Commit {
+            audit: vec![op.draft("success", None)],
+            idempotency: Some(idem.done(201, stored)),
+            events: Vec::new(),
+        };
+        app.store
+            .create_challenge(&rec, &commit)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound(_) => ApiError::not_found("customer"),
+                e => e.into(),
+            })?;
+        let url = format!("{gateway}#{}", token.as_str());
+        Ok(ok(
+            StatusCode::CREATED,
+            "Challenge created",
+            challenge_view(&rec, Some(url)),
+        ))
+    }
+    .await;
+    finish(&app, &op, &idem, result).await
+}
+
+/// `POST /v2/customers/{id}/initialize`: a challenge to set the first PIN.
+pub(crate) async fn initialize(
+    State(app): State<App>,
+    Extension(caller): Extension<Caller>,
+    Extension(ctx): Extension<Ctx>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Body<CreateChallenge>,
+) -> ApiResult<Response> {
+    create_challenge(app, caller, ctx, headers, id, body, Kind::Initialize).await
+}
+
+/// `POST /v2/customers/{id}/update-pin`: a challenge to change the PIN (needs the old).
+pub(crate) async fn update_pin(
+    State(app): State<App>,
+    Extension(caller): Extension<Caller>,
+    Extension(ctx): Extension<Ctx>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Body<CreateChallenge>,
+) -> ApiResult<Response> {
+    create_challenge(app, caller, ctx, headers, id, body, Kind::UpdatePin).await
+}
+
+/// `GET /v2/customers/{id}/challenges`.
+pub(crate) async fn list_challenges(
+    State(app): State<App>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    q: Result<Query<ListQuery>, QueryRejection>,
+) -> ApiResult<Response> {
+    let q = query(q)?;
+    let mut p = Page::from_query(&q)?;
+    if q.order.is_none() {
+        p.desc = true;
+    }
+    find(&app, &caller, &id).await?;
+    let (items, total) = app
+        .store
+        .list_challenges(&caller.org_id, &id, p.page, p.limit, p.desc)
+        .await?;
+    let items = items.iter().map(|c| challenge_view(c, None)).collect();
+    Ok(ok(StatusCode::OK, "Challenges", p.list(items, total)))
+}
+
+/// `GET /v2/customers/{id}/challenges/{challengeId}`.
+pub(crate) async fn get_challenge(
+    State(app): State<App>,
+    Extension(caller): Extension<Caller>,
+    Path((id, challenge_id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let ch = app
+        .store
+        .challenge(&caller.org_id, &id, &challenge_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("challenge"))?;
+    Ok(ok(StatusCode::OK, "Challenge", challenge_view(&ch, None)))
+}
