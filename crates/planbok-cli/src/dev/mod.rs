@@ -117,39 +117,6 @@ fn random_hex() -> String {
     OrgSecret::generate().to_hex().to_string()
 }
 
-/// Points the server at the chains' RPCs of `--rpc CHAIN=URL`, on every start (the
-/// configuration is written once, the RPCs may change): each named chain's `rpc_url` is
-/// set, other chains are left as they are.
-fn apply_rpcs(dir: &Path, rpcs: &[String]) -> Result<()> {
-    if rpcs.is_empty() {
-        return Ok(());
-    }
-    let path = dir.join("server.toml");
-    let text = std::fs::read_to_string(&path)?;
-    let mut server = ServerConfig::from_toml(&text).map_err(anyhow::Error::msg)?;
-    for r in rpcs {
-        let Some((chain, url)) = r.split_once('=') else {
-            bail!("--rpc {r:?}: expected CHAIN=URL, e.g. ETH-SEPOLIA=http://127.0.0.1:8545");
-        };
-        server
-            .chains
-            .entry(chain.trim().to_owned())
-            .and_modify(|c| c.rpc_url = url.trim().to_owned())
-            .or_insert_with(|| planbok_server::config::ChainConfig::new(url.trim()));
-    }
-    // The comment lines at the top stay.
-    let header: String = text
-        .lines()
-        .take_while(|l| l.starts_with('#'))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    std::fs::write(
-        &path,
-        format!("{header}{}", server.to_toml().map_err(anyhow::Error::msg)?),
-    )?;
-    Ok(())
-}
-
 /// Writes the PKI, keys and configs on first start.
 fn lay_out(dir: &Path, args: &DevArgs) -> Result<()> {
     if dir.join("server.toml").exists() {
@@ -485,7 +452,6 @@ pub fn run(args: DevArgs) -> Result<()> {
         );
     }
     lay_out(&dir, &args)?;
-    apply_rpcs(&dir, &args.rpcs)?;
     let base = format!("http://127.0.0.1:{}", args.port);
     let (p1, p2) = (args.node_port, args.node_port + 1);
     let mut children = Children(Vec::new());

@@ -1,7 +1,8 @@
 //! `planbok dev --replicas N --database postgres://… --redis redis://…`: the production
 //! shape on one machine. N server processes share one PostgreSQL (and, with `--redis`, one
 //! rate limiter) behind haproxy on the printed URL. The replicas' configs and the proxy's
-//! are derived from `server.toml` at every start, so a restart may change N.
+//! are derived from `server.toml` at every start, so a restart may change N; `--rpc` and
+//! `--redis` are written into `server.toml` first.
 
 use std::path::{Path, PathBuf};
 
@@ -66,8 +67,13 @@ pub(super) fn servers(dir: &Path, args: &DevArgs) -> Result<Vec<Server>> {
             dir.display()
         );
     }
+    // What may change between starts (`--rpc`, `--redis`) is written back once.
+    let mut changed = apply_rpcs(&mut base, &args.rpcs)?;
     if args.redis.is_some() && args.redis != base.rate_limits.redis_url {
         base.rate_limits.redis_url = args.redis.clone();
+        changed = true;
+    }
+    if changed {
         write(&path, &base, false)?;
     }
     if args.replicas <= 1 {
@@ -110,6 +116,23 @@ pub(super) fn servers(dir: &Path, args: &DevArgs) -> Result<Vec<Server>> {
         proxy_config(args.port, &out.iter().map(|s| s.port).collect::<Vec<_>>()),
     )?;
     Ok(out)
+}
+
+/// Points the server at the chains' RPCs of `--rpc CHAIN=URL` (every start: the RPCs may
+/// change): each named chain's `rpc_url` is set, other chains are left as they are.
+/// Whether anything was given.
+fn apply_rpcs(server: &mut ServerConfig, rpcs: &[String]) -> Result<bool> {
+    for r in rpcs {
+        let Some((chain, url)) = r.split_once('=') else {
+            bail!("--rpc {r:?}: expected CHAIN=URL, e.g. ETH-SEPOLIA=http://127.0.0.1:8545");
+        };
+        server
+            .chains
+            .entry(chain.trim().to_owned())
+            .and_modify(|c| c.rpc_url = url.trim().to_owned())
+            .or_insert_with(|| planbok_server::config::ChainConfig::new(url.trim()));
+    }
+    Ok(!rpcs.is_empty())
 }
 
 /// haproxy in front of the replicas: round robin, each checked on `/health` every second
