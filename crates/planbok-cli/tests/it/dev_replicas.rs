@@ -42,13 +42,7 @@ impl Drop for TempDb {
 }
 
 fn psql(sql: &str) {
-    let ok = Command::new("psql")
-        .arg(format!("{}/postgres", planbok_testkit::cluster::pg_base()))
-        .args(["-qc", sql])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "psql {sql}");
+    planbok_testkit::cluster::psql(&planbok_testkit::cluster::pg_base(), sql).unwrap();
 }
 
 /// A port p with p+101..=p+103 (the replicas) free too, and a free pair for the nodes.

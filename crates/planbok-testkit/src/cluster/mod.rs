@@ -184,7 +184,8 @@ pub fn pg_base() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
-fn psql(base: &str, sql: &str) -> Result<()> {
+/// Runs one SQL statement on `base`'s `postgres` database (`base`: `postgres://user@host:port`).
+pub fn psql(base: &str, sql: &str) -> Result<()> {
     let out = Command::new("psql")
         .arg(format!("{base}/postgres"))
         .args(["-v", "ON_ERROR_STOP=1", "-qc", sql])
