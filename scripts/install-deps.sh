@@ -24,6 +24,8 @@
 #    compiled OpenZeppelin 4.9 contracts (npm @openzeppelin/contracts, pinned; no Solidity
 #    compiler): the transaction tests' EVM node and ERC-20 (crates/planbok-cli/tests/it/
 #    transactions.rs).
+#  - the wasm32-unknown-unknown target: CI checks that planbok-sdk's IO-free part (the
+#    Gateway client) builds for the browser (`.ci/run`).
 #  - cargo-deny (pinned, built from crates.io with its own lock file): the dependency policy
 #    check (deny.toml) that scripts/cargo-deny.sh runs in CI. Building it takes about 3
 #    minutes on 2 cores, once per machine.
@@ -99,6 +101,10 @@ if ! anvil --version 2>/dev/null | grep -q "Version: $ANVIL_VERSION" \
     "@foundry-rs/anvil@$ANVIL_VERSION" "@openzeppelin/contracts@$OZ_VERSION" >/dev/null 2>&1 \
     || npm install -g --no-fund --no-audit \
       "@foundry-rs/anvil@$ANVIL_VERSION" "@openzeppelin/contracts@$OZ_VERSION" >/dev/null
+fi
+
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+  rustup target add wasm32-unknown-unknown
 fi
 
 CARGO_DENY_VERSION=0.20.2

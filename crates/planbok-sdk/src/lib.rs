@@ -10,19 +10,29 @@
 //!   secret's wrap), without IO; [`Client::gateway`] carries a challenge token.
 //!
 //! The client is blocking (ureq); use one per thread, or wrap calls in `spawn_blocking`.
+//!
+//! Feature `client` (default) is the REST client. Without it the crate has no IO and
+//! builds for `wasm32-unknown-unknown` (the Gateway page's module): the Gateway client,
+//! the secret envelope, key trust and webhook verification. CI checks that build.
 
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "client")]
 mod client;
 mod clock;
+#[cfg(feature = "client")]
 mod customers;
+mod error;
 pub mod gateway;
 pub mod secret;
+#[cfg(feature = "client")]
 mod transactions;
 pub mod trust;
 pub mod webhook;
 
-pub use client::{Client, Error};
+#[cfg(feature = "client")]
+pub use client::Client;
+pub use error::Error;
 pub use planbok_api as api;
 
 /// A fresh idempotency key (UUID v4).

@@ -7,16 +7,23 @@
 //! configured node key the key is still pinned on first use, and [`TrustedOrgKey::pinned_now`]
 //! tells the caller to say so. Every check runs before anything is encrypted.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use base64::Engine as _;
-use planbok_envelope::org_key::{OrgKeyError, OrgPublicKey};
-use planbok_envelope::{Binding, Context, NodeIdentity};
+use planbok_envelope::NodeIdentity;
+use planbok_envelope::org_key::OrgPublicKey;
 
-use crate::client::{Client, Error};
-use crate::secret::OrgSecret;
+use crate::error::Error;
+#[cfg(feature = "client")]
+use {
+    crate::client::Client,
+    crate::secret::OrgSecret,
+    base64::Engine as _,
+    planbok_envelope::org_key::OrgKeyError,
+    planbok_envelope::{Binding, Context},
+    std::collections::HashMap,
+};
 
 /// Where pinned organization-key fingerprints live.
 pub trait PinStore: Send + Sync {
@@ -137,6 +144,7 @@ pub struct TrustedOrgKey {
     pub pinned_now: bool,
 }
 
+#[cfg(feature = "client")]
 impl Client {
     /// The organization's key, verified against Node 1's identity key and the pins.
     pub fn trusted_org_key(&self, trust: &OrgKeyTrust) -> Result<TrustedOrgKey, Error> {
@@ -186,6 +194,7 @@ impl Client {
 /// Fresh, bound ciphertexts for one organization: what a client sends as
 /// `encryptedOrganizationSecret`. Computes each binding from what Node 1 will check,
 /// fetching the wallet (and its set) where the binding names the key.
+#[cfg(feature = "client")]
 #[derive(Debug)]
 pub struct Sealer<'a> {
     client: &'a Client,
@@ -198,6 +207,7 @@ pub struct Sealer<'a> {
 
 /// A wallet as Node 1 knows it: the key's group public key and the wallet's path, with
 /// the wallet itself.
+#[cfg(feature = "client")]
 #[derive(Debug, Clone)]
 pub struct WalletKey {
     /// The wallet.
@@ -206,6 +216,7 @@ pub struct WalletKey {
     pub group_key: Vec<u8>,
 }
 
+#[cfg(feature = "client")]
 impl<'a> Sealer<'a> {
     /// Seals `secret` to `key` for calls made through `client`.
     pub fn new(client: &'a Client, secret: &'a OrgSecret, key: TrustedOrgKey) -> Sealer<'a> {
