@@ -60,5 +60,6 @@ mod sealed;
 mod secrets;
 mod transactions;
 mod transport;
+mod tx_chaos;
 mod tx_drills;
 mod webhooks;
