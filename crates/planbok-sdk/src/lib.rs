@@ -11,12 +11,15 @@
 //!
 //! The client is blocking (ureq); use one per thread, or wrap calls in `spawn_blocking`.
 //!
+//! Feature `alloy`: [`alloy::PlanbokSigner`], a wallet as an alloy signer.
 //! Feature `client` (default) is the REST client. Without it the crate has no IO and
 //! builds for `wasm32-unknown-unknown` (the Gateway page's module): the Gateway client,
 //! the secret envelope, key trust and webhook verification. CI checks that build.
 
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "alloy")]
+pub mod alloy;
 #[cfg(feature = "client")]
 mod client;
 mod clock;

@@ -24,6 +24,7 @@ macro_rules! on_sqlite_and_postgres {
     )* };
 }
 
+mod alloy_wallet;
 mod anvil;
 mod api_access;
 mod api_cli;
