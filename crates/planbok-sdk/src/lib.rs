@@ -15,6 +15,7 @@
 
 mod client;
 mod clock;
+mod customer_ops;
 mod customers;
 pub mod gateway;
 pub mod secret;
@@ -23,6 +24,12 @@ pub mod trust;
 pub mod webhook;
 
 pub use client::{Client, Error};
+
+/// The wall clock, unix milliseconds (for [`gateway::OpenedPin::authorize`], which takes
+/// the time as an argument so that the Gateway client itself reads no clock).
+pub fn unix_now_ms() -> i64 {
+    clock::now_ms()
+}
 pub use planbok_api as api;
 
 /// A fresh idempotency key (UUID v4).
