@@ -91,6 +91,12 @@ codes! {
     PinProofInvalid = "pin_proof_invalid" => 403,
     /// Too many PIN attempts: locked until recovery.
     CustomerLocked = "customer_locked" => 423,
+    /// Node 2 refused a customer's key operation without a permit from the customer's fresh
+    /// PIN unlock for exactly this operation.
+    PermitRequired = "permit_required" => 403,
+    /// The wallet belongs to a customer: only the customer, through a challenge and the
+    /// Gateway, can sign with or export it; the organization's own routes refuse it.
+    CustomerWallet = "customer_wallet" => 409,
     /// The body is over 1 MiB.
     PayloadTooLarge = "payload_too_large" => 413,
     /// The body is not `application/json`.

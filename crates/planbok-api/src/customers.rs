@@ -104,6 +104,9 @@ pub struct GatewayChallenge {
     pub pin: Option<GatewayPin>,
     /// Where to send the user afterwards.
     pub return_url: Option<String>,
+    /// Operation challenges: what the user authorizes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<crate::customer_ops::GatewayOperation>,
 }
 
 /// An enrolled PIN's public parts.

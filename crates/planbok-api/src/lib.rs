@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 mod codes;
+pub mod customer_ops;
 pub mod customers;
 mod envelope;
 pub mod model;

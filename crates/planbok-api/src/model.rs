@@ -349,7 +349,7 @@ pub struct WalletSetCreated {
 }
 
 /// Name and reference for one wallet of a create call.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct WalletMetadata {
     /// Display name.
@@ -378,7 +378,7 @@ pub struct CreateWallets {
 }
 
 /// A wallet: an address on one chain.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct Wallet {
     /// UUID.
@@ -437,6 +437,8 @@ pub struct WalletFilter {
     pub address: Option<String>,
     /// Only this reference.
     pub ref_id: Option<String>,
+    /// Only this customer's wallets.
+    pub customer_id: Option<String>,
     /// 1-based page.
     pub page: Option<u32>,
     /// 1..=100.

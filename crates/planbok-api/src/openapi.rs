@@ -8,6 +8,7 @@
 use utoipa::openapi::security::{ApiKey as ApiKeyScheme, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use crate::customer_ops::*;
 use crate::customers::*;
 use crate::model::*;
 use crate::{ErrorBody, ErrorCode, ListQuery, Order};
@@ -34,7 +35,9 @@ use crate::{ErrorBody, ErrorCode, ListQuery, Order};
         health, ready, metrics,
         create_customer, list_customers, get_customer,
         initialize_customer, update_customer_pin, list_challenges, get_challenge,
-        gateway_challenge, gateway_evaluate, gateway_enroll, gateway_unlock, gateway_commit
+        gateway_challenge, gateway_evaluate, gateway_enroll, gateway_unlock, gateway_commit,
+        customer_wallet_create, customer_sign_message, customer_sign_typed_data,
+        customer_sign_transaction, customer_export, gateway_operate
     ),
     components(schemas(ErrorBody, ErrorCode, Order)),
     modifiers(&Security),
@@ -450,6 +453,47 @@ doc_route!(
     responses((status = 200, body = Challenge, description = "the completed challenge"), (status = 403, body = ErrorBody)))]
     gateway_commit
 );
+doc_route!(
+    #[utoipa::path(post, path = "/v2/customers/{id}/wallet/create", tag = "customers", request_body = CreateCustomerWallets,
+    params(("id" = String, Path)),
+    responses((status = 201, body = Challenge, description = "a pending challenge whose completion runs the DKGs under the customer's PIN; its `result` lists the wallets"),
+        (status = 409, body = ErrorBody, description = "`pin_not_set`"), (status = 423, body = ErrorBody, description = "`customer_locked`")))]
+    customer_wallet_create
+);
+doc_route!(
+    #[utoipa::path(post, path = "/v2/customers/{id}/sign/message", tag = "customers", request_body = CustomerSignMessage,
+    params(("id" = String, Path)),
+    responses((status = 201, body = Challenge, description = "a pending challenge; `result`: `{signature, r, s, v, digest, standard}`"),
+        (status = 404, body = ErrorBody, description = "not the customer's wallet")))]
+    customer_sign_message
+);
+doc_route!(
+    #[utoipa::path(post, path = "/v2/customers/{id}/sign/typed-data", tag = "customers", request_body = CustomerSignTypedData,
+    params(("id" = String, Path)),
+    responses((status = 201, body = Challenge), (status = 422, body = ErrorBody, description = "`invalid_typed_data`")))]
+    customer_sign_typed_data
+);
+doc_route!(
+    #[utoipa::path(post, path = "/v2/customers/{id}/sign/transaction", tag = "customers", request_body = CustomerSignTransaction,
+    params(("id" = String, Path)),
+    responses((status = 201, body = Challenge, description = "`result`: `{signature, signedTransaction, txHash}`"),
+        (status = 422, body = ErrorBody, description = "`invalid_transaction`")))]
+    customer_sign_transaction
+);
+doc_route!(
+    #[utoipa::path(post, path = "/v2/customers/{id}/export-private-keys", tag = "customers", request_body = CreateChallenge,
+    params(("id" = String, Path)),
+    responses((status = 201, body = Challenge, description = "a challenge to export every key of the customer; the keys are rebuilt only in the Gateway"),
+        (status = 404, body = ErrorBody, description = "the customer has no wallets")))]
+    customer_export
+);
+doc_route!(
+    #[utoipa::path(post, path = "/gateway/api/operation", tag = "gateway", security(("challengeToken" = [])),
+    request_body = GatewayOperate,
+    responses((status = 200, body = GatewayOperated, description = "the completed challenge (and, for an export, each node's share sealed to the Gateway's key)"),
+        (status = 403, body = ErrorBody, description = "`pin_proof_invalid`, `permit_required`")))]
+    gateway_operate
+);
 
 #[cfg(test)]
 mod tests {
@@ -458,7 +502,7 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(&super::json()).unwrap_or_default();
         assert_eq!(json["info"]["title"], "planbok");
         let routes = super::routes();
-        assert_eq!(routes.len(), 65, "{routes:?}");
+        assert_eq!(routes.len(), 71, "{routes:?}");
         assert!(routes.contains(&("POST".into(), "/v2/organization/sign/message".into())));
     }
 }

@@ -43,6 +43,11 @@ pub struct Conn {
 }
 
 impl Conn {
+    /// Node 1's identity key, if configured.
+    pub fn node_key(&self) -> Option<&str> {
+        self.node_key.as_deref()
+    }
+
     pub fn client(&self) -> Result<Client> {
         let key = self
             .api_key

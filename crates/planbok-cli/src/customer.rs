@@ -41,7 +41,11 @@ pub enum CustomerCommand {
         #[arg(long)]
         redirect_url: Option<String>,
     },
-    /// Complete a challenge as the end user, from its Gateway URL (no API key).
+    /// Make an operation challenge: wallet creation, signing, export (prints the Gateway URL).
+    #[command(flatten)]
+    Op(crate::customer_ops::OpCommand),
+    /// Complete a challenge as the end user, from its Gateway URL (no API key). Operation
+    /// challenges need Node 1's identity key (`--node-key` / `PLANBOK_NODE_KEY`).
     Complete {
         /// The Gateway URL (`…/gateway/?challenge=…#<token>`).
         gateway_url: String,
@@ -51,17 +55,28 @@ pub enum CustomerCommand {
         /// update-pin: the new PIN.
         #[arg(long, env = "PLANBOK_CUSTOMER_NEW_PIN", hide_env_values = true)]
         new_pin: Option<String>,
+        /// export: where to write the CSV of private keys (created 0600; stdout if absent).
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
     },
 }
 
 pub fn run(conn: &Conn, command: CustomerCommand) -> Result<()> {
     match command {
+        CustomerCommand::Op(cmd) => crate::customer_ops::run(conn, cmd),
         CustomerCommand::Complete {
             gateway_url,
             pin,
             new_pin,
+            out,
         } => {
-            let done = complete(&gateway_url, &pin, new_pin.as_deref())?;
+            let done = complete(
+                &gateway_url,
+                &pin,
+                new_pin.as_deref(),
+                conn.node_key(),
+                out.as_deref(),
+            )?;
             conn.print(&done, |c| {
                 println!("challenge {} {} ({})", c.challenge_id, c.status, c.kind);
             })
@@ -124,7 +139,13 @@ pub fn run(conn: &Conn, command: CustomerCommand) -> Result<()> {
 
 /// Completes the challenge behind `gateway_url`: initialize (`pin` is the new PIN) or
 /// update-pin (`pin` the current one, `new_pin` the next).
-pub fn complete(gateway_url: &str, pin: &str, new_pin: Option<&str>) -> Result<Challenge> {
+pub fn complete(
+    gateway_url: &str,
+    pin: &str,
+    new_pin: Option<&str>,
+    node_key: Option<&str>,
+    out: Option<&std::path::Path>,
+) -> Result<Challenge> {
     let link = GatewayLink::parse(gateway_url)?;
     let gw = Client::gateway(&link.origin, &link.token);
     let ch = gw.gateway_challenge()?;
@@ -162,6 +183,12 @@ pub fn complete(gateway_url: &str, pin: &str, new_pin: Option<&str>) -> Result<C
             let eval = gw.gateway_enroll(&req)?;
             let commit = next.enroll(&ch, &eval, opened.secret(), Some(&opened))?;
             Ok(gw.gateway_commit(&commit)?)
+        }
+        _ if ch.operation.is_some() => {
+            if new_pin.is_some() {
+                bail!("an operation challenge takes --pin only");
+            }
+            crate::customer_ops::complete(&gw, &ch, pin, node_key, out)
         }
         other => bail!("challenge type {other} is not supported by this client yet"),
     }

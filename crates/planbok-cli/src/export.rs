@@ -123,56 +123,79 @@ pub fn run(conn: &Conn, cmd: ExportCommand) -> Result<()> {
             let sk = ExportRecipientSecret::from_bytes(&seed)?;
             let r: WalletsExported = serde_json::from_str(&std::fs::read_to_string(&response)?)
                 .context("the response file is not an export answer")?;
-            println!("Address,Private Key,Blockchain,Derivation Path,Key Type");
+            println!("{CSV_HEADER}");
             for e in &r.wallets {
-                let w = &e.wallet;
-                let protocol = match (e.protocol.as_str(), EcdsaProtocol::parse(&e.protocol)) {
-                    (_, Ok(EcdsaProtocol::Cggmp)) => ExportProtocol::Cggmp,
-                    (_, Ok(EcdsaProtocol::Dkls23)) => ExportProtocol::Dkls23,
-                    ("frost", _) => ExportProtocol::Frost,
-                    (other, Err(_)) => bail!("unknown protocol {other}"),
-                };
-                let path: DerivationPath = w.derivation_path.parse()?;
-                let key = open_export_dangerous(
+                let row = csv_row(
                     &sk,
                     &e.key_id,
                     &b64.decode(&e.node1_ciphertext)?,
                     &b64.decode(&e.node2_ciphertext)?,
-                    protocol,
-                    &path,
+                    &e.protocol,
+                    &e.wallet,
                 )?;
-                let chain = planbok_chains::Chain::parse(&w.blockchain)?;
-                let (public_key, private, kind) = match &key {
-                    ExportedKey::Ecdsa(k) => {
-                        let private = match chain.family() {
-                            planbok_chains::Family::Bitcoin => {
-                                Zeroizing::new(wif(&k.secret, chain.is_testnet()))
-                            }
-                            _ => Zeroizing::new(format!("0x{}", hex::encode(&k.secret[..]))),
-                        };
-                        (k.public_key.to_compressed().to_vec(), private, "secp256k1")
-                    }
-                    ExportedKey::Ed25519(k) => (
-                        k.public_key.to_bytes().to_vec(),
-                        Zeroizing::new(format!("scalar:0x{}", hex::encode(&k.secret_scalar[..]))),
-                        "ed25519-scalar",
-                    ),
-                };
-                // The rebuilt key must be this wallet's: same address.
-                let address = planbok_chains::address(chain, &public_key)?;
-                if address != w.address {
-                    bail!(
-                        "wallet {}: the rebuilt key gives {address}, not {}",
-                        w.id,
-                        w.address
-                    );
-                }
-                println!(
-                    "{},{},{},{},{kind}",
-                    w.address, &*private, w.blockchain, w.derivation_path
-                );
+                println!("{}", &*row);
             }
             Ok(())
         }
     }
+}
+
+/// The CSV's column line.
+pub(crate) const CSV_HEADER: &str = "Address,Private Key,Blockchain,Derivation Path,Key Type";
+
+/// Opens one wallet's two sealed shares with `sk`, rebuilds its private key at the
+/// wallet's path, checks that it gives the wallet's address, and formats its CSV row.
+pub(crate) fn csv_row(
+    sk: &ExportRecipientSecret,
+    key_id: &str,
+    node1_ciphertext: &[u8],
+    node2_ciphertext: &[u8],
+    protocol: &str,
+    w: &planbok_sdk::api::model::Wallet,
+) -> Result<Zeroizing<String>> {
+    let protocol = match (protocol, EcdsaProtocol::parse(protocol)) {
+        (_, Ok(EcdsaProtocol::Cggmp)) => ExportProtocol::Cggmp,
+        (_, Ok(EcdsaProtocol::Dkls23)) => ExportProtocol::Dkls23,
+        ("frost", _) => ExportProtocol::Frost,
+        (other, Err(_)) => bail!("unknown protocol {other}"),
+    };
+    let path: DerivationPath = w.derivation_path.parse()?;
+    let key = open_export_dangerous(
+        sk,
+        key_id,
+        node1_ciphertext,
+        node2_ciphertext,
+        protocol,
+        &path,
+    )?;
+    let chain = planbok_chains::Chain::parse(&w.blockchain)?;
+    let (public_key, private, kind) = match &key {
+        ExportedKey::Ecdsa(k) => {
+            let private = match chain.family() {
+                planbok_chains::Family::Bitcoin => {
+                    Zeroizing::new(wif(&k.secret, chain.is_testnet()))
+                }
+                _ => Zeroizing::new(format!("0x{}", hex::encode(&k.secret[..]))),
+            };
+            (k.public_key.to_compressed().to_vec(), private, "secp256k1")
+        }
+        ExportedKey::Ed25519(k) => (
+            k.public_key.to_bytes().to_vec(),
+            Zeroizing::new(format!("scalar:0x{}", hex::encode(&k.secret_scalar[..]))),
+            "ed25519-scalar",
+        ),
+    };
+    // The rebuilt key must be this wallet's: same address.
+    let address = planbok_chains::address(chain, &public_key)?;
+    if address != w.address {
+        bail!(
+            "wallet {}: the rebuilt key gives {address}, not {}",
+            w.id,
+            w.address
+        );
+    }
+    Ok(Zeroizing::new(format!(
+        "{},{},{},{},{kind}",
+        w.address, &*private, w.blockchain, w.derivation_path
+    )))
 }

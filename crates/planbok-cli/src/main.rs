@@ -23,6 +23,7 @@ mod bench;
 mod bootstrap;
 mod client;
 mod customer;
+mod customer_ops;
 mod daemon;
 mod demo;
 mod dev;

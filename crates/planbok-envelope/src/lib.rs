@@ -19,6 +19,7 @@
 #![forbid(unsafe_code)]
 
 pub mod binding;
+pub mod customer_op;
 pub mod envelope;
 pub mod org_key;
 pub mod pin;

@@ -294,6 +294,20 @@ impl PinKeys {
             .to_bytes()
     }
 
+    /// Proves this PIN to Node 2 for one attempt and authorizes exactly `ops` of one
+    /// operation challenge (`customer_op::permit_message`).
+    pub fn sign_permit(&self, nonce: &[u8], challenge_id: &str, ops: &[[u8; 32]]) -> [u8; 64] {
+        self.unlock
+            .sign(&crate::customer_op::permit_message(
+                &self.org_id,
+                &self.customer_id,
+                nonce,
+                challenge_id,
+                ops,
+            ))
+            .to_bytes()
+    }
+
     /// Authorizes replacing this PIN's enrollment by `new_verify_key` (PIN update).
     pub fn sign_commit(&self, nonce: &[u8], new_verify_key: &[u8; 32]) -> [u8; 64] {
         self.unlock

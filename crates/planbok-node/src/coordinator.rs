@@ -130,6 +130,7 @@ impl CoordinatorService {
             encrypted_secret: r.encrypted_secret,
             binding_ref: r.binding_ref,
             context: SecretContext::Dkg as i32,
+            ..Default::default()
         };
         self.keygen_batch_inner(batch)
             .await?
@@ -144,6 +145,9 @@ impl CoordinatorService {
     async fn keygen_batch_inner(&self, r: KeygenBatchRequest) -> NodeResult<KeygenBatchResponse> {
         let state = &self.state;
         state.require_unsealed()?;
+        if !r.customer_id.is_empty() || !r.customer_challenge.is_empty() {
+            return self.customer_keygen(r).await;
+        }
         if r.items.is_empty() || r.items.len() > MAX_BATCH {
             return Err(NodeError::invalid(format!(
                 "a batch has 1 to {MAX_BATCH} items"
@@ -213,16 +217,21 @@ impl CoordinatorService {
             let Some(secret) = secret.as_ref() else {
                 return Err(NodeError::new(ErrorCode::Internal, "secret not decrypted"));
             };
-            keys.push(self.run_keygen(proto, custody, g, signed, secret).await?);
+            keys.push(
+                self.run_keygen(proto, custody, None, g, signed, secret)
+                    .await?,
+            );
         }
         Ok(KeygenBatchResponse { keys })
     }
 
-    /// One DKG with Node 2 under a checked grant, committed on both nodes.
-    async fn run_keygen(
+    /// One DKG with Node 2 under a checked grant, committed on both nodes. `customer`: a
+    /// customer's key (customer id, challenge), `custody` then `Customer`.
+    pub(crate) async fn run_keygen(
         &self,
         proto: Proto,
         custody: Custody,
+        customer: Option<(&str, &str)>,
         g: grant::VerifiedGrant,
         signed: Option<planbok_proto::pb::SignedGrant>,
         secret: &[u8; 32],
@@ -241,6 +250,8 @@ impl CoordinatorService {
                     payload: Vec::new(),
                     share_version: 0,
                     custody_mode: custody_to_pb(Some(custody)) as i32,
+                    customer_id: customer.map(|c| c.0.to_owned()).unwrap_or_default(),
+                    customer_challenge: customer.map(|c| c.1.to_owned()).unwrap_or_default(),
                 },
                 &deadlines,
             )
@@ -273,6 +284,7 @@ impl CoordinatorService {
                 &g.org_id,
                 proto,
                 custody,
+                customer.map(|c| c.0),
                 &public_key,
                 chain_code.clone(),
                 wrapped,
@@ -335,6 +347,9 @@ impl CoordinatorService {
         state.require_unsealed()?;
         let g = state.verify_grant(r.grant.as_ref())?;
         let rec = self.settled_key(&r.key_id, &g.org_id).await?;
+        if rec.customer_id.is_some() || !r.customer_challenge.is_empty() {
+            return self.customer_sign(r, g, rec).await;
+        }
         let proto = Proto::from_name(&rec.protocol)?;
         let params = grant::sign_params(proto.to_pb(), &r.derivation_path, &r.payload);
         // Independent round trips, overlapped: recording the grant, reading the

@@ -41,7 +41,14 @@ fn check_shape(r: &CustomerPinRequest, step: CustomerPinStep) -> NodeResult<()> 
         CustomerPinStep::Enroll => {
             r.blinded.len() == ELEMENT_LEN && (r.nonce.is_empty() || r.nonce.len() == NONCE_LEN)
         }
-        CustomerPinStep::Unlock => r.nonce.len() == NONCE_LEN && r.signature.len() == 64,
+        CustomerPinStep::Unlock => {
+            r.nonce.len() == NONCE_LEN
+                && r.signature.len() == 64
+                && r.challenge_id.len() <= 64
+                && r.permits.len() <= crate::customer_ops::MAX_PERMITS
+                && r.permits.iter().all(|p| p.len() == 32)
+                && (r.permits.is_empty() || !r.challenge_id.is_empty())
+        }
         CustomerPinStep::Commit => {
             r.nonce.len() == NONCE_LEN
                 && r.verify_key.len() == 32
@@ -113,6 +120,9 @@ pub(crate) async fn peer_customer_pin(
     match step {
         CustomerPinStep::Evaluate => evaluate(state, &org_id, customer, &r.blinded).await,
         CustomerPinStep::Enroll => enroll(state, &org_id, customer, &r).await,
+        CustomerPinStep::Unlock if !r.challenge_id.is_empty() => {
+            crate::customer_ops::unlock_with_permits(state, &org_id, customer, &r).await
+        }
         CustomerPinStep::Unlock => unlock(state, &org_id, customer, &r).await,
         CustomerPinStep::Commit => commit(state, &org_id, customer, &r).await,
         CustomerPinStep::Unspecified => Err(NodeError::invalid("unknown customer PIN step")),

@@ -123,25 +123,73 @@ impl CoordinatorService {
         let Some(org_id) = checked.first().map(|(g, ..)| g.org_id.clone()) else {
             return Err(NodeError::invalid("nothing to export"));
         };
-        secrets::require_trustless(state, &org_id).await?;
-        let key_list: Vec<&[u8]> = checked
-            .iter()
-            .map(|(_, rec, ..)| rec.public_key.as_slice())
-            .collect();
-        let _permit = state.slot().await?;
-        let secret = secrets::secret_for(
-            state,
-            &org_id,
-            &r.encrypted_secret,
-            Context::Verify,
-            secrets::Binding::export(&org_id, &r.recipient_public_key, &key_list),
-        )
-        .await?;
+        // A customer's keys leave only together, all of one customer, under that customer's
+        // secret bound to this challenge's exports; an organization's keys never under a
+        // customer's challenge.
+        let customer = crate::customer_ops::one_customer(
+            checked.iter().map(|(_, rec, ..)| rec),
+            &r.customer_challenge,
+        )?;
+        let _permit;
+        let secret = match customer {
+            Some(customer) => {
+                _permit = state.slot().await?;
+                let ops: Vec<[u8; 32]> = checked
+                    .iter()
+                    .map(|(_, rec, ..)| {
+                        planbok_envelope::customer_op::op_digest(
+                            &org_id,
+                            customer,
+                            &r.customer_challenge,
+                            planbok_envelope::customer_op::CustomerOp::Export {
+                                key_id: &rec.key_id,
+                                recipient: &r.recipient_public_key,
+                            },
+                        )
+                    })
+                    .collect();
+                crate::customer_ops::customer_secret(
+                    state,
+                    &org_id,
+                    customer,
+                    &r.encrypted_secret,
+                    Context::Verify,
+                    &r.customer_challenge,
+                    &ops,
+                    false,
+                )
+                .await?
+            }
+            None => {
+                secrets::require_trustless(state, &org_id).await?;
+                let key_list: Vec<&[u8]> = checked
+                    .iter()
+                    .map(|(_, rec, ..)| rec.public_key.as_slice())
+                    .collect();
+                _permit = state.slot().await?;
+                secrets::secret_for(
+                    state,
+                    &org_id,
+                    &r.encrypted_secret,
+                    Context::Verify,
+                    secrets::Binding::export(&org_id, &r.recipient_public_key, &key_list),
+                )
+                .await?
+            }
+        };
         let mut out = Vec::with_capacity(checked.len());
         for (g, rec, proto, signed) in checked {
             out.push(
-                self.export_one(&g, rec, proto, signed, &secret, &r.recipient_public_key)
-                    .await?,
+                self.export_one(
+                    &g,
+                    rec,
+                    proto,
+                    signed,
+                    &secret,
+                    &r.recipient_public_key,
+                    &r.customer_challenge,
+                )
+                .await?,
             );
         }
         drop(secret);
@@ -151,6 +199,10 @@ impl CoordinatorService {
     }
 
     /// Seals Node 1's share of one checked key and fetches Node 2's.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the checked parts of one key's export"
+    )]
     async fn export_one(
         &self,
         g: &VerifiedGrant,
@@ -159,6 +211,7 @@ impl CoordinatorService {
         signed: Option<planbok_proto::pb::SignedGrant>,
         secret: &[u8; 32],
         recipient: &[u8],
+        customer_challenge: &str,
     ) -> NodeResult<ExportResponse> {
         let state = &self.state;
         let key_id = rec.key_id.clone();
@@ -180,6 +233,7 @@ impl CoordinatorService {
                     key_id: key_id.clone(),
                     recipient_public_key: recipient.to_vec(),
                     share_version,
+                    customer_challenge: customer_challenge.to_owned(),
                 }),
             )
             .await?
@@ -215,6 +269,30 @@ pub(crate) async fn peer_export(
     let rec = state.key(&r.key_id, &g.org_id).await?;
     let proto = consume(state, &g, &rec, &r.recipient_public_key).await?;
     require_exportable(state, &rec)?;
+    match &rec.customer_id {
+        // A customer's key leaves only under a permit from the customer's own unlock for
+        // this export to this recipient: not on the server's grant, not on Node 1's word.
+        Some(customer) => {
+            crate::customer_ops::take_permit(
+                state,
+                &g.org_id,
+                customer,
+                &r.customer_challenge,
+                planbok_envelope::customer_op::CustomerOp::Export {
+                    key_id: &r.key_id,
+                    recipient: &r.recipient_public_key,
+                },
+            )
+            .await?;
+        }
+        None if !r.customer_challenge.is_empty() => {
+            return Err(NodeError::new(
+                planbok_proto::codes::ErrorCode::CustomerKey,
+                "a customer's challenge names a key that is not the customer's",
+            ));
+        }
+        None => {}
+    }
     if r.share_version != 0 && r.share_version != rec.share_version {
         return Err(NodeError::new(
             ErrorCode::ShareVersionMismatch,

@@ -165,6 +165,11 @@ async fn key_custody(state: &NodeState, r: KeyCustodyRequest) -> NodeResult<KeyC
             ));
         };
         let custody = custody_from_pb(r.set)?;
+        if custody == planbok_store::Custody::Customer {
+            return Err(NodeError::invalid(
+                "a customer's key is recorded at its DKG only, never by an operator",
+            ));
+        }
         let set = state
             .store
             .set_unrecorded_custody(org, custody)

@@ -34,10 +34,11 @@ pub(crate) struct PeerService {
 
 type Out = mpsc::Sender<Result<PeerMessage, Status>>;
 
-enum Job {
+pub(crate) enum Job {
     Keygen {
         proto: Proto,
         custody: Custody,
+        customer_id: Option<String>,
         key_id: String,
         org_id: String,
         sid: SessionId,
@@ -166,6 +167,11 @@ async fn prepare(state: &NodeState, open: Open) -> NodeResult<Job> {
             // Node 1 names the custody mode; the server's grant covers it, so a mode the
             // server did not sign for is refused here (grant_digest_mismatch).
             let custody = custody_from_pb(open.custody_mode)?;
+            if custody == Custody::Customer {
+                // A customer's key: the server's grant names the customer, and a permit
+                // from the customer's PIN unlock names this very DKG.
+                return crate::customer_ops::prepare_customer_keygen(state, open, proto, g).await;
+            }
             state
                 .consume_grant(
                     &g,
@@ -177,6 +183,7 @@ async fn prepare(state: &NodeState, open: Open) -> NodeResult<Job> {
             Ok(Job::Keygen {
                 proto,
                 custody,
+                customer_id: None,
                 key_id: g.key_id,
                 org_id: g.org_id,
                 sid: SessionId::from_bytes(g.session_id),
@@ -193,6 +200,20 @@ async fn prepare(state: &NodeState, open: Open) -> NodeResult<Job> {
             );
             consumed?;
             let rec = rec?;
+            if let Some(customer) = &rec.customer_id {
+                crate::customer_ops::take_permit(
+                    state,
+                    &g.org_id,
+                    customer,
+                    &open.customer_challenge,
+                    planbok_envelope::customer_op::CustomerOp::Sign {
+                        key_id: &open.key_id,
+                        path: &open.derivation_path,
+                        payload: &open.payload,
+                    },
+                )
+                .await?;
+            }
             let input = protocols::sign_input(proto, &open.derivation_path, &open.payload)?;
             let share = state.open_share(rec, proto, None).await?;
             let aux = state.aux_for(proto).await?;
@@ -214,6 +235,7 @@ async fn prepare(state: &NodeState, open: Open) -> NodeResult<Job> {
                 )
                 .await?;
             let rec = key_for_run(state, &open, &g.org_id, proto).await?;
+            crate::customer_ops::refuse_customer_key(&rec)?;
             let (version, public_key) = (rec.share_version + 1, rec.public_key.clone());
             let share = state.open_share(rec, proto, None).await?;
             let aux = state.aux_for(proto).await?;
@@ -292,6 +314,7 @@ async fn execute(
         Job::Keygen {
             proto,
             custody,
+            customer_id,
             key_id,
             org_id,
             sid,
@@ -314,6 +337,7 @@ async fn execute(
                     &org_id,
                     proto,
                     custody,
+                    customer_id.as_deref(),
                     &public_key,
                     chain_code,
                     share,

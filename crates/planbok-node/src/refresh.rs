@@ -73,6 +73,7 @@ impl CoordinatorService {
         state.require_unsealed()?;
         let g = state.verify_grant(r.grant.as_ref())?;
         let known = state.key(&r.key_id, &g.org_id).await?;
+        crate::customer_ops::refuse_customer_key(&known)?;
         let proto = Proto::from_name(&known.protocol)?;
         state
             .consume_grant(

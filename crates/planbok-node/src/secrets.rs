@@ -234,7 +234,7 @@ async fn private_key(state: &NodeState, org_id: &str) -> NodeResult<Arc<RsaPriva
 
 /// Decrypts and checks a ciphertext, without comparing the secret to a registered one.
 /// `binding_required`: a ciphertext without a binding is refused.
-async fn open_envelope(
+pub(crate) async fn open_envelope(
     state: &NodeState,
     org_id: &str,
     ciphertext_b64: &str,
@@ -332,9 +332,15 @@ pub(crate) async fn register(
     mode: CustodyMode,
     ciphertext_b64: &str,
 ) -> NodeResult<CustodyMode> {
-    let mode_name = planbok_types::CustodyMode::try_from(mode)
-        .map_err(|_| NodeError::invalid("custody mode is required"))?
-        .as_str();
+    let mode_name = match planbok_types::CustodyMode::try_from(mode) {
+        Ok(planbok_types::CustodyMode::Customer) => {
+            return Err(NodeError::invalid(
+                "customer custody is a key's mode, never an organization's",
+            ));
+        }
+        Ok(m) => m.as_str(),
+        Err(_) => return Err(NodeError::invalid("custody mode is required")),
+    };
     if state.store.org_secret(org_id).await?.is_some() {
         return Err(NodeError::new(
             ErrorCode::SecretAlreadyRegistered,

@@ -449,6 +449,7 @@ impl NodeState {
         org_id: &str,
         proto: Proto,
         custody: Custody,
+        customer_id: Option<&str>,
         public_key: &[u8],
         chain_code: Option<Vec<u8>>,
         share: impl AsRef<[u8]> + Send + 'static,
@@ -464,6 +465,7 @@ impl NodeState {
                 chain_code,
                 sealed_share,
                 custody,
+                customer_id: customer_id.map(str::to_owned),
             })
             .await
             .map_err(|e| match e {

@@ -115,6 +115,13 @@ codes! {
     /// An unlock or re-enrollment signature, or a nonce, that Node 2 does not accept (a
     /// wrong, replayed or retired one).
     PinProofInvalid = "pin_proof_invalid" => PermissionDenied,
+    /// Node 2 holds no unused, unexpired permit for this operation on a customer's key:
+    /// only the customer's fresh PIN unlock for this very operation creates one.
+    PermitRequired = "permit_required" => PermissionDenied,
+    /// The key is a customer's: only that customer's challenge (the Gateway, the PIN) can
+    /// use it, never the organization's own routes; or a customer request names a key of
+    /// someone else.
+    CustomerKey = "customer_key" => PermissionDenied,
     /// Storage failed.
     Storage = "storage" => Unavailable,
     /// A bug or an invariant violation; details are in the node's log only.

@@ -287,6 +287,16 @@ pub fn dkg_params(protocol: Protocol, custody: CustodyMode) -> [u8; 32] {
     h.finalize().into()
 }
 
+/// Parameters of a DKG for a customer's key (custody `customer`): the protocol and the
+/// customer, so both nodes record the key as that customer's on the server's word.
+pub fn customer_dkg_params(protocol: Protocol, customer_id: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"planbok/grant/dkg-customer/v1\0");
+    h.update((protocol as i32).to_be_bytes());
+    put(&mut h, customer_id.as_bytes());
+    h.finalize().into()
+}
+
 /// Parameters of a signature: the protocol, the derivation path and the exact payload
 /// (the 32-byte digest for ECDSA, the whole message for ed25519).
 pub fn sign_params(protocol: Protocol, derivation_path: &str, payload: &[u8]) -> [u8; 32] {
@@ -330,6 +340,15 @@ pub fn customer_pin_params(r: &crate::pb::CustomerPinRequest) -> [u8; 32] {
     put(&mut h, &r.nonce);
     put(&mut h, &r.verify_key);
     put(&mut h, &r.signature);
+    put(&mut h, r.challenge_id.as_bytes());
+    h.update(
+        u32::try_from(r.permits.len())
+            .unwrap_or(u32::MAX)
+            .to_be_bytes(),
+    );
+    for p in &r.permits {
+        put(&mut h, p);
+    }
     h.finalize().into()
 }
 

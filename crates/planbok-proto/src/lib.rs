@@ -35,6 +35,7 @@ mod convert {
             match m {
                 CustodyMode::Standard => pb::CustodyMode::Standard,
                 CustodyMode::Trustless => pb::CustodyMode::Trustless,
+                CustodyMode::Customer => pb::CustodyMode::Customer,
             }
         }
     }
@@ -47,6 +48,7 @@ mod convert {
             match m {
                 pb::CustodyMode::Standard => Ok(CustodyMode::Standard),
                 pb::CustodyMode::Trustless => Ok(CustodyMode::Trustless),
+                pb::CustodyMode::Customer => Ok(CustodyMode::Customer),
                 pb::CustodyMode::Unspecified => Err(Unknown {
                     what: "custody mode",
                     got: "unspecified".into(),

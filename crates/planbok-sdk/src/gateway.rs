@@ -16,6 +16,8 @@ use planbok_envelope::pin::{self, Blinded, KdfParams, PinKeys};
 use rand_core::{OsRng, RngCore as _};
 use zeroize::Zeroizing;
 
+pub mod ops;
+
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 /// Why the Gateway client refused or failed.
@@ -33,6 +35,14 @@ pub enum GatewayError {
     /// The Gateway URL is not one.
     #[error("not a Gateway URL: {0}")]
     Link(&'static str),
+    /// The organization key does not carry Node 1's signature (or another org's): the
+    /// customer secret is never encrypted to it.
+    #[error("organization key refused: {0}")]
+    OrgKey(planbok_envelope::OrgKeyError),
+    /// The operation shown cannot be computed (a malformed message, typed data or
+    /// transaction).
+    #[error("the operation cannot be prepared: {0}")]
+    Request(String),
 }
 
 /// PINs refused whatever their shape: the most common 6-digit choices that are neither a

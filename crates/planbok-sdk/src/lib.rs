@@ -24,6 +24,8 @@ pub mod alloy;
 mod client;
 mod clock;
 #[cfg(feature = "client")]
+mod customer_ops;
+#[cfg(feature = "client")]
 mod customers;
 mod error;
 pub mod gateway;
@@ -36,6 +38,12 @@ pub mod webhook;
 #[cfg(feature = "client")]
 pub use client::Client;
 pub use error::Error;
+
+/// The wall clock, unix milliseconds (for [`gateway::OpenedPin::authorize`], which takes
+/// the time as an argument so that the Gateway client itself reads no clock).
+pub fn unix_now_ms() -> i64 {
+    clock::now_ms()
+}
 pub use planbok_api as api;
 
 /// A fresh idempotency key (UUID v4).

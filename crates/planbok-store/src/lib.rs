@@ -18,6 +18,7 @@ mod credentials;
 mod db;
 mod error;
 mod node;
+mod node_customers;
 mod node_pins;
 pub mod server;
 

@@ -23,6 +23,7 @@ static NODE_SCHEMA: Schema = Schema {
         step!("node", 3, "key policy", "0003_key_policy.sql"),
         step!("node", 4, "require binding", "0004_require_binding.sql"),
         step!("node", 5, "customer pins", "0005_customer_pins.sql"),
+        step!("node", 6, "customer keys", "0006_customer_keys.sql"),
     ],
 };
 
@@ -76,7 +77,10 @@ pub struct NewKey {
     /// This node's share, sealed by the keystore.
     pub sealed_share: Vec<u8>,
     /// The custody mode the key was generated under (from the DKG grant).
+    /// [`Custody::Customer`] needs `customer_id`, and only it may have one.
     pub custody: Custody,
+    /// The customer the key belongs to (customer custody), from the DKG grant.
+    pub customer_id: Option<String>,
 }
 
 /// An active key share.
@@ -107,6 +111,8 @@ pub struct KeyRecord {
     pub custody: Option<Custody>,
     /// Set if the key was disabled for good ([`NodeStore::disable_key`]).
     pub disabled: Option<KeyDisabled>,
+    /// The customer the key belongs to (then `custody` is [`Custody::Customer`]).
+    pub customer_id: Option<String>,
 }
 
 /// An organization's RSA key pair (Node 1).
@@ -159,6 +165,7 @@ impl fmt::Debug for NewKey {
             .field("chain_code", &self.chain_code.as_deref().map(Len))
             .field("sealed_share", &Len(&self.sealed_share))
             .field("custody", &self.custody)
+            .field("customer_id", &self.customer_id)
             .finish()
     }
 }
@@ -177,6 +184,7 @@ impl fmt::Debug for KeyRecord {
             .field("pending_share_version", &self.pending_share_version)
             .field("custody", &self.custody)
             .field("disabled", &self.disabled)
+            .field("customer_id", &self.customer_id)
             .finish()
     }
 }
@@ -270,10 +278,22 @@ impl NodeStore {
     /// Phase one: stores a DKG result as `pending`, invisible to `active_key`.
     /// A row with the same `key_id`, pending or active, is a `Conflict`.
     pub async fn insert_pending_key(&self, k: &NewKey) -> Result<(), StoreError> {
+        // A customer's key is stored as 'trustless' (the column's values predate customers)
+        // with its customer: `customer_id` is what reads back as `Custody::Customer`.
+        let custody = match (k.custody, k.customer_id.is_some()) {
+            (Custody::Customer, true) => Custody::Trustless,
+            (Custody::Customer, false) | (_, true) => {
+                return Err(StoreError::InvalidInput(
+                    "a customer's key, and only one, names its customer".into(),
+                ));
+            }
+            (c, false) => c,
+        };
         let query = sqlx::query(
             "INSERT INTO node_keys (key_id, org_id, protocol, status, public_key, chain_code, \
-             sealed_share, share_version, format_version, created_at_ms, custody_mode) \
-             VALUES ($1, $2, $3, 'pending', $4, $5, $6, 1, $7, $8, $9) \
+             sealed_share, share_version, format_version, created_at_ms, custody_mode, \
+             customer_id) \
+             VALUES ($1, $2, $3, 'pending', $4, $5, $6, 1, $7, $8, $9, $10) \
              ON CONFLICT (key_id) DO NOTHING",
         )
         .bind(k.key_id.as_str())
@@ -284,7 +304,8 @@ impl NodeStore {
         .bind(k.sealed_share.as_slice())
         .bind(RECORD_FORMAT)
         .bind(now_ms())
-        .bind(k.custody.as_str());
+        .bind(custody.as_str())
+        .bind(k.customer_id.as_deref());
         self.insert_new(query, || format!("key {} already exists", k.key_id))
             .await
     }
@@ -326,14 +347,18 @@ impl NodeStore {
         let query = sqlx::query(
             "SELECT k.key_id, k.org_id, k.protocol, k.public_key, k.chain_code, \
              k.sealed_share, k.share_version, k.format_version, k.created_at_ms, \
-             k.custody_mode, k.disabled_at_ms, k.disabled_reason, \
+             k.custody_mode, k.disabled_at_ms, k.disabled_reason, k.customer_id, \
              p.share_version AS pending_share_version \
              FROM node_keys k LEFT JOIN pending_shares p ON p.key_id = k.key_id \
              WHERE k.key_id = $1 AND k.status = 'active'",
         )
         .bind(key_id);
         self.fetch_record("node_keys", query, |row| {
-            let custody = custody_column(row)?;
+            let customer_id: Option<String> = row.try_get("customer_id")?;
+            let custody = match customer_id {
+                Some(_) => Some(Custody::Customer),
+                None => custody_column(row)?,
+            };
             let disabled = match row.try_get::<Option<i64>, _>("disabled_at_ms")? {
                 None => None,
                 Some(at_ms) => Some(KeyDisabled {
@@ -355,6 +380,7 @@ impl NodeStore {
                 pending_share_version: row.try_get("pending_share_version")?,
                 custody,
                 disabled,
+                customer_id,
             })
         })
         .await

@@ -17,6 +17,10 @@ pub enum CustodyMode {
     Standard,
     /// Only the organization holds its secret; keys may be exported (with a fresh secret).
     Trustless,
+    /// A customer's key (customer custody): Node 1's share is wrapped under the customer's
+    /// secret, which only the Gateway brings (after the PIN); Node 2 takes part only under
+    /// a permit a fresh PIN unlock created. Never an organization's registered mode.
+    Customer,
 }
 
 impl CustodyMode {
@@ -25,12 +29,13 @@ impl CustodyMode {
         match self {
             CustodyMode::Standard => "standard",
             CustodyMode::Trustless => "trustless",
+            CustodyMode::Customer => "customer",
         }
     }
 
     /// Whether a key made under this mode may ever be exported.
     pub fn exportable(self) -> bool {
-        self == CustodyMode::Trustless
+        matches!(self, CustodyMode::Trustless | CustodyMode::Customer)
     }
 
     /// Parses the wire form (exact); anything else, `unset` included, is refused.
@@ -38,10 +43,11 @@ impl CustodyMode {
         match s {
             "standard" => Ok(CustodyMode::Standard),
             "trustless" => Ok(CustodyMode::Trustless),
+            "customer" => Ok(CustodyMode::Customer),
             other => Err(Unknown::new(
                 "custody mode",
                 other,
-                "\"standard\" or \"trustless\"",
+                "\"standard\", \"trustless\" or \"customer\"",
             )),
         }
     }

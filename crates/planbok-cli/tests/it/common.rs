@@ -203,6 +203,7 @@ pub fn sign_request(
         derivation_path: path.into(),
         payload: payload.to_vec(),
         encrypted_secret: secret,
+        customer_challenge: String::new(),
     }
 }
 

@@ -38,6 +38,7 @@ pub fn export_request(
         recipient_public_key: recipient.to_vec(),
         encrypted_secret: secret,
         more: Vec::new(),
+        customer_challenge: String::new(),
     }
 }
 
@@ -157,6 +158,7 @@ fn peer_request(req: &ExportRequest) -> PeerExportRequest {
         key_id: req.key_id.clone(),
         recipient_public_key: req.recipient_public_key.clone(),
         share_version: 0,
+        customer_challenge: String::new(),
     }
 }
 

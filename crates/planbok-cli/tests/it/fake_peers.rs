@@ -224,6 +224,7 @@ pub async fn peer_export(
             key_id: key_id.into(),
             recipient_public_key: pk.to_vec(),
             share_version: 1,
+            customer_challenge: String::new(),
         })
         .await
         .map(|r| r.into_inner().ciphertext)

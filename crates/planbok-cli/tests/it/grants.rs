@@ -130,6 +130,7 @@ fn sign_open(req: &SignRequest, g: Option<SignedGrant>) -> Open {
         payload: req.payload.clone(),
         share_version: 0,
         custody_mode: 0,
+        ..Default::default()
     }
 }
 

@@ -39,6 +39,8 @@ mod bench;
 mod bootstrap;
 mod common;
 mod custody;
+mod customer_wallet_drills;
+mod customer_wallets;
 mod customers;
 mod customers_drills;
 mod deploy;

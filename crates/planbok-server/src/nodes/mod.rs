@@ -226,7 +226,11 @@ impl Nodes {
         .await
     }
 
-    /// Signs `payload` with `key_id` at `path`.
+    /// Signs `payload` with `key_id` at `path` ([`Pair::sign`]).
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the parts of one node signing call"
+    )]
     pub async fn sign(
         &self,
         org_id: &str,
@@ -235,9 +239,34 @@ impl Nodes {
         path: &str,
         payload: &[u8],
         encrypted_secret: &str,
+        customer_challenge: &str,
     ) -> ApiResult<SignResponse> {
         self.on(org_id, "sign", |p| async move {
-            p.sign(org_id, key_id, protocol, path, payload, encrypted_secret)
+            p.sign(
+                org_id,
+                key_id,
+                protocol,
+                path,
+                payload,
+                encrypted_secret,
+                customer_challenge,
+            )
+            .await
+        })
+        .await
+    }
+
+    /// A customer's DKGs ([`Pair::customer_keygen`]).
+    pub async fn customer_keygen(
+        &self,
+        org_id: &str,
+        customer_id: &str,
+        challenge: &str,
+        specs: &[DkgSpec],
+        encrypted_secret: &str,
+    ) -> ApiResult<Vec<KeygenResponse>> {
+        self.on(org_id, "customer_keygen", |p| async move {
+            p.customer_keygen(org_id, customer_id, challenge, specs, encrypted_secret)
                 .await
         })
         .await
@@ -250,9 +279,17 @@ impl Nodes {
         keys: &[(String, Protocol)],
         recipient: &[u8],
         encrypted_secret: &str,
+        customer_challenge: &str,
     ) -> ApiResult<Vec<ExportResponse>> {
         self.on(org_id, "export", |p| async move {
-            p.export(org_id, keys, recipient, encrypted_secret).await
+            p.export(
+                org_id,
+                keys,
+                recipient,
+                encrypted_secret,
+                customer_challenge,
+            )
+            .await
         })
         .await
     }
@@ -397,6 +434,8 @@ pub fn node_error(s: tonic::Status) -> ApiError {
         Node::PinNotSet => Api::PinNotSet,
         Node::PinAlreadySet => Api::PinAlreadySet,
         Node::PinProofInvalid => Api::PinProofInvalid,
+        Node::PermitRequired => Api::PermitRequired,
+        Node::CustomerKey => Api::CustomerWallet,
         Node::KeyDisabled => {
             tracing::error!(alert = true, request_id = %context::request_id(), error = %msg,
                 "a node refused a disabled key (DKLs23 ban)");
@@ -442,6 +481,8 @@ mod tests {
             (Node::SecretAlreadyRegistered, Api::SecretAlreadyRegistered),
             (Node::ExportNotAllowed, Api::ExportNotAllowed),
             (Node::KeyDisabled, Api::KeyDisabled),
+            (Node::PermitRequired, Api::PermitRequired),
+            (Node::CustomerKey, Api::CustomerWallet),
             (Node::ProtocolAborted, Api::Internal),
             (Node::GrantReplayed, Api::Internal),
             (Node::KeyNotFound, Api::Internal),

@@ -154,6 +154,7 @@ impl Pair {
                 encrypted_secret: encrypted_secret.to_owned(),
                 binding_ref: binding_ref.to_owned(),
                 context: context as i32,
+                ..Default::default()
             }))
             .await
             .map_err(node_error)?
@@ -197,7 +198,61 @@ impl Pair {
         Ok(())
     }
 
-    /// Signs `payload` with `key_id` at `path`.
+    /// Runs the DKGs of a customer's wallet creation: each grant names the customer
+    /// (`grant::customer_dkg_params`); the secret is the customer's, bound to these DKGs of
+    /// `challenge`; Node 2 needs a permit for each from the customer's unlock.
+    pub async fn customer_keygen(
+        &self,
+        org_id: &str,
+        customer_id: &str,
+        challenge: &str,
+        specs: &[DkgSpec],
+        encrypted_secret: &str,
+    ) -> ApiResult<Vec<KeygenResponse>> {
+        let now = now_ms();
+        let items = specs
+            .iter()
+            .map(|s| KeygenItem {
+                grant: Some(self.grants.issue(
+                    org_id,
+                    &s.key_id,
+                    Operation::Dkg,
+                    grant::customer_dkg_params(s.protocol, customer_id),
+                    now,
+                    GRANT_TTL_MS,
+                )),
+                protocol: s.protocol as i32,
+            })
+            .collect();
+        let keys = self
+            .client
+            .clone()
+            .keygen_batch(self.request(KeygenBatchRequest {
+                items,
+                encrypted_secret: encrypted_secret.to_owned(),
+                binding_ref: String::new(),
+                context: SecretContext::Dkg as i32,
+                customer_id: customer_id.to_owned(),
+                customer_challenge: challenge.to_owned(),
+            }))
+            .await
+            .map_err(node_error)?
+            .into_inner()
+            .keys;
+        if keys.len() != specs.len() || keys.iter().zip(specs).any(|(k, s)| k.key_id != s.key_id) {
+            return Err(ApiError::internal(
+                "node 1 answered a DKG batch with other keys",
+            ));
+        }
+        Ok(keys)
+    }
+
+    /// Signs `payload` with `key_id` at `path`; `customer_challenge` (empty for the
+    /// organization's keys): the challenge whose unlock permits it.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the parts of one node signing call"
+    )]
     pub async fn sign(
         &self,
         org_id: &str,
@@ -206,6 +261,7 @@ impl Pair {
         path: &str,
         payload: &[u8],
         encrypted_secret: &str,
+        customer_challenge: &str,
     ) -> ApiResult<SignResponse> {
         let grant = self.grants.issue(
             org_id,
@@ -224,6 +280,7 @@ impl Pair {
                 derivation_path: path.to_owned(),
                 payload: payload.to_vec(),
                 encrypted_secret: encrypted_secret.to_owned(),
+                customer_challenge: customer_challenge.to_owned(),
             }))
             .await
             .map_err(node_error)?;
@@ -237,6 +294,7 @@ impl Pair {
         keys: &[(String, Protocol)],
         recipient: &[u8],
         encrypted_secret: &str,
+        customer_challenge: &str,
     ) -> ApiResult<Vec<ExportResponse>> {
         let now = now_ms();
         let grant = |(key_id, protocol): &(String, Protocol)| {
@@ -261,6 +319,7 @@ impl Pair {
                     key_id: first.0.clone(),
                     recipient_public_key: recipient.to_vec(),
                     encrypted_secret: encrypted_secret.to_owned(),
+                    customer_challenge: customer_challenge.to_owned(),
                     more: rest
                         .iter()
                         .map(|k| ExportItem {

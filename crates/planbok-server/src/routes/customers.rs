@@ -195,6 +195,16 @@ pub(crate) enum Kind {
     Initialize,
     /// Change the PIN (needs the old one).
     UpdatePin,
+    /// Create wallets (DKGs under a PIN unlock; `routes/customer_wallets.rs`).
+    WalletCreate,
+    /// Sign a message.
+    SignMessage,
+    /// Sign EIP-712 typed data.
+    SignTypedData,
+    /// Sign a transaction.
+    SignTransaction,
+    /// Export every key of the customer.
+    Export,
 }
 
 impl Kind {
@@ -202,15 +212,65 @@ impl Kind {
         match self {
             Kind::Initialize => "initialize",
             Kind::UpdatePin => "update_pin",
+            Kind::WalletCreate => "wallet_create",
+            Kind::SignMessage => "sign_message",
+            Kind::SignTypedData => "sign_typed_data",
+            Kind::SignTransaction => "sign_transaction",
+            Kind::Export => "export_private_keys",
         }
     }
     pub(crate) fn parse(s: &str) -> Option<Kind> {
         match s {
             "initialize" => Some(Kind::Initialize),
             "update_pin" => Some(Kind::UpdatePin),
+            "wallet_create" => Some(Kind::WalletCreate),
+            "sign_message" => Some(Kind::SignMessage),
+            "sign_typed_data" => Some(Kind::SignTypedData),
+            "sign_transaction" => Some(Kind::SignTransaction),
+            "export_private_keys" => Some(Kind::Export),
             _ => None,
         }
     }
+    /// An operation on the customer's keys (completed by `POST /gateway/api/operation`),
+    /// as opposed to a PIN change.
+    pub(crate) fn is_operation(self) -> bool {
+        !matches!(self, Kind::Initialize | Kind::UpdatePin)
+    }
+    /// The audit action of its creation.
+    fn action(self) -> &'static str {
+        match self {
+            Kind::Initialize => "customer.initialize",
+            Kind::UpdatePin => "customer.update_pin",
+            Kind::WalletCreate => "customer.wallet_create",
+            Kind::SignMessage => "customer.sign_message",
+            Kind::SignTypedData => "customer.sign_typed_data",
+            Kind::SignTransaction => "customer.sign_transaction",
+            Kind::Export => "customer.export_private_keys",
+        }
+    }
+}
+
+/// The hook of the recovery gate (409 `recovery_required` until `hasRecovery`, issue 12):
+/// whether a challenge of `kind` needs the customer's recovery to be set up. The check
+/// itself belongs to the recovery work (branch `wave2-crecov`), which calls this.
+#[allow(
+    dead_code,
+    reason = "called by the recovery gate, which lands separately (wave2-crecov)"
+)]
+pub(crate) fn requires_recovery(kind: Kind) -> bool {
+    kind.is_operation()
+}
+
+/// What a new challenge is, besides its customer: its kind, the request's idempotency
+/// key, redirect URL and JSON (for the idempotency record), and, for an operation, what it
+/// authorizes (`params`, JSON) with the audit entry's detail.
+pub(crate) struct NewChallenge<'a> {
+    pub(crate) kind: Kind,
+    pub(crate) idempotency_key: Option<&'a str>,
+    pub(crate) redirect_url: Option<&'a str>,
+    pub(crate) json: &'a serde_json::Value,
+    pub(crate) params: Option<String>,
+    pub(crate) detail: serde_json::Value,
 }
 
 /// The Gateway's origin: the configured public URL, else the request's own host.
@@ -229,23 +289,19 @@ fn gateway_base(app: &App, headers: &HeaderMap) -> String {
     format!("http://{host}")
 }
 
-async fn create_challenge(
-    app: App,
-    caller: Caller,
-    ctx: Ctx,
-    headers: HeaderMap,
-    customer_id: String,
-    body: Body<CreateChallenge>,
-    kind: Kind,
-) -> ApiResult<Response> {
-    let b = &body.value;
-    let return_url = optional("redirectUrl", b.redirect_url.as_deref(), 2048)?;
+/// Checks a challenge's `redirectUrl`.
+pub(crate) fn return_url(v: Option<&str>) -> ApiResult<Option<String>> {
+    let return_url = optional("redirectUrl", v, 2048)?;
     if let Some(u) = &return_url
         && !(u.starts_with("https://") || u.starts_with("http://"))
     {
         return Err(ApiError::invalid("redirectUrl must be an http(s) URL"));
     }
-    let customer = find(&app, &caller, &customer_id).await?;
+    Ok(return_url)
+}
+
+/// Refuses a challenge of `kind` for the customer in its present PIN state.
+pub(crate) fn check_pin_state(kind: Kind, customer: &CustomerRecord) -> ApiResult<()> {
     match (kind, customer.pin_status.as_str()) {
         (_, "locked") => {
             return Err(ApiError::new(
@@ -259,7 +315,7 @@ async fn create_challenge(
                 "the customer has a PIN; use update-pin",
             ));
         }
-        (Kind::UpdatePin, "unset") => {
+        (k, "unset") if k != Kind::Initialize => {
             return Err(ApiError::new(
                 planbok_api::ErrorCode::PinNotSet,
                 "the customer has no PIN; initialize first",
@@ -267,26 +323,73 @@ async fn create_challenge(
         }
         _ => {}
     }
-    let action = match kind {
-        Kind::Initialize => "customer.initialize",
-        Kind::UpdatePin => "customer.update_pin",
-    };
-    let idem = idem::begin_or_replay!(
-        &app,
-        &caller,
-        action,
-        b.idempotency_key.as_deref(),
-        &body.json
-    );
-    let id = uuid::Uuid::new_v4().to_string();
-    let op = Op::new(
+    Ok(())
+}
+
+/// A customer of the caller's organization, or 404.
+pub(crate) async fn find_customer(
+    app: &App,
+    caller: &Caller,
+    id: &str,
+) -> ApiResult<CustomerRecord> {
+    find(app, caller, id).await
+}
+
+async fn create_challenge(
+    app: App,
+    caller: Caller,
+    ctx: Ctx,
+    headers: HeaderMap,
+    customer_id: String,
+    body: Body<CreateChallenge>,
+    kind: Kind,
+) -> ApiResult<Response> {
+    let b = &body.value;
+    let return_url = return_url(b.redirect_url.as_deref())?;
+    let customer = find(&app, &caller, &customer_id).await?;
+    check_pin_state(kind, &customer)?;
+    open_challenge(
         &app,
         &caller,
         &ctx,
-        action,
-        Some(customer_id.clone()),
-        serde_json::json!({ "challengeId": id }),
-    );
+        &headers,
+        &customer_id,
+        NewChallenge {
+            kind,
+            idempotency_key: b.idempotency_key.as_deref(),
+            redirect_url: return_url.as_deref(),
+            json: &body.json,
+            params: None,
+            detail: serde_json::json!({}),
+        },
+    )
+    .await
+}
+
+/// Stores a new challenge (idempotently, audited) and answers it with its Gateway URL. The
+/// caller has checked the customer and the request.
+pub(crate) async fn open_challenge(
+    app: &App,
+    caller: &Caller,
+    ctx: &Ctx,
+    headers: &HeaderMap,
+    customer_id: &str,
+    n: NewChallenge<'_>,
+) -> ApiResult<Response> {
+    let (app, caller, ctx) = (app.clone(), caller.clone(), ctx.clone());
+    let customer_id = customer_id.to_owned();
+    let kind = n.kind;
+    let return_url = n.redirect_url.map(str::to_owned);
+    let action = kind.action();
+    let idem = idem::begin_or_replay!(&app, &caller, action, n.idempotency_key, n.json);
+    let id = uuid::Uuid::new_v4().to_string();
+    let op = Op::new(&app, &caller, &ctx, action, Some(customer_id.clone()), {
+        let mut d = n.detail;
+        if let Some(m) = d.as_object_mut() {
+            m.insert("challengeId".into(), serde_json::json!(id));
+        }
+        d
+    });
     let result = async {
         let mut raw = [0u8; 32];
         OsRng.fill_bytes(&mut raw);
@@ -306,8 +409,9 @@ async fn create_challenge(
             created_at_ms: now,
             expires_at_ms: now + CHALLENGE_TTL_MS,
             completed_at_ms: None,
+            params: n.params,
         };
-        let base = gateway_base(&app, &headers);
+        let base = gateway_base(&app, headers);
         let gateway = format!("{base}/gateway/?challenge={id}");
         // The idempotent copy names the Gateway without the token: a token is shown once
         // and no idempotency record holds one.

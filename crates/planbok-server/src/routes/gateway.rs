@@ -36,7 +36,7 @@ pub(crate) struct Gate(pub(crate) ChallengeRecord);
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-fn bytes(field: &str, s: &str, len: usize) -> ApiResult<Vec<u8>> {
+pub(crate) fn bytes(field: &str, s: &str, len: usize) -> ApiResult<Vec<u8>> {
     match B64.decode(s.trim()) {
         Ok(b) if b.len() == len => Ok(b),
         _ => Err(ApiError::invalid(format!(
@@ -78,7 +78,7 @@ fn check_params(v: &serde_json::Value) -> ApiResult<String> {
     Ok(v.to_string())
 }
 
-fn draft(
+pub(crate) fn draft(
     ch: &ChallengeRecord,
     ctx: &Ctx,
     action: &str,
@@ -99,7 +99,7 @@ fn draft(
 /// Runs one PIN step at Node 2 (through Node 1). A lockout is recorded here: the
 /// challenge fails, the customer is marked locked, and, the first time, an audit entry and
 /// a `customer.locked_out` event are written with it.
-async fn pin_step(
+pub(crate) async fn pin_step(
     app: &App,
     ctx: &Ctx,
     ch: &ChallengeRecord,
@@ -130,7 +130,7 @@ async fn pin_step(
     }
 }
 
-fn request(ch: &ChallengeRecord, step: CustomerPinStep) -> CustomerPinRequest {
+pub(crate) fn request(ch: &ChallengeRecord, step: CustomerPinStep) -> CustomerPinRequest {
     CustomerPinRequest {
         grant: None,
         step: step as i32,
@@ -168,6 +168,7 @@ pub(crate) async fn challenge(
             expires_at: rfc3339(ch.expires_at_ms),
             pin,
             return_url: ch.return_url.clone(),
+            operation: super::gateway_ops::operation_view(&app, &ch).await?,
         },
     ))
 }
@@ -179,7 +180,8 @@ pub(crate) async fn evaluate(
     Extension(ctx): Extension<Ctx>,
     body: Body<GatewayEvaluate>,
 ) -> ApiResult<Response> {
-    if kind_of(&ch)? != Kind::UpdatePin {
+    let kind = kind_of(&ch)?;
+    if kind != Kind::UpdatePin && !kind.is_operation() {
         return Err(wrong_step("a PIN attempt"));
     }
     let mut req = request(&ch, CustomerPinStep::Evaluate);
@@ -227,6 +229,7 @@ pub(crate) async fn enroll(
                 "update-pin needs the rekeyNonce of an unlock",
             ));
         }
+        _ => return Err(wrong_step("a PIN enrollment")),
     }
     let r = pin_step(&app, &ctx, &ch, req).await?;
     Ok(ok(
@@ -298,6 +301,7 @@ pub(crate) async fn commit(
                 "update-pin needs the old PIN's signature",
             ));
         }
+        _ => return Err(wrong_step("a PIN enrollment")),
     }
     let pin = PinEnrollment {
         salt: bytes("salt", &b.salt, 16)?,
@@ -323,6 +327,7 @@ pub(crate) async fn commit(
             )],
         ),
         Kind::UpdatePin => ("customer.pin_updated", Vec::new()),
+        _ => return Err(wrong_step("a PIN enrollment")),
     };
     let result = serde_json::json!({ "pinStatus": "set" });
     let commit = Commit::audit(draft(

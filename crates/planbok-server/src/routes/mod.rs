@@ -3,8 +3,10 @@
 
 mod audit_logs;
 pub(crate) mod convert;
+pub(crate) mod customer_wallets;
 pub(crate) mod customers;
 pub(crate) mod gateway;
+pub(crate) mod gateway_ops;
 mod members;
 mod ops;
 mod orgs;
@@ -119,6 +121,26 @@ pub(crate) fn routes() -> Router<App> {
         .route("/v2/customers/{id}/initialize", post(customers::initialize))
         .route("/v2/customers/{id}/update-pin", post(customers::update_pin))
         .route(
+            "/v2/customers/{id}/wallet/create",
+            post(customer_wallets::wallet_create),
+        )
+        .route(
+            "/v2/customers/{id}/sign/message",
+            post(customer_wallets::sign_message),
+        )
+        .route(
+            "/v2/customers/{id}/sign/typed-data",
+            post(customer_wallets::sign_typed_data),
+        )
+        .route(
+            "/v2/customers/{id}/sign/transaction",
+            post(customer_wallets::sign_transaction),
+        )
+        .route(
+            "/v2/customers/{id}/export-private-keys",
+            post(customer_wallets::export),
+        )
+        .route(
             "/v2/customers/{id}/challenges",
             get(customers::list_challenges),
         )
@@ -131,6 +153,7 @@ pub(crate) fn routes() -> Router<App> {
         .route("/gateway/api/pin/enroll", post(gateway::enroll))
         .route("/gateway/api/pin/unlock", post(gateway::unlock))
         .route("/gateway/api/pin/commit", post(gateway::commit))
+        .route("/gateway/api/operation", post(gateway_ops::operate))
         .route("/health", get(ops::health))
         .route("/ready", get(ops::ready))
         .route("/metrics", get(ops::metrics))

@@ -99,6 +99,7 @@ pub(crate) async fn sign_payload(
     payload: &[u8],
     secret: &str,
 ) -> ApiResult<Verified> {
+    super::customer_wallets::refuse_customer_wallet(&wallet.key_id)?;
     let r = app
         .nodes
         .sign(
@@ -108,6 +109,7 @@ pub(crate) async fn sign_payload(
             &wallet.derivation_path,
             payload,
             secret,
+            "",
         )
         .await;
     if let Err(e) = &r {
@@ -118,7 +120,7 @@ pub(crate) async fn sign_payload(
 
 /// Checks the nodes' signature against the wallet's key: ECDSA by recovering the key from
 /// (digest, signature, recovery id), low-S required; ed25519 with strict verification.
-fn verify(
+pub(crate) fn verify(
     wallet: &SigningWallet,
     curve: Curve,
     payload: &[u8],
@@ -207,6 +209,7 @@ async fn sign<T: Serialize>(
     // they run before the key is taken: a request that fails them writes nothing.
     let checked = async {
         let wallet = app.signing_wallet(&caller.org_id, c.wallet_id).await?;
+        super::customer_wallets::refuse_customer_wallet(&wallet.key_id)?;
         let chain = Chain::parse(&wallet.blockchain)?;
         let input = prepare(chain, &wallet)?;
         app.require_secret_mode(&caller.org_id, c.secret).await?;
@@ -395,17 +398,13 @@ pub(crate) async fn export(
         .as_deref()
         .unwrap_or_default();
     let result = async {
-        if app.custody_mode(&caller.org_id).await? != "trustless" {
-            return Err(ApiError::new(
-                ErrorCode::ExportNotAllowed,
-                "only trustless organizations can export keys",
-            ));
-        }
         let wallets = match &b.wallet_ids {
             Some(ids) => {
                 let mut out = Vec::with_capacity(ids.len());
                 for id in ids {
-                    out.push(load_wallet(&app, &caller, id).await?);
+                    let w = load_wallet(&app, &caller, id).await?;
+                    super::customer_wallets::refuse_customer_wallet(&w.key_id)?;
+                    out.push(w);
                 }
                 out
             }
@@ -427,11 +426,23 @@ pub(crate) async fn export(
                         "the organization has more than {MAX_EXPORT_WALLETS} wallets: name them in walletIds"
                     )));
                 }
-                all
+                // The organization's own wallets: its customers' never leave but through
+                // the customer's own export challenge.
+                all.into_iter()
+                    .filter(|w| super::customer_wallets::refuse_customer_wallet(&w.key_id).is_ok())
+                    .collect()
             }
         };
         if wallets.is_empty() {
             return Err(ApiError::not_found("wallet"));
+        }
+        // After the wallets: a customer's wallet is refused as such (409 customer_wallet)
+        // whatever the organization's mode.
+        if app.custody_mode(&caller.org_id).await? != "trustless" {
+            return Err(ApiError::new(
+                ErrorCode::ExportNotAllowed,
+                "only trustless organizations can export keys",
+            ));
         }
         // One export per MPC key, whatever the number of wallets on it.
         let mut key_ids: Vec<&str> = Vec::new();
@@ -464,7 +475,7 @@ pub(crate) async fn export(
         op.requested().await?;
         let r = app
             .nodes
-            .export(&caller.org_id, &keys, &recipient, secret)
+            .export(&caller.org_id, &keys, &recipient, secret, "")
             .await;
         if let Err(e) = &r {
             let ids: Vec<&str> = keys.iter().map(|(k, _)| k.as_str()).collect();

@@ -44,7 +44,7 @@ fn label(field: &str, v: &Option<String>) -> ApiResult<Option<String>> {
 }
 
 /// Parses and de-duplicates `blockchains`.
-fn chains(ids: &[String]) -> ApiResult<Vec<Chain>> {
+pub(crate) fn chains(ids: &[String]) -> ApiResult<Vec<Chain>> {
     if ids.is_empty() {
         return Err(ApiError::invalid(
             "blockchains must name at least one chain",
@@ -235,12 +235,27 @@ pub(crate) async fn list(
 ) -> ApiResult<Response> {
     let f = query(q)?;
     let p = Page::from_parts(f.page, f.limit, f.order)?;
+    // A customer's wallets are those of the customer's wallet set.
+    let wallet_set_id = match &f.customer_id {
+        None => f.wallet_set_id,
+        Some(customer) => match app
+            .store
+            .customer_wallet_set(&caller.org_id, customer)
+            .await?
+        {
+            Some(set) if f.wallet_set_id.as_ref().is_none_or(|w| *w == set.id) => Some(set.id),
+            _ => {
+                let none: Vec<planbok_api::model::Wallet> = Vec::new();
+                return Ok(ok(StatusCode::OK, "Wallets", p.list(none, 0)));
+            }
+        },
+    };
     let (items, total) = app
         .store
         .list_wallets(
             &caller.org_id,
             &WalletQuery {
-                wallet_set_id: f.wallet_set_id,
+                wallet_set_id,
                 blockchain: f.blockchain,
                 address: f.address,
                 ref_id: f.ref_id,

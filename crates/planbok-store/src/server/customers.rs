@@ -69,13 +69,16 @@ pub struct ChallengeRecord {
     pub expires_at_ms: i64,
     /// Unix ms.
     pub completed_at_ms: Option<i64>,
+    /// What an operation challenge authorizes (JSON, fixed at creation); `None` for PIN
+    /// challenges.
+    pub params: Option<String>,
 }
 
 const CUSTOMER_COLUMNS: &str = "id, org_id, name, ref_id, email, pin_status, pin_salt, \
      pin_params, pin_wrap, created_at_ms, updated_at_ms";
 
 const CHALLENGE_COLUMNS: &str = "id, org_id, customer_id, kind, status, token_hash, return_url, \
-     result, error_code, created_at_ms, expires_at_ms, completed_at_ms";
+     result, error_code, created_at_ms, expires_at_ms, completed_at_ms, params";
 
 fn customer_from_row(r: &AnyRow) -> Result<CustomerRecord, StoreError> {
     let salt: Option<Vec<u8>> = r.try_get("pin_salt")?;
@@ -112,6 +115,7 @@ fn challenge_from_row(r: &AnyRow) -> Result<ChallengeRecord, StoreError> {
         created_at_ms: r.try_get("created_at_ms")?,
         expires_at_ms: r.try_get("expires_at_ms")?,
         completed_at_ms: r.try_get("completed_at_ms")?,
+        params: r.try_get("params")?,
     })
 }
 
@@ -184,7 +188,8 @@ impl ServerStore {
         let mut tx = self.begin().await?;
         let n = sqlx::query(
             "INSERT INTO customer_challenges (id, org_id, customer_id, kind, status, token_hash, \
-             return_url, created_at_ms, expires_at_ms) SELECT $1, $2, $3, $4, 'pending', $5, $6, $7, $8 \
+             return_url, created_at_ms, expires_at_ms, params) \
+             SELECT $1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9 \
              WHERE EXISTS (SELECT 1 FROM customers WHERE id = $3 AND org_id = $2)",
         )
         .bind(ch.id.as_str())
@@ -195,6 +200,7 @@ impl ServerStore {
         .bind(ch.return_url.as_deref())
         .bind(ch.created_at_ms)
         .bind(ch.expires_at_ms)
+        .bind(ch.params.as_deref())
         .execute(&mut *tx)
         .await?
         .rows_affected();

@@ -16,6 +16,7 @@ mod audit;
 mod audit_format;
 mod audit_verify;
 mod commit;
+mod customer_wallets;
 mod customers;
 mod idempotency;
 mod settings;
@@ -63,6 +64,7 @@ static SERVER_SCHEMA: Schema = Schema {
         step!("server", 5, "node pairs", "0005_node_pairs.sql"),
         step!("server", 6, "transactions", "0006_transactions.sql"),
         step!("server", 7, "customers", "0007_customers.sql"),
+        step!("server", 8, "customer wallets", "0008_customer_wallets.sql"),
     ],
 };
 

@@ -88,7 +88,7 @@ pub struct WalletQuery {
     pub desc: bool,
 }
 
-const SET_COLUMNS: &str = "id, org_id, name, custody_type, ecdsa_protocol, secp_key_id, \
+pub(super) const SET_COLUMNS: &str = "id, org_id, name, custody_type, ecdsa_protocol, secp_key_id, \
      secp_public_key, secp_chain_code, ed_key_id, ed_public_key, created_at_ms, updated_at_ms";
 
 const WALLET_COLUMNS: &str = "id, org_id, wallet_set_id, blockchain, address, public_key, \
@@ -262,52 +262,7 @@ impl ServerStore {
             return Err(StoreError::InvalidInput("no wallets to create".into()));
         }
         let mut tx = self.begin().await?;
-        // Checked before any insert: another organization's set must answer NotFound,
-        // not the Conflict its taken indices would give (that would reveal the set).
-        let mut checked: Vec<(&str, &str)> = Vec::new();
-        for w in wallets {
-            let pair = (w.org_id.as_str(), w.wallet_set_id.as_str());
-            if checked.contains(&pair) {
-                continue;
-            }
-            let found: Option<i64> =
-                sqlx::query_scalar("SELECT 1 FROM wallet_sets WHERE org_id = $1 AND id = $2")
-                    .bind(pair.0)
-                    .bind(pair.1)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if found.is_none() {
-                return Err(StoreError::NotFound(format!(
-                    "wallet set {} of {}",
-                    pair.1, pair.0
-                )));
-            }
-            checked.push(pair);
-        }
-        for w in wallets {
-            sqlx::query(
-                "INSERT INTO wallets (id, org_id, wallet_set_id, blockchain, address, \
-                 public_key, key_id, derivation_path, hd_index, ref_id, name, state, \
-                 created_at_ms, updated_at_ms) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-            )
-            .bind(w.id.as_str())
-            .bind(w.org_id.as_str())
-            .bind(w.wallet_set_id.as_str())
-            .bind(w.blockchain.as_str())
-            .bind(w.address.as_str())
-            .bind(w.public_key.as_slice())
-            .bind(w.key_id.as_str())
-            .bind(w.derivation_path.as_str())
-            .bind(w.hd_index)
-            .bind(w.ref_id.as_deref())
-            .bind(w.name.as_deref())
-            .bind(w.state.as_str())
-            .bind(w.created_at_ms)
-            .bind(w.updated_at_ms)
-            .execute(&mut *tx)
-            .await?;
-        }
+        insert_wallets(&mut tx, wallets).await?;
         self.finish(tx, c).await
     }
 
@@ -390,7 +345,7 @@ impl ServerStore {
     }
 }
 
-fn set_from_row(row: &AnyRow) -> Result<WalletSetRecord, StoreError> {
+pub(super) fn set_from_row(row: &AnyRow) -> Result<WalletSetRecord, StoreError> {
     Ok(WalletSetRecord {
         id: row.try_get("id")?,
         org_id: row.try_get("org_id")?,
@@ -424,4 +379,58 @@ fn wallet_from_row(row: &AnyRow) -> Result<WalletRecord, StoreError> {
         created_at_ms: row.try_get("created_at_ms")?,
         updated_at_ms: row.try_get("updated_at_ms")?,
     })
+}
+
+/// Inserts wallets inside `tx` (the checks and statements of [`ServerStore::create_wallets`]).
+pub(super) async fn insert_wallets(
+    tx: &mut super::Tx,
+    wallets: &[WalletRecord],
+) -> Result<(), StoreError> {
+    // Checked before any insert: another organization's set must answer NotFound,
+    // not the Conflict its taken indices would give (that would reveal the set).
+    let mut checked: Vec<(&str, &str)> = Vec::new();
+    for w in wallets {
+        let pair = (w.org_id.as_str(), w.wallet_set_id.as_str());
+        if checked.contains(&pair) {
+            continue;
+        }
+        let found: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM wallet_sets WHERE org_id = $1 AND id = $2")
+                .bind(pair.0)
+                .bind(pair.1)
+                .fetch_optional(&mut **tx)
+                .await?;
+        if found.is_none() {
+            return Err(StoreError::NotFound(format!(
+                "wallet set {} of {}",
+                pair.1, pair.0
+            )));
+        }
+        checked.push(pair);
+    }
+    for w in wallets {
+        sqlx::query(
+            "INSERT INTO wallets (id, org_id, wallet_set_id, blockchain, address, \
+             public_key, key_id, derivation_path, hd_index, ref_id, name, state, \
+             created_at_ms, updated_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        )
+        .bind(w.id.as_str())
+        .bind(w.org_id.as_str())
+        .bind(w.wallet_set_id.as_str())
+        .bind(w.blockchain.as_str())
+        .bind(w.address.as_str())
+        .bind(w.public_key.as_slice())
+        .bind(w.key_id.as_str())
+        .bind(w.derivation_path.as_str())
+        .bind(w.hd_index)
+        .bind(w.ref_id.as_deref())
+        .bind(w.name.as_deref())
+        .bind(w.state.as_str())
+        .bind(w.created_at_ms)
+        .bind(w.updated_at_ms)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
 }

@@ -9,6 +9,7 @@
 
 mod harness;
 mod node_cases;
+mod node_customers;
 mod node_misc;
 mod node_pins;
 mod server_access;

@@ -41,6 +41,7 @@ fn new_key(id: &str) -> NewKey {
         chain_code: Some(vec![7; 32]),
         sealed_share: vec![0xAB; 100],
         custody: Custody::Standard,
+        customer_id: None,
     }
 }
 

@@ -96,6 +96,7 @@ fn debug_prints_no_blob_bytes() {
         chain_code: Some(blob.clone()),
         sealed_share: blob.clone(),
         custody: Custody::Trustless,
+        customer_id: None,
     };
     let NewKey {
         key_id,
@@ -105,6 +106,7 @@ fn debug_prints_no_blob_bytes() {
         chain_code,
         sealed_share,
         custody,
+        customer_id,
     } = new_key.clone();
     let key = KeyRecord {
         key_id,
@@ -118,6 +120,7 @@ fn debug_prints_no_blob_bytes() {
         pending_share_version: None,
         custody: Some(custody),
         disabled: None,
+        customer_id,
     };
     let org_key = OrgKeyRecord {
         org_id: "o".into(),

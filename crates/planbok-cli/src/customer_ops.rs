@@ -1,0 +1,295 @@
+//! `planbok customer wallet-create|sign-message|sign-typed-data|sign-transaction|export`
+//! (the organization's side: each makes a challenge and prints its Gateway URL), and the
+//! completion of such a challenge as the end user (`planbok customer complete`): the PIN
+//! is checked through Node 2, the operation shown, the organization key verified against
+//! Node 1's identity key, and only then the customer secret encrypted to it, bound to
+//! exactly the operations shown. An export's shares are opened here and written as the
+//! platform's CSV; no server sees a key.
+
+use std::path::Path;
+
+use anyhow::{Context as _, Result, bail};
+use base64::Engine as _;
+use planbok_mpc::export::ExportRecipientSecret;
+use planbok_sdk::Client;
+use planbok_sdk::api::customer_ops::{
+    CreateCustomerWallets, CustomerSignMessage, CustomerSignTransaction, CustomerSignTypedData,
+    GatewayOperated,
+};
+use planbok_sdk::api::customers::{Challenge, CreateChallenge, GatewayChallenge};
+use planbok_sdk::api::model::WalletMetadata;
+use planbok_sdk::gateway::{GatewayError, PinError, PreparedPin, ops};
+use planbok_sdk::trust::OrgKeyTrust;
+use zeroize::Zeroizing;
+
+use crate::client::Conn;
+
+/// The organization's side: one challenge per call.
+#[derive(clap::Subcommand)]
+pub enum OpCommand {
+    /// A wallet-creation challenge.
+    WalletCreate {
+        /// The customer.
+        id: String,
+        /// A chain (repeat), e.g. ETH-SEPOLIA.
+        #[arg(long = "blockchain", required = true)]
+        blockchains: Vec<String>,
+        /// A name for the wallets of one index (repeat for more indexes).
+        #[arg(long)]
+        name: Vec<String>,
+        /// Where the Gateway sends the user when done.
+        #[arg(long)]
+        redirect_url: Option<String>,
+    },
+    /// A message-signing challenge.
+    SignMessage {
+        /// The customer.
+        id: String,
+        /// The customer's wallet.
+        #[arg(long)]
+        wallet: String,
+        /// The message.
+        #[arg(long)]
+        message: String,
+        /// The message is `0x`-hex.
+        #[arg(long)]
+        hex: bool,
+        /// Shown to the user.
+        #[arg(long)]
+        memo: Option<String>,
+        /// Where the Gateway sends the user when done.
+        #[arg(long)]
+        redirect_url: Option<String>,
+    },
+    /// An EIP-712 signing challenge.
+    SignTypedData {
+        /// The customer.
+        id: String,
+        /// The customer's wallet.
+        #[arg(long)]
+        wallet: String,
+        /// The typed data, JSON.
+        #[arg(long)]
+        typed_data: String,
+        /// Shown to the user.
+        #[arg(long)]
+        memo: Option<String>,
+        /// Where the Gateway sends the user when done.
+        #[arg(long)]
+        redirect_url: Option<String>,
+    },
+    /// A transaction-signing challenge.
+    SignTransaction {
+        /// The customer.
+        id: String,
+        /// The customer's wallet.
+        #[arg(long)]
+        wallet: String,
+        /// The unsigned transaction, raw (EVM hex).
+        #[arg(long, conflicts_with = "transaction")]
+        raw_transaction: Option<String>,
+        /// The transaction, JSON.
+        #[arg(long)]
+        transaction: Option<String>,
+        /// Shown to the user.
+        #[arg(long)]
+        memo: Option<String>,
+        /// Where the Gateway sends the user when done.
+        #[arg(long)]
+        redirect_url: Option<String>,
+    },
+    /// A challenge to export every key of the customer.
+    Export {
+        /// The customer.
+        id: String,
+        /// Where the Gateway sends the user when done.
+        #[arg(long)]
+        redirect_url: Option<String>,
+    },
+}
+
+fn key() -> Option<String> {
+    Some(planbok_sdk::idempotency_key())
+}
+
+/// Makes the challenge and prints it (its `redirectUrl` is the Gateway URL).
+pub fn run(conn: &Conn, cmd: OpCommand) -> Result<()> {
+    let client = conn.client()?;
+    let ch = match cmd {
+        OpCommand::WalletCreate {
+            id,
+            blockchains,
+            name,
+            redirect_url,
+        } => client.create_customer_wallets(
+            &id,
+            &CreateCustomerWallets {
+                idempotency_key: key(),
+                blockchains,
+                account_type: Some("eoa".into()),
+                metadata: name
+                    .into_iter()
+                    .map(|n| WalletMetadata {
+                        name: Some(n),
+                        ref_id: None,
+                    })
+                    .collect(),
+                redirect_url,
+            },
+        )?,
+        OpCommand::SignMessage {
+            id,
+            wallet,
+            message,
+            hex,
+            memo,
+            redirect_url,
+        } => client.customer_sign_message(
+            &id,
+            &CustomerSignMessage {
+                idempotency_key: key(),
+                wallet_id: wallet,
+                message,
+                encoded_by_hex: hex,
+                memo,
+                redirect_url,
+            },
+        )?,
+        OpCommand::SignTypedData {
+            id,
+            wallet,
+            typed_data,
+            memo,
+            redirect_url,
+        } => client.customer_sign_typed_data(
+            &id,
+            &CustomerSignTypedData {
+                idempotency_key: key(),
+                wallet_id: wallet,
+                typed_data,
+                memo,
+                redirect_url,
+            },
+        )?,
+        OpCommand::SignTransaction {
+            id,
+            wallet,
+            raw_transaction,
+            transaction,
+            memo,
+            redirect_url,
+        } => client.customer_sign_transaction(
+            &id,
+            &CustomerSignTransaction {
+                idempotency_key: key(),
+                wallet_id: wallet,
+                raw_transaction,
+                transaction,
+                memo,
+                redirect_url,
+            },
+        )?,
+        OpCommand::Export { id, redirect_url } => client.customer_export(
+            &id,
+            &CreateChallenge {
+                idempotency_key: key(),
+                redirect_url,
+            },
+        )?,
+    };
+    conn.print(&ch, |c: &Challenge| {
+        println!("{}", c.redirect_url.as_deref().unwrap_or_default());
+    })
+}
+
+/// Completes an operation challenge as the end user: one counted PIN attempt at Node 2,
+/// then the authorization of exactly what [`ops::describe`] shows (printed to stderr).
+/// An export's CSV goes to `out` (created 0600) or stdout.
+pub fn complete(
+    gw: &Client,
+    ch: &GatewayChallenge,
+    pin: &str,
+    node_key: Option<&str>,
+    out: Option<&Path>,
+) -> Result<Challenge> {
+    let node = node_key.context(
+        "an operation challenge needs Node 1's identity key (--node-key or PLANBOK_NODE_KEY): \
+         the customer secret is encrypted only to an organization key it signed",
+    )?;
+    let key = ops::trusted_key(ch, &OrgKeyTrust::parse_node_key(node)?)?;
+    eprintln!("The customer authorizes:");
+    for line in ops::describe(ch)? {
+        eprintln!("  {line}");
+    }
+    let export = ch.operation.as_ref().and_then(|o| o.export.as_ref());
+    let recipient = match export {
+        Some(_) => {
+            let mut seed = Zeroizing::new([0u8; 32]);
+            getrandom::fill(&mut seed[..]).map_err(|e| anyhow::anyhow!("random: {e}"))?;
+            Some(ExportRecipientSecret::from_bytes(&seed)?)
+        }
+        None => None,
+    };
+    let recipient_pk = recipient.as_ref().map(ExportRecipientSecret::public_key);
+    let enrolled = ch.pin.as_ref().context("the customer has no PIN")?;
+    let (prepared, req) = PreparedPin::existing_pin(pin, enrolled)?;
+    let eval = gw.gateway_evaluate(&req)?;
+    let opened = match prepared.open(ch, &eval) {
+        Ok(o) => o,
+        Err(GatewayError::Pin(PinError::WrongPin)) => bail!(
+            "wrong PIN ({} attempt(s) left before the customer is locked)",
+            eval.attempts_left
+        ),
+        Err(e) => return Err(e.into()),
+    };
+    let body = opened.authorize(ch, &key, recipient_pk.as_ref(), planbok_sdk::unix_now_ms())?;
+    drop(opened);
+    let done: GatewayOperated = gw.gateway_operate(&body)?;
+    if let (Some(e), Some(sk)) = (export, &recipient) {
+        let exported = done
+            .exported
+            .as_ref()
+            .context("the export's answer carries no sealed shares")?;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let mut csv = Zeroizing::new(format!(
+            "Customer: {} ({}) | RefID: {}\n{}\n",
+            e.customer_name,
+            ch.customer_id,
+            e.customer_ref_id.as_deref().unwrap_or_default(),
+            crate::export::CSV_HEADER
+        ));
+        for w in &e.wallets {
+            let k = e
+                .keys
+                .iter()
+                .find(|k| k.key_id == w.key_id)
+                .context("a wallet on a key the export does not carry")?;
+            let x = exported
+                .iter()
+                .find(|x| x.key_id == w.key_id)
+                .context("a key the nodes did not export")?;
+            let row = crate::export::csv_row(
+                sk,
+                &k.key_id,
+                &b64.decode(&x.node1_ciphertext)?,
+                &b64.decode(&x.node2_ciphertext)?,
+                &k.protocol,
+                &w.wallet,
+            )?;
+            csv.push_str(&row);
+            csv.push('\n');
+        }
+        match out {
+            Some(path) => {
+                crate::daemon::write_private(path, &csv)?;
+                eprintln!(
+                    "{} wallet key(s) written to {} (keep it secret)",
+                    e.wallets.len(),
+                    path.display()
+                );
+            }
+            None => print!("{}", &*csv),
+        }
+    }
+    Ok(done.challenge)
+}

@@ -1,0 +1,71 @@
+//! Customer wallets, signing and export as [`Client`] methods: the organization's
+//! challenge-creating routes and the Gateway's completion route.
+
+use planbok_api::customer_ops::{
+    CreateCustomerWallets, CustomerSignMessage, CustomerSignTransaction, CustomerSignTypedData,
+    GatewayOperate, GatewayOperated,
+};
+use planbok_api::customers::{Challenge, CreateChallenge};
+
+use crate::client::{Client, Error};
+
+impl Client {
+    /// `POST /v2/customers/{id}/wallet/create`.
+    pub fn create_customer_wallets(
+        &self,
+        customer_id: &str,
+        body: &CreateCustomerWallets,
+    ) -> Result<Challenge, Error> {
+        self.post(&format!("/v2/customers/{customer_id}/wallet/create"), body)
+    }
+
+    /// `POST /v2/customers/{id}/sign/message`.
+    pub fn customer_sign_message(
+        &self,
+        customer_id: &str,
+        body: &CustomerSignMessage,
+    ) -> Result<Challenge, Error> {
+        self.post(&format!("/v2/customers/{customer_id}/sign/message"), body)
+    }
+
+    /// `POST /v2/customers/{id}/sign/typed-data`.
+    pub fn customer_sign_typed_data(
+        &self,
+        customer_id: &str,
+        body: &CustomerSignTypedData,
+    ) -> Result<Challenge, Error> {
+        self.post(
+            &format!("/v2/customers/{customer_id}/sign/typed-data"),
+            body,
+        )
+    }
+
+    /// `POST /v2/customers/{id}/sign/transaction`.
+    pub fn customer_sign_transaction(
+        &self,
+        customer_id: &str,
+        body: &CustomerSignTransaction,
+    ) -> Result<Challenge, Error> {
+        self.post(
+            &format!("/v2/customers/{customer_id}/sign/transaction"),
+            body,
+        )
+    }
+
+    /// `POST /v2/customers/{id}/export-private-keys`.
+    pub fn customer_export(
+        &self,
+        customer_id: &str,
+        body: &CreateChallenge,
+    ) -> Result<Challenge, Error> {
+        self.post(
+            &format!("/v2/customers/{customer_id}/export-private-keys"),
+            body,
+        )
+    }
+
+    /// `POST /gateway/api/operation` (challenge token).
+    pub fn gateway_operate(&self, body: &GatewayOperate) -> Result<GatewayOperated, Error> {
+        self.post("/gateway/api/operation", body)
+    }
+}
