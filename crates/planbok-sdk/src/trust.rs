@@ -11,16 +11,15 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use base64::Engine as _;
 use planbok_envelope::NodeIdentity;
-use planbok_envelope::org_key::OrgPublicKey;
+use planbok_envelope::org_key::{OrgKeyError, OrgPublicKey};
 
 use crate::error::Error;
 #[cfg(feature = "client")]
 use {
     crate::client::Client,
     crate::secret::OrgSecret,
-    base64::Engine as _,
-    planbok_envelope::org_key::OrgKeyError,
     planbok_envelope::{Binding, Context},
     std::collections::HashMap,
 };
@@ -144,20 +143,22 @@ pub struct TrustedOrgKey {
     pub pinned_now: bool,
 }
 
-#[cfg(feature = "client")]
-impl Client {
-    /// The organization's key, verified against Node 1's identity key and the pins.
-    pub fn trusted_org_key(&self, trust: &OrgKeyTrust) -> Result<TrustedOrgKey, Error> {
-        let org_id = self.organization()?.id;
-        let served: planbok_api::model::PublicKey =
-            self.get("/v2/config/organization/public-key")?;
-        let key = match &trust.node {
+impl OrgKeyTrust {
+    /// Checks the key the server relayed for `org_id` (`GET
+    /// /v2/config/organization/public-key`): Node 1's signature over it when a node key is
+    /// configured, then the pin (pinned now if none). No IO but the pin store.
+    pub fn check(
+        &self,
+        org_id: &str,
+        served: &planbok_api::model::PublicKey,
+    ) -> Result<TrustedOrgKey, Error> {
+        let key = match &self.node {
             Some(node) => {
                 let signature = base64::engine::general_purpose::STANDARD
                     .decode(&served.signature)
                     .map_err(|_| Error::OrgKey(OrgKeyError::BadSignature))?;
                 node.verify_org_key(
-                    &org_id,
+                    org_id,
                     &served.public_key,
                     served.created_at,
                     &signature,
@@ -168,26 +169,37 @@ impl Client {
             None => OrgPublicKey::from_pem(&served.public_key).map_err(Error::OrgKey)?,
         };
         let fingerprint = key.fingerprint_hex();
-        let pinned_now = match trust.pins.pinned(&org_id)? {
+        let pinned_now = match self.pins.pinned(org_id)? {
             Some(p) if p == fingerprint => false,
             Some(p) => {
                 return Err(Error::OrgKey(OrgKeyError::PinMismatch {
-                    org: org_id,
+                    org: org_id.to_owned(),
                     pinned: p,
                     got: fingerprint,
                 }));
             }
             None => {
-                trust.pins.pin(&org_id, &fingerprint)?;
+                self.pins.pin(org_id, &fingerprint)?;
                 true
             }
         };
         Ok(TrustedOrgKey {
-            org_id,
+            org_id: org_id.to_owned(),
             key,
-            verified_by_node: trust.node.is_some(),
+            verified_by_node: self.node.is_some(),
             pinned_now,
         })
+    }
+}
+
+#[cfg(feature = "client")]
+impl Client {
+    /// The organization's key, verified against Node 1's identity key and the pins.
+    pub fn trusted_org_key(&self, trust: &OrgKeyTrust) -> Result<TrustedOrgKey, Error> {
+        let org_id = self.organization()?.id;
+        let served: planbok_api::model::PublicKey =
+            self.get("/v2/config/organization/public-key")?;
+        trust.check(&org_id, &served)
     }
 }
 
