@@ -91,6 +91,12 @@ codes! {
     PinProofInvalid = "pin_proof_invalid" => 403,
     /// Too many PIN attempts: locked until recovery.
     CustomerLocked = "customer_locked" => 423,
+    /// Too many wrong recovery answers: recovery by security questions is locked.
+    RecoveryLocked = "recovery_locked" => 423,
+    /// The customer has no recovery method set up (for this operation).
+    RecoveryNotSet = "recovery_not_set" => 409,
+    /// The operation needs a recovery method first (`POST /v2/customers/{id}/recovery`).
+    RecoveryRequired = "recovery_required" => 409,
     /// The body is over 1 MiB.
     PayloadTooLarge = "payload_too_large" => 413,
     /// The body is not `application/json`.

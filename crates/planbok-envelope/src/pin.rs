@@ -43,10 +43,44 @@ pub const SALT_LEN: usize = 16;
 /// `W_pin`'s format version.
 pub const WRAP_VERSION: u8 = 1;
 
-const HKDF_SALT: &[u8] = b"planbok/pin/v1";
-const WRAP_AAD: &[u8] = b"planbok/pin/wrap/v1";
-const UNLOCK_DOMAIN: &[u8] = b"planbok/pin/unlock/v1";
-const COMMIT_DOMAIN: &[u8] = b"planbok/pin/commit/v1";
+/// A customer factor: the PIN, or the security questions that recover it. Each has its
+/// own OPRF key, counter and unlock key at Node 2; the keys derived from one can never
+/// stand in for the other's (every derivation, wrap and signed message names the factor
+/// in its domain).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Factor {
+    /// The 6-digit PIN.
+    Pin,
+    /// The security questions' answers (recovery).
+    Questions,
+}
+
+impl Factor {
+    fn hkdf_salt(self) -> &'static [u8] {
+        match self {
+            Factor::Pin => b"planbok/pin/v1",
+            Factor::Questions => b"planbok/recovery/questions/v1",
+        }
+    }
+    fn wrap_aad(self) -> &'static [u8] {
+        match self {
+            Factor::Pin => b"planbok/pin/wrap/v1",
+            Factor::Questions => b"planbok/recovery/questions/wrap/v1",
+        }
+    }
+    fn unlock_domain(self) -> &'static [u8] {
+        match self {
+            Factor::Pin => b"planbok/pin/unlock/v1",
+            Factor::Questions => b"planbok/recovery/questions/unlock/v1",
+        }
+    }
+    fn commit_domain(self) -> &'static [u8] {
+        match self {
+            Factor::Pin => b"planbok/pin/commit/v1",
+            Factor::Questions => b"planbok/recovery/questions/commit/v1",
+        }
+    }
+}
 
 /// Why a PIN step failed. None of these carries secret material.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -178,6 +212,17 @@ impl Blinded {
         org_id: &str,
         customer_id: &str,
     ) -> Result<PinKeys, PinError> {
+        self.finish_for(Factor::Pin, evaluated, org_id, customer_id)
+    }
+
+    /// Unblinds Node 2's evaluation and derives the keys of `factor`.
+    pub fn finish_for(
+        self,
+        factor: Factor,
+        evaluated: &[u8],
+        org_id: &str,
+        customer_id: &str,
+    ) -> Result<PinKeys, PinError> {
         let eval = EvaluationElement::<Suite>::deserialize(evaluated)
             .map_err(|_| PinError::Malformed("evaluated element"))?;
         let y = self
@@ -187,12 +232,13 @@ impl Blinded {
         let mut ikm = Zeroizing::new(Vec::with_capacity(32 + y.len()));
         ikm.extend_from_slice(&self.h[..]);
         ikm.extend_from_slice(&y);
-        Ok(PinKeys::derive(&ikm, org_id, customer_id))
+        Ok(PinKeys::derive_for(factor, &ikm, org_id, customer_id))
     }
 }
 
 /// The keys one correct PIN yields: the wrap key and the unlock key. `Debug` is redacted.
 pub struct PinKeys {
+    factor: Factor,
     wrap: Zeroizing<[u8; 32]>,
     unlock: SigningKey,
     org_id: String,
@@ -213,9 +259,9 @@ fn info(purpose: &[u8], org_id: &str, customer_id: &str) -> Vec<u8> {
     v
 }
 
-fn wrap_aad(org_id: &str, customer_id: &str) -> Vec<u8> {
+fn wrap_aad(factor: Factor, org_id: &str, customer_id: &str) -> Vec<u8> {
     let mut v = Vec::new();
-    put_lp(&mut v, WRAP_AAD);
+    put_lp(&mut v, factor.wrap_aad());
     put_lp(&mut v, org_id.as_bytes());
     put_lp(&mut v, customer_id.as_bytes());
     v
@@ -224,13 +270,19 @@ fn wrap_aad(org_id: &str, customer_id: &str) -> Vec<u8> {
 impl PinKeys {
     /// From `h ‖ y` (exposed for the drills, which derive keys from a wrong `y`).
     pub fn derive(ikm: &[u8], org_id: &str, customer_id: &str) -> PinKeys {
-        let hk = hkdf::Hkdf::<sha2_for_hkdf::Sha256>::new(Some(HKDF_SALT), ikm);
+        Self::derive_for(Factor::Pin, ikm, org_id, customer_id)
+    }
+
+    /// The keys of `factor` from `h ‖ y`.
+    pub fn derive_for(factor: Factor, ikm: &[u8], org_id: &str, customer_id: &str) -> PinKeys {
+        let hk = hkdf::Hkdf::<sha2_for_hkdf::Sha256>::new(Some(factor.hkdf_salt()), ikm);
         let mut wrap = Zeroizing::new([0u8; 32]);
         let mut seed = Zeroizing::new([0u8; 32]);
         // 32-byte outputs are far below HKDF-SHA256's limit: neither expand can fail.
         let _ = hk.expand(&info(b"wrap", org_id, customer_id), &mut wrap[..]);
         let _ = hk.expand(&info(b"unlock", org_id, customer_id), &mut seed[..]);
         PinKeys {
+            factor,
             wrap,
             unlock: SigningKey::from_bytes(&seed),
             org_id: org_id.to_owned(),
@@ -242,7 +294,7 @@ impl PinKeys {
     pub fn wrap(&self, secret: &[u8; 32]) -> Result<Vec<u8>, PinError> {
         let mut nonce = [0u8; 12];
         OsRng.fill_bytes(&mut nonce);
-        let aad = wrap_aad(&self.org_id, &self.customer_id);
+        let aad = wrap_aad(self.factor, &self.org_id, &self.customer_id);
         let ct = Aes256Gcm::new((&*self.wrap).into())
             .encrypt(
                 &Nonce::from(nonce),
@@ -265,7 +317,7 @@ impl PinKeys {
         }
         let mut nonce = [0u8; 12];
         nonce.copy_from_slice(&wrapped[1..13]);
-        let aad = wrap_aad(&self.org_id, &self.customer_id);
+        let aad = wrap_aad(self.factor, &self.org_id, &self.customer_id);
         let pt = Zeroizing::new(
             Aes256Gcm::new((&*self.wrap).into())
                 .decrypt(
@@ -290,14 +342,31 @@ impl PinKeys {
     /// Proves this PIN to Node 2 for one attempt.
     pub fn sign_unlock(&self, nonce: &[u8]) -> [u8; 64] {
         self.unlock
-            .sign(&unlock_message(&self.org_id, &self.customer_id, nonce))
+            .sign(&unlock_message_for(
+                self.factor,
+                &self.org_id,
+                &self.customer_id,
+                nonce,
+            ))
             .to_bytes()
     }
 
     /// Authorizes replacing this PIN's enrollment by `new_verify_key` (PIN update).
     pub fn sign_commit(&self, nonce: &[u8], new_verify_key: &[u8; 32]) -> [u8; 64] {
+        self.sign_commit_of(self.factor, nonce, new_verify_key)
+    }
+
+    /// Authorizes enrolling `new_verify_key` for `target` (the PIN signs the questions'
+    /// enrollment; the questions sign a reset PIN's).
+    pub fn sign_commit_of(
+        &self,
+        target: Factor,
+        nonce: &[u8],
+        new_verify_key: &[u8; 32],
+    ) -> [u8; 64] {
         self.unlock
-            .sign(&commit_message(
+            .sign(&commit_message_for(
+                target,
                 &self.org_id,
                 &self.customer_id,
                 nonce,
@@ -309,8 +378,18 @@ impl PinKeys {
 
 /// What an unlock signature covers: one attempt nonce of one customer.
 pub fn unlock_message(org_id: &str, customer_id: &str, nonce: &[u8]) -> Vec<u8> {
+    unlock_message_for(Factor::Pin, org_id, customer_id, nonce)
+}
+
+/// What an unlock signature of `factor` covers.
+pub fn unlock_message_for(
+    factor: Factor,
+    org_id: &str,
+    customer_id: &str,
+    nonce: &[u8],
+) -> Vec<u8> {
     let mut v = Vec::new();
-    put_lp(&mut v, UNLOCK_DOMAIN);
+    put_lp(&mut v, factor.unlock_domain());
     put_lp(&mut v, org_id.as_bytes());
     put_lp(&mut v, customer_id.as_bytes());
     put_lp(&mut v, nonce);
@@ -319,8 +398,19 @@ pub fn unlock_message(org_id: &str, customer_id: &str, nonce: &[u8]) -> Vec<u8> 
 
 /// What a re-enrollment signature (by the old unlock key) covers.
 pub fn commit_message(org_id: &str, customer_id: &str, nonce: &[u8], new_key: &[u8]) -> Vec<u8> {
+    commit_message_for(Factor::Pin, org_id, customer_id, nonce, new_key)
+}
+
+/// What a signature authorizing a new enrollment of `target` covers.
+pub fn commit_message_for(
+    target: Factor,
+    org_id: &str,
+    customer_id: &str,
+    nonce: &[u8],
+    new_key: &[u8],
+) -> Vec<u8> {
     let mut v = Vec::new();
-    put_lp(&mut v, COMMIT_DOMAIN);
+    put_lp(&mut v, target.commit_domain());
     put_lp(&mut v, org_id.as_bytes());
     put_lp(&mut v, customer_id.as_bytes());
     put_lp(&mut v, nonce);
@@ -495,6 +585,47 @@ mod tests {
             &commit_message("org", "cust", &n1, &[8u8; 32]),
             &c
         ));
+    }
+
+    #[test]
+    fn factors_are_domain_separated() {
+        let ikm = b"same input";
+        let pin = PinKeys::derive_for(Factor::Pin, ikm, "org", "cust");
+        let rec = PinKeys::derive_for(Factor::Questions, ikm, "org", "cust");
+        assert_ne!(pin.verify_key(), rec.verify_key());
+        let w = rec.wrap(&[5u8; 32]).unwrap();
+        assert_eq!(pin.unwrap(&w), Err(PinError::WrongPin));
+        let n = new_nonce();
+        // An unlock by the questions' key is not a PIN unlock, even under the same key.
+        let sig = rec.sign_unlock(&n);
+        let vk = rec.verify_key();
+        assert!(verify_signature(
+            &vk,
+            &unlock_message_for(Factor::Questions, "org", "cust", &n),
+            &sig
+        ));
+        assert!(!verify_signature(
+            &vk,
+            &unlock_message("org", "cust", &n),
+            &sig
+        ));
+        let new = [9u8; 32];
+        let c = rec.sign_commit_of(Factor::Pin, &n, &new);
+        assert!(verify_signature(
+            &vk,
+            &commit_message("org", "cust", &n, &new),
+            &c
+        ));
+        assert!(!verify_signature(
+            &vk,
+            &commit_message_for(Factor::Questions, "org", "cust", &n, &new),
+            &c
+        ));
+        // The PIN's derivation is the one it always was.
+        assert_eq!(
+            PinKeys::derive(ikm, "org", "cust").verify_key(),
+            pin.verify_key()
+        );
     }
 
     #[test]

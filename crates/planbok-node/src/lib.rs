@@ -33,6 +33,7 @@ mod clock;
 pub mod config;
 mod coordinator;
 mod customer;
+mod customer_recovery;
 mod error;
 mod export;
 mod identity;

@@ -115,6 +115,11 @@ codes! {
     /// An unlock or re-enrollment signature, or a nonce, that Node 2 does not accept (a
     /// wrong, replayed or retired one).
     PinProofInvalid = "pin_proof_invalid" => PermissionDenied,
+    /// Node 2 counted the customer's allowed recovery (security question) attempts without
+    /// a successful one: that factor is locked.
+    RecoveryLocked = "recovery_locked" => FailedPrecondition,
+    /// The customer has no enrolled recovery factor.
+    RecoveryNotSet = "recovery_not_set" => FailedPrecondition,
     /// Storage failed.
     Storage = "storage" => Unavailable,
     /// A bug or an invariant violation; details are in the node's log only.

@@ -330,6 +330,13 @@ pub fn customer_pin_params(r: &crate::pb::CustomerPinRequest) -> [u8; 32] {
     put(&mut h, &r.nonce);
     put(&mut h, &r.verify_key);
     put(&mut h, &r.signature);
+    // The factor and signer were added after v1; a PIN step signed by the PIN (both 0)
+    // hashes as before.
+    if r.factor != 0 || r.signer != 0 {
+        h.update(b"factor/v1\0");
+        h.update(r.factor.to_be_bytes());
+        h.update(r.signer.to_be_bytes());
+    }
     h.finalize().into()
 }
 

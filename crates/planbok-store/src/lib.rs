@@ -19,6 +19,7 @@ mod db;
 mod error;
 mod node;
 mod node_pins;
+mod node_recovery;
 pub mod server;
 
 pub use credentials::{DatabaseCredentials, OpenBaoDatabase};
@@ -29,4 +30,5 @@ pub use node::{
     OrgSecretRecord,
 };
 pub use node_pins::{PinAttempt, PinRecord};
+pub use node_recovery::RecoveryRecord;
 pub use server::ServerStore;

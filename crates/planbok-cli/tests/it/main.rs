@@ -40,6 +40,8 @@ mod common;
 mod custody;
 mod customers;
 mod customers_drills;
+mod customers_recovery;
+mod customers_recovery_drills;
 mod deploy;
 mod dev_replicas;
 mod drills;

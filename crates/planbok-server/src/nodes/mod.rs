@@ -397,6 +397,8 @@ pub fn node_error(s: tonic::Status) -> ApiError {
         Node::PinNotSet => Api::PinNotSet,
         Node::PinAlreadySet => Api::PinAlreadySet,
         Node::PinProofInvalid => Api::PinProofInvalid,
+        Node::RecoveryLocked => Api::RecoveryLocked,
+        Node::RecoveryNotSet => Api::RecoveryNotSet,
         Node::KeyDisabled => {
             tracing::error!(alert = true, request_id = %context::request_id(), error = %msg,
                 "a node refused a disabled key (DKLs23 ban)");

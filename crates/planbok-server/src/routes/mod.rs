@@ -5,6 +5,7 @@ mod audit_logs;
 pub(crate) mod convert;
 pub(crate) mod customers;
 pub(crate) mod gateway;
+pub(crate) mod gateway_recovery;
 mod members;
 mod ops;
 mod orgs;
@@ -118,6 +119,8 @@ pub(crate) fn routes() -> Router<App> {
         .route("/v2/customers/{id}", get(customers::get))
         .route("/v2/customers/{id}/initialize", post(customers::initialize))
         .route("/v2/customers/{id}/update-pin", post(customers::update_pin))
+        .route("/v2/customers/{id}/recovery", post(customers::recovery))
+        .route("/v2/customers/{id}/reset-pin", post(customers::reset_pin))
         .route(
             "/v2/customers/{id}/challenges",
             get(customers::list_challenges),
@@ -131,6 +134,22 @@ pub(crate) fn routes() -> Router<App> {
         .route("/gateway/api/pin/enroll", post(gateway::enroll))
         .route("/gateway/api/pin/unlock", post(gateway::unlock))
         .route("/gateway/api/pin/commit", post(gateway::commit))
+        .route(
+            "/gateway/api/recovery/evaluate",
+            post(gateway_recovery::evaluate),
+        )
+        .route(
+            "/gateway/api/recovery/unlock",
+            post(gateway_recovery::unlock),
+        )
+        .route(
+            "/gateway/api/recovery/enroll",
+            post(gateway_recovery::enroll),
+        )
+        .route(
+            "/gateway/api/recovery/commit",
+            post(gateway_recovery::commit),
+        )
         .route("/health", get(ops::health))
         .route("/ready", get(ops::ready))
         .route("/metrics", get(ops::metrics))
