@@ -271,6 +271,9 @@ async fn commit(
     r: &CustomerPinRequest,
 ) -> NodeResult<CustomerPinResponse> {
     let rec = state.store.pin_record(org_id, customer).await?;
+    if let Some(q) = &r.questions {
+        return crate::customer_recovery::commit_with_pin(state, org_id, customer, r, q, rec).await;
+    }
     let old = rec.as_ref().and_then(|rec| rec.verify_key.clone());
     if let Some(rec) = &rec
         && rec.enroll_nonce.as_deref() == Some(r.nonce.as_slice())

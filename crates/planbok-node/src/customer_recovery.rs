@@ -15,8 +15,10 @@
 
 use planbok_envelope::pin::{self, Factor, OprfKey};
 use planbok_proto::codes::ErrorCode;
-use planbok_proto::pb::{CustomerPinRequest, CustomerPinResponse, CustomerPinStep};
-use planbok_store::PinAttempt;
+use planbok_proto::pb::{
+    CustomerPinRequest, CustomerPinResponse, CustomerPinStep, CustomerQuestionsCommit,
+};
+use planbok_store::{PinAttempt, PinRecord};
 
 use crate::clock::now_ms;
 use crate::customer::{REKEY_TTL_MS, open_key, pin_error, proof_invalid};
@@ -206,5 +208,91 @@ async fn commit(
         ));
     }
     tracing::info!(org = %org_id, customer = %customer, "recovery questions enrolled");
+    Ok(CustomerPinResponse::default())
+}
+
+/// Initialize's single commit (`CustomerPin` COMMIT of the PIN carrying `questions`): the
+/// first PIN and the security questions, the questions signed by the new PIN's unlock
+/// key, committed in one transaction. A repeat after a lost answer succeeds.
+pub(crate) async fn commit_with_pin(
+    state: &NodeState,
+    org_id: &str,
+    customer: &str,
+    r: &CustomerPinRequest,
+    q: &CustomerQuestionsCommit,
+    pin: Option<PinRecord>,
+) -> NodeResult<CustomerPinResponse> {
+    if q.nonce.len() != pin::NONCE_LEN || q.signature.len() != 64 || !r.signature.is_empty() {
+        return Err(NodeError::invalid(
+            "initialize's commit: questions nonce and signature, no PIN signature",
+        ));
+    }
+    let q_vk: [u8; 32] = q
+        .verify_key
+        .as_slice()
+        .try_into()
+        .map_err(|_| NodeError::invalid("questions verify key must be 32 bytes"))?;
+    if ed25519_dalek::VerifyingKey::from_bytes(&q_vk).is_err()
+        || <[u8; 32]>::try_from(r.verify_key.as_slice())
+            .ok()
+            .and_then(|k| ed25519_dalek::VerifyingKey::from_bytes(&k).ok())
+            .is_none()
+    {
+        return Err(NodeError::invalid("a verify key is not an Ed25519 point"));
+    }
+    let msg = pin::commit_message_for(Factor::Questions, org_id, customer, &q.nonce, &q_vk);
+    if !pin::verify_signature(&r.verify_key, &msg, &q.signature) {
+        tracing::warn!(org = %org_id, customer = %customer,
+            "initialize refused: the questions are not signed by the new PIN");
+        return Err(proof_invalid(
+            "the security questions are not signed by the new PIN",
+        ));
+    }
+    let rec = state.store.recovery_record(org_id, customer).await?;
+    let pin_done = pin.as_ref().is_some_and(|p| {
+        p.enroll_nonce.as_deref() == Some(r.nonce.as_slice())
+            && p.verify_key.as_deref() == Some(r.verify_key.as_slice())
+    });
+    let rec_done = rec.as_ref().is_some_and(|x| {
+        x.enroll_nonce.as_deref() == Some(q.nonce.as_slice())
+            && x.verify_key.as_deref() == Some(q_vk.as_slice())
+    });
+    match (pin_done, rec_done) {
+        // A repeated commit (the server retried after a lost answer).
+        (true, true) => return Ok(CustomerPinResponse::default()),
+        (true, false) => {
+            return Err(proof_invalid(
+                "this PIN is committed, with other security questions",
+            ));
+        }
+        (false, _) => {}
+    }
+    if pin.as_ref().is_some_and(|p| p.verify_key.is_some()) {
+        return Err(NodeError::new(
+            ErrorCode::PinAlreadySet,
+            "a PIN is set; changing it needs the old one",
+        ));
+    }
+    let old_rec = rec.and_then(|x| x.verify_key);
+    if !state
+        .store
+        .commit_pin_with_recovery(
+            org_id,
+            customer,
+            &r.nonce,
+            &r.verify_key,
+            &q.nonce,
+            &q_vk,
+            old_rec.as_deref(),
+            now_ms(),
+        )
+        .await?
+    {
+        return Err(NodeError::new(
+            ErrorCode::PinNotSet,
+            "no pending PIN and security questions with these nonces",
+        ));
+    }
+    tracing::info!(org = %org_id, customer = %customer, "PIN and recovery questions enrolled");
     Ok(CustomerPinResponse::default())
 }

@@ -202,4 +202,66 @@ impl NodeStore {
         .bind(old_verify_key);
         Ok(q.execute(&self.db.pool).await?.rows_affected() > 0)
     }
+
+    /// Initialize's commit: the pending PIN with `pin_nonce` becomes the enrolled one (over
+    /// nothing enrolled) and the pending questions with `rec_nonce` become theirs, in one
+    /// transaction; both counters start at zero. `false` (nothing written) unless both
+    /// pending enrollments are there.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one value per condition and column of a single atomic change"
+    )]
+    pub async fn commit_pin_with_recovery(
+        &self,
+        org_id: &str,
+        customer_id: &str,
+        pin_nonce: &[u8],
+        pin_verify_key: &[u8],
+        rec_nonce: &[u8],
+        rec_verify_key: &[u8],
+        old_rec_verify_key: Option<&[u8]>,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.db.pool.begin().await?;
+        let n = sqlx::query(
+            "UPDATE customer_pins SET sealed_key = pending_key, verify_key = $1, \
+             enroll_nonce = pending_nonce, pending_key = NULL, pending_nonce = NULL, \
+             attempt_nonce = NULL, rekey_nonce = NULL, rekey_expires_ms = NULL, failures = 0, \
+             updated_at_ms = $2 WHERE org_id = $3 AND customer_id = $4 AND pending_nonce = $5 \
+             AND pending_key IS NOT NULL AND verify_key IS NULL",
+        )
+        .bind(pin_verify_key)
+        .bind(now_ms)
+        .bind(org_id)
+        .bind(customer_id)
+        .bind(pin_nonce)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n == 0 {
+            return Ok(false);
+        }
+        let n = sqlx::query(
+            "UPDATE customer_recovery SET sealed_key = pending_key, verify_key = $1, \
+             enroll_nonce = pending_nonce, pending_key = NULL, pending_nonce = NULL, \
+             attempt_nonce = NULL, failures = 0, updated_at_ms = $2 \
+             WHERE org_id = $3 AND customer_id = $4 AND pending_nonce = $5 \
+             AND pending_key IS NOT NULL \
+             AND (($6 IS NULL AND verify_key IS NULL) OR verify_key = $6)",
+        )
+        .bind(rec_verify_key)
+        .bind(now_ms)
+        .bind(org_id)
+        .bind(customer_id)
+        .bind(rec_nonce)
+        .bind(old_rec_verify_key)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n == 0 {
+            return Ok(false);
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
 }

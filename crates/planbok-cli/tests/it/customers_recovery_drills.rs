@@ -238,6 +238,61 @@ async fn everything_but_node2_cannot_test_an_answer_or_plant_one(opts: Options) 
         crate::customers_recovery::reset(&challenge(&s, &id, "reset-pin"), &ANSWERS, NEW_PIN);
     assert_eq!(done.status, "complete");
 
+    // Initialize commits the PIN and the questions in one step at Node 2: questions not
+    // signed by the new PIN are refused and leave nothing committed, not even the PIN.
+    let fresh = customer(&s);
+    let pin_b = pin::Blinded::new(Zeroizing::new([7; 32])).unwrap();
+    let p = direct(&s, &fresh, CustomerPinStep::Enroll, |r| {
+        r.blinded = pin_b.message.to_vec()
+    })
+    .await
+    .unwrap();
+    let pin_keys = pin_b.finish(&p.evaluated, &s.org_id, &fresh).unwrap();
+    let rec_b = pin::Blinded::new(Zeroizing::new([8; 32])).unwrap();
+    let q = direct(&s, &fresh, CustomerPinStep::Enroll, |r| {
+        r.factor = CustomerFactor::Questions as i32;
+        r.blinded = rec_b.message.to_vec();
+    })
+    .await
+    .unwrap();
+    let rec_keys = rec_b
+        .finish_for(Factor::Questions, &q.evaluated, &s.org_id, &fresh)
+        .unwrap();
+    let commit = |by: &PinKeys| planbok_proto::pb::CustomerQuestionsCommit {
+        nonce: q.nonce.clone(),
+        verify_key: rec_keys.verify_key().to_vec(),
+        signature: by
+            .sign_commit_of(Factor::Questions, &q.nonce, &rec_keys.verify_key())
+            .to_vec(),
+    };
+    let bad = commit(&attacker);
+    let r = direct(&s, &fresh, CustomerPinStep::Commit, |r| {
+        r.nonce = p.nonce.clone();
+        r.verify_key = pin_keys.verify_key().to_vec();
+        r.questions = Some(bad);
+    })
+    .await;
+    assert_eq!(code(r), "pin_proof_invalid");
+    let pins = node2.pin_record(&s.org_id, &fresh).await.unwrap().unwrap();
+    assert_eq!(pins.verify_key, None, "nothing committed");
+    for _ in 0..2 {
+        // The right one commits both; a repeat (a retry after a lost answer) succeeds.
+        let good = commit(&pin_keys);
+        direct(&s, &fresh, CustomerPinStep::Commit, |r| {
+            r.nonce = p.nonce.clone();
+            r.verify_key = pin_keys.verify_key().to_vec();
+            r.questions = Some(good);
+        })
+        .await
+        .unwrap();
+    }
+    let recs = node2
+        .recovery_record(&s.org_id, &fresh)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(recs.verify_key, Some(rec_keys.verify_key().to_vec()));
+
     // Nothing secret anywhere: the answers (as typed and normalized), the hashed input,
     // h, S_c, the tokens.
     let reset_token = GatewayLink::parse(&url).unwrap().token.to_string();

@@ -503,6 +503,7 @@ pub(crate) async fn get_challenge(
 }
 
 #[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "a test: a panic is the failure report")]
 mod tests {
     use super::*;
 

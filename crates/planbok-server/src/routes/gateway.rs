@@ -15,7 +15,9 @@ use planbok_api::customers::{
     GatewayChallenge, GatewayCommit, GatewayEvaluate, GatewayEvaluated, GatewayPin, GatewayUnlock,
     GatewayUnlocked,
 };
-use planbok_proto::pb::{CustomerFactor, CustomerPinRequest, CustomerPinStep};
+use planbok_proto::pb::{
+    CustomerFactor, CustomerPinRequest, CustomerPinStep, CustomerQuestionsCommit,
+};
 use planbok_store::server::{ChallengeRecord, Commit, PinEnrollment};
 use serde::Deserialize;
 
@@ -373,12 +375,16 @@ pub(crate) async fn commit(
             "the challenge is no longer pending",
         ));
     }
-    // The PIN first: the questions' commit is signed by it and Node 2 checks that
-    // against the enrolled PIN.
-    pin_step(&app, &ctx, &ch, req).await?;
+    // Initialize: one commit at Node 2 for both (the questions signed by the new PIN), so
+    // no failure in between can leave a PIN without the questions that recover it.
     if let Some((rec_req, _)) = recovery {
-        pin_step(&app, &ctx, &ch, rec_req).await?;
+        req.questions = Some(CustomerQuestionsCommit {
+            nonce: rec_req.nonce,
+            verify_key: rec_req.verify_key,
+            signature: rec_req.signature,
+        });
     }
+    pin_step(&app, &ctx, &ch, req).await?;
     let (action, events) = match kind {
         Kind::Initialize => (
             "customer.pin_set",
