@@ -97,6 +97,12 @@ codes! {
     /// The wallet belongs to a customer: only the customer, through a challenge and the
     /// Gateway, can sign with or export it; the organization's own routes refuse it.
     CustomerWallet = "customer_wallet" => 409,
+    /// Too many wrong recovery answers: recovery by security questions is locked.
+    RecoveryLocked = "recovery_locked" => 423,
+    /// The customer has no recovery method set up (for this operation).
+    RecoveryNotSet = "recovery_not_set" => 409,
+    /// The operation needs a recovery method first (`POST /v2/customers/{id}/recovery`).
+    RecoveryRequired = "recovery_required" => 409,
     /// The body is over 1 MiB.
     PayloadTooLarge = "payload_too_large" => 413,
     /// The body is not `application/json`.

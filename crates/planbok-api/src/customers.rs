@@ -9,6 +9,54 @@ use utoipa::ToSchema;
 /// token reaches the Gateway page in its URL's fragment, which browsers never send.
 pub const CHALLENGE_TOKEN_HEADER: &str = "PLANBOK-X-CHALLENGE-TOKEN";
 
+/// The fixed security questions: (id, text). Ids are stable (the Gateway hashes each
+/// answer with its question's id); texts may be reworded. A customer may also write a
+/// question of their own (`text` without `id`).
+pub const QUESTION_CATALOG: &[(&str, &str)] = &[
+    ("first_pet", "What was the name of your first pet?"),
+    ("birth_city", "In which city were you born?"),
+    ("first_school", "What was the name of your first school?"),
+    (
+        "childhood_street",
+        "On which street did you live as a child?",
+    ),
+    (
+        "first_employer",
+        "What was the name of your first employer?",
+    ),
+    (
+        "childhood_friend",
+        "What was the first name of your childhood best friend?",
+    ),
+    (
+        "first_car",
+        "What was the make and model of your first car?",
+    ),
+    (
+        "favorite_teacher",
+        "What was the last name of your favorite teacher?",
+    ),
+    (
+        "parents_meeting_city",
+        "In which city did your parents meet?",
+    ),
+    ("first_concert", "What was the first concert you went to?"),
+];
+
+/// The text of a catalog question.
+pub fn catalog_text(id: &str) -> Option<&'static str> {
+    QUESTION_CATALOG
+        .iter()
+        .find(|(i, _)| *i == id)
+        .map(|(_, t)| *t)
+}
+
+/// How many security questions a customer answers.
+pub const QUESTION_COUNT: usize = 3;
+
+/// The recovery methods a customer can have (`recoveryMethods`).
+pub const RECOVERY_SECURITY_QUESTIONS: &str = "securityQuestions";
+
 /// `POST /v2/customers`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -37,9 +85,9 @@ pub struct Customer {
     pub email: Option<String>,
     /// `unset`, `set` or `locked`.
     pub pin_status: String,
-    /// Whether a recovery method is set up (security questions; not built yet).
+    /// Whether a recovery method is set up (required before wallets and signing).
     pub has_recovery: bool,
-    /// The recovery methods set up.
+    /// The recovery methods set up: `securityQuestions`.
     pub recovery_methods: Vec<String>,
     /// ISO 8601.
     pub create_date: String,
@@ -47,7 +95,8 @@ pub struct Customer {
     pub update_date: String,
 }
 
-/// The body of a challenge-creating route (`initialize`, `update-pin`).
+/// The body of a challenge-creating route (`initialize`, `update-pin`, `recovery`,
+/// `reset-pin`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateChallenge {
@@ -68,7 +117,7 @@ pub struct Challenge {
     pub id: String,
     /// The customer.
     pub customer_id: String,
-    /// `initialize`, `update_pin`.
+    /// `initialize`, `update_pin`, `recovery`, `reset_pin`.
     #[serde(rename = "type")]
     pub kind: String,
     /// `pending`, `complete`, `failed` or `expired`.
@@ -102,11 +151,66 @@ pub struct GatewayChallenge {
     pub expires_at: String,
     /// The enrolled PIN's public parts, when one is set.
     pub pin: Option<GatewayPin>,
+    /// The enrolled security questions' public parts, when set.
+    #[serde(default)]
+    pub recovery: Option<GatewayRecovery>,
     /// Where to send the user afterwards.
     pub return_url: Option<String>,
     /// Operation challenges: what the user authorizes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operation: Option<crate::customer_ops::GatewayOperation>,
+}
+
+/// A security question: a catalog `id` (its `text` filled in by the server), or a custom
+/// `text` without an id; an optional `hint`, which must not contain the answer (checked by
+/// the Gateway: the server never sees an answer).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RecoveryQuestion {
+    /// A `QUESTION_CATALOG` id.
+    pub id: Option<String>,
+    /// The question's text (a custom question: 5 to 200 characters).
+    pub text: Option<String>,
+    /// Shown with the question at recovery (at most 200 characters).
+    pub hint: Option<String>,
+}
+
+/// The enrolled security questions' public parts: nothing here tests an answer without
+/// Node 2, which counts every attempt.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayRecovery {
+    /// The Argon2id salt.
+    pub salt: String,
+    /// The Argon2id parameters.
+    #[schema(value_type = Object)]
+    pub params: serde_json::Value,
+    /// `W_rec`: the customer secret wrapped under the answers' key.
+    pub wrapped: String,
+    /// The questions, in the order their answers are hashed.
+    pub questions: Vec<RecoveryQuestion>,
+}
+
+/// The enrollment of security questions: inside `initialize`'s PIN commit, or
+/// `POST /gateway/api/recovery/commit` (`recovery` challenges).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayRecoveryCommit {
+    /// The enrollment nonce (from `/gateway/api/recovery/enroll`).
+    pub nonce: String,
+    /// The answers' unlock public key (Ed25519).
+    pub verify_key: String,
+    /// The PIN's unlock key's signature over the enrollment (the PIN authorizes it).
+    pub signature: String,
+    /// The Argon2id salt.
+    pub salt: String,
+    /// The Argon2id parameters used.
+    #[schema(value_type = Object)]
+    pub params: serde_json::Value,
+    /// `W_rec`.
+    pub wrapped: String,
+    /// The questions, in order.
+    pub questions: Vec<RecoveryQuestion>,
 }
 
 /// An enrolled PIN's public parts.
@@ -170,8 +274,12 @@ pub struct GatewayCommit {
     pub nonce: String,
     /// The new unlock public key (Ed25519).
     pub verify_key: String,
-    /// PIN update: the old unlock key's signature over the change.
+    /// PIN update: the old unlock key's signature over the change; PIN reset: the
+    /// security questions' unlock key's.
     pub signature: Option<String>,
+    /// Whose key made `signature`: `pin` (default) or `securityQuestions` (reset).
+    #[serde(default)]
+    pub signer: Option<String>,
     /// The new Argon2id salt.
     pub salt: String,
     /// The Argon2id parameters used.
@@ -179,4 +287,7 @@ pub struct GatewayCommit {
     pub params: serde_json::Value,
     /// The new `W_pin`.
     pub wrapped: String,
+    /// `initialize`: the security questions' enrollment (mandatory).
+    #[serde(default)]
+    pub recovery: Option<GatewayRecoveryCommit>,
 }

@@ -37,7 +37,9 @@ use crate::{ErrorBody, ErrorCode, ListQuery, Order};
         initialize_customer, update_customer_pin, list_challenges, get_challenge,
         gateway_challenge, gateway_evaluate, gateway_enroll, gateway_unlock, gateway_commit,
         customer_wallet_create, customer_sign_message, customer_sign_typed_data,
-        customer_sign_transaction, customer_export, gateway_operate
+        customer_sign_transaction, customer_export, gateway_operate,
+        customer_recovery, reset_customer_pin, gateway_recovery_evaluate, gateway_recovery_unlock,
+        gateway_recovery_enroll, gateway_recovery_commit
     ),
     components(schemas(ErrorBody, ErrorCode, Order)),
     modifiers(&Security),
@@ -494,6 +496,47 @@ doc_route!(
         (status = 403, body = ErrorBody, description = "`pin_proof_invalid`, `permit_required`")))]
     gateway_operate
 );
+doc_route!(
+    #[utoipa::path(post, path = "/v2/customers/{id}/recovery", tag = "customers", request_body = CreateChallenge,
+    params(("id" = String, Path)),
+    responses((status = 201, body = Challenge, description = "a challenge to set or change the security questions (the user proves the PIN)"),
+        (status = 409, body = ErrorBody, description = "`pin_not_set`"), (status = 423, body = ErrorBody, description = "`customer_locked`")))]
+    customer_recovery
+);
+doc_route!(
+    #[utoipa::path(post, path = "/v2/customers/{id}/reset-pin", tag = "customers", request_body = CreateChallenge,
+    params(("id" = String, Path)),
+    responses((status = 201, body = Challenge, description = "a challenge to recover with the security questions and set a new PIN; also for a locked customer (event `customer.recovery_initiated`)"),
+        (status = 409, body = ErrorBody, description = "`pin_not_set`, `recovery_not_set`")))]
+    reset_customer_pin
+);
+doc_route!(
+    #[utoipa::path(post, path = "/gateway/api/recovery/evaluate", tag = "gateway", security(("challengeToken" = [])),
+    request_body = GatewayEvaluate,
+    responses((status = 200, body = GatewayEvaluated, description = "one recovery attempt (reset-pin), counted by Node 2 before it evaluated"),
+        (status = 423, body = ErrorBody, description = "`recovery_locked`")))]
+    gateway_recovery_evaluate
+);
+doc_route!(
+    #[utoipa::path(post, path = "/gateway/api/recovery/unlock", tag = "gateway", security(("challengeToken" = [])),
+    request_body = GatewayUnlock,
+    responses((status = 200, body = GatewayUnlocked, description = "the answers proven; the rekey nonce permits a new PIN"),
+        (status = 403, body = ErrorBody, description = "`pin_proof_invalid`")))]
+    gateway_recovery_unlock
+);
+doc_route!(
+    #[utoipa::path(post, path = "/gateway/api/recovery/enroll", tag = "gateway", security(("challengeToken" = [])),
+    request_body = GatewayEvaluate,
+    responses((status = 200, body = GatewayEvaluated, description = "a fresh OPRF key for new answers (initialize, recovery)")))]
+    gateway_recovery_enroll
+);
+doc_route!(
+    #[utoipa::path(post, path = "/gateway/api/recovery/commit", tag = "gateway", security(("challengeToken" = [])),
+    request_body = GatewayRecoveryCommit,
+    responses((status = 200, body = Challenge, description = "the completed recovery challenge"),
+        (status = 403, body = ErrorBody, description = "`pin_proof_invalid`: not signed by the PIN")))]
+    gateway_recovery_commit
+);
 
 #[cfg(test)]
 mod tests {
@@ -502,7 +545,7 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(&super::json()).unwrap_or_default();
         assert_eq!(json["info"]["title"], "planbok");
         let routes = super::routes();
-        assert_eq!(routes.len(), 71, "{routes:?}");
+        assert_eq!(routes.len(), 77, "{routes:?}");
         assert!(routes.contains(&("POST".into(), "/v2/organization/sign/message".into())));
     }
 }

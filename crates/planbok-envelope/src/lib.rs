@@ -13,6 +13,8 @@
 //! - [`pin`]: customer PINs: Argon2id, the RFC 9497 OPRF that Node 2 evaluates (and counts),
 //!   the keys derived from its output, the wrap of the customer secret and the unlock
 //!   signatures Node 2 checks.
+//! - [`recovery`]: security questions: the catalog, answer normalization, the bytes hashed,
+//!   the hint rule (the hash then goes through [`pin`] under its own factor).
 //!
 //! No IO, no clock: callers pass timestamps.
 
@@ -23,6 +25,7 @@ pub mod customer_op;
 pub mod envelope;
 pub mod org_key;
 pub mod pin;
+pub mod recovery;
 
 pub use binding::Binding;
 pub use envelope::{Context, EnvelopeError, Opened};

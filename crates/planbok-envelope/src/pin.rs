@@ -43,10 +43,44 @@ pub const SALT_LEN: usize = 16;
 /// `W_pin`'s format version.
 pub const WRAP_VERSION: u8 = 1;
 
-const HKDF_SALT: &[u8] = b"planbok/pin/v1";
-const WRAP_AAD: &[u8] = b"planbok/pin/wrap/v1";
-const UNLOCK_DOMAIN: &[u8] = b"planbok/pin/unlock/v1";
-const COMMIT_DOMAIN: &[u8] = b"planbok/pin/commit/v1";
+/// A customer factor: the PIN, or the security questions that recover it. Each has its
+/// own OPRF key, counter and unlock key at Node 2; the keys derived from one can never
+/// stand in for the other's (every derivation, wrap and signed message names the factor
+/// in its domain).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Factor {
+    /// The 6-digit PIN.
+    Pin,
+    /// The security questions' answers (recovery).
+    Questions,
+}
+
+impl Factor {
+    fn hkdf_salt(self) -> &'static [u8] {
+        match self {
+            Factor::Pin => b"planbok/pin/v1",
+            Factor::Questions => b"planbok/recovery/questions/v1",
+        }
+    }
+    fn wrap_aad(self) -> &'static [u8] {
+        match self {
+            Factor::Pin => b"planbok/pin/wrap/v1",
+            Factor::Questions => b"planbok/recovery/questions/wrap/v1",
+        }
+    }
+    fn unlock_domain(self) -> &'static [u8] {
+        match self {
+            Factor::Pin => b"planbok/pin/unlock/v1",
+            Factor::Questions => b"planbok/recovery/questions/unlock/v1",
+        }
+    }
+    fn commit_domain(self) -> &'static [u8] {
+        match self {
+            Factor::Pin => b"planbok/pin/commit/v1",
+            Factor::Questions => b"planbok/recovery/questions/commit/v1",
+        }
+    }
+}
 
 /// Why a PIN step failed. None of these carries secret material.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -178,6 +212,17 @@ impl Blinded {
         org_id: &str,
         customer_id: &str,
     ) -> Result<PinKeys, PinError> {
+        self.finish_for(Factor::Pin, evaluated, org_id, customer_id)
+    }
+
+    /// Unblinds Node 2's evaluation and derives the keys of `factor`.
+    pub fn finish_for(
+        self,
+        factor: Factor,
+        evaluated: &[u8],
+        org_id: &str,
+        customer_id: &str,
+    ) -> Result<PinKeys, PinError> {
         let eval = EvaluationElement::<Suite>::deserialize(evaluated)
             .map_err(|_| PinError::Malformed("evaluated element"))?;
         let y = self
@@ -187,12 +232,13 @@ impl Blinded {
         let mut ikm = Zeroizing::new(Vec::with_capacity(32 + y.len()));
         ikm.extend_from_slice(&self.h[..]);
         ikm.extend_from_slice(&y);
-        Ok(PinKeys::derive(&ikm, org_id, customer_id))
+        Ok(PinKeys::derive_for(factor, &ikm, org_id, customer_id))
     }
 }
 
 /// The keys one correct PIN yields: the wrap key and the unlock key. `Debug` is redacted.
 pub struct PinKeys {
+    factor: Factor,
     wrap: Zeroizing<[u8; 32]>,
     unlock: SigningKey,
     org_id: String,
@@ -213,9 +259,9 @@ fn info(purpose: &[u8], org_id: &str, customer_id: &str) -> Vec<u8> {
     v
 }
 
-fn wrap_aad(org_id: &str, customer_id: &str) -> Vec<u8> {
+fn wrap_aad(factor: Factor, org_id: &str, customer_id: &str) -> Vec<u8> {
     let mut v = Vec::new();
-    put_lp(&mut v, WRAP_AAD);
+    put_lp(&mut v, factor.wrap_aad());
     put_lp(&mut v, org_id.as_bytes());
     put_lp(&mut v, customer_id.as_bytes());
     v
@@ -224,13 +270,19 @@ fn wrap_aad(org_id: &str, customer_id: &str) -> Vec<u8> {
 impl PinKeys {
     /// From `h ‖ y` (exposed for the drills, which derive keys from a wrong `y`).
     pub fn derive(ikm: &[u8], org_id: &str, customer_id: &str) -> PinKeys {
-        let hk = hkdf::Hkdf::<sha2_for_hkdf::Sha256>::new(Some(HKDF_SALT), ikm);
+        Self::derive_for(Factor::Pin, ikm, org_id, customer_id)
+    }
+
+    /// The keys of `factor` from `h ‖ y`.
+    pub fn derive_for(factor: Factor, ikm: &[u8], org_id: &str, customer_id: &str) -> PinKeys {
+        let hk = hkdf::Hkdf::<sha2_for_hkdf::Sha256>::new(Some(factor.hkdf_salt()), ikm);
         let mut wrap = Zeroizing::new([0u8; 32]);
         let mut seed = Zeroizing::new([0u8; 32]);
         // 32-byte outputs are far below HKDF-SHA256's limit: neither expand can fail.
         let _ = hk.expand(&info(b"wrap", org_id, customer_id), &mut wrap[..]);
         let _ = hk.expand(&info(b"unlock", org_id, customer_id), &mut seed[..]);
         PinKeys {
+            factor,
             wrap,
             unlock: SigningKey::from_bytes(&seed),
             org_id: org_id.to_owned(),
@@ -242,7 +294,7 @@ impl PinKeys {
     pub fn wrap(&self, secret: &[u8; 32]) -> Result<Vec<u8>, PinError> {
         let mut nonce = [0u8; 12];
         OsRng.fill_bytes(&mut nonce);
-        let aad = wrap_aad(&self.org_id, &self.customer_id);
+        let aad = wrap_aad(self.factor, &self.org_id, &self.customer_id);
         let ct = Aes256Gcm::new((&*self.wrap).into())
             .encrypt(
                 &Nonce::from(nonce),
@@ -265,7 +317,7 @@ impl PinKeys {
         }
         let mut nonce = [0u8; 12];
         nonce.copy_from_slice(&wrapped[1..13]);
-        let aad = wrap_aad(&self.org_id, &self.customer_id);
+        let aad = wrap_aad(self.factor, &self.org_id, &self.customer_id);
         let pt = Zeroizing::new(
             Aes256Gcm::new((&*self.wrap).into())
                 .decrypt(
@@ -290,7 +342,12 @@ impl PinKeys {
     /// Proves this PIN to Node 2 for one attempt.
     pub fn sign_unlock(&self, nonce: &[u8]) -> [u8; 64] {
         self.unlock
-            .sign(&unlock_message(&self.org_id, &self.customer_id, nonce))
+            .sign(&unlock_message_for(
+                self.factor,
+                &self.org_id,
+                &self.customer_id,
+                nonce,
+            ))
             .to_bytes()
     }
 
@@ -310,8 +367,20 @@ impl PinKeys {
 
     /// Authorizes replacing this PIN's enrollment by `new_verify_key` (PIN update).
     pub fn sign_commit(&self, nonce: &[u8], new_verify_key: &[u8; 32]) -> [u8; 64] {
+        self.sign_commit_of(self.factor, nonce, new_verify_key)
+    }
+
+    /// Authorizes enrolling `new_verify_key` for `target` (the PIN signs the questions'
+    /// enrollment; the questions sign a reset PIN's).
+    pub fn sign_commit_of(
+        &self,
+        target: Factor,
+        nonce: &[u8],
+        new_verify_key: &[u8; 32],
+    ) -> [u8; 64] {
         self.unlock
-            .sign(&commit_message(
+            .sign(&commit_message_for(
+                target,
                 &self.org_id,
                 &self.customer_id,
                 nonce,
@@ -323,8 +392,18 @@ impl PinKeys {
 
 /// What an unlock signature covers: one attempt nonce of one customer.
 pub fn unlock_message(org_id: &str, customer_id: &str, nonce: &[u8]) -> Vec<u8> {
+    unlock_message_for(Factor::Pin, org_id, customer_id, nonce)
+}
+
+/// What an unlock signature of `factor` covers.
+pub fn unlock_message_for(
+    factor: Factor,
+    org_id: &str,
+    customer_id: &str,
+    nonce: &[u8],
+) -> Vec<u8> {
     let mut v = Vec::new();
-    put_lp(&mut v, UNLOCK_DOMAIN);
+    put_lp(&mut v, factor.unlock_domain());
     put_lp(&mut v, org_id.as_bytes());
     put_lp(&mut v, customer_id.as_bytes());
     put_lp(&mut v, nonce);
@@ -333,8 +412,19 @@ pub fn unlock_message(org_id: &str, customer_id: &str, nonce: &[u8]) -> Vec<u8> 
 
 /// What a re-enrollment signature (by the old unlock key) covers.
 pub fn commit_message(org_id: &str, customer_id: &str, nonce: &[u8], new_key: &[u8]) -> Vec<u8> {
+    commit_message_for(Factor::Pin, org_id, customer_id, nonce, new_key)
+}
+
+/// What a signature authorizing a new enrollment of `target` covers.
+pub fn commit_message_for(
+    target: Factor,
+    org_id: &str,
+    customer_id: &str,
+    nonce: &[u8],
+    new_key: &[u8],
+) -> Vec<u8> {
     let mut v = Vec::new();
-    put_lp(&mut v, COMMIT_DOMAIN);
+    put_lp(&mut v, target.commit_domain());
     put_lp(&mut v, org_id.as_bytes());
     put_lp(&mut v, customer_id.as_bytes());
     put_lp(&mut v, nonce);
@@ -398,169 +488,4 @@ impl OprfKey {
 
 #[cfg(test)]
 #[expect(clippy::unwrap_used, reason = "a test: a panic is the failure report")]
-mod tests {
-    use super::*;
-
-    fn fast() -> Zeroizing<[u8; 32]> {
-        // The unit tests skip Argon2id (its cost is the point, not its output here).
-        Zeroizing::new([7u8; 32])
-    }
-
-    /// One OPRF round trip of `h` under `key`, then the keys.
-    fn keys_for(key: &OprfKey, h: [u8; 32], customer: &str) -> PinKeys {
-        let b = Blinded::new(Zeroizing::new(h)).unwrap();
-        let evaluated = key.evaluate(&b.message).unwrap();
-        b.finish(&evaluated, "org", customer).unwrap()
-    }
-
-    #[test]
-    fn the_right_input_opens_the_wrap_and_another_does_not() {
-        let key = OprfKey::generate().unwrap();
-        let keys = keys_for(&key, *fast(), "cust");
-        let secret = [42u8; 32];
-        let w = keys.wrap(&secret).unwrap();
-        assert_eq!(*keys.unwrap(&w).unwrap(), secret);
-
-        // The same PIN again, blinded afresh: the same keys (the OPRF is deterministic).
-        let again = keys_for(&key, *fast(), "cust");
-        assert_eq!(again.verify_key(), keys.verify_key());
-        assert_eq!(*again.unwrap(&w).unwrap(), secret);
-
-        // Another PIN, another key, another customer: refused.
-        let wrong = keys_for(&key, [8u8; 32], "cust");
-        assert_eq!(wrong.unwrap(&w), Err(PinError::WrongPin));
-        let other = OprfKey::generate().unwrap();
-        let foreign = keys_for(&other, *fast(), "cust");
-        assert_eq!(foreign.unwrap(&w), Err(PinError::WrongPin));
-        let moved = keys_for(&key, *fast(), "other");
-        assert_eq!(moved.unwrap(&w), Err(PinError::WrongPin));
-    }
-
-    /// RFC 9497 appendix A.1.1 (ristretto255-SHA512, OPRF mode), test vector 1: our key
-    /// format and evaluation, and the client's finalization, give the published values.
-    #[test]
-    fn rfc9497_test_vector() {
-        let h = |s: &str| hex::decode(s).unwrap();
-        let sk = h("5ebcea5ee37023ccb9fc2d2019f9d7737be85591ae8652ffa9ef0f4d37063b0e");
-        let derived = OprfServer::<Suite>::new_from_seed(
-            &h("a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3"),
-            b"test key",
-        )
-        .unwrap();
-        assert_eq!(derived.serialize().to_vec(), sk);
-        let key = OprfKey::from_bytes(&sk).unwrap();
-        let evaluated = key
-            .evaluate(&h(
-                "609a0ae68c15a3cf6903766461307e5c8bb2f95e7e6550e1ffa2dc99e412803c",
-            ))
-            .unwrap();
-        assert_eq!(
-            evaluated.to_vec(),
-            h("7ec6578ae5120958eb2db1745758ff379e77cb64fe77b0b2d8cc917ea0869c7e")
-        );
-        let client = OprfClient::<Suite>::deserialize(&h(
-            "64d37aed22a27f5191de1c1d69fadb899d8862b58eb4220029e036ec4c1f6706",
-        ))
-        .unwrap();
-        let out = client
-            .finalize(
-                &[0u8],
-                &EvaluationElement::<Suite>::deserialize(&evaluated).unwrap(),
-            )
-            .unwrap();
-        assert_eq!(
-            out.to_vec(),
-            h(
-                "527759c3d9366f277d8c6020418d96bb393ba2afb20ff90df23fb7708264e2f3ab9135e3bd69955851de4b1f9fe8a0973396719b7912ba9ee8aa7d0b5e24bcf6"
-            )
-        );
-    }
-
-    #[test]
-    fn unlock_signatures_name_one_nonce() {
-        let keys = PinKeys::derive(b"ikm", "org", "cust");
-        let n1 = new_nonce();
-        let sig = keys.sign_unlock(&n1);
-        let vk = keys.verify_key();
-        assert!(verify_signature(
-            &vk,
-            &unlock_message("org", "cust", &n1),
-            &sig
-        ));
-        assert!(!verify_signature(
-            &vk,
-            &unlock_message("org", "cust", &new_nonce()),
-            &sig
-        ));
-        assert!(!verify_signature(
-            &vk,
-            &unlock_message("org", "other", &n1),
-            &sig
-        ));
-        let new = [9u8; 32];
-        let c = keys.sign_commit(&n1, &new);
-        assert!(verify_signature(
-            &vk,
-            &commit_message("org", "cust", &n1, &new),
-            &c
-        ));
-        assert!(!verify_signature(
-            &vk,
-            &commit_message("org", "cust", &n1, &[8u8; 32]),
-            &c
-        ));
-    }
-
-    #[test]
-    fn the_oprf_key_round_trips_and_refuses_garbage() {
-        let key = OprfKey::generate().unwrap();
-        let again = OprfKey::from_bytes(&key.to_bytes()).unwrap();
-        let b = Blinded::new(fast()).unwrap();
-        assert_eq!(
-            key.evaluate(&b.message).unwrap(),
-            again.evaluate(&b.message).unwrap()
-        );
-        assert!(key.evaluate(&[0xffu8; 32]).is_err());
-        assert!(key.evaluate(&[1u8; 31]).is_err());
-        assert!(OprfKey::from_bytes(&[0xffu8; 32]).is_err());
-        assert_eq!(format!("{key:?}"), "OprfKey(<redacted>)");
-        assert_eq!(
-            format!("{:?}", PinKeys::derive(b"x", "o", "c")),
-            "PinKeys(<redacted>)"
-        );
-    }
-
-    #[test]
-    fn cheap_parameters_are_refused() {
-        let cheap = KdfParams {
-            m_kib: 19 * 1024,
-            ..KdfParams::V1
-        };
-        assert!(hash_pin(b"123456", &[0u8; 16], &cheap).is_err());
-        let few = KdfParams {
-            t: 2,
-            ..KdfParams::V1
-        };
-        assert!(few.check().is_err());
-        assert!(
-            KdfParams {
-                version: 2,
-                ..KdfParams::V1
-            }
-            .check()
-            .is_err()
-        );
-        KdfParams::V1.check().unwrap();
-    }
-
-    /// The output is stable and salted (the process tests check it against Python's
-    /// `argon2-cffi`, an independent implementation).
-    #[test]
-    fn argon2id_is_salted_and_deterministic() {
-        let a = hash_pin(b"123456", &[1u8; 16], &KdfParams::V1).unwrap();
-        let b = hash_pin(b"123456", &[1u8; 16], &KdfParams::V1).unwrap();
-        let c = hash_pin(b"123456", &[2u8; 16], &KdfParams::V1).unwrap();
-        assert_eq!(*a, *b);
-        assert_ne!(*a, *c);
-    }
-}
+mod tests;

@@ -104,6 +104,10 @@ pub struct Limits {
     /// Node 2: PIN attempts a customer may make without an unlock in between; the next
     /// one is refused (`customer_locked`) until recovery.
     pub customer_pin_attempts: u32,
+    /// Node 2: recovery (security question) attempts a customer may make without a
+    /// successful one; the next is refused (`recovery_locked`). Its own budget: wrong
+    /// answers never spend PIN attempts.
+    pub customer_recovery_attempts: u32,
 }
 
 impl Default for Limits {
@@ -115,6 +119,7 @@ impl Default for Limits {
             queue_timeout_ms: 10_000,
             aux_timeout_ms: 30 * 60_000,
             customer_pin_attempts: 5,
+            customer_recovery_attempts: 5,
         }
     }
 }

@@ -9,7 +9,9 @@
 use planbok_envelope::pin::{self, ELEMENT_LEN, NONCE_LEN, OprfKey, PinError};
 use planbok_proto::codes::ErrorCode;
 use planbok_proto::grant;
-use planbok_proto::pb::{CustomerPinRequest, CustomerPinResponse, CustomerPinStep, Operation};
+use planbok_proto::pb::{
+    CustomerFactor, CustomerPinRequest, CustomerPinResponse, CustomerPinStep, Operation,
+};
 use planbok_store::{PinAttempt, StoreError};
 
 use crate::clock::now_ms;
@@ -18,11 +20,15 @@ use crate::error::{NodeError, NodeResult, from_peer_status};
 use crate::state::NodeState;
 
 /// How long an unlock's permission to enroll a new PIN lasts.
-const REKEY_TTL_MS: i64 = 10 * 60_000;
+pub(crate) const REKEY_TTL_MS: i64 = 10 * 60_000;
 
 /// The keystore id (and AAD) of a customer's OPRF key.
 fn key_id(org_id: &str, customer_id: &str) -> String {
     format!("customer-pin/{org_id}/{customer_id}")
+}
+
+pub(crate) fn factor_of(v: i32, what: &str) -> NodeResult<CustomerFactor> {
+    CustomerFactor::try_from(v).map_err(|_| NodeError::invalid(format!("unknown {what}")))
 }
 
 fn step_of(r: &CustomerPinRequest) -> NodeResult<CustomerPinStep> {
@@ -55,6 +61,15 @@ fn check_shape(r: &CustomerPinRequest, step: CustomerPinStep) -> NodeResult<()> 
                 && (r.signature.is_empty() || r.signature.len() == 64)
         }
         CustomerPinStep::Unspecified => false,
+    } && match (factor_of(r.factor, "factor")?, step) {
+        // Enrolling the questions always needs the PIN's signature.
+        (CustomerFactor::Questions, CustomerPinStep::Commit) => {
+            r.signature.len() == 64 && factor_of(r.signer, "signer")? == CustomerFactor::Pin
+        }
+        (CustomerFactor::Questions, CustomerPinStep::Enroll) => r.nonce.is_empty(),
+        // Only a commit names a signer.
+        (_, CustomerPinStep::Commit) => true,
+        _ => r.signer == 0,
     };
     if ok {
         Ok(())
@@ -66,7 +81,7 @@ fn check_shape(r: &CustomerPinRequest, step: CustomerPinStep) -> NodeResult<()> 
 }
 
 /// Checks the grant for exactly this request and records it as used.
-async fn consume(state: &NodeState, r: &CustomerPinRequest) -> NodeResult<String> {
+pub(crate) async fn consume(state: &NodeState, r: &CustomerPinRequest) -> NodeResult<String> {
     let g = state.verify_grant(r.grant.as_ref())?;
     state
         .consume_grant(
@@ -79,11 +94,11 @@ async fn consume(state: &NodeState, r: &CustomerPinRequest) -> NodeResult<String
     Ok(g.org_id)
 }
 
-fn pin_error(e: PinError) -> NodeError {
+pub(crate) fn pin_error(e: PinError) -> NodeError {
     NodeError::invalid(e.to_string())
 }
 
-fn proof_invalid(what: &str) -> NodeError {
+pub(crate) fn proof_invalid(what: &str) -> NodeError {
     NodeError::new(ErrorCode::PinProofInvalid, what.to_owned())
 }
 
@@ -117,6 +132,9 @@ pub(crate) async fn peer_customer_pin(
     check_shape(&r, step)?;
     let org_id = consume(state, &r).await?;
     let customer = r.customer_id.as_str();
+    if factor_of(r.factor, "factor")? == CustomerFactor::Questions {
+        return crate::customer_recovery::step(state, &org_id, customer, step, &r).await;
+    }
     match step {
         CustomerPinStep::Evaluate => evaluate(state, &org_id, customer, &r.blinded).await,
         CustomerPinStep::Enroll => enroll(state, &org_id, customer, &r).await,
@@ -129,13 +147,11 @@ pub(crate) async fn peer_customer_pin(
     }
 }
 
-async fn open_key(
+pub(crate) async fn open_key(
     state: &NodeState,
-    org_id: &str,
-    customer: &str,
+    id: String,
     sealed: Vec<u8>,
 ) -> NodeResult<OprfKey> {
-    let id = key_id(org_id, customer);
     let bytes = state.ks(move |k| k.open_blob(&id, &sealed)).await?;
     OprfKey::from_bytes(&bytes).map_err(|e| NodeError::internal(format!("stored OPRF key: {e}")))
 }
@@ -170,7 +186,7 @@ async fn evaluate(
             return Err(NodeError::new(ErrorCode::PinNotSet, "no PIN is set"));
         }
     };
-    let key = open_key(state, org_id, customer, sealed).await?;
+    let key = open_key(state, key_id(org_id, customer), sealed).await?;
     let evaluated = key.evaluate(blinded).map_err(pin_error)?;
     let left = u32::try_from((max - failures).max(0)).unwrap_or(0);
     tracing::info!(org = %org_id, customer = %customer, attempts_left = left, "PIN attempt counted");
@@ -265,6 +281,9 @@ async fn commit(
     r: &CustomerPinRequest,
 ) -> NodeResult<CustomerPinResponse> {
     let rec = state.store.pin_record(org_id, customer).await?;
+    if let Some(q) = &r.questions {
+        return crate::customer_recovery::commit_with_pin(state, org_id, customer, r, q, rec).await;
+    }
     let old = rec.as_ref().and_then(|rec| rec.verify_key.clone());
     if let Some(rec) = &rec
         && rec.enroll_nonce.as_deref() == Some(r.nonce.as_slice())
@@ -282,10 +301,26 @@ async fn commit(
         return Err(NodeError::invalid("verify key is not an Ed25519 point"));
     }
     if let Some(old) = &old {
+        // Over an enrolled PIN: signed by the old PIN (update) or by the recovery
+        // factor (reset; its unlock issued the rekey nonce the enrollment used).
+        let signer_key = match factor_of(r.signer, "signer")? {
+            CustomerFactor::Pin => old.clone(),
+            CustomerFactor::Questions => state
+                .store
+                .recovery_record(org_id, customer)
+                .await?
+                .and_then(|rec| rec.verify_key)
+                .ok_or_else(|| {
+                    NodeError::new(ErrorCode::RecoveryNotSet, "no recovery is set up")
+                })?,
+        };
         let msg = pin::commit_message(org_id, customer, &r.nonce, &r.verify_key);
-        if !pin::verify_signature(old, &msg, &r.signature) {
-            tracing::warn!(org = %org_id, customer = %customer, "PIN change refused: bad signature");
-            return Err(proof_invalid("the PIN change is not signed by the old PIN"));
+        if !pin::verify_signature(&signer_key, &msg, &r.signature) {
+            tracing::warn!(org = %org_id, customer = %customer, signer = r.signer,
+                "PIN change refused: bad signature");
+            return Err(proof_invalid(
+                "the PIN change is not signed by the old PIN or the recovery factor",
+            ));
         }
     }
     if !state

@@ -34,6 +34,7 @@ pub mod config;
 mod coordinator;
 mod customer;
 mod customer_ops;
+mod customer_recovery;
 mod error;
 mod export;
 mod identity;

@@ -122,6 +122,11 @@ codes! {
     /// use it, never the organization's own routes; or a customer request names a key of
     /// someone else.
     CustomerKey = "customer_key" => PermissionDenied,
+    /// Node 2 counted the customer's allowed recovery (security question) attempts without
+    /// a successful one: that factor is locked.
+    RecoveryLocked = "recovery_locked" => FailedPrecondition,
+    /// The customer has no enrolled recovery factor.
+    RecoveryNotSet = "recovery_not_set" => FailedPrecondition,
     /// Storage failed.
     Storage = "storage" => Unavailable,
     /// A bug or an invariant violation; details are in the node's log only.

@@ -349,6 +349,19 @@ pub fn customer_pin_params(r: &crate::pb::CustomerPinRequest) -> [u8; 32] {
     for p in &r.permits {
         put(&mut h, p);
     }
+    // The factor and signer were added after v1; a PIN step signed by the PIN (both 0)
+    // hashes as before.
+    if r.factor != 0 || r.signer != 0 {
+        h.update(b"factor/v1\0");
+        h.update(r.factor.to_be_bytes());
+        h.update(r.signer.to_be_bytes());
+    }
+    if let Some(q) = &r.questions {
+        h.update(b"questions/v1\0");
+        put(&mut h, &q.nonce);
+        put(&mut h, &q.verify_key);
+        put(&mut h, &q.signature);
+    }
     h.finalize().into()
 }
 
@@ -436,6 +449,40 @@ mod tests {
             sign_params(Protocol::Cggmp, "m", b"x"),
             sign_params(Protocol::Dkls23, "m", b"x")
         );
+    }
+
+    #[test]
+    fn customer_steps_bind_the_factor_signer_and_questions() {
+        use crate::pb::{CustomerFactor, CustomerPinRequest, CustomerQuestionsCommit};
+        let base = CustomerPinRequest {
+            step: 4,
+            customer_id: "c".into(),
+            nonce: vec![1; 32],
+            ..Default::default()
+        };
+        let mut seen = vec![customer_pin_params(&base)];
+        let mut f = base.clone();
+        f.factor = CustomerFactor::Questions as i32;
+        seen.push(customer_pin_params(&f));
+        let mut g = base.clone();
+        g.signer = CustomerFactor::Questions as i32;
+        seen.push(customer_pin_params(&g));
+        let mut q = base.clone();
+        q.questions = Some(CustomerQuestionsCommit {
+            nonce: vec![2; 32],
+            ..Default::default()
+        });
+        seen.push(customer_pin_params(&q));
+        let mut q2 = q.clone();
+        if let Some(x) = q2.questions.as_mut() {
+            x.verify_key = vec![3; 32];
+        }
+        seen.push(customer_pin_params(&q2));
+        for (i, a) in seen.iter().enumerate() {
+            for b in &seen[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use planbok_api::List;
 use planbok_api::customers::{
     Challenge, CreateChallenge, CreateCustomer, Customer, GatewayChallenge, GatewayCommit,
-    GatewayEvaluate, GatewayEvaluated, GatewayUnlock, GatewayUnlocked,
+    GatewayEvaluate, GatewayEvaluated, GatewayRecoveryCommit, GatewayUnlock, GatewayUnlocked,
 };
 
 use crate::client::{Client, Error};
@@ -24,7 +24,8 @@ impl Client {
         self.get(&format!("/v2/customers?page={page}&limit=100"))
     }
 
-    /// `POST /v2/customers/{id}/{operation}` (`initialize`, `update-pin`): a challenge
+    /// `POST /v2/customers/{id}/{operation}` (`initialize`, `update-pin`, `recovery`,
+    /// `reset-pin`): a challenge
     /// whose `redirectUrl` is the Gateway URL carrying the one-time token.
     pub fn create_challenge(
         &self,
@@ -65,5 +66,34 @@ impl Client {
     /// `POST /gateway/api/pin/commit`.
     pub fn gateway_commit(&self, body: &GatewayCommit) -> Result<Challenge, Error> {
         self.post("/gateway/api/pin/commit", body)
+    }
+
+    /// `POST /gateway/api/recovery/evaluate`: one counted recovery attempt (reset-pin).
+    pub fn gateway_recovery_evaluate(
+        &self,
+        body: &GatewayEvaluate,
+    ) -> Result<GatewayEvaluated, Error> {
+        self.post("/gateway/api/recovery/evaluate", body)
+    }
+
+    /// `POST /gateway/api/recovery/unlock`: the rekey nonce for the new PIN.
+    pub fn gateway_recovery_unlock(&self, body: &GatewayUnlock) -> Result<GatewayUnlocked, Error> {
+        self.post("/gateway/api/recovery/unlock", body)
+    }
+
+    /// `POST /gateway/api/recovery/enroll`.
+    pub fn gateway_recovery_enroll(
+        &self,
+        body: &GatewayEvaluate,
+    ) -> Result<GatewayEvaluated, Error> {
+        self.post("/gateway/api/recovery/enroll", body)
+    }
+
+    /// `POST /gateway/api/recovery/commit` (`recovery` challenges).
+    pub fn gateway_recovery_commit(
+        &self,
+        body: &GatewayRecoveryCommit,
+    ) -> Result<Challenge, Error> {
+        self.post("/gateway/api/recovery/commit", body)
     }
 }

@@ -11,12 +11,14 @@ use base64::Engine as _;
 use planbok_api::customers::{
     GatewayChallenge, GatewayCommit, GatewayEvaluate, GatewayEvaluated, GatewayPin, GatewayUnlock,
 };
-pub use planbok_envelope::pin::PinError;
-use planbok_envelope::pin::{self, Blinded, KdfParams, PinKeys};
+use planbok_envelope::pin::{self, Blinded, KdfParams};
+pub use planbok_envelope::pin::{PinError, PinKeys};
 use rand_core::{OsRng, RngCore as _};
 use zeroize::Zeroizing;
 
 pub mod ops;
+mod recovery;
+pub use recovery::{OpenedRecovery, PreparedAnswers};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
@@ -43,6 +45,12 @@ pub enum GatewayError {
     /// transaction).
     #[error("the operation cannot be prepared: {0}")]
     Request(String),
+    /// Security questions, answers or hints refused (never names an answer).
+    #[error(transparent)]
+    Recovery(#[from] planbok_envelope::recovery::RecoveryError),
+    /// A question id that is not in the catalog.
+    #[error("unknown question id {0:?}")]
+    UnknownQuestion(String),
 }
 
 /// PINs refused whatever their shape: the most common 6-digit choices that are neither a
@@ -134,7 +142,7 @@ impl GatewayLink {
     }
 }
 
-fn decode(what: &'static str, s: &str) -> Result<Vec<u8>, GatewayError> {
+pub(crate) fn decode(what: &'static str, s: &str) -> Result<Vec<u8>, GatewayError> {
     B64.decode(s).map_err(|_| GatewayError::Malformed(what))
 }
 
@@ -225,6 +233,42 @@ impl PreparedPin {
         secret: &[u8; 32],
         old: Option<&OpenedPin>,
     ) -> Result<GatewayCommit, GatewayError> {
+        let signer = old.map(|o| (&o.keys, None));
+        Ok(self.enroll_with(challenge, evaluated, secret, signer)?.0)
+    }
+
+    /// The commit of the first PIN and its keys, which then sign the security questions'
+    /// enrollment ([`PreparedAnswers::enroll`]); add that as the commit's `recovery`.
+    pub fn enroll_first(
+        self,
+        challenge: &GatewayChallenge,
+        evaluated: &GatewayEvaluated,
+        secret: &[u8; 32],
+    ) -> Result<(GatewayCommit, PinKeys), GatewayError> {
+        self.enroll_with(challenge, evaluated, secret, None)
+    }
+
+    /// The commit of a new PIN after recovery: wraps the recovered secret (the same
+    /// `S_c`), signed by the security questions' unlock key.
+    pub fn enroll_reset(
+        self,
+        challenge: &GatewayChallenge,
+        evaluated: &GatewayEvaluated,
+        recovered: &OpenedRecovery,
+    ) -> Result<GatewayCommit, GatewayError> {
+        let signer = Some((recovered.keys(), Some("securityQuestions")));
+        Ok(self
+            .enroll_with(challenge, evaluated, recovered.secret(), signer)?
+            .0)
+    }
+
+    fn enroll_with(
+        self,
+        challenge: &GatewayChallenge,
+        evaluated: &GatewayEvaluated,
+        secret: &[u8; 32],
+        signer: Option<(&PinKeys, Option<&str>)>,
+    ) -> Result<(GatewayCommit, PinKeys), GatewayError> {
         let nonce = decode("enrollment nonce", &evaluated.nonce)?;
         let keys = self.blinded.finish(
             &decode("evaluation", &evaluated.evaluated)?,
@@ -232,16 +276,20 @@ impl PreparedPin {
             &challenge.customer_id,
         )?;
         let verify_key = keys.verify_key();
-        let signature = old.map(|o| B64.encode(o.keys.sign_commit(&nonce, &verify_key)));
-        Ok(GatewayCommit {
+        let signature = signer
+            .map(|(k, _)| B64.encode(k.sign_commit_of(pin::Factor::Pin, &nonce, &verify_key)));
+        let commit = GatewayCommit {
             nonce: evaluated.nonce.clone(),
             verify_key: B64.encode(verify_key),
             signature,
+            signer: signer.and_then(|(_, s)| s.map(str::to_owned)),
             salt: B64.encode(&self.salt),
             params: serde_json::to_value(self.params)
                 .map_err(|_| GatewayError::Malformed("parameters"))?,
             wrapped: B64.encode(keys.wrap(secret)?),
-        })
+            recovery: None,
+        };
+        Ok((commit, keys))
     }
 }
 
@@ -271,6 +319,11 @@ impl OpenedPin {
     /// The customer secret `S_c`.
     pub fn secret(&self) -> &[u8; 32] {
         &self.secret
+    }
+
+    /// The PIN's keys (they sign a change of the security questions).
+    pub fn keys(&self) -> &PinKeys {
+        &self.keys
     }
 }
 

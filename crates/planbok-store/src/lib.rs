@@ -20,6 +20,7 @@ mod error;
 mod node;
 mod node_customers;
 mod node_pins;
+mod node_recovery;
 pub mod server;
 
 pub use credentials::{DatabaseCredentials, OpenBaoDatabase};
@@ -30,4 +31,5 @@ pub use node::{
     OrgSecretRecord,
 };
 pub use node_pins::{PinAttempt, PinRecord};
+pub use node_recovery::RecoveryRecord;
 pub use server::ServerStore;

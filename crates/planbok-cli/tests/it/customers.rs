@@ -6,9 +6,10 @@ use planbok_envelope::pin::{self, PinError};
 use planbok_proto::grant;
 use planbok_proto::pb::{CustomerPinRequest, CustomerPinStep, Operation};
 use planbok_sdk::Client;
+use planbok_sdk::api::customers::RecoveryQuestion;
 use planbok_sdk::api::customers::{CreateChallenge, CreateCustomer, GatewayEvaluated};
 use planbok_sdk::gateway::{
-    GatewayError, GatewayLink, OpenedPin, PreparedPin, new_customer_secret,
+    GatewayError, GatewayLink, OpenedPin, PreparedAnswers, PreparedPin, new_customer_secret,
 };
 use planbok_store::server::ServerStore;
 use planbok_testkit::cluster::NodeRole::Node2;
@@ -23,6 +24,20 @@ pub(crate) const B64: base64::engine::GeneralPurpose =
     base64::engine::general_purpose::URL_SAFE_NO_PAD;
 pub(crate) const PIN: &str = "284913";
 pub(crate) const NEW_PIN: &str = "730518";
+/// The security questions every test customer sets up (initialize makes them mandatory).
+pub(crate) const ANSWERS: [&str; 3] = ["Rex the Dog", "Zürich", "St. Mary's"];
+pub(crate) const ANSWERS_CLI: &str = "Rex the Dog,Zürich,St. Mary's";
+
+pub(crate) fn questions() -> Vec<RecoveryQuestion> {
+    ["first_pet", "birth_city", "first_school"]
+        .iter()
+        .map(|id| RecoveryQuestion {
+            id: Some((*id).into()),
+            text: None,
+            hint: None,
+        })
+        .collect()
+}
 
 pub(crate) fn customer(s: &Stack) -> String {
     s.owner
@@ -57,14 +72,32 @@ pub(crate) fn gateway(url: &str) -> Client {
     Client::gateway(&link.origin, &link.token)
 }
 
-/// Sets the first PIN the way the Gateway does; returns the customer secret it made.
+/// Sets the first PIN and the security questions ([`ANSWERS`]) the way the Gateway
+/// does; returns the customer secret it made.
 pub(crate) fn initialize(url: &str, pin: &str) -> Zeroizing<[u8; 32]> {
+    initialize_with(url, pin, &questions(), &ANSWERS)
+}
+
+/// [`initialize`] with other questions and answers.
+pub(crate) fn initialize_with(
+    url: &str,
+    pin: &str,
+    qs: &[RecoveryQuestion],
+    answers: &[&str],
+) -> Zeroizing<[u8; 32]> {
     let gw = gateway(url);
     let ch = gw.gateway_challenge().unwrap();
     let (prepared, req) = PreparedPin::new_pin(pin, None).unwrap();
+    let (prepared_answers, rec_req) = PreparedAnswers::new_answers(qs, answers).unwrap();
     let eval = gw.gateway_enroll(&req).unwrap();
+    let rec_eval = gw.gateway_recovery_enroll(&rec_req).unwrap();
     let secret = new_customer_secret();
-    let commit = prepared.enroll(&ch, &eval, &secret, None).unwrap();
+    let (mut commit, keys) = prepared.enroll_first(&ch, &eval, &secret).unwrap();
+    commit.recovery = Some(
+        prepared_answers
+            .enroll(&ch, &rec_eval, &secret, &keys)
+            .unwrap(),
+    );
     assert_eq!(gw.gateway_commit(&commit).unwrap().status, "complete");
     secret
 }
@@ -81,7 +114,7 @@ pub(crate) fn attempt(
     (prepared.open(&ch, &eval), eval)
 }
 
-fn status(s: &Stack, id: &str) -> String {
+pub(crate) fn status(s: &Stack, id: &str) -> String {
     s.owner.customer(id).unwrap().pin_status
 }
 
@@ -91,7 +124,7 @@ pub(crate) async fn server_db(s: &Stack) -> sqlx::AnyConnection {
     sqlx::AnyConnection::connect(url).await.unwrap()
 }
 
-async fn outbox_events(s: &Stack) -> Vec<String> {
+pub(crate) async fn outbox_events(s: &Stack) -> Vec<String> {
     let mut db = server_db(s).await;
     sqlx::query_scalar("SELECT event FROM webhook_events ORDER BY created_at_ms")
         .fetch_all(&mut db)
@@ -99,7 +132,7 @@ async fn outbox_events(s: &Stack) -> Vec<String> {
         .unwrap()
 }
 
-fn audit_actions(s: &Stack) -> Vec<String> {
+pub(crate) fn audit_actions(s: &Stack) -> Vec<String> {
     let data = assert_ok(
         s.owner
             .raw("GET", "/v2/audit-logs?limit=100", None)
@@ -216,10 +249,22 @@ async fn a_customer_sets_and_changes_a_pin_through_the_gateway(opts: Options) {
     // The end user: a weak PIN is refused by the client, a good one is set.
     let (ok, out) = cli(&s, &["customer", "complete", &url, "--pin", "123456"], None);
     assert!(!ok && out.contains("weak PIN"), "{out}");
+    // Recovery is part of onboarding: no answers, no PIN.
+    let (ok, out) = cli(&s, &["customer", "complete", &url, "--pin", PIN], None);
+    assert!(!ok && out.contains("needs --answers"), "{out}");
     let started = std::time::Instant::now();
     let (ok, out) = cli(
         &s,
-        &["customer", "complete", &url, "--pin", PIN, "--json"],
+        &[
+            "customer",
+            "complete",
+            &url,
+            "--pin",
+            PIN,
+            "--answers",
+            ANSWERS_CLI,
+            "--json",
+        ],
         None,
     );
     // A figure for docs/benchmarks.md, not an assertion.
@@ -235,7 +280,19 @@ async fn a_customer_sets_and_changes_a_pin_through_the_gateway(opts: Options) {
     assert_eq!(seen.status, "complete");
     assert_eq!(seen.result.unwrap()["pinStatus"], "set");
     // The token was for one completion.
-    let (ok, out) = cli(&s, &["customer", "complete", &url, "--pin", PIN], None);
+    let (ok, out) = cli(
+        &s,
+        &[
+            "customer",
+            "complete",
+            &url,
+            "--pin",
+            PIN,
+            "--answers",
+            ANSWERS_CLI,
+        ],
+        None,
+    );
     assert!(!ok && out.contains("unauthorized"), "{out}");
     assert_err(
         s.owner

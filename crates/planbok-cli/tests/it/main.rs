@@ -43,6 +43,8 @@ mod customer_wallet_drills;
 mod customer_wallets;
 mod customers;
 mod customers_drills;
+mod customers_recovery;
+mod customers_recovery_drills;
 mod deploy;
 mod dev_replicas;
 mod drills;

@@ -436,6 +436,8 @@ pub fn node_error(s: tonic::Status) -> ApiError {
         Node::PinProofInvalid => Api::PinProofInvalid,
         Node::PermitRequired => Api::PermitRequired,
         Node::CustomerKey => Api::CustomerWallet,
+        Node::RecoveryLocked => Api::RecoveryLocked,
+        Node::RecoveryNotSet => Api::RecoveryNotSet,
         Node::KeyDisabled => {
             tracing::error!(alert = true, request_id = %context::request_id(), error = %msg,
                 "a node refused a disabled key (DKLs23 ban)");

@@ -50,11 +50,20 @@ pub(crate) fn customer_view(c: &CustomerRecord) -> Customer {
         ref_id: c.ref_id.clone(),
         email: c.email.clone(),
         pin_status: c.pin_status.clone(),
-        has_recovery: false,
-        recovery_methods: Vec::new(),
+        has_recovery: c.recovery.is_some(),
+        recovery_methods: recovery_methods(c),
         create_date: rfc3339(c.created_at_ms),
         update_date: rfc3339(c.updated_at_ms),
     }
+}
+
+/// The recovery methods a customer has set up.
+pub(crate) fn recovery_methods(c: &CustomerRecord) -> Vec<String> {
+    let mut m = Vec::new();
+    if c.recovery.is_some() {
+        m.push(planbok_api::customers::RECOVERY_SECURITY_QUESTIONS.to_owned());
+    }
+    m
 }
 
 /// A pending challenge past its expiry is expired, whatever housekeeping has done yet.
@@ -134,6 +143,7 @@ pub(crate) async fn create(
             email: email.clone(),
             pin_status: "unset".into(),
             pin: None,
+            recovery: None,
             created_at_ms: now,
             updated_at_ms: now,
         };
@@ -205,9 +215,23 @@ pub(crate) enum Kind {
     SignTransaction,
     /// Export every key of the customer.
     Export,
+    /// Set or change the security questions (needs the PIN).
+    Recovery,
+    /// Recover the customer secret with the security questions and set a new PIN (also
+    /// ends a PIN lockout).
+    ResetPin,
 }
 
 impl Kind {
+    /// Every kind, for the tests driven by this table.
+    #[cfg(test)]
+    pub(crate) const ALL: &[Kind] = &[
+        Kind::Initialize,
+        Kind::UpdatePin,
+        Kind::Recovery,
+        Kind::ResetPin,
+    ];
+
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             Kind::Initialize => "initialize",
@@ -217,6 +241,8 @@ impl Kind {
             Kind::SignTypedData => "sign_typed_data",
             Kind::SignTransaction => "sign_transaction",
             Kind::Export => "export_private_keys",
+            Kind::Recovery => "recovery",
+            Kind::ResetPin => "reset_pin",
         }
     }
     pub(crate) fn parse(s: &str) -> Option<Kind> {
@@ -228,13 +254,18 @@ impl Kind {
             "sign_typed_data" => Some(Kind::SignTypedData),
             "sign_transaction" => Some(Kind::SignTransaction),
             "export_private_keys" => Some(Kind::Export),
+            "recovery" => Some(Kind::Recovery),
+            "reset_pin" => Some(Kind::ResetPin),
             _ => None,
         }
     }
     /// An operation on the customer's keys (completed by `POST /gateway/api/operation`),
-    /// as opposed to a PIN change.
+    /// as opposed to a PIN or recovery change.
     pub(crate) fn is_operation(self) -> bool {
-        !matches!(self, Kind::Initialize | Kind::UpdatePin)
+        !matches!(
+            self,
+            Kind::Initialize | Kind::UpdatePin | Kind::Recovery | Kind::ResetPin
+        )
     }
     /// The audit action of its creation.
     fn action(self) -> &'static str {
@@ -246,19 +277,28 @@ impl Kind {
             Kind::SignTypedData => "customer.sign_typed_data",
             Kind::SignTransaction => "customer.sign_transaction",
             Kind::Export => "customer.export_private_keys",
+            Kind::Recovery => "customer.recovery",
+            Kind::ResetPin => "customer.reset_pin",
         }
     }
 }
 
-/// The hook of the recovery gate (409 `recovery_required` until `hasRecovery`, issue 12):
-/// whether a challenge of `kind` needs the customer's recovery to be set up. The check
-/// itself belongs to the recovery work (branch `wave2-crecov`), which calls this.
-#[allow(
-    dead_code,
-    reason = "called by the recovery gate, which lands separately (wave2-crecov)"
-)]
+/// Whether a challenge of `kind` needs a recovery method set up first: every operation on
+/// the customer's keys (wallet creation, signing, export), so a customer who forgets the
+/// PIN never strands funds. Setting up the PIN and recovery themselves never does.
 pub(crate) fn requires_recovery(kind: Kind) -> bool {
     kind.is_operation()
+}
+
+/// 409 `recovery_required` when `kind` needs recovery and the customer has none.
+pub(crate) fn check_recovery(kind: Kind, customer: &CustomerRecord) -> ApiResult<()> {
+    if requires_recovery(kind) && customer.recovery.is_none() {
+        return Err(ApiError::new(
+            planbok_api::ErrorCode::RecoveryRequired,
+            "the customer has no recovery method; set one up first (POST /v2/customers/{id}/recovery)",
+        ));
+    }
+    Ok(())
 }
 
 /// What a new challenge is, besides its customer: its kind, the request's idempotency
@@ -300,30 +340,39 @@ pub(crate) fn return_url(v: Option<&str>) -> ApiResult<Option<String>> {
     Ok(return_url)
 }
 
-/// Refuses a challenge of `kind` for the customer in its present PIN state.
+/// Refuses a challenge of `kind` for the customer in its present state: the PIN's status
+/// (a locked customer can only reset the PIN) and recovery.
 pub(crate) fn check_pin_state(kind: Kind, customer: &CustomerRecord) -> ApiResult<()> {
+    use planbok_api::ErrorCode as E;
     match (kind, customer.pin_status.as_str()) {
+        (k, "unset") if k != Kind::Initialize => {
+            return Err(ApiError::new(
+                E::PinNotSet,
+                "the customer has no PIN; initialize first",
+            ));
+        }
+        (Kind::ResetPin, _) => {}
         (_, "locked") => {
             return Err(ApiError::new(
-                planbok_api::ErrorCode::CustomerLocked,
-                "the customer is locked out (too many PIN attempts)",
+                E::CustomerLocked,
+                "the customer is locked out (too many PIN attempts); reset the PIN",
             ));
         }
         (Kind::Initialize, "set") => {
             return Err(ApiError::new(
-                planbok_api::ErrorCode::PinAlreadySet,
+                E::PinAlreadySet,
                 "the customer has a PIN; use update-pin",
-            ));
-        }
-        (k, "unset") if k != Kind::Initialize => {
-            return Err(ApiError::new(
-                planbok_api::ErrorCode::PinNotSet,
-                "the customer has no PIN; initialize first",
             ));
         }
         _ => {}
     }
-    Ok(())
+    if kind == Kind::ResetPin && customer.recovery.is_none() {
+        return Err(ApiError::new(
+            E::RecoveryNotSet,
+            "the customer has no recovery method to reset the PIN with",
+        ));
+    }
+    check_recovery(kind, customer)
 }
 
 /// A customer of the caller's organization, or 404.
@@ -420,10 +469,19 @@ pub(crate) async fn open_challenge(
             "Challenge created",
             challenge_view(&rec, Some(gateway.clone())),
         )?;
+        let events = match kind {
+            Kind::ResetPin => vec![event(
+                &caller.org_id,
+                "customer.recovery_initiated",
+                serde_json::json!({ "customerId": customer_id, "challengeId": id }),
+                now,
+            )],
+            _ => Vec::new(),
+        };
         let commit = Commit {
             audit: vec![op.draft("success", None)],
             idempotency: Some(idem.done(201, stored)),
-            events: Vec::new(),
+            events,
         };
         app.store
             .create_challenge(&rec, &commit)
@@ -467,6 +525,32 @@ pub(crate) async fn update_pin(
     create_challenge(app, caller, ctx, headers, id, body, Kind::UpdatePin).await
 }
 
+/// `POST /v2/customers/{id}/recovery`: a challenge to set or change the security
+/// questions (needs the PIN).
+pub(crate) async fn recovery(
+    State(app): State<App>,
+    Extension(caller): Extension<Caller>,
+    Extension(ctx): Extension<Ctx>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Body<CreateChallenge>,
+) -> ApiResult<Response> {
+    create_challenge(app, caller, ctx, headers, id, body, Kind::Recovery).await
+}
+
+/// `POST /v2/customers/{id}/reset-pin`: a challenge to recover with the security
+/// questions and set a new PIN (also for a locked customer).
+pub(crate) async fn reset_pin(
+    State(app): State<App>,
+    Extension(caller): Extension<Caller>,
+    Extension(ctx): Extension<Ctx>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Body<CreateChallenge>,
+) -> ApiResult<Response> {
+    create_challenge(app, caller, ctx, headers, id, body, Kind::ResetPin).await
+}
+
 /// `GET /v2/customers/{id}/challenges`.
 pub(crate) async fn list_challenges(
     State(app): State<App>,
@@ -500,4 +584,57 @@ pub(crate) async fn get_challenge(
         .await?
         .ok_or_else(|| ApiError::not_found("challenge"))?;
     Ok(ok(StatusCode::OK, "Challenge", challenge_view(&ch, None)))
+}
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "a test: a panic is the failure report")]
+mod tests {
+    use super::*;
+
+    fn customer(recovery: bool) -> CustomerRecord {
+        CustomerRecord {
+            id: "c".into(),
+            org_id: "o".into(),
+            name: "n".into(),
+            ref_id: None,
+            email: None,
+            pin_status: "set".into(),
+            pin: None,
+            recovery: recovery.then(|| planbok_store::server::RecoveryEnrollment {
+                salt: vec![0; 16],
+                params: "{}".into(),
+                wrap: vec![0; 61],
+                questions: "[]".into(),
+            }),
+            created_at_ms: 0,
+            updated_at_ms: 0,
+        }
+    }
+
+    /// Driven by the table of kinds: every kind that needs recovery is refused with
+    /// `recovery_required` without it and passes with it; the kinds that set up the PIN
+    /// and recovery themselves never need it (else no customer could ever get there).
+    #[test]
+    fn recovery_is_required_exactly_where_the_table_says() {
+        for &kind in Kind::ALL {
+            assert_eq!(Kind::parse(kind.as_str()), Some(kind));
+            let without = check_recovery(kind, &customer(false));
+            if requires_recovery(kind) {
+                let e = without.unwrap_err();
+                assert_eq!(e.code, planbok_api::ErrorCode::RecoveryRequired, "{kind:?}");
+                assert_eq!(e.code.http_status(), 409);
+            } else {
+                assert!(without.is_ok(), "{kind:?}");
+            }
+            assert!(check_recovery(kind, &customer(true)).is_ok(), "{kind:?}");
+        }
+        for kind in [
+            Kind::Initialize,
+            Kind::UpdatePin,
+            Kind::Recovery,
+            Kind::ResetPin,
+        ] {
+            assert!(!requires_recovery(kind), "{kind:?}");
+        }
+    }
 }

@@ -15,7 +15,9 @@ use planbok_api::customers::{
     GatewayChallenge, GatewayCommit, GatewayEvaluate, GatewayEvaluated, GatewayPin, GatewayUnlock,
     GatewayUnlocked,
 };
-use planbok_proto::pb::{CustomerPinRequest, CustomerPinStep};
+use planbok_proto::pb::{
+    CustomerFactor, CustomerPinRequest, CustomerPinStep, CustomerQuestionsCommit,
+};
 use planbok_store::server::{ChallengeRecord, Commit, PinEnrollment};
 use serde::Deserialize;
 
@@ -34,7 +36,8 @@ use crate::webhooks::event;
 #[derive(Debug, Clone)]
 pub(crate) struct Gate(pub(crate) ChallengeRecord);
 
-const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+pub(crate) const B64: base64::engine::GeneralPurpose =
+    base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 pub(crate) fn bytes(field: &str, s: &str, len: usize) -> ApiResult<Vec<u8>> {
     match B64.decode(s.trim()) {
@@ -45,11 +48,11 @@ pub(crate) fn bytes(field: &str, s: &str, len: usize) -> ApiResult<Vec<u8>> {
     }
 }
 
-fn kind_of(ch: &ChallengeRecord) -> ApiResult<Kind> {
+pub(crate) fn kind_of(ch: &ChallengeRecord) -> ApiResult<Kind> {
     Kind::parse(&ch.kind).ok_or_else(|| ApiError::internal(format!("challenge kind {:?}", ch.kind)))
 }
 
-fn wrong_step(what: &str) -> ApiError {
+pub(crate) fn wrong_step(what: &str) -> ApiError {
     ApiError::new(
         ErrorCode::ChallengeNotPending,
         format!("this challenge does not take {what}"),
@@ -67,7 +70,7 @@ struct Params {
     p: u32,
 }
 
-fn check_params(v: &serde_json::Value) -> ApiResult<String> {
+pub(crate) fn check_params(v: &serde_json::Value) -> ApiResult<String> {
     let p: Params = serde_json::from_value(v.clone())
         .map_err(|_| ApiError::invalid("params must be {version, mKib, t, p}"))?;
     if p.version != 1 || p.m_kib < 64 * 1024 || p.t < 3 || p.p == 0 || p.p > 8 {
@@ -98,7 +101,8 @@ pub(crate) fn draft(
 
 /// Runs one PIN step at Node 2 (through Node 1). A lockout is recorded here: the
 /// challenge fails, the customer is marked locked, and, the first time, an audit entry and
-/// a `customer.locked_out` event are written with it.
+/// a `customer.locked_out` event are written with it. A lockout of the security
+/// questions fails the challenge with `recovery_locked` (audited).
 pub(crate) async fn pin_step(
     app: &App,
     ctx: &Ctx,
@@ -123,6 +127,23 @@ pub(crate) async fn pin_step(
             )]);
             if app.store.lock_customer(ch, now, &commit).await? {
                 tracing::warn!(org = %ch.org_id, customer = %ch.customer_id, "customer locked out after too many PIN attempts");
+            }
+            Err(e)
+        }
+        Err(e) if e.code == ErrorCode::RecoveryLocked => {
+            let commit = Commit::audit(draft(
+                ch,
+                ctx,
+                "customer.recovery_locked_out",
+                "failure",
+                serde_json::json!({ "challengeId": ch.id }),
+            ));
+            if app
+                .store
+                .fail_challenge(ch, "recovery_locked", now_ms(), &commit)
+                .await?
+            {
+                tracing::warn!(org = %ch.org_id, customer = %ch.customer_id, "recovery by questions locked after too many wrong answers");
             }
             Err(e)
         }
@@ -157,6 +178,10 @@ pub(crate) async fn challenge(
         }),
         None => None,
     };
+    let recovery = match &customer.recovery {
+        Some(r) => Some(super::gateway_recovery::view(r)?),
+        None => None,
+    };
     Ok(ok(
         StatusCode::OK,
         "Challenge",
@@ -167,6 +192,7 @@ pub(crate) async fn challenge(
             customer_id: ch.customer_id.clone(),
             expires_at: rfc3339(ch.expires_at_ms),
             pin,
+            recovery,
             return_url: ch.return_url.clone(),
             operation: super::gateway_ops::operation_view(&app, &ch).await?,
         },
@@ -181,7 +207,7 @@ pub(crate) async fn evaluate(
     body: Body<GatewayEvaluate>,
 ) -> ApiResult<Response> {
     let kind = kind_of(&ch)?;
-    if kind != Kind::UpdatePin && !kind.is_operation() {
+    if !(matches!(kind, Kind::UpdatePin | Kind::Recovery) || kind.is_operation()) {
         return Err(wrong_step("a PIN attempt"));
     }
     let mut req = request(&ch, CustomerPinStep::Evaluate);
@@ -220,13 +246,13 @@ pub(crate) async fn enroll(
     req.blinded = bytes("blinded", &body.value.blinded, 32)?;
     match (kind_of(&ch)?, body.value.rekey_nonce.as_deref()) {
         (Kind::Initialize, None) => {}
-        (Kind::UpdatePin, Some(n)) => req.nonce = bytes("rekeyNonce", n, 32)?,
+        (Kind::UpdatePin | Kind::ResetPin, Some(n)) => req.nonce = bytes("rekeyNonce", n, 32)?,
         (Kind::Initialize, Some(_)) => {
             return Err(ApiError::invalid("initialize takes no rekeyNonce"));
         }
-        (Kind::UpdatePin, None) => {
+        (Kind::UpdatePin | Kind::ResetPin, None) => {
             return Err(ApiError::invalid(
-                "update-pin needs the rekeyNonce of an unlock",
+                "a new PIN over a set one needs the rekeyNonce of an unlock",
             ));
         }
         _ => return Err(wrong_step("a PIN enrollment")),
@@ -250,7 +276,7 @@ pub(crate) async fn unlock(
     Extension(ctx): Extension<Ctx>,
     body: Body<GatewayUnlock>,
 ) -> ApiResult<Response> {
-    if kind_of(&ch)? != Kind::UpdatePin {
+    if !matches!(kind_of(&ch)?, Kind::UpdatePin | Kind::Recovery) {
         return Err(wrong_step("an unlock"));
     }
     let mut req = request(&ch, CustomerPinStep::Unlock);
@@ -290,30 +316,75 @@ pub(crate) async fn commit(
     let mut req = request(&ch, CustomerPinStep::Commit);
     req.nonce = bytes("nonce", &b.nonce, 32)?;
     req.verify_key = bytes("verifyKey", &b.verify_key, 32)?;
-    match (kind, b.signature.as_deref()) {
-        (Kind::Initialize, None) => {}
-        (Kind::UpdatePin, Some(s)) => req.signature = bytes("signature", s, 64)?,
-        (Kind::Initialize, Some(_)) => {
+    let signer = match b.signer.as_deref() {
+        None | Some("pin") => CustomerFactor::Pin,
+        Some("securityQuestions") => CustomerFactor::Questions,
+        Some(_) => {
+            return Err(ApiError::invalid("signer must be pin or securityQuestions"));
+        }
+    };
+    match (kind, b.signature.as_deref(), signer) {
+        (Kind::Initialize, None, CustomerFactor::Pin) => {}
+        (Kind::UpdatePin, Some(s), CustomerFactor::Pin)
+        | (Kind::ResetPin, Some(s), CustomerFactor::Questions) => {
+            req.signature = bytes("signature", s, 64)?;
+            req.signer = signer as i32;
+        }
+        (Kind::Initialize, _, _) => {
             return Err(ApiError::invalid("initialize takes no signature"));
         }
-        (Kind::UpdatePin, None) => {
+        (Kind::UpdatePin, _, _) => {
             return Err(ApiError::invalid(
                 "update-pin needs the old PIN's signature",
             ));
         }
-        _ => return Err(wrong_step("a PIN enrollment")),
+        (Kind::ResetPin, _, _) => {
+            return Err(ApiError::invalid(
+                "reset-pin needs the security questions' signature (signer securityQuestions)",
+            ));
+        }
+        _ => return Err(wrong_step("a PIN commit")),
     }
+    // Initialize: the security questions are enrolled with the PIN (mandatory).
+    let recovery = match (kind, &b.recovery) {
+        (Kind::Initialize, Some(r)) => Some(super::gateway_recovery::commit_parts(&ch, r)?),
+        (Kind::Initialize, None) => {
+            return Err(ApiError::invalid(
+                "initialize needs the security questions (recovery)",
+            ));
+        }
+        (_, Some(_)) => {
+            return Err(ApiError::invalid(
+                "only initialize takes recovery with the PIN",
+            ));
+        }
+        (_, None) => None,
+    };
     let pin = PinEnrollment {
         salt: bytes("salt", &b.salt, 16)?,
         params: check_params(&b.params)?,
         wrap: bytes("wrapped", &b.wrapped, 1 + 12 + 32 + 16)?,
     };
     let now = now_ms();
-    if !app.store.stage_pin(&ch.id, &pin, now).await? {
+    let staged = app.store.stage_pin(&ch.id, &pin, now).await?
+        && match &recovery {
+            Some((_, rec)) => app.store.stage_recovery(&ch.id, rec, now).await?,
+            None => true,
+        };
+    if !staged {
         return Err(ApiError::new(
             ErrorCode::ChallengeNotPending,
             "the challenge is no longer pending",
         ));
+    }
+    // Initialize: one commit at Node 2 for both (the questions signed by the new PIN), so
+    // no failure in between can leave a PIN without the questions that recover it.
+    if let Some((rec_req, _)) = recovery {
+        req.questions = Some(CustomerQuestionsCommit {
+            nonce: rec_req.nonce,
+            verify_key: rec_req.verify_key,
+            signature: rec_req.signature,
+        });
     }
     pin_step(&app, &ctx, &ch, req).await?;
     let (action, events) = match kind {
@@ -327,7 +398,19 @@ pub(crate) async fn commit(
             )],
         ),
         Kind::UpdatePin => ("customer.pin_updated", Vec::new()),
-        _ => return Err(wrong_step("a PIN enrollment")),
+        Kind::ResetPin => (
+            "customer.pin_reset",
+            vec![event(
+                &ch.org_id,
+                "customer.recovery_completed",
+                serde_json::json!({
+                    "customerId": ch.customer_id,
+                    "method": planbok_api::customers::RECOVERY_SECURITY_QUESTIONS,
+                }),
+                now,
+            )],
+        ),
+        _ => return Err(wrong_step("a PIN commit")),
     };
     let result = serde_json::json!({ "pinStatus": "set" });
     let commit = Commit::audit(draft(

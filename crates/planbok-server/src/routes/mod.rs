@@ -7,6 +7,7 @@ pub(crate) mod customer_wallets;
 pub(crate) mod customers;
 pub(crate) mod gateway;
 pub(crate) mod gateway_ops;
+pub(crate) mod gateway_recovery;
 mod members;
 mod ops;
 mod orgs;
@@ -120,6 +121,8 @@ pub(crate) fn routes() -> Router<App> {
         .route("/v2/customers/{id}", get(customers::get))
         .route("/v2/customers/{id}/initialize", post(customers::initialize))
         .route("/v2/customers/{id}/update-pin", post(customers::update_pin))
+        .route("/v2/customers/{id}/recovery", post(customers::recovery))
+        .route("/v2/customers/{id}/reset-pin", post(customers::reset_pin))
         .route(
             "/v2/customers/{id}/wallet/create",
             post(customer_wallets::wallet_create),
@@ -154,6 +157,22 @@ pub(crate) fn routes() -> Router<App> {
         .route("/gateway/api/pin/unlock", post(gateway::unlock))
         .route("/gateway/api/pin/commit", post(gateway::commit))
         .route("/gateway/api/operation", post(gateway_ops::operate))
+        .route(
+            "/gateway/api/recovery/evaluate",
+            post(gateway_recovery::evaluate),
+        )
+        .route(
+            "/gateway/api/recovery/unlock",
+            post(gateway_recovery::unlock),
+        )
+        .route(
+            "/gateway/api/recovery/enroll",
+            post(gateway_recovery::enroll),
+        )
+        .route(
+            "/gateway/api/recovery/commit",
+            post(gateway_recovery::commit),
+        )
         .route("/health", get(ops::health))
         .route("/ready", get(ops::ready))
         .route("/metrics", get(ops::metrics))

@@ -1,4 +1,4 @@
-//! Customers and their challenges (schema 7).
+//! Customers and their challenges (schemas 7 and 9).
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -24,6 +24,8 @@ pub struct CustomerRecord {
     pub pin_status: String,
     /// The enrolled PIN's public parts, once set.
     pub pin: Option<PinEnrollment>,
+    /// The enrolled security questions' public parts, once set.
+    pub recovery: Option<RecoveryEnrollment>,
     /// Unix ms.
     pub created_at_ms: i64,
     /// Unix ms.
@@ -39,6 +41,19 @@ pub struct PinEnrollment {
     pub params: String,
     /// `W_pin`: the customer secret wrapped under the PIN's key.
     pub wrap: Vec<u8>,
+}
+
+/// The security questions' public parts: nothing here tests an answer without Node 2.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoveryEnrollment {
+    /// The Argon2id salt.
+    pub salt: Vec<u8>,
+    /// The Argon2id parameters, JSON.
+    pub params: String,
+    /// `W_rec`: the customer secret wrapped under the answers' key.
+    pub wrap: Vec<u8>,
+    /// The questions and hints, JSON (never an answer).
+    pub questions: String,
 }
 
 /// A challenge: one operation the customer completes in the Gateway.
@@ -75,7 +90,8 @@ pub struct ChallengeRecord {
 }
 
 const CUSTOMER_COLUMNS: &str = "id, org_id, name, ref_id, email, pin_status, pin_salt, \
-     pin_params, pin_wrap, created_at_ms, updated_at_ms";
+     pin_params, pin_wrap, rec_salt, rec_params, rec_wrap, rec_questions, created_at_ms, \
+     updated_at_ms";
 
 const CHALLENGE_COLUMNS: &str = "id, org_id, customer_id, kind, status, token_hash, return_url, \
      result, error_code, created_at_ms, expires_at_ms, completed_at_ms, params";
@@ -88,6 +104,20 @@ fn customer_from_row(r: &AnyRow) -> Result<CustomerRecord, StoreError> {
         (Some(salt), Some(params), Some(wrap)) => Some(PinEnrollment { salt, params, wrap }),
         _ => None,
     };
+    let recovery = match (
+        r.try_get::<Option<Vec<u8>>, _>("rec_salt")?,
+        r.try_get::<Option<String>, _>("rec_params")?,
+        r.try_get::<Option<Vec<u8>>, _>("rec_wrap")?,
+        r.try_get::<Option<String>, _>("rec_questions")?,
+    ) {
+        (Some(salt), Some(params), Some(wrap), Some(questions)) => Some(RecoveryEnrollment {
+            salt,
+            params,
+            wrap,
+            questions,
+        }),
+        _ => None,
+    };
     Ok(CustomerRecord {
         id: r.try_get("id")?,
         org_id: r.try_get("org_id")?,
@@ -96,6 +126,7 @@ fn customer_from_row(r: &AnyRow) -> Result<CustomerRecord, StoreError> {
         email: r.try_get("email")?,
         pin_status: r.try_get("pin_status")?,
         pin,
+        recovery,
         created_at_ms: r.try_get("created_at_ms")?,
         updated_at_ms: r.try_get("updated_at_ms")?,
     })
@@ -296,9 +327,10 @@ impl ServerStore {
         Ok(n > 0)
     }
 
-    /// Completes a pending challenge whose staged PIN Node 2 has committed: the customer's
-    /// PIN becomes the staged one (status `set`), the challenge `complete` with `result`.
-    /// `false` (and nothing written) if the challenge is no longer pending.
+    /// Completes a pending challenge whose staged enrollments Node 2 has committed: the
+    /// customer's PIN becomes the staged one, if any (status `set`, which also ends a
+    /// lockout), and so do the security questions; the challenge `complete` with
+    /// `result`. `false` (and nothing written) if the challenge is no longer pending.
     pub async fn complete_pin_challenge(
         &self,
         ch: &ChallengeRecord,
@@ -309,7 +341,8 @@ impl ServerStore {
         let mut tx = self.begin().await?;
         let n = sqlx::query(
             "UPDATE customer_challenges SET status = 'complete', result = $1, completed_at_ms = $2 \
-             WHERE id = $3 AND status = 'pending' AND pending_wrap IS NOT NULL",
+             WHERE id = $3 AND status = 'pending' \
+             AND (pending_wrap IS NOT NULL OR pending_rec_wrap IS NOT NULL)",
         )
         .bind(result)
         .bind(now_ms)
@@ -320,11 +353,19 @@ impl ServerStore {
         if n == 0 {
             return Ok(false);
         }
+        // Each staged group is written whole or not at all (staging writes all its
+        // columns at once), so per-column COALESCE keeps the other group as it was.
         sqlx::query(
-            "UPDATE customers SET pin_status = 'set', \
-             pin_salt = (SELECT pending_salt FROM customer_challenges WHERE id = $1), \
-             pin_params = (SELECT pending_params FROM customer_challenges WHERE id = $1), \
-             pin_wrap = (SELECT pending_wrap FROM customer_challenges WHERE id = $1), \
+            "UPDATE customers SET \
+             pin_status = CASE WHEN (SELECT pending_wrap FROM customer_challenges WHERE id = $1) \
+               IS NULL THEN pin_status ELSE 'set' END, \
+             pin_salt = COALESCE((SELECT pending_salt FROM customer_challenges WHERE id = $1), pin_salt), \
+             pin_params = COALESCE((SELECT pending_params FROM customer_challenges WHERE id = $1), pin_params), \
+             pin_wrap = COALESCE((SELECT pending_wrap FROM customer_challenges WHERE id = $1), pin_wrap), \
+             rec_salt = COALESCE((SELECT pending_rec_salt FROM customer_challenges WHERE id = $1), rec_salt), \
+             rec_params = COALESCE((SELECT pending_rec_params FROM customer_challenges WHERE id = $1), rec_params), \
+             rec_wrap = COALESCE((SELECT pending_rec_wrap FROM customer_challenges WHERE id = $1), rec_wrap), \
+             rec_questions = COALESCE((SELECT pending_rec_questions FROM customer_challenges WHERE id = $1), rec_questions), \
              updated_at_ms = $2 WHERE org_id = $3 AND id = $4",
         )
         .bind(ch.id.as_str())

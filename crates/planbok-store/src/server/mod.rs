@@ -16,6 +16,7 @@ mod audit;
 mod audit_format;
 mod audit_verify;
 mod commit;
+mod customer_recovery;
 mod customer_wallets;
 mod customers;
 mod idempotency;
@@ -39,7 +40,7 @@ pub use audit_format::{
 };
 pub use audit_verify::{ChainFault, ChainReport, ChainVerifier, FaultKind, verify_chain};
 pub use commit::{Commit, IdemDone};
-pub use customers::{ChallengeRecord, CustomerRecord, PinEnrollment};
+pub use customers::{ChallengeRecord, CustomerRecord, PinEnrollment, RecoveryEnrollment};
 pub use idempotency::{IdemBegin, IdemClaim};
 pub use tokens::TokenRecord;
 pub use transactions::{ClaimedTx, TxQuery, TxRecord};
@@ -65,6 +66,12 @@ static SERVER_SCHEMA: Schema = Schema {
         step!("server", 6, "transactions", "0006_transactions.sql"),
         step!("server", 7, "customers", "0007_customers.sql"),
         step!("server", 8, "customer wallets", "0008_customer_wallets.sql"),
+        step!(
+            "server",
+            9,
+            "customer recovery",
+            "0009_customer_recovery.sql"
+        ),
     ],
 };
 

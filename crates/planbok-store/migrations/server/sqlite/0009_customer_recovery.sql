@@ -1,0 +1,17 @@
+-- Server store, schema 9 (SQLite). Keep in step with ../postgres/0009_customer_recovery.sql.
+
+-- Recovery by security questions: the public parts, as for the PIN. `rec_wrap` is W_rec,
+-- the customer secret wrapped under a key that only the answers together with Node 2's
+-- OPRF evaluation (a key and counter of their own) yield. `rec_questions`: JSON, the
+-- questions (catalog ids or custom texts) and hints, never an answer.
+ALTER TABLE customers ADD COLUMN rec_salt BLOB;
+ALTER TABLE customers ADD COLUMN rec_params TEXT;
+ALTER TABLE customers ADD COLUMN rec_wrap BLOB;
+ALTER TABLE customers ADD COLUMN rec_questions TEXT;
+
+-- A recovery enrollment written on its challenge before Node 2 commits it (as pending_*
+-- for the PIN), so a retry after a crash finishes it.
+ALTER TABLE customer_challenges ADD COLUMN pending_rec_salt BLOB;
+ALTER TABLE customer_challenges ADD COLUMN pending_rec_params TEXT;
+ALTER TABLE customer_challenges ADD COLUMN pending_rec_wrap BLOB;
+ALTER TABLE customer_challenges ADD COLUMN pending_rec_questions TEXT;
