@@ -11,6 +11,7 @@ mod harness;
 mod node_cases;
 mod node_misc;
 mod node_pins;
+mod node_recovery;
 mod server_access;
 mod server_audit;
 mod server_fixtures;
