@@ -1,7 +1,7 @@
 //! The custody drills of customer PINs: with the server, its database and grant key and
 //! Node 1 (everything but Node 2) a PIN guess cannot be tested offline and costs an attempt
 //! online; a replayed unlock, a used or expired challenge token are refused; no PIN, `h`,
-//! customer secret or token in any file, `pg_dump` or audit entry.
+//! customer secret, security answer or token in any file, `pg_dump` or audit entry.
 
 use base64::Engine as _;
 use planbok_envelope::pin::{self, OprfKey, PinError, PinKeys};
@@ -196,7 +196,7 @@ async fn everything_but_node2_cannot_test_a_pin_guess(opts: Options) {
     // Nothing secret in any log, database file or audit entry: the PIN, h, S_c, the
     // challenge tokens.
     let init_token = GatewayLink::parse(&init_url).unwrap().token.to_string();
-    let needles: Vec<(String, Vec<u8>)> = vec![
+    let mut needles: Vec<(String, Vec<u8>)> = vec![
         ("PIN".into(), PIN.as_bytes().to_vec()),
         ("h".into(), h.to_vec()),
         ("h hex".into(), hex::encode(h.as_slice()).into_bytes()),
@@ -209,6 +209,13 @@ async fn everything_but_node2_cannot_test_a_pin_guess(opts: Options) {
         ("token".into(), init_token.clone().into_bytes()),
         ("token 2".into(), link.token.as_bytes().to_vec()),
     ];
+    // The security answers set at initialize, as typed and normalized (the recovery
+    // drills scan for the rest of recovery's secrets).
+    for a in crate::customers::ANSWERS {
+        needles.push((format!("answer {a}"), a.as_bytes().to_vec()));
+        let n = planbok_envelope::recovery::normalize(a);
+        needles.push((format!("normalized {a}"), n.as_bytes().to_vec()));
+    }
     let mut haystacks: Vec<(String, Vec<u8>)> = Vec::new();
     for entry in walk(s.cluster.dir.path()) {
         haystacks.push((

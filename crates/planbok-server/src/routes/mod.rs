@@ -2,6 +2,7 @@
 //! organization's ids answer 404.
 
 mod audit_logs;
+pub(crate) mod challenge_kind;
 pub(crate) mod convert;
 pub(crate) mod customer_wallets;
 pub(crate) mod customers;

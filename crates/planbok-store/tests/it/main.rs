@@ -12,6 +12,7 @@ mod node_cases;
 mod node_customers;
 mod node_misc;
 mod node_pins;
+mod node_recovery;
 mod server_access;
 mod server_audit;
 mod server_fixtures;
