@@ -117,7 +117,8 @@ pub struct Challenge {
     pub id: String,
     /// The customer.
     pub customer_id: String,
-    /// `initialize`, `update_pin`, `recovery`, `reset_pin`.
+    /// `initialize`, `update_pin`, `recovery`, `reset_pin`, `wallet_create`,
+    /// `sign_message`, `sign_typed_data`, `sign_transaction`, `export_private_keys`.
     #[serde(rename = "type")]
     pub kind: String,
     /// `pending`, `complete`, `failed` or `expired`.
@@ -140,7 +141,8 @@ pub struct Challenge {
 pub struct GatewayChallenge {
     /// The challenge.
     pub challenge_id: String,
-    /// `initialize`, `update_pin`.
+    /// `initialize`, `update_pin`, `wallet_create`, `sign_message`, `sign_typed_data`,
+    /// `sign_transaction`, `export_private_keys`.
     #[serde(rename = "type")]
     pub kind: String,
     /// The organization (the PIN keys are bound to it).

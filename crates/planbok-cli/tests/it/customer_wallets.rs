@@ -471,6 +471,28 @@ async fn bad_requests_make_no_challenge_and_a_wrong_pin_no_signature(opts: Optio
         .env_remove("PLANBOK_NODE_KEY");
     let (ok, out) = crate::common::run_with_stdin(&mut c, "");
     assert!(!ok && out.contains("identity key"), "{out}");
+    // With another node's identity key (a server serving an org key of its own would be
+    // caught so): refused before any PIN attempt, nothing encrypted.
+    let other_node = ed25519_dalek::SigningKey::from_bytes(&[3; 32]).verifying_key();
+    let mut c = std::process::Command::new(crate::common::bin());
+    c.args(["customer", "complete", &url, "--pin", PIN]).env(
+        "PLANBOK_NODE_KEY",
+        format!("ed25519:{}", hex::encode(other_node.as_bytes())),
+    );
+    let (ok, out) = crate::common::run_with_stdin(&mut c, "");
+    assert!(!ok && out.contains("organization key refused"), "{out}");
+    let pins = planbok_store::NodeStore::connect(
+        &s.cluster
+            .node(planbok_testkit::cluster::NodeRole::Node2)
+            .database_url,
+    )
+    .await
+    .unwrap()
+    .pin_record(&s.org_id, &id)
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(pins.failures, 0, "no attempt was spent");
 }
 
 on_sqlite_and_postgres!(
