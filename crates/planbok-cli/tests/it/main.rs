@@ -60,5 +60,7 @@ mod sealed;
 mod secrets;
 mod transactions;
 mod transport;
+mod tx_contracts;
 mod tx_drills;
+mod tx_replace;
 mod webhooks;

@@ -2,16 +2,19 @@
 //! organization's ids answer 404.
 
 mod audit_logs;
+mod contracts;
 pub(crate) mod convert;
 pub(crate) mod customers;
 pub(crate) mod gateway;
 mod members;
 mod ops;
 mod orgs;
+mod replace;
 pub(crate) mod sign;
 mod tokens;
 pub(crate) mod transfers;
 pub(crate) mod tx_list;
+mod tx_submit;
 mod wallet_sets;
 mod wallets;
 mod webhooks;
@@ -87,6 +90,23 @@ pub(crate) fn routes() -> Router<App> {
         .route(
             "/v2/transactions/transfer/estimate-fee",
             post(transfers::estimate),
+        )
+        .route(
+            "/v2/organization/transactions/contract-execution",
+            post(contracts::execute),
+        )
+        .route(
+            "/v2/transactions/contract-execution/estimate-fee",
+            post(contracts::estimate),
+        )
+        .route("/v2/transactions/contract-view/call", post(contracts::view))
+        .route(
+            "/v2/organization/transactions/{id}/cancel",
+            post(replace::cancel),
+        )
+        .route(
+            "/v2/organization/transactions/{id}/accelerate",
+            post(replace::accelerate),
         )
         .route("/v2/organization/transactions", get(tx_list::list))
         .route("/v2/organization/transactions/{id}", get(tx_list::get))

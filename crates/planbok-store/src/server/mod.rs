@@ -63,6 +63,12 @@ static SERVER_SCHEMA: Schema = Schema {
         step!("server", 5, "node pairs", "0005_node_pairs.sql"),
         step!("server", 6, "transactions", "0006_transactions.sql"),
         step!("server", 7, "customers", "0007_customers.sql"),
+        step!(
+            "server",
+            10,
+            "transactions: contracts, NFTs, replacements",
+            "0010_transactions_2.sql"
+        ),
     ],
 };
 
