@@ -87,6 +87,22 @@ async fn accelerate_twice_and_cancel_with_the_chain_deciding() {
     wait_status(&s, &a_id, "broadcast");
     let a_fees = fees_on_chain(&anvil, &a["transactionHash"]);
 
+    // Another organization cannot see A, so cannot replace it (nor read it).
+    let (other, _) = crate::rest::new_org(&s.cluster, "other");
+    for what in ["cancel", "accelerate"] {
+        assert_err(
+            other
+                .raw(
+                    "POST",
+                    &format!("/v2/organization/transactions/{a_id}/{what}"),
+                    Some(&json!({"idempotencyKey": idem()})),
+                )
+                .unwrap(),
+            "not_found",
+        );
+    }
+    assert!(get(&s, &a_id)["replacedBy"].is_null());
+
     // B accelerates A: the same call and nonce, both fees up at least 12.5 %.
     let b = assert_ok(replace(&s, &a_id, "accelerate"));
     let b_id = b["id"].as_str().unwrap().to_owned();
