@@ -129,6 +129,12 @@ codes! {
     /// The chain's node rejects the transaction as it stands (e.g. insufficient funds, a
     /// call that reverts); the message has its reason. Nothing was signed.
     TransactionWouldFail = "transaction_would_fail" => 422,
+    /// `abiFunctionSignature` does not parse, or a value of `abiParameters` does not fit
+    /// its type (the message names it), or a view call's answer does not decode.
+    InvalidAbi = "invalid_abi" => 400,
+    /// The transaction is no longer pending (confirmed, failed or cancelled): it cannot
+    /// be cancelled or accelerated.
+    TransactionNotPending = "transaction_not_pending" => 409,
     /// Too many requests in this category; retry later.
     RateLimited = "rate_limited" => 429,
     /// A bug; the message says nothing more, the server log has the request id.

@@ -10,8 +10,9 @@ use utoipa::{IntoParams, ToSchema};
 use crate::Order;
 
 pub use crate::tx::{
-    Balance, Balances, CreateToken, CreateTransfer, EstimateTransferFee, FeeEstimate, FeeLevel,
-    Token, TokenChain, TokenMetadata, Transaction, TransactionFilter,
+    Balance, Balances, ContractViewCall, ContractViewResult, CreateContractExecution, CreateToken,
+    CreateTransfer, EstimateContractFee, EstimateTransferFee, FeeEstimate, FeeLevel,
+    ReplaceTransaction, Token, TokenChain, TokenMetadata, Transaction, TransactionFilter,
 };
 
 // ---------------------------------------------------------------------------------------

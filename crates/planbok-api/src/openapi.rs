@@ -30,7 +30,9 @@ use crate::{ErrorBody, ErrorCode, ListQuery, Order};
         audit_logs, audit_export, create_webhook, list_webhooks, get_webhook, update_webhook,
         delete_webhook, rotate_webhook_secret, test_webhook, webhook_deliveries, replay_delivery,
         token_metadata, create_token, list_tokens, get_token, delete_token, wallet_balances,
-        wallet_set_balances, create_transfer, estimate_transfer_fee, list_org_transactions,
+        wallet_set_balances, create_transfer, estimate_transfer_fee, create_contract_execution,
+        estimate_contract_fee, call_contract_view, cancel_transaction, accelerate_transaction,
+        list_org_transactions,
         get_org_transaction, list_transactions, get_transaction,
         health, ready, metrics,
         create_customer, list_customers, get_customer,
@@ -366,6 +368,38 @@ doc_route!(
     estimate_transfer_fee
 );
 doc_route!(
+    #[utoipa::path(post, path = "/v2/organization/transactions/contract-execution", tag = "transactions", request_body = CreateContractExecution,
+    responses((status = 201, body = Transaction, description = "signed and committed; broadcast by the tracker"),
+    (status = 400, body = ErrorBody, description = "invalid_abi: the signature or a parameter"),
+    (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    create_contract_execution
+);
+doc_route!(
+    #[utoipa::path(post, path = "/v2/transactions/contract-execution/estimate-fee", tag = "transactions", request_body = EstimateContractFee,
+    responses((status = 200, body = FeeEstimate), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    estimate_contract_fee
+);
+doc_route!(
+    #[utoipa::path(post, path = "/v2/transactions/contract-view/call", tag = "transactions", request_body = ContractViewCall,
+    responses((status = 200, body = ContractViewResult, description = "read-only: nothing signed, nothing stored"),
+    (status = 400, body = ErrorBody), (status = 422, body = ErrorBody, description = "the call reverts"), (status = 503, body = ErrorBody)))]
+    call_contract_view
+);
+doc_route!(
+    #[utoipa::path(post, path = "/v2/organization/transactions/{id}/cancel", tag = "transactions", request_body = ReplaceTransaction,
+    params(("id" = String, Path)),
+    responses((status = 201, body = Transaction, description = "the replacement: a 0-value self-transfer with the same nonce and higher fees"),
+    (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "transaction_not_pending"), (status = 503, body = ErrorBody)))]
+    cancel_transaction
+);
+doc_route!(
+    #[utoipa::path(post, path = "/v2/organization/transactions/{id}/accelerate", tag = "transactions", request_body = ReplaceTransaction,
+    params(("id" = String, Path)),
+    responses((status = 201, body = Transaction, description = "the replacement: the same call and nonce with higher fees"),
+    (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "transaction_not_pending"), (status = 503, body = ErrorBody)))]
+    accelerate_transaction
+);
+doc_route!(
     #[utoipa::path(get, path = "/v2/organization/transactions", tag = "transactions", params(TransactionFilter),
     responses((status = 200, body = Vec<Transaction>, description = "a list page of transactions")))]
     list_org_transactions
@@ -545,7 +579,7 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(&super::json()).unwrap_or_default();
         assert_eq!(json["info"]["title"], "planbok");
         let routes = super::routes();
-        assert_eq!(routes.len(), 77, "{routes:?}");
+        assert_eq!(routes.len(), 82, "{routes:?}");
         assert!(routes.contains(&("POST".into(), "/v2/organization/sign/message".into())));
     }
 }

@@ -16,7 +16,7 @@ pub struct Token {
     pub id: String,
     /// Chain id.
     pub blockchain: String,
-    /// `native`, `erc20`.
+    /// `native`, `erc20`, `erc721`, `erc1155`.
     pub standard: String,
     /// Display name.
     pub name: String,
@@ -40,13 +40,13 @@ pub struct CreateToken {
     pub idempotency_key: Option<String>,
     /// Chain id (EVM).
     pub blockchain: String,
-    /// `erc20`.
+    /// `erc20`, `erc721` or `erc1155`.
     pub standard: String,
     /// Display name.
     pub name: String,
     /// Ticker.
     pub symbol: String,
-    /// Decimal places (0 to 77).
+    /// Decimal places (0 to 77; 0 for NFTs).
     pub decimals: u8,
     /// The contract address.
     pub address: String,
@@ -90,8 +90,9 @@ pub struct Balance {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Balances {
-    /// The native coin first, then registered tokens; a wallet set's are summed over its
-    /// wallets.
+    /// The native coin first, then registered tokens (ERC-721: the count held; ERC-1155
+    /// tokens are left out: their balances are per token id); a wallet set's are summed
+    /// over its wallets.
     pub items: Vec<Balance>,
 }
 
@@ -108,8 +109,11 @@ pub struct CreateTransfer {
     /// The token (a native coin's id, or a registered token's).
     pub token_id: String,
     /// Exactly one decimal amount for fungible tokens.
+    #[serde(default)]
     pub amounts: Vec<String>,
-    /// NFTs (not supported yet: answered 422 `unsupported_operation`).
+    /// NFTs of an `erc721` or `erc1155` token: the token ids (decimal). ERC-721: exactly
+    /// one, `amounts` empty or `["1"]`; ERC-1155: one or more (a batch), with one whole
+    /// `amounts` entry per id.
     pub nft_token_ids: Option<Vec<String>>,
     /// `low`, `medium` (default), `high`.
     pub fee_level: Option<String>,
@@ -129,8 +133,11 @@ pub struct EstimateTransferFee {
     pub destination_address: String,
     /// The token.
     pub token_id: String,
-    /// Exactly one decimal amount.
+    /// Exactly one decimal amount (NFTs: as in a transfer).
+    #[serde(default)]
     pub amounts: Vec<String>,
+    /// NFTs: the token ids, as in a transfer.
+    pub nft_token_ids: Option<Vec<String>>,
 }
 
 /// One fee level.
@@ -169,10 +176,11 @@ pub struct Transaction {
     pub wallet_id: String,
     /// Chain id.
     pub blockchain: String,
-    /// `TRANSFER`.
+    /// `TRANSFER`, `CONTRACT_EXECUTION`, `CANCEL` (the 0-value self-transfer of a cancel).
     pub operation: String,
-    /// `signed`, `broadcast`, `confirmed`, `failed` (`queued`, `cancelled`, `replaced`
-    /// are not produced yet).
+    /// `signed`, `broadcast`, `confirmed`, `failed`, `cancelled` (replaced by a cancel or
+    /// an accelerate whose transaction was mined instead; `queued` and `replaced` are not
+    /// produced).
     pub status: String,
     /// `0x`-hex hash of the signed transaction, known before it is broadcast.
     pub transaction_hash: Option<String>,
@@ -203,16 +211,113 @@ pub struct Transaction {
     pub confirmations: Option<u64>,
     /// Why it failed (a revert reason, or why it could not be sent).
     pub error_reason: Option<String>,
-    /// The transaction this one replaces (cancel, accelerate: not yet).
+    /// The transaction this one replaces (cancel, accelerate): the same nonce.
     pub replaces: Option<String>,
     /// The transaction that replaced this one.
     pub replaced_by: Option<String>,
+    /// Contract execution: the function as given.
+    pub abi_function_signature: Option<String>,
+    /// Contract execution: the parameters as given.
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub abi_parameters: Option<Vec<serde_json::Value>>,
+    /// NFT transfers: the token ids.
+    pub nft_token_ids: Option<Vec<String>>,
     /// Your reference.
     pub ref_id: Option<String>,
     /// RFC 3339 UTC.
     pub created_at: String,
     /// RFC 3339 UTC.
     pub updated_at: String,
+}
+
+/// `POST /v2/organization/transactions/contract-execution`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateContractExecution {
+    /// UUID v4; a retry with the same key gets the same transaction.
+    pub idempotency_key: Option<String>,
+    /// The sending wallet.
+    pub wallet_id: String,
+    /// The contract called.
+    pub contract_address: String,
+    /// A Solidity function, e.g. `transfer(address,uint256)`.
+    pub abi_function_signature: String,
+    /// Its parameters in order: strings (any type), integer numbers, booleans, arrays for
+    /// array and tuple types.
+    #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
+    pub abi_parameters: Vec<serde_json::Value>,
+    /// Native coin sent with the call (payable functions), decimal; default 0.
+    pub amount: Option<String>,
+    /// `low`, `medium` (default), `high`.
+    pub fee_level: Option<String>,
+    /// Your reference.
+    pub ref_id: Option<String>,
+    /// Trustless organizations: a fresh `sign` ciphertext.
+    pub encrypted_organization_secret: Option<String>,
+}
+
+/// `POST /v2/transactions/contract-execution/estimate-fee`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EstimateContractFee {
+    /// The sending wallet.
+    pub wallet_id: String,
+    /// The contract called.
+    pub contract_address: String,
+    /// A Solidity function.
+    pub abi_function_signature: String,
+    /// Its parameters in order.
+    #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
+    pub abi_parameters: Vec<serde_json::Value>,
+    /// Native coin sent with the call, decimal.
+    pub amount: Option<String>,
+}
+
+/// `POST /v2/transactions/contract-view/call`: a read-only call, nothing signed or
+/// stored.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ContractViewCall {
+    /// The caller (`msg.sender`) and chain: one of the organization's wallets.
+    pub wallet_id: Option<String>,
+    /// Or any address as the caller (with `blockchain`); none: the zero address.
+    pub from_address: Option<String>,
+    /// The chain, when no `walletId` names it.
+    pub blockchain: Option<String>,
+    /// The contract called.
+    pub contract_address: String,
+    /// A Solidity function; with `returns (…)` the answer is decoded, e.g.
+    /// `balanceOf(address) returns (uint256)`.
+    pub abi_function_signature: String,
+    /// Its parameters in order.
+    #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
+    pub abi_parameters: Vec<serde_json::Value>,
+}
+
+/// The answer of a view call.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ContractViewResult {
+    /// The return values by the signature's `returns (…)`, one per type: integers as
+    /// decimal strings, addresses EIP-55, bytes `0x`-hex, arrays and tuples as arrays;
+    /// none when the signature declares no return types.
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub result: Option<Vec<serde_json::Value>>,
+    /// The raw return data, `0x`-hex.
+    pub data: String,
+}
+
+/// `POST /v2/organization/transactions/{id}/cancel` and `…/accelerate`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReplaceTransaction {
+    /// UUID v4; a retry with the same key gets the same replacement.
+    pub idempotency_key: Option<String>,
+    /// Trustless organizations: a fresh `sign` ciphertext.
+    pub encrypted_organization_secret: Option<String>,
 }
 
 /// The filters of `GET /v2/transactions` and `GET /v2/organization/transactions`.
@@ -226,7 +331,7 @@ pub struct TransactionFilter {
     pub wallet_ids: Option<String>,
     /// Only this chain.
     pub blockchain: Option<String>,
-    /// Only this operation (`TRANSFER`).
+    /// Only this operation (`TRANSFER`, `CONTRACT_EXECUTION`, `CANCEL`).
     pub operation: Option<String>,
     /// Only this reference.
     pub ref_id: Option<String>,

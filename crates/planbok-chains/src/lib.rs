@@ -7,6 +7,7 @@
 //! encode it the way the chain (and the API) expects. See `docs/chains.md`.
 #![forbid(unsafe_code)]
 
+mod abi;
 mod address;
 mod btc;
 mod chain;
@@ -19,6 +20,7 @@ mod sign;
 mod solana;
 mod transfer;
 
+pub use abi::AbiFunction;
 pub use address::{address, validate_address};
 /// The EVM value types the transfer helpers take (alloy's).
 pub use alloy_primitives::{Address, U256};

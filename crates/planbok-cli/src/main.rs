@@ -22,6 +22,7 @@ mod audit;
 mod bench;
 mod bootstrap;
 mod client;
+mod contract;
 mod customer;
 mod customer_ops;
 mod daemon;
@@ -113,14 +114,21 @@ enum Command {
         #[command(subcommand)]
         command: webhook::WebhookCommand,
     },
-    /// Send a native coin or an ERC-20 token from a wallet.
+    /// Contract calls: `exec` (signed, sent), `call` (read-only), `estimate` (fees).
+    Contract {
+        #[command(flatten)]
+        conn: client::Conn,
+        #[command(subcommand)]
+        command: contract::ContractCommand,
+    },
+    /// Send a native coin, an ERC-20, an ERC-721 or ERC-1155 tokens from a wallet.
     Transfer {
         #[command(flatten)]
         conn: client::Conn,
         #[command(flatten)]
         args: tx::TransferArgs,
     },
-    /// Transactions: list, get; the tokens.
+    /// Transactions: list, get, cancel, accelerate; the tokens.
     Tx {
         #[command(flatten)]
         conn: client::Conn,
@@ -164,6 +172,7 @@ fn main() -> Result<()> {
         Command::Sign { conn, command } => client::sign(&conn, command),
         Command::Export { conn, command } => export::run(&conn, command),
         Command::Webhook { conn, command } => webhook::run(&conn, command),
+        Command::Contract { conn, command } => contract::contract(&conn, command),
         Command::Transfer { conn, args } => tx::transfer(&conn, args),
         Command::Tx { conn, command } => tx::tx(&conn, command),
         Command::Balance { conn, args } => tx::balance(&conn, args),

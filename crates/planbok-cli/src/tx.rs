@@ -2,7 +2,7 @@
 //! `planbok-sdk` (`docs/transactions.md`).
 
 use anyhow::{Result, bail};
-use planbok_sdk::api::model::{Balances, CreateTransfer, Transaction};
+use planbok_sdk::api::model::{Balances, CreateTransfer, ReplaceTransaction, Transaction};
 use planbok_sdk::secret::Context;
 
 use crate::client::Conn;
@@ -19,9 +19,13 @@ pub struct TransferArgs {
     /// The token id (`planbok tx tokens` lists them; a native coin's id is fixed).
     #[arg(long)]
     token: String,
-    /// The amount, a decimal in the token's units (e.g. 0.25).
+    /// The amount, a decimal in the token's units (e.g. 0.25); ERC-1155: one whole amount
+    /// per `--nft-token-id`, in the same order (repeat the flag).
+    #[arg(long, required_unless_present = "nft_token_id")]
+    amount: Vec<String>,
+    /// An NFT's token id (ERC-721: one; ERC-1155: repeat for a batch).
     #[arg(long)]
-    amount: String,
+    nft_token_id: Vec<String>,
     /// `low`, `medium` or `high`.
     #[arg(long, default_value = "medium")]
     fee_level: String,
@@ -58,6 +62,22 @@ pub enum TxCommand {
     },
     /// The tokens: native coins and the organization's registered ones.
     Tokens,
+    /// Cancel a pending transaction: a 0-value self-transfer with its nonce and higher
+    /// fees replaces it (the chain decides which one is mined).
+    Cancel(ReplaceArgs),
+    /// Accelerate a pending transaction: the same call with its nonce and fees raised by
+    /// at least 12.5 %.
+    Accelerate(ReplaceArgs),
+}
+
+/// `planbok tx cancel|accelerate`.
+#[derive(clap::Args)]
+pub struct ReplaceArgs {
+    /// The transaction's id (or any of its replacements').
+    id: String,
+    /// The idempotency key (a UUID v4; a new one by default). Retry with the same key.
+    #[arg(long)]
+    idempotency_key: Option<String>,
 }
 
 /// `planbok balance`.
@@ -75,7 +95,7 @@ pub struct BalanceArgs {
     wallet_set: Option<String>,
 }
 
-fn print_tx(t: &Transaction) {
+pub(crate) fn print_tx(t: &Transaction) {
     println!(
         "{} {:<9} {} nonce {}  {}",
         t.id,
@@ -98,24 +118,39 @@ fn print_tx(t: &Transaction) {
             t.network_fee.as_deref().unwrap_or("-")
         );
     }
+    if let Some(f) = &t.abi_function_signature {
+        println!("  calls {f}");
+    }
+    if let Some(ids) = &t.nft_token_ids {
+        println!("  token ids {}", ids.join(", "));
+    }
+    if let Some(r) = &t.replaces {
+        println!("  replaces {r}");
+    }
+    if let Some(r) = &t.replaced_by {
+        println!("  replaced by {r}");
+    }
     if let Some(e) = &t.error_reason {
         println!("  error: {e}");
     }
 }
 
-/// Runs `planbok transfer`.
-pub fn transfer(conn: &Conn, a: TransferArgs) -> Result<()> {
-    let client = conn.client()?;
-    // A trustless organization signs each transfer with a fresh `sign` secret. It is not
-    // bound to a payload: the server chooses the nonce and fees, so the client cannot
-    // compute the digest beforehand.
-    let secret = match conn.secret()? {
+/// A fresh, unbound `sign` secret for a trustless organization (none otherwise). It
+/// cannot be bound to a payload: the server chooses the nonce and fees.
+pub(crate) fn sign_secret(conn: &Conn, client: &planbok_sdk::Client) -> Result<Option<String>> {
+    Ok(match conn.secret()? {
         Some(s) => {
-            let key = conn.trusted_key(&client)?;
+            let key = conn.trusted_key(client)?;
             Some(s.encrypt(&key.key.pem, Context::Sign, None)?)
         }
         None => None,
-    };
+    })
+}
+
+/// Runs `planbok transfer`.
+pub fn transfer(conn: &Conn, a: TransferArgs) -> Result<()> {
+    let client = conn.client()?;
+    let secret = sign_secret(conn, &client)?;
     let t = client.transfer(&CreateTransfer {
         idempotency_key: Some(
             a.idempotency_key
@@ -124,8 +159,8 @@ pub fn transfer(conn: &Conn, a: TransferArgs) -> Result<()> {
         wallet_id: a.wallet,
         destination_address: a.to,
         token_id: a.token,
-        amounts: vec![a.amount],
-        nft_token_ids: None,
+        amounts: a.amount,
+        nft_token_ids: (!a.nft_token_id.is_empty()).then_some(a.nft_token_id),
         fee_level: Some(a.fee_level),
         ref_id: a.ref_id,
         encrypted_organization_secret: secret,
@@ -172,6 +207,16 @@ pub fn tx(conn: &Conn, cmd: TxCommand) -> Result<()> {
             let t = client.transaction(&id)?;
             conn.print(&t, print_tx)
         }
+        TxCommand::Cancel(a) => {
+            let body = replace_body(conn, &client, a.idempotency_key)?;
+            let t = client.cancel_transaction(&a.id, &body)?;
+            conn.print(&t, print_tx)
+        }
+        TxCommand::Accelerate(a) => {
+            let body = replace_body(conn, &client, a.idempotency_key)?;
+            let t = client.accelerate_transaction(&a.id, &body)?;
+            conn.print(&t, print_tx)
+        }
         TxCommand::Tokens => {
             let list = client.tokens(1)?;
             conn.print(&list, |l| {
@@ -188,6 +233,17 @@ pub fn tx(conn: &Conn, cmd: TxCommand) -> Result<()> {
             })
         }
     }
+}
+
+fn replace_body(
+    conn: &Conn,
+    client: &planbok_sdk::Client,
+    key: Option<String>,
+) -> Result<ReplaceTransaction> {
+    Ok(ReplaceTransaction {
+        idempotency_key: Some(key.unwrap_or_else(planbok_sdk::idempotency_key)),
+        encrypted_organization_secret: sign_secret(conn, client)?,
+    })
 }
 
 /// Runs `planbok balance`.

@@ -2,8 +2,9 @@
 
 use planbok_api::List;
 use planbok_api::model::{
-    Balances, CreateToken, CreateTransfer, EstimateTransferFee, FeeEstimate, Token, TokenMetadata,
-    Transaction,
+    Balances, ContractViewCall, ContractViewResult, CreateContractExecution, CreateToken,
+    CreateTransfer, EstimateContractFee, EstimateTransferFee, FeeEstimate, ReplaceTransaction,
+    Token, TokenMetadata, Transaction,
 };
 
 use crate::client::{Client, Error, path_method};
@@ -63,6 +64,55 @@ impl Client {
     /// `POST /v2/transactions/transfer/estimate-fee`.
     pub fn estimate_transfer_fee(&self, body: &EstimateTransferFee) -> Result<FeeEstimate, Error> {
         self.post("/v2/transactions/transfer/estimate-fee", body)
+    }
+
+    /// `POST /v2/organization/transactions/contract-execution`: the signed, committed
+    /// transaction (an idempotency key is added when absent).
+    pub fn execute_contract(&self, body: &CreateContractExecution) -> Result<Transaction, Error> {
+        let mut body = body.clone();
+        body.idempotency_key
+            .get_or_insert_with(crate::idempotency_key);
+        self.post("/v2/organization/transactions/contract-execution", &body)
+    }
+
+    /// `POST /v2/transactions/contract-execution/estimate-fee`.
+    pub fn estimate_contract_fee(&self, body: &EstimateContractFee) -> Result<FeeEstimate, Error> {
+        self.post("/v2/transactions/contract-execution/estimate-fee", body)
+    }
+
+    /// `POST /v2/transactions/contract-view/call`: a read-only call, decoded by the
+    /// signature's `returns (…)`.
+    pub fn call_contract(&self, body: &ContractViewCall) -> Result<ContractViewResult, Error> {
+        self.post("/v2/transactions/contract-view/call", body)
+    }
+
+    /// `POST /v2/organization/transactions/{id}/cancel`: the replacement (a 0-value
+    /// self-transfer with the same nonce and higher fees).
+    pub fn cancel_transaction(
+        &self,
+        id: &str,
+        body: &ReplaceTransaction,
+    ) -> Result<Transaction, Error> {
+        let mut body = body.clone();
+        body.idempotency_key
+            .get_or_insert_with(crate::idempotency_key);
+        self.post(&format!("/v2/organization/transactions/{id}/cancel"), &body)
+    }
+
+    /// `POST /v2/organization/transactions/{id}/accelerate`: the replacement (the same
+    /// call and nonce, higher fees).
+    pub fn accelerate_transaction(
+        &self,
+        id: &str,
+        body: &ReplaceTransaction,
+    ) -> Result<Transaction, Error> {
+        let mut body = body.clone();
+        body.idempotency_key
+            .get_or_insert_with(crate::idempotency_key);
+        self.post(
+            &format!("/v2/organization/transactions/{id}/accelerate"),
+            &body,
+        )
     }
 
     /// `GET /v2/transactions` with a query string of API.md's filters (e.g.

@@ -189,6 +189,36 @@ pub const POLICY: &[Rule] = &[
         Key(Member),
         Reads,
     ),
+    rule(
+        "POST",
+        "/v2/organization/transactions/contract-execution",
+        Key(Member),
+        Signing,
+    ),
+    computes(
+        "POST",
+        "/v2/transactions/contract-execution/estimate-fee",
+        Key(Member),
+        Reads,
+    ),
+    computes(
+        "POST",
+        "/v2/transactions/contract-view/call",
+        Key(Member),
+        Reads,
+    ),
+    rule(
+        "POST",
+        "/v2/organization/transactions/{id}/cancel",
+        Key(Member),
+        Signing,
+    ),
+    rule(
+        "POST",
+        "/v2/organization/transactions/{id}/accelerate",
+        Key(Member),
+        Signing,
+    ),
     rule("GET", "/v2/organization/transactions", Key(Member), Reads),
     rule(
         "GET",

@@ -56,12 +56,26 @@ pub fn anvil_ready() -> bool {
 }
 
 fn oz_artifact() -> String {
+    oz_artifact_named("ERC20PresetMinterPauser")
+}
+
+fn oz_artifact_named(name: &str) -> String {
     let root = Command::new("npm")
         .args(["root", "-g"])
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
         .unwrap_or_default();
-    format!("{root}/@openzeppelin/contracts/build/contracts/ERC20PresetMinterPauser.json")
+    format!("{root}/@openzeppelin/contracts/build/contracts/{name}.json")
+}
+
+/// An address as one ABI word (hex, no `0x`).
+pub fn word_address(a: &str) -> String {
+    format!("{:0>64}", a.trim_start_matches("0x").to_lowercase())
+}
+
+/// A number as one ABI word (hex, no `0x`).
+pub fn word(v: u128) -> String {
+    format!("{v:064x}")
 }
 
 impl Anvil {
@@ -166,6 +180,37 @@ impl Anvil {
         r["contractAddress"].as_str().unwrap().to_owned()
     }
 
+    /// Deploys OpenZeppelin's compiled contract `name` with the ABI-encoded constructor
+    /// arguments `args` (hex, no `0x`) from the dev account; its address.
+    pub fn deploy_oz(&self, name: &str, args: &str) -> String {
+        let artifact: Value =
+            serde_json::from_str(&std::fs::read_to_string(oz_artifact_named(name)).unwrap())
+                .unwrap();
+        let bytecode = artifact["bytecode"].as_str().unwrap();
+        let r =
+            self.send_from_dev(json!({"data": format!("{bytecode}{args}"), "gas": "0x1000000"}));
+        assert_eq!(r["status"], "0x1", "{r}");
+        r["contractAddress"].as_str().unwrap().to_owned()
+    }
+
+    /// Calls `to` with `data` (hex with `0x`) from the dev account, which must succeed.
+    pub fn dev_call(&self, to: &str, data: &str) {
+        let r = self.send_from_dev(json!({"to": to, "data": data}));
+        assert_eq!(r["status"], "0x1", "{r}");
+    }
+
+    /// `eth_call` of `data` on `to` at the latest block: the answer as a number.
+    pub fn read_u128(&self, to: &str, data: &str) -> u128 {
+        quantity(&self.rpc("eth_call", json!([{"to": to, "data": data}, "latest"])))
+    }
+
+    /// `eth_call` of `data` on `to`: the answer as an address (the last 20 bytes).
+    pub fn read_address(&self, to: &str, data: &str) -> String {
+        let v = self.rpc("eth_call", json!([{"to": to, "data": data}, "latest"]));
+        let s = v.as_str().unwrap();
+        format!("0x{}", &s[s.len() - 40..])
+    }
+
     pub fn mint(&self, token: &str, to: &str, amount: u128) {
         let data = format!(
             "0x40c10f19{:0>64}{amount:064x}",
@@ -183,20 +228,22 @@ impl Anvil {
 
 /// ABI encoding of `(string, string)` for strings under 32 bytes.
 fn abi_two_strings(a: &str, b: &str) -> String {
-    let word = |s: &str| {
+    abi_strings(&[a, b])
+}
+
+/// ABI encoding of `(string, …)` for strings of at most 32 bytes.
+pub fn abi_strings(items: &[&str]) -> String {
+    let n = items.len();
+    let mut head = String::new();
+    let mut tail = String::new();
+    for (i, s) in items.iter().enumerate() {
+        assert!(s.len() <= 32);
+        head.push_str(&format!("{:064x}", 32 * n + 64 * i));
         let mut bytes = s.as_bytes().to_vec();
         bytes.resize(32, 0);
-        hex::encode(bytes)
-    };
-    format!(
-        "{:064x}{:064x}{:064x}{}{:064x}{}",
-        0x40,
-        0x80,
-        a.len(),
-        word(a),
-        b.len(),
-        word(b)
-    )
+        tail.push_str(&format!("{:064x}{}", s.len(), hex::encode(bytes)));
+    }
+    format!("{head}{tail}")
 }
 
 pub fn quantity(v: &Value) -> u128 {

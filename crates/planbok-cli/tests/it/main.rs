@@ -66,5 +66,7 @@ mod secrets;
 mod transactions;
 mod transport;
 mod tx_chaos;
+mod tx_contracts;
 mod tx_drills;
+mod tx_replace;
 mod webhooks;

@@ -243,7 +243,7 @@ async fn native_and_erc20_transfers_confirm_and_balances_move_exactly() {
     refuse(
         json!({"idempotencyKey": idem(), "walletId": wallet, "destinationAddress": receiver,
                "tokenId": native, "amounts": ["1"], "nftTokenIds": ["1"]}),
-        "unsupported_operation",
+        "invalid_request",
     );
     assert_eq!(anvil.nonce(&address), 2);
 

@@ -61,7 +61,7 @@ async fn a_transfer_answered_before_a_kill_9_is_broadcast_once_after_restart() {
 }
 
 /// `SELECT COUNT(*)` of `event` rows in the server's PostgreSQL database.
-fn events(s: &Stack, event: &str) -> usize {
+pub(crate) fn events(s: &Stack, event: &str) -> usize {
     let out = Command::new("psql")
         .arg(&s.cluster.node(SERVER).database_url)
         .args([

@@ -6,7 +6,12 @@
 //! that produced it.
 //!
 //! `signed → broadcast → confirmed | failed`; a receipt that disappears (a reorg) sends a
-//! `broadcast` transaction back to waiting for one, and it is sent again.
+//! `broadcast` transaction back to waiting for one, and it is sent again. A nonce with
+//! replacements (cancel, accelerate) is settled by the chain: whichever of its
+//! transactions is mined follows the usual path, and once it is deep enough each other
+//! one ends `cancelled` (it was replaced by the mined one) or `failed` (it was a
+//! replacement, and an earlier transaction was mined). A replaced transaction is never
+//! sent again.
 
 use std::time::Duration;
 
@@ -19,6 +24,7 @@ use super::rpc::{CallRequest, RpcError};
 use crate::routes::transfers::NATIVE_DECIMALS;
 use crate::routes::tx_list::transaction;
 use crate::{App, now_ms};
+use planbok_store::server::ServerStore;
 
 /// How long a claim lasts: enough for a handful of RPC calls at their timeout.
 const LEASE_MS: i64 = 60_000;
@@ -84,7 +90,7 @@ async fn handle(app: App, c: ClaimedTx) {
             let poll = rpc.poll.as_millis() as i64;
             t.next_check_at_ms = now + poll;
             let r = match t.status.as_str() {
-                "signed" => broadcast(&app, &rpc.rpc, &mut t, now).await,
+                "signed" if t.replaced_by.is_none() => broadcast(&app, &rpc, &mut t, now).await,
                 _ => follow(&app, &rpc, &mut t, now).await,
             };
             match r {
@@ -127,10 +133,11 @@ fn already_known(message: &str) -> bool {
 /// Sends `t`'s bytes; `broadcast` (event) on success or when the node already has them.
 async fn broadcast(
     app: &App,
-    rpc: &super::rpc::Rpc,
+    chain: &super::ChainRpc,
     t: &mut TxRecord,
     now: i64,
 ) -> Result<Option<&'static str>, RpcError> {
+    let rpc = &chain.rpc;
     let first = t.status == "signed";
     match rpc.send_raw(&t.raw_tx).await {
         Ok(hash) if !hash.eq_ignore_ascii_case(&t.tx_hash) => {
@@ -142,9 +149,18 @@ async fn broadcast(
         Err(RpcError::Node { message, .. })
             if message.to_ascii_lowercase().contains("nonce too low") =>
         {
-            // Mined already (a receipt will say so), or the nonce went to a transaction
-            // this server did not make: then this one can never be mined.
-            if rpc.receipt(&t.tx_hash).await?.is_none() && !rpc.knows(&t.tx_hash).await? {
+            // Mined already (a receipt will say so), or by another transaction of its
+            // nonce (a replacement, or the one it replaces), or by a transaction this
+            // server did not make: then this one can never be mined.
+            if rpc.receipt(&t.tx_hash).await?.is_some() {
+                return Ok(None);
+            }
+            match settle_family(&app.store, chain, t).await? {
+                Family::Settled(event) => return Ok(Some(event)),
+                Family::Waiting => return Ok(None),
+                Family::Open => {}
+            }
+            if !rpc.knows(&t.tx_hash).await? {
                 t.status = "failed".into();
                 t.error_reason = Some(format!(
                     "nonce {} was used by another transaction of this address",
@@ -180,18 +196,30 @@ async fn follow(
     now: i64,
 ) -> Result<Option<&'static str>, RpcError> {
     let Some(r) = rpc.rpc.receipt(&t.tx_hash).await? else {
-        if t.block_number.is_some() {
+        let reorged = t.block_number.is_some();
+        if reorged {
             // Its block is gone (a reorg): wait for it again, and send it again.
             tracing::warn!(tx = %t.id, block = ?t.block_number, "a mined transaction left the chain");
             t.block_number = None;
             t.block_hash = None;
             t.confirmations = None;
-            return broadcast(app, &rpc.rpc, t, now).await;
+        }
+        if t.replaces.is_some() || t.replaced_by.is_some() {
+            match settle_family(&app.store, rpc, t).await? {
+                Family::Settled(event) => return Ok(Some(event)),
+                Family::Waiting => return Ok(None),
+                Family::Open => {}
+            }
+        }
+        if t.replaced_by.is_some() {
+            // Its replacement pays more: sending this one again would be refused, or
+            // would push the replacement out.
+            return Ok(None);
         }
         let last = t.last_broadcast_at_ms.unwrap_or(0);
         let due = now - last >= app.config.transactions.rebroadcast_after_ms as i64;
-        if due || !rpc.rpc.knows(&t.tx_hash).await? {
-            return broadcast(app, &rpc.rpc, t, now).await;
+        if reorged || due || !rpc.rpc.knows(&t.tx_hash).await? {
+            return broadcast(app, rpc, t, now).await;
         }
         return Ok(None);
     };
@@ -212,6 +240,75 @@ async fn follow(
     t.status = "failed".into();
     t.error_reason = Some(revert_reason(rpc, t, r.block_number).await);
     Ok(Some("transaction.failed"))
+}
+
+/// Where a nonce's other transactions stand, for one of them without a receipt.
+enum Family {
+    /// Another one is mined deep enough: this one is settled (its event).
+    Settled(&'static str),
+    /// Another one is mined, not deep enough yet.
+    Waiting,
+    /// None of the others is mined.
+    Open,
+}
+
+/// Settles `t` when another transaction of its nonce is mined at the chain's depth:
+/// `cancelled` if that one replaced it (directly or through others), else `failed`.
+async fn settle_family(
+    store: &ServerStore,
+    rpc: &super::ChainRpc,
+    t: &mut TxRecord,
+) -> Result<Family, RpcError> {
+    let members = match store
+        .nonce_family(&t.blockchain, &t.source_address, t.nonce)
+        .await
+    {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::warn!(tx = %t.id, error = %e, "tracker: could not read the nonce's transactions");
+            return Ok(Family::Waiting);
+        }
+    };
+    for w in members.iter().filter(|m| m.id != t.id) {
+        let Some(r) = rpc.rpc.receipt(&w.tx_hash).await? else {
+            continue;
+        };
+        let head = rpc.rpc.block_number().await?;
+        if head.saturating_add(1).saturating_sub(r.block_number) < rpc.depth {
+            return Ok(Family::Waiting);
+        }
+        // Walk t's replacements: does one of them lead to w?
+        let mut at = t.replaced_by.clone();
+        let mut replaced = false;
+        for _ in 0..members.len() {
+            let Some(id) = at else { break };
+            if id == w.id {
+                replaced = true;
+                break;
+            }
+            at = members
+                .iter()
+                .find(|m| m.id == id)
+                .and_then(|m| m.replaced_by.clone());
+        }
+        let what = format!("transaction {} ({})", w.id, w.tx_hash);
+        return Ok(Family::Settled(if replaced {
+            t.status = "cancelled".into();
+            t.error_reason = Some(format!(
+                "replaced by {what}, mined in block {}",
+                r.block_number
+            ));
+            "transaction.cancelled"
+        } else {
+            t.status = "failed".into();
+            t.error_reason = Some(format!(
+                "{what} took nonce {} first, in block {}",
+                t.nonce, r.block_number
+            ));
+            "transaction.failed"
+        }));
+    }
+    Ok(Family::Open)
 }
 
 /// Why a mined transaction reverted: its call replayed on the state before its block, and

@@ -3,6 +3,7 @@
 
 mod audit_logs;
 pub(crate) mod challenge_kind;
+mod contracts;
 pub(crate) mod convert;
 pub(crate) mod customer_wallets;
 pub(crate) mod customers;
@@ -12,10 +13,12 @@ pub(crate) mod gateway_recovery;
 mod members;
 mod ops;
 mod orgs;
+mod replace;
 pub(crate) mod sign;
 mod tokens;
 pub(crate) mod transfers;
 pub(crate) mod tx_list;
+mod tx_submit;
 mod wallet_sets;
 mod wallets;
 mod webhooks;
@@ -91,6 +94,23 @@ pub(crate) fn routes() -> Router<App> {
         .route(
             "/v2/transactions/transfer/estimate-fee",
             post(transfers::estimate),
+        )
+        .route(
+            "/v2/organization/transactions/contract-execution",
+            post(contracts::execute),
+        )
+        .route(
+            "/v2/transactions/contract-execution/estimate-fee",
+            post(contracts::estimate),
+        )
+        .route("/v2/transactions/contract-view/call", post(contracts::view))
+        .route(
+            "/v2/organization/transactions/{id}/cancel",
+            post(replace::cancel),
+        )
+        .route(
+            "/v2/organization/transactions/{id}/accelerate",
+            post(replace::accelerate),
         )
         .route("/v2/organization/transactions", get(tx_list::list))
         .route("/v2/organization/transactions/{id}", get(tx_list::get))

@@ -1,5 +1,6 @@
 //! Tokens (the chains' native coins, with ids derived from the chain id, and the
-//! organization's registered ERC-20s) and balances read from the chain.
+//! organization's registered ERC-20s, ERC-721s and ERC-1155s) and balances read from the
+//! chain.
 
 use axum::Extension;
 use axum::extract::{Path, Query, State};
@@ -23,7 +24,7 @@ use crate::evm::unavailable;
 use crate::{App, idem, now_ms};
 
 /// The standards `POST /v2/tokens` accepts.
-const STANDARDS: &[&str] = &["erc20"];
+const STANDARDS: &[&str] = &["erc20", "erc721", "erc1155"];
 /// The most tokens an organization may register (balances read each one).
 const MAX_TOKENS: i64 = 1000;
 
@@ -154,6 +155,12 @@ pub(crate) async fn create(
     }
     if b.decimals > planbok_chains::MAX_DECIMALS {
         return Err(ApiError::invalid("decimals must be 0 to 77"));
+    }
+    if b.standard != "erc20" && b.decimals != 0 {
+        return Err(ApiError::invalid(format!(
+            "decimals of an {} token is 0 (NFTs are counted whole)",
+            b.standard
+        )));
     }
     let address = planbok_chains::parse_evm_address(&b.address)
         .map_err(|e| ApiError::invalid(format!("address: {e}")))?;
@@ -318,7 +325,15 @@ async fn balances_of(app: &App, org_id: &str, wallets: &[WalletRecord]) -> ApiRe
             amount: planbok_chains::format_amount(native_sum, NATIVE_DECIMALS),
             token: native_token(chain),
         });
-        for t in app.store.tokens_on(org_id, chain.id()).await? {
+        // ERC-20 and ERC-721 answer `balanceOf(owner)` (a count for ERC-721); ERC-1155
+        // balances are per token id, which the registry does not know: left out.
+        for t in app
+            .store
+            .tokens_on(org_id, chain.id())
+            .await?
+            .into_iter()
+            .filter(|t| t.standard != "erc1155")
+        {
             let contract = planbok_chains::parse_evm_address(&t.address)
                 .map_err(|e| ApiError::internal(format!("stored token address: {e}")))?;
             let mut sum = U256::ZERO;

@@ -1,56 +1,28 @@
-//! Transfers and their fee estimates (`docs/transactions.md`).
-//!
-//! A transfer is planned (wallet, token, amount, gas, fees) before anything is written;
-//! then it takes its wallet's nonce lease, signs through the signing routes' own path, and
-//! commits the signed transaction, its nonce, the idempotent answer, the audit entry and
-//! the `transaction.*` events in one database transaction. Nothing is broadcast here: the
-//! tracker sends what was committed, so a crash can neither lose a signed transaction nor
-//! send one twice.
-
-use std::sync::Arc;
-use std::time::Duration;
+//! Transfers and their fee estimates (`docs/transactions.md`): native coins, ERC-20s,
+//! ERC-721s and ERC-1155s. The transfer is planned here (the call it makes); signing,
+//! the nonce and the commit are `tx_submit`'s.
 
 use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use planbok_api::ErrorCode;
-use planbok_api::model::{CreateTransfer, EstimateTransferFee, FeeEstimate, FeeLevel};
-use planbok_chains::{Address, Chain, Eip1559Fields, U256};
-use planbok_store::server::{Commit, TxRecord, WalletRecord};
+use planbok_api::model::{CreateTransfer, EstimateTransferFee, FeeEstimate};
+use planbok_chains::{AbiFunction, Address, U256};
+use planbok_store::server::TokenRecord;
 use serde_json::json;
 
-use super::orgs::finish;
-use super::sign::sign_payload;
 use super::tokens::{ResolvedToken, resolve_token};
-use super::tx_list::transaction;
-use super::{envelope_json, json_response};
-use crate::audit::Op;
+use super::tx_submit::{Described, Plan, Submit, fee_level, sender, submit};
+use crate::App;
 use crate::auth::Caller;
 use crate::body::Body;
 use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
-use crate::evm::rpc::{CallRequest, RpcError};
-use crate::evm::{ChainRpc, fees, unavailable};
-use crate::facts::SigningWallet;
-use crate::{App, idem, now_ms};
 
-/// The natives' decimals: every EVM chain of the registry counts its coin in 10^-18.
-pub(crate) const NATIVE_DECIMALS: u8 = 18;
+pub(crate) use super::tx_submit::NATIVE_DECIMALS;
 
-/// What a transfer sends, decided before anything is written.
-struct Plan {
-    wallet: WalletRecord,
-    from: Address,
-    chain: Chain,
-    rpc: Arc<ChainRpc>,
-    /// The account called: the recipient, or the token contract.
-    to: Address,
-    value: U256,
-    data: Vec<u8>,
-    gas_limit: u64,
-    levels: [fees::Fees; 3],
-}
+/// The most token ids one ERC-1155 batch transfer moves.
+const MAX_NFT_IDS: usize = 100;
 
 /// The fields a transfer and an estimate share.
 struct Spec<'a> {
@@ -58,114 +30,159 @@ struct Spec<'a> {
     destination: &'a str,
     token_id: &'a str,
     amounts: &'a [String],
+    nft_token_ids: Option<&'a [String]>,
 }
 
-async fn plan(app: &App, org_id: &str, s: &Spec<'_>) -> ApiResult<Plan> {
-    let wallet = app
-        .store
-        .wallet(org_id, s.wallet_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("wallet"))?;
-    let chain = Chain::parse(&wallet.blockchain)?;
-    let rpc = app.chains.get(chain)?;
-    let [amount] = s.amounts else {
-        return Err(ApiError::invalid("amounts must hold exactly one amount"));
-    };
+/// What a transfer moves, once checked: the call and the amounts as recorded.
+struct Moved {
+    to: Address,
+    value: U256,
+    data: Vec<u8>,
+    amounts: Vec<String>,
+    nft_token_ids: Option<Vec<String>>,
+}
+
+async fn plan(app: &App, org_id: &str, s: &Spec<'_>) -> ApiResult<(Plan, Moved)> {
+    let sender = sender(app, org_id, s.wallet_id).await?;
     let destination = planbok_chains::parse_evm_address(s.destination)
         .map_err(|e| ApiError::invalid(format!("destinationAddress: {e}")))?;
-    let from = planbok_chains::parse_evm_address(&wallet.address)
-        .map_err(|e| ApiError::internal(format!("stored wallet address: {e}")))?;
     let token = resolve_token(app, org_id, s.token_id).await?;
-    if token.blockchain() != chain.id() {
+    if token.blockchain() != sender.chain.id() {
         return Err(ApiError::invalid(format!(
             "tokenId is a {} token and the wallet is on {}",
             token.blockchain(),
-            chain.id()
+            sender.chain.id()
         )));
     }
-    let units = planbok_chains::parse_amount(amount, token.decimals())
-        .map_err(|e| ApiError::invalid(format!("amounts: {e}")))?;
-    if units.is_zero() {
-        return Err(ApiError::invalid("amounts: the amount must be positive"));
+    let moved = match &token {
+        ResolvedToken::Registered(t) if t.standard == "erc721" || t.standard == "erc1155" => {
+            nft(t, sender.from, destination, s)?
+        }
+        _ => {
+            if s.nft_token_ids.is_some_and(|ids| !ids.is_empty()) {
+                return Err(ApiError::invalid(
+                    "nftTokenIds is for erc721 and erc1155 tokens",
+                ));
+            }
+            let [amount] = s.amounts else {
+                return Err(ApiError::invalid("amounts must hold exactly one amount"));
+            };
+            let units = planbok_chains::parse_amount(amount, token.decimals())
+                .map_err(|e| ApiError::invalid(format!("amounts: {e}")))?;
+            if units.is_zero() {
+                return Err(ApiError::invalid("amounts: the amount must be positive"));
+            }
+            let (to, value, data) = match &token {
+                ResolvedToken::Native(_) => (destination, units, Vec::new()),
+                ResolvedToken::Registered(t) => (
+                    contract(t)?,
+                    U256::ZERO,
+                    planbok_chains::erc20_transfer_data(destination, units),
+                ),
+            };
+            Moved {
+                to,
+                value,
+                data,
+                amounts: s.amounts.to_vec(),
+                nft_token_ids: None,
+            }
+        }
+    };
+    let p = sender
+        .plan(app, moved.to, moved.value, moved.data.clone(), "transfer")
+        .await?;
+    Ok((p, moved))
+}
+
+fn contract(t: &TokenRecord) -> ApiResult<Address> {
+    planbok_chains::parse_evm_address(&t.address)
+        .map_err(|e| ApiError::internal(format!("stored token address: {e}")))
+}
+
+/// A whole, non-negative decimal (a token id or an NFT amount).
+fn whole(field: &str, s: &str) -> ApiResult<U256> {
+    planbok_chains::parse_amount(s, 0)
+        .map_err(|e| ApiError::invalid(format!("{field}: {s:?} is not a whole number: {e}")))
+}
+
+/// An ERC-721 `safeTransferFrom(from, to, id)` or an ERC-1155 `safeTransferFrom(from, to,
+/// id, amount, "")` / `safeBatchTransferFrom(from, to, ids, amounts, "")`, encoded by
+/// alloy.
+fn nft(t: &TokenRecord, from: Address, to: Address, s: &Spec<'_>) -> ApiResult<Moved> {
+    let ids = s.nft_token_ids.unwrap_or_default();
+    if ids.is_empty() {
+        return Err(ApiError::invalid(format!(
+            "a transfer of an {} token names its token ids in nftTokenIds",
+            t.standard
+        )));
     }
-    let (to, value, data) = match &token {
-        ResolvedToken::Native(_) => (destination, units, Vec::new()),
-        ResolvedToken::Registered(t) => {
-            let contract = planbok_chains::parse_evm_address(&t.address)
-                .map_err(|e| ApiError::internal(format!("stored token address: {e}")))?;
+    for id in ids {
+        whole("nftTokenIds", id)?;
+    }
+    let addr = |a: Address| json!(format!("{a:#x}"));
+    let (signature, params, amounts) = if t.standard == "erc721" {
+        let [id] = ids else {
+            return Err(ApiError::invalid(
+                "an erc721 transfer moves exactly one token id (one transaction per NFT)",
+            ));
+        };
+        if !(s.amounts.is_empty() || s.amounts == ["1"]) {
+            return Err(ApiError::invalid(
+                "amounts of an erc721 transfer is empty or [\"1\"]",
+            ));
+        }
+        (
+            "safeTransferFrom(address,address,uint256)",
+            vec![addr(from), addr(to), json!(id)],
+            vec!["1".to_owned()],
+        )
+    } else {
+        if ids.len() > MAX_NFT_IDS {
+            return Err(ApiError::invalid(format!(
+                "an erc1155 transfer moves at most {MAX_NFT_IDS} token ids"
+            )));
+        }
+        if s.amounts.len() != ids.len() {
+            return Err(ApiError::invalid(
+                "an erc1155 transfer gives one amount per token id (amounts[i] of nftTokenIds[i])",
+            ));
+        }
+        for a in s.amounts {
+            if whole("amounts", a)?.is_zero() {
+                return Err(ApiError::invalid("amounts: each amount must be positive"));
+            }
+        }
+        if let ([id], [amount]) = (ids, s.amounts) {
             (
-                contract,
-                U256::ZERO,
-                planbok_chains::erc20_transfer_data(destination, units),
+                "safeTransferFrom(address,address,uint256,uint256,bytes)",
+                vec![addr(from), addr(to), json!(id), json!(amount), json!("0x")],
+                s.amounts.to_vec(),
+            )
+        } else {
+            (
+                "safeBatchTransferFrom(address,address,uint256[],uint256[],bytes)",
+                vec![
+                    addr(from),
+                    addr(to),
+                    json!(ids),
+                    json!(s.amounts),
+                    json!("0x"),
+                ],
+                s.amounts.to_vec(),
             )
         }
     };
-    let call = CallRequest {
-        from: Some(from),
-        to,
-        value,
-        data: data.clone(),
-        gas: None,
-    };
-    let estimate = rpc.rpc.estimate_gas(&call).await.map_err(|e| match e {
-        RpcError::Node { message, .. } => ApiError::new(
-            ErrorCode::TransactionWouldFail,
-            format!("the {} node refuses this transfer: {message}", chain.id()),
-        ),
-        e @ RpcError::Transport(_) => unavailable(chain, e),
-    })?;
-    let margin = app.config.transactions.gas_margin_percent;
-    let gas_limit = estimate.saturating_add(estimate.saturating_mul(margin) / 100);
-    let levels = fees::levels(&rpc.rpc)
-        .await
-        .map_err(|e| unavailable(chain, e))?;
-    Ok(Plan {
-        wallet,
-        from,
-        chain,
-        rpc,
-        to,
-        value,
+    let data = AbiFunction::parse(signature)
+        .and_then(|f| f.encode(&params))
+        .map_err(ApiError::internal)?;
+    Ok(Moved {
+        to: contract(t)?,
+        value: U256::ZERO,
         data,
-        gas_limit,
-        levels,
+        amounts,
+        nft_token_ids: Some(ids.to_vec()),
     })
-}
-
-fn fee_level(gas_limit: u64, f: &fees::Fees) -> FeeLevel {
-    let max = U256::from(gas_limit) * U256::from(f.max_fee_per_gas);
-    FeeLevel {
-        gas_limit: gas_limit.to_string(),
-        max_fee_per_gas: f.max_fee_per_gas.to_string(),
-        max_priority_fee_per_gas: f.max_priority_fee_per_gas.to_string(),
-        network_fee: planbok_chains::format_amount(max, NATIVE_DECIMALS),
-    }
-}
-
-/// Refuses a transfer the wallet cannot pay at `level`: the amount (native) plus the most
-/// the fee can be. Nodes' `eth_estimateGas` does not always check the balance, and a
-/// transaction the node refuses would hold its nonce and every later one.
-async fn check_funds(p: &Plan, level: usize) -> ApiResult<()> {
-    let balance = p
-        .rpc
-        .rpc
-        .balance(p.from)
-        .await
-        .map_err(|e| unavailable(p.chain, e))?;
-    let fee = U256::from(p.gas_limit) * U256::from(p.levels[level].max_fee_per_gas);
-    let need = p.value.saturating_add(fee);
-    if balance < need {
-        let sym = p.chain.native_symbol();
-        return Err(ApiError::new(
-            ErrorCode::TransactionWouldFail,
-            format!(
-                "insufficient funds: the wallet holds {} {sym} and this transfer needs up to {} {sym} (the amount and the most the fee can be)",
-                planbok_chains::format_amount(balance, NATIVE_DECIMALS),
-                planbok_chains::format_amount(need, NATIVE_DECIMALS),
-            ),
-        ));
-    }
-    Ok(())
 }
 
 /// `POST /v2/transactions/transfer/estimate-fee`.
@@ -175,7 +192,7 @@ pub(crate) async fn estimate(
     body: Body<EstimateTransferFee>,
 ) -> ApiResult<Response> {
     let b = &body.value;
-    let p = plan(
+    let (p, _) = plan(
         &app,
         &caller.org_id,
         &Spec {
@@ -183,15 +200,20 @@ pub(crate) async fn estimate(
             destination: &b.destination_address,
             token_id: &b.token_id,
             amounts: &b.amounts,
+            nft_token_ids: b.nft_token_ids.as_deref(),
         },
     )
     .await?;
-    let data = FeeEstimate {
+    Ok(super::ok(StatusCode::OK, "Fee estimated", estimate_of(&p)))
+}
+
+/// The three levels of a plan.
+pub(super) fn estimate_of(p: &Plan) -> FeeEstimate {
+    FeeEstimate {
         low: fee_level(p.gas_limit, &p.levels[0]),
         medium: fee_level(p.gas_limit, &p.levels[1]),
         high: fee_level(p.gas_limit, &p.levels[2]),
-    };
-    Ok(super::ok(StatusCode::OK, "Fee estimated", data))
+    }
 }
 
 /// `POST /v2/organization/transactions/transfer`.
@@ -202,41 +224,25 @@ pub(crate) async fn transfer(
     body: Body<CreateTransfer>,
 ) -> ApiResult<Response> {
     let b = &body.value;
-    let claim = idem::Claim::new(
-        &caller,
-        "transaction.transfer",
-        b.idempotency_key.as_deref(),
-        &body.json,
-    )?;
-    let op = Op::new(
-        &app,
-        &caller,
-        &ctx,
-        "transaction.transfer",
-        Some(b.wallet_id.clone()),
-        json!({
+    let s = Submit {
+        action: "transaction.transfer",
+        key: b.idempotency_key.as_deref(),
+        json: &body.json,
+        wallet_id: &b.wallet_id,
+        fee_level: b.fee_level.as_deref(),
+        ref_id: b.ref_id.as_deref(),
+        secret: b
+            .encrypted_organization_secret
+            .as_deref()
+            .unwrap_or_default(),
+        detail: json!({
             "walletId": b.wallet_id, "destinationAddress": b.destination_address,
-            "tokenId": b.token_id, "amounts": b.amounts, "feeLevel": b.fee_level, "refId": b.ref_id,
+            "tokenId": b.token_id, "amounts": b.amounts, "nftTokenIds": b.nft_token_ids,
+            "feeLevel": b.fee_level, "refId": b.ref_id,
         }),
-    );
-    let secret = b
-        .encrypted_organization_secret
-        .as_deref()
-        .unwrap_or_default();
-    let checked = async {
-        if b.nft_token_ids.is_some() {
-            return Err(ApiError::new(
-                ErrorCode::UnsupportedOperation,
-                "NFT transfers (nftTokenIds) are not supported yet",
-            ));
-        }
-        let level_name = b.fee_level.as_deref().unwrap_or("medium");
-        let level = fees::level_index(level_name)
-            .ok_or_else(|| ApiError::invalid("feeLevel must be low, medium or high"))?;
-        if b.ref_id.as_ref().is_some_and(|r| r.chars().count() > 256) {
-            return Err(ApiError::invalid("refId must be at most 256 characters"));
-        }
-        let p = plan(
+    };
+    let planned = async {
+        let (p, moved) = plan(
             &app,
             &caller.org_id,
             &Spec {
@@ -244,212 +250,22 @@ pub(crate) async fn transfer(
                 destination: &b.destination_address,
                 token_id: &b.token_id,
                 amounts: &b.amounts,
+                nft_token_ids: b.nft_token_ids.as_deref(),
             },
         )
         .await?;
-        check_funds(&p, level).await?;
-        app.require_secret_mode(&caller.org_id, secret).await?;
-        let protocol = app
-            .wallet_protocol(
-                &caller.org_id,
-                &p.wallet.blockchain,
-                &p.wallet.wallet_set_id,
-            )
-            .await?;
-        ApiResult::Ok((p, protocol, level, level_name))
-    }
-    .await;
-    let (p, protocol, level, level_name) = match checked {
-        Ok(c) => c,
-        Err(e) => return claim.replay_or(&app, e).await,
+        let d = Described {
+            operation: "TRANSFER",
+            destination_address: b.destination_address.clone(),
+            token_id: b.token_id.clone(),
+            amounts: moved.amounts,
+            ref_id: b.ref_id.clone(),
+            abi_function_signature: None,
+            abi_parameters: None,
+            nft_token_ids: moved.nft_token_ids,
+            replaces: None,
+        };
+        Ok((p, d))
     };
-    let idem = match claim.take_requested(&app, &op).await? {
-        idem::Began::Replay(r) => return Ok(r),
-        idem::Began::Fresh(i) => i,
-    };
-    let result = async {
-        let lease = NonceLease::take(&app, &p).await?;
-        let sent = sign_and_commit(
-            &app, &caller, &ctx, &op, &idem, &p, protocol, level, level_name, b, secret, &lease,
-        )
-        .await;
-        if sent.is_err() {
-            lease.release(&app).await;
-        }
-        sent
-    }
-    .await;
-    finish(&app, &op, &idem, result).await
-}
-
-/// A held nonce lease of (chain, address): the next unused nonce as the database has it.
-struct NonceLease {
-    chain: &'static str,
-    address: String,
-    token: String,
-    next: i64,
-}
-
-impl NonceLease {
-    /// Waits for the lease of `p`'s (chain, address) while other transfers from the wallet
-    /// sign (`[transactions] nonce_wait_ms`, then 503 `wallet_busy`). The lease outlives a
-    /// signing call (the longest node-pair timeout and a margin), so only a dead holder's
-    /// lapses.
-    async fn take(app: &App, p: &Plan) -> ApiResult<NonceLease> {
-        let token = uuid::Uuid::new_v4().simple().to_string();
-        let address = p.wallet.address.clone();
-        let hold_ms = (app.nodes.timeout_ms() + 30_000) as i64;
-        let deadline = now_ms() + app.config.transactions.nonce_wait_ms as i64;
-        loop {
-            let now = now_ms();
-            if let Some(next) = app
-                .store
-                .lease_nonce(p.chain.id(), &address, &token, now, now + hold_ms)
-                .await?
-            {
-                return Ok(NonceLease {
-                    chain: p.chain.id(),
-                    address,
-                    token,
-                    next,
-                });
-            }
-            if now > deadline {
-                return Err(ApiError::new(
-                    ErrorCode::WalletBusy,
-                    "other transfers from this wallet hold its nonce; retry",
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    /// Gives the lease back unused (the transfer failed before its commit).
-    async fn release(&self, app: &App) {
-        if let Err(e) = app
-            .store
-            .release_nonce(self.chain, &self.address, &self.token)
-            .await
-        {
-            tracing::warn!(error = %e, "could not release a nonce lease; it lapses on its own");
-        }
-    }
-}
-
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the parts of one transfer, planned and checked by the handler"
-)]
-async fn sign_and_commit(
-    app: &App,
-    caller: &Caller,
-    ctx: &Ctx,
-    op: &Op<'_>,
-    idem: &idem::Idem,
-    p: &Plan,
-    protocol: planbok_proto::pb::Protocol,
-    level: usize,
-    level_name: &str,
-    b: &CreateTransfer,
-    secret: &str,
-    lease: &NonceLease,
-) -> ApiResult<Response> {
-    // The node's pending count covers transactions this database does not know (the
-    // wallet's key used through sign/transaction): never below it, never below ours.
-    let on_chain = p
-        .rpc
-        .rpc
-        .pending_nonce(p.from)
-        .await
-        .map_err(|e| unavailable(p.chain, e))?;
-    let nonce = u64::try_from(lease.next).unwrap_or_default().max(on_chain);
-    let f = &p.levels[level];
-    let fields = Eip1559Fields {
-        nonce,
-        to: p.to,
-        value: p.value,
-        data: p.data.clone(),
-        gas_limit: p.gas_limit,
-        max_fee_per_gas: f.max_fee_per_gas,
-        max_priority_fee_per_gas: f.max_priority_fee_per_gas,
-    };
-    let input = planbok_chains::eip1559_input(p.chain, &fields, &p.wallet.public_key)?;
-    let signer = SigningWallet::from(p.wallet.clone());
-    let v = sign_payload(
-        app,
-        caller,
-        ctx,
-        &signer,
-        p.chain,
-        protocol,
-        &input.payload,
-        secret,
-    )
-    .await?;
-    let signed = planbok_chains::finish_transaction(
-        p.chain,
-        &input,
-        &v.signature,
-        v.recovery_id,
-        &p.wallet.public_key,
-    )?;
-    let now = now_ms();
-    let record = TxRecord {
-        id: uuid::Uuid::new_v4().to_string(),
-        org_id: caller.org_id.clone(),
-        wallet_id: p.wallet.id.clone(),
-        blockchain: p.chain.id().to_owned(),
-        operation: "TRANSFER".into(),
-        status: "signed".into(),
-        source_address: p.wallet.address.clone(),
-        destination_address: b.destination_address.clone(),
-        token_id: b.token_id.clone(),
-        amounts: b.amounts.clone(),
-        fee_level: level_name.to_owned(),
-        nonce: i64::try_from(nonce).map_err(|_| ApiError::internal("nonce over i64"))?,
-        gas_limit: p.gas_limit.to_string(),
-        max_fee_per_gas: f.max_fee_per_gas.to_string(),
-        max_priority_fee_per_gas: f.max_priority_fee_per_gas.to_string(),
-        raw_tx: signed.signed_transaction,
-        tx_hash: signed.tx_hash,
-        network_fee: Some(fee_level(p.gas_limit, f).network_fee),
-        block_number: None,
-        block_hash: None,
-        confirmations: None,
-        error_reason: None,
-        ref_id: b.ref_id.clone(),
-        broadcasts: 0,
-        last_broadcast_at_ms: None,
-        next_check_at_ms: now,
-        created_at_ms: now,
-        updated_at_ms: now,
-    };
-    let data = transaction(&record);
-    let text = envelope_json(StatusCode::CREATED, "Transaction created", &data)?;
-    let event_data = serde_json::to_value(&data).map_err(ApiError::internal)?;
-    let commit = Commit {
-        audit: vec![op.draft(
-            "success",
-            Some(json!({
-                "transactionId": record.id, "txHash": record.tx_hash, "nonce": nonce,
-                "blockchain": record.blockchain, "digest": input.digest_hex,
-            })),
-        )],
-        idempotency: Some(idem.done(201, text.clone())),
-        events: vec![
-            crate::webhooks::event(
-                &caller.org_id,
-                "transaction.created",
-                event_data.clone(),
-                now,
-            ),
-            crate::webhooks::event(&caller.org_id, "transaction.signed", event_data, now),
-        ],
-    };
-    app.store
-        .insert_transaction(&record, &lease.token, &commit)
-        .await?;
-    app.webhooks.wake();
-    app.tracker_wake.notify_one();
-    Ok(json_response(StatusCode::CREATED, text))
+    submit(&app, &caller, &ctx, s, planned).await
 }

@@ -49,8 +49,14 @@ pub(crate) fn transaction(t: &TxRecord) -> Transaction {
         block_number: t.block_number.and_then(|b| u64::try_from(b).ok()),
         confirmations: t.confirmations.and_then(|b| u64::try_from(b).ok()),
         error_reason: t.error_reason.clone(),
-        replaces: None,
-        replaced_by: None,
+        replaces: t.replaces.clone(),
+        replaced_by: t.replaced_by.clone(),
+        abi_function_signature: t.abi_function_signature.clone(),
+        abi_parameters: t
+            .abi_parameters
+            .as_deref()
+            .and_then(|p| serde_json::from_str(p).ok()),
+        nft_token_ids: t.nft_token_ids.clone(),
         ref_id: t.ref_id.clone(),
         created_at: rfc3339(t.created_at_ms),
         updated_at: rfc3339(t.updated_at_ms),

@@ -72,6 +72,12 @@ static SERVER_SCHEMA: Schema = Schema {
             "customer recovery",
             "0009_customer_recovery.sql"
         ),
+        step!(
+            "server",
+            10,
+            "transactions: contracts, NFTs, replacements",
+            "0010_transactions_2.sql"
+        ),
     ],
 };
 

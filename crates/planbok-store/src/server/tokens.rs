@@ -16,7 +16,7 @@ pub struct TokenRecord {
     pub org_id: String,
     /// Chain id.
     pub blockchain: String,
-    /// `erc20`.
+    /// `erc20`, `erc721`, `erc1155`.
     pub standard: String,
     /// Display name.
     pub name: String,

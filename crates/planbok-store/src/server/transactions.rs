@@ -24,9 +24,9 @@ pub struct TxRecord {
     pub wallet_id: String,
     /// Chain id.
     pub blockchain: String,
-    /// `TRANSFER`.
+    /// `TRANSFER`, `CONTRACT_EXECUTION`, `CANCEL`.
     pub operation: String,
-    /// `signed`, `broadcast`, `confirmed`, `failed`.
+    /// `signed`, `broadcast`, `confirmed`, `failed`, `cancelled`.
     pub status: String,
     /// The sending address.
     pub source_address: String,
@@ -72,6 +72,16 @@ pub struct TxRecord {
     pub created_at_ms: i64,
     /// Unix ms.
     pub updated_at_ms: i64,
+    /// The transaction this one replaces (cancel, accelerate): the same nonce.
+    pub replaces: Option<String>,
+    /// The transaction that replaced this one.
+    pub replaced_by: Option<String>,
+    /// Contract execution: the function, as the client gave it.
+    pub abi_function_signature: Option<String>,
+    /// Contract execution: the parameters, JSON as the client gave them.
+    pub abi_parameters: Option<String>,
+    /// NFT transfers: the token ids, decimal.
+    pub nft_token_ids: Option<Vec<String>>,
 }
 
 /// A claimed transaction: the record and the lease that owns it.
@@ -112,10 +122,12 @@ const COLUMNS: &str = "id, org_id, wallet_id, blockchain, operation, status, sou
      destination_address, token_id, amounts, fee_level, nonce, gas_limit, max_fee_per_gas, \
      max_priority_fee_per_gas, raw_tx, tx_hash, network_fee, block_number, block_hash, \
      confirmations, error_reason, ref_id, broadcasts, last_broadcast_at_ms, next_check_at_ms, \
-     created_at_ms, updated_at_ms";
+     created_at_ms, updated_at_ms, replaces, replaced_by, abi_function_signature, \
+     abi_parameters, nft_token_ids";
 
 fn from_row(row: &AnyRow) -> Result<TxRecord, StoreError> {
     let amounts: String = row.try_get("amounts")?;
+    let nft: Option<String> = row.try_get("nft_token_ids")?;
     Ok(TxRecord {
         id: row.try_get("id")?,
         org_id: row.try_get("org_id")?,
@@ -146,6 +158,14 @@ fn from_row(row: &AnyRow) -> Result<TxRecord, StoreError> {
         next_check_at_ms: row.try_get("next_check_at_ms")?,
         created_at_ms: row.try_get("created_at_ms")?,
         updated_at_ms: row.try_get("updated_at_ms")?,
+        replaces: row.try_get("replaces")?,
+        replaced_by: row.try_get("replaced_by")?,
+        abi_function_signature: row.try_get("abi_function_signature")?,
+        abi_parameters: row.try_get("abi_parameters")?,
+        nft_token_ids: nft
+            .map(|n| serde_json::from_str(&n))
+            .transpose()
+            .map_err(|e| StoreError::InvalidInput(format!("stored nft_token_ids: {e}")))?,
     })
 }
 
@@ -242,45 +262,60 @@ impl ServerStore {
                 "the nonce lease lapsed before the transaction was stored".into(),
             ));
         }
-        let amounts = serde_json::to_string(&t.amounts)
-            .map_err(|e| StoreError::InvalidInput(e.to_string()))?;
-        sqlx::query(AssertSqlSafe(format!(
-            "INSERT INTO transactions ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
-             $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, \
-             $26, $27, $28)"
-        )))
-        .bind(t.id.as_str())
-        .bind(t.org_id.as_str())
-        .bind(t.wallet_id.as_str())
-        .bind(t.blockchain.as_str())
-        .bind(t.operation.as_str())
-        .bind(t.status.as_str())
-        .bind(t.source_address.as_str())
-        .bind(t.destination_address.as_str())
-        .bind(t.token_id.as_str())
-        .bind(amounts)
-        .bind(t.fee_level.as_str())
-        .bind(t.nonce)
-        .bind(t.gas_limit.as_str())
-        .bind(t.max_fee_per_gas.as_str())
-        .bind(t.max_priority_fee_per_gas.as_str())
-        .bind(t.raw_tx.as_str())
-        .bind(t.tx_hash.as_str())
-        .bind(t.network_fee.as_deref())
-        .bind(t.block_number)
-        .bind(t.block_hash.as_deref())
-        .bind(t.confirmations)
-        .bind(t.error_reason.as_deref())
-        .bind(t.ref_id.as_deref())
-        .bind(t.broadcasts)
-        .bind(t.last_broadcast_at_ms)
-        .bind(t.next_check_at_ms)
-        .bind(t.created_at_ms)
-        .bind(t.updated_at_ms)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| missing_parent(e, || format!("wallet {}", t.wallet_id)))?;
+        insert_row(&mut tx, t).await?;
         self.finish(tx, c).await
+    }
+
+    /// Stores `t`, a replacement of `t.replaces` (cancel, accelerate: the same nonce),
+    /// with `c`, only if that transaction is still pending (`signed` or `broadcast`) and not
+    /// replaced yet: otherwise a `Conflict`, and nothing is written. The nonce allocator is
+    /// not touched (the nonce is already used).
+    pub async fn insert_replacement(&self, t: &TxRecord, c: &Commit) -> Result<(), StoreError> {
+        let original = t
+            .replaces
+            .as_deref()
+            .ok_or_else(|| StoreError::InvalidInput("a replacement names its original".into()))?;
+        let mut tx = self.begin().await?;
+        let n = sqlx::query(
+            "UPDATE transactions SET replaced_by = $2, updated_at_ms = $3 \
+             WHERE id = $1 AND org_id = $4 AND replaced_by IS NULL \
+             AND status IN ('signed', 'broadcast') AND nonce = $5",
+        )
+        .bind(original)
+        .bind(t.id.as_str())
+        .bind(t.created_at_ms)
+        .bind(t.org_id.as_str())
+        .bind(t.nonce)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n != 1 {
+            return Err(StoreError::Conflict(format!(
+                "transaction {original} is no longer pending, or was replaced meanwhile"
+            )));
+        }
+        insert_row(&mut tx, t).await?;
+        self.finish(tx, c).await
+    }
+
+    /// Every transaction of (`blockchain`, `address`) with `nonce`: a first transaction and
+    /// its replacements, oldest first.
+    pub async fn nonce_family(
+        &self,
+        blockchain: &str,
+        address: &str,
+        nonce: i64,
+    ) -> Result<Vec<TxRecord>, StoreError> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM transactions WHERE blockchain = $1 AND source_address = $2 \
+             AND nonce = $3 ORDER BY created_at_ms, id"
+        )))
+        .bind(blockchain)
+        .bind(address)
+        .bind(nonce)
+        .fetch_all(&self.db.pool)
+        .await?;
+        decode_all(rows, from_row)
     }
 
     /// A transaction of `org_id`.
@@ -452,4 +487,58 @@ impl ServerStore {
         self.finish(tx, c).await?;
         Ok(true)
     }
+}
+
+/// Inserts `t` in `tx`.
+async fn insert_row(tx: &mut super::Tx, t: &TxRecord) -> Result<(), StoreError> {
+    let amounts =
+        serde_json::to_string(&t.amounts).map_err(|e| StoreError::InvalidInput(e.to_string()))?;
+    let nft = t
+        .nft_token_ids
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| StoreError::InvalidInput(e.to_string()))?;
+    sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO transactions ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
+         $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, \
+         $26, $27, $28, $29, $30, $31, $32, $33)"
+    )))
+    .bind(t.id.as_str())
+    .bind(t.org_id.as_str())
+    .bind(t.wallet_id.as_str())
+    .bind(t.blockchain.as_str())
+    .bind(t.operation.as_str())
+    .bind(t.status.as_str())
+    .bind(t.source_address.as_str())
+    .bind(t.destination_address.as_str())
+    .bind(t.token_id.as_str())
+    .bind(amounts)
+    .bind(t.fee_level.as_str())
+    .bind(t.nonce)
+    .bind(t.gas_limit.as_str())
+    .bind(t.max_fee_per_gas.as_str())
+    .bind(t.max_priority_fee_per_gas.as_str())
+    .bind(t.raw_tx.as_str())
+    .bind(t.tx_hash.as_str())
+    .bind(t.network_fee.as_deref())
+    .bind(t.block_number)
+    .bind(t.block_hash.as_deref())
+    .bind(t.confirmations)
+    .bind(t.error_reason.as_deref())
+    .bind(t.ref_id.as_deref())
+    .bind(t.broadcasts)
+    .bind(t.last_broadcast_at_ms)
+    .bind(t.next_check_at_ms)
+    .bind(t.created_at_ms)
+    .bind(t.updated_at_ms)
+    .bind(t.replaces.as_deref())
+    .bind(t.replaced_by.as_deref())
+    .bind(t.abi_function_signature.as_deref())
+    .bind(t.abi_parameters.as_deref())
+    .bind(nft)
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| missing_parent(e, || format!("wallet {}", t.wallet_id)))?;
+    Ok(())
 }

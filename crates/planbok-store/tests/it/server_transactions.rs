@@ -12,6 +12,7 @@ on_every_backend!(
     a_released_or_lapsed_lease_gives_the_same_nonce_again,
     racing_transfers_get_consecutive_nonces,
     tracker_claims_are_leased_and_stale_results_ignored,
+    a_nonce_is_replaced_once_per_transaction_and_only_while_pending,
 );
 
 const CHAIN: &str = "ETH-SEPOLIA";
@@ -61,6 +62,11 @@ fn tx(id: &str, nonce: i64) -> TxRecord {
         next_check_at_ms: T0,
         created_at_ms: T0 + nonce,
         updated_at_ms: T0 + nonce,
+        replaces: None,
+        replaced_by: None,
+        abi_function_signature: None,
+        abi_parameters: None,
+        nft_token_ids: None,
     }
 }
 
@@ -272,4 +278,82 @@ async fn tracker_claims_are_leased_and_stale_results_ignored(db: &TestDb) {
         .await
         .unwrap();
     assert!(again.iter().all(|c| c.tx.id != done.id));
+}
+
+async fn a_nonce_is_replaced_once_per_transaction_and_only_while_pending(db: &TestDb) {
+    let store = setup(db).await;
+    store
+        .lease_nonce(CHAIN, ADDR, "h", T0, T0 + 10)
+        .await
+        .unwrap();
+    store
+        .insert_transaction(&tx("a", 0), "h", &Commit::none())
+        .await
+        .unwrap();
+    let replacement = |id: &str, of: &str| TxRecord {
+        replaces: Some(of.into()),
+        raw_tx: format!("0xraw-{id}"),
+        tx_hash: format!("0xhash-{id}"),
+        created_at_ms: T0 + 10,
+        ..tx(id, 0)
+    };
+    // B replaces A: the same nonce, A marked.
+    store
+        .insert_replacement(&replacement("b", "a"), &Commit::none())
+        .await
+        .unwrap();
+    let a = store.transaction("org_a", "a").await.unwrap().unwrap();
+    assert_eq!(a.replaced_by.as_deref(), Some("b"));
+    assert_eq!(a.status, "signed");
+    // A is replaced once: a second replacement of A is refused, and nothing is written.
+    assert!(matches!(
+        store
+            .insert_replacement(&replacement("c", "a"), &Commit::none())
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.transaction("org_a", "c").await.unwrap(), None);
+    // Another organization's transaction, a wrong nonce, or no original: refused.
+    let mut other = replacement("c", "b");
+    other.org_id = "org_b".into();
+    assert!(
+        store
+            .insert_replacement(&other, &Commit::none())
+            .await
+            .is_err()
+    );
+    let mut wrong = replacement("c", "b");
+    wrong.nonce = 5;
+    assert!(matches!(
+        store.insert_replacement(&wrong, &Commit::none()).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        store.insert_replacement(&tx("c", 0), &Commit::none()).await,
+        Err(StoreError::InvalidInput(_))
+    ));
+    // B settled (confirmed): it cannot be replaced any more.
+    let claimed = store
+        .claim_transactions(T0 + 100, 10, T0 + 200, "w")
+        .await
+        .unwrap();
+    let mut b = claimed.iter().find(|c| c.tx.id == "b").unwrap().tx.clone();
+    b.status = "confirmed".into();
+    assert!(
+        store
+            .record_progress(&b, "w", &Commit::none())
+            .await
+            .unwrap()
+    );
+    assert!(matches!(
+        store
+            .insert_replacement(&replacement("c", "b"), &Commit::none())
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    // The nonce's family, oldest first.
+    let family = store.nonce_family(CHAIN, ADDR, 0).await.unwrap();
+    let ids: Vec<&str> = family.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(ids, ["a", "b"]);
+    assert_eq!(family[1].replaces.as_deref(), Some("a"));
 }
