@@ -1,7 +1,7 @@
 //! Customer PINs (`CustomerPin`): Node 1 checks the server's grant and relays the step
 //! (its elements are blinded; it learns nothing it could test a guess with); Node 2 checks
 //! and consumes the grant itself, then keeps each customer's OPRF key (sealed by its
-//! keystore) and guess counter. See `planbok_envelope::pin` and `docs/customers.md`.
+//! keystore) and guess counter. See `planbok_envelope::pin` and `docs/customer-custody.md`.
 //!
 //! The counter is raised in the database before the key is even opened: a crash, a
 //! `kill -9` or a dropped connection after that point has spent the attempt.

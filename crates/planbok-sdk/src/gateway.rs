@@ -5,7 +5,7 @@
 //!
 //! The PIN never leaves this module: it becomes `h = Argon2id(PIN, salt)`, which is sent
 //! only blinded (RFC 9497 OPRF) to Node 2. The customer secret `S_c` is made here and
-//! leaves only wrapped (`W_pin`). See `planbok_envelope::pin` and `docs/customers.md`.
+//! leaves only wrapped (`W_pin`). See `planbok_envelope::pin` and `docs/customer-custody.md`.
 
 use base64::Engine as _;
 use planbok_api::customers::{
