@@ -38,16 +38,7 @@ async fn a_transfer_answered_before_a_kill_9_is_broadcast_once_after_restart() {
             .is_null()
     );
     s.cluster.kill(SERVER).unwrap();
-    // The same server, now with its tracker.
-    let path = s.cluster.node(SERVER).config.clone();
-    let text = std::fs::read_to_string(&path).unwrap();
-    let mut config: toml::Table = toml::from_str(&text).unwrap();
-    config["transactions"]
-        .as_table_mut()
-        .unwrap()
-        .insert("tracker".into(), toml::Value::Boolean(true));
-    std::fs::write(&path, toml::to_string(&config).unwrap()).unwrap();
-    s.cluster.restart(SERVER).await.unwrap();
+    restart_with_tracker(&mut s).await;
     let t = settle(&s, created["id"].as_str().unwrap());
     assert_eq!(t["status"], "confirmed", "{t}");
     assert_eq!(t["transactionHash"], hash.as_str());
@@ -58,6 +49,80 @@ async fn a_transfer_answered_before_a_kill_9_is_broadcast_once_after_restart() {
     // A retry of the answered request gets the same transaction.
     assert_eq!(assert_ok(transfer(&s, body))["id"], created["id"]);
     assert_eq!(anvil.nonce(&address), 1);
+}
+
+/// Starts the (stopped) server again with its tracker on.
+async fn restart_with_tracker(s: &mut Stack) {
+    let path = s.cluster.node(SERVER).config.clone();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut config: toml::Table = toml::from_str(&text).unwrap();
+    config["transactions"]
+        .as_table_mut()
+        .unwrap()
+        .insert("tracker".into(), toml::Value::Boolean(true));
+    std::fs::write(&path, toml::to_string(&config).unwrap()).unwrap();
+    s.cluster.restart(SERVER).await.unwrap();
+}
+
+/// A send that reached the node, but whose answer never came back (the RPC connection
+/// dropped, or the server died): the transaction is mined while the record still says
+/// `signed`, and the next send is refused with "nonce too low". The tracker must see its
+/// own receipt there and follow it to `confirmed` (the chaos drill found it stuck in
+/// `signed` for good).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_transaction_mined_before_its_first_broadcast_was_recorded_confirms() {
+    if !anvil_ready() {
+        return;
+    }
+    let anvil = Anvil::start(SEPOLIA);
+    let (mut s, wallet, address) = stack_with_wallet(
+        &anvil,
+        Custody::Standard,
+        "[transactions]\ntracker = false\n",
+        ETH,
+    )
+    .await;
+    let native = native_id(&s);
+    let receiver = "0x0000000000000000000000000000000000001057";
+    let created = assert_ok(transfer(
+        &s,
+        json!({"idempotencyKey": idem(), "walletId": wallet, "destinationAddress": receiver,
+               "tokenId": native, "amounts": ["0.5"]}),
+    ));
+    let id = created["id"].as_str().unwrap();
+    s.cluster.kill(SERVER).unwrap();
+    // The committed bytes reach the chain behind the server's back.
+    let db = s.cluster.node(SERVER).database_url.clone();
+    let file = db
+        .trim_start_matches("sqlite://")
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT raw_tx FROM transactions WHERE id = ?', (sys.argv[2],)).fetchone()[0])",
+            &file,
+            id,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let raw = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let hash = anvil.rpc("eth_sendRawTransaction", json!([raw]));
+    assert_eq!(hash, created["transactionHash"]);
+    anvil.receipt(&hash);
+    restart_with_tracker(&mut s).await;
+    let t = settle(&s, id);
+    assert_eq!(t["status"], "confirmed", "{t}");
+    assert_eq!(t["transactionHash"], hash);
+    assert_eq!(anvil.nonce(&address), 1, "one transaction on chain");
+    assert_eq!(anvil.balance(receiver), ETH / 2);
 }
 
 /// `SELECT COUNT(*)` of `event` rows in the server's PostgreSQL database.

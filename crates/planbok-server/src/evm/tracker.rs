@@ -149,24 +149,25 @@ async fn broadcast(
         Err(RpcError::Node { message, .. })
             if message.to_ascii_lowercase().contains("nonce too low") =>
         {
-            // Mined already (a receipt will say so), or by another transaction of its
-            // nonce (a replacement, or the one it replaces), or by a transaction this
-            // server did not make: then this one can never be mined.
-            if rpc.receipt(&t.tx_hash).await?.is_some() {
-                return Ok(None);
-            }
-            match settle_family(&app.store, chain, t).await? {
-                Family::Settled(event) => return Ok(Some(event)),
-                Family::Waiting => return Ok(None),
-                Family::Open => {}
-            }
-            if !rpc.knows(&t.tx_hash).await? {
-                t.status = "failed".into();
-                t.error_reason = Some(format!(
-                    "nonce {} was used by another transaction of this address",
-                    t.nonce
-                ));
-                return Ok(Some("transaction.failed"));
+            // Mined already: an earlier send reached the node but its answer did not
+            // reach us (a receipt says so; then it is broadcast, below, and followed).
+            // Else mined by another transaction of its nonce (a replacement, or the one
+            // it replaces), or by a transaction this server did not make: then this one
+            // can never be mined.
+            if rpc.receipt(&t.tx_hash).await?.is_none() {
+                match settle_family(&app.store, chain, t).await? {
+                    Family::Settled(event) => return Ok(Some(event)),
+                    Family::Waiting => return Ok(None),
+                    Family::Open => {}
+                }
+                if !rpc.knows(&t.tx_hash).await? {
+                    t.status = "failed".into();
+                    t.error_reason = Some(format!(
+                        "nonce {} was used by another transaction of this address",
+                        t.nonce
+                    ));
+                    return Ok(Some("transaction.failed"));
+                }
             }
         }
         Err(RpcError::Node { message, .. }) => {
