@@ -21,6 +21,7 @@ use planbok_proto::pb::{
 };
 use planbok_store::Custody;
 use tokio::sync::mpsc;
+use tokio_stream::StreamExt as _;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status, Streaming};
@@ -42,6 +43,9 @@ pub(crate) struct CoordinatorService {
     pub(crate) state: Arc<NodeState>,
     pub(crate) peer: PeerClient<Channel>,
 }
+
+/// How long a finished signing run waits for Node 2 to end its side.
+const FINISH_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// An open run with Node 2.
 pub(crate) struct Run {
@@ -68,6 +72,20 @@ impl Run {
                 "expected node 2's stored confirmation",
             )),
         }
+    }
+
+    /// Ends a signing run gracefully: closes Node 1's side and waits (briefly) for Node 2
+    /// to end its own. Dropping the call instead resets the stream, and Node 1's last frame
+    /// (which Node 2 needs to finish, as both parties aggregate) can be lost with it: the
+    /// signature is fine, but Node 2 would record a run that failed. Nothing Node 2 says
+    /// now changes the result, which Node 1 has verified.
+    pub(crate) async fn finish(self) {
+        let Run { tx, mut inbox } = self;
+        drop(tx);
+        let _ = tokio::time::timeout(FINISH_WAIT, async {
+            while let Some(Ok(_)) = inbox.next().await {}
+        })
+        .await;
     }
 
     /// Tells Node 2 to activate what it stored, and waits for its confirmation.
@@ -403,6 +421,7 @@ impl CoordinatorService {
             Ok(done) => done,
             Err(e) => return Err(state.disable_on_ban(&r.key_id, e).await),
         };
+        run.finish().await;
         let (signature, recovery_id) = match out {
             RunOutput::Ecdsa(sig) => (sig.to_compact().to_vec(), u32::from(sig.recovery_id)),
             RunOutput::Ed25519(sig) => (sig.0.to_vec(), 0),

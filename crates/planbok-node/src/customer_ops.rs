@@ -455,6 +455,7 @@ impl CoordinatorService {
             Ok(done) => done,
             Err(e) => return Err(state.disable_on_ban(&r.key_id, e).await),
         };
+        run.finish().await;
         let (signature, recovery_id) = match out {
             RunOutput::Ecdsa(sig) => (sig.to_compact().to_vec(), u32::from(sig.recovery_id)),
             RunOutput::Ed25519(sig) => (sig.0.to_vec(), 0),
