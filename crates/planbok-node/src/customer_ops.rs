@@ -29,7 +29,7 @@ use planbok_proto::codes::ErrorCode;
 use planbok_proto::grant::{self, VerifiedGrant};
 use planbok_proto::pb::{
     CustomerPinRequest, CustomerPinResponse, KeygenBatchRequest, KeygenBatchResponse, Open,
-    Operation, RunKind, SecretContext, SignRequest, SignResponse,
+    Operation, SecretContext, SignRequest, SignResponse,
 };
 use planbok_store::{Custody, KeyRecord};
 use zeroize::Zeroizing;
@@ -39,7 +39,6 @@ use crate::coordinator::CoordinatorService;
 use crate::error::{NodeError, NodeResult};
 use crate::peer::Job;
 use crate::protocols;
-use crate::runner::{RunOutput, drive};
 use crate::secrets::{self, Context};
 use crate::state::{NodeState, Proto};
 
@@ -407,7 +406,6 @@ impl CoordinatorService {
             .await?;
         let input = protocols::sign_input(proto, &r.derivation_path, &r.payload)?;
         let _permit = state.slot().await?;
-        let deadlines = self.deadlines();
         let ops = [customer_op::op_digest(
             &g.org_id,
             &customer,
@@ -418,54 +416,20 @@ impl CoordinatorService {
                 payload: &r.payload,
             },
         )];
-        let open = Open {
-            kind: RunKind::Sign as i32,
-            grant: r.grant.clone(),
-            protocol: proto.to_pb() as i32,
-            key_id: r.key_id.clone(),
-            derivation_path: r.derivation_path.clone(),
-            payload: r.payload.clone(),
-            share_version: rec.share_version,
-            customer_challenge: r.customer_challenge.clone(),
-            ..Default::default()
-        };
-        let local = async {
-            let secret = customer_secret(
-                state,
-                &g.org_id,
-                &customer,
-                &r.encrypted_secret,
-                Context::Sign,
-                &r.customer_challenge,
-                &ops,
-                false,
-            )
+        let secret = customer_secret(
+            state,
+            &g.org_id,
+            &customer,
+            &r.encrypted_secret,
+            Context::Sign,
+            &r.customer_challenge,
+            &ops,
+            false,
+        );
+        let signed = self
+            .run_sign(&r, rec, proto, input, g.session_id, secret)
             .await?;
-            let share = state.open_share(rec, proto, Some(&secret)).await?;
-            drop(secret);
-            let public_key = protocols::signing_key(&share, &input)?;
-            let aux = state.aux_for(proto).await?;
-            Ok::<_, NodeError>((share, public_key, aux))
-        };
-        let (local, run) = tokio::join!(local, self.open_run(open, &deadlines));
-        let (share, public_key, aux) = local?;
-        let mut run = run?;
-        let build = protocols::sign(share, aux, input, SessionId::from_bytes(g.session_id))?;
-        let (out, _) = match drive(build, &run.tx, &mut run.inbox, deadlines).await {
-            Ok(done) => done,
-            Err(e) => return Err(state.disable_on_ban(&r.key_id, e).await),
-        };
-        run.finish().await;
-        let (signature, recovery_id) = match out {
-            RunOutput::Ecdsa(sig) => (sig.to_compact().to_vec(), u32::from(sig.recovery_id)),
-            RunOutput::Ed25519(sig) => (sig.0.to_vec(), 0),
-            _ => return Err(NodeError::internal("signing produced no signature")),
-        };
         tracing::info!(org = %g.org_id, customer = %customer, key = %r.key_id, "customer signature");
-        Ok(SignResponse {
-            signature,
-            recovery_id,
-            public_key,
-        })
+        Ok(signed)
     }
 }

@@ -131,15 +131,38 @@ impl Pair {
         context: SecretContext,
         binding_ref: &str,
     ) -> ApiResult<Vec<KeygenResponse>> {
+        self.keygen_batch(
+            org_id,
+            specs,
+            |p| grant::dkg_params(p, custody),
+            KeygenBatchRequest {
+                encrypted_secret: encrypted_secret.to_owned(),
+                binding_ref: binding_ref.to_owned(),
+                context: context as i32,
+                ..Default::default()
+            },
+        )
+        .await
+    }
+
+    /// One DKG batch at Node 1: a grant for each of `specs` (its parameters from `params`)
+    /// put into `req`; the keys made, checked to be the ones asked for.
+    async fn keygen_batch(
+        &self,
+        org_id: &str,
+        specs: &[DkgSpec],
+        params: impl Fn(Protocol) -> [u8; 32],
+        mut req: KeygenBatchRequest,
+    ) -> ApiResult<Vec<KeygenResponse>> {
         let now = now_ms();
-        let items = specs
+        req.items = specs
             .iter()
             .map(|s| KeygenItem {
                 grant: Some(self.grants.issue(
                     org_id,
                     &s.key_id,
                     Operation::Dkg,
-                    grant::dkg_params(s.protocol, custody),
+                    params(s.protocol),
                     now,
                     GRANT_TTL_MS,
                 )),
@@ -149,13 +172,7 @@ impl Pair {
         let keys = self
             .client
             .clone()
-            .keygen_batch(self.request(KeygenBatchRequest {
-                items,
-                encrypted_secret: encrypted_secret.to_owned(),
-                binding_ref: binding_ref.to_owned(),
-                context: context as i32,
-                ..Default::default()
-            }))
+            .keygen_batch(self.request(req))
             .await
             .map_err(node_error)?
             .into_inner()
@@ -209,42 +226,19 @@ impl Pair {
         specs: &[DkgSpec],
         encrypted_secret: &str,
     ) -> ApiResult<Vec<KeygenResponse>> {
-        let now = now_ms();
-        let items = specs
-            .iter()
-            .map(|s| KeygenItem {
-                grant: Some(self.grants.issue(
-                    org_id,
-                    &s.key_id,
-                    Operation::Dkg,
-                    grant::customer_dkg_params(s.protocol, customer_id),
-                    now,
-                    GRANT_TTL_MS,
-                )),
-                protocol: s.protocol as i32,
-            })
-            .collect();
-        let keys = self
-            .client
-            .clone()
-            .keygen_batch(self.request(KeygenBatchRequest {
-                items,
+        self.keygen_batch(
+            org_id,
+            specs,
+            |p| grant::customer_dkg_params(p, customer_id),
+            KeygenBatchRequest {
                 encrypted_secret: encrypted_secret.to_owned(),
-                binding_ref: String::new(),
                 context: SecretContext::Dkg as i32,
                 customer_id: customer_id.to_owned(),
                 customer_challenge: challenge.to_owned(),
-            }))
-            .await
-            .map_err(node_error)?
-            .into_inner()
-            .keys;
-        if keys.len() != specs.len() || keys.iter().zip(specs).any(|(k, s)| k.key_id != s.key_id) {
-            return Err(ApiError::internal(
-                "node 1 answered a DKG batch with other keys",
-            ));
-        }
-        Ok(keys)
+                ..Default::default()
+            },
+        )
+        .await
     }
 
     /// Signs `payload` with `key_id` at `path`; `customer_challenge` (empty for the
