@@ -4,6 +4,8 @@
 //! then `--clients` threads, each with its own keep-alive `Client`, send a weighted mix of
 //! operations for `--duration` or `--requests`. Every request carries a fresh idempotency
 //! key and, for a trustless organization, a freshly encrypted secret, as a real client must.
+//! The transfer operations (`bench/transfer.rs`) are not in the default mix: they need a
+//! chain (`--fund-rpc`).
 
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
@@ -19,6 +21,7 @@ use planbok_sdk::secret::{Context, OrgSecret};
 use planbok_sdk::{Client, Error};
 
 mod report;
+mod transfer;
 
 use report::{Report, Sample};
 
@@ -62,9 +65,16 @@ pub struct BenchArgs {
     requests: Option<u64>,
     /// Weighted operations, `op=weight,...` (weight 1 when omitted). Operations:
     /// sign-message-evm-cggmp, sign-message-evm-dkls23, sign-message-btc, sign-message-sol,
-    /// sign-transaction-evm, create-wallet, read.
+    /// sign-transaction-evm, create-wallet, read; and, with --fund-rpc, transfer and
+    /// transfer-confirmed (native ETH-SEPOLIA transfers, timed to the answer or to
+    /// confirmation).
     #[arg(long, default_value = DEFAULT_MIX)]
     mix: String,
+    /// An EVM JSON-RPC endpoint with an unlocked, funded account (e.g. anvil), the one the
+    /// server's `[chains.ETH-SEPOLIA] rpc_url` names: the transfer operations' wallets get
+    /// 10 ETH each from it before the load.
+    #[arg(long)]
+    fund_rpc: Option<String>,
     /// Wallet indexes per chain in each wallet set.
     #[arg(long, default_value_t = 2)]
     wallets: u32,
@@ -100,9 +110,11 @@ enum Op {
     SignTxEvm,
     CreateWallet,
     Read,
+    Transfer,
+    TransferConfirmed,
 }
 
-const OPS: [Op; 7] = [
+const OPS: [Op; 9] = [
     Op::SignEvmCggmp,
     Op::SignEvmDkls,
     Op::SignBtc,
@@ -110,6 +122,8 @@ const OPS: [Op; 7] = [
     Op::SignTxEvm,
     Op::CreateWallet,
     Op::Read,
+    Op::Transfer,
+    Op::TransferConfirmed,
 ];
 
 impl Op {
@@ -122,6 +136,8 @@ impl Op {
             Op::SignTxEvm => "sign-transaction-evm",
             Op::CreateWallet => "create-wallet",
             Op::Read => "read",
+            Op::Transfer => "transfer",
+            Op::TransferConfirmed => "transfer-confirmed",
         }
     }
 
@@ -157,6 +173,8 @@ struct Targets {
     /// signature would dominate their latency), else the CGGMP set.
     btc: Vec<String>,
     evm_tx: Vec<String>,
+    /// The addresses of `evm_tx` (funded for the transfer operations).
+    evm_tx_addresses: Vec<String>,
     sol: Vec<String>,
     all: Vec<String>,
     /// Where create-wallet adds wallets.
@@ -170,7 +188,7 @@ impl Targets {
             Op::SignEvmDkls => &self.evm_dkls,
             Op::SignBtc => &self.btc,
             Op::SignSol => &self.sol,
-            Op::SignTxEvm => &self.evm_tx,
+            Op::SignTxEvm | Op::Transfer | Op::TransferConfirmed => &self.evm_tx,
             Op::CreateWallet => self.set.as_slice(),
             Op::Read => &self.all,
         }
@@ -185,6 +203,8 @@ struct Ctx {
     trustless: Option<(OrgSecret, String)>,
     targets: Targets,
     mix: Vec<(Op, u32)>,
+    /// ETH-SEPOLIA's native token id, when the mix transfers.
+    native: Option<String>,
 }
 
 impl Ctx {
@@ -288,18 +308,19 @@ fn set_up(
             wallets.len(),
             started.elapsed().as_secs_f64()
         );
-        let of = |chain: &str| -> Vec<String> {
+        let of = |chain: &str, field: fn(&Wallet) -> &String| -> Vec<String> {
             wallets
                 .iter()
                 .filter(|w| w.blockchain == chain)
-                .map(|w| w.id.clone())
+                .map(|w| field(w).clone())
                 .collect()
         };
+        let ids: fn(&Wallet) -> &String = |w| &w.id;
         // A CGGMP key needs no auxiliary info, its signatures do: one probe (and warm-up)
         // signature tells whether the nodes are provisioned.
         let probe = client.sign_message(&SignMessage {
             idempotency_key: Some(planbok_sdk::idempotency_key()),
-            wallet_id: of("ETH-SEPOLIA").first().cloned().unwrap_or_default(),
+            wallet_id: of("ETH-SEPOLIA", ids).first().cloned().unwrap_or_default(),
             encrypted_organization_secret: enc(Context::Sign)?,
             memo: None,
             message: "planbok bench warm-up".into(),
@@ -318,16 +339,17 @@ fn set_up(
         }
         let preferred = proto == "dkls23" || t.set.is_none();
         match proto.as_str() {
-            "cggmp" => t.evm_cggmp = of("ETH-SEPOLIA"),
-            "dkls23" => t.evm_dkls = of("ETH-SEPOLIA"),
+            "cggmp" => t.evm_cggmp = of("ETH-SEPOLIA", ids),
+            "dkls23" => t.evm_dkls = of("ETH-SEPOLIA", ids),
             _ => {}
         }
         if preferred {
-            t.btc = of("BTC-TESTNET");
-            t.evm_tx = of("ETH-SEPOLIA");
+            t.btc = of("BTC-TESTNET", ids);
+            t.evm_tx = of("ETH-SEPOLIA", ids);
+            t.evm_tx_addresses = of("ETH-SEPOLIA", |w| &w.address);
             t.set = Some(set.id.clone());
         }
-        t.sol.extend(of("SOL-DEVNET"));
+        t.sol.extend(of("SOL-DEVNET", ids));
         t.all.extend(wallets.into_iter().map(|w| w.id));
         done.push(proto.clone());
     }
@@ -355,8 +377,17 @@ impl Rng {
     }
 }
 
-/// Runs one request of `op` on `wallet`.
-fn request(ctx: &Ctx, client: &Client, op: Op, wallet: &str, n: u64) -> Result<(), Error> {
+/// What the report counts for a failed request: the API's stable code, or `transport`.
+fn label(e: &Error) -> String {
+    match e.code() {
+        Some(c) => c.as_str().to_owned(),
+        None => "transport".to_owned(),
+    }
+}
+
+/// Runs one request of `op` on `wallet`; the error is the report's label for it.
+fn request(ctx: &Ctx, client: &Client, op: Op, wallet: &str, n: u64) -> Result<(), String> {
+    let native = ctx.native.as_deref().unwrap_or_default();
     let sign = || -> Result<(), Error> {
         client
             .sign_message(&SignMessage {
@@ -369,7 +400,12 @@ fn request(ctx: &Ctx, client: &Client, op: Op, wallet: &str, n: u64) -> Result<(
             })
             .map(drop)
     };
-    match op {
+    let secret = || ctx.secret(Context::Sign).map_err(|e| label(&e));
+    let r = match op {
+        Op::Transfer => return transfer::transfer(client, wallet, native, secret()?, false),
+        Op::TransferConfirmed => {
+            return transfer::transfer(client, wallet, native, secret()?, true);
+        }
         Op::SignEvmCggmp | Op::SignEvmDkls | Op::SignBtc | Op::SignSol => sign(),
         Op::SignTxEvm => {
             let tx = serde_json::json!({
@@ -381,7 +417,7 @@ fn request(ctx: &Ctx, client: &Client, op: Op, wallet: &str, n: u64) -> Result<(
                 .sign_transaction(&SignTransaction {
                     idempotency_key: Some(planbok_sdk::idempotency_key()),
                     wallet_id: wallet.into(),
-                    encrypted_organization_secret: ctx.secret(Context::Sign)?,
+                    encrypted_organization_secret: secret()?,
                     memo: None,
                     raw_transaction: None,
                     transaction: Some(tx.to_string()),
@@ -395,13 +431,14 @@ fn request(ctx: &Ctx, client: &Client, op: Op, wallet: &str, n: u64) -> Result<(
                 blockchains: vec!["ETH-SEPOLIA".into()],
                 count: Some(1),
                 metadata: Vec::new(),
-                encrypted_organization_secret: ctx.secret(Context::Sign)?,
+                encrypted_organization_secret: secret()?,
             })
             .map(drop),
         Op::Read if n.is_multiple_of(2) => client.wallet(wallet).map(drop),
-        Op::Read => match client.raw("GET", "/v2/wallets?limit=10", None)? {
-            (200, _) => Ok(()),
-            (status, body) => Err(Error::Api {
+        Op::Read => match client.raw("GET", "/v2/wallets?limit=10", None) {
+            Ok((200, _)) => Ok(()),
+            Err(e) => Err(e),
+            Ok((status, body)) => Err(Error::Api {
                 status,
                 code: body["code"]
                     .as_str()
@@ -410,7 +447,8 @@ fn request(ctx: &Ctx, client: &Client, op: Op, wallet: &str, n: u64) -> Result<(
                 message: body.to_string(),
             }),
         },
-    }
+    };
+    r.map_err(|e| label(&e))
 }
 
 /// When the load phase ends.
@@ -463,10 +501,7 @@ fn client_loop(ctx: &Ctx, limit: &Limit, progress: &Progress) -> Vec<Sample> {
         let started = Instant::now();
         let r = request(ctx, &client, op, wallet, n.max(local));
         let latency = started.elapsed();
-        let error = r.err().map(|e| match e.code() {
-            Some(c) => c.as_str().to_owned(),
-            None => "transport".to_owned(),
-        });
+        let error = r.err();
         if error.is_some() {
             progress.errors.fetch_add(1, Ordering::Relaxed);
         }
@@ -547,12 +582,27 @@ pub fn run(args: BenchArgs) -> Result<()> {
     if mix.is_empty() {
         bail!("nothing left to run in the mix");
     }
+    let transfers = mix
+        .iter()
+        .any(|(op, _)| matches!(op, Op::Transfer | Op::TransferConfirmed));
+    let native = if transfers {
+        let rpc = args.fund_rpc.as_deref().context(
+            "the transfer operations need --fund-rpc: an EVM node with an unlocked funded \
+             account, the one the server's [chains.ETH-SEPOLIA] rpc_url names",
+        )?;
+        let native = transfer::native_token(&client)?;
+        transfer::fund(rpc, &targets.evm_tx_addresses)?;
+        Some(native)
+    } else {
+        None
+    };
     let ctx = Ctx {
         url: args.url.clone(),
         key,
         trustless,
         targets,
         mix,
+        native,
     };
     let limit = match args.requests {
         Some(total) => Limit::Requests {
@@ -617,6 +667,11 @@ mod tests {
         let mix = parse_mix("read, sign-message-sol=3,create-wallet=0").unwrap();
         assert_eq!(mix, vec![(Op::Read, 1), (Op::SignSol, 3)]);
         assert!(parse_mix("sign-everything").is_err());
-        assert_eq!(parse_mix(DEFAULT_MIX).unwrap().len(), OPS.len());
+        // Every operation but the transfers, which need a chain.
+        assert_eq!(parse_mix(DEFAULT_MIX).unwrap().len(), OPS.len() - 2);
+        assert_eq!(
+            parse_mix("transfer=2,transfer-confirmed").unwrap(),
+            vec![(Op::Transfer, 2), (Op::TransferConfirmed, 1)]
+        );
     }
 }

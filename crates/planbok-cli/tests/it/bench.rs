@@ -86,3 +86,56 @@ async fn bench_trustless_encrypts_a_secret_per_request() {
     check(&report, 24);
     assert_eq!(report["custody"], "trustless");
 }
+
+/// The transfer operations against anvil: the wallets funded from anvil's dev account,
+/// every transfer answered and (for `transfer-confirmed`) confirmed, and afterwards the
+/// recipient holds exactly one gwei per transfer: none lost, none sent twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn bench_transfers_fund_send_and_confirm_each_exactly_once() {
+    use crate::anvil::{Anvil, anvil_ready};
+    if !anvil_ready() {
+        return;
+    }
+    let anvil = Anvil::start(crate::anvil::SEPOLIA);
+    let s = Stack::start(
+        Options::default(),
+        Custody::Unset,
+        &crate::transactions::chains_toml(&anvil, ""),
+    )
+    .await;
+    let args = [
+        "--requests",
+        "24",
+        "--clients",
+        "4",
+        "--json",
+        "--protocols",
+        "dkls23",
+        "--mix",
+        "transfer,transfer-confirmed",
+        "--fund-rpc",
+        &anvil.url,
+    ];
+    let report = bench(&s, &args);
+    check(&report, 24);
+    let recipient = "0x000000000000000000000000000000000000bEEF";
+    let gwei = 1_000_000_000u128;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while anvil.balance(recipient) < 24 * gwei && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(anvil.balance(recipient), 24 * gwei, "{report:#}");
+
+    // Without --fund-rpc the transfer operations are refused before any load.
+    let out = Command::new(crate::common::bin())
+        .args(["bench", "--requests", "1", "--protocols", "dkls23"])
+        .args(["--mix", "transfer"])
+        .env("PLANBOK_URL", s.cluster.server_url())
+        .env("PLANBOK_OPERATOR_TOKEN", &s.cluster.operator_token)
+        .env_remove("PLANBOK_API_KEY")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--fund-rpc"), "{stderr}");
+}
