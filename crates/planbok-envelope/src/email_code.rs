@@ -113,7 +113,7 @@ impl EmailCode {
             nbits += 8;
             while nbits >= 5 {
                 nbits -= 5;
-                if written > 0 && written % 4 == 0 {
+                if written > 0 && written.is_multiple_of(4) {
                     s.push('-');
                 }
                 s.push(char::from(ALPHABET[((bits >> nbits) & 31) as usize]));
@@ -140,6 +140,7 @@ pub fn enroll_nonce(wrapped: &[u8]) -> [u8; 32] {
 }
 
 #[cfg(test)]
+#[expect(clippy::expect_used, reason = "a test: a panic is the failure report")]
 mod tests {
     use super::*;
 

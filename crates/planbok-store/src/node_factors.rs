@@ -310,6 +310,10 @@ impl NodeStore {
     /// Enrolls (or replaces) the customer's email code: its unlock key and `W_email`, with
     /// the counter at zero. Only an enrolled PIN may have one (the caller checked the new
     /// PIN's signature); `false` if no PIN is enrolled with `pin_verify_key`.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one value per condition and column of a single atomic change"
+    )]
     pub async fn put_email(
         &self,
         org_id: &str,
