@@ -61,6 +61,12 @@ if ! python3 -c 'import standardwebhooks' 2>/dev/null; then
     | grep -v "Running pip as the 'root'" || true
 fi
 
+# The SMTP relay the email-recovery tests start (a real server on a free loopback port).
+if ! python3 -c 'import aiosmtpd' 2>/dev/null; then
+  python3 -m pip install -q --disable-pip-version-check aiosmtpd==1.4.6 2>&1 \
+    | grep -v "Running pip as the 'root'" || true
+fi
+
 if ! command -v softhsm2-util >/dev/null 2>&1; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq softhsm2 >/dev/null

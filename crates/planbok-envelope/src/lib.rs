@@ -15,6 +15,8 @@
 //!   signatures Node 2 checks.
 //! - [`recovery`]: security questions: the catalog, answer normalization, the bytes hashed,
 //!   the hint rule (the hash then goes through [`pin`] under its own factor).
+//! - [`email_code`]: the emailed recovery code: 160 random bits, typed back by the user;
+//!   its keys and wrap go through [`pin`] under [`pin::Factor::Email`] (no OPRF).
 //!
 //! No IO, no clock: callers pass timestamps.
 
@@ -22,6 +24,7 @@
 
 pub mod binding;
 pub mod customer_op;
+pub mod email_code;
 pub mod envelope;
 pub mod org_key;
 pub mod pin;

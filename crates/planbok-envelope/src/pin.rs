@@ -53,6 +53,9 @@ pub enum Factor {
     Pin,
     /// The security questions' answers (recovery).
     Questions,
+    /// The emailed recovery code (`crate::email_code`): high-entropy, so no OPRF; Node 2
+    /// holds its unlock key's public half and `W_email` and counts attempts.
+    Email,
 }
 
 impl Factor {
@@ -60,24 +63,28 @@ impl Factor {
         match self {
             Factor::Pin => b"planbok/pin/v1",
             Factor::Questions => b"planbok/recovery/questions/v1",
+            Factor::Email => b"planbok/recovery/email/v1",
         }
     }
     fn wrap_aad(self) -> &'static [u8] {
         match self {
             Factor::Pin => b"planbok/pin/wrap/v1",
             Factor::Questions => b"planbok/recovery/questions/wrap/v1",
+            Factor::Email => b"planbok/recovery/email/wrap/v1",
         }
     }
     fn unlock_domain(self) -> &'static [u8] {
         match self {
             Factor::Pin => b"planbok/pin/unlock/v1",
             Factor::Questions => b"planbok/recovery/questions/unlock/v1",
+            Factor::Email => b"planbok/recovery/email/unlock/v1",
         }
     }
     fn commit_domain(self) -> &'static [u8] {
         match self {
             Factor::Pin => b"planbok/pin/commit/v1",
             Factor::Questions => b"planbok/recovery/questions/commit/v1",
+            Factor::Email => b"planbok/recovery/email/commit/v1",
         }
     }
 }

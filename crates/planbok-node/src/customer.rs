@@ -42,7 +42,10 @@ fn check_shape(r: &CustomerPinRequest, step: CustomerPinStep) -> NodeResult<()> 
     if r.customer_id.is_empty() || r.customer_id.len() > 64 {
         return Err(NodeError::invalid("customer id must be 1 to 64 bytes"));
     }
+    let email = factor_of(r.factor, "factor")? == CustomerFactor::Email;
     let ok = match step {
+        // The email code is a random key: no OPRF, nothing blinded.
+        CustomerPinStep::Evaluate if email => r.blinded.is_empty(),
         CustomerPinStep::Evaluate => r.blinded.len() == ELEMENT_LEN,
         CustomerPinStep::Enroll => {
             r.blinded.len() == ELEMENT_LEN && (r.nonce.is_empty() || r.nonce.len() == NONCE_LEN)
@@ -61,16 +64,21 @@ fn check_shape(r: &CustomerPinRequest, step: CustomerPinStep) -> NodeResult<()> 
                 && (r.signature.is_empty() || r.signature.len() == 64)
         }
         CustomerPinStep::Unspecified => false,
-    } && match (factor_of(r.factor, "factor")?, step) {
-        // Enrolling the questions always needs the PIN's signature.
-        (CustomerFactor::Questions, CustomerPinStep::Commit) => {
-            r.signature.len() == 64 && factor_of(r.signer, "signer")? == CustomerFactor::Pin
-        }
-        (CustomerFactor::Questions, CustomerPinStep::Enroll) => r.nonce.is_empty(),
-        // Only a commit names a signer.
-        (_, CustomerPinStep::Commit) => true,
-        _ => r.signer == 0,
-    };
+    } && (r.email.is_none()
+        || (step == CustomerPinStep::Commit && r.factor == CustomerFactor::Pin as i32))
+        && match (factor_of(r.factor, "factor")?, step) {
+            // Enrolling the questions always needs the PIN's signature.
+            (CustomerFactor::Questions, CustomerPinStep::Commit) => {
+                r.signature.len() == 64 && factor_of(r.signer, "signer")? == CustomerFactor::Pin
+            }
+            (CustomerFactor::Questions, CustomerPinStep::Enroll) => r.nonce.is_empty(),
+            // The email code is enrolled only inside the PIN's commit (`email`).
+            (CustomerFactor::Email, CustomerPinStep::Enroll | CustomerPinStep::Commit) => false,
+            (CustomerFactor::Email, _) => r.signer == 0 && r.challenge_id.is_empty(),
+            // Only a commit names a signer.
+            (_, CustomerPinStep::Commit) => true,
+            _ => r.signer == 0,
+        };
     if ok {
         Ok(())
     } else {
@@ -132,8 +140,11 @@ pub(crate) async fn peer_customer_pin(
     check_shape(&r, step)?;
     let org_id = consume(state, &r).await?;
     let customer = r.customer_id.as_str();
-    if factor_of(r.factor, "factor")? == CustomerFactor::Questions {
-        return crate::customer_recovery::step(state, &org_id, customer, step, &r).await;
+    match factor_of(r.factor, "factor")? {
+        CustomerFactor::Pin => {}
+        f @ (CustomerFactor::Questions | CustomerFactor::Email) => {
+            return crate::customer_recovery::step(state, f, &org_id, customer, step, &r).await;
+        }
     }
     match step {
         CustomerPinStep::Evaluate => evaluate(state, &org_id, customer, &r.blinded).await,
@@ -142,7 +153,15 @@ pub(crate) async fn peer_customer_pin(
             crate::customer_ops::unlock_with_permits(state, &org_id, customer, &r).await
         }
         CustomerPinStep::Unlock => unlock(state, &org_id, customer, &r).await,
-        CustomerPinStep::Commit => commit(state, &org_id, customer, &r).await,
+        CustomerPinStep::Commit => {
+            let out = commit(state, &org_id, customer, &r).await?;
+            if let Some(e) = &r.email {
+                // After the PIN's commit (a repeat reaches here too, so a crash between
+                // the two is finished by the server's retry).
+                crate::customer_recovery::enroll_email(state, &org_id, customer, &r, e).await?;
+            }
+            Ok(out)
+        }
         CustomerPinStep::Unspecified => Err(NodeError::invalid("unknown customer PIN step")),
     }
 }
@@ -194,6 +213,7 @@ async fn evaluate(
         evaluated: evaluated.to_vec(),
         nonce: nonce.to_vec(),
         attempts_left: left,
+        wrapped: Vec::new(),
     })
 }
 
@@ -227,6 +247,7 @@ async fn enroll(
         evaluated: evaluated.to_vec(),
         nonce: nonce.to_vec(),
         attempts_left: 0,
+        wrapped: Vec::new(),
     })
 }
 
@@ -271,6 +292,7 @@ async fn unlock(
         evaluated: Vec::new(),
         nonce: rekey.to_vec(),
         attempts_left: 0,
+        wrapped: Vec::new(),
     })
 }
 
@@ -305,9 +327,9 @@ async fn commit(
         // factor (reset; its unlock issued the rekey nonce the enrollment used).
         let signer_key = match factor_of(r.signer, "signer")? {
             CustomerFactor::Pin => old.clone(),
-            CustomerFactor::Questions => state
+            f @ (CustomerFactor::Questions | CustomerFactor::Email) => state
                 .store
-                .recovery_record(org_id, customer)
+                .factor_record(crate::customer_recovery::table(f), org_id, customer)
                 .await?
                 .and_then(|rec| rec.verify_key)
                 .ok_or_else(|| {

@@ -1,6 +1,9 @@
-//! Node 2's side of recovery by security questions (`CustomerPin` with factor
-//! `QUESTIONS`): a second OPRF key per customer, sealed by the keystore like the PIN's,
-//! with its own attempt counter and limit (`[limits] customer_recovery_attempts`).
+//! Node 2's side of recovery (`CustomerPin` with factor `QUESTIONS` or `EMAIL`). The
+//! questions: a second OPRF key per customer, sealed by the keystore like the PIN's. The
+//! email code: a random key, so no OPRF; Node 2 holds `W_email` and hands it out only to
+//! an unlock signed with the code's key. Each factor has its own attempt counter; both use
+//! the limit `[limits] customer_recovery_attempts`. Counting and unlocking are one code
+//! path for both (parameterized by the factor).
 //!
 //! What makes it a recovery factor and not a second PIN:
 //! - its **unlock** gives the PIN a rekey nonce (one use, 10 minutes) — the only thing,
@@ -13,12 +16,14 @@
 //!
 //! As for the PIN, each attempt is counted and committed before the key is opened.
 
+use planbok_envelope::email_code;
 use planbok_envelope::pin::{self, Factor, OprfKey};
 use planbok_proto::codes::ErrorCode;
 use planbok_proto::pb::{
-    CustomerPinRequest, CustomerPinResponse, CustomerPinStep, CustomerQuestionsCommit,
+    CustomerEmailCommit, CustomerFactor, CustomerPinRequest, CustomerPinResponse, CustomerPinStep,
+    CustomerQuestionsCommit,
 };
-use planbok_store::{PinAttempt, PinRecord};
+use planbok_store::{FactorTable, PinAttempt, PinRecord};
 
 use crate::clock::now_ms;
 use crate::customer::{REKEY_TTL_MS, open_key, pin_error, proof_invalid};
@@ -34,35 +39,68 @@ fn not_set() -> NodeError {
     NodeError::new(ErrorCode::RecoveryNotSet, "no recovery is set up")
 }
 
-/// One step on the questions factor (the grant is already consumed).
+/// The store table of a recovery factor.
+pub(crate) fn table(f: CustomerFactor) -> FactorTable {
+    match f {
+        CustomerFactor::Pin => FactorTable::Pin,
+        CustomerFactor::Questions => FactorTable::Questions,
+        CustomerFactor::Email => FactorTable::Email,
+    }
+}
+
+fn envelope_factor(f: CustomerFactor) -> Factor {
+    match f {
+        CustomerFactor::Pin => Factor::Pin,
+        CustomerFactor::Questions => Factor::Questions,
+        CustomerFactor::Email => Factor::Email,
+    }
+}
+
+fn what(f: CustomerFactor) -> &'static str {
+    match f {
+        CustomerFactor::Email => "recovery by email",
+        _ => "recovery by questions",
+    }
+}
+
+/// One step on a recovery factor, questions or email (the grant is already consumed;
+/// `check_shape` allowed only the steps each factor has).
 pub(crate) async fn step(
     state: &NodeState,
+    factor: CustomerFactor,
     org_id: &str,
     customer: &str,
     step: CustomerPinStep,
     r: &CustomerPinRequest,
 ) -> NodeResult<CustomerPinResponse> {
     match step {
-        CustomerPinStep::Evaluate => evaluate(state, org_id, customer, &r.blinded).await,
-        CustomerPinStep::Enroll => enroll(state, org_id, customer, &r.blinded).await,
-        CustomerPinStep::Unlock => unlock(state, org_id, customer, r).await,
-        CustomerPinStep::Commit => commit(state, org_id, customer, r).await,
-        CustomerPinStep::Unspecified => Err(NodeError::invalid("unknown customer PIN step")),
+        CustomerPinStep::Evaluate => evaluate(state, factor, org_id, customer, &r.blinded).await,
+        CustomerPinStep::Enroll if factor == CustomerFactor::Questions => {
+            enroll(state, org_id, customer, &r.blinded).await
+        }
+        CustomerPinStep::Unlock => unlock(state, factor, org_id, customer, r).await,
+        CustomerPinStep::Commit if factor == CustomerFactor::Questions => {
+            commit(state, org_id, customer, r).await
+        }
+        _ => Err(NodeError::invalid("this factor has no such step")),
     }
 }
 
+/// Counts one attempt on `factor` (committed before anything is opened: this is the
+/// guess budget), then, for the questions, evaluates the OPRF; the email code has none
+/// (a random key) and gets only the attempt nonce its unlock must sign.
 async fn evaluate(
     state: &NodeState,
+    factor: CustomerFactor,
     org_id: &str,
     customer: &str,
     blinded: &[u8],
 ) -> NodeResult<CustomerPinResponse> {
     let max = i64::from(state.limits.customer_recovery_attempts.max(1));
     let nonce = pin::new_nonce();
-    // Counted (and committed) before the key is opened: this is the guess budget.
     let (failures, sealed) = match state
         .store
-        .count_recovery_attempt(org_id, customer, max, &nonce, now_ms())
+        .count_attempt(table(factor), org_id, customer, max, &nonce, now_ms())
         .await?
     {
         PinAttempt::Counted {
@@ -71,22 +109,28 @@ async fn evaluate(
         } => (failures, sealed_key),
         PinAttempt::Locked => {
             tracing::warn!(alert = true, org = %org_id, customer = %customer,
-                "recovery attempt refused: the questions are locked");
+                factor = what(factor), "recovery attempt refused: the factor is locked");
             return Err(NodeError::new(
                 ErrorCode::RecoveryLocked,
-                "too many wrong recovery answers; recovery by questions is locked",
+                format!("too many wrong attempts; {} is locked", what(factor)),
             ));
         }
         PinAttempt::NotSet => return Err(not_set()),
     };
-    let key = open_key(state, key_id(org_id, customer), sealed).await?;
-    let evaluated = key.evaluate(blinded).map_err(pin_error)?;
+    let evaluated = if factor == CustomerFactor::Questions {
+        let key = open_key(state, key_id(org_id, customer), sealed).await?;
+        key.evaluate(blinded).map_err(pin_error)?.to_vec()
+    } else {
+        Vec::new()
+    };
     let left = u32::try_from((max - failures).max(0)).unwrap_or(0);
-    tracing::info!(org = %org_id, customer = %customer, attempts_left = left, "recovery attempt counted");
+    tracing::info!(org = %org_id, customer = %customer, factor = what(factor),
+        attempts_left = left, "recovery attempt counted");
     Ok(CustomerPinResponse {
-        evaluated: evaluated.to_vec(),
+        evaluated,
         nonce: nonce.to_vec(),
         attempts_left: left,
+        wrapped: Vec::new(),
     })
 }
 
@@ -111,31 +155,36 @@ async fn enroll(
         evaluated: evaluated.to_vec(),
         nonce: nonce.to_vec(),
         attempts_left: 0,
+        wrapped: Vec::new(),
     })
 }
 
 async fn unlock(
     state: &NodeState,
+    factor: CustomerFactor,
     org_id: &str,
     customer: &str,
     r: &CustomerPinRequest,
 ) -> NodeResult<CustomerPinResponse> {
-    let vk = state
+    let rec = state
         .store
-        .recovery_record(org_id, customer)
+        .factor_record(table(factor), org_id, customer)
         .await?
-        .and_then(|rec| rec.verify_key)
+        .filter(|rec| rec.verify_key.is_some())
         .ok_or_else(not_set)?;
-    let msg = pin::unlock_message_for(Factor::Questions, org_id, customer, &r.nonce);
+    let vk = rec.verify_key.unwrap_or_default();
+    let msg = pin::unlock_message_for(envelope_factor(factor), org_id, customer, &r.nonce);
     if !pin::verify_signature(&vk, &msg, &r.signature) {
-        tracing::warn!(org = %org_id, customer = %customer, "recovery unlock refused: bad signature");
+        tracing::warn!(org = %org_id, customer = %customer, factor = what(factor),
+            "recovery unlock refused: bad signature");
         return Err(proof_invalid("the recovery proof does not verify"));
     }
     let rekey = pin::new_nonce();
     let now = now_ms();
     if !state
         .store
-        .unlock_recovery(
+        .unlock_recovery_factor(
+            table(factor),
             org_id,
             customer,
             &r.nonce,
@@ -146,17 +195,77 @@ async fn unlock(
         )
         .await?
     {
-        tracing::warn!(alert = true, org = %org_id, customer = %customer,
+        tracing::warn!(alert = true, org = %org_id, customer = %customer, factor = what(factor),
             "recovery unlock refused: the attempt nonce is not current (replayed?)");
         return Err(proof_invalid("this recovery attempt is not current"));
     }
-    tracing::info!(org = %org_id, customer = %customer,
+    tracing::info!(org = %org_id, customer = %customer, factor = what(factor),
         "recovery proven; counter reset; a new PIN may be enrolled");
     Ok(CustomerPinResponse {
         evaluated: Vec::new(),
         nonce: rekey.to_vec(),
         attempts_left: 0,
+        // Only to whoever proved the code: W_email opens only under the code's key.
+        wrapped: if factor == CustomerFactor::Email {
+            rec.sealed_key.unwrap_or_default()
+        } else {
+            Vec::new()
+        },
     })
+}
+
+/// A PIN commit's email enrollment (`CustomerPin` COMMIT of the PIN carrying `email`):
+/// Node 2 holds `W_email` and the code's unlock key once the **new** PIN (the one just
+/// committed, `r.verify_key`) signed them; the enrollment nonce is the hash of the wrap,
+/// so the signature covers what Node 2 will hand back. Replaces an earlier code.
+pub(crate) async fn enroll_email(
+    state: &NodeState,
+    org_id: &str,
+    customer: &str,
+    r: &CustomerPinRequest,
+    e: &CustomerEmailCommit,
+) -> NodeResult<()> {
+    if e.wrapped.len() != 1 + 12 + 32 + 16 || e.signature.len() != 64 {
+        return Err(NodeError::invalid(
+            "email enrollment: a 61-byte wrap and a signature",
+        ));
+    }
+    let vk: [u8; 32] = e
+        .verify_key
+        .as_slice()
+        .try_into()
+        .map_err(|_| NodeError::invalid("email verify key must be 32 bytes"))?;
+    if ed25519_dalek::VerifyingKey::from_bytes(&vk).is_err() {
+        return Err(NodeError::invalid(
+            "email verify key is not an Ed25519 point",
+        ));
+    }
+    let nonce = email_code::enroll_nonce(&e.wrapped);
+    let msg = pin::commit_message_for(Factor::Email, org_id, customer, &nonce, &vk);
+    if !pin::verify_signature(&r.verify_key, &msg, &e.signature) {
+        tracing::warn!(alert = true, org = %org_id, customer = %customer,
+            "email recovery enrollment refused: not signed by the new PIN");
+        return Err(proof_invalid(
+            "the email recovery enrollment is not signed by the new PIN",
+        ));
+    }
+    if !state
+        .store
+        .put_email(
+            org_id,
+            customer,
+            &r.verify_key,
+            &vk,
+            &e.wrapped,
+            &nonce,
+            now_ms(),
+        )
+        .await?
+    {
+        return Err(NodeError::new(ErrorCode::PinNotSet, "no such PIN is set"));
+    }
+    tracing::info!(org = %org_id, customer = %customer, "email recovery enrolled");
+    Ok(())
 }
 
 async fn commit(

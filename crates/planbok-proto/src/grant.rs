@@ -362,6 +362,12 @@ pub fn customer_pin_params(r: &crate::pb::CustomerPinRequest) -> [u8; 32] {
         put(&mut h, &q.verify_key);
         put(&mut h, &q.signature);
     }
+    if let Some(e) = &r.email {
+        h.update(b"email/v1\0");
+        put(&mut h, &e.verify_key);
+        put(&mut h, &e.wrapped);
+        put(&mut h, &e.signature);
+    }
     h.finalize().into()
 }
 
@@ -478,6 +484,17 @@ mod tests {
             x.verify_key = vec![3; 32];
         }
         seen.push(customer_pin_params(&q2));
+        let mut e = base.clone();
+        e.email = Some(crate::pb::CustomerEmailCommit {
+            verify_key: vec![4; 32],
+            ..Default::default()
+        });
+        seen.push(customer_pin_params(&e));
+        let mut e2 = e.clone();
+        if let Some(x) = e2.email.as_mut() {
+            x.wrapped = vec![5; 61];
+        }
+        seen.push(customer_pin_params(&e2));
         for (i, a) in seen.iter().enumerate() {
             for b in &seen[i + 1..] {
                 assert_ne!(a, b);

@@ -21,6 +21,7 @@ mod error;
 mod evm;
 mod facts;
 mod idem;
+pub mod mail;
 mod metrics;
 mod nodes;
 pub mod policy;

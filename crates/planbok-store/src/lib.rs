@@ -19,6 +19,7 @@ mod db;
 mod error;
 mod node;
 mod node_customers;
+mod node_factors;
 mod node_pins;
 mod node_recovery;
 pub mod server;
@@ -30,6 +31,5 @@ pub use node::{
     Custody, CustodySummary, KeyDisabled, KeyRecord, NewKey, NodeStore, OrgKeyRecord,
     OrgSecretRecord,
 };
-pub use node_pins::{PinAttempt, PinRecord};
-pub use node_recovery::RecoveryRecord;
+pub use node_factors::{FactorRecord, FactorTable, PinAttempt, PinRecord, RecoveryRecord};
 pub use server::ServerStore;

@@ -25,6 +25,7 @@ static NODE_SCHEMA: Schema = Schema {
         step!("node", 5, "customer pins", "0005_customer_pins.sql"),
         step!("node", 6, "customer keys", "0006_customer_keys.sql"),
         step!("node", 7, "customer recovery", "0007_customer_recovery.sql"),
+        step!("node", 8, "customer email", "0008_customer_email.sql"),
     ],
 };
 

@@ -1,112 +1,13 @@
-//! Customer PINs on Node 2: the sealed OPRF keys, the unlock keys and the guess counters
-//! (schema 5). Every counter change is one statement, so concurrent attempts (several
-//! server replicas, several Node 1 connections) can never buy an extra guess.
-
-use sqlx::Row;
+//! Customer PINs on Node 2 (schema 5): enrollment, unlock and commit. Reading a record and
+//! counting an attempt are shared with the other factors (`node_factors`).
 
 use crate::StoreError;
 use crate::node::NodeStore;
 
 /// The record format this build writes.
-const PIN_FORMAT: i64 = 1;
-
-/// A customer's PIN state as Node 2 holds it. The OPRF keys arrive and leave sealed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PinRecord {
-    /// The enrolled OPRF key, sealed; `None` before the first commit.
-    pub sealed_key: Option<Vec<u8>>,
-    /// The enrolled unlock public key.
-    pub verify_key: Option<Vec<u8>>,
-    /// The nonce of the committed enrollment.
-    pub enroll_nonce: Option<Vec<u8>>,
-    /// Attempts counted since the last unlock.
-    pub failures: i64,
-}
-
-/// What counting one attempt found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PinAttempt {
-    /// Counted; `failures` includes this attempt. The enrolled key, sealed.
-    Counted {
-        /// Attempts counted since the last unlock, this one included.
-        failures: i64,
-        /// The enrolled OPRF key, sealed.
-        sealed_key: Vec<u8>,
-    },
-    /// The limit was reached before this attempt: nothing counted, nothing to evaluate.
-    Locked,
-    /// No enrolled PIN.
-    NotSet,
-}
+const PIN_FORMAT: i64 = crate::node_factors::FACTOR_FORMAT;
 
 impl NodeStore {
-    /// The customer's PIN record.
-    pub async fn pin_record(
-        &self,
-        org_id: &str,
-        customer_id: &str,
-    ) -> Result<Option<PinRecord>, StoreError> {
-        let row = sqlx::query(
-            "SELECT sealed_key, verify_key, enroll_nonce, failures, format_version \
-             FROM customer_pins WHERE org_id = $1 AND customer_id = $2",
-        )
-        .bind(org_id)
-        .bind(customer_id)
-        .fetch_optional(&self.db.pool)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let format: i64 = row.try_get("format_version")?;
-        if format != PIN_FORMAT {
-            return Err(StoreError::UnsupportedRecord {
-                table: "customer_pins",
-                detail: format!("format version {format}"),
-            });
-        }
-        Ok(Some(PinRecord {
-            sealed_key: row.try_get("sealed_key")?,
-            verify_key: row.try_get("verify_key")?,
-            enroll_nonce: row.try_get("enroll_nonce")?,
-            failures: row.try_get("failures")?,
-        }))
-    }
-
-    /// Counts one attempt, durably, before the caller evaluates anything: raises the
-    /// counter and sets the attempt nonce in one statement that matches only while fewer
-    /// than `max` attempts are counted.
-    pub async fn count_pin_attempt(
-        &self,
-        org_id: &str,
-        customer_id: &str,
-        max: i64,
-        nonce: &[u8],
-        now_ms: i64,
-    ) -> Result<PinAttempt, StoreError> {
-        let row = sqlx::query(
-            "UPDATE customer_pins SET failures = failures + 1, attempt_nonce = $1, \
-             updated_at_ms = $2 WHERE org_id = $3 AND customer_id = $4 \
-             AND verify_key IS NOT NULL AND failures < $5 RETURNING failures, sealed_key",
-        )
-        .bind(nonce)
-        .bind(now_ms)
-        .bind(org_id)
-        .bind(customer_id)
-        .bind(max)
-        .fetch_optional(&self.db.pool)
-        .await?;
-        if let Some(row) = row {
-            let sealed: Option<Vec<u8>> = row.try_get("sealed_key")?;
-            return Ok(PinAttempt::Counted {
-                failures: row.try_get("failures")?,
-                sealed_key: sealed
-                    .ok_or_else(|| StoreError::InvalidInput("enrolled PIN without key".into()))?,
-            });
-        }
-        Ok(match self.pin_record(org_id, customer_id).await? {
-            Some(r) if r.verify_key.is_some() => PinAttempt::Locked,
-            _ => PinAttempt::NotSet,
-        })
-    }
-
     /// Stores a fresh pending enrollment. Without `rekey`: only while no PIN is enrolled
     /// (`Conflict` otherwise). With `rekey`: only over an enrolled PIN whose unlock issued
     /// this rekey nonce, not expired at `now_ms`; the nonce is spent (`NotFound` otherwise).

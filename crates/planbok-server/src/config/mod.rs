@@ -54,6 +54,10 @@ pub struct ServerConfig {
     /// Webhook delivery.
     #[serde(default)]
     pub webhooks: WebhookConfig,
+    /// `[smtp]`: the relay that carries customers' email recovery codes. Without it no
+    /// organization can use recovery by email.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smtp: Option<crate::mail::SmtpConfig>,
     /// `[chains.<CHAIN-ID>]`: the RPC of each chain this server sends transactions on and
     /// reads balances from (EVM chains; checked against the registry's chain id at start).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -372,6 +376,7 @@ impl ServerConfig {
             database_credentials: planbok_store::DatabaseCredentials::default(),
             database_openbao: None,
             webhooks: WebhookConfig::default(),
+            smtp: None,
             chains: BTreeMap::new(),
             transactions: TransactionsConfig::default(),
             public_url: None,

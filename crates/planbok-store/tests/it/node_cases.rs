@@ -438,8 +438,9 @@ async fn migrations_idempotent(db: &TestDb) {
         .fetch_one(&mut conn)
         .await
         .unwrap();
-    // 0001-0004, 0005 (customer PINs), 0006 (customer keys), 0007 (customer recovery).
-    assert_eq!(applied, 7);
+    // 0001-0004, 0005 (customer PINs), 0006 (customer keys), 0007 (customer recovery),
+    // 0008 (customer email).
+    assert_eq!(applied, 8);
 }
 
 async fn unknown_record_format_refused(db: &TestDb) {
@@ -824,6 +825,7 @@ async fn an_old_schema_database_migrates_and_fails_closed_where_the_mode_is_unkn
         .fetch_one(&mut conn)
         .await
         .unwrap();
-    // 0001-0004, 0005 (customer PINs), 0006 (customer keys), 0007 (customer recovery).
-    assert_eq!(applied, 7);
+    // 0001-0004, 0005 (customer PINs), 0006 (customer keys), 0007 (customer recovery),
+    // 0008 (customer email).
+    assert_eq!(applied, 8);
 }

@@ -2,7 +2,7 @@
 //! that permits a new PIN changes both tables or neither; initialize's commit of the PIN
 //! and the questions is all or nothing.
 
-use planbok_store::{NodeStore, PinAttempt};
+use planbok_store::{FactorTable, NodeStore, PinAttempt};
 
 use crate::harness::{TestDb, on_every_backend};
 
@@ -135,7 +135,94 @@ async fn a_new_enrollment_replaces_only_the_enrolled_key_it_names(db: &TestDb) {
     );
 }
 
+async fn the_email_code_counts_on_its_own_and_unlock_gives_the_pin_a_rekey(db: &TestDb) {
+    let s = initialized(db).await;
+    // Only over the enrolled PIN it names.
+    assert!(
+        !s.put_email(ORG, CUST, &[1; 32], &[6; 32], b"w-email", &[4; 32], 50)
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.put_email(ORG, CUST, &[7; 32], &[6; 32], b"w-email", &[4; 32], 50)
+            .await
+            .unwrap()
+    );
+    for i in 1..=2u8 {
+        assert_eq!(
+            s.count_attempt(FactorTable::Email, ORG, CUST, 2, &[i; 32], 51)
+                .await
+                .unwrap(),
+            PinAttempt::Counted {
+                failures: i64::from(i),
+                sealed_key: b"w-email".to_vec()
+            }
+        );
+    }
+    assert_eq!(
+        s.count_attempt(FactorTable::Email, ORG, CUST, 2, &[3; 32], 52)
+            .await
+            .unwrap(),
+        PinAttempt::Locked
+    );
+    // The other factors' counters are untouched.
+    assert_eq!(s.pin_record(ORG, CUST).await.unwrap().unwrap().failures, 0);
+    assert_eq!(
+        s.recovery_record(ORG, CUST)
+            .await
+            .unwrap()
+            .unwrap()
+            .failures,
+        0
+    );
+    // The current nonce (the second) unlocks once; an older one never.
+    let unlock = async |n: u8| {
+        s.unlock_recovery_factor(
+            FactorTable::Email,
+            ORG,
+            CUST,
+            &[n; 32],
+            &[6; 32],
+            &[5; 32],
+            1_000,
+            53,
+        )
+        .await
+    };
+    assert!(!unlock(1).await.unwrap());
+    assert!(unlock(2).await.unwrap());
+    assert!(!unlock(2).await.unwrap());
+    let rec = s
+        .factor_record(FactorTable::Email, ORG, CUST)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (rec.failures, rec.sealed_key, rec.enroll_nonce),
+        (0, Some(b"w-email".to_vec()), Some(vec![4; 32]))
+    );
+    // The PIN may now be re-enrolled with the rekey nonce.
+    s.put_pending_pin(ORG, CUST, b"pin-key-2", &[9; 32], Some(&[5; 32]), 54)
+        .await
+        .unwrap();
+    assert!(
+        s.unlock_recovery_factor(
+            FactorTable::Pin,
+            ORG,
+            CUST,
+            &[2; 32],
+            &[6; 32],
+            &[5; 32],
+            1,
+            1
+        )
+        .await
+        .is_err()
+    );
+}
+
 on_every_backend!(
     the_questions_count_on_their_own_and_unlock_gives_the_pin_a_rekey,
     a_new_enrollment_replaces_only_the_enrolled_key_it_names,
+    the_email_code_counts_on_its_own_and_unlock_gives_the_pin_a_rekey,
 );

@@ -1,0 +1,261 @@
+//! Mail to customers through the organization's SMTP relay (`[smtp]`): today only the
+//! email recovery code (`docs/customer-custody.md`, "Recovery by email").
+//!
+//! The code is a secret: it is put into the message here and nowhere else; it is never
+//! logged (an error names the relay's answer, never the message), never audited, and
+//! `Debug` of what carries it is redacted. The message's `Message-ID` is derived from the
+//! challenge, so a resend after a crash (the outbox is committed before sending, see
+//! `docs/customer-custody.md`) is recognizably the same message.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use lettre::message::{Mailbox, header::ContentType};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport as _, Message, Tokio1Executor};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+/// How the connection to the relay is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// `STARTTLS`, required (port 587). The default.
+    Starttls,
+    /// No TLS at all: only for a relay on the same host or a test (the code crosses the
+    /// network in clear otherwise). Refused unless the host is a loopback address.
+    Plain,
+}
+
+/// `[smtp]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    /// The relay's host name (also the name its certificate must carry).
+    pub host: String,
+    /// Its port (587 for `starttls`, 465 for `tls`).
+    #[serde(default = "default_port")]
+    pub port: u16,
+    /// The sender, `Name <addr@example.com>` or `addr@example.com`.
+    pub from: String,
+    /// `tls`, `starttls` (default) or `plain` (loopback only).
+    #[serde(default = "default_tls")]
+    pub tls: SmtpTls,
+    /// The relay login, if it wants one; its password is read from `password_file`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// A file holding the relay password (like every other secret of the server's config:
+    /// a file, never the config itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<PathBuf>,
+    /// PEM bundle of the CAs trusted for the relay; the system's store when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+    /// One send's timeout (connect, TLS, dialogue).
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+fn default_port() -> u16 {
+    587
+}
+fn default_tls() -> SmtpTls {
+    SmtpTls::Starttls
+}
+fn default_timeout_ms() -> u64 {
+    15_000
+}
+
+/// Why mail could not be prepared or sent. Never carries the message.
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    /// The configuration is unusable (a bad address, an unreadable file, plain TLS to a
+    /// remote host).
+    #[error("[smtp]: {0}")]
+    Config(String),
+    /// A recipient address that does not parse.
+    #[error("the customer's email address is not usable")]
+    Recipient,
+    /// The relay refused or could not be reached (its answer, without the message).
+    #[error("SMTP relay: {0}")]
+    Relay(String),
+}
+
+/// A ready SMTP client (built once at start).
+#[derive(Clone)]
+pub struct Mailer {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+}
+
+impl fmt::Debug for Mailer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Mailer")
+            .field("from", &self.from.to_string())
+            .finish_non_exhaustive()
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .trim_matches(|c| c == '[' || c == ']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+impl Mailer {
+    /// Checks `[smtp]` and builds the client (reads the password and CA files).
+    pub fn new(c: &SmtpConfig) -> Result<Mailer, MailError> {
+        let from: Mailbox = c
+            .from
+            .parse()
+            .map_err(|_| MailError::Config(format!("from {:?} is not an address", c.from)))?;
+        let tls = match c.tls {
+            SmtpTls::Plain if !is_loopback(&c.host) => {
+                return Err(MailError::Config(
+                    "tls = \"plain\" is allowed only to a loopback relay".into(),
+                ));
+            }
+            SmtpTls::Plain => Tls::None,
+            mode => {
+                let mut params = TlsParameters::builder(c.host.clone());
+                if let Some(file) = &c.ca_file {
+                    // Only the given CAs, not the system's.
+                    let pem = std::fs::read(file)
+                        .map_err(|e| MailError::Config(format!("ca_file: {e}")))?;
+                    // Every certificate of the bundle (rustls reads them all).
+                    let certs = Certificate::from_pem(&pem)
+                        .map_err(|e| MailError::Config(format!("ca_file: {e}")))?;
+                    params = params
+                        .certificate_store(CertificateStore::None)
+                        .add_root_certificate(certs);
+                }
+                let params = params
+                    .build_rustls()
+                    .map_err(|e| MailError::Config(format!("TLS: {e}")))?;
+                if mode == SmtpTls::Tls {
+                    Tls::Wrapper(params)
+                } else {
+                    Tls::Required(params)
+                }
+            }
+        };
+        let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&c.host)
+            .port(c.port)
+            .tls(tls)
+            .timeout(Some(Duration::from_millis(c.timeout_ms)));
+        match (&c.username, &c.password_file) {
+            (Some(user), Some(file)) => {
+                let pw = Zeroizing::new(
+                    std::fs::read_to_string(file)
+                        .map_err(|e| MailError::Config(format!("password_file: {e}")))?,
+                );
+                b = b.credentials(Credentials::new(user.clone(), pw.trim().to_owned()));
+            }
+            (None, None) => {}
+            _ => {
+                return Err(MailError::Config(
+                    "username and password_file go together".into(),
+                ));
+            }
+        }
+        Ok(Mailer {
+            transport: b.build(),
+            from,
+        })
+    }
+
+    /// Sends the recovery code `code` to `to` for the reset-pin challenge `challenge_id`.
+    pub async fn send_recovery_code(
+        &self,
+        to: &str,
+        customer_name: &str,
+        challenge_id: &str,
+        code: &str,
+    ) -> Result<(), MailError> {
+        let to: Mailbox = to.parse().map_err(|_| MailError::Recipient)?;
+        let domain = self.from.email.domain().to_owned();
+        let body = Zeroizing::new(format!(
+            "Hello {customer_name},\r\n\r\n\
+             a reset of your wallet PIN was started. Your recovery code is:\r\n\r\n    \
+             {code}\r\n\r\n\
+             Type it where you were asked for it. It works for this reset only, and only a \
+             few wrong tries are allowed. If you did not ask for this, tell your provider \
+             and do not give the code to anyone.\r\n"
+        ));
+        let msg = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject("Your wallet recovery code")
+            .message_id(Some(format!("<{challenge_id}.recovery@{domain}>")))
+            .header(ContentType::TEXT_PLAIN)
+            .body(body.to_string())
+            .map_err(|e| MailError::Config(e.to_string()))?;
+        self.transport
+            .send(msg)
+            .await
+            .map(|_| ())
+            .map_err(|e| MailError::Relay(relay_error(&e)))
+    }
+}
+
+/// The relay's answer as text, without the message (lettre's errors do not carry it;
+/// this keeps it so if that ever changes: only the kind and the status code).
+fn relay_error(e: &lettre::transport::smtp::Error) -> String {
+    match e.status() {
+        Some(code) => format!("the relay answered {code}"),
+        None if e.is_timeout() => "timed out".into(),
+        None if e.is_tls() => "TLS failed".into(),
+        None => "could not talk to the relay".into(),
+    }
+}
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "a test: a panic is the failure report")]
+mod tests {
+    use super::*;
+
+    fn config(host: &str, tls: SmtpTls) -> SmtpConfig {
+        SmtpConfig {
+            host: host.into(),
+            port: 2525,
+            from: "Wallet <wallet@example.com>".into(),
+            tls,
+            username: None,
+            password_file: None,
+            ca_file: None,
+            timeout_ms: 1_000,
+        }
+    }
+
+    #[test]
+    fn plain_is_only_for_a_loopback_relay() {
+        assert!(Mailer::new(&config("127.0.0.1", SmtpTls::Plain)).is_ok());
+        assert!(Mailer::new(&config("localhost", SmtpTls::Plain)).is_ok());
+        assert!(matches!(
+            Mailer::new(&config("smtp.example.com", SmtpTls::Plain)),
+            Err(MailError::Config(_))
+        ));
+        let mut c = config("127.0.0.1", SmtpTls::Plain);
+        c.username = Some("u".into());
+        assert!(matches!(Mailer::new(&c), Err(MailError::Config(_))));
+        c.from = "not an address".into();
+        assert!(Mailer::new(&c).is_err());
+    }
+
+    #[test]
+    fn the_config_section_parses_with_its_defaults() {
+        let c: SmtpConfig =
+            toml::from_str("host = \"smtp.example.com\"\nfrom = \"w@example.com\"\n").unwrap();
+        assert_eq!(
+            (c.port, c.tls, c.timeout_ms),
+            (587, SmtpTls::Starttls, 15_000)
+        );
+        assert!(toml::from_str::<SmtpConfig>("host = \"h\"\nfrom = \"f\"\nbogus = 1\n").is_err());
+    }
+}
