@@ -46,6 +46,7 @@ mod protocols;
 mod refresh;
 mod runner;
 pub mod secrets;
+mod signing;
 mod state;
 pub mod tls;
 
