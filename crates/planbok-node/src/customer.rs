@@ -12,6 +12,7 @@ use planbok_proto::grant;
 use planbok_proto::pb::{
     CustomerFactor, CustomerPinRequest, CustomerPinResponse, CustomerPinStep, Operation,
 };
+use planbok_store::FactorTable;
 use planbok_store::{PinAttempt, StoreError};
 
 use crate::clock::now_ms;
@@ -186,7 +187,7 @@ async fn evaluate(
     // Counted (and committed) before the key is opened: this is the guess budget.
     let (failures, sealed) = match state
         .store
-        .count_pin_attempt(org_id, customer, max, &nonce, now_ms())
+        .count_attempt(FactorTable::Pin, org_id, customer, max, &nonce, now_ms())
         .await?
     {
         PinAttempt::Counted {
@@ -259,7 +260,7 @@ async fn unlock(
 ) -> NodeResult<CustomerPinResponse> {
     let rec = state
         .store
-        .pin_record(org_id, customer)
+        .factor_record(FactorTable::Pin, org_id, customer)
         .await?
         .and_then(|rec| rec.verify_key)
         .ok_or_else(|| NodeError::new(ErrorCode::PinNotSet, "no PIN is set"))?;
@@ -302,7 +303,10 @@ async fn commit(
     customer: &str,
     r: &CustomerPinRequest,
 ) -> NodeResult<CustomerPinResponse> {
-    let rec = state.store.pin_record(org_id, customer).await?;
+    let rec = state
+        .store
+        .factor_record(FactorTable::Pin, org_id, customer)
+        .await?;
     if let Some(q) = &r.questions {
         return crate::customer_recovery::commit_with_pin(state, org_id, customer, r, q, rec).await;
     }

@@ -31,6 +31,7 @@ use planbok_proto::pb::{
     CustomerPinRequest, CustomerPinResponse, KeygenBatchRequest, KeygenBatchResponse, Open,
     Operation, SecretContext, SignRequest, SignResponse,
 };
+use planbok_store::FactorTable;
 use planbok_store::{Custody, KeyRecord};
 use zeroize::Zeroizing;
 
@@ -133,7 +134,7 @@ pub(crate) async fn unlock_with_permits(
 ) -> NodeResult<CustomerPinResponse> {
     let verify_key = state
         .store
-        .pin_record(org_id, customer)
+        .factor_record(FactorTable::Pin, org_id, customer)
         .await?
         .and_then(|rec| rec.verify_key)
         .ok_or_else(|| NodeError::new(ErrorCode::PinNotSet, "no PIN is set"))?;

@@ -274,7 +274,10 @@ async fn commit(
     customer: &str,
     r: &CustomerPinRequest,
 ) -> NodeResult<CustomerPinResponse> {
-    let rec = state.store.recovery_record(org_id, customer).await?;
+    let rec = state
+        .store
+        .factor_record(FactorTable::Questions, org_id, customer)
+        .await?;
     if let Some(rec) = &rec
         && rec.enroll_nonce.as_deref() == Some(r.nonce.as_slice())
         && rec.verify_key.as_deref() == Some(r.verify_key.as_slice())
@@ -293,7 +296,7 @@ async fn commit(
     // The PIN authorizes every enrollment of the questions, the first one included.
     let pin_key = state
         .store
-        .pin_record(org_id, customer)
+        .factor_record(FactorTable::Pin, org_id, customer)
         .await?
         .and_then(|p| p.verify_key)
         .ok_or_else(|| NodeError::new(ErrorCode::PinNotSet, "no PIN is set"))?;
@@ -357,7 +360,10 @@ pub(crate) async fn commit_with_pin(
             "the security questions are not signed by the new PIN",
         ));
     }
-    let rec = state.store.recovery_record(org_id, customer).await?;
+    let rec = state
+        .store
+        .factor_record(FactorTable::Questions, org_id, customer)
+        .await?;
     let pin_done = pin.as_ref().is_some_and(|p| {
         p.enroll_nonce.as_deref() == Some(r.nonce.as_slice())
             && p.verify_key.as_deref() == Some(r.verify_key.as_slice())

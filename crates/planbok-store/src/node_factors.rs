@@ -163,59 +163,6 @@ impl NodeStore {
         )
     }
 
-    /// The customer's PIN record.
-    pub async fn pin_record(
-        &self,
-        org_id: &str,
-        customer_id: &str,
-    ) -> Result<Option<PinRecord>, StoreError> {
-        self.factor_record(FactorTable::Pin, org_id, customer_id)
-            .await
-    }
-
-    /// Counts one PIN attempt ([`NodeStore::count_attempt`]).
-    pub async fn count_pin_attempt(
-        &self,
-        org_id: &str,
-        customer_id: &str,
-        max: i64,
-        nonce: &[u8],
-        now_ms: i64,
-    ) -> Result<PinAttempt, StoreError> {
-        self.count_attempt(FactorTable::Pin, org_id, customer_id, max, nonce, now_ms)
-            .await
-    }
-
-    /// The customer's security-questions record.
-    pub async fn recovery_record(
-        &self,
-        org_id: &str,
-        customer_id: &str,
-    ) -> Result<Option<RecoveryRecord>, StoreError> {
-        self.factor_record(FactorTable::Questions, org_id, customer_id)
-            .await
-    }
-
-    /// Counts one attempt on the security questions ([`NodeStore::count_attempt`]).
-    pub async fn count_recovery_attempt(
-        &self,
-        org_id: &str,
-        customer_id: &str,
-        max: i64,
-        nonce: &[u8],
-        now_ms: i64,
-    ) -> Result<PinAttempt, StoreError> {
-        self.count_attempt(
-            FactorTable::Questions,
-            org_id,
-            customer_id,
-            max,
-            nonce,
-            now_ms,
-        )
-        .await
-    }
-
     /// A successful recovery by `factor` (questions or email): for the current attempt
     /// nonce of the enrolled `verify_key`, resets that factor's counter, retires the nonce
     /// and gives the customer's enrolled PIN the rekey nonce `rekey` (a one-time
@@ -277,34 +224,6 @@ impl NodeStore {
         }
         tx.commit().await?;
         Ok(true)
-    }
-
-    /// The questions' unlock ([`NodeStore::unlock_recovery_factor`]).
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "one value per condition and column of a single atomic change"
-    )]
-    pub async fn unlock_recovery(
-        &self,
-        org_id: &str,
-        customer_id: &str,
-        nonce: &[u8],
-        verify_key: &[u8],
-        rekey: &[u8],
-        rekey_expires_ms: i64,
-        now_ms: i64,
-    ) -> Result<bool, StoreError> {
-        self.unlock_recovery_factor(
-            FactorTable::Questions,
-            org_id,
-            customer_id,
-            nonce,
-            verify_key,
-            rekey,
-            rekey_expires_ms,
-            now_ms,
-        )
-        .await
     }
 
     /// Enrolls (or replaces) the customer's email code: its unlock key and `W_email`, with

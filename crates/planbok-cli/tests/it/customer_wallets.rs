@@ -4,6 +4,7 @@
 //! the exported CSV's keys must give the wallets' addresses. The drills are in
 //! `customer_wallet_drills.rs`, with the helpers here.
 
+use planbok_store::FactorTable;
 use std::time::{Duration, Instant};
 
 use planbok_sdk::Client;
@@ -488,7 +489,7 @@ async fn bad_requests_make_no_challenge_and_a_wrong_pin_no_signature(opts: Optio
     )
     .await
     .unwrap()
-    .pin_record(&s.org_id, &id)
+    .factor_record(FactorTable::Pin, &s.org_id, &id)
     .await
     .unwrap()
     .unwrap();

@@ -11,6 +11,7 @@ use planbok_sdk::api::customers::{CreateChallenge, CreateCustomer, GatewayEvalua
 use planbok_sdk::gateway::{
     GatewayError, GatewayLink, OpenedPin, PreparedAnswers, PreparedPin, new_customer_secret,
 };
+use planbok_store::FactorTable;
 use planbok_store::server::ServerStore;
 use planbok_testkit::cluster::NodeRole::Node2;
 use planbok_testkit::cluster::{Options, SERVER};
@@ -412,7 +413,7 @@ async fn wrong_pins_lock_the_customer_at_node2_across_kill_9(mut opts: Options) 
     let rec = planbok_store::NodeStore::connect(&s.cluster.node(Node2).database_url)
         .await
         .unwrap()
-        .pin_record(&s.org_id, &id)
+        .factor_record(FactorTable::Pin, &s.org_id, &id)
         .await
         .unwrap()
         .unwrap();

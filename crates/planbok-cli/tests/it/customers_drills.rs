@@ -7,6 +7,7 @@ use base64::Engine as _;
 use planbok_envelope::pin::{self, OprfKey, PinError, PinKeys};
 use planbok_proto::grant;
 use planbok_proto::pb::{CustomerPinRequest, CustomerPinStep, Operation};
+use planbok_store::FactorTable;
 use planbok_testkit::cluster::NodeRole::{Node1, Node2};
 use planbok_testkit::cluster::{Options, SERVER};
 use sqlx::Connection as _;
@@ -51,7 +52,7 @@ async fn everything_but_node2_cannot_test_a_pin_guess(opts: Options) {
     let rec = planbok_store::NodeStore::connect(&s.cluster.node(Node2).database_url)
         .await
         .unwrap()
-        .pin_record(&s.org_id, &id)
+        .factor_record(FactorTable::Pin, &s.org_id, &id)
         .await
         .unwrap()
         .unwrap();

@@ -10,6 +10,7 @@ use planbok_sdk::api::customers::{Challenge, GatewayEvaluated};
 use planbok_sdk::gateway::{
     GatewayError, GatewayLink, OpenedRecovery, PreparedAnswers, PreparedPin,
 };
+use planbok_store::FactorTable;
 use planbok_testkit::cluster::NodeRole::Node2;
 use planbok_testkit::cluster::Options;
 use serde_json::{Value, json};
@@ -377,7 +378,7 @@ async fn wrong_answers_lock_recovery_at_node2_and_a_reset_ends_a_pin_lockout(mut
     let rec = planbok_store::NodeStore::connect(&s.cluster.node(Node2).database_url)
         .await
         .unwrap()
-        .recovery_record(&s.org_id, &id)
+        .factor_record(FactorTable::Questions, &s.org_id, &id)
         .await
         .unwrap()
         .unwrap();

@@ -10,6 +10,7 @@ use planbok_envelope::pin::{self, Factor, KdfParams, OprfKey, PinError, PinKeys}
 use planbok_envelope::recovery::{self, Question};
 use planbok_proto::pb::{CustomerFactor, CustomerPinStep};
 use planbok_sdk::gateway::{GatewayLink, PreparedPin};
+use planbok_store::FactorTable;
 use planbok_testkit::cluster::NodeRole::{Node1, Node2};
 use planbok_testkit::cluster::Options;
 use zeroize::Zeroizing;
@@ -85,7 +86,7 @@ async fn everything_but_node2_cannot_test_an_answer_or_plant_one(opts: Options) 
         .await
         .unwrap();
     let rec = node2
-        .recovery_record(&s.org_id, &id)
+        .factor_record(FactorTable::Questions, &s.org_id, &id)
         .await
         .unwrap()
         .unwrap();
@@ -97,7 +98,13 @@ async fn everything_but_node2_cannot_test_an_answer_or_plant_one(opts: Options) 
     let node1 = planbok_store::NodeStore::connect(&s.cluster.node(Node1).database_url)
         .await
         .unwrap();
-    assert_eq!(node1.recovery_record(&s.org_id, &id).await.unwrap(), None);
+    assert_eq!(
+        node1
+            .factor_record(FactorTable::Questions, &s.org_id, &id)
+            .await
+            .unwrap(),
+        None
+    );
 
     // With the grant key and Node 1, each guess goes to Node 2, which counts it against
     // the questions (not the PIN).
@@ -119,7 +126,7 @@ async fn everything_but_node2_cannot_test_an_answer_or_plant_one(opts: Options) 
     assert_eq!(left, [4, 3]);
     assert_eq!(
         node2
-            .pin_record(&s.org_id, &id)
+            .factor_record(FactorTable::Pin, &s.org_id, &id)
             .await
             .unwrap()
             .unwrap()
@@ -273,7 +280,11 @@ async fn everything_but_node2_cannot_test_an_answer_or_plant_one(opts: Options) 
     })
     .await;
     assert_eq!(code(r), "pin_proof_invalid");
-    let pins = node2.pin_record(&s.org_id, &fresh).await.unwrap().unwrap();
+    let pins = node2
+        .factor_record(FactorTable::Pin, &s.org_id, &fresh)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(pins.verify_key, None, "nothing committed");
     for _ in 0..2 {
         // The right one commits both; a repeat (a retry after a lost answer) succeeds.
@@ -287,7 +298,7 @@ async fn everything_but_node2_cannot_test_an_answer_or_plant_one(opts: Options) 
         .unwrap();
     }
     let recs = node2
-        .recovery_record(&s.org_id, &fresh)
+        .factor_record(FactorTable::Questions, &s.org_id, &fresh)
         .await
         .unwrap()
         .unwrap();

@@ -3,6 +3,7 @@
 //! expire; Node 1's customer-secret verifier is written once; a customer's key reads back
 //! as `Custody::Customer` with its customer.
 
+use planbok_store::FactorTable;
 use planbok_store::{Custody, NewKey, NodeStore, StoreError};
 
 use crate::harness::{TestDb, on_every_backend};
@@ -22,7 +23,7 @@ async fn attempted(db: &TestDb) -> NodeStore {
             .await
             .unwrap()
     );
-    s.count_pin_attempt(ORG, CUST, 5, &[5; 32], 12)
+    s.count_attempt(FactorTable::Pin, ORG, CUST, 5, &[5; 32], 12)
         .await
         .unwrap();
     s
@@ -48,7 +49,14 @@ async fn permits_need_the_current_attempt_and_are_used_once(db: &TestDb) {
             .await
             .unwrap()
     );
-    assert_eq!(s.pin_record(ORG, CUST).await.unwrap().unwrap().failures, 0);
+    assert_eq!(
+        s.factor_record(FactorTable::Pin, ORG, CUST)
+            .await
+            .unwrap()
+            .unwrap()
+            .failures,
+        0
+    );
     // The attempt nonce is spent: the same unlock again makes nothing more.
     assert!(
         !s.unlock_with_permits(ORG, CUST, &[5; 32], &VK, "ch", &ops, 1_000, 20)

@@ -1,6 +1,7 @@
 //! Node 2's customer-PIN rows: the guess counter never passes its limit, whatever the
 //! concurrency; enrollment, unlock and commit match on their nonces.
 
+use planbok_store::FactorTable;
 use planbok_store::{NodeStore, PinAttempt, StoreError};
 
 use crate::harness::{TestDb, on_every_backend};
@@ -34,7 +35,7 @@ async fn concurrent_attempts_never_pass_the_limit(db: &TestDb) {
         let b = barrier.clone();
         tasks.spawn(async move {
             b.wait().await;
-            s.count_pin_attempt(ORG, CUST, 5, &[i; 32], 100)
+            s.count_attempt(FactorTable::Pin, ORG, CUST, 5, &[i; 32], 100)
                 .await
                 .unwrap()
         });
@@ -58,9 +59,16 @@ async fn concurrent_attempts_never_pass_the_limit(db: &TestDb) {
     assert_eq!(counted, [1, 2, 3, 4, 5]);
     assert_eq!(locked, 35);
     let s = db.connect().await;
-    assert_eq!(s.pin_record(ORG, CUST).await.unwrap().unwrap().failures, 5);
     assert_eq!(
-        s.count_pin_attempt(ORG, "nobody", 5, &[0; 32], 1)
+        s.factor_record(FactorTable::Pin, ORG, CUST)
+            .await
+            .unwrap()
+            .unwrap()
+            .failures,
+        5
+    );
+    assert_eq!(
+        s.count_attempt(FactorTable::Pin, ORG, "nobody", 5, &[0; 32], 1)
             .await
             .unwrap(),
         PinAttempt::NotSet
@@ -75,7 +83,7 @@ async fn unlock_and_rekey_match_on_their_nonces(db: &TestDb) {
             .await,
         Err(StoreError::Conflict(_))
     ));
-    s.count_pin_attempt(ORG, CUST, 5, &[3; 32], 13)
+    s.count_attempt(FactorTable::Pin, ORG, CUST, 5, &[3; 32], 13)
         .await
         .unwrap();
     // Another nonce, or another key, unlocks nothing.
@@ -94,7 +102,14 @@ async fn unlock_and_rekey_match_on_their_nonces(db: &TestDb) {
             .await
             .unwrap()
     );
-    assert_eq!(s.pin_record(ORG, CUST).await.unwrap().unwrap().failures, 0);
+    assert_eq!(
+        s.factor_record(FactorTable::Pin, ORG, CUST)
+            .await
+            .unwrap()
+            .unwrap()
+            .failures,
+        0
+    );
     // The nonce is retired.
     assert!(
         !s.unlock_pin(ORG, CUST, &[3; 32], &[7; 32], &[9; 32], 1000, 15)
@@ -131,7 +146,11 @@ async fn unlock_and_rekey_match_on_their_nonces(db: &TestDb) {
             .await
             .unwrap()
     );
-    let r = s.pin_record(ORG, CUST).await.unwrap().unwrap();
+    let r = s
+        .factor_record(FactorTable::Pin, ORG, CUST)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (
             r.sealed_key.as_deref(),
@@ -141,7 +160,7 @@ async fn unlock_and_rekey_match_on_their_nonces(db: &TestDb) {
         (Some(&b"k3"[..]), Some(&[6u8; 32][..]), Some(&[5u8; 32][..]))
     );
     // An expired rekey nonce is refused.
-    s.count_pin_attempt(ORG, CUST, 5, &[10; 32], 19)
+    s.count_attempt(FactorTable::Pin, ORG, CUST, 5, &[10; 32], 19)
         .await
         .unwrap();
     assert!(

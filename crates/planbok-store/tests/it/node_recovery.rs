@@ -25,7 +25,11 @@ async fn initialized(db: &TestDb) -> NodeStore {
             .unwrap()
     );
     assert_eq!(
-        s.pin_record(ORG, CUST).await.unwrap().unwrap().verify_key,
+        s.factor_record(FactorTable::Pin, ORG, CUST)
+            .await
+            .unwrap()
+            .unwrap()
+            .verify_key,
         None
     );
     assert!(
@@ -33,7 +37,11 @@ async fn initialized(db: &TestDb) -> NodeStore {
             .await
             .unwrap()
     );
-    let rec = s.recovery_record(ORG, CUST).await.unwrap().unwrap();
+    let rec = s
+        .factor_record(FactorTable::Questions, ORG, CUST)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (rec.verify_key, rec.enroll_nonce, rec.sealed_key),
         (
@@ -49,7 +57,7 @@ async fn the_questions_count_on_their_own_and_unlock_gives_the_pin_a_rekey(db: &
     let s = initialized(db).await;
     for i in 1..=3u8 {
         match s
-            .count_recovery_attempt(ORG, CUST, 3, &[i; 32], 20)
+            .count_attempt(FactorTable::Questions, ORG, CUST, 3, &[i; 32], 20)
             .await
             .unwrap()
         {
@@ -61,31 +69,65 @@ async fn the_questions_count_on_their_own_and_unlock_gives_the_pin_a_rekey(db: &
         }
     }
     assert_eq!(
-        s.count_recovery_attempt(ORG, CUST, 3, &[4; 32], 21)
+        s.count_attempt(FactorTable::Questions, ORG, CUST, 3, &[4; 32], 21)
             .await
             .unwrap(),
         PinAttempt::Locked
     );
     // The PIN's counter is untouched.
-    assert_eq!(s.pin_record(ORG, CUST).await.unwrap().unwrap().failures, 0);
+    assert_eq!(
+        s.factor_record(FactorTable::Pin, ORG, CUST)
+            .await
+            .unwrap()
+            .unwrap()
+            .failures,
+        0
+    );
     // Only the current attempt nonce (the third) unlocks, once; the PIN gets the rekey.
     assert!(
-        !s.unlock_recovery(ORG, CUST, &[1; 32], &[8; 32], &[5; 32], 1_000, 22)
-            .await
-            .unwrap()
+        !s.unlock_recovery_factor(
+            FactorTable::Questions,
+            ORG,
+            CUST,
+            &[1; 32],
+            &[8; 32],
+            &[5; 32],
+            1_000,
+            22
+        )
+        .await
+        .unwrap()
     );
     assert!(
-        s.unlock_recovery(ORG, CUST, &[3; 32], &[8; 32], &[5; 32], 1_000, 22)
-            .await
-            .unwrap()
+        s.unlock_recovery_factor(
+            FactorTable::Questions,
+            ORG,
+            CUST,
+            &[3; 32],
+            &[8; 32],
+            &[5; 32],
+            1_000,
+            22
+        )
+        .await
+        .unwrap()
     );
     assert!(
-        !s.unlock_recovery(ORG, CUST, &[3; 32], &[8; 32], &[6; 32], 1_000, 23)
-            .await
-            .unwrap()
+        !s.unlock_recovery_factor(
+            FactorTable::Questions,
+            ORG,
+            CUST,
+            &[3; 32],
+            &[8; 32],
+            &[6; 32],
+            1_000,
+            23
+        )
+        .await
+        .unwrap()
     );
     assert_eq!(
-        s.recovery_record(ORG, CUST)
+        s.factor_record(FactorTable::Questions, ORG, CUST)
             .await
             .unwrap()
             .unwrap()
@@ -100,12 +142,21 @@ async fn the_questions_count_on_their_own_and_unlock_gives_the_pin_a_rekey(db: &
         .await
         .unwrap();
     assert!(
-        !s.unlock_recovery(ORG, "c2", &[2; 32], &[8; 32], &[5; 32], 1_000, 22)
-            .await
-            .unwrap()
+        !s.unlock_recovery_factor(
+            FactorTable::Questions,
+            ORG,
+            "c2",
+            &[2; 32],
+            &[8; 32],
+            &[5; 32],
+            1_000,
+            22
+        )
+        .await
+        .unwrap()
     );
     assert_eq!(
-        s.count_recovery_attempt(ORG, "c2", 3, &[1; 32], 20)
+        s.count_attempt(FactorTable::Questions, ORG, "c2", 3, &[1; 32], 20)
             .await
             .unwrap(),
         PinAttempt::NotSet
@@ -128,7 +179,11 @@ async fn a_new_enrollment_replaces_only_the_enrolled_key_it_names(db: &TestDb) {
             .await
             .unwrap()
     );
-    let rec = s.recovery_record(ORG, CUST).await.unwrap().unwrap();
+    let rec = s
+        .factor_record(FactorTable::Questions, ORG, CUST)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (rec.verify_key, rec.sealed_key, rec.failures),
         (Some(vec![9; 32]), Some(b"rec-key-2".to_vec()), 0)
@@ -166,9 +221,16 @@ async fn the_email_code_counts_on_its_own_and_unlock_gives_the_pin_a_rekey(db: &
         PinAttempt::Locked
     );
     // The other factors' counters are untouched.
-    assert_eq!(s.pin_record(ORG, CUST).await.unwrap().unwrap().failures, 0);
     assert_eq!(
-        s.recovery_record(ORG, CUST)
+        s.factor_record(FactorTable::Pin, ORG, CUST)
+            .await
+            .unwrap()
+            .unwrap()
+            .failures,
+        0
+    );
+    assert_eq!(
+        s.factor_record(FactorTable::Questions, ORG, CUST)
             .await
             .unwrap()
             .unwrap()
