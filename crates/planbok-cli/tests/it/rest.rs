@@ -209,24 +209,30 @@ pub fn idem() -> String {
     planbok_sdk::idempotency_key()
 }
 
-/// Whether the Python cross-checks can run; in CI (PLANBOK_REQUIRE_PYTHON=1) they must.
-pub fn python_ready() -> bool {
+/// Whether python3 imports `modules` (for `what`); in CI (PLANBOK_REQUIRE_PYTHON=1) it
+/// must, elsewhere the caller skips.
+pub fn python_has(modules: &str, what: &str) -> bool {
     let ok = Command::new("python3")
-        .args([
-            "-c",
-            "import eth_account, nacl, coincurve, bech32, base58, solders",
-        ])
+        .args(["-c", &format!("import {modules}")])
         .status()
         .map(|s| s.success())
         .unwrap_or(false);
     if !ok {
         assert!(
             std::env::var("PLANBOK_REQUIRE_PYTHON").is_err(),
-            "PLANBOK_REQUIRE_PYTHON=1 but the Python checkers are missing (scripts/install-deps.sh)"
+            "PLANBOK_REQUIRE_PYTHON=1 but python3 lacks {modules} (scripts/install-deps.sh)"
         );
-        eprintln!("SKIPPED python cross-checks");
+        eprintln!("SKIPPED {what}: python3 lacks {modules}");
     }
     ok
+}
+
+/// Whether the Python cross-checks can run; in CI (PLANBOK_REQUIRE_PYTHON=1) they must.
+pub fn python_ready() -> bool {
+    python_has(
+        "eth_account, nacl, coincurve, bech32, base58, solders",
+        "python cross-checks",
+    )
 }
 
 /// Runs `tests/py/rest_verify.py` over `cases`; panics with its message on failure.

@@ -41,17 +41,7 @@ pub struct SmtpRelay {
 impl SmtpRelay {
     /// Starts a relay, or `None` (skipped) when `aiosmtpd` is missing.
     pub fn start() -> Option<SmtpRelay> {
-        let ok = Command::new("python3")
-            .args(["-c", "import aiosmtpd"])
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        if !ok {
-            assert!(
-                std::env::var("PLANBOK_REQUIRE_PYTHON").is_err(),
-                "PLANBOK_REQUIRE_PYTHON=1 but python3 lacks aiosmtpd (scripts/install-deps.sh)"
-            );
-            eprintln!("SKIPPED: python3 lacks aiosmtpd");
+        if !crate::rest::python_has("aiosmtpd", "the SMTP relay") {
             return None;
         }
         let dir = tempfile::tempdir().unwrap();

@@ -171,19 +171,7 @@ fn python_check(cases: &[Value]) -> (bool, String) {
 }
 
 fn python_ready() -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import standardwebhooks"])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !ok {
-        assert!(
-            std::env::var("PLANBOK_REQUIRE_PYTHON").is_err(),
-            "PLANBOK_REQUIRE_PYTHON=1 but python3 lacks standardwebhooks (scripts/install-deps.sh)"
-        );
-        eprintln!("SKIPPED python webhook checks");
-    }
-    ok
+    crate::rest::python_has("standardwebhooks", "python webhook checks")
 }
 
 fn case(g: &Got, standard: &[&str], platform: Option<(&str, &str)>) -> Value {
