@@ -36,6 +36,20 @@ pub(crate) async fn stack_with_wallet(
     (s, w.id, w.address)
 }
 
+/// A stack on `anvil` whose server signs and commits but never broadcasts (its tracker is
+/// off), with one wallet holding 1 ETH: (stack, wallet id, address, the native token id).
+pub(crate) async fn stack_without_tracker(anvil: &Anvil) -> (Stack, String, String, String) {
+    let (s, wallet, address) = stack_with_wallet(
+        anvil,
+        Custody::Standard,
+        "[transactions]\ntracker = false\n",
+        crate::anvil::ETH,
+    )
+    .await;
+    let native = native_id(&s);
+    (s, wallet, address, native)
+}
+
 pub(crate) fn native_id(s: &Stack) -> String {
     let meta = assert_ok(s.owner.raw("GET", "/v2/tokens/metadata", None).unwrap());
     let c = meta["chains"]

@@ -19,14 +19,7 @@ async fn a_transfer_answered_before_a_kill_9_is_broadcast_once_after_restart() {
     let anvil = Anvil::start(SEPOLIA);
     // This server signs and commits but never broadcasts: the answer comes before any
     // side effect on the chain.
-    let (mut s, wallet, address) = stack_with_wallet(
-        &anvil,
-        Custody::Standard,
-        "[transactions]\ntracker = false\n",
-        ETH,
-    )
-    .await;
-    let native = native_id(&s);
+    let (mut s, wallet, address, native) = crate::transactions::stack_without_tracker(&anvil).await;
     let receiver = "0x0000000000000000000000000000000000005AFE";
     let body = json!({"idempotencyKey": idem(), "walletId": wallet, "destinationAddress": receiver,
                       "tokenId": native, "amounts": ["0.25"]});
@@ -75,14 +68,7 @@ async fn a_transaction_mined_before_its_first_broadcast_was_recorded_confirms() 
         return;
     }
     let anvil = Anvil::start(SEPOLIA);
-    let (mut s, wallet, address) = stack_with_wallet(
-        &anvil,
-        Custody::Standard,
-        "[transactions]\ntracker = false\n",
-        ETH,
-    )
-    .await;
-    let native = native_id(&s);
+    let (mut s, wallet, address, native) = crate::transactions::stack_without_tracker(&anvil).await;
     let receiver = "0x0000000000000000000000000000000000001057";
     let created = assert_ok(transfer(
         &s,

@@ -258,14 +258,7 @@ async fn a_replacement_committed_before_a_kill_9_is_broadcast_once_after_restart
     }
     let anvil = Anvil::start(SEPOLIA);
     // This server signs and commits but never broadcasts.
-    let (mut s, wallet, address) = crate::transactions::stack_with_wallet(
-        &anvil,
-        Custody::Standard,
-        "[transactions]\ntracker = false\n",
-        ETH,
-    )
-    .await;
-    let native = native_id(&s);
+    let (mut s, wallet, address, native) = crate::transactions::stack_without_tracker(&anvil).await;
     let receiver = "0x0000000000000000000000000000000000005AFE";
     let a = assert_ok(transfer(
         &s,
