@@ -42,15 +42,16 @@ pub(super) fn native_token(client: &Client) -> Result<String> {
         .context("ETH-SEPOLIA has no native token id")
 }
 
-/// One JSON-RPC call to `url`; an error answer is an error.
+/// One JSON-RPC call to `url`; an error answer is an error. Errors name the method, not
+/// the URL (a provider's URL often carries its API key).
 fn rpc(agent: &ureq::Agent, url: &str, method: &str, params: Value) -> Result<Value> {
     let mut resp = agent
         .post(url)
         .send_json(json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
-        .with_context(|| format!("{method} at {url}"))?;
+        .with_context(|| format!("{method} at the funding RPC"))?;
     let body: Value = resp.body_mut().read_json()?;
     if !body["error"].is_null() {
-        bail!("{method} at {url}: {}", body["error"]);
+        bail!("{method} at the funding RPC: {}", body["error"]);
     }
     Ok(body["result"].clone())
 }
