@@ -103,6 +103,9 @@ codes! {
     RecoveryNotSet = "recovery_not_set" => 409,
     /// The operation needs a recovery method first (`POST /v2/customers/{id}/recovery`).
     RecoveryRequired = "recovery_required" => 409,
+    /// Recovery by email is off: the organization has not opted in
+    /// (`POST /v2/organization/email-recovery`), or this server has no SMTP relay.
+    EmailRecoveryDisabled = "email_recovery_disabled" => 409,
     /// The body is over 1 MiB.
     PayloadTooLarge = "payload_too_large" => 413,
     /// The body is not `application/json`.

@@ -56,6 +56,8 @@ pub const QUESTION_COUNT: usize = 3;
 
 /// The recovery methods a customer can have (`recoveryMethods`).
 pub const RECOVERY_SECURITY_QUESTIONS: &str = "securityQuestions";
+/// Recovery by an emailed code (an organization's opt-in).
+pub const RECOVERY_EMAIL: &str = "email";
 
 /// `POST /v2/customers`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -87,7 +89,7 @@ pub struct Customer {
     pub pin_status: String,
     /// Whether a recovery method is set up (required before wallets and signing).
     pub has_recovery: bool,
-    /// The recovery methods set up: `securityQuestions`.
+    /// The recovery methods set up: `securityQuestions`, `email`.
     pub recovery_methods: Vec<String>,
     /// ISO 8601.
     pub create_date: String,
@@ -105,6 +107,21 @@ pub struct CreateChallenge {
     pub idempotency_key: Option<String>,
     /// Where the Gateway sends the user when done (http or https).
     pub redirect_url: Option<String>,
+}
+
+/// `POST /v2/customers/{id}/reset-pin`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ResetPin {
+    /// UUID v4; a repeat returns the first response (the same challenge, without its
+    /// token; no second email).
+    pub idempotency_key: Option<String>,
+    /// Where the Gateway sends the user when done (http or https).
+    pub redirect_url: Option<String>,
+    /// `securityQuestions` (the default) or `email`: the server emails the customer's
+    /// recovery code, which the user types into the Gateway.
+    #[serde(default)]
+    pub method: Option<String>,
 }
 
 /// A challenge.
@@ -161,6 +178,15 @@ pub struct GatewayChallenge {
     /// Operation challenges: what the user authorizes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operation: Option<crate::customer_ops::GatewayOperation>,
+    /// `reset_pin`: how the user recovers, `securityQuestions` or `email` (the code was
+    /// emailed; `/gateway/api/email/…`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_method: Option<String>,
+    /// The PIN commit of this challenge must carry a new email recovery code (`email`):
+    /// the organization offers recovery by email and the customer has an address (then
+    /// every PIN commit carries a fresh code), or this is a reset by email.
+    #[serde(default)]
+    pub email_recovery: bool,
 }
 
 /// A security question: a catalog `id` (its `text` filled in by the server), or a custom
@@ -292,4 +318,52 @@ pub struct GatewayCommit {
     /// `initialize`: the security questions' enrollment (mandatory).
     #[serde(default)]
     pub recovery: Option<GatewayRecoveryCommit>,
+    /// A new email recovery code's enrollment: required exactly when the challenge says
+    /// `emailRecovery`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<GatewayEmailCommit>,
+}
+
+/// A new email recovery code, made by the Gateway and signed by the new PIN. The server
+/// keeps `code` sealed to email it at a reset; Node 2 keeps `wrapped` and `verifyKey`.
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayEmailCommit {
+    /// The code `R` (Crockford base32, 32 characters, dashes allowed).
+    pub code: String,
+    /// The code's unlock public key (Ed25519), derived from `R`.
+    pub verify_key: String,
+    /// `W_email`: the customer secret wrapped under the code's key (61 bytes).
+    pub wrapped: String,
+    /// The new PIN's signature over the enrollment.
+    pub signature: String,
+}
+
+impl std::fmt::Debug for GatewayEmailCommit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewayEmailCommit")
+            .field("code", &"<redacted>")
+            .field("verify_key", &self.verify_key)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The answer to `POST /gateway/api/email/evaluate`: one counted attempt.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayEmailAttempt {
+    /// The attempt nonce, to sign with the code's unlock key.
+    pub nonce: String,
+    /// Attempts left after this one.
+    pub attempts_left: u32,
+}
+
+/// The answer to `POST /gateway/api/email/unlock`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayEmailUnlocked {
+    /// A one-time permission to enroll a new PIN (10 minutes).
+    pub rekey_nonce: String,
+    /// `W_email`, from Node 2: the customer secret wrapped under the code's key.
+    pub wrapped: String,
 }

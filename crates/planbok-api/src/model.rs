@@ -48,6 +48,10 @@ pub struct Organization {
     /// switched on (`POST /v2/organization/require-binding`).
     #[serde(default)]
     pub require_binding: bool,
+    /// Customers may recover a forgotten PIN by an emailed code (opt-in,
+    /// `POST /v2/organization/email-recovery`).
+    #[serde(default)]
+    pub email_recovery: bool,
     /// The node pair its keys live on (`default` on a server with one pair), fixed at
     /// creation.
     #[serde(default)]
@@ -258,6 +262,16 @@ pub struct PublicKey {
 pub struct RequireBinding {
     /// UUID v4.
     pub idempotency_key: Option<String>,
+}
+
+/// `POST /v2/organization/email-recovery`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SetEmailRecovery {
+    /// UUID v4.
+    pub idempotency_key: Option<String>,
+    /// On or off.
+    pub enabled: bool,
 }
 
 /// `POST /v2/organization/secret`.

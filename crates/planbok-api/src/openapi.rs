@@ -24,7 +24,7 @@ use crate::{ErrorBody, ErrorCode, ListQuery, Order};
     paths(
         create_organization, get_organization, create_member, list_members, update_member,
         delete_member, create_api_key, list_api_keys, delete_api_key, organization_public_key,
-        register_secret, require_binding, chains, create_wallet_set, update_wallet_set, list_wallet_sets,
+        register_secret, require_binding, set_email_recovery, chains, create_wallet_set, update_wallet_set, list_wallet_sets,
         get_wallet_set, create_wallets, list_wallets, get_wallet, update_wallet,
         validate_address, sign_message, sign_typed_data, sign_transaction, export_wallets,
         audit_logs, audit_export, create_webhook, list_webhooks, get_webhook, update_webhook,
@@ -37,11 +37,12 @@ use crate::{ErrorBody, ErrorCode, ListQuery, Order};
         health, ready, metrics,
         create_customer, list_customers, get_customer,
         initialize_customer, update_customer_pin, list_challenges, get_challenge,
-        gateway_challenge, gateway_evaluate, gateway_enroll, gateway_unlock, gateway_commit,
+        gateway::gateway_challenge, gateway::gateway_evaluate, gateway::gateway_enroll, gateway::gateway_unlock, gateway::gateway_commit,
         customer_wallet_create, customer_sign_message, customer_sign_typed_data,
-        customer_sign_transaction, customer_export, gateway_operate,
-        customer_recovery, reset_customer_pin, gateway_recovery_evaluate, gateway_recovery_unlock,
-        gateway_recovery_enroll, gateway_recovery_commit
+        customer_sign_transaction, customer_export, gateway::gateway_operate,
+        customer_recovery, reset_customer_pin, gateway::gateway_recovery_evaluate, gateway::gateway_recovery_unlock,
+        gateway::gateway_recovery_enroll, gateway::gateway_recovery_commit, gateway::gateway_email_evaluate,
+        gateway::gateway_email_unlock
     ),
     components(schemas(ErrorBody, ErrorCode, Order)),
     modifiers(&Security),
@@ -107,10 +108,10 @@ pub fn routes() -> Vec<(String, String)> {
 }
 
 macro_rules! doc_route {
-    ($(#[$attr:meta])* $name:ident) => {
+    ($(#[$attr:meta])* $vis:vis $name:ident) => {
         $(#[$attr])*
         #[allow(dead_code, reason = "a carrier for its #[utoipa::path] attribute, never called")]
-        fn $name() {}
+        $vis fn $name() {}
     };
 }
 
@@ -173,6 +174,11 @@ doc_route!(
     #[utoipa::path(post, path = "/v2/organization/require-binding", tag = "organization", request_body = RequireBinding,
     responses((status = 200, body = Organization), (status = 409, body = ErrorBody)))]
     require_binding
+);
+doc_route!(
+    #[utoipa::path(post, path = "/v2/organization/email-recovery", tag = "organization", request_body = SetEmailRecovery,
+    responses((status = 200, body = Organization, description = "recovery by email switched on or off for the organization's customers")))]
+    set_email_recovery
 );
 doc_route!(
     #[utoipa::path(get, path = "/v2/config/chains", tag = "organization",
@@ -460,36 +466,6 @@ doc_route!(
     get_challenge
 );
 doc_route!(
-    #[utoipa::path(get, path = "/gateway/api/challenge", tag = "gateway", security(("challengeToken" = [])),
-    responses((status = 200, body = GatewayChallenge), (status = 401, body = ErrorBody, description = "no, a wrong, a used or an expired token")))]
-    gateway_challenge
-);
-doc_route!(
-    #[utoipa::path(post, path = "/gateway/api/pin/evaluate", tag = "gateway", security(("challengeToken" = [])),
-    request_body = GatewayEvaluate,
-    responses((status = 200, body = GatewayEvaluated, description = "one PIN attempt, counted by Node 2 before it evaluated"),
-        (status = 423, body = ErrorBody, description = "`customer_locked`")))]
-    gateway_evaluate
-);
-doc_route!(
-    #[utoipa::path(post, path = "/gateway/api/pin/enroll", tag = "gateway", security(("challengeToken" = [])),
-    request_body = GatewayEvaluate,
-    responses((status = 200, body = GatewayEvaluated), (status = 409, body = ErrorBody, description = "`pin_already_set`")))]
-    gateway_enroll
-);
-doc_route!(
-    #[utoipa::path(post, path = "/gateway/api/pin/unlock", tag = "gateway", security(("challengeToken" = [])),
-    request_body = GatewayUnlock,
-    responses((status = 200, body = GatewayUnlocked), (status = 403, body = ErrorBody, description = "`pin_proof_invalid`")))]
-    gateway_unlock
-);
-doc_route!(
-    #[utoipa::path(post, path = "/gateway/api/pin/commit", tag = "gateway", security(("challengeToken" = [])),
-    request_body = GatewayCommit,
-    responses((status = 200, body = Challenge, description = "the completed challenge"), (status = 403, body = ErrorBody)))]
-    gateway_commit
-);
-doc_route!(
     #[utoipa::path(post, path = "/v2/customers/{id}/wallet/create", tag = "customers", request_body = CreateCustomerWallets,
     params(("id" = String, Path)),
     responses((status = 201, body = Challenge, description = "a pending challenge whose completion runs the DKGs under the customer's PIN; its `result` lists the wallets"),
@@ -524,13 +500,6 @@ doc_route!(
     customer_export
 );
 doc_route!(
-    #[utoipa::path(post, path = "/gateway/api/operation", tag = "gateway", security(("challengeToken" = [])),
-    request_body = GatewayOperate,
-    responses((status = 200, body = GatewayOperated, description = "the completed challenge (and, for an export, each node's share sealed to the Gateway's key)"),
-        (status = 403, body = ErrorBody, description = "`pin_proof_invalid`, `permit_required`")))]
-    gateway_operate
-);
-doc_route!(
     #[utoipa::path(post, path = "/v2/customers/{id}/recovery", tag = "customers", request_body = CreateChallenge,
     params(("id" = String, Path)),
     responses((status = 201, body = Challenge, description = "a challenge to set or change the security questions (the user proves the PIN)"),
@@ -538,39 +507,15 @@ doc_route!(
     customer_recovery
 );
 doc_route!(
-    #[utoipa::path(post, path = "/v2/customers/{id}/reset-pin", tag = "customers", request_body = CreateChallenge,
+    #[utoipa::path(post, path = "/v2/customers/{id}/reset-pin", tag = "customers", request_body = ResetPin,
     params(("id" = String, Path)),
-    responses((status = 201, body = Challenge, description = "a challenge to recover with the security questions and set a new PIN; also for a locked customer (event `customer.recovery_initiated`)"),
-        (status = 409, body = ErrorBody, description = "`pin_not_set`, `recovery_not_set`")))]
+    responses((status = 201, body = Challenge, description = "a challenge to recover (security questions, or the recovery code the server emails: `method: email`) and set a new PIN; also for a locked customer (event `customer.recovery_initiated`)"),
+        (status = 409, body = ErrorBody, description = "`pin_not_set`, `recovery_not_set`, `email_recovery_disabled`")))]
     reset_customer_pin
 );
-doc_route!(
-    #[utoipa::path(post, path = "/gateway/api/recovery/evaluate", tag = "gateway", security(("challengeToken" = [])),
-    request_body = GatewayEvaluate,
-    responses((status = 200, body = GatewayEvaluated, description = "one recovery attempt (reset-pin), counted by Node 2 before it evaluated"),
-        (status = 423, body = ErrorBody, description = "`recovery_locked`")))]
-    gateway_recovery_evaluate
-);
-doc_route!(
-    #[utoipa::path(post, path = "/gateway/api/recovery/unlock", tag = "gateway", security(("challengeToken" = [])),
-    request_body = GatewayUnlock,
-    responses((status = 200, body = GatewayUnlocked, description = "the answers proven; the rekey nonce permits a new PIN"),
-        (status = 403, body = ErrorBody, description = "`pin_proof_invalid`")))]
-    gateway_recovery_unlock
-);
-doc_route!(
-    #[utoipa::path(post, path = "/gateway/api/recovery/enroll", tag = "gateway", security(("challengeToken" = [])),
-    request_body = GatewayEvaluate,
-    responses((status = 200, body = GatewayEvaluated, description = "a fresh OPRF key for new answers (initialize, recovery)")))]
-    gateway_recovery_enroll
-);
-doc_route!(
-    #[utoipa::path(post, path = "/gateway/api/recovery/commit", tag = "gateway", security(("challengeToken" = [])),
-    request_body = GatewayRecoveryCommit,
-    responses((status = 200, body = Challenge, description = "the completed recovery challenge"),
-        (status = 403, body = ErrorBody, description = "`pin_proof_invalid`: not signed by the PIN")))]
-    gateway_recovery_commit
-);
+
+/// The Gateway's own routes (challenge token).
+mod gateway;
 
 #[cfg(test)]
 mod tests {
@@ -579,7 +524,7 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(&super::json()).unwrap_or_default();
         assert_eq!(json["info"]["title"], "planbok");
         let routes = super::routes();
-        assert_eq!(routes.len(), 82, "{routes:?}");
+        assert_eq!(routes.len(), 85, "{routes:?}");
         assert!(routes.contains(&("POST".into(), "/v2/organization/sign/message".into())));
     }
 }

@@ -5,9 +5,12 @@
 
 use anyhow::{Context as _, Result, bail};
 use planbok_sdk::Client;
-use planbok_sdk::api::customers::{Challenge, CreateChallenge, CreateCustomer, RecoveryQuestion};
+use planbok_sdk::api::customers::{
+    Challenge, CreateChallenge, CreateCustomer, RECOVERY_EMAIL, RecoveryQuestion, ResetPin,
+};
 use planbok_sdk::gateway::{
-    GatewayError, GatewayLink, PinError, PreparedAnswers, PreparedPin, new_customer_secret,
+    EmailAttempt, GatewayError, GatewayLink, PinError, PreparedAnswers, PreparedPin,
+    new_customer_secret,
 };
 
 use crate::client::Conn;
@@ -55,13 +58,23 @@ pub enum CustomerCommand {
         #[arg(long)]
         redirect_url: Option<String>,
     },
-    /// A challenge to reset the PIN with the security questions (also ends a lockout);
+    /// A challenge to reset the PIN (also ends a lockout) with the security questions, or
+    /// (`--method email`) with the recovery code the server emails to the customer;
     /// prints its Gateway URL.
     ResetPin {
         id: String,
         /// Where the Gateway sends the user when done.
         #[arg(long)]
         redirect_url: Option<String>,
+        /// `securityQuestions` (default) or `email`.
+        #[arg(long)]
+        method: Option<String>,
+    },
+    /// Let the organization's customers recover a forgotten PIN by an emailed code (`on`),
+    /// or stop it (`off`). Owner key; the server needs an SMTP relay (`[smtp]`).
+    EmailRecovery {
+        /// `on` or `off`.
+        state: String,
     },
     /// Complete a challenge as the end user, from its Gateway URL (no API key). Operation
     /// challenges need Node 1's identity key (`--node-key` / `PLANBOK_NODE_KEY`).
@@ -89,6 +102,9 @@ pub enum CustomerCommand {
         /// hint may not contain an answer.
         #[arg(long)]
         hints: Option<String>,
+        /// reset-pin by email: the recovery code from the email.
+        #[arg(long, env = "PLANBOK_CUSTOMER_EMAIL_CODE", hide_env_values = true)]
+        email_code: Option<String>,
     },
 }
 
@@ -106,6 +122,8 @@ pub struct CompleteInput<'a> {
     pub node_key: Option<&'a str>,
     /// Export: where to write the CSV (stdout if absent).
     pub out: Option<&'a std::path::Path>,
+    /// Reset by email: the code as typed from the email.
+    pub email_code: Option<&'a str>,
 }
 
 fn split(list: &str) -> Vec<String> {
@@ -151,6 +169,7 @@ pub fn run(conn: &Conn, command: CustomerCommand) -> Result<()> {
             answers,
             questions,
             hints,
+            email_code,
         } => {
             let input = CompleteInput {
                 pin: pin.as_deref(),
@@ -159,6 +178,7 @@ pub fn run(conn: &Conn, command: CustomerCommand) -> Result<()> {
                 questions: chosen_questions(questions.as_deref(), hints.as_deref())?,
                 node_key: conn.node_key(),
                 out: out.as_deref(),
+                email_code: email_code.as_deref(),
             };
             let done = complete(&gateway_url, &input)?;
             conn.print(&done, |c| {
@@ -214,8 +234,37 @@ pub fn run(conn: &Conn, command: CustomerCommand) -> Result<()> {
         CustomerCommand::Recovery { id, redirect_url } => {
             new_challenge(conn, &id, "recovery", redirect_url)
         }
-        CustomerCommand::ResetPin { id, redirect_url } => {
-            new_challenge(conn, &id, "reset-pin", redirect_url)
+        CustomerCommand::ResetPin {
+            id,
+            redirect_url,
+            method,
+        } => {
+            let c = conn.client()?.reset_pin(
+                &id,
+                &ResetPin {
+                    idempotency_key: Some(planbok_sdk::idempotency_key()),
+                    redirect_url,
+                    method,
+                },
+            )?;
+            conn.print(&c, |c| {
+                println!("{}", c.redirect_url.as_deref().unwrap_or_default());
+            })
+        }
+        CustomerCommand::EmailRecovery { state } => {
+            let enabled = match state.as_str() {
+                "on" => true,
+                "off" => false,
+                _ => bail!("email-recovery takes on or off"),
+            };
+            let o = conn.client()?.set_email_recovery(enabled)?;
+            conn.print(&o, |o| {
+                println!(
+                    "{}  email recovery {}",
+                    o.id,
+                    if o.email_recovery { "on" } else { "off" }
+                );
+            })
         }
     }
 }
@@ -298,6 +347,37 @@ pub fn complete(gateway_url: &str, input: &CompleteInput<'_>) -> Result<Challeng
             let rec_eval = gw.gateway_recovery_enroll(&rec_req)?;
             let commit = prepared.enroll(&ch, &rec_eval, opened.secret(), opened.keys())?;
             Ok(gw.gateway_recovery_commit(&commit)?)
+        }
+        "reset_pin" if ch.recovery_method.as_deref() == Some(RECOVERY_EMAIL) => {
+            let new_pin = input.new_pin.context("reset-pin needs --new-pin")?;
+            let typed = input.email_code.context(
+                "this reset is by email: it needs --email-code (the code from the email)",
+            )?;
+            if input.answers.is_some() {
+                bail!("this reset is by email: it takes --email-code, not --answers");
+            }
+            // Both checked before an attempt is spent.
+            planbok_sdk::gateway::check_new_pin(new_pin)?;
+            let code = EmailAttempt::new(&ch, typed)?;
+            let attempt = gw.gateway_email_evaluate()?;
+            let unlocked = match gw.gateway_email_unlock(&code.unlock(&attempt)?) {
+                Ok(u) => u,
+                Err(planbok_sdk::Error::Api {
+                    code: planbok_sdk::api::ErrorCode::PinProofInvalid,
+                    ..
+                }) => {
+                    bail!(
+                        "wrong recovery code ({} attempt(s) left before recovery is locked)",
+                        attempt.attempts_left
+                    )
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let recovered = code.open(&unlocked)?;
+            let (next, req) = PreparedPin::new_pin(new_pin, Some(unlocked.rekey_nonce))?;
+            let eval = gw.gateway_enroll(&req)?;
+            let commit = next.enroll_reset_email(&ch, &eval, &recovered)?;
+            Ok(gw.gateway_commit(&commit)?)
         }
         "reset_pin" => {
             let new_pin = input.new_pin.context("reset-pin needs --new-pin")?;

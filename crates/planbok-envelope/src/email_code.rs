@@ -124,6 +124,21 @@ impl EmailCode {
         s
     }
 
+    /// A code from its 20 bytes (as the server keeps it, sealed).
+    pub fn from_bytes(bytes: &[u8]) -> Result<EmailCode, CodeError> {
+        let mut out = Zeroizing::new([0u8; CODE_BYTES]);
+        if bytes.len() != CODE_BYTES {
+            return Err(CodeError::Malformed);
+        }
+        out.copy_from_slice(bytes);
+        Ok(EmailCode { bytes: out })
+    }
+
+    /// The code's 20 bytes.
+    pub fn as_bytes(&self) -> &[u8; CODE_BYTES] {
+        &self.bytes
+    }
+
     /// The factor's keys (wrap key, unlock key) for this customer.
     pub fn keys(&self, org_id: &str, customer_id: &str) -> PinKeys {
         PinKeys::derive_for(Factor::Email, &self.bytes[..], org_id, customer_id)

@@ -232,6 +232,18 @@ impl Client {
         )
     }
 
+    /// `POST /v2/organization/email-recovery` (owner): lets customers recover by an
+    /// emailed code, or stops it.
+    pub fn set_email_recovery(&self, enabled: bool) -> Result<Organization, Error> {
+        self.post(
+            "/v2/organization/email-recovery",
+            &planbok_api::model::SetEmailRecovery {
+                idempotency_key: Some(crate::idempotency_key()),
+                enabled,
+            },
+        )
+    }
+
     /// `GET /v2/config/chains`.
     pub fn chains(&self) -> Result<Vec<ChainInfo>, Error> {
         self.get("/v2/config/chains")

@@ -3,7 +3,8 @@
 use planbok_api::List;
 use planbok_api::customers::{
     Challenge, CreateChallenge, CreateCustomer, Customer, GatewayChallenge, GatewayCommit,
-    GatewayEvaluate, GatewayEvaluated, GatewayRecoveryCommit, GatewayUnlock, GatewayUnlocked,
+    GatewayEmailAttempt, GatewayEmailUnlocked, GatewayEvaluate, GatewayEvaluated,
+    GatewayRecoveryCommit, GatewayUnlock, GatewayUnlocked, ResetPin,
 };
 
 use crate::client::{Client, Error};
@@ -34,6 +35,12 @@ impl Client {
         body: &CreateChallenge,
     ) -> Result<Challenge, Error> {
         self.post(&format!("/v2/customers/{customer_id}/{operation}"), body)
+    }
+
+    /// `POST /v2/customers/{id}/reset-pin` with a recovery `method` (`securityQuestions` or
+    /// `email`: the server emails the customer's recovery code).
+    pub fn reset_pin(&self, customer_id: &str, body: &ResetPin) -> Result<Challenge, Error> {
+        self.post(&format!("/v2/customers/{customer_id}/reset-pin"), body)
     }
 
     /// `GET /v2/customers/{id}/challenges/{challengeId}`.
@@ -95,5 +102,18 @@ impl Client {
         body: &GatewayRecoveryCommit,
     ) -> Result<Challenge, Error> {
         self.post("/gateway/api/recovery/commit", body)
+    }
+
+    /// `POST /gateway/api/email/evaluate`: one counted attempt at the emailed code.
+    pub fn gateway_email_evaluate(&self) -> Result<GatewayEmailAttempt, Error> {
+        self.post("/gateway/api/email/evaluate", &serde_json::json!({}))
+    }
+
+    /// `POST /gateway/api/email/unlock`: `W_email` and the rekey nonce for the new PIN.
+    pub fn gateway_email_unlock(
+        &self,
+        body: &GatewayUnlock,
+    ) -> Result<GatewayEmailUnlocked, Error> {
+        self.post("/gateway/api/email/unlock", body)
     }
 }

@@ -16,8 +16,10 @@ pub use planbok_envelope::pin::{PinError, PinKeys};
 use rand_core::{OsRng, RngCore as _};
 use zeroize::Zeroizing;
 
+mod email;
 pub mod ops;
 mod recovery;
+pub use email::{EmailAttempt, OpenedEmail};
 pub use recovery::{OpenedRecovery, PreparedAnswers};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -51,6 +53,9 @@ pub enum GatewayError {
     /// A question id that is not in the catalog.
     #[error("unknown question id {0:?}")]
     UnknownQuestion(String),
+    /// A typed recovery code that cannot be one (never names what was typed).
+    #[error("{}", planbok_envelope::email_code::CodeError::Malformed)]
+    Code,
 }
 
 /// PINs refused whatever their shape: the most common 6-digit choices that are neither a
@@ -262,6 +267,25 @@ impl PreparedPin {
             .0)
     }
 
+    /// The commit of a new PIN after recovery by email: wraps the recovered secret,
+    /// signed by the emailed code's key (and, as the challenge requires, a new code).
+    pub fn enroll_reset_email(
+        self,
+        challenge: &GatewayChallenge,
+        evaluated: &GatewayEvaluated,
+        recovered: &OpenedEmail,
+    ) -> Result<GatewayCommit, GatewayError> {
+        let signer = Some((
+            recovered.keys(),
+            Some(planbok_api::customers::RECOVERY_EMAIL),
+        ));
+        Ok(self
+            .enroll_with(challenge, evaluated, recovered.secret(), signer)?
+            .0)
+    }
+
+    /// The commit; when the challenge says `emailRecovery`, with a new email recovery
+    /// code's enrollment signed by the new PIN.
     fn enroll_with(
         self,
         challenge: &GatewayChallenge,
@@ -288,6 +312,11 @@ impl PreparedPin {
                 .map_err(|_| GatewayError::Malformed("parameters"))?,
             wrapped: B64.encode(keys.wrap(secret)?),
             recovery: None,
+            email: if challenge.email_recovery {
+                Some(email::enroll(challenge, secret, &keys)?)
+            } else {
+                None
+            },
         };
         Ok((commit, keys))
     }

@@ -22,6 +22,7 @@ mod evm;
 mod facts;
 mod idem;
 pub mod mail;
+mod mail_sender;
 mod metrics;
 mod nodes;
 pub mod policy;
@@ -110,6 +111,10 @@ pub(crate) struct Inner {
     pub(crate) chains: evm::Chains,
     /// Wakes this process's transaction tracker (a transfer was committed).
     pub(crate) tracker_wake: tokio::sync::Notify,
+    /// The SMTP client (`[smtp]`); without it recovery by email is off.
+    pub(crate) mailer: Option<mail::Mailer>,
+    /// Wakes this process's mail sender (a message was queued).
+    pub(crate) mail_wake: tokio::sync::Notify,
 }
 
 /// The most proven keys remembered; past it the memory starts over (they prove
@@ -219,6 +224,12 @@ async fn app(config: ServerConfig) -> Result<App, StartError> {
     let chains = evm::Chains::connect(&config.chains, webhook_tls.clone())
         .await
         .map_err(StartError::Config)?;
+    let mailer = config
+        .smtp
+        .as_ref()
+        .map(mail::Mailer::new)
+        .transpose()
+        .map_err(|e| StartError::Config(e.to_string()))?;
     let openbao = config.openbao().map_err(StartError::Config)?;
     config.pairs().map_err(StartError::Config)?;
     let store = ServerStore::connect_with(&config.database_url, openbao).await?;
@@ -248,6 +259,8 @@ async fn app(config: ServerConfig) -> Result<App, StartError> {
         webhook_tls,
         chains,
         tracker_wake: tokio::sync::Notify::new(),
+        mailer,
+        mail_wake: tokio::sync::Notify::new(),
         store,
         nodes,
         config,
@@ -292,6 +305,10 @@ pub async fn run(
         .transactions
         .tracker
         .then(|| tokio::spawn(evm::tracker::run(app.clone(), stop.clone())));
+    let mail = app
+        .mailer
+        .is_some()
+        .then(|| tokio::spawn(mail_sender::run(app.clone(), stop.clone())));
     tracing::info!(addr = ?listener.local_addr().ok(), "planbok server listening");
     let served = axum::serve(
         listener,
@@ -314,6 +331,12 @@ pub async fn run(
         None => None,
     } {
         tracing::error!(error = %e, "the transaction tracker failed");
+    }
+    if let Some(Err(e)) = match mail {
+        Some(m) => Some(m.await),
+        None => None,
+    } {
+        tracing::error!(error = %e, "the mail sender failed");
     }
     // Counted authorization failures of windows still open: written now rather than lost.
     app.flush_denials(true).await;

@@ -126,6 +126,12 @@ pub const POLICY: &[Rule] = &[
         Key(Owner),
         Management,
     ),
+    rule(
+        "POST",
+        "/v2/organization/email-recovery",
+        Key(Owner),
+        Management,
+    ),
     rule("GET", "/v2/config/chains", Key(Member), Reads),
     rule(
         "POST",
@@ -323,6 +329,8 @@ pub const POLICY: &[Rule] = &[
     rule("POST", "/gateway/api/recovery/unlock", Challenge, Signing),
     rule("POST", "/gateway/api/recovery/enroll", Challenge, Signing),
     rule("POST", "/gateway/api/recovery/commit", Challenge, Signing),
+    rule("POST", "/gateway/api/email/evaluate", Challenge, Signing),
+    rule("POST", "/gateway/api/email/unlock", Challenge, Signing),
     rule("GET", "/health", Public, Unlimited),
     rule("GET", "/ready", Public, Unlimited),
     rule("GET", "/metrics", Public, Unlimited),

@@ -43,6 +43,7 @@ mod customer_wallet_drills;
 mod customer_wallets;
 mod customers;
 mod customers_drills;
+mod customers_email;
 mod customers_recovery;
 mod customers_recovery_drills;
 mod deploy;

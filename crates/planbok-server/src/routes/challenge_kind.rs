@@ -169,6 +169,7 @@ mod tests {
                 wrap: vec![0; 61],
                 questions: "[]".into(),
             }),
+            email_code: None,
             created_at_ms: 0,
             updated_at_ms: 0,
         }

@@ -4,7 +4,8 @@ use planbok_api::model::{
     ApiKey, AuditEntry, KeyAccess, Member, Organization, Role, Wallet, WalletSet,
 };
 use planbok_store::server::{
-    ApiKeyRecord, AuditEntry as AuditRecord, MemberRecord, OrgRecord, WalletRecord, WalletSetRecord,
+    ApiKeyRecord, AuditEntry as AuditRecord, MemberRecord, OrgRecord, OrgSettings, WalletRecord,
+    WalletSetRecord,
 };
 
 /// Unix ms as RFC 3339 UTC with milliseconds.
@@ -21,12 +22,13 @@ fn hex0x(b: &[u8]) -> String {
     format!("0x{}", hex::encode(b))
 }
 
-pub(crate) fn org(o: &OrgRecord, require_binding: bool) -> Organization {
+pub(crate) fn org(o: &OrgRecord, settings: OrgSettings) -> Organization {
     Organization {
         id: o.id.clone(),
         name: o.name.clone(),
         custody_mode: o.custody_mode.clone(),
-        require_binding,
+        require_binding: settings.require_binding,
+        email_recovery: settings.email_recovery,
         node_pair: o.node_pair.clone(),
         created_at: rfc3339(o.created_at_ms),
     }

@@ -107,6 +107,7 @@ async fn open(
             json,
             params: Some(params),
             detail,
+            mail: false,
         },
     )
     .await

@@ -8,8 +8,12 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use base64::Engine as _;
+use planbok_api::ErrorCode;
 use planbok_api::ListQuery;
-use planbok_api::customers::{Challenge, CreateChallenge, CreateCustomer, Customer};
+use planbok_api::customers::{
+    Challenge, CreateChallenge, CreateCustomer, Customer, RECOVERY_EMAIL,
+    RECOVERY_SECURITY_QUESTIONS, ResetPin,
+};
 use planbok_store::StoreError;
 use planbok_store::server::{ChallengeRecord, Commit, CustomerRecord};
 use rand_core::{OsRng, RngCore as _};
@@ -63,7 +67,10 @@ pub(crate) fn customer_view(c: &CustomerRecord) -> Customer {
 pub(crate) fn recovery_methods(c: &CustomerRecord) -> Vec<String> {
     let mut m = Vec::new();
     if c.recovery.is_some() {
-        m.push(planbok_api::customers::RECOVERY_SECURITY_QUESTIONS.to_owned());
+        m.push(RECOVERY_SECURITY_QUESTIONS.to_owned());
+    }
+    if c.email_code.is_some() {
+        m.push(RECOVERY_EMAIL.to_owned());
     }
     m
 }
@@ -146,6 +153,7 @@ pub(crate) async fn create(
             pin_status: "unset".into(),
             pin: None,
             recovery: None,
+            email_code: None,
             created_at_ms: now,
             updated_at_ms: now,
         };
@@ -210,6 +218,9 @@ pub(crate) struct NewChallenge<'a> {
     pub(crate) json: &'a serde_json::Value,
     pub(crate) params: Option<String>,
     pub(crate) detail: serde_json::Value,
+    /// The challenge asks the server to email the customer's recovery code (queued in the
+    /// challenge's own transaction).
+    pub(crate) mail: bool,
 }
 
 /// The Gateway's origin: the configured public URL, else the request's own host.
@@ -274,6 +285,7 @@ async fn create_challenge(
             json: &body.json,
             params: None,
             detail: serde_json::json!({}),
+            mail: false,
         },
     )
     .await
@@ -337,23 +349,31 @@ pub(crate) async fn open_challenge(
             Kind::ResetPin => vec![event(
                 &caller.org_id,
                 "customer.recovery_initiated",
-                serde_json::json!({ "customerId": customer_id, "challengeId": id }),
+                serde_json::json!({
+                    "customerId": customer_id,
+                    "challengeId": id,
+                    "method": if n.mail { RECOVERY_EMAIL } else { RECOVERY_SECURITY_QUESTIONS },
+                }),
                 now,
             )],
             _ => Vec::new(),
         };
+        let mail_id = n.mail.then(|| uuid::Uuid::new_v4().to_string());
         let commit = Commit {
             audit: vec![op.draft("success", None)],
             idempotency: Some(idem.done(201, stored)),
             events,
         };
         app.store
-            .create_challenge(&rec, &commit)
+            .create_challenge(&rec, mail_id.as_deref(), &commit)
             .await
             .map_err(|e| match e {
                 StoreError::NotFound(_) => ApiError::not_found("customer"),
                 e => e.into(),
             })?;
+        if mail_id.is_some() {
+            app.mail_wake.notify_one();
+        }
         let url = format!("{gateway}#{}", token.as_str());
         Ok(ok(
             StatusCode::CREATED,
@@ -402,17 +422,85 @@ pub(crate) async fn recovery(
     create_challenge(app, caller, ctx, headers, id, body, Kind::Recovery).await
 }
 
-/// `POST /v2/customers/{id}/reset-pin`: a challenge to recover with the security
-/// questions and set a new PIN (also for a locked customer).
+/// `POST /v2/customers/{id}/reset-pin`: a challenge to recover and set a new PIN (also
+/// for a locked customer): with the security questions, or (`method: email`) with the
+/// recovery code the server emails to the customer once the challenge is committed.
 pub(crate) async fn reset_pin(
     State(app): State<App>,
     Extension(caller): Extension<Caller>,
     Extension(ctx): Extension<Ctx>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    body: Body<CreateChallenge>,
+    body: Body<ResetPin>,
 ) -> ApiResult<Response> {
-    create_challenge(app, caller, ctx, headers, id, body, Kind::ResetPin).await
+    let b = &body.value;
+    let by_email = match b.method.as_deref() {
+        None => false,
+        Some(m) if m == RECOVERY_SECURITY_QUESTIONS => false,
+        Some(m) if m == RECOVERY_EMAIL => true,
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "method must be securityQuestions or email",
+            ));
+        }
+    };
+    let return_url = return_url(b.redirect_url.as_deref())?;
+    let customer = find(&app, &caller, &id).await?;
+    check_pin_state(Kind::ResetPin, &customer)?;
+    if by_email {
+        check_email_recovery(&app, &customer).await?;
+    }
+    open_challenge(
+        &app,
+        &caller,
+        &ctx,
+        &headers,
+        &id,
+        NewChallenge {
+            kind: Kind::ResetPin,
+            idempotency_key: b.idempotency_key.as_deref(),
+            redirect_url: return_url.as_deref(),
+            json: &body.json,
+            params: by_email.then(|| serde_json::json!({ "method": RECOVERY_EMAIL }).to_string()),
+            detail: serde_json::json!({
+                "method": if by_email { RECOVERY_EMAIL } else { RECOVERY_SECURITY_QUESTIONS },
+            }),
+            mail: by_email,
+        },
+    )
+    .await
+}
+
+/// Whether the server may email this customer a recovery code: a relay configured, the
+/// organization opted in, an address and an enrolled code.
+async fn check_email_recovery(app: &App, c: &CustomerRecord) -> ApiResult<()> {
+    if app.mailer.is_none() {
+        return Err(ApiError::new(
+            ErrorCode::EmailRecoveryDisabled,
+            "this server has no SMTP relay ([smtp] in its configuration)",
+        ));
+    }
+    if !app.store.org_settings(&c.org_id).await?.email_recovery {
+        return Err(ApiError::new(
+            ErrorCode::EmailRecoveryDisabled,
+            "the organization has not enabled recovery by email",
+        ));
+    }
+    if c.email.is_none() || c.email_code.is_none() {
+        return Err(ApiError::new(
+            ErrorCode::RecoveryNotSet,
+            "the customer has no email address or no email recovery code enrolled",
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a reset-pin challenge recovers by email (else by the security questions).
+pub(crate) fn resets_by_email(ch: &ChallengeRecord) -> bool {
+    ch.params
+        .as_deref()
+        .and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok())
+        .is_some_and(|v| v["method"] == RECOVERY_EMAIL)
 }
 
 /// `GET /v2/customers/{id}/challenges`.

@@ -13,16 +13,16 @@ use base64::Engine as _;
 use planbok_api::ErrorCode;
 use planbok_api::customers::{
     GatewayChallenge, GatewayCommit, GatewayEvaluate, GatewayEvaluated, GatewayPin, GatewayUnlock,
-    GatewayUnlocked,
+    GatewayUnlocked, RECOVERY_EMAIL, RECOVERY_SECURITY_QUESTIONS,
 };
 use planbok_proto::pb::{
     CustomerFactor, CustomerPinRequest, CustomerPinStep, CustomerQuestionsCommit,
 };
-use planbok_store::server::{ChallengeRecord, Commit, PinEnrollment};
+use planbok_store::server::{ChallengeRecord, Commit, CustomerRecord, PinEnrollment};
 use serde::Deserialize;
 
 use super::convert::rfc3339;
-use super::customers::{Kind, challenge_view};
+use super::customers::{Kind, challenge_view, resets_by_email};
 use super::ok;
 use crate::App;
 use crate::audit::{self, Actor};
@@ -101,8 +101,9 @@ pub(crate) fn draft(
 
 /// Runs one PIN step at Node 2 (through Node 1). A lockout is recorded here: the
 /// challenge fails, the customer is marked locked, and, the first time, an audit entry and
-/// a `customer.locked_out` event are written with it. A lockout of the security
-/// questions fails the challenge with `recovery_locked` (audited).
+/// a `customer.locked_out` event are written with it. A lockout of a recovery factor (the
+/// security questions or the email code) fails the challenge with `recovery_locked`
+/// (audited).
 pub(crate) async fn pin_step(
     app: &App,
     ctx: &Ctx,
@@ -143,7 +144,7 @@ pub(crate) async fn pin_step(
                 .fail_challenge(ch, "recovery_locked", now_ms(), &commit)
                 .await?
             {
-                tracing::warn!(org = %ch.org_id, customer = %ch.customer_id, "recovery by questions locked after too many wrong answers");
+                tracing::warn!(org = %ch.org_id, customer = %ch.customer_id, "recovery locked after too many wrong attempts");
             }
             Err(e)
         }
@@ -182,6 +183,16 @@ pub(crate) async fn challenge(
         Some(r) => Some(super::gateway_recovery::view(r)?),
         None => None,
     };
+    let kind = kind_of(&ch)?;
+    let recovery_method = (kind == Kind::ResetPin).then(|| {
+        if resets_by_email(&ch) {
+            RECOVERY_EMAIL
+        } else {
+            RECOVERY_SECURITY_QUESTIONS
+        }
+        .to_owned()
+    });
+    let email_recovery = email_enrollment(&app, &ch, &customer).await?.required;
     Ok(ok(
         StatusCode::OK,
         "Challenge",
@@ -195,8 +206,38 @@ pub(crate) async fn challenge(
             recovery,
             return_url: ch.return_url.clone(),
             operation: super::gateway_ops::operation_view(&app, &ch).await?,
+            recovery_method,
+            email_recovery,
         },
     ))
+}
+
+/// Whether a PIN commit of `ch` may (`offered`) or must (`required`) carry a new email
+/// recovery code. Offered when the server has a relay, the organization opted in and the
+/// customer has an address; then every PIN commit (initialize, update, reset) carries a
+/// fresh code, which also restarts Node 2's counter for it. A reset by email always
+/// replaces the emailed code, whatever the setting is now.
+pub(crate) struct EmailEnrollment {
+    pub(crate) offered: bool,
+    pub(crate) required: bool,
+}
+
+pub(crate) async fn email_enrollment(
+    app: &App,
+    ch: &ChallengeRecord,
+    customer: &CustomerRecord,
+) -> ApiResult<EmailEnrollment> {
+    let offered = app.mailer.is_some()
+        && customer.email.is_some()
+        && app.store.org_settings(&ch.org_id).await?.email_recovery;
+    let kind = kind_of(ch)?;
+    let by_email = kind == Kind::ResetPin && resets_by_email(ch);
+    let required = by_email
+        || (offered && matches!(kind, Kind::Initialize | Kind::UpdatePin | Kind::ResetPin));
+    Ok(EmailEnrollment {
+        offered: offered || by_email,
+        required,
+    })
 }
 
 /// `POST /gateway/api/pin/evaluate`: one counted PIN attempt.
@@ -318,15 +359,26 @@ pub(crate) async fn commit(
     req.verify_key = bytes("verifyKey", &b.verify_key, 32)?;
     let signer = match b.signer.as_deref() {
         None | Some("pin") => CustomerFactor::Pin,
-        Some("securityQuestions") => CustomerFactor::Questions,
+        Some(RECOVERY_SECURITY_QUESTIONS) => CustomerFactor::Questions,
+        Some(RECOVERY_EMAIL) => CustomerFactor::Email,
         Some(_) => {
-            return Err(ApiError::invalid("signer must be pin or securityQuestions"));
+            return Err(ApiError::invalid(
+                "signer must be pin, securityQuestions or email",
+            ));
         }
+    };
+    let reset_signer = if resets_by_email(&ch) {
+        CustomerFactor::Email
+    } else {
+        CustomerFactor::Questions
     };
     match (kind, b.signature.as_deref(), signer) {
         (Kind::Initialize, None, CustomerFactor::Pin) => {}
-        (Kind::UpdatePin, Some(s), CustomerFactor::Pin)
-        | (Kind::ResetPin, Some(s), CustomerFactor::Questions) => {
+        (Kind::UpdatePin, Some(s), CustomerFactor::Pin) => {
+            req.signature = bytes("signature", s, 64)?;
+            req.signer = signer as i32;
+        }
+        (Kind::ResetPin, Some(s), f) if f == reset_signer => {
             req.signature = bytes("signature", s, 64)?;
             req.signer = signer as i32;
         }
@@ -340,7 +392,11 @@ pub(crate) async fn commit(
         }
         (Kind::ResetPin, _, _) => {
             return Err(ApiError::invalid(
-                "reset-pin needs the security questions' signature (signer securityQuestions)",
+                if reset_signer == CustomerFactor::Email {
+                    "this reset needs the email code's signature (signer email)"
+                } else {
+                    "reset-pin needs the security questions' signature (signer securityQuestions)"
+                },
             ));
         }
         _ => return Err(wrong_step("a PIN commit")),
@@ -365,10 +421,15 @@ pub(crate) async fn commit(
         params: check_params(&b.params)?,
         wrap: bytes("wrapped", &b.wrapped, 1 + 12 + 32 + 16)?,
     };
+    let email = super::gateway_email::commit_parts(&app, &ch, b.email.as_ref()).await?;
     let now = now_ms();
     let staged = app.store.stage_pin(&ch.id, &pin, now).await?
         && match &recovery {
             Some((_, rec)) => app.store.stage_recovery(&ch.id, rec, now).await?,
+            None => true,
+        }
+        && match &email {
+            Some((sealed, _)) => app.store.stage_email_code(&ch.id, sealed, now).await?,
             None => true,
         };
     if !staged {
@@ -386,6 +447,9 @@ pub(crate) async fn commit(
             signature: rec_req.signature,
         });
     }
+    // A new email code is enrolled at Node 2 in the PIN's commit too (signed by the new PIN).
+    let with_email = email.is_some();
+    req.email = email.map(|(_, e)| e);
     pin_step(&app, &ctx, &ch, req).await?;
     let (action, events) = match kind {
         Kind::Initialize => (
@@ -405,7 +469,11 @@ pub(crate) async fn commit(
                 "customer.recovery_completed",
                 serde_json::json!({
                     "customerId": ch.customer_id,
-                    "method": planbok_api::customers::RECOVERY_SECURITY_QUESTIONS,
+                    "method": if reset_signer == CustomerFactor::Email {
+                        RECOVERY_EMAIL
+                    } else {
+                        RECOVERY_SECURITY_QUESTIONS
+                    },
                 }),
                 now,
             )],
@@ -418,7 +486,7 @@ pub(crate) async fn commit(
         &ctx,
         action,
         "success",
-        serde_json::json!({ "challengeId": ch.id }),
+        serde_json::json!({ "challengeId": ch.id, "emailCodeEnrolled": with_email }),
     ))
     .with_events(events);
     if !app

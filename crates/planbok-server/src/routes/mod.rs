@@ -8,6 +8,7 @@ pub(crate) mod convert;
 pub(crate) mod customer_wallets;
 pub(crate) mod customers;
 pub(crate) mod gateway;
+mod gateway_email;
 pub(crate) mod gateway_ops;
 pub(crate) mod gateway_recovery;
 mod members;
@@ -59,6 +60,10 @@ pub(crate) fn routes() -> Router<App> {
         .route(
             "/v2/organization/require-binding",
             post(orgs::require_binding),
+        )
+        .route(
+            "/v2/organization/email-recovery",
+            post(orgs::set_email_recovery),
         )
         .route("/v2/config/chains", get(orgs::chains))
         .route("/v2/organization/wallet-sets", post(wallet_sets::create))
@@ -177,6 +182,8 @@ pub(crate) fn routes() -> Router<App> {
         .route("/gateway/api/pin/enroll", post(gateway::enroll))
         .route("/gateway/api/pin/unlock", post(gateway::unlock))
         .route("/gateway/api/pin/commit", post(gateway::commit))
+        .route("/gateway/api/email/evaluate", post(gateway_email::evaluate))
+        .route("/gateway/api/email/unlock", post(gateway_email::unlock))
         .route("/gateway/api/operation", post(gateway_ops::operate))
         .route(
             "/gateway/api/recovery/evaluate",

@@ -8,10 +8,10 @@ use axum::{Extension, Json};
 use planbok_api::ErrorCode;
 use planbok_api::model::{
     ChainInfo, CreateOrganization, KeyAccess, OrganizationCreated, PublicKey, RegisterSecret,
-    RequireBinding, Role,
+    RequireBinding, Role, SetEmailRecovery,
 };
 use planbok_proto::pb::CustodyMode;
-use planbok_store::server::{ApiKeyRecord, Commit, MemberRecord, OrgRecord};
+use planbok_store::server::{ApiKeyRecord, Commit, MemberRecord, OrgRecord, OrgSettings};
 
 use super::{convert, envelope_json, json_response, name, ok};
 use crate::App;
@@ -104,7 +104,7 @@ pub(crate) async fn create(
     app.store.create_org(&org, &owner, &key, &commit).await?;
     tracing::info!(org = %org.id, pair = %org.node_pair, "organization created");
     let data = OrganizationCreated {
-        organization: convert::org(&org, false),
+        organization: convert::org(&org, OrgSettings::default()),
         owner: convert::member(&owner),
         api_key: planbok_api::model::ApiKeyCreated {
             key: convert::api_key(&key),
@@ -127,11 +127,11 @@ pub(crate) async fn get(
     Extension(caller): Extension<Caller>,
 ) -> ApiResult<Response> {
     let org = load_org(&app, &caller.org_id).await?;
-    let require_binding = app.store.require_binding(&caller.org_id).await?;
+    let settings = app.store.org_settings(&caller.org_id).await?;
     Ok(ok(
         StatusCode::OK,
         "Organization",
-        convert::org(&org, require_binding),
+        convert::org(&org, settings),
     ))
 }
 
@@ -189,7 +189,11 @@ pub(crate) async fn require_binding(
         op.requested().await?;
         let r = app.nodes.require_binding(&caller.org_id).await;
         r?;
-        let data = convert::org(&org, true);
+        let settings = OrgSettings {
+            require_binding: true,
+            ..app.store.org_settings(&caller.org_id).await?
+        };
+        let data = convert::org(&org, settings);
         let text = envelope_json(StatusCode::OK, "Bindings required", &data)?;
         let commit = Commit {
             audit: vec![op.draft("success", None)],
@@ -198,6 +202,64 @@ pub(crate) async fn require_binding(
         };
         app.store
             .set_require_binding(&caller.org_id, now_ms(), &commit)
+            .await?;
+        Ok(json_response(StatusCode::OK, text))
+    }
+    .await;
+    finish(&app, &op, &idem, result).await
+}
+
+/// `POST /v2/organization/email-recovery`: lets the organization's customers recover a
+/// forgotten PIN by an emailed code, or stops it (new email resets are refused; codes
+/// already enrolled stay until a PIN commit replaces them). Owners only: it is a choice of
+/// the organization's security (`docs/customer-custody.md`, "Honest strength").
+pub(crate) async fn set_email_recovery(
+    State(app): State<App>,
+    Extension(caller): Extension<Caller>,
+    Extension(ctx): Extension<Ctx>,
+    body: Body<SetEmailRecovery>,
+) -> ApiResult<Response> {
+    let enabled = body.value.enabled;
+    let idem = idem::begin_or_replay!(
+        &app,
+        &caller,
+        "organization.email_recovery",
+        body.value.idempotency_key.as_deref(),
+        &body.json
+    );
+    let op = Op::new(
+        &app,
+        &caller,
+        &ctx,
+        "organization.email_recovery",
+        Some(caller.org_id.clone()),
+        serde_json::json!({ "enabled": enabled }),
+    );
+    let result = async {
+        if enabled && app.mailer.is_none() {
+            return Err(ApiError::new(
+                ErrorCode::EmailRecoveryDisabled,
+                "this server has no SMTP relay ([smtp] in its configuration)",
+            ));
+        }
+        let org = load_org(&app, &caller.org_id).await?;
+        let settings = OrgSettings {
+            email_recovery: enabled,
+            ..app.store.org_settings(&caller.org_id).await?
+        };
+        let message = if enabled {
+            "Email recovery enabled"
+        } else {
+            "Email recovery disabled"
+        };
+        let text = envelope_json(StatusCode::OK, message, convert::org(&org, settings))?;
+        let commit = Commit {
+            audit: vec![op.draft("success", None)],
+            idempotency: Some(idem.done(200, text.clone())),
+            events: Vec::new(),
+        };
+        app.store
+            .set_email_recovery(&caller.org_id, enabled, now_ms(), &commit)
             .await?;
         Ok(json_response(StatusCode::OK, text))
     }
@@ -259,7 +321,7 @@ pub(crate) async fn register_secret(
         org.custody_mode = b.custody_mode.clone();
         org.updated_at_ms = now;
         // Bindings can be required only once a secret is registered: not yet.
-        let data = convert::org(&org, false);
+        let data = convert::org(&org, app.store.org_settings(&caller.org_id).await?);
         let text = envelope_json(StatusCode::CREATED, "Organization secret registered", &data)?;
         let commit = Commit {
             audit: vec![op.draft("success", None)],

@@ -113,9 +113,10 @@ fn unreachable() -> HmacSha256 {
     <HmacSha256 as Mac>::new_from_slice(&[0u8; 32]).expect("HMAC takes any key length")
 }
 
-/// Encrypts endpoint secrets at rest: AES-256-GCM under a key derived (HKDF-SHA256) from
-/// the server's grant key, bound to the endpoint id. A database dump alone does not reveal
-/// them; the grant key file does (see `docs/threat-model.md`).
+/// Encrypts endpoint secrets and customers' email recovery codes at rest: AES-256-GCM
+/// under a key derived (HKDF-SHA256) from the server's grant key, each bound to what it
+/// belongs to (a label and the endpoint or customer id). A database dump alone does not
+/// reveal them; the grant key file does (see `docs/threat-model.md`).
 pub struct SecretBox {
     cipher: Aes256Gcm,
 }
@@ -140,14 +141,15 @@ impl SecretBox {
         }
     }
 
-    fn aad(endpoint_id: &str) -> Vec<u8> {
-        let mut aad = b"planbok/webhook-secret/v1\0".to_vec();
-        aad.extend_from_slice(endpoint_id.as_bytes());
+    fn aad(label: &[u8], id: &str) -> Vec<u8> {
+        let mut aad = label.to_vec();
+        aad.push(0);
+        aad.extend_from_slice(id.as_bytes());
         aad
     }
 
-    /// `version || nonce || ciphertext+tag`.
-    pub fn seal(&self, endpoint_id: &str, secret: &str) -> ApiResult<Vec<u8>> {
+    /// `version || nonce || ciphertext+tag`, bound to `label` and `id`.
+    fn seal_with(&self, label: &[u8], id: &str, secret: &[u8]) -> Option<Vec<u8>> {
         let mut nonce = [0u8; 12];
         OsRng.fill_bytes(&mut nonce);
         let ct = self
@@ -155,46 +157,81 @@ impl SecretBox {
             .encrypt(
                 &Nonce::from(nonce),
                 Payload {
-                    msg: secret.as_bytes(),
-                    aad: &Self::aad(endpoint_id),
+                    msg: secret,
+                    aad: &Self::aad(label, id),
                 },
             )
-            .map_err(|_| ApiError::internal("could not encrypt a webhook secret"))?;
+            .ok()?;
         let mut out = Vec::with_capacity(13 + ct.len());
         out.push(BOX_VERSION);
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&ct);
-        Ok(out)
+        Some(out)
     }
 
-    /// The secret sealed for `endpoint_id`; an error names neither key nor secret.
-    pub fn open(&self, endpoint_id: &str, sealed: &[u8]) -> Result<Zeroizing<String>, String> {
+    fn open_with(&self, label: &[u8], id: &str, sealed: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
         if sealed.len() < 13 + 16 || sealed[0] != BOX_VERSION {
-            return Err(format!(
-                "webhook {endpoint_id}: stored secret has an unknown format"
-            ));
+            return None;
         }
         let mut nonce = [0u8; 12];
         nonce.copy_from_slice(&sealed[1..13]);
-        let pt = self
-            .cipher
+        self.cipher
             .decrypt(
                 &Nonce::from(nonce),
                 Payload {
                     msg: &sealed[13..],
-                    aad: &Self::aad(endpoint_id),
+                    aad: &Self::aad(label, id),
                 },
             )
-            .map_err(|_| {
+            .ok()
+            .map(Zeroizing::new)
+    }
+
+    /// Seals a webhook endpoint's secret, bound to the endpoint.
+    pub fn seal(&self, endpoint_id: &str, secret: &str) -> ApiResult<Vec<u8>> {
+        self.seal_with(WEBHOOK_LABEL, endpoint_id, secret.as_bytes())
+            .ok_or_else(|| ApiError::internal("could not encrypt a webhook secret"))
+    }
+
+    /// The secret sealed for `endpoint_id`; an error names neither key nor secret.
+    pub fn open(&self, endpoint_id: &str, sealed: &[u8]) -> Result<Zeroizing<String>, String> {
+        let pt = self
+            .open_with(WEBHOOK_LABEL, endpoint_id, sealed)
+            .ok_or_else(|| {
                 format!(
                     "webhook {endpoint_id}: stored secret does not decrypt (was the grant key replaced?)"
                 )
             })?;
-        String::from_utf8(pt)
+        String::from_utf8(pt.to_vec())
             .map(Zeroizing::new)
             .map_err(|_| format!("webhook {endpoint_id}: stored secret is not text"))
     }
+
+    /// Seals a customer's email recovery code (its 20 bytes), bound to the customer.
+    pub fn seal_email_code(&self, customer_id: &str, code: &[u8]) -> ApiResult<Vec<u8>> {
+        self.seal_with(EMAIL_CODE_LABEL, customer_id, code)
+            .ok_or_else(|| ApiError::internal("could not encrypt a recovery code"))
+    }
+
+    /// The code sealed for `customer_id`; an error names neither key nor code.
+    pub fn open_email_code(
+        &self,
+        customer_id: &str,
+        sealed: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, String> {
+        self.open_with(EMAIL_CODE_LABEL, customer_id, sealed)
+            .ok_or_else(|| {
+                format!(
+                    "customer {customer_id}: the stored recovery code does not decrypt (was the grant key replaced?)"
+                )
+            })
+    }
 }
+
+/// What a sealed webhook secret is bound to (with the endpoint id).
+const WEBHOOK_LABEL: &[u8] = b"planbok/webhook-secret/v1";
+/// What a sealed email recovery code is bound to (with the customer id).
+const EMAIL_CODE_LABEL: &[u8] = b"planbok/email-recovery-code/v1";
 
 /// What the server holds for webhooks.
 #[derive(Debug)]

@@ -18,7 +18,7 @@ pub struct CustomerRecord {
     pub name: String,
     /// The organization's reference.
     pub ref_id: Option<String>,
-    /// Contact address (recovery by email is not built yet).
+    /// Contact address (where an email recovery code is sent).
     pub email: Option<String>,
     /// `unset`, `set` or `locked`.
     pub pin_status: String,
@@ -26,6 +26,9 @@ pub struct CustomerRecord {
     pub pin: Option<PinEnrollment>,
     /// The enrolled security questions' public parts, once set.
     pub recovery: Option<RecoveryEnrollment>,
+    /// The email recovery code, sealed by the server (its grant-key-derived box), once
+    /// enrolled at Node 2.
+    pub email_code: Option<Vec<u8>>,
     /// Unix ms.
     pub created_at_ms: i64,
     /// Unix ms.
@@ -90,8 +93,8 @@ pub struct ChallengeRecord {
 }
 
 const CUSTOMER_COLUMNS: &str = "id, org_id, name, ref_id, email, pin_status, pin_salt, \
-     pin_params, pin_wrap, rec_salt, rec_params, rec_wrap, rec_questions, created_at_ms, \
-     updated_at_ms";
+     pin_params, pin_wrap, rec_salt, rec_params, rec_wrap, rec_questions, email_code, \
+     created_at_ms, updated_at_ms";
 
 const CHALLENGE_COLUMNS: &str = "id, org_id, customer_id, kind, status, token_hash, return_url, \
      result, error_code, created_at_ms, expires_at_ms, completed_at_ms, params";
@@ -127,6 +130,7 @@ fn customer_from_row(r: &AnyRow) -> Result<CustomerRecord, StoreError> {
         pin_status: r.try_get("pin_status")?,
         pin,
         recovery,
+        email_code: r.try_get("email_code")?,
         created_at_ms: r.try_get("created_at_ms")?,
         updated_at_ms: r.try_get("updated_at_ms")?,
     })
@@ -210,10 +214,12 @@ impl ServerStore {
     }
 
     /// Stores a new pending challenge for a customer of its organization (`NotFound`
-    /// otherwise).
+    /// otherwise). With `mail` (an outbox id), the mail it asks for (the recovery code of a
+    /// reset by email) is queued in the same transaction, due now.
     pub async fn create_challenge(
         &self,
         ch: &ChallengeRecord,
+        mail: Option<&str>,
         commit: &Commit,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
@@ -237,6 +243,9 @@ impl ServerStore {
         .rows_affected();
         if n == 0 {
             return Err(StoreError::NotFound(format!("customer {}", ch.customer_id)));
+        }
+        if let Some(mail_id) = mail {
+            super::mail_outbox::queue_in_tx(&mut tx, mail_id, ch).await?;
         }
         self.finish(tx, commit).await
     }
@@ -327,6 +336,28 @@ impl ServerStore {
         Ok(n > 0)
     }
 
+    /// Writes a sealed email recovery code on a pending challenge, before Node 2 commits
+    /// its enrollment with the PIN (as [`ServerStore::stage_pin`]). `false` if the
+    /// challenge is not pending.
+    pub async fn stage_email_code(
+        &self,
+        challenge_id: &str,
+        sealed: &[u8],
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let n = sqlx::query(
+            "UPDATE customer_challenges SET pending_email_code = $1 \
+             WHERE id = $2 AND status = 'pending' AND expires_at_ms >= $3",
+        )
+        .bind(sealed)
+        .bind(challenge_id)
+        .bind(now_ms)
+        .execute(&self.db.pool)
+        .await?
+        .rows_affected();
+        Ok(n > 0)
+    }
+
     /// Completes a pending challenge whose staged enrollments Node 2 has committed: the
     /// customer's PIN becomes the staged one, if any (status `set`, which also ends a
     /// lockout), and so do the security questions; the challenge `complete` with
@@ -366,6 +397,7 @@ impl ServerStore {
              rec_params = COALESCE((SELECT pending_rec_params FROM customer_challenges WHERE id = $1), rec_params), \
              rec_wrap = COALESCE((SELECT pending_rec_wrap FROM customer_challenges WHERE id = $1), rec_wrap), \
              rec_questions = COALESCE((SELECT pending_rec_questions FROM customer_challenges WHERE id = $1), rec_questions), \
+             email_code = COALESCE((SELECT pending_email_code FROM customer_challenges WHERE id = $1), email_code), \
              updated_at_ms = $2 WHERE org_id = $3 AND id = $4",
         )
         .bind(ch.id.as_str())

@@ -20,6 +20,7 @@ mod customer_recovery;
 mod customer_wallets;
 mod customers;
 mod idempotency;
+mod mail_outbox;
 mod settings;
 mod tokens;
 mod transactions;
@@ -42,6 +43,8 @@ pub use audit_verify::{ChainFault, ChainReport, ChainVerifier, FaultKind, verify
 pub use commit::{Commit, IdemDone};
 pub use customers::{ChallengeRecord, CustomerRecord, PinEnrollment, RecoveryEnrollment};
 pub use idempotency::{IdemBegin, IdemClaim};
+pub use mail_outbox::{ClaimedMail, MailOutcome};
+pub use settings::OrgSettings;
 pub use tokens::TokenRecord;
 pub use transactions::{ClaimedTx, TxQuery, TxRecord};
 pub use wallets::{WalletQuery, WalletRecord, WalletSetRecord};
@@ -78,6 +81,7 @@ static SERVER_SCHEMA: Schema = Schema {
             "transactions: contracts, NFTs, replacements",
             "0010_transactions_2.sql"
         ),
+        step!("server", 11, "email recovery", "0011_email_recovery.sql"),
     ],
 };
 
