@@ -17,6 +17,7 @@ mod server_access;
 mod server_audit;
 mod server_fixtures;
 mod server_idem;
+mod server_mail;
 mod server_transactions;
 mod server_wallets;
 mod server_webhooks;

@@ -1,0 +1,241 @@
+//! Recovery by email in the server store (schema 11): the organization's opt-in, the mail
+//! outbox queued only with its challenge, claims with leases (one claimer per row, a
+//! lapsed lease re-claimed, a stale claimer's record ignored), and the sealed code staged
+//! on a challenge becoming the customer's only with the challenge's completion.
+
+use planbok_store::server::{
+    ChallengeRecord, Commit, CustomerRecord, MailOutcome, OrgSettings, PinEnrollment,
+};
+
+use crate::harness::{TestDb, on_every_backend};
+use crate::server_fixtures::{T0, draft, new_org};
+
+on_every_backend!(
+    email_recovery_is_an_org_setting,
+    mail_is_queued_with_its_challenge_and_claimed_with_a_lease,
+    a_staged_code_becomes_the_customers_with_the_challenge,
+);
+
+fn customer(org: &str, id: &str) -> CustomerRecord {
+    CustomerRecord {
+        id: id.into(),
+        org_id: org.into(),
+        name: "Alice".into(),
+        ref_id: None,
+        email: Some("alice@example.com".into()),
+        pin_status: "unset".into(),
+        pin: None,
+        recovery: None,
+        email_code: None,
+        created_at_ms: T0,
+        updated_at_ms: T0,
+    }
+}
+
+fn challenge(org: &str, customer: &str, id: &str) -> ChallengeRecord {
+    ChallengeRecord {
+        id: id.into(),
+        org_id: org.into(),
+        customer_id: customer.into(),
+        kind: "reset_pin".into(),
+        status: "pending".into(),
+        token_hash: id.as_bytes().to_vec(),
+        return_url: None,
+        result: None,
+        error_code: None,
+        created_at_ms: T0,
+        expires_at_ms: T0 + 900_000,
+        completed_at_ms: None,
+        params: Some("{\"method\":\"email\"}".into()),
+    }
+}
+
+async fn email_recovery_is_an_org_setting(db: &TestDb) {
+    let store = db.server().await;
+    new_org(&store, "org_a").await;
+    assert_eq!(
+        store.org_settings("org_a").await.unwrap(),
+        OrgSettings::default()
+    );
+    store
+        .set_email_recovery("org_a", true, T0, &Commit::audit(draft("org_a", "x")))
+        .await
+        .unwrap();
+    store
+        .set_require_binding("org_a", T0, &Commit::none())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.org_settings("org_a").await.unwrap(),
+        OrgSettings {
+            require_binding: true,
+            email_recovery: true
+        }
+    );
+    store
+        .set_email_recovery("org_a", false, T0, &Commit::none())
+        .await
+        .unwrap();
+    let s = store.org_settings("org_a").await.unwrap();
+    assert!(s.require_binding && !s.email_recovery, "{s:?}");
+}
+
+async fn mail_is_queued_with_its_challenge_and_claimed_with_a_lease(db: &TestDb) {
+    let store = db.server().await;
+    new_org(&store, "org_a").await;
+    store
+        .create_customer(&customer("org_a", "c1"), &Commit::none())
+        .await
+        .unwrap();
+    // Nothing due before a challenge asks for mail; a challenge without mail queues none.
+    assert_eq!(store.claim_mail(T0, T0 + 10, "w0").await.unwrap(), None);
+    let mut plain = challenge("org_a", "c1", "ch0");
+    plain.params = None;
+    store
+        .create_challenge(&plain, None, &Commit::none())
+        .await
+        .unwrap();
+    assert_eq!(store.mail_status("ch0").await.unwrap(), None);
+    // A challenge for an unknown customer fails whole: no mail row either.
+    let orphan = challenge("org_a", "nobody", "ch_x");
+    assert!(
+        store
+            .create_challenge(&orphan, Some("m_x"), &Commit::none())
+            .await
+            .is_err()
+    );
+    assert_eq!(store.mail_status("ch_x").await.unwrap(), None);
+
+    store
+        .create_challenge(
+            &challenge("org_a", "c1", "ch1"),
+            Some("m1"),
+            &Commit::none(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.mail_status("ch1").await.unwrap(),
+        Some(("pending".into(), 0))
+    );
+    let a = store
+        .claim_mail(T0, T0 + 1_000, "w1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            a.id.as_str(),
+            a.challenge_id.as_str(),
+            a.attempt,
+            a.kind.as_str()
+        ),
+        ("m1", "ch1", 1, "recovery_code")
+    );
+    // Leased: nobody else gets it until the lease lapses.
+    assert_eq!(
+        store.claim_mail(T0 + 500, T0 + 1_500, "w2").await.unwrap(),
+        None
+    );
+    let b = store
+        .claim_mail(T0 + 1_000, T0 + 2_000, "w2")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((b.id.as_str(), b.attempt), ("m1", 2));
+    // The first claimer's late record is ignored; the holder's counts.
+    assert!(
+        !store
+            .record_mail(&a, &MailOutcome::Sent, T0 + 1_100, &Commit::none())
+            .await
+            .unwrap()
+    );
+    let retry = MailOutcome::Retry {
+        retry_at_ms: T0 + 5_000,
+        error: "the relay answered 451".into(),
+    };
+    assert!(
+        store
+            .record_mail(&b, &retry, T0 + 1_100, &Commit::none())
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .claim_mail(T0 + 4_999, T0 + 6_000, "w3")
+            .await
+            .unwrap(),
+        None
+    );
+    let c = store
+        .claim_mail(T0 + 5_000, T0 + 6_000, "w3")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.attempt, 3);
+    assert!(
+        store
+            .record_mail(
+                &c,
+                &MailOutcome::Sent,
+                T0 + 5_100,
+                &Commit::audit(draft("org_a", "customer.recovery_email_sent"))
+            )
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.mail_status("ch1").await.unwrap(),
+        Some(("sent".into(), 3))
+    );
+    // Sent is final.
+    assert_eq!(
+        store
+            .claim_mail(T0 + 99_000, T0 + 100_000, "w4")
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+async fn a_staged_code_becomes_the_customers_with_the_challenge(db: &TestDb) {
+    let store = db.server().await;
+    new_org(&store, "org_a").await;
+    store
+        .create_customer(&customer("org_a", "c1"), &Commit::none())
+        .await
+        .unwrap();
+    let mut ch = challenge("org_a", "c1", "ch1");
+    ch.kind = "initialize".into();
+    ch.params = None;
+    store
+        .create_challenge(&ch, None, &Commit::none())
+        .await
+        .unwrap();
+    let pin = PinEnrollment {
+        salt: vec![1; 16],
+        params: "{}".into(),
+        wrap: vec![2; 61],
+    };
+    assert!(store.stage_pin("ch1", &pin, T0).await.unwrap());
+    assert!(store.stage_email_code("ch1", &[9; 49], T0).await.unwrap());
+    // Staged only: not the customer's yet.
+    let c = store.customer("org_a", "c1").await.unwrap().unwrap();
+    assert_eq!(c.email_code, None);
+    assert!(
+        store
+            .complete_pin_challenge(&ch, "{}", T0 + 1, &Commit::none())
+            .await
+            .unwrap()
+    );
+    let c = store.customer("org_a", "c1").await.unwrap().unwrap();
+    assert_eq!(c.email_code, Some(vec![9; 49]));
+    assert_eq!(c.pin_status, "set");
+    // A finished challenge stages nothing more.
+    assert!(
+        !store
+            .stage_email_code("ch1", &[8; 49], T0 + 2)
+            .await
+            .unwrap()
+    );
+}
