@@ -26,10 +26,13 @@ use crate::smtp::SmtpRelay;
 const THIRD_PIN: &str = "502977";
 
 fn smtp(relay: &SmtpRelay) -> String {
+    smtp_on(relay.port)
+}
+
+fn smtp_on(port: u16) -> String {
     format!(
-        "[smtp]\nhost = \"127.0.0.1\"\nport = {}\nfrom = \"Wallet <wallet@example.com>\"\n\
-         tls = \"plain\"\ntimeout_ms = 5000\n",
-        relay.port
+        "[smtp]\nhost = \"127.0.0.1\"\nport = {port}\nfrom = \"Wallet <wallet@example.com>\"\n\
+         tls = \"plain\"\ntimeout_ms = 5000\n"
     )
 }
 
@@ -410,7 +413,63 @@ async fn wrong_codes_lock_email_recovery_and_a_disabled_org_refuses(opts: Option
     drop(relay);
 }
 
+/// The mail is committed with its challenge, before any send: a relay that is down is
+/// retried, and a server killed (`kill -9`) before the send sends it after its restart,
+/// once the relay is back — the same message (`Message-ID`), and the reset completes.
+async fn the_code_is_mailed_after_a_relay_outage_and_a_kill_9(opts: Options) {
+    if !crate::rest::python_has("aiosmtpd", "the SMTP relay") {
+        return;
+    }
+    let port = crate::common::free_port();
+    let mut s = Stack::start(opts, Custody::Unset, &smtp_on(port)).await;
+    s.owner.set_email_recovery(true).unwrap();
+    let id = customer(&s);
+    let secret = initialize(&challenge(&s, &id, "initialize"), PIN);
+    // The relay is down when the reset is asked for: the challenge is answered (201) and
+    // the mail waits in the outbox, retried.
+    let (challenge_id, url) = reset_by_email(&s, &id);
+    let mut db = server_db(&s).await;
+    let row = || {
+        sqlx::query_as::<_, (String, i64)>(
+            "SELECT status, attempts FROM mail_outbox WHERE challenge_id = $1",
+        )
+        .bind(challenge_id.clone())
+    };
+    let start = std::time::Instant::now();
+    loop {
+        let (status, attempts) = row().fetch_one(&mut db).await.unwrap();
+        assert_ne!(status, "sent");
+        if attempts >= 1 && status == "pending" {
+            break;
+        }
+        assert!(start.elapsed().as_secs() < 30, "{status} {attempts}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    s.cluster.kill(SERVER).unwrap();
+    let relay = SmtpRelay::start_on(port).unwrap();
+    s.cluster.restart(SERVER).await.unwrap();
+    let mail = relay.wait_for(1).await;
+    assert!(
+        mail[0].contains(&format!(
+            "Message-ID: <{challenge_id}.recovery@example.com>"
+        )),
+        "{}",
+        mail[0]
+    );
+    let code = code_in(&mail[0]);
+    let (ok, out) = complete(&s, &url, &["--new-pin", NEW_PIN, "--email-code", &code]);
+    assert!(ok, "{out}");
+    let (opened, _) = attempt(&gateway(&challenge(&s, &id, "update-pin")), NEW_PIN);
+    assert_eq!(*opened.unwrap().secret(), *secret);
+    let (status, _) = row().fetch_one(&mut db).await.unwrap();
+    assert_eq!(status, "sent");
+    // Sent once.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert_eq!(relay.messages().len(), 1);
+}
+
 on_sqlite_and_postgres!(
+    the_code_is_mailed_after_a_relay_outage_and_a_kill_9,
     a_forgotten_pin_is_reset_with_the_emailed_code,
     wrong_codes_lock_email_recovery_and_a_disabled_org_refuses,
 );

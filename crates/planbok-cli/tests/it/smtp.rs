@@ -41,11 +41,15 @@ pub struct SmtpRelay {
 impl SmtpRelay {
     /// Starts a relay, or `None` (skipped) when `aiosmtpd` is missing.
     pub fn start() -> Option<SmtpRelay> {
+        Self::start_on(crate::common::free_port())
+    }
+
+    /// A relay on `port` (a relay that comes up where the server was told it is).
+    pub fn start_on(port: u16) -> Option<SmtpRelay> {
         if !crate::rest::python_has("aiosmtpd", "the SMTP relay") {
             return None;
         }
         let dir = tempfile::tempdir().unwrap();
-        let port = crate::common::free_port();
         let mut child = Command::new("python3")
             .args(["-c", RELAY, &port.to_string()])
             .arg(dir.path())
