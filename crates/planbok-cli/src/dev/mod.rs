@@ -64,6 +64,11 @@ pub struct DevArgs {
     /// The server refuses to start if the RPC serves another chain id.
     #[arg(long = "rpc", value_name = "CHAIN=URL")]
     rpcs: Vec<String>,
+    /// An SMTP relay on this machine, `HOST:PORT` (e.g. `127.0.0.1:1025`, plain SMTP: a
+    /// loopback relay only), for customers' email recovery codes. Remembered in
+    /// server.toml; edit its `[smtp]` for a real relay (TLS, login).
+    #[arg(long, value_name = "HOST:PORT")]
+    smtp: Option<String>,
     /// Tests only: known Paillier primes instead of generating safe primes (insecure).
     #[arg(long, hide = true)]
     insecure_pregenerated_primes: Option<PathBuf>,

@@ -69,6 +69,7 @@ pub(super) fn servers(dir: &Path, args: &DevArgs) -> Result<Vec<Server>> {
     }
     // What may change between starts (`--rpc`, `--redis`) is written back once.
     let mut changed = apply_rpcs(&mut base, &args.rpcs)?;
+    changed |= apply_smtp(&mut base, args.smtp.as_deref())?;
     if args.redis.is_some() && args.redis != base.rate_limits.redis_url {
         base.rate_limits.redis_url = args.redis.clone();
         changed = true;
@@ -135,6 +136,38 @@ fn apply_rpcs(server: &mut ServerConfig, rpcs: &[String]) -> Result<bool> {
     Ok(!rpcs.is_empty())
 }
 
+/// Points the server at a loopback SMTP relay (`--smtp HOST:PORT`, plain SMTP); the rest
+/// of an existing `[smtp]` (sender, timeout) is kept. Whether anything was given.
+fn apply_smtp(server: &mut ServerConfig, smtp: Option<&str>) -> Result<bool> {
+    use planbok_server::mail::{SmtpConfig, SmtpTls};
+    let Some(addr) = smtp else {
+        return Ok(false);
+    };
+    let (host, port) = addr
+        .rsplit_once(':')
+        .and_then(|(h, p)| Some((h.trim_matches(|c| c == '[' || c == ']'), p.parse().ok()?)))
+        .with_context(|| format!("--smtp {addr:?}: expected HOST:PORT, e.g. 127.0.0.1:1025"))?;
+    let mut c = server.smtp.clone().unwrap_or(SmtpConfig {
+        host: String::new(),
+        port,
+        from: "planbok dev <planbok@localhost>".into(),
+        tls: SmtpTls::Plain,
+        username: None,
+        password_file: None,
+        ca_file: None,
+        timeout_ms: 15_000,
+    });
+    c.host = host.to_owned();
+    c.port = port;
+    c.tls = SmtpTls::Plain;
+    c.username = None;
+    c.password_file = None;
+    // Checked now (plain SMTP is for a loopback relay only), not at the server's start.
+    planbok_server::mail::Mailer::new(&c).map_err(|e| anyhow::anyhow!("--smtp: {e}"))?;
+    server.smtp = Some(c);
+    Ok(true)
+}
+
 /// haproxy in front of the replicas: round robin, each checked on `/health` every second
 /// and taken out after two failures. Only connection failures are retried (on another
 /// replica), so a request is never sent twice once a replica has it; the idempotency keys
@@ -184,5 +217,33 @@ mod tests {
         }
         assert!(c.contains("option httpchk GET /health"), "{c}");
         assert!(c.contains("option forwardfor"), "{c}");
+    }
+
+    #[test]
+    fn smtp_points_at_a_loopback_relay_only() {
+        let mut c = ServerConfig::new(
+            "127.0.0.1:8080",
+            "sqlite::memory:",
+            "t",
+            "g",
+            planbok_server::config::Node1Config::new("https://127.0.0.1:7701"),
+            planbok_server::config::TlsFiles {
+                ca: "ca".into(),
+                cert: "c".into(),
+                key: "k".into(),
+            },
+        );
+        assert!(matches!(apply_smtp(&mut c, None), Ok(false)));
+        assert!(matches!(
+            apply_smtp(&mut c, Some("127.0.0.1:1025")),
+            Ok(true)
+        ));
+        let smtp = c.smtp.clone();
+        assert_eq!(
+            smtp.map(|s| (s.host, s.port)),
+            Some(("127.0.0.1".to_owned(), 1025))
+        );
+        assert!(apply_smtp(&mut c, Some("smtp.example.com:25")).is_err());
+        assert!(apply_smtp(&mut c, Some("127.0.0.1")).is_err());
     }
 }
