@@ -28,6 +28,7 @@ mod nodes;
 pub mod policy;
 mod ratelimit;
 mod routes;
+mod secret_box;
 mod webhooks;
 
 use std::collections::HashMap;
@@ -103,7 +104,9 @@ pub(crate) struct Inner {
     /// successful keys get here: its size is bounded by the keys in the database (and
     /// [`MAX_PROVEN_KEYS`]).
     proven: Mutex<HashMap<String, [u8; 32]>>,
-    /// Webhook secrets' encryption and the worker's wake-up.
+    /// Seals the secrets the server holds at rest (webhook secrets, email codes).
+    pub(crate) secrets: secret_box::SecretBox,
+    /// The webhook worker's wake-up.
     pub(crate) webhooks: webhooks::Webhooks,
     /// The TLS client of webhook deliveries (`None`: no CA bundle, https fails).
     webhook_tls: Option<Arc<rustls::ClientConfig>>,
@@ -215,7 +218,7 @@ async fn app(config: ServerConfig) -> Result<App, StartError> {
         ))
     })?;
     let grants = GrantSigner::from_seed(&seed);
-    let hooks = webhooks::Webhooks::new(&seed);
+    let secrets = secret_box::SecretBox::from_grant_seed(&seed);
     let webhook_tls = webhooks::worker::tls_config(&config.webhooks).map_err(StartError::Config)?;
     let tls = TlsMaterial::from_files(&config.tls.ca, &config.tls.cert, &config.tls.key)
         .map_err(|e| StartError::Io(e.to_string()))?;
@@ -255,7 +258,8 @@ async fn app(config: ServerConfig) -> Result<App, StartError> {
         touched: Mutex::new(HashMap::new()),
         denials: denials::Denials::default(),
         proven: Mutex::new(HashMap::new()),
-        webhooks: hooks,
+        secrets,
+        webhooks: webhooks::Webhooks::default(),
         webhook_tls,
         chains,
         tracker_wake: tokio::sync::Notify::new(),

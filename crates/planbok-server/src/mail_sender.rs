@@ -163,7 +163,6 @@ async fn attempt(app: &App, m: &ClaimedMail) -> (MailOutcome, i64) {
         return failed("the customer has no address or no enrolled code".into());
     };
     let code = match app
-        .webhooks
         .secrets
         .open_email_code(&c.id, sealed)
         .and_then(|b| EmailCode::from_bytes(&b).map_err(|e| e.to_string()))

@@ -79,7 +79,6 @@ pub(crate) async fn commit_parts(
         signature: bytes("email.signature", &b.signature, 64)?,
     };
     let sealed = app
-        .webhooks
         .secrets
         .seal_email_code(&ch.customer_id, code.as_bytes())?;
     Ok(Some((sealed, node)))

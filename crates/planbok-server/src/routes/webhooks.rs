@@ -1,7 +1,7 @@
 //! Webhook endpoints, their secrets and their delivery log (owners and admins).
 //!
 //! A secret is shown on creation and rotation only; it is stored encrypted
-//! (`webhooks::SecretBox`) and never written to the audit trail, the logs or the
+//! (`secret_box::SecretBox`) and never written to the audit trail, the logs or the
 //! idempotency record: a repeated creation gets the stored answer with the endpoint's
 //! current secret put back in.
 
@@ -99,7 +99,6 @@ async fn load(app: &App, caller: &Caller, id: &str) -> ApiResult<EndpointRecord>
 
 fn with_secret(app: &App, w: &EndpointRecord) -> ApiResult<WebhookWithSecret> {
     let secret = app
-        .webhooks
         .secrets
         .open(&w.id, &w.secret)
         .map_err(ApiError::internal)?;
@@ -144,7 +143,7 @@ pub(crate) async fn create(
             events,
             enabled: true,
             disabled_reason: None,
-            secret: app.webhooks.secrets.seal(&id, &secret)?,
+            secret: app.secrets.seal(&id, &secret)?,
             previous_secret: None,
             previous_expires_at_ms: None,
             failing_since_ms: None,
@@ -196,7 +195,6 @@ async fn replay_created(
     let id = v["data"]["id"].as_str().unwrap_or_default().to_owned();
     if let Some(w) = app.store.webhook(&caller.org_id, &id).await? {
         let secret = app
-            .webhooks
             .secrets
             .open(&w.id, &w.secret)
             .map_err(ApiError::internal)?;
@@ -309,7 +307,7 @@ pub(crate) async fn rotate_secret(
     load(&app, &caller, &id).await?;
     let now = now_ms();
     let secret = webhooks::new_secret();
-    let sealed = app.webhooks.secrets.seal(&id, &secret)?;
+    let sealed = app.secrets.seal(&id, &secret)?;
     let until = now + app.config.webhooks.rotation_overlap_ms as i64;
     let op = Op::new(
         &app,

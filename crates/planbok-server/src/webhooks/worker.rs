@@ -235,12 +235,11 @@ async fn send(
     let addrs = guard::resolve(&target, cfg)
         .await
         .map_err(|e| e.to_string())?;
-    let secret = app.webhooks.secrets.open(&d.endpoint_id, &d.secret)?;
+    let secret = app.secrets.open(&d.endpoint_id, &d.secret)?;
     // A previous secret that no longer opens (the grant key was replaced since) is left
     // out rather than failing the delivery.
     let previous = d.previous_secret.as_ref().and_then(|p| {
-        app.webhooks
-            .secrets
+        app.secrets
             .open(&d.endpoint_id, p)
             .map_err(|e| tracing::warn!(endpoint = %d.endpoint_id, error = %e, "previous webhook secret left out"))
             .ok()
