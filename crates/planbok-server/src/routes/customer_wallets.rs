@@ -107,7 +107,6 @@ async fn open(
             json,
             params: Some(params),
             detail,
-            mail: false,
         },
     )
     .await

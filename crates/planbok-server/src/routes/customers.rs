@@ -8,7 +8,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use base64::Engine as _;
-use planbok_api::ErrorCode;
 use planbok_api::ListQuery;
 use planbok_api::customers::{
     Challenge, CreateChallenge, CreateCustomer, Customer, RECOVERY_EMAIL,
@@ -218,9 +217,6 @@ pub(crate) struct NewChallenge<'a> {
     pub(crate) json: &'a serde_json::Value,
     pub(crate) params: Option<String>,
     pub(crate) detail: serde_json::Value,
-    /// The challenge asks the server to email the customer's recovery code (queued in the
-    /// challenge's own transaction).
-    pub(crate) mail: bool,
 }
 
 /// The Gateway's origin: the configured public URL, else the request's own host.
@@ -285,7 +281,6 @@ async fn create_challenge(
             json: &body.json,
             params: None,
             detail: serde_json::json!({}),
-            mail: false,
         },
     )
     .await
@@ -352,13 +347,15 @@ pub(crate) async fn open_challenge(
                 serde_json::json!({
                     "customerId": customer_id,
                     "challengeId": id,
-                    "method": if n.mail { RECOVERY_EMAIL } else { RECOVERY_SECURITY_QUESTIONS },
+                    "method": reset_method(&rec),
                 }),
                 now,
             )],
             _ => Vec::new(),
         };
-        let mail_id = n.mail.then(|| uuid::Uuid::new_v4().to_string());
+        // A reset by email asks for the code's mail, queued with the challenge.
+        let mail_id = (kind == Kind::ResetPin && reset_method(&rec) == RECOVERY_EMAIL)
+            .then(|| uuid::Uuid::new_v4().to_string());
         let commit = Commit {
             audit: vec![op.draft("success", None)],
             idempotency: Some(idem.done(201, stored)),
@@ -434,10 +431,9 @@ pub(crate) async fn reset_pin(
     body: Body<ResetPin>,
 ) -> ApiResult<Response> {
     let b = &body.value;
-    let by_email = match b.method.as_deref() {
-        None => false,
-        Some(m) if m == RECOVERY_SECURITY_QUESTIONS => false,
-        Some(m) if m == RECOVERY_EMAIL => true,
+    let method = match b.method.as_deref() {
+        None | Some(RECOVERY_SECURITY_QUESTIONS) => RECOVERY_SECURITY_QUESTIONS,
+        Some(RECOVERY_EMAIL) => RECOVERY_EMAIL,
         Some(_) => {
             return Err(ApiError::invalid(
                 "method must be securityQuestions or email",
@@ -447,8 +443,8 @@ pub(crate) async fn reset_pin(
     let return_url = return_url(b.redirect_url.as_deref())?;
     let customer = find(&app, &caller, &id).await?;
     check_pin_state(Kind::ResetPin, &customer)?;
-    if by_email {
-        check_email_recovery(&app, &customer).await?;
+    if method == RECOVERY_EMAIL {
+        super::gateway_email::check_reset(&app, &customer).await?;
     }
     open_challenge(
         &app,
@@ -461,46 +457,28 @@ pub(crate) async fn reset_pin(
             idempotency_key: b.idempotency_key.as_deref(),
             redirect_url: return_url.as_deref(),
             json: &body.json,
-            params: by_email.then(|| serde_json::json!({ "method": RECOVERY_EMAIL }).to_string()),
-            detail: serde_json::json!({
-                "method": if by_email { RECOVERY_EMAIL } else { RECOVERY_SECURITY_QUESTIONS },
-            }),
-            mail: by_email,
+            // Only a reset by email records its method (the questions are the default).
+            params: (method == RECOVERY_EMAIL)
+                .then(|| serde_json::json!({ "method": method }).to_string()),
+            detail: serde_json::json!({ "method": method }),
         },
     )
     .await
 }
 
-/// Whether the server may email this customer a recovery code: a relay configured, the
-/// organization opted in, an address and an enrolled code.
-async fn check_email_recovery(app: &App, c: &CustomerRecord) -> ApiResult<()> {
-    if app.mailer.is_none() {
-        return Err(ApiError::new(
-            ErrorCode::EmailRecoveryDisabled,
-            "this server has no SMTP relay ([smtp] in its configuration)",
-        ));
-    }
-    if !app.store.org_settings(&c.org_id).await?.email_recovery {
-        return Err(ApiError::new(
-            ErrorCode::EmailRecoveryDisabled,
-            "the organization has not enabled recovery by email",
-        ));
-    }
-    if c.email.is_none() || c.email_code.is_none() {
-        return Err(ApiError::new(
-            ErrorCode::RecoveryNotSet,
-            "the customer has no email address or no email recovery code enrolled",
-        ));
-    }
-    Ok(())
-}
-
-/// Whether a reset-pin challenge recovers by email (else by the security questions).
-pub(crate) fn resets_by_email(ch: &ChallengeRecord) -> bool {
-    ch.params
+/// How a reset-pin challenge recovers: `email` (recorded in its params at creation) or
+/// `securityQuestions`.
+pub(crate) fn reset_method(ch: &ChallengeRecord) -> &'static str {
+    let by_email = ch
+        .params
         .as_deref()
         .and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok())
-        .is_some_and(|v| v["method"] == RECOVERY_EMAIL)
+        .is_some_and(|v| v["method"] == RECOVERY_EMAIL);
+    if by_email {
+        RECOVERY_EMAIL
+    } else {
+        RECOVERY_SECURITY_QUESTIONS
+    }
 }
 
 /// `GET /v2/customers/{id}/challenges`.

@@ -18,11 +18,11 @@ use planbok_api::customers::{
 use planbok_proto::pb::{
     CustomerFactor, CustomerPinRequest, CustomerPinStep, CustomerQuestionsCommit,
 };
-use planbok_store::server::{ChallengeRecord, Commit, CustomerRecord, PinEnrollment};
+use planbok_store::server::{ChallengeRecord, Commit, PinEnrollment};
 use serde::Deserialize;
 
 use super::convert::rfc3339;
-use super::customers::{Kind, challenge_view, resets_by_email};
+use super::customers::{Kind, challenge_view, reset_method};
 use super::ok;
 use crate::App;
 use crate::audit::{self, Actor};
@@ -35,6 +35,10 @@ use crate::webhooks::event;
 /// The challenge a request's token opened (pending, not expired when it was checked).
 #[derive(Debug, Clone)]
 pub(crate) struct Gate(pub(crate) ChallengeRecord);
+
+/// A wrap of the customer secret (`W_pin`, `W_rec`, `W_email`): version, nonce, the
+/// 32-byte secret, the tag.
+pub(crate) const WRAP_LEN: usize = 1 + 12 + 32 + 16;
 
 pub(crate) const B64: base64::engine::GeneralPurpose =
     base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -183,16 +187,10 @@ pub(crate) async fn challenge(
         Some(r) => Some(super::gateway_recovery::view(r)?),
         None => None,
     };
-    let kind = kind_of(&ch)?;
-    let recovery_method = (kind == Kind::ResetPin).then(|| {
-        if resets_by_email(&ch) {
-            RECOVERY_EMAIL
-        } else {
-            RECOVERY_SECURITY_QUESTIONS
-        }
-        .to_owned()
-    });
-    let email_recovery = email_enrollment(&app, &ch, &customer).await?.required;
+    let recovery_method = (kind_of(&ch)? == Kind::ResetPin).then(|| reset_method(&ch).to_owned());
+    let email_recovery = super::gateway_email::enrollment(&app, &ch, &customer)
+        .await?
+        .required;
     Ok(ok(
         StatusCode::OK,
         "Challenge",
@@ -210,34 +208,6 @@ pub(crate) async fn challenge(
             email_recovery,
         },
     ))
-}
-
-/// Whether a PIN commit of `ch` may (`offered`) or must (`required`) carry a new email
-/// recovery code. Offered when the server has a relay, the organization opted in and the
-/// customer has an address; then every PIN commit (initialize, update, reset) carries a
-/// fresh code, which also restarts Node 2's counter for it. A reset by email always
-/// replaces the emailed code, whatever the setting is now.
-pub(crate) struct EmailEnrollment {
-    pub(crate) offered: bool,
-    pub(crate) required: bool,
-}
-
-pub(crate) async fn email_enrollment(
-    app: &App,
-    ch: &ChallengeRecord,
-    customer: &CustomerRecord,
-) -> ApiResult<EmailEnrollment> {
-    let offered = app.mailer.is_some()
-        && customer.email.is_some()
-        && app.store.org_settings(&ch.org_id).await?.email_recovery;
-    let kind = kind_of(ch)?;
-    let by_email = kind == Kind::ResetPin && resets_by_email(ch);
-    let required = by_email
-        || (offered && matches!(kind, Kind::Initialize | Kind::UpdatePin | Kind::ResetPin));
-    Ok(EmailEnrollment {
-        offered: offered || by_email,
-        required,
-    })
 }
 
 /// `POST /gateway/api/pin/evaluate`: one counted PIN attempt.
@@ -367,7 +337,7 @@ pub(crate) async fn commit(
             ));
         }
     };
-    let reset_signer = if resets_by_email(&ch) {
+    let reset_signer = if reset_method(&ch) == RECOVERY_EMAIL {
         CustomerFactor::Email
     } else {
         CustomerFactor::Questions
@@ -419,7 +389,7 @@ pub(crate) async fn commit(
     let pin = PinEnrollment {
         salt: bytes("salt", &b.salt, 16)?,
         params: check_params(&b.params)?,
-        wrap: bytes("wrapped", &b.wrapped, 1 + 12 + 32 + 16)?,
+        wrap: bytes("wrapped", &b.wrapped, WRAP_LEN)?,
     };
     let email = super::gateway_email::commit_parts(&app, &ch, b.email.as_ref()).await?;
     let now = now_ms();
@@ -469,11 +439,7 @@ pub(crate) async fn commit(
                 "customer.recovery_completed",
                 serde_json::json!({
                     "customerId": ch.customer_id,
-                    "method": if reset_signer == CustomerFactor::Email {
-                        RECOVERY_EMAIL
-                    } else {
-                        RECOVERY_SECURITY_QUESTIONS
-                    },
+                    "method": reset_method(&ch),
                 }),
                 now,
             )],

@@ -21,12 +21,10 @@ use planbok_api::customers::{
 };
 use planbok_envelope::email_code::EmailCode;
 use planbok_proto::pb::{CustomerEmailCommit, CustomerFactor, CustomerPinStep};
-use planbok_store::server::ChallengeRecord;
+use planbok_store::server::{ChallengeRecord, CustomerRecord};
 
-use super::customers::{Kind, resets_by_email};
-use super::gateway::{
-    B64, Gate, bytes, draft, email_enrollment, kind_of, pin_step, request, wrong_step,
-};
+use super::customers::{Kind, reset_method};
+use super::gateway::{B64, Gate, WRAP_LEN, bytes, draft, kind_of, pin_step, request, wrong_step};
 use super::ok;
 use crate::App;
 use crate::audit;
@@ -34,8 +32,80 @@ use crate::body::Body;
 use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
 
-/// `W_email`'s length: version, nonce, the 32-byte secret, the tag.
-const WRAP_LEN: usize = 1 + 12 + 32 + 16;
+/// Why recovery by email is not offered to a customer.
+enum Unoffered {
+    /// The server has no `[smtp]`.
+    NoRelay,
+    /// The organization has not opted in.
+    NotOptedIn,
+    /// The customer has no address.
+    NoAddress,
+}
+
+/// Whether recovery by email is offered to `c` (`None`) or why not: the one place that
+/// decides it, for the reset and for the enrollment.
+async fn unoffered(app: &App, c: &CustomerRecord) -> ApiResult<Option<Unoffered>> {
+    Ok(if app.mailer.is_none() {
+        Some(Unoffered::NoRelay)
+    } else if !app.store.org_settings(&c.org_id).await?.email_recovery {
+        Some(Unoffered::NotOptedIn)
+    } else if c.email.is_none() {
+        Some(Unoffered::NoAddress)
+    } else {
+        None
+    })
+}
+
+/// A reset by email may start: offered, and a code enrolled to mail. Else 409
+/// `email_recovery_disabled` (no relay, no opt-in) or `recovery_not_set`.
+pub(crate) async fn check_reset(app: &App, c: &CustomerRecord) -> ApiResult<()> {
+    let (code, message) = match unoffered(app, c).await? {
+        Some(Unoffered::NoRelay) => (
+            ErrorCode::EmailRecoveryDisabled,
+            "this server has no SMTP relay ([smtp] in its configuration)",
+        ),
+        Some(Unoffered::NotOptedIn) => (
+            ErrorCode::EmailRecoveryDisabled,
+            "the organization has not enabled recovery by email",
+        ),
+        Some(Unoffered::NoAddress) => (
+            ErrorCode::RecoveryNotSet,
+            "the customer has no email address",
+        ),
+        None if c.email_code.is_none() => (
+            ErrorCode::RecoveryNotSet,
+            "the customer has no email recovery code yet (the next PIN change enrolls one)",
+        ),
+        None => return Ok(()),
+    };
+    Err(ApiError::new(code, message))
+}
+
+/// Whether a PIN commit of `ch` may (`offered`) or must (`required`) carry a new email
+/// recovery code.
+pub(crate) struct Enrollment {
+    pub(crate) offered: bool,
+    pub(crate) required: bool,
+}
+
+/// While recovery by email is offered to the customer, every PIN commit (initialize,
+/// update, reset) carries a fresh code, which also restarts Node 2's counter for it. A
+/// reset by email always replaces the emailed code, whatever the setting is now.
+pub(crate) async fn enrollment(
+    app: &App,
+    ch: &ChallengeRecord,
+    customer: &CustomerRecord,
+) -> ApiResult<Enrollment> {
+    let offered = unoffered(app, customer).await?.is_none();
+    let kind = kind_of(ch)?;
+    let by_email = kind == Kind::ResetPin && reset_method(ch) == RECOVERY_EMAIL;
+    let required = by_email
+        || (offered && matches!(kind, Kind::Initialize | Kind::UpdatePin | Kind::ResetPin));
+    Ok(Enrollment {
+        offered: offered || by_email,
+        required,
+    })
+}
 
 /// A PIN commit's email code, checked: the sealed code to stage and Node 2's part. `None`
 /// when the commit carries none and need not; refused when it must and does not, or
@@ -50,7 +120,7 @@ pub(crate) async fn commit_parts(
         .customer(&ch.org_id, &ch.customer_id)
         .await?
         .ok_or_else(|| ApiError::not_found("customer"))?;
-    let e = email_enrollment(app, ch, &customer).await?;
+    let e = enrollment(app, ch, &customer).await?;
     let Some(b) = email else {
         if e.required {
             return Err(ApiError::invalid(
@@ -85,7 +155,7 @@ pub(crate) async fn commit_parts(
 }
 
 fn check_kind(ch: &ChallengeRecord, what: &str) -> ApiResult<()> {
-    if kind_of(ch)? == Kind::ResetPin && resets_by_email(ch) {
+    if kind_of(ch)? == Kind::ResetPin && reset_method(ch) == RECOVERY_EMAIL {
         Ok(())
     } else {
         Err(wrong_step(what))

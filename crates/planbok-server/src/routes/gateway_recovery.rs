@@ -24,7 +24,7 @@ use planbok_store::server::{ChallengeRecord, Commit, RecoveryEnrollment};
 
 use super::customers::{Kind, challenge_view};
 use super::gateway::{
-    B64, Gate, bytes, check_params, draft, kind_of, pin_step, request, wrong_step,
+    B64, Gate, WRAP_LEN, bytes, check_params, draft, kind_of, pin_step, request, wrong_step,
 };
 use super::ok;
 use crate::App;
@@ -134,7 +134,7 @@ pub(crate) fn commit_parts(
     let rec = RecoveryEnrollment {
         salt: bytes("recovery.salt", &b.salt, 16)?,
         params: check_params(&b.params)?,
-        wrap: bytes("recovery.wrapped", &b.wrapped, 1 + 12 + 32 + 16)?,
+        wrap: bytes("recovery.wrapped", &b.wrapped, WRAP_LEN)?,
         questions: check_questions(&b.questions)?,
     };
     Ok((req, rec))
