@@ -78,6 +78,31 @@ pub fn draft(
     }
 }
 
+/// An entry the server writes on its own (a background worker, not a request): actor
+/// `system`, no key and no client; `request_id` names the worker and its item.
+pub fn system_draft(
+    chain: &str,
+    request_id: String,
+    action: &str,
+    target: Option<String>,
+    outcome: &str,
+    detail: Value,
+) -> AuditDraft {
+    AuditDraft {
+        chain: chain.to_owned(),
+        at_ms: now_ms(),
+        actor: "system".into(),
+        api_key_id: None,
+        ip: None,
+        user_agent: None,
+        action: action.to_owned(),
+        target,
+        outcome: outcome.to_owned(),
+        request_id,
+        detail,
+    }
+}
+
 /// Records an authorization failure, best effort: appended at once while the key's window
 /// has room, else counted into one later entry (`denials.rs`).
 pub async fn denied(app: &App, chain: &str, actor: Actor<'_>, ctx: &Ctx, e: &ApiError) {

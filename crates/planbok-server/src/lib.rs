@@ -311,8 +311,9 @@ pub async fn run(
         .then(|| tokio::spawn(evm::tracker::run(app.clone(), stop.clone())));
     let mail = app
         .mailer
-        .is_some()
-        .then(|| tokio::spawn(mail_sender::run(app.clone(), stop.clone())));
+        .clone()
+        .zip(app.config.smtp.as_ref())
+        .map(|(m, c)| tokio::spawn(mail_sender::run(app.clone(), m, c.timeout_ms, stop.clone())));
     tracing::info!(addr = ?listener.local_addr().ok(), "planbok server listening");
     let served = axum::serve(
         listener,

@@ -12,11 +12,12 @@
 use std::time::Duration;
 
 use planbok_envelope::email_code::EmailCode;
-use planbok_store::server::{AuditDraft, ClaimedMail, Commit, MailOutcome};
+use planbok_store::server::{ChallengeRecord, ClaimedMail, Commit, MailOutcome};
 use tokio_util::sync::CancellationToken;
 
 use crate::App;
-use crate::mail::MailError;
+use crate::audit::system_draft;
+use crate::mail::{MailError, Mailer};
 use crate::now_ms;
 use crate::routes::customers::effective_status;
 
@@ -28,8 +29,10 @@ const LEASE_MARGIN_MS: i64 = 30_000;
 const FIRST_BACKOFF_MS: i64 = 2_000;
 const MAX_BACKOFF_MS: i64 = 60_000;
 
-/// Runs until `stop`: claims one due message at a time, sends it, records the outcome.
-pub(crate) async fn run(app: App, stop: CancellationToken) {
+/// Runs until `stop`: claims one due message at a time, sends it through `mailer`, records
+/// the outcome.
+pub(crate) async fn run(app: App, mailer: Mailer, timeout_ms: u64, stop: CancellationToken) {
+    let lease_ms = i64::try_from(timeout_ms).unwrap_or(i64::MAX / 2) + LEASE_MARGIN_MS;
     loop {
         loop {
             if stop.is_cancelled() {
@@ -37,9 +40,8 @@ pub(crate) async fn run(app: App, stop: CancellationToken) {
             }
             let now = now_ms();
             let token = uuid::Uuid::new_v4().simple().to_string();
-            let lease_until = now + timeout_ms(&app) + LEASE_MARGIN_MS;
-            match app.store.claim_mail(now, lease_until, &token).await {
-                Ok(Some(m)) => send_one(&app, m).await,
+            match app.store.claim_mail(now, now + lease_ms, &token).await {
+                Ok(Some(m)) => send_one(&app, &mailer, m).await,
                 Ok(None) => break,
                 Err(e) => {
                     tracing::warn!(error = %e, "mail: could not claim the outbox");
@@ -55,59 +57,62 @@ pub(crate) async fn run(app: App, stop: CancellationToken) {
     }
 }
 
-fn timeout_ms(app: &App) -> i64 {
-    app.config
-        .smtp
-        .as_ref()
-        .map_or(15_000, |c| c.timeout_ms as i64)
-}
-
 fn backoff_ms(attempt: i64) -> i64 {
     let doublings = u32::try_from((attempt - 1).clamp(0, 10)).unwrap_or(10);
     (FIRST_BACKOFF_MS << doublings).min(MAX_BACKOFF_MS)
 }
 
-/// Sends one claimed message and records how it went.
-async fn send_one(app: &App, m: ClaimedMail) {
-    let (outcome, expires_at) = attempt(app, &m).await;
-    let now = now_ms();
-    // A retry that could only come after the challenge expired is a failure now.
-    let outcome = match outcome {
-        MailOutcome::Retry { error, .. } if now + backoff_ms(m.attempt) > expires_at => {
-            MailOutcome::Failed {
-                error: format!("{error}; the challenge expires before another try"),
+/// Why a send did not happen.
+enum Failure {
+    /// Worth another try (the relay or the database did not answer).
+    Transient(String),
+    /// Another try would fail the same way.
+    Permanent(String),
+}
+
+/// Sends one claimed message (if its challenge still waits for it) and records how it
+/// went: a transient failure is retried with backoff while the challenge lives.
+async fn send_one(app: &App, mailer: &Mailer, m: ClaimedMail) {
+    let outcome = match app
+        .store
+        .challenge(&m.org_id, &m.customer_id, &m.challenge_id)
+        .await
+    {
+        Ok(Some(ch)) if effective_status(&ch, now_ms()) == "pending" => {
+            match send(app, mailer, &m, &ch).await {
+                Ok(()) => MailOutcome::Sent,
+                Err(Failure::Permanent(error)) => MailOutcome::Failed { error },
+                Err(Failure::Transient(error)) => retry(m.attempt, error, ch.expires_at_ms),
             }
         }
-        MailOutcome::Retry { error, .. } => MailOutcome::Retry {
-            retry_at_ms: now + backoff_ms(m.attempt),
-            error,
+        Ok(_) => MailOutcome::Cancelled {
+            error: "the challenge ended before the code was sent".into(),
         },
-        o => o,
+        Err(e) => retry(m.attempt, e.to_string(), i64::MAX),
     };
-    let audit = |action: &str, outcome: &str, detail: serde_json::Value| AuditDraft {
-        chain: m.org_id.clone(),
-        at_ms: now,
-        actor: "system".into(),
-        api_key_id: None,
-        ip: None,
-        user_agent: None,
-        action: action.into(),
-        target: Some(m.customer_id.clone()),
-        outcome: outcome.into(),
-        request_id: format!("mail-sender:{}", m.id),
-        detail,
+    let audit = |outcome: &str, detail: serde_json::Value| {
+        Commit::audit(system_draft(
+            &m.org_id,
+            format!("mail-sender:{}", m.id),
+            "customer.recovery_email_sent",
+            Some(m.customer_id.clone()),
+            outcome,
+            detail,
+        ))
     };
     let commit = match &outcome {
-        MailOutcome::Sent => Commit::audit(audit(
-            "customer.recovery_email_sent",
+        MailOutcome::Sent => audit(
             "success",
             serde_json::json!({ "challengeId": m.challenge_id, "attempt": m.attempt }),
-        )),
-        MailOutcome::Failed { error } => Commit::audit(audit(
-            "customer.recovery_email_sent",
-            "failure",
-            serde_json::json!({ "challengeId": m.challenge_id, "attempt": m.attempt, "error": error }),
-        )),
+        ),
+        MailOutcome::Failed { error } => {
+            tracing::error!(alert = true, org = %m.org_id, customer = %m.customer_id,
+                challenge = %m.challenge_id, error = %error, "mail: the recovery code could not be sent");
+            audit(
+                "failure",
+                serde_json::json!({ "challengeId": m.challenge_id, "attempt": m.attempt, "error": error }),
+            )
+        }
         MailOutcome::Retry { error, .. } => {
             tracing::warn!(org = %m.org_id, customer = %m.customer_id, challenge = %m.challenge_id,
                 attempt = m.attempt, error = %error, "mail: the recovery code was not sent; will retry");
@@ -115,13 +120,8 @@ async fn send_one(app: &App, m: ClaimedMail) {
         }
         MailOutcome::Cancelled { .. } => Commit::none(),
     };
-    match app.store.record_mail(&m, &outcome, now, &commit).await {
-        Ok(true) => {
-            if let MailOutcome::Failed { error } = &outcome {
-                tracing::error!(alert = true, org = %m.org_id, customer = %m.customer_id,
-                    challenge = %m.challenge_id, error = %error, "mail: the recovery code could not be sent");
-            }
-        }
+    match app.store.record_mail(&m, &outcome, now_ms(), &commit).await {
+        Ok(true) => {}
         Ok(false) => {
             tracing::warn!(mail = %m.id, "mail: the lease lapsed before the outcome was recorded")
         }
@@ -129,47 +129,51 @@ async fn send_one(app: &App, m: ClaimedMail) {
     }
 }
 
-/// One attempt, and the challenge's expiry (for the retry decision).
-async fn attempt(app: &App, m: &ClaimedMail) -> (MailOutcome, i64) {
-    let failed = |error: String| (MailOutcome::Failed { error }, 0);
-    let Some(mailer) = &app.mailer else {
-        return failed("this server has no SMTP relay".into());
-    };
-    if m.kind != "recovery_code" {
-        return failed(format!("unknown mail kind {:?}", m.kind));
-    }
-    let ch = match app
-        .store
-        .challenge(&m.org_id, &m.customer_id, &m.challenge_id)
-        .await
-    {
-        Ok(Some(ch)) => ch,
-        Ok(None) => {
-            let error = "the challenge is gone".into();
-            return (MailOutcome::Cancelled { error }, 0);
+/// Another try after the backoff, or a failure if that would come after the challenge
+/// expired (nobody could use the code then).
+fn retry(attempt: i64, error: String, expires_at_ms: i64) -> MailOutcome {
+    let at = now_ms() + backoff_ms(attempt);
+    if at > expires_at_ms {
+        MailOutcome::Failed {
+            error: format!("{error}; the challenge expires before another try"),
         }
-        Err(e) => return retry(e.to_string(), i64::MAX),
-    };
-    if effective_status(&ch, now_ms()) != "pending" {
-        let error = "the challenge ended before the code was sent".into();
-        return (MailOutcome::Cancelled { error }, ch.expires_at_ms);
+    } else {
+        MailOutcome::Retry {
+            retry_at_ms: at,
+            error,
+        }
     }
-    let c = match app.store.customer(&m.org_id, &m.customer_id).await {
-        Ok(Some(c)) => c,
-        Ok(None) => return failed("the customer is gone".into()),
-        Err(e) => return retry(e.to_string(), ch.expires_at_ms),
-    };
+}
+
+/// Opens the customer's sealed code and mails it for `ch`.
+async fn send(
+    app: &App,
+    mailer: &Mailer,
+    m: &ClaimedMail,
+    ch: &ChallengeRecord,
+) -> Result<(), Failure> {
+    if m.kind != "recovery_code" {
+        return Err(Failure::Permanent(format!(
+            "unknown mail kind {:?}",
+            m.kind
+        )));
+    }
+    let c = app
+        .store
+        .customer(&m.org_id, &m.customer_id)
+        .await
+        .map_err(|e| Failure::Transient(e.to_string()))?
+        .ok_or_else(|| Failure::Permanent("the customer is gone".into()))?;
     let (Some(to), Some(sealed)) = (&c.email, &c.email_code) else {
-        return failed("the customer has no address or no enrolled code".into());
+        return Err(Failure::Permanent(
+            "the customer has no address or no enrolled code".into(),
+        ));
     };
-    let code = match app
+    let code = app
         .secrets
         .open_email_code(&c.id, sealed)
         .and_then(|b| EmailCode::from_bytes(&b).map_err(|e| e.to_string()))
-    {
-        Ok(code) => code,
-        Err(e) => return failed(e),
-    };
+        .map_err(Failure::Permanent)?;
     let sent = mailer
         .send_recovery_code(to, &c.name, &ch.id, &code.display())
         .await;
@@ -178,19 +182,11 @@ async fn attempt(app: &App, m: &ClaimedMail) -> (MailOutcome, i64) {
         Ok(()) => {
             tracing::info!(org = %m.org_id, customer = %m.customer_id, challenge = %ch.id,
                 "mail: the recovery code was sent");
-            (MailOutcome::Sent, ch.expires_at_ms)
+            Ok(())
         }
-        Err(e @ (MailError::Recipient | MailError::Config(_))) => failed(e.to_string()),
-        Err(e @ MailError::Relay(_)) => retry(e.to_string(), ch.expires_at_ms),
+        Err(e @ (MailError::Recipient | MailError::Config(_))) => {
+            Err(Failure::Permanent(e.to_string()))
+        }
+        Err(e @ MailError::Relay(_)) => Err(Failure::Transient(e.to_string())),
     }
-}
-
-fn retry(error: String, expires_at: i64) -> (MailOutcome, i64) {
-    (
-        MailOutcome::Retry {
-            retry_at_ms: 0,
-            error,
-        },
-        expires_at,
-    )
 }

@@ -14,7 +14,7 @@ use axum::body::Bytes;
 use axum::http::{HeaderValue, Request, header};
 use http_body_util::Full;
 use hyper_util::rt::TokioIo;
-use planbok_store::server::{AttemptOutcome, AuditDraft, ClaimedDelivery};
+use planbok_store::server::{AttemptOutcome, ClaimedDelivery};
 use rand_core::{OsRng, RngCore};
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, ServerName};
@@ -196,18 +196,15 @@ async fn attempt(app: App, tls: Option<Arc<rustls::ClientConfig>>, d: ClaimedDel
     }
     let disable_before = now - cfg.disable_after_ms as i64;
     let (org, endpoint, delivery) = (d.org_id.clone(), d.endpoint_id.clone(), d.id.clone());
-    let audit = move |reason: &str| AuditDraft {
-        chain: org,
-        at_ms: now,
-        actor: "system".into(),
-        api_key_id: None,
-        ip: None,
-        user_agent: None,
-        action: "webhook.disable".into(),
-        target: Some(endpoint),
-        outcome: "success".into(),
-        request_id: format!("webhook-worker:{delivery}"),
-        detail: serde_json::json!({ "reason": reason, "deliveryId": delivery }),
+    let audit = move |reason: &str| {
+        crate::audit::system_draft(
+            &org,
+            format!("webhook-worker:{delivery}"),
+            "webhook.disable",
+            Some(endpoint),
+            "success",
+            serde_json::json!({ "reason": reason, "deliveryId": delivery }),
+        )
     };
     match app
         .store

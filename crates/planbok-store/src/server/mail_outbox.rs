@@ -108,20 +108,14 @@ impl ServerStore {
         let Some(id) = id else {
             return Ok(None);
         };
-        sqlx::query(
+        let row = sqlx::query(
             "UPDATE mail_outbox SET status = 'sending', attempts = attempts + 1, \
-             lease_token = $2, lease_until_ms = $3 WHERE id = $1",
+             lease_token = $2, lease_until_ms = $3 WHERE id = $1 \
+             RETURNING id, attempts, org_id, customer_id, challenge_id, kind",
         )
         .bind(id.as_str())
         .bind(lease_token)
         .bind(lease_until_ms)
-        .execute(&mut *tx)
-        .await?;
-        let row = sqlx::query(
-            "SELECT id, attempts, org_id, customer_id, challenge_id, kind FROM mail_outbox \
-             WHERE id = $1",
-        )
-        .bind(id.as_str())
         .fetch_one(&mut *tx)
         .await?;
         let claimed = ClaimedMail {
