@@ -131,6 +131,7 @@ async fn a_forgotten_pin_is_reset_with_the_emailed_code(opts: Options) {
     wrong.code = EmailCode::generate().display().to_string();
     commit.email = Some(wrong);
     assert_err(commit_raw(&commit), "invalid_request");
+    let enrolled = EmailCode::parse(&email.code).unwrap();
     commit.email = Some(email);
     assert_eq!(gw.gateway_commit(&commit).unwrap().status, "complete");
     let c = s.owner.customer(&id).unwrap();
@@ -146,7 +147,7 @@ async fn a_forgotten_pin_is_reset_with_the_emailed_code(opts: Options) {
         .await
         .unwrap();
     assert_eq!(sealed.len(), 1 + 12 + 20 + 16);
-    drills_without_node2(&s, &id, &sealed).await;
+    drills_without_node2(&s, &id, &sealed, &enrolled, &secret).await;
 
     // The user forgot the PIN: a reset by email mails the code through the relay.
     let (challenge_id, url) = reset_by_email(&s, &id);
@@ -232,10 +233,16 @@ async fn a_forgotten_pin_is_reset_with_the_emailed_code(opts: Options) {
             .unwrap(),
     )
     .to_string();
-    let log = std::fs::read_to_string(&s.cluster.node(SERVER).log).unwrap();
+    let log = |path: &std::path::Path| std::fs::read_to_string(path).unwrap();
+    let logs = [
+        ("audit trail", trail),
+        ("server log", log(&s.cluster.node(SERVER).log)),
+        ("node 1 log", log(&s.cluster.node(Node1).log)),
+        ("node 2 log", log(&s.cluster.node(Node2).log)),
+    ];
     for c in [&code, &fresh] {
         let bare = c.replace('-', "");
-        for (what, text) in [("audit trail", &trail), ("server log", &log)] {
+        for (what, text) in &logs {
             assert!(
                 !text.contains(c.as_str()) && !text.contains(&bare),
                 "the code is in the {what}"
@@ -249,7 +256,13 @@ async fn a_forgotten_pin_is_reset_with_the_emailed_code(opts: Options) {
 /// database and grant key, and Node 1): the sealed copy is not the code; Node 2's wrap
 /// does not open under another code; and a code of the attacker's own is not planted,
 /// even riding on a replayed PIN commit (Node 2 wants the new PIN's signature over it).
-async fn drills_without_node2(s: &Stack, id: &str, sealed: &[u8]) {
+async fn drills_without_node2(
+    s: &Stack,
+    id: &str,
+    sealed: &[u8],
+    enrolled: &EmailCode,
+    secret: &[u8; 32],
+) {
     let node2 = NodeStore::connect(&s.cluster.node(Node2).database_url)
         .await
         .unwrap();
@@ -259,15 +272,20 @@ async fn drills_without_node2(s: &Stack, id: &str, sealed: &[u8]) {
         .unwrap()
         .unwrap();
     let w_email = email.sealed_key.clone().unwrap();
+    // The server's copy is sealed: the enrolled code's bytes are not in it.
+    assert!(
+        !sealed
+            .windows(enrolled.as_bytes().len())
+            .any(|w| w == enrolled.as_bytes())
+    );
+    // Node 2's wrap opens under the enrolled code (to the customer secret) and no other.
+    assert_eq!(
+        *enrolled.keys(&s.org_id, id).unwrap(&w_email).unwrap(),
+        *secret
+    );
     for _ in 0..3 {
-        let guess = EmailCode::generate();
-        assert!(
-            !sealed
-                .windows(guess.as_bytes().len())
-                .any(|w| w == guess.as_bytes())
-        );
         assert_eq!(
-            guess.keys(&s.org_id, id).unwrap(&w_email),
+            EmailCode::generate().keys(&s.org_id, id).unwrap(&w_email),
             Err(PinError::WrongPin)
         );
     }
