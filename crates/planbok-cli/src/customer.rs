@@ -247,9 +247,7 @@ pub fn run(conn: &Conn, command: CustomerCommand) -> Result<()> {
                     method,
                 },
             )?;
-            conn.print(&c, |c| {
-                println!("{}", c.redirect_url.as_deref().unwrap_or_default());
-            })
+            print_challenge(conn, &c)
         }
         CustomerCommand::EmailRecovery { state } => {
             let enabled = match state.as_str() {
@@ -283,7 +281,12 @@ fn new_challenge(
             redirect_url,
         },
     )?;
-    conn.print(&c, |c| {
+    print_challenge(conn, &c)
+}
+
+/// A new challenge: its Gateway URL (or the JSON).
+fn print_challenge(conn: &Conn, c: &Challenge) -> Result<()> {
+    conn.print(c, |c| {
         println!("{}", c.redirect_url.as_deref().unwrap_or_default());
     })
 }

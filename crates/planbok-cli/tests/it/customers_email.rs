@@ -61,6 +61,12 @@ fn code_in(message: &str) -> String {
         .to_owned()
 }
 
+/// The customer secret the PIN opens (one counted attempt on an update-pin challenge).
+fn secret_under(s: &Stack, id: &str, pin: &str) -> zeroize::Zeroizing<[u8; 32]> {
+    let (opened, _) = attempt(&gateway(&challenge(s, id, "update-pin")), pin);
+    zeroize::Zeroizing::new(*opened.unwrap().secret())
+}
+
 fn complete(s: &Stack, url: &str, args: &[&str]) -> (bool, String) {
     let mut all = vec!["customer", "complete", url];
     all.extend_from_slice(args);
@@ -198,8 +204,7 @@ async fn a_forgotten_pin_is_reset_with_the_emailed_code(opts: Options) {
     let done: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(done["status"], "complete");
     // The same customer secret, now under the new PIN.
-    let (opened, _) = attempt(&gateway(&challenge(&s, &id, "update-pin")), THIRD_PIN);
-    assert_eq!(*opened.unwrap().secret(), *secret);
+    assert_eq!(*secret_under(&s, &id, THIRD_PIN), *secret);
 
     // The code was replaced: the old one no longer recovers; the next reset mails a new one.
     let (_, url) = reset_by_email(&s, &id);
@@ -388,8 +393,7 @@ async fn wrong_codes_lock_email_recovery_and_a_disabled_org_refuses(opts: Option
     let fresh = code_in(&relay.wait_for(2).await[1]);
     let (ok, out) = complete(&s, &url, &["--new-pin", THIRD_PIN, "--email-code", &fresh]);
     assert!(ok, "{out}");
-    let (opened, _) = attempt(&gateway(&challenge(&s, &id, "update-pin")), THIRD_PIN);
-    assert_eq!(*opened.unwrap().secret(), *secret);
+    assert_eq!(*secret_under(&s, &id, THIRD_PIN), *secret);
 
     // Switched off: no new reset by email (codes already enrolled stay at Node 2).
     s.owner.set_email_recovery(false).unwrap();
@@ -477,8 +481,7 @@ async fn the_code_is_mailed_after_a_relay_outage_and_a_kill_9(opts: Options) {
     let code = code_in(&mail[0]);
     let (ok, out) = complete(&s, &url, &["--new-pin", NEW_PIN, "--email-code", &code]);
     assert!(ok, "{out}");
-    let (opened, _) = attempt(&gateway(&challenge(&s, &id, "update-pin")), NEW_PIN);
-    assert_eq!(*opened.unwrap().secret(), *secret);
+    assert_eq!(*secret_under(&s, &id, NEW_PIN), *secret);
     let (status, _) = row().fetch_one(&mut db).await.unwrap();
     assert_eq!(status, "sent");
     // Sent once.
