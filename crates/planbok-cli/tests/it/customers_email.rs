@@ -450,16 +450,12 @@ async fn the_code_is_mailed_after_a_relay_outage_and_a_kill_9(opts: Options) {
     // The relay is down when the reset is asked for: the challenge is answered (201) and
     // the mail waits in the outbox, retried.
     let (challenge_id, url) = reset_by_email(&s, &id);
-    let mut db = server_db(&s).await;
-    let row = || {
-        sqlx::query_as::<_, (String, i64)>(
-            "SELECT status, attempts FROM mail_outbox WHERE challenge_id = $1",
-        )
-        .bind(challenge_id.clone())
-    };
+    let store = planbok_store::ServerStore::connect(&s.cluster.node(SERVER).database_url)
+        .await
+        .unwrap();
     let start = std::time::Instant::now();
     loop {
-        let (status, attempts) = row().fetch_one(&mut db).await.unwrap();
+        let (status, attempts) = store.mail_status(&challenge_id).await.unwrap().unwrap();
         assert_ne!(status, "sent");
         if attempts >= 1 && status == "pending" {
             break;
@@ -482,7 +478,7 @@ async fn the_code_is_mailed_after_a_relay_outage_and_a_kill_9(opts: Options) {
     let (ok, out) = complete(&s, &url, &["--new-pin", NEW_PIN, "--email-code", &code]);
     assert!(ok, "{out}");
     assert_eq!(*secret_under(&s, &id, NEW_PIN), *secret);
-    let (status, _) = row().fetch_one(&mut db).await.unwrap();
+    let (status, _) = store.mail_status(&challenge_id).await.unwrap().unwrap();
     assert_eq!(status, "sent");
     // Sent once.
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
