@@ -138,6 +138,9 @@ codes! {
     /// The transaction is no longer pending (confirmed, failed or cancelled): it cannot
     /// be cancelled or accelerated.
     TransactionNotPending = "transaction_not_pending" => 409,
+    /// A customer's transaction challenge holds no nonce (never prepared, or the hold
+    /// lapsed): the Gateway prepares it again (`POST /gateway/api/transaction/prepare`).
+    TransactionNotPrepared = "transaction_not_prepared" => 409,
     /// Too many requests in this category; retry later.
     RateLimited = "rate_limited" => 429,
     /// A bug; the message says nothing more, the server log has the request id.

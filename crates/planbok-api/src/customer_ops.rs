@@ -78,6 +78,175 @@ pub struct CustomerSignTransaction {
     pub redirect_url: Option<String>,
 }
 
+/// `POST /v2/customers/{id}/transactions/transfer`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomerTransfer {
+    /// UUID v4; a repeat returns the first challenge (without the token).
+    pub idempotency_key: Option<String>,
+    /// One of the customer's EVM wallets.
+    pub wallet_id: String,
+    /// The recipient.
+    pub destination_address: String,
+    /// A native coin's id or a registered token's.
+    pub token_id: String,
+    /// Decimal strings: one amount (native, ERC-20), none or `["1"]` (ERC-721), one per
+    /// token id (ERC-1155).
+    #[serde(default)]
+    pub amounts: Vec<String>,
+    /// ERC-721 / ERC-1155 token ids.
+    pub nft_token_ids: Option<Vec<String>>,
+    /// `low`, `medium` (default) or `high`.
+    pub fee_level: Option<String>,
+    /// The organization's reference, kept on the transaction.
+    pub ref_id: Option<String>,
+    /// Shown to the user in the Gateway.
+    pub memo: Option<String>,
+    /// Where the Gateway sends the user when done.
+    pub redirect_url: Option<String>,
+}
+
+/// `POST /v2/customers/{id}/transactions/contract-execution`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomerContractExecution {
+    /// UUID v4.
+    pub idempotency_key: Option<String>,
+    /// One of the customer's EVM wallets.
+    pub wallet_id: String,
+    /// The contract called.
+    pub contract_address: String,
+    /// E.g. `transfer(address,uint256)`.
+    pub abi_function_signature: String,
+    /// The parameters, JSON values in order.
+    #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
+    pub abi_parameters: Vec<serde_json::Value>,
+    /// Native coin sent with a payable call (decimal).
+    pub amount: Option<String>,
+    /// `low`, `medium` (default) or `high`.
+    pub fee_level: Option<String>,
+    /// The organization's reference.
+    pub ref_id: Option<String>,
+    /// Shown to the user in the Gateway.
+    pub memo: Option<String>,
+    /// Where the Gateway sends the user when done.
+    pub redirect_url: Option<String>,
+}
+
+/// The token a customer transfer moves, as the Gateway shows it and rebuilds the call
+/// from.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayToken {
+    /// The token's id.
+    pub id: String,
+    /// `native`, `erc20`, `erc721` or `erc1155`.
+    pub standard: String,
+    /// E.g. `ETH`, `USDC`.
+    pub symbol: String,
+    /// Decimals of its amounts.
+    pub decimals: u8,
+    /// The contract (none for a native coin).
+    pub address: Option<String>,
+}
+
+/// The pending transaction a cancel or an accelerate replaces.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayReplaced {
+    /// Its id.
+    pub transaction_id: String,
+    /// Its hash.
+    pub transaction_hash: String,
+    /// The nonce the replacement takes.
+    pub nonce: u64,
+    /// Its call (an accelerate repeats it): the account called, `0x`-hex.
+    pub to: String,
+    /// Wei sent (decimal).
+    pub value: String,
+    /// Call data, `0x`-hex.
+    pub data: String,
+    /// What it did, in words (`TRANSFER`, `CONTRACT_EXECUTION`, `CANCEL`).
+    pub operation: String,
+}
+
+/// A customer's transaction, fixed when the challenge is made: what the Gateway shows and
+/// rebuilds the call from (never call data the server supplies for a transfer or a
+/// contract execution).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayTransaction {
+    /// `transfer`, `contract_execution`, `cancel` or `accelerate`.
+    pub what: String,
+    /// The sending wallet.
+    pub wallet_id: String,
+    /// Its chain.
+    pub blockchain: String,
+    /// Its address.
+    pub address: String,
+    /// Its public key, `0x`-hex.
+    pub public_key: String,
+    /// The MPC key that signs.
+    pub key_id: String,
+    /// Its derivation path.
+    pub derivation_path: String,
+    /// `transfer`: the recipient.
+    pub destination_address: Option<String>,
+    /// `transfer`: the token.
+    pub token: Option<GatewayToken>,
+    /// `transfer`: the amounts.
+    #[serde(default)]
+    pub amounts: Vec<String>,
+    /// `transfer`: ERC-721 / ERC-1155 token ids.
+    pub nft_token_ids: Option<Vec<String>>,
+    /// `contract_execution`: the contract.
+    pub contract_address: Option<String>,
+    /// `contract_execution`: the function.
+    pub abi_function_signature: Option<String>,
+    /// `contract_execution`: its parameters.
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub abi_parameters: Option<Vec<serde_json::Value>>,
+    /// `contract_execution`: native coin sent (decimal).
+    pub amount: Option<String>,
+    /// `cancel`, `accelerate`: the transaction replaced.
+    pub replaces: Option<GatewayReplaced>,
+    /// `low`, `medium` or `high`.
+    pub fee_level: String,
+    /// The gas limit (estimated when the challenge was made, plus the margin).
+    pub gas_limit: String,
+    /// The most the network fee may be, in the native coin (decimal): the Gateway refuses
+    /// a prepared transaction whose `gasLimit × maxFeePerGas` exceeds it.
+    pub max_network_fee: String,
+    /// The organization's reference.
+    pub ref_id: Option<String>,
+    /// The organization's memo.
+    pub memo: Option<String>,
+    /// The nonce and fees, once the Gateway asked for them
+    /// (`POST /gateway/api/transaction/prepare`).
+    pub prepared: Option<GatewayPrepared>,
+}
+
+/// The parts of a customer's transaction fixed just before it is signed: the nonce the
+/// wallet's nonce lease gave it (or the replaced transaction's) and the fees of now.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayPrepared {
+    /// The nonce.
+    pub nonce: u64,
+    /// The gas limit.
+    pub gas_limit: String,
+    /// `maxFeePerGas`, wei.
+    pub max_fee_per_gas: String,
+    /// `maxPriorityFeePerGas`, wei.
+    pub max_priority_fee_per_gas: String,
+    /// `gasLimit × maxFeePerGas` in the native coin (decimal).
+    pub network_fee: String,
+    /// Until when the server holds the nonce for this challenge (RFC 3339); prepare
+    /// again after it.
+    pub expires_at: String,
+}
+
 /// What an operation challenge authorizes, as the Gateway shows it and computes the
 /// operations' digests from (`planbok_envelope::customer_op`).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
@@ -93,6 +262,10 @@ pub struct GatewayOperation {
     pub sign: Option<GatewaySign>,
     /// An export of every key of the customer.
     pub export: Option<GatewayExport>,
+    /// A transaction to sign and broadcast (transfer, contract execution, cancel,
+    /// accelerate).
+    #[serde(default)]
+    pub transaction: Option<GatewayTransaction>,
 }
 
 /// The organization key as Node 1 attests it.

@@ -40,6 +40,8 @@ use crate::{ErrorBody, ErrorCode, ListQuery, Order};
         gateway::gateway_challenge, gateway::gateway_evaluate, gateway::gateway_enroll, gateway::gateway_unlock, gateway::gateway_commit,
         customer_wallet_create, customer_sign_message, customer_sign_typed_data,
         customer_sign_transaction, customer_export, gateway::gateway_operate,
+        customer_transfer, customer_contract_execution, customer_cancel_transaction,
+        customer_accelerate_transaction, gateway::gateway_prepare_transaction,
         customer_recovery, reset_customer_pin, gateway::gateway_recovery_evaluate, gateway::gateway_recovery_unlock,
         gateway::gateway_recovery_enroll, gateway::gateway_recovery_commit, gateway::gateway_email_evaluate,
         gateway::gateway_email_unlock
@@ -493,6 +495,35 @@ doc_route!(
     customer_sign_transaction
 );
 doc_route!(
+    #[utoipa::path(post, path = "/v2/customers/{id}/transactions/transfer", tag = "customers", request_body = CustomerTransfer,
+    params(("id" = String, Path)),
+    responses((status = 201, body = Challenge, description = "a challenge to send the transfer; `result`: `{transactionId, transactionHash, nonce, digest}`"),
+        (status = 422, body = ErrorBody, description = "`transaction_would_fail` (with the node's reason, or insufficient funds), `chain_not_configured`, `unsupported_operation`")))]
+    customer_transfer
+);
+doc_route!(
+    #[utoipa::path(post, path = "/v2/customers/{id}/transactions/contract-execution", tag = "customers", request_body = CustomerContractExecution,
+    params(("id" = String, Path)),
+    responses((status = 201, body = Challenge, description = "a challenge to send the contract call; `result` as a transfer's"),
+        (status = 400, body = ErrorBody, description = "`invalid_abi`"),
+        (status = 422, body = ErrorBody, description = "`transaction_would_fail`")))]
+    customer_contract_execution
+);
+doc_route!(
+    #[utoipa::path(post, path = "/v2/customers/{id}/transactions/{txId}/cancel", tag = "customers", request_body = CreateChallenge,
+    params(("id" = String, Path), ("txId" = String, Path)),
+    responses((status = 201, body = Challenge, description = "a challenge to replace the customer's pending transaction with a 0-value self-transfer (same nonce, fees +12.5 %)"),
+        (status = 409, body = ErrorBody, description = "`transaction_not_pending`")))]
+    customer_cancel_transaction
+);
+doc_route!(
+    #[utoipa::path(post, path = "/v2/customers/{id}/transactions/{txId}/accelerate", tag = "customers", request_body = CreateChallenge,
+    params(("id" = String, Path), ("txId" = String, Path)),
+    responses((status = 201, body = Challenge, description = "a challenge to replace the customer's pending transaction with the same call at higher fees"),
+        (status = 409, body = ErrorBody, description = "`transaction_not_pending`")))]
+    customer_accelerate_transaction
+);
+doc_route!(
     #[utoipa::path(post, path = "/v2/customers/{id}/export-private-keys", tag = "customers", request_body = CreateChallenge,
     params(("id" = String, Path)),
     responses((status = 201, body = Challenge, description = "a challenge to export every key of the customer; the keys are rebuilt only in the Gateway"),
@@ -524,7 +555,7 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(&super::json()).unwrap_or_default();
         assert_eq!(json["info"]["title"], "planbok");
         let routes = super::routes();
-        assert_eq!(routes.len(), 85, "{routes:?}");
+        assert_eq!(routes.len(), 90, "{routes:?}");
         assert!(routes.contains(&("POST".into(), "/v2/organization/sign/message".into())));
     }
 }

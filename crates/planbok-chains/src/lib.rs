@@ -13,6 +13,7 @@ mod btc;
 mod chain;
 mod error;
 mod evm;
+mod evm_call;
 mod evm_json;
 mod keys;
 mod near;
@@ -26,6 +27,7 @@ pub use address::{address, validate_address};
 pub use alloy_primitives::{Address, U256};
 pub use chain::{Chain, Curve, Family};
 pub use error::ChainError;
+pub use evm_call::{CallSpec, EvmCall, MAX_NFT_IDS, TransferToken, transfer_call};
 pub use keys::derive_public_key;
 pub use sign::{
     SignInput, SignedTransaction, finish_message, finish_transaction, message_input,

@@ -1,4 +1,5 @@
-//! `planbok customer wallet-create|sign-message|sign-typed-data|sign-transaction|export`
+//! `planbok customer wallet-create|sign-message|sign-typed-data|sign-transaction|transfer|
+//! contract-execution|replace|export`
 //! (the organization's side: each makes a challenge and prints its Gateway URL), and the
 //! completion of such a challenge as the end user (`planbok customer complete`): the PIN
 //! is checked through Node 2, the operation shown, the organization key verified against
@@ -13,8 +14,8 @@ use base64::Engine as _;
 use planbok_mpc::export::ExportRecipientSecret;
 use planbok_sdk::Client;
 use planbok_sdk::api::customer_ops::{
-    CreateCustomerWallets, CustomerSignMessage, CustomerSignTransaction, CustomerSignTypedData,
-    GatewayOperated,
+    CreateCustomerWallets, CustomerContractExecution, CustomerSignMessage, CustomerSignTransaction,
+    CustomerSignTypedData, CustomerTransfer, GatewayOperated,
 };
 use planbok_sdk::api::customers::{Challenge, CreateChallenge, GatewayChallenge};
 use planbok_sdk::api::model::WalletMetadata;
@@ -94,6 +95,77 @@ pub enum OpCommand {
         /// Shown to the user.
         #[arg(long)]
         memo: Option<String>,
+        /// Where the Gateway sends the user when done.
+        #[arg(long)]
+        redirect_url: Option<String>,
+    },
+    /// A challenge to send a transfer from the customer's wallet (EVM).
+    Transfer {
+        /// The customer.
+        id: String,
+        /// The customer's wallet.
+        #[arg(long)]
+        wallet: String,
+        /// The recipient.
+        #[arg(long)]
+        destination: String,
+        /// A native coin's id or a registered token's (`planbok` tokens list).
+        #[arg(long)]
+        token_id: String,
+        /// An amount (decimal; repeat for ERC-1155 batches).
+        #[arg(long = "amount")]
+        amounts: Vec<String>,
+        /// An NFT token id (repeat).
+        #[arg(long = "nft-token-id")]
+        nft_token_ids: Vec<String>,
+        /// low, medium or high.
+        #[arg(long)]
+        fee_level: Option<String>,
+        /// Shown to the user.
+        #[arg(long)]
+        memo: Option<String>,
+        /// Where the Gateway sends the user when done.
+        #[arg(long)]
+        redirect_url: Option<String>,
+    },
+    /// A challenge to call a contract from the customer's wallet (EVM).
+    ContractExecution {
+        /// The customer.
+        id: String,
+        /// The customer's wallet.
+        #[arg(long)]
+        wallet: String,
+        /// The contract.
+        #[arg(long)]
+        contract: String,
+        /// E.g. `transfer(address,uint256)`.
+        #[arg(long)]
+        function: String,
+        /// The parameters, a JSON array.
+        #[arg(long, default_value = "[]")]
+        params: String,
+        /// Native coin sent with a payable call.
+        #[arg(long)]
+        amount: Option<String>,
+        /// low, medium or high.
+        #[arg(long)]
+        fee_level: Option<String>,
+        /// Shown to the user.
+        #[arg(long)]
+        memo: Option<String>,
+        /// Where the Gateway sends the user when done.
+        #[arg(long)]
+        redirect_url: Option<String>,
+    },
+    /// A challenge to cancel (`--accelerate`: speed up) a customer's pending transaction.
+    Replace {
+        /// The customer.
+        id: String,
+        /// The transaction.
+        transaction: String,
+        /// Raise its fees instead of cancelling it.
+        #[arg(long)]
+        accelerate: bool,
         /// Where the Gateway sends the user when done.
         #[arg(long)]
         redirect_url: Option<String>,
@@ -189,6 +261,71 @@ pub fn run(conn: &Conn, cmd: OpCommand) -> Result<()> {
                 redirect_url,
             },
         )?,
+        OpCommand::Transfer {
+            id,
+            wallet,
+            destination,
+            token_id,
+            amounts,
+            nft_token_ids,
+            fee_level,
+            memo,
+            redirect_url,
+        } => client.customer_transfer(
+            &id,
+            &CustomerTransfer {
+                idempotency_key: key(),
+                wallet_id: wallet,
+                destination_address: destination,
+                token_id,
+                amounts,
+                nft_token_ids: (!nft_token_ids.is_empty()).then_some(nft_token_ids),
+                fee_level,
+                ref_id: None,
+                memo,
+                redirect_url,
+            },
+        )?,
+        OpCommand::ContractExecution {
+            id,
+            wallet,
+            contract,
+            function,
+            params,
+            amount,
+            fee_level,
+            memo,
+            redirect_url,
+        } => client.customer_contract_execution(
+            &id,
+            &CustomerContractExecution {
+                idempotency_key: key(),
+                wallet_id: wallet,
+                contract_address: contract,
+                abi_function_signature: function,
+                abi_parameters: serde_json::from_str(&params)
+                    .context("--params must be a JSON array")?,
+                amount,
+                fee_level,
+                ref_id: None,
+                memo,
+                redirect_url,
+            },
+        )?,
+        OpCommand::Replace {
+            id,
+            transaction,
+            accelerate,
+            redirect_url,
+        } => client.customer_replace_transaction(
+            &id,
+            &transaction,
+            accelerate,
+            &CreateChallenge {
+                idempotency_key: key(),
+                redirect_url,
+            },
+        )?,
         OpCommand::Export { id, redirect_url } => client.customer_export(
             &id,
             &CreateChallenge {
@@ -217,6 +354,13 @@ pub fn complete(
          the customer secret is encrypted only to an organization key it signed",
     )?;
     let key = ops::trusted_key(ch, &OrgKeyTrust::parse_node_key(node)?)?;
+    let mut ch = ch.clone();
+    // A transaction takes its nonce and fees now (held for this challenge), before the
+    // PIN attempt: a fee above what is shown costs no attempt.
+    if let Some(t) = ch.operation.as_mut().and_then(|o| o.transaction.as_mut()) {
+        t.prepared = Some(gw.gateway_prepare_transaction()?);
+    }
+    let ch = &ch;
     eprintln!("The customer authorizes:");
     for line in ops::describe(ch)? {
         eprintln!("  {line}");

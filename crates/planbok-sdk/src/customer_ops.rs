@@ -2,8 +2,8 @@
 //! challenge-creating routes and the Gateway's completion route.
 
 use planbok_api::customer_ops::{
-    CreateCustomerWallets, CustomerSignMessage, CustomerSignTransaction, CustomerSignTypedData,
-    GatewayOperate, GatewayOperated,
+    CreateCustomerWallets, CustomerContractExecution, CustomerSignMessage, CustomerSignTransaction,
+    CustomerSignTypedData, CustomerTransfer, GatewayOperate, GatewayOperated, GatewayPrepared,
 };
 use planbok_api::customers::{Challenge, CreateChallenge};
 
@@ -62,6 +62,52 @@ impl Client {
             &format!("/v2/customers/{customer_id}/export-private-keys"),
             body,
         )
+    }
+
+    /// `POST /v2/customers/{id}/transactions/transfer`.
+    pub fn customer_transfer(
+        &self,
+        customer_id: &str,
+        body: &CustomerTransfer,
+    ) -> Result<Challenge, Error> {
+        self.post(
+            &format!("/v2/customers/{customer_id}/transactions/transfer"),
+            body,
+        )
+    }
+
+    /// `POST /v2/customers/{id}/transactions/contract-execution`.
+    pub fn customer_contract_execution(
+        &self,
+        customer_id: &str,
+        body: &CustomerContractExecution,
+    ) -> Result<Challenge, Error> {
+        self.post(
+            &format!("/v2/customers/{customer_id}/transactions/contract-execution"),
+            body,
+        )
+    }
+
+    /// `POST /v2/customers/{id}/transactions/{txId}/cancel` or `…/accelerate`
+    /// (`accelerate`).
+    pub fn customer_replace_transaction(
+        &self,
+        customer_id: &str,
+        transaction_id: &str,
+        accelerate: bool,
+        body: &CreateChallenge,
+    ) -> Result<Challenge, Error> {
+        let verb = if accelerate { "accelerate" } else { "cancel" };
+        self.post(
+            &format!("/v2/customers/{customer_id}/transactions/{transaction_id}/{verb}"),
+            body,
+        )
+    }
+
+    /// `POST /gateway/api/transaction/prepare` (challenge token): the transaction's nonce
+    /// and fees, held for the challenge.
+    pub fn gateway_prepare_transaction(&self) -> Result<GatewayPrepared, Error> {
+        self.post("/gateway/api/transaction/prepare", &serde_json::json!({}))
     }
 
     /// `POST /gateway/api/operation` (challenge token).

@@ -312,6 +312,30 @@ pub const POLICY: &[Rule] = &[
         Key(Admin),
         Signing,
     ),
+    rule(
+        "POST",
+        "/v2/customers/{id}/transactions/transfer",
+        Key(Member),
+        Signing,
+    ),
+    rule(
+        "POST",
+        "/v2/customers/{id}/transactions/contract-execution",
+        Key(Member),
+        Signing,
+    ),
+    rule(
+        "POST",
+        "/v2/customers/{id}/transactions/{txId}/cancel",
+        Key(Member),
+        Signing,
+    ),
+    rule(
+        "POST",
+        "/v2/customers/{id}/transactions/{txId}/accelerate",
+        Key(Member),
+        Signing,
+    ),
     rule("GET", "/v2/customers/{id}/challenges", Key(Member), Reads),
     rule(
         "GET",
@@ -325,6 +349,12 @@ pub const POLICY: &[Rule] = &[
     rule("POST", "/gateway/api/pin/unlock", Challenge, Signing),
     rule("POST", "/gateway/api/pin/commit", Challenge, Signing),
     rule("POST", "/gateway/api/operation", Challenge, Signing),
+    rule(
+        "POST",
+        "/gateway/api/transaction/prepare",
+        Challenge,
+        Signing,
+    ),
     rule("POST", "/gateway/api/recovery/evaluate", Challenge, Signing),
     rule("POST", "/gateway/api/recovery/unlock", Challenge, Signing),
     rule("POST", "/gateway/api/recovery/enroll", Challenge, Signing),

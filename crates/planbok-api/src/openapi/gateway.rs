@@ -42,6 +42,14 @@ doc_route!(
     pub(super) gateway_operate
 );
 doc_route!(
+    #[utoipa::path(post, path = "/gateway/api/transaction/prepare", tag = "gateway", security(("challengeToken" = [])),
+    responses((status = 200, body = GatewayPrepared, description = "the transaction's nonce (held for the challenge) and fees; the Gateway signs exactly these"),
+        (status = 409, body = ErrorBody, description = "`transaction_not_pending` (a replaced transaction settled meanwhile)"),
+        (status = 422, body = ErrorBody, description = "`transaction_would_fail`: the fee rose above what the customer was shown, or funds are short"),
+        (status = 503, body = ErrorBody, description = "`wallet_busy`, `chain_unavailable`")))]
+    pub(super) gateway_prepare_transaction
+);
+doc_route!(
     #[utoipa::path(post, path = "/gateway/api/recovery/evaluate", tag = "gateway", security(("challengeToken" = [])),
     request_body = GatewayEvaluate,
     responses((status = 200, body = GatewayEvaluated, description = "one recovery attempt (reset-pin), counted by Node 2 before it evaluated"),

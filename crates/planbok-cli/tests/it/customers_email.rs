@@ -170,6 +170,19 @@ async fn a_forgotten_pin_is_reset_with_the_emailed_code(opts: Options) {
         mail[0]
     );
     let code = code_in(&mail[0]);
+    // Text and HTML alternatives, the code in both.
+    for part in [
+        "Content-Type: multipart/alternative",
+        "Content-Type: text/plain",
+        "Content-Type: text/html",
+    ] {
+        assert!(mail[0].contains(part), "{part}: {}", mail[0]);
+    }
+    assert!(
+        mail[0].contains(&format!("<strong>{code}</strong>")),
+        "{}",
+        mail[0]
+    );
 
     // The questions' routes do not take this challenge, nor a questions' answer.
     let (ok, out) = complete(

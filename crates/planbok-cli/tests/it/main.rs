@@ -46,6 +46,7 @@ mod customers_drills;
 mod customers_email;
 mod customers_recovery;
 mod customers_recovery_drills;
+mod customers_tx;
 mod deploy;
 mod dev_replicas;
 mod drills;

@@ -19,6 +19,10 @@ use planbok_envelope::{Context, NodeIdentity};
 use super::{B64, GatewayError, OpenedPin};
 use crate::trust::TrustedOrgKey;
 
+mod tx;
+use tx::describe_transaction;
+pub use tx::{transaction_call, transaction_input};
+
 /// The proto `Protocol` number of a plan's protocol name (the internal contract's stable
 /// numbers: the operation digests carry them).
 pub fn protocol_number(name: &str) -> Option<i32> {
@@ -123,6 +127,14 @@ pub fn operations(
             payload: &input.payload,
         })]);
     }
+    if let Some(t) = &op.transaction {
+        let input = transaction_input(t)?;
+        return Ok(vec![digest(CustomerOp::Sign {
+            key_id: &t.key_id,
+            path: &t.derivation_path,
+            payload: &input.payload,
+        })]);
+    }
     if let Some(e) = &op.export {
         let recipient = recipient.ok_or(GatewayError::Malformed("export without a recipient"))?;
         return Ok(e
@@ -195,6 +207,9 @@ pub fn describe(ch: &GatewayChallenge) -> Result<Vec<String>, GatewayError> {
         if let Some(m) = &s.memo {
             out.push(format!("Memo: {m}"));
         }
+    }
+    if let Some(t) = &op.transaction {
+        out.extend(describe_transaction(t)?);
     }
     if let Some(e) = &op.export {
         out.push(format!(

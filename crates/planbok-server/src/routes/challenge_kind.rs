@@ -23,6 +23,14 @@ pub(crate) enum Kind {
     SignTransaction,
     /// Export every key of the customer.
     Export,
+    /// Sign and broadcast a transfer (`routes/customer_tx.rs`).
+    Transfer,
+    /// Sign and broadcast a contract call.
+    ContractExecution,
+    /// Replace a pending transaction with a 0-value self-transfer.
+    CancelTransaction,
+    /// Replace a pending transaction with higher fees.
+    AccelerateTransaction,
     /// Set or change the security questions (needs the PIN).
     Recovery,
     /// Recover the customer secret with the security questions and set a new PIN (also
@@ -41,6 +49,10 @@ impl Kind {
         Kind::SignTypedData,
         Kind::SignTransaction,
         Kind::Export,
+        Kind::Transfer,
+        Kind::ContractExecution,
+        Kind::CancelTransaction,
+        Kind::AccelerateTransaction,
         Kind::Recovery,
         Kind::ResetPin,
     ];
@@ -54,6 +66,10 @@ impl Kind {
             Kind::SignTypedData => "sign_typed_data",
             Kind::SignTransaction => "sign_transaction",
             Kind::Export => "export_private_keys",
+            Kind::Transfer => "transfer",
+            Kind::ContractExecution => "contract_execution",
+            Kind::CancelTransaction => "cancel_transaction",
+            Kind::AccelerateTransaction => "accelerate_transaction",
             Kind::Recovery => "recovery",
             Kind::ResetPin => "reset_pin",
         }
@@ -67,6 +83,10 @@ impl Kind {
             "sign_typed_data" => Some(Kind::SignTypedData),
             "sign_transaction" => Some(Kind::SignTransaction),
             "export_private_keys" => Some(Kind::Export),
+            "transfer" => Some(Kind::Transfer),
+            "contract_execution" => Some(Kind::ContractExecution),
+            "cancel_transaction" => Some(Kind::CancelTransaction),
+            "accelerate_transaction" => Some(Kind::AccelerateTransaction),
             "recovery" => Some(Kind::Recovery),
             "reset_pin" => Some(Kind::ResetPin),
             _ => None,
@@ -90,6 +110,10 @@ impl Kind {
             Kind::SignTypedData => "customer.sign_typed_data",
             Kind::SignTransaction => "customer.sign_transaction",
             Kind::Export => "customer.export_private_keys",
+            Kind::Transfer => "customer.transfer",
+            Kind::ContractExecution => "customer.contract_execution",
+            Kind::CancelTransaction => "customer.cancel_transaction",
+            Kind::AccelerateTransaction => "customer.accelerate_transaction",
             Kind::Recovery => "customer.recovery",
             Kind::ResetPin => "customer.reset_pin",
         }
@@ -207,6 +231,10 @@ mod tests {
             Kind::SignTypedData,
             Kind::SignTransaction,
             Kind::Export,
+            Kind::Transfer,
+            Kind::ContractExecution,
+            Kind::CancelTransaction,
+            Kind::AccelerateTransaction,
         ] {
             assert!(requires_recovery(kind), "{kind:?}");
         }

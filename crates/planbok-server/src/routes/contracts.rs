@@ -27,7 +27,7 @@ use crate::evm::rpc::CallRequest;
 const MAX_PARAMS: usize = 64;
 
 /// A function and its call data.
-fn encode(signature: &str, params: &[Value]) -> ApiResult<(AbiFunction, Vec<u8>)> {
+pub(super) fn encode(signature: &str, params: &[Value]) -> ApiResult<(AbiFunction, Vec<u8>)> {
     if params.len() > MAX_PARAMS {
         return Err(ApiError::new(
             ErrorCode::InvalidAbi,
@@ -41,13 +41,13 @@ fn encode(signature: &str, params: &[Value]) -> ApiResult<(AbiFunction, Vec<u8>)
     Ok((f, data))
 }
 
-fn contract_address(s: &str) -> ApiResult<Address> {
+pub(super) fn contract_address(s: &str) -> ApiResult<Address> {
     planbok_chains::parse_evm_address(s)
         .map_err(|e| ApiError::invalid(format!("contractAddress: {e}")))
 }
 
 /// The native value of a payable call: a decimal amount of the chain's coin, default 0.
-fn native_value(amount: Option<&str>) -> ApiResult<U256> {
+pub(super) fn native_value(amount: Option<&str>) -> ApiResult<U256> {
     match amount {
         None => Ok(U256::ZERO),
         Some(a) => planbok_chains::parse_amount(a, NATIVE_DECIMALS)

@@ -63,7 +63,7 @@ fn label(field: &str, v: Option<&String>) -> ApiResult<Option<String>> {
 }
 
 /// The checks every operation challenge makes of its customer.
-async fn operation_customer(
+pub(super) async fn operation_customer(
     app: &App,
     caller: &Caller,
     id: &str,
@@ -79,7 +79,7 @@ async fn operation_customer(
     clippy::too_many_arguments,
     reason = "the parts of one challenge's creation"
 )]
-async fn open(
+pub(super) async fn open(
     app: &App,
     caller: &Caller,
     ctx: &Ctx,
@@ -196,7 +196,7 @@ pub(crate) async fn wallet_create(
 }
 
 /// The customer's wallet `wallet_id` (404 for anyone else's).
-async fn customer_wallet(
+pub(super) async fn customer_wallet(
     app: &App,
     caller: &Caller,
     customer_id: &str,

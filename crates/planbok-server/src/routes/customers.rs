@@ -330,6 +330,7 @@ pub(crate) async fn open_challenge(
             expires_at_ms: now + CHALLENGE_TTL_MS,
             completed_at_ms: None,
             params: n.params,
+            prepared: None,
         };
         let base = gateway_base(&app, headers);
         let gateway = format!("{base}/gateway/?challenge={id}");

@@ -20,12 +20,14 @@ use base64::Engine as _;
 use planbok_api::ErrorCode;
 use planbok_api::customer_ops::{
     GatewayCreate, GatewayDkg, GatewayExport, GatewayExportedKey, GatewayOperate, GatewayOperated,
-    GatewayOperation, GatewayOrgKey, GatewaySign,
+    GatewayOperation, GatewayOrgKey, GatewaySign, GatewayTransaction,
 };
 use planbok_api::model::TransactionSignature;
 use planbok_chains::{Chain, Curve, SignInput};
 use planbok_proto::pb::{CustomerPinStep, KeygenResponse, Protocol};
-use planbok_store::server::{ChallengeRecord, Commit, WalletRecord, WalletSetRecord};
+use planbok_store::server::{
+    ChallengeRecord, ChallengeTx, Commit, TxRecord, WalletRecord, WalletSetRecord,
+};
 use serde::{Deserialize, Serialize};
 
 use super::customers::{Kind, challenge_view};
@@ -51,6 +53,8 @@ pub(crate) enum Plan {
     Sign(GatewaySign),
     /// An export.
     Export(GatewayExport),
+    /// A transaction to sign and broadcast (`routes/customer_tx.rs`).
+    Transaction(Box<GatewayTransaction>),
 }
 
 impl Plan {
@@ -60,6 +64,7 @@ impl Plan {
             Plan::Create(c) => c.dkgs.len(),
             Plan::Sign(_) => 1,
             Plan::Export(e) => e.keys.len(),
+            Plan::Transaction(_) => 1,
         }
     }
 }
@@ -96,7 +101,7 @@ fn protocol(name: &str) -> ApiResult<Protocol> {
     }
 }
 
-fn plan_of(ch: &ChallengeRecord) -> ApiResult<Plan> {
+pub(super) fn plan_of(ch: &ChallengeRecord) -> ApiResult<Plan> {
     let params = ch
         .params
         .as_deref()
@@ -120,17 +125,22 @@ pub(crate) async fn operation_view(
         node_key_id: k.node_key_id.clone(),
         created_at: k.created_at_ms,
     };
-    let (mut create, mut sign, mut export) = (None, None, None);
+    let (mut create, mut sign, mut export, mut transaction) = (None, None, None, None);
     match plan {
         Plan::Create(c) => create = Some(c),
         Plan::Sign(s) => sign = Some(s),
         Plan::Export(e) => export = Some(e),
+        Plan::Transaction(mut t) => {
+            t.prepared = super::gateway_tx::prepared_view(ch)?;
+            transaction = Some(*t);
+        }
     }
     Ok(Some(GatewayOperation {
         org_key,
         create,
         sign,
         export,
+        transaction,
     }))
 }
 
@@ -141,6 +151,9 @@ struct Outcome {
     wallets: Vec<WalletRecord>,
     events: Vec<planbok_store::server::EventDraft>,
     exported: Option<Vec<GatewayExportedKey>>,
+    /// A transaction signed, and the nonce lease it was prepared under (`None`: a
+    /// replacement).
+    signed: Option<(TxRecord, Option<String>)>,
 }
 
 /// `POST /gateway/api/operation`.
@@ -198,6 +211,7 @@ pub(crate) async fn operate(
         Plan::Create(_) => "customer.wallets_created",
         Plan::Sign(_) => "customer.signed",
         Plan::Export(_) => "customer.keys_exported",
+        Plan::Transaction(_) => "customer.transaction_signed",
     };
     app.store
         .append_audit(draft(
@@ -229,6 +243,16 @@ pub(crate) async fn operate(
             )
             .await
         }
+        Plan::Transaction(t) => super::gateway_tx::sign(&app, &ch, t, secret)
+            .await
+            .map(|s| Outcome {
+                action: "customer.transaction_signed",
+                result: s.result,
+                wallets: Vec::new(),
+                events: s.events,
+                exported: None,
+                signed: Some((s.record, s.lease_token)),
+            }),
     };
     let out = match run {
         Ok(out) => out,
@@ -257,10 +281,17 @@ pub(crate) async fn operate(
         serde_json::json!({ "challengeId": ch.id }),
     ))
     .with_events(out.events);
+    let signed = out.signed.as_ref().map(|(record, lease)| ChallengeTx {
+        record,
+        lease_token: lease.as_deref(),
+    });
     if !app
         .store
-        .complete_op_challenge(&ch, &result, &out.wallets, now, &commit)
-        .await?
+        .complete_op_challenge(&ch, &result, &out.wallets, signed, now, &commit)
+        .await
+        .map_err(|e| {
+            super::gateway_tx::commit_error(e, signed.is_some_and(|s| s.lease_token.is_none()))
+        })?
     {
         return Err(ApiError::new(
             ErrorCode::ChallengeNotPending,
@@ -268,6 +299,9 @@ pub(crate) async fn operate(
         ));
     }
     app.webhooks.wake();
+    if signed.is_some() {
+        app.tracker_wake.notify_one();
+    }
     let done = ChallengeRecord {
         status: "complete".into(),
         result: Some(result),
@@ -411,6 +445,7 @@ async fn create(
         wallets: records,
         events,
         exported: None,
+        signed: None,
     })
 }
 
@@ -483,6 +518,7 @@ async fn sign(
         wallets: Vec::new(),
         events: Vec::new(),
         exported: None,
+        signed: None,
     })
 }
 
@@ -525,5 +561,6 @@ async fn export(
         wallets: Vec::new(),
         events: Vec::new(),
         exported: Some(exported),
+        signed: None,
     })
 }

@@ -5,12 +5,14 @@ mod audit_logs;
 pub(crate) mod challenge_kind;
 mod contracts;
 pub(crate) mod convert;
+pub(crate) mod customer_tx;
 pub(crate) mod customer_wallets;
 pub(crate) mod customers;
 pub(crate) mod gateway;
 mod gateway_email;
 pub(crate) mod gateway_ops;
 pub(crate) mod gateway_recovery;
+mod gateway_tx;
 mod members;
 mod ops;
 mod orgs;
@@ -170,6 +172,22 @@ pub(crate) fn routes() -> Router<App> {
             post(customer_wallets::export),
         )
         .route(
+            "/v2/customers/{id}/transactions/transfer",
+            post(customer_tx::transfer),
+        )
+        .route(
+            "/v2/customers/{id}/transactions/contract-execution",
+            post(customer_tx::contract_execution),
+        )
+        .route(
+            "/v2/customers/{id}/transactions/{txId}/cancel",
+            post(customer_tx::cancel),
+        )
+        .route(
+            "/v2/customers/{id}/transactions/{txId}/accelerate",
+            post(customer_tx::accelerate),
+        )
+        .route(
             "/v2/customers/{id}/challenges",
             get(customers::list_challenges),
         )
@@ -185,6 +203,10 @@ pub(crate) fn routes() -> Router<App> {
         .route("/gateway/api/email/evaluate", post(gateway_email::evaluate))
         .route("/gateway/api/email/unlock", post(gateway_email::unlock))
         .route("/gateway/api/operation", post(gateway_ops::operate))
+        .route(
+            "/gateway/api/transaction/prepare",
+            post(gateway_tx::prepare),
+        )
         .route(
             "/gateway/api/recovery/evaluate",
             post(gateway_recovery::evaluate),

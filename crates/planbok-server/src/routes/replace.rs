@@ -17,7 +17,9 @@ use serde_json::json;
 
 use super::json_response;
 use super::orgs::finish;
-use super::tx_submit::{Described, check_funds, created_commit, new_record, sender, sign_eip1559};
+use super::tx_submit::{
+    Described, Sender, check_funds, created_commit, new_record, sender, sign_eip1559,
+};
 use crate::audit::Op;
 use crate::auth::Caller;
 use crate::body::Body;
@@ -47,9 +49,48 @@ pub(crate) fn replacement_fees(old: fees::Fees, current: fees::Fees) -> fees::Fe
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(super) enum Kind {
     Cancel,
     Accelerate,
+}
+
+impl Kind {
+    /// What the replacement of `head` from `s` records: an accelerate, the same as
+    /// `head`; a cancel, a 0-value self-transfer of the native coin.
+    pub(super) fn described(self, head: &TxRecord, s: &Sender) -> Described {
+        match self {
+            Kind::Accelerate => Described {
+                operation: static_operation(&head.operation),
+                destination_address: head.destination_address.clone(),
+                token_id: head.token_id.clone(),
+                amounts: head.amounts.clone(),
+                ref_id: head.ref_id.clone(),
+                abi_function_signature: head.abi_function_signature.clone(),
+                abi_parameters: head.abi_parameters.clone(),
+                nft_token_ids: head.nft_token_ids.clone(),
+                replaces: Some(head.id.clone()),
+            },
+            Kind::Cancel => Described {
+                operation: "CANCEL",
+                destination_address: s.wallet.address.clone(),
+                token_id: planbok_chains::native_token_id(s.chain),
+                amounts: vec!["0".into()],
+                ref_id: head.ref_id.clone(),
+                abi_function_signature: None,
+                abi_parameters: None,
+                nft_token_ids: None,
+                replaces: Some(head.id.clone()),
+            },
+        }
+    }
+
+    /// The events beyond `transaction.created` and `transaction.signed`.
+    pub(super) fn extra_events(self) -> Vec<&'static str> {
+        match self {
+            Kind::Accelerate => vec!["transaction.accelerated"],
+            Kind::Cancel => Vec::new(),
+        }
+    }
 }
 
 /// `POST /v2/organization/transactions/{id}/cancel`.
@@ -76,7 +117,7 @@ pub(crate) async fn accelerate(
 
 /// The pending head of `id`'s replacements: `id` itself, or the last transaction that
 /// replaced it. 409 `transaction_not_pending` once the nonce is settled.
-async fn pending_head(app: &App, org_id: &str, id: &str) -> ApiResult<TxRecord> {
+pub(super) async fn pending_head(app: &App, org_id: &str, id: &str) -> ApiResult<TxRecord> {
     let mut t = app
         .store
         .transaction(org_id, id)
@@ -100,6 +141,75 @@ async fn pending_head(app: &App, org_id: &str, id: &str) -> ApiResult<TxRecord> 
         return Err(not_pending(&t));
     }
     Ok(t)
+}
+
+/// A replacement of `head`, ready to sign.
+pub(super) struct Replacement {
+    /// The call (the same as `head`'s, or a 0-value self-transfer), `head`'s nonce, and
+    /// fees at least 12.5 % over `head`'s and at least the chain's current level.
+    pub(super) fields: Eip1559Fields,
+}
+
+impl Replacement {
+    pub(super) fn fees(&self) -> fees::Fees {
+        fees::Fees {
+            max_fee_per_gas: self.fields.max_fee_per_gas,
+            max_priority_fee_per_gas: self.fields.max_priority_fee_per_gas,
+        }
+    }
+}
+
+/// The replacement of `head` (sent from `s`) by `kind`.
+pub(super) async fn replacement(kind: Kind, head: &TxRecord, s: &Sender) -> ApiResult<Replacement> {
+    let old = planbok_chains::signed_call(
+        &hex::decode(head.raw_tx.trim_start_matches("0x")).unwrap_or_default(),
+    )
+    .ok_or_else(|| ApiError::internal("a stored transaction does not decode"))?;
+    let (to, value, data, gas_limit) = match kind {
+        Kind::Accelerate => (old.to, old.value, old.data, old.gas_limit),
+        Kind::Cancel => {
+            let call = CallRequest {
+                from: Some(s.from),
+                to: s.from,
+                value: U256::ZERO,
+                data: Vec::new(),
+                gas: None,
+            };
+            let gas = s
+                .rpc
+                .rpc
+                .estimate_gas(&call)
+                .await
+                .map_err(|e| unavailable(s.chain, e))?;
+            (s.from, U256::ZERO, Vec::new(), gas)
+        }
+    };
+    let level = fees::level_index(&head.fee_level).unwrap_or(1);
+    let current = fees::levels(&s.rpc.rpc)
+        .await
+        .map_err(|e| unavailable(s.chain, e))?[level];
+    let parse = |v: &str| {
+        v.parse::<u128>()
+            .map_err(|_| ApiError::internal("a stored fee is not a number"))
+    };
+    let f = replacement_fees(
+        fees::Fees {
+            max_fee_per_gas: parse(&head.max_fee_per_gas)?,
+            max_priority_fee_per_gas: parse(&head.max_priority_fee_per_gas)?,
+        },
+        current,
+    );
+    Ok(Replacement {
+        fields: Eip1559Fields {
+            nonce: u64::try_from(head.nonce).map_err(|_| ApiError::internal("nonce below 0"))?,
+            to,
+            value,
+            data,
+            gas_limit,
+            max_fee_per_gas: f.max_fee_per_gas,
+            max_priority_fee_per_gas: f.max_priority_fee_per_gas,
+        },
+    })
 }
 
 fn not_pending(t: &TxRecord) -> ApiError {
@@ -144,45 +254,8 @@ async fn replace(
     let checked = async {
         let head = pending_head(app, &caller.org_id, id).await?;
         let s = sender(app, &caller.org_id, &head.wallet_id).await?;
-        let old = planbok_chains::signed_call(
-            &hex::decode(head.raw_tx.trim_start_matches("0x")).unwrap_or_default(),
-        )
-        .ok_or_else(|| ApiError::internal("a stored transaction does not decode"))?;
-        let (to, value, data, gas_limit) = match kind {
-            Kind::Accelerate => (old.to, old.value, old.data, old.gas_limit),
-            Kind::Cancel => {
-                let call = CallRequest {
-                    from: Some(s.from),
-                    to: s.from,
-                    value: U256::ZERO,
-                    data: Vec::new(),
-                    gas: None,
-                };
-                let gas = s
-                    .rpc
-                    .rpc
-                    .estimate_gas(&call)
-                    .await
-                    .map_err(|e| unavailable(s.chain, e))?;
-                (s.from, U256::ZERO, Vec::new(), gas)
-            }
-        };
-        let level = fees::level_index(&head.fee_level).unwrap_or(1);
-        let current = fees::levels(&s.rpc.rpc)
-            .await
-            .map_err(|e| unavailable(s.chain, e))?[level];
-        let parse = |v: &str| {
-            v.parse::<u128>()
-                .map_err(|_| ApiError::internal("a stored fee is not a number"))
-        };
-        let f = replacement_fees(
-            fees::Fees {
-                max_fee_per_gas: parse(&head.max_fee_per_gas)?,
-                max_priority_fee_per_gas: parse(&head.max_priority_fee_per_gas)?,
-            },
-            current,
-        );
-        check_funds(&s, value, gas_limit, &f).await?;
+        let r = replacement(kind, &head, &s).await?;
+        check_funds(&s, r.fields.value, r.fields.gas_limit, &r.fees()).await?;
         app.require_secret_mode(&caller.org_id, secret).await?;
         let protocol = app
             .wallet_protocol(
@@ -191,15 +264,7 @@ async fn replace(
                 &s.wallet.wallet_set_id,
             )
             .await?;
-        let fields = Eip1559Fields {
-            nonce: u64::try_from(head.nonce).map_err(|_| ApiError::internal("nonce below 0"))?,
-            to,
-            value,
-            data,
-            gas_limit,
-            max_fee_per_gas: f.max_fee_per_gas,
-            max_priority_fee_per_gas: f.max_priority_fee_per_gas,
-        };
+        let fields = r.fields;
         ApiResult::Ok((head, s, protocol, fields))
     }
     .await;
@@ -213,36 +278,9 @@ async fn replace(
     };
     let result = async {
         let signed = sign_eip1559(app, caller, ctx, &s, protocol, &fields, secret).await?;
-        let d = match kind {
-            Kind::Accelerate => Described {
-                operation: static_operation(&head.operation),
-                destination_address: head.destination_address.clone(),
-                token_id: head.token_id.clone(),
-                amounts: head.amounts.clone(),
-                ref_id: head.ref_id.clone(),
-                abi_function_signature: head.abi_function_signature.clone(),
-                abi_parameters: head.abi_parameters.clone(),
-                nft_token_ids: head.nft_token_ids.clone(),
-                replaces: Some(head.id.clone()),
-            },
-            Kind::Cancel => Described {
-                operation: "CANCEL",
-                destination_address: s.wallet.address.clone(),
-                token_id: planbok_chains::native_token_id(s.chain),
-                amounts: vec!["0".into()],
-                ref_id: head.ref_id.clone(),
-                abi_function_signature: None,
-                abi_parameters: None,
-                nft_token_ids: None,
-                replaces: Some(head.id.clone()),
-            },
-        };
+        let d = kind.described(&head, &s);
         let record = new_record(&caller.org_id, &s, d, &fields, &head.fee_level, &signed)?;
-        let extra = match kind {
-            Kind::Accelerate => vec!["transaction.accelerated"],
-            Kind::Cancel => Vec::new(),
-        };
-        let (commit, text) = created_commit(&op, &idem, &record, &signed, extra)?;
+        let (commit, text) = created_commit(&op, &idem, &record, &signed, kind.extra_events())?;
         app.store
             .insert_replacement(&record, &commit)
             .await
@@ -259,7 +297,7 @@ async fn replace(
 }
 
 /// The stored operation as the static name the record takes.
-fn static_operation(op: &str) -> &'static str {
+pub(super) fn static_operation(op: &str) -> &'static str {
     match op {
         "CONTRACT_EXECUTION" => "CONTRACT_EXECUTION",
         "CANCEL" => "CANCEL",

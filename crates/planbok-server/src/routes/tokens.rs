@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use planbok_api::model::{Balance, Balances, CreateToken, Token, TokenChain, TokenMetadata};
 use planbok_api::{ErrorCode, ListQuery};
-use planbok_chains::{Address, Chain, Family, U256};
+use planbok_chains::{Address, Chain, Family, TransferToken, U256};
 use planbok_store::server::{Commit, TokenRecord, WalletQuery, WalletRecord};
 
 use super::convert::rfc3339;
@@ -49,6 +49,35 @@ impl ResolvedToken {
             ResolvedToken::Native(_) => NATIVE_DECIMALS,
             ResolvedToken::Registered(t) => t.decimals,
         }
+    }
+
+    /// `native`, `erc20`, `erc721` or `erc1155`.
+    pub(crate) fn standard(&self) -> &str {
+        match self {
+            ResolvedToken::Native(_) => "native",
+            ResolvedToken::Registered(t) => &t.standard,
+        }
+    }
+
+    /// The contract (`None` for a native coin).
+    pub(crate) fn address(&self) -> Option<&str> {
+        match self {
+            ResolvedToken::Native(_) => None,
+            ResolvedToken::Registered(t) => Some(&t.address),
+        }
+    }
+
+    pub(crate) fn symbol(&self) -> &str {
+        match self {
+            ResolvedToken::Native(c) => c.native_symbol(),
+            ResolvedToken::Registered(t) => &t.symbol,
+        }
+    }
+
+    /// What a transfer of it calls (`planbok_chains::transfer_call`).
+    pub(crate) fn transfer_token(&self) -> ApiResult<TransferToken> {
+        TransferToken::from_standard(self.standard(), self.address(), self.decimals())
+            .map_err(ApiError::internal)
     }
 }
 

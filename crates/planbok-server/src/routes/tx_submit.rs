@@ -62,19 +62,24 @@ pub(super) async fn sender(app: &App, org_id: &str, wallet_id: &str) -> ApiResul
         .wallet(org_id, wallet_id)
         .await?
         .ok_or_else(|| ApiError::not_found("wallet"))?;
-    let chain = Chain::parse(&wallet.blockchain)?;
-    let rpc = app.chains.get(chain)?;
-    let from = planbok_chains::parse_evm_address(&wallet.address)
-        .map_err(|e| ApiError::internal(format!("stored wallet address: {e}")))?;
-    Ok(Sender {
-        wallet,
-        from,
-        chain,
-        rpc,
-    })
+    Sender::of(app, wallet)
 }
 
 impl Sender {
+    /// `wallet`, with its chain's RPC.
+    pub(super) fn of(app: &App, wallet: WalletRecord) -> ApiResult<Sender> {
+        let chain = Chain::parse(&wallet.blockchain)?;
+        let rpc = app.chains.get(chain)?;
+        let from = planbok_chains::parse_evm_address(&wallet.address)
+            .map_err(|e| ApiError::internal(format!("stored wallet address: {e}")))?;
+        Ok(Sender {
+            wallet,
+            from,
+            chain,
+            rpc,
+        })
+    }
+
     /// Plans the call (`to`, `value`, `data`): `eth_estimateGas` from the wallet plus the
     /// margin (a refusal is 422 `transaction_would_fail` with the node's reason), and the
     /// fee levels.
@@ -304,9 +309,9 @@ pub(super) async fn submit(
 
 /// A signed transaction, verified against the wallet's key.
 pub(super) struct Signed {
-    raw_tx: String,
-    tx_hash: String,
-    digest_hex: String,
+    pub(super) raw_tx: String,
+    pub(super) tx_hash: String,
+    pub(super) digest_hex: String,
 }
 
 /// Signs `fields` on `s`'s chain through the signing routes' own path (the grant, the
@@ -413,16 +418,12 @@ pub(super) fn created_commit(
     signed: &Signed,
     extra: Vec<&'static str>,
 ) -> ApiResult<(Commit, String)> {
-    let data = transaction(record);
-    let text = envelope_json(StatusCode::CREATED, "Transaction created", &data)?;
-    let event_data = serde_json::to_value(&data).map_err(ApiError::internal)?;
-    let now = record.created_at_ms;
-    let org = &record.org_id;
-    let events = ["transaction.created", "transaction.signed"]
-        .into_iter()
-        .chain(extra)
-        .map(|e| crate::webhooks::event(org, e, event_data.clone(), now))
-        .collect();
+    let text = envelope_json(
+        StatusCode::CREATED,
+        "Transaction created",
+        transaction(record),
+    )?;
+    let events = created_events(record, extra)?;
     let commit = Commit {
         audit: vec![op.draft(
             "success",
@@ -438,12 +439,29 @@ pub(super) fn created_commit(
     Ok((commit, text))
 }
 
+/// The events of a new signed transaction: `transaction.created`, `transaction.signed`,
+/// then `extra`.
+pub(super) fn created_events(
+    record: &TxRecord,
+    extra: Vec<&'static str>,
+) -> ApiResult<Vec<planbok_store::server::EventDraft>> {
+    let event_data = serde_json::to_value(transaction(record)).map_err(ApiError::internal)?;
+    let now = record.created_at_ms;
+    Ok(["transaction.created", "transaction.signed"]
+        .into_iter()
+        .chain(extra)
+        .map(|e| crate::webhooks::event(&record.org_id, e, event_data.clone(), now))
+        .collect())
+}
+
 /// A held nonce lease of (chain, address): the next unused nonce as the database has it.
-struct NonceLease {
+pub(super) struct NonceLease {
     chain: &'static str,
     address: String,
-    token: String,
-    next: i64,
+    pub(super) token: String,
+    pub(super) next: i64,
+    /// Until when it is held (unix ms).
+    pub(super) until_ms: i64,
 }
 
 impl NonceLease {
@@ -452,9 +470,13 @@ impl NonceLease {
     /// outlives a signing call (the longest node-pair timeout and a margin), so only a
     /// dead holder's lapses.
     async fn take(app: &App, s: &Sender) -> ApiResult<NonceLease> {
+        Self::take_for(app, s, (app.nodes.timeout_ms() + 30_000) as i64).await
+    }
+
+    /// As [`NonceLease::take`], held `hold_ms`.
+    pub(super) async fn take_for(app: &App, s: &Sender, hold_ms: i64) -> ApiResult<NonceLease> {
         let token = uuid::Uuid::new_v4().simple().to_string();
         let address = s.wallet.address.clone();
-        let hold_ms = (app.nodes.timeout_ms() + 30_000) as i64;
         let deadline = now_ms() + app.config.transactions.nonce_wait_ms as i64;
         loop {
             let now = now_ms();
@@ -468,6 +490,7 @@ impl NonceLease {
                     address,
                     token,
                     next,
+                    until_ms: now + hold_ms,
                 });
             }
             if now > deadline {
@@ -481,7 +504,7 @@ impl NonceLease {
     }
 
     /// Gives the lease back unused (the transaction failed before its commit).
-    async fn release(&self, app: &App) {
+    pub(super) async fn release(&self, app: &App) {
         if let Err(e) = app
             .store
             .release_nonce(self.chain, &self.address, &self.token)

@@ -3,10 +3,22 @@
 
 use sqlx::Row as _;
 
+use super::transactions::{insert_leased, insert_replacing};
 use super::wallets::{SET_COLUMNS, insert_wallets, set_from_row};
-use super::{ServerStore, WalletRecord, WalletSetRecord};
+use super::{ServerStore, TxRecord, WalletRecord, WalletSetRecord};
 use crate::StoreError;
 use crate::server::{ChallengeRecord, Commit};
+
+/// The transaction a customer's transaction challenge signed, stored with its completion.
+#[derive(Debug, Clone, Copy)]
+pub struct ChallengeTx<'a> {
+    /// The signed transaction.
+    pub record: &'a TxRecord,
+    /// A new transaction: the nonce lease it was prepared under (its nonce is used now).
+    /// `None`: a replacement of `record.replaces` (cancel, accelerate), stored only while
+    /// that one is still pending and not replaced.
+    pub lease_token: Option<&'a str>,
+}
 
 impl ServerStore {
     /// The customer's wallet set, if the customer has one.
@@ -63,13 +75,16 @@ impl ServerStore {
     }
 
     /// Completes a pending operation challenge with `result` (JSON), storing `wallets`
-    /// (possibly none) and applying `commit` (audit, events) in the same transaction.
-    /// `false` (nothing written) if the challenge is no longer pending.
+    /// (possibly none) or the transaction it signed, and applying `commit` (audit, events)
+    /// in the same transaction. `false` (nothing written) if the challenge is no longer
+    /// pending; a transaction whose lease lapsed or whose original is settled is a
+    /// `Conflict` (nothing written either).
     pub async fn complete_op_challenge(
         &self,
         ch: &ChallengeRecord,
         result: &str,
         wallets: &[WalletRecord],
+        signed: Option<ChallengeTx<'_>>,
         now_ms: i64,
         commit: &Commit,
     ) -> Result<bool, StoreError> {
@@ -91,8 +106,44 @@ impl ServerStore {
         if !wallets.is_empty() {
             insert_wallets(&mut tx, wallets).await?;
         }
+        match signed {
+            Some(ChallengeTx {
+                record,
+                lease_token: Some(token),
+            }) => insert_leased(&mut tx, record, token).await?,
+            Some(ChallengeTx {
+                record,
+                lease_token: None,
+            }) => {
+                let original = record.replaces.as_deref().ok_or_else(|| {
+                    StoreError::InvalidInput("a replacement names its original".into())
+                })?;
+                insert_replacing(&mut tx, record, original).await?;
+            }
+            None => {}
+        }
         self.finish(tx, commit).await?;
         Ok(true)
+    }
+
+    /// Records a pending transaction challenge's prepared nonce and fees (`prepared`,
+    /// the server's JSON); `false` if it is no longer pending.
+    pub async fn set_challenge_prepared(
+        &self,
+        ch: &ChallengeRecord,
+        prepared: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let n = sqlx::query(
+            "UPDATE customer_challenges SET prepared = $1 \
+             WHERE id = $2 AND org_id = $3 AND status = 'pending'",
+        )
+        .bind(prepared)
+        .bind(ch.id.as_str())
+        .bind(ch.org_id.as_str())
+        .execute(&self.db.pool)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
     }
 
     /// The customer a wallet set belongs to (`None`: the organization's own).

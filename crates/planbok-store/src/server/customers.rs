@@ -90,6 +90,9 @@ pub struct ChallengeRecord {
     /// What an operation challenge authorizes (JSON, fixed at creation); `None` for PIN
     /// challenges.
     pub params: Option<String>,
+    /// A transaction challenge's nonce and fees once prepared (JSON, the server's own
+    /// format: it holds the nonce lease's token).
+    pub prepared: Option<String>,
 }
 
 const CUSTOMER_COLUMNS: &str = "id, org_id, name, ref_id, email, pin_status, pin_salt, \
@@ -97,7 +100,7 @@ const CUSTOMER_COLUMNS: &str = "id, org_id, name, ref_id, email, pin_status, pin
      created_at_ms, updated_at_ms";
 
 const CHALLENGE_COLUMNS: &str = "id, org_id, customer_id, kind, status, token_hash, return_url, \
-     result, error_code, created_at_ms, expires_at_ms, completed_at_ms, params";
+     result, error_code, created_at_ms, expires_at_ms, completed_at_ms, params, prepared";
 
 fn customer_from_row(r: &AnyRow) -> Result<CustomerRecord, StoreError> {
     let salt: Option<Vec<u8>> = r.try_get("pin_salt")?;
@@ -151,6 +154,7 @@ fn challenge_from_row(r: &AnyRow) -> Result<ChallengeRecord, StoreError> {
         expires_at_ms: r.try_get("expires_at_ms")?,
         completed_at_ms: r.try_get("completed_at_ms")?,
         params: r.try_get("params")?,
+        prepared: r.try_get("prepared")?,
     })
 }
 

@@ -41,6 +41,7 @@ pub use audit_format::{
 };
 pub use audit_verify::{ChainFault, ChainReport, ChainVerifier, FaultKind, verify_chain};
 pub use commit::{Commit, IdemDone};
+pub use customer_wallets::ChallengeTx;
 pub use customers::{ChallengeRecord, CustomerRecord, PinEnrollment, RecoveryEnrollment};
 pub use idempotency::{IdemBegin, IdemClaim};
 pub use mail_outbox::{ClaimedMail, MailOutcome};
@@ -82,6 +83,12 @@ static SERVER_SCHEMA: Schema = Schema {
             "0010_transactions_2.sql"
         ),
         step!("server", 11, "email recovery", "0011_email_recovery.sql"),
+        step!(
+            "server",
+            12,
+            "customer transactions",
+            "0012_customer_transactions.sql"
+        ),
     ],
 };
 

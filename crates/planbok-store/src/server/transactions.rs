@@ -9,7 +9,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row as _};
 
-use super::{Commit, Paging, ServerStore, decode_all, missing_parent};
+use super::{Commit, Paging, ServerStore, Tx, decode_all, missing_parent};
 use crate::StoreError;
 use crate::db::Backend;
 
@@ -169,6 +169,61 @@ fn from_row(row: &AnyRow) -> Result<TxRecord, StoreError> {
     })
 }
 
+/// A new transaction, stored, and its nonce used under the lease `token` (a lapsed and
+/// retaken lease is a `Conflict`).
+pub(super) async fn insert_leased(
+    tx: &mut Tx,
+    t: &TxRecord,
+    token: &str,
+) -> Result<(), StoreError> {
+    let moved = sqlx::query(
+        "UPDATE tx_nonces SET next_nonce = $3, lease_token = NULL, lease_until_ms = NULL \
+         WHERE blockchain = $1 AND address = $2 AND lease_token = $4 AND next_nonce <= $5",
+    )
+    .bind(t.blockchain.as_str())
+    .bind(t.source_address.as_str())
+    .bind(t.nonce + 1)
+    .bind(token)
+    .bind(t.nonce)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if moved != 1 {
+        return Err(StoreError::Conflict(
+            "the nonce lease lapsed before the transaction was stored".into(),
+        ));
+    }
+    insert_row(tx, t).await
+}
+
+/// A replacement of `original`, stored, only while `original` is pending and not replaced
+/// yet (else a `Conflict`).
+pub(super) async fn insert_replacing(
+    tx: &mut Tx,
+    t: &TxRecord,
+    original: &str,
+) -> Result<(), StoreError> {
+    let n = sqlx::query(
+        "UPDATE transactions SET replaced_by = $2, updated_at_ms = $3 \
+         WHERE id = $1 AND org_id = $4 AND replaced_by IS NULL \
+         AND status IN ('signed', 'broadcast') AND nonce = $5",
+    )
+    .bind(original)
+    .bind(t.id.as_str())
+    .bind(t.created_at_ms)
+    .bind(t.org_id.as_str())
+    .bind(t.nonce)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if n != 1 {
+        return Err(StoreError::Conflict(format!(
+            "transaction {original} is no longer pending, or was replaced meanwhile"
+        )));
+    }
+    insert_row(tx, t).await
+}
+
 impl ServerStore {
     /// Takes the nonce lease of (`blockchain`, `address`) for `token` until
     /// `lease_until_ms`: the next unused nonce, or `None` while another holder's lease is
@@ -245,24 +300,7 @@ impl ServerStore {
         c: &Commit,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
-        let moved = sqlx::query(
-            "UPDATE tx_nonces SET next_nonce = $3, lease_token = NULL, lease_until_ms = NULL \
-             WHERE blockchain = $1 AND address = $2 AND lease_token = $4 AND next_nonce <= $5",
-        )
-        .bind(t.blockchain.as_str())
-        .bind(t.source_address.as_str())
-        .bind(t.nonce + 1)
-        .bind(token)
-        .bind(t.nonce)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if moved != 1 {
-            return Err(StoreError::Conflict(
-                "the nonce lease lapsed before the transaction was stored".into(),
-            ));
-        }
-        insert_row(&mut tx, t).await?;
+        insert_leased(&mut tx, t, token).await?;
         self.finish(tx, c).await
     }
 
@@ -276,25 +314,7 @@ impl ServerStore {
             .as_deref()
             .ok_or_else(|| StoreError::InvalidInput("a replacement names its original".into()))?;
         let mut tx = self.begin().await?;
-        let n = sqlx::query(
-            "UPDATE transactions SET replaced_by = $2, updated_at_ms = $3 \
-             WHERE id = $1 AND org_id = $4 AND replaced_by IS NULL \
-             AND status IN ('signed', 'broadcast') AND nonce = $5",
-        )
-        .bind(original)
-        .bind(t.id.as_str())
-        .bind(t.created_at_ms)
-        .bind(t.org_id.as_str())
-        .bind(t.nonce)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if n != 1 {
-            return Err(StoreError::Conflict(format!(
-                "transaction {original} is no longer pending, or was replaced meanwhile"
-            )));
-        }
-        insert_row(&mut tx, t).await?;
+        insert_replacing(&mut tx, t, original).await?;
         self.finish(tx, c).await
     }
 
@@ -490,7 +510,7 @@ impl ServerStore {
 }
 
 /// Inserts `t` in `tx`.
-async fn insert_row(tx: &mut super::Tx, t: &TxRecord) -> Result<(), StoreError> {
+async fn insert_row(tx: &mut Tx, t: &TxRecord) -> Result<(), StoreError> {
     let amounts =
         serde_json::to_string(&t.amounts).map_err(|e| StoreError::InvalidInput(e.to_string()))?;
     let nft = t

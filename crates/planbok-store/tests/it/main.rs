@@ -15,6 +15,7 @@ mod node_pins;
 mod node_recovery;
 mod server_access;
 mod server_audit;
+mod server_customer_tx;
 mod server_fixtures;
 mod server_idem;
 mod server_mail;

@@ -16,7 +16,7 @@ on_every_backend!(
     a_staged_code_becomes_the_customers_with_the_challenge,
 );
 
-fn customer(org: &str, id: &str) -> CustomerRecord {
+pub(crate) fn customer(org: &str, id: &str) -> CustomerRecord {
     CustomerRecord {
         id: id.into(),
         org_id: org.into(),
@@ -32,7 +32,7 @@ fn customer(org: &str, id: &str) -> CustomerRecord {
     }
 }
 
-fn challenge(org: &str, customer: &str, id: &str) -> ChallengeRecord {
+pub(crate) fn challenge(org: &str, customer: &str, id: &str) -> ChallengeRecord {
     ChallengeRecord {
         id: id.into(),
         org_id: org.into(),
@@ -47,6 +47,7 @@ fn challenge(org: &str, customer: &str, id: &str) -> ChallengeRecord {
         expires_at_ms: T0 + 900_000,
         completed_at_ms: None,
         params: Some("{\"method\":\"email\"}".into()),
+        prepared: None,
     }
 }
 

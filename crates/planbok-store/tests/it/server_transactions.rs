@@ -15,10 +15,10 @@ on_every_backend!(
     a_nonce_is_replaced_once_per_transaction_and_only_while_pending,
 );
 
-const CHAIN: &str = "ETH-SEPOLIA";
-const ADDR: &str = "0xaddr0";
+pub(crate) const CHAIN: &str = "ETH-SEPOLIA";
+pub(crate) const ADDR: &str = "0xaddr0";
 
-async fn setup(db: &TestDb) -> planbok_store::ServerStore {
+pub(crate) async fn setup(db: &TestDb) -> planbok_store::ServerStore {
     let store = db.server().await;
     new_org(&store, "org_a").await;
     store
@@ -32,7 +32,7 @@ async fn setup(db: &TestDb) -> planbok_store::ServerStore {
     store
 }
 
-fn tx(id: &str, nonce: i64) -> TxRecord {
+pub(crate) fn tx(id: &str, nonce: i64) -> TxRecord {
     TxRecord {
         id: id.into(),
         org_id: "org_a".into(),
