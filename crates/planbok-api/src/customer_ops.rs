@@ -247,6 +247,22 @@ pub struct GatewayPrepared {
     pub expires_at: String,
 }
 
+/// `POST /v2/customers/{id}/sign/delegate-action` (NEAR, NEP-366).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomerSignDelegateAction {
+    /// UUID v4.
+    pub idempotency_key: Option<String>,
+    /// One of the customer's NEAR wallets.
+    pub wallet_id: String,
+    /// The borsh `DelegateAction`, base64.
+    pub unsigned_delegate_action: String,
+    /// Shown to the user in the Gateway.
+    pub memo: Option<String>,
+    /// Where the Gateway sends the user when done.
+    pub redirect_url: Option<String>,
+}
+
 /// What an operation challenge authorizes, as the Gateway shows it and computes the
 /// operations' digests from (`planbok_envelope::customer_op`).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
@@ -314,7 +330,7 @@ pub struct GatewayCreate {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct GatewaySign {
-    /// `message`, `typed_data` or `transaction`.
+    /// `message`, `typed_data`, `transaction` or `delegate_action`.
     pub what: String,
     /// The wallet.
     pub wallet_id: String,
@@ -339,6 +355,9 @@ pub struct GatewaySign {
     pub raw_transaction: Option<String>,
     /// `transaction`: the JSON transaction.
     pub transaction: Option<String>,
+    /// `delegate_action`: the borsh `DelegateAction`, base64.
+    #[serde(default)]
+    pub unsigned_delegate_action: Option<String>,
     /// The organization's memo.
     pub memo: Option<String>,
 }

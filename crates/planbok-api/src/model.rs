@@ -536,6 +536,32 @@ pub struct SignTransaction {
     pub transaction: Option<String>,
 }
 
+/// `POST /v2/organization/sign/delegate-action` (NEAR, NEP-366).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SignDelegateAction {
+    /// UUID v4, mandatory.
+    pub idempotency_key: Option<String>,
+    /// A NEAR wallet.
+    pub wallet_id: String,
+    /// Context `sign`; required for trustless organizations.
+    pub encrypted_organization_secret: Option<String>,
+    /// At most 256 characters.
+    pub memo: Option<String>,
+    /// The borsh `DelegateAction`, base64; its `public_key` is the wallet's.
+    pub unsigned_delegate_action: String,
+}
+
+/// A signed NEP-366 delegate action, for a relayer to submit.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct DelegateActionSignature {
+    /// The ed25519 signature, base64.
+    pub signature: String,
+    /// The borsh `SignedDelegateAction`, base64.
+    pub signed_delegate_action: String,
+}
+
 /// A message or typed-data signature.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]

@@ -26,7 +26,7 @@ use crate::{ErrorBody, ErrorCode, ListQuery, Order};
         delete_member, create_api_key, list_api_keys, delete_api_key, organization_public_key,
         register_secret, require_binding, set_email_recovery, chains, create_wallet_set, update_wallet_set, list_wallet_sets,
         get_wallet_set, create_wallets, list_wallets, get_wallet, update_wallet,
-        validate_address, sign_message, sign_typed_data, sign_transaction, export_wallets,
+        validate_address, sign_message, sign_typed_data, sign_transaction, sign_delegate_action, export_wallets,
         audit_logs, audit_export, create_webhook, list_webhooks, get_webhook, update_webhook,
         delete_webhook, rotate_webhook_secret, test_webhook, webhook_deliveries, replay_delivery,
         token_metadata, create_token, list_tokens, get_token, delete_token, wallet_balances,
@@ -39,7 +39,7 @@ use crate::{ErrorBody, ErrorCode, ListQuery, Order};
         initialize_customer, update_customer_pin, list_challenges, get_challenge,
         gateway::gateway_challenge, gateway::gateway_evaluate, gateway::gateway_enroll, gateway::gateway_unlock, gateway::gateway_commit,
         customer_wallet_create, customer_sign_message, customer_sign_typed_data,
-        customer_sign_transaction, customer_export, gateway::gateway_operate,
+        customer_sign_transaction, customer_sign_delegate_action, customer_export, gateway::gateway_operate,
         customer_transfer, customer_contract_execution, customer_cancel_transaction,
         customer_accelerate_transaction, gateway::gateway_prepare_transaction,
         customer_recovery, reset_customer_pin, gateway::gateway_recovery_evaluate, gateway::gateway_recovery_unlock,
@@ -246,6 +246,12 @@ doc_route!(
     #[utoipa::path(post, path = "/v2/organization/sign/transaction", tag = "signing", request_body = SignTransaction,
     responses((status = 200, body = TransactionSignature), (status = 422, body = ErrorBody)))]
     sign_transaction
+);
+doc_route!(
+    #[utoipa::path(post, path = "/v2/organization/sign/delegate-action", tag = "signing", request_body = SignDelegateAction,
+    responses((status = 200, body = DelegateActionSignature, description = "NEAR (NEP-366): the signed delegate action for a relayer"),
+        (status = 422, body = ErrorBody, description = "`invalid_transaction`, `not_signer`, `unsupported_operation` (not NEAR)")))]
+    sign_delegate_action
 );
 doc_route!(
     #[utoipa::path(post, path = "/v2/organization/wallets/export", tag = "signing", request_body = ExportWallets,
@@ -524,6 +530,13 @@ doc_route!(
     customer_accelerate_transaction
 );
 doc_route!(
+    #[utoipa::path(post, path = "/v2/customers/{id}/sign/delegate-action", tag = "customers", request_body = CustomerSignDelegateAction,
+    params(("id" = String, Path)),
+    responses((status = 201, body = Challenge, description = "`result`: `{signature, signedDelegateAction}`"),
+        (status = 422, body = ErrorBody, description = "`invalid_transaction`, `not_signer`, `unsupported_operation` (not NEAR)")))]
+    customer_sign_delegate_action
+);
+doc_route!(
     #[utoipa::path(post, path = "/v2/customers/{id}/export-private-keys", tag = "customers", request_body = CreateChallenge,
     params(("id" = String, Path)),
     responses((status = 201, body = Challenge, description = "a challenge to export every key of the customer; the keys are rebuilt only in the Gateway"),
@@ -555,7 +568,7 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(&super::json()).unwrap_or_default();
         assert_eq!(json["info"]["title"], "planbok");
         let routes = super::routes();
-        assert_eq!(routes.len(), 90, "{routes:?}");
+        assert_eq!(routes.len(), 92, "{routes:?}");
         assert!(routes.contains(&("POST".into(), "/v2/organization/sign/message".into())));
     }
 }

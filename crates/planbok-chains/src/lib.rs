@@ -29,6 +29,7 @@ pub use chain::{Chain, Curve, Family};
 pub use error::ChainError;
 pub use evm_call::{CallSpec, EvmCall, MAX_NFT_IDS, TransferToken, transfer_call};
 pub use keys::derive_public_key;
+pub use near::delegate_action_input;
 pub use sign::{
     SignInput, SignedTransaction, finish_message, finish_transaction, message_input,
     transaction_input, typed_data_input,

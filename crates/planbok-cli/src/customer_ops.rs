@@ -14,8 +14,9 @@ use base64::Engine as _;
 use planbok_mpc::export::ExportRecipientSecret;
 use planbok_sdk::Client;
 use planbok_sdk::api::customer_ops::{
-    CreateCustomerWallets, CustomerContractExecution, CustomerSignMessage, CustomerSignTransaction,
-    CustomerSignTypedData, CustomerTransfer, GatewayOperated,
+    CreateCustomerWallets, CustomerContractExecution, CustomerSignDelegateAction,
+    CustomerSignMessage, CustomerSignTransaction, CustomerSignTypedData, CustomerTransfer,
+    GatewayOperated,
 };
 use planbok_sdk::api::customers::{Challenge, CreateChallenge, GatewayChallenge};
 use planbok_sdk::api::model::WalletMetadata;
@@ -92,6 +93,23 @@ pub enum OpCommand {
         /// The transaction, JSON.
         #[arg(long)]
         transaction: Option<String>,
+        /// Shown to the user.
+        #[arg(long)]
+        memo: Option<String>,
+        /// Where the Gateway sends the user when done.
+        #[arg(long)]
+        redirect_url: Option<String>,
+    },
+    /// A challenge to sign a NEAR delegate action (NEP-366) for a relayer.
+    SignDelegateAction {
+        /// The customer.
+        id: String,
+        /// The customer's NEAR wallet.
+        #[arg(long)]
+        wallet: String,
+        /// The borsh `DelegateAction`, base64.
+        #[arg(long)]
+        action: String,
         /// Shown to the user.
         #[arg(long)]
         memo: Option<String>,
@@ -257,6 +275,22 @@ pub fn run(conn: &Conn, cmd: OpCommand) -> Result<()> {
                 wallet_id: wallet,
                 raw_transaction,
                 transaction,
+                memo,
+                redirect_url,
+            },
+        )?,
+        OpCommand::SignDelegateAction {
+            id,
+            wallet,
+            action,
+            memo,
+            redirect_url,
+        } => client.customer_sign_delegate_action(
+            &id,
+            &CustomerSignDelegateAction {
+                idempotency_key: key(),
+                wallet_id: wallet,
+                unsigned_delegate_action: action,
                 memo,
                 redirect_url,
             },

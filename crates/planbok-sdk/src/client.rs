@@ -314,6 +314,14 @@ impl Client {
         self.post("/v2/organization/sign/transaction", body)
     }
 
+    /// `POST /v2/organization/sign/delegate-action` (NEAR, NEP-366).
+    pub fn sign_delegate_action(
+        &self,
+        body: &SignDelegateAction,
+    ) -> Result<DelegateActionSignature, Error> {
+        self.post("/v2/organization/sign/delegate-action", body)
+    }
+
     // -- webhooks ---------------------------------------------------------------------
 
     /// `POST /v2/webhooks` (owner/admin): the endpoint and its secret, shown once. Give

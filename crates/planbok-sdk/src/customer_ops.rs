@@ -2,8 +2,9 @@
 //! challenge-creating routes and the Gateway's completion route.
 
 use planbok_api::customer_ops::{
-    CreateCustomerWallets, CustomerContractExecution, CustomerSignMessage, CustomerSignTransaction,
-    CustomerSignTypedData, CustomerTransfer, GatewayOperate, GatewayOperated, GatewayPrepared,
+    CreateCustomerWallets, CustomerContractExecution, CustomerSignDelegateAction,
+    CustomerSignMessage, CustomerSignTransaction, CustomerSignTypedData, CustomerTransfer,
+    GatewayOperate, GatewayOperated, GatewayPrepared,
 };
 use planbok_api::customers::{Challenge, CreateChallenge};
 
@@ -48,6 +49,18 @@ impl Client {
     ) -> Result<Challenge, Error> {
         self.post(
             &format!("/v2/customers/{customer_id}/sign/transaction"),
+            body,
+        )
+    }
+
+    /// `POST /v2/customers/{id}/sign/delegate-action` (NEAR, NEP-366).
+    pub fn customer_sign_delegate_action(
+        &self,
+        customer_id: &str,
+        body: &CustomerSignDelegateAction,
+    ) -> Result<Challenge, Error> {
+        self.post(
+            &format!("/v2/customers/{customer_id}/sign/delegate-action"),
             body,
         )
     }

@@ -172,6 +172,12 @@ pub const POLICY: &[Rule] = &[
     ),
     rule(
         "POST",
+        "/v2/organization/sign/delegate-action",
+        Key(Member),
+        Signing,
+    ),
+    rule(
+        "POST",
         "/v2/organization/wallets/export",
         Key(Owner),
         Signing,
@@ -303,6 +309,12 @@ pub const POLICY: &[Rule] = &[
     rule(
         "POST",
         "/v2/customers/{id}/sign/transaction",
+        Key(Member),
+        Signing,
+    ),
+    rule(
+        "POST",
+        "/v2/customers/{id}/sign/delegate-action",
         Key(Member),
         Signing,
     ),

@@ -18,7 +18,7 @@ fn all_chains() -> Vec<&'static str> {
         .collect()
 }
 
-fn b64(b: &[u8]) -> String {
+pub(crate) fn b64(b: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(b)
 }
 
@@ -35,7 +35,7 @@ fn solana_transfer(payer: &[u8]) -> Vec<u8> {
 }
 
 /// A NEAR transfer transaction (borsh) signed by the implicit account of `pk`.
-fn near_transfer(pk: &[u8]) -> Vec<u8> {
+pub(crate) fn near_transfer(pk: &[u8]) -> Vec<u8> {
     let mut t = Vec::new();
     let signer = hex::encode(pk);
     t.extend_from_slice(&(signer.len() as u32).to_le_bytes());
@@ -51,6 +51,24 @@ fn near_transfer(pk: &[u8]) -> Vec<u8> {
     t.push(3); // Transfer
     t.extend_from_slice(&1_000_000_000_000_000_000_000u128.to_le_bytes());
     t
+}
+
+/// A NEP-366 `DelegateAction` (borsh) of the implicit account of `pk`: one transfer to
+/// bob.testnet, for a relayer to submit.
+pub(crate) fn near_delegate_action(pk: &[u8]) -> Vec<u8> {
+    let mut d = Vec::new();
+    for account in [hex::encode(pk).as_str(), "bob.testnet"] {
+        d.extend_from_slice(&(account.len() as u32).to_le_bytes());
+        d.extend_from_slice(account.as_bytes());
+    }
+    d.extend_from_slice(&1u32.to_le_bytes());
+    d.push(3); // Transfer
+    d.extend_from_slice(&1_000_000_000_000_000_000_000u128.to_le_bytes());
+    d.extend_from_slice(&43u64.to_le_bytes()); // nonce
+    d.extend_from_slice(&1_000u64.to_le_bytes()); // max_block_height
+    d.push(0);
+    d.extend_from_slice(pk);
+    d
 }
 
 /// Minimal RLP (bytes and lists) for a hand-built legacy transaction.
@@ -275,6 +293,16 @@ async fn every_chain_and_kind(s: &Stack, protocol: &str, trustless: bool) {
         trustless,
     );
     cases.push(json!({"kind": "near_tx", "signed_b64": r["signedTransaction"], "public_key": near["publicKey"]}));
+    // A NEP-366 delegate action.
+    let action = b64(&near_delegate_action(&pk_bytes(&near)));
+    let r = sign(
+        s,
+        "/v2/organization/sign/delegate-action",
+        &near,
+        json!({"unsignedDelegateAction": action}),
+        trustless,
+    );
+    cases.push(json!({"kind": "near_delegate", "signed_b64": r["signedDelegateAction"], "unsigned_b64": action, "public_key": near["publicKey"]}));
     python_verify(&cases);
     // The checker is not vacuous: one flipped byte in any case makes it fail.
     for case in cases

@@ -390,3 +390,57 @@ async fn a_transaction_changed_after_the_customer_authorized_it_is_never_signed(
     check_signer(&anvil, &t, &address);
     assert_eq!(anvil.balance(RECEIVER), ETH);
 }
+
+/// A NEAR meta-transaction (NEP-366): the customer signs a delegate action for a relayer;
+/// PyNaCl checks the signature over its `SignableMessage`, and the signed form carries
+/// exactly the action the organization sent.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_customer_signs_a_near_delegate_action() {
+    let Some(pg) = crate::common::postgres_or_skip() else {
+        return;
+    };
+    if !crate::rest::python_ready() {
+        return;
+    }
+    let s = Stack::start(pg, Custody::Unset, "").await;
+    s.provision().await;
+    let id = customer(&s);
+    initialize(&challenge(&s, &id, "initialize"), PIN);
+    let url = cli_challenge(&s, &["wallet-create", &id, "--blockchain", "NEAR-TESTNET"]);
+    let (done, _) = cli_complete(&s, &url, PIN, &[]);
+    let w = done["result"]["wallets"][0].clone();
+    let pk = hex::decode(&w["publicKey"].as_str().unwrap()[2..]).unwrap();
+    let action = crate::api_sign::b64(&crate::api_sign::near_delegate_action(&pk));
+    let url = cli_challenge(
+        &s,
+        &[
+            "sign-delegate-action",
+            &id,
+            "--wallet",
+            w["id"].as_str().unwrap(),
+            "--action",
+            &action,
+        ],
+    );
+    let lines = ops::describe(&gateway(&url).gateway_challenge().unwrap())
+        .unwrap()
+        .join("\n");
+    assert!(lines.contains("acts on bob.testnet"), "{lines}");
+    let (done, _) = cli_complete(&s, &url, PIN, &[]);
+    assert_eq!(done["type"], "sign_delegate_action", "{done}");
+    crate::rest::python_verify(&[json!({
+        "kind": "near_delegate", "signed_b64": done["result"]["signedDelegateAction"],
+        "unsigned_b64": action, "public_key": w["publicKey"],
+    })]);
+    // Another key's delegate action is refused when the challenge is asked for.
+    let other = crate::api_sign::b64(&crate::api_sign::near_delegate_action(&[9u8; 32]));
+    let (status, body) = s.post(
+        &format!("/v2/customers/{id}/sign/delegate-action"),
+        json!({"idempotencyKey": idem(), "walletId": w["id"], "unsignedDelegateAction": other}),
+    );
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("not_signer")),
+        "{body}"
+    );
+}

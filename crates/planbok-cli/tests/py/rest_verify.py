@@ -12,6 +12,8 @@ Case kinds:
   sol_address    {public_key, address}                        base58
   sol_tx         {signed_b64, public_key}                     solders verifies every signature
   near_tx        {signed_b64, public_key}                     PyNaCl over sha256(tx)
+  near_delegate  {signed_b64, unsigned_b64, public_key}       NEP-366: PyNaCl over
+                 sha256(u32 LE (2**30 + 366) || delegate action); signed = action || 0 || sig
 """
 import base64
 import hashlib
@@ -107,6 +109,13 @@ def run(c):
         tx, sig = raw[:-65], raw[-64:]
         check(raw[-65] == 0, "near key type")
         nacl.signing.VerifyKey(bytes.fromhex(c["public_key"][2:])).verify(hashlib.sha256(tx).digest(), sig)
+    elif k == "near_delegate":
+        raw = base64.b64decode(c["signed_b64"])
+        action, sig = raw[:-65], raw[-64:]
+        check(raw[-65] == 0, "near key type")
+        check(action == base64.b64decode(c["unsigned_b64"]), "the delegate action signed is the one sent")
+        signable = ((1 << 30) + 366).to_bytes(4, "little") + action
+        nacl.signing.VerifyKey(bytes.fromhex(c["public_key"][2:])).verify(hashlib.sha256(signable).digest(), sig)
     else:
         check(False, "unknown kind " + k)
 

@@ -90,6 +90,11 @@ pub fn sign_input(s: &GatewaySign) -> Result<planbok_chains::SignInput, GatewayE
             s.transaction.as_deref(),
             &hex_bytes("wallet public key", &s.public_key)?,
         ),
+        "delegate_action" => planbok_chains::delegate_action_input(
+            chain,
+            s.unsigned_delegate_action.as_deref().unwrap_or_default(),
+            &hex_bytes("wallet public key", &s.public_key)?,
+        ),
         _ => return Err(GatewayError::Malformed("signing request")),
     };
     r.map_err(|e| GatewayError::Request(e.to_string()))
@@ -195,6 +200,7 @@ pub fn describe(ch: &GatewayChallenge) -> Result<Vec<String>, GatewayError> {
                 out.push(format!("Primary type: {}", v["primaryType"]));
                 out.push(format!("Fields: {}", v["message"]));
             }
+            "delegate_action" => out.push(describe_delegate(s)?),
             _ => {
                 let input = sign_input(s)?;
                 out.push(format!(
@@ -220,6 +226,29 @@ pub fn describe(ch: &GatewayChallenge) -> Result<Vec<String>, GatewayError> {
         ));
     }
     Ok(out)
+}
+
+/// A NEP-366 delegate action's sender and receiver (the actions are shown by size: the
+/// Gateway signs exactly the bytes given).
+fn describe_delegate(s: &GatewaySign) -> Result<String, GatewayError> {
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(s.unsigned_delegate_action.as_deref().unwrap_or_default())
+        .map_err(|_| GatewayError::Malformed("delegate action"))?;
+    let mut rest = raw.as_slice();
+    let mut account = || -> Result<String, GatewayError> {
+        let bad = GatewayError::Malformed("delegate action accounts");
+        let (len, tail) = rest.split_first_chunk::<4>().ok_or(bad.clone())?;
+        let len = u32::from_le_bytes(*len) as usize;
+        let (name, tail) = tail.split_at_checked(len).ok_or(bad.clone())?;
+        rest = tail;
+        String::from_utf8(name.to_vec()).map_err(|_| bad)
+    };
+    let sender = account()?;
+    let receiver = account()?;
+    Ok(format!(
+        "NEAR delegate action (NEP-366, {} bytes): {sender} acts on {receiver}, for a relayer to submit",
+        raw.len()
+    ))
 }
 
 /// An EVM transaction's recipient, value and call selector, as far as they can be read.

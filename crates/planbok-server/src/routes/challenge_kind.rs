@@ -21,6 +21,8 @@ pub(crate) enum Kind {
     SignTypedData,
     /// Sign a transaction.
     SignTransaction,
+    /// Sign a NEP-366 delegate action (NEAR).
+    SignDelegateAction,
     /// Export every key of the customer.
     Export,
     /// Sign and broadcast a transfer (`routes/customer_tx.rs`).
@@ -48,6 +50,7 @@ impl Kind {
         Kind::SignMessage,
         Kind::SignTypedData,
         Kind::SignTransaction,
+        Kind::SignDelegateAction,
         Kind::Export,
         Kind::Transfer,
         Kind::ContractExecution,
@@ -65,6 +68,7 @@ impl Kind {
             Kind::SignMessage => "sign_message",
             Kind::SignTypedData => "sign_typed_data",
             Kind::SignTransaction => "sign_transaction",
+            Kind::SignDelegateAction => "sign_delegate_action",
             Kind::Export => "export_private_keys",
             Kind::Transfer => "transfer",
             Kind::ContractExecution => "contract_execution",
@@ -82,6 +86,7 @@ impl Kind {
             "sign_message" => Some(Kind::SignMessage),
             "sign_typed_data" => Some(Kind::SignTypedData),
             "sign_transaction" => Some(Kind::SignTransaction),
+            "sign_delegate_action" => Some(Kind::SignDelegateAction),
             "export_private_keys" => Some(Kind::Export),
             "transfer" => Some(Kind::Transfer),
             "contract_execution" => Some(Kind::ContractExecution),
@@ -109,6 +114,7 @@ impl Kind {
             Kind::SignMessage => "customer.sign_message",
             Kind::SignTypedData => "customer.sign_typed_data",
             Kind::SignTransaction => "customer.sign_transaction",
+            Kind::SignDelegateAction => "customer.sign_delegate_action",
             Kind::Export => "customer.export_private_keys",
             Kind::Transfer => "customer.transfer",
             Kind::ContractExecution => "customer.contract_execution",
@@ -230,6 +236,7 @@ mod tests {
             Kind::SignMessage,
             Kind::SignTypedData,
             Kind::SignTransaction,
+            Kind::SignDelegateAction,
             Kind::Export,
             Kind::Transfer,
             Kind::ContractExecution,

@@ -10,8 +10,9 @@ use axum::response::Response;
 use planbok_api::ErrorCode;
 use planbok_api::MAX_MEMO_CHARS;
 use planbok_api::customer_ops::{
-    CreateCustomerWallets, CustomerSignMessage, CustomerSignTransaction, CustomerSignTypedData,
-    GatewayCreate, GatewayDkg, GatewayExport, GatewayExportKey, GatewayExportWallet, GatewaySign,
+    CreateCustomerWallets, CustomerSignDelegateAction, CustomerSignMessage,
+    CustomerSignTransaction, CustomerSignTypedData, GatewayCreate, GatewayDkg, GatewayExport,
+    GatewayExportKey, GatewayExportWallet, GatewaySign,
 };
 use planbok_api::customers::CreateChallenge;
 use planbok_api::model::WalletMetadata;
@@ -265,7 +266,7 @@ async fn sign_challenge(
         idempotency_key,
         redirect_url,
         json,
-        &Plan::Sign(sign),
+        &Plan::Sign(Box::new(sign)),
         detail,
     )
     .await
@@ -285,6 +286,7 @@ fn sign_plan(what: &str, wallet_id: &str, memo: Option<&String>) -> GatewaySign 
         typed_data: None,
         raw_transaction: None,
         transaction: None,
+        unsigned_delegate_action: None,
         memo: memo.cloned(),
     }
 }
@@ -369,6 +371,33 @@ pub(crate) async fn sign_transaction(
         &headers,
         &id,
         Kind::SignTransaction,
+        b.idempotency_key.as_deref(),
+        b.redirect_url.as_deref(),
+        &body.json,
+        s,
+    )
+    .await
+}
+
+/// `POST /v2/customers/{id}/sign/delegate-action` (NEAR, NEP-366).
+pub(crate) async fn sign_delegate_action(
+    State(app): State<App>,
+    Extension(caller): Extension<Caller>,
+    Extension(ctx): Extension<Ctx>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Body<CustomerSignDelegateAction>,
+) -> ApiResult<Response> {
+    let b = &body.value;
+    let mut s = sign_plan("delegate_action", &b.wallet_id, b.memo.as_ref());
+    s.unsigned_delegate_action = Some(b.unsigned_delegate_action.clone());
+    sign_challenge(
+        &app,
+        &caller,
+        &ctx,
+        &headers,
+        &id,
+        Kind::SignDelegateAction,
         b.idempotency_key.as_deref(),
         b.redirect_url.as_deref(),
         &body.json,

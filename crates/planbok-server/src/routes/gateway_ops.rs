@@ -50,7 +50,7 @@ pub(crate) enum Plan {
     /// Wallet creation.
     Create(GatewayCreate),
     /// A signature.
-    Sign(GatewaySign),
+    Sign(Box<GatewaySign>),
     /// An export.
     Export(GatewayExport),
     /// A transaction to sign and broadcast (`routes/customer_tx.rs`).
@@ -86,6 +86,11 @@ pub(crate) fn sign_input(s: &GatewaySign, public_key: &[u8]) -> ApiResult<SignIn
             chain,
             s.raw_transaction.as_deref(),
             s.transaction.as_deref(),
+            public_key,
+        )?,
+        "delegate_action" => planbok_chains::delegate_action_input(
+            chain,
+            s.unsigned_delegate_action.as_deref().unwrap_or_default(),
             public_key,
         )?,
         other => return Err(ApiError::internal(format!("signing plan {other:?}"))),
@@ -128,7 +133,7 @@ pub(crate) async fn operation_view(
     let (mut create, mut sign, mut export, mut transaction) = (None, None, None, None);
     match plan {
         Plan::Create(c) => create = Some(c),
-        Plan::Sign(s) => sign = Some(s),
+        Plan::Sign(s) => sign = Some(*s),
         Plan::Export(e) => export = Some(e),
         Plan::Transaction(mut t) => {
             t.prepared = super::gateway_tx::prepared_view(ch)?;
@@ -503,6 +508,12 @@ async fn sign(
                 tx_hash: t.tx_hash,
             })
         }
+        "delegate_action" => serde_json::to_value(super::sign::delegate_signature(
+            chain,
+            &input,
+            &v.signature,
+            &w.public_key,
+        )?),
         _ => serde_json::to_value(planbok_chains::finish_message(
             chain,
             &input,

@@ -85,6 +85,10 @@ pub(crate) fn routes() -> Router<App> {
         .route("/v2/organization/sign/message", post(sign::message))
         .route("/v2/organization/sign/typed-data", post(sign::typed_data))
         .route("/v2/organization/sign/transaction", post(sign::transaction))
+        .route(
+            "/v2/organization/sign/delegate-action",
+            post(sign::delegate_action),
+        )
         .route("/v2/organization/wallets/export", post(sign::export))
         .route("/v2/tokens/metadata", get(tokens::metadata))
         .route("/v2/tokens", post(tokens::create).get(tokens::list))
@@ -166,6 +170,10 @@ pub(crate) fn routes() -> Router<App> {
         .route(
             "/v2/customers/{id}/sign/transaction",
             post(customer_wallets::sign_transaction),
+        )
+        .route(
+            "/v2/customers/{id}/sign/delegate-action",
+            post(customer_wallets::sign_delegate_action),
         )
         .route(
             "/v2/customers/{id}/export-private-keys",

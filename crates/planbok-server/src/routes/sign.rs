@@ -9,8 +9,8 @@ use axum::response::Response;
 use planbok_api::ErrorCode;
 use planbok_api::MAX_MEMO_CHARS;
 use planbok_api::model::{
-    ExportWallets, ExportedWallet, MessageSignature, SignMessage, SignTransaction, SignTypedData,
-    TransactionSignature, WalletsExported,
+    DelegateActionSignature, ExportWallets, ExportedWallet, MessageSignature, SignDelegateAction,
+    SignMessage, SignTransaction, SignTypedData, TransactionSignature, WalletsExported,
 };
 use planbok_chains::{Chain, Curve, SignInput};
 use planbok_proto::pb::Protocol;
@@ -58,7 +58,12 @@ macro_rules! sign_body {
     )*};
 }
 
-sign_body!(SignMessage, SignTypedData, SignTransaction);
+sign_body!(
+    SignMessage,
+    SignTypedData,
+    SignTransaction,
+    SignDelegateAction
+);
 
 /// A message or typed-data signature in the API's form.
 fn format_message(
@@ -343,6 +348,48 @@ pub(crate) async fn transaction(
         },
     )
     .await
+}
+
+/// `POST /v2/organization/sign/delegate-action`: a NEP-366 delegate action (NEAR), signed
+/// for a relayer to submit.
+pub(crate) async fn delegate_action(
+    State(app): State<App>,
+    Extension(caller): Extension<Caller>,
+    Extension(ctx): Extension<Ctx>,
+    body: Body<SignDelegateAction>,
+) -> ApiResult<Response> {
+    let b = &body.value;
+    sign(
+        &app,
+        &caller,
+        &ctx,
+        &body.json,
+        b.common(),
+        "sign.delegate_action",
+        |chain, wallet| {
+            Ok(planbok_chains::delegate_action_input(
+                chain,
+                &b.unsigned_delegate_action,
+                &wallet.public_key,
+            )?)
+        },
+        |chain, input, v, pk| delegate_signature(chain, input, &v.signature, pk),
+    )
+    .await
+}
+
+/// A signed delegate action in the API's form.
+pub(crate) fn delegate_signature(
+    chain: Chain,
+    input: &SignInput,
+    signature: &[u8; 64],
+    public_key: &[u8],
+) -> ApiResult<DelegateActionSignature> {
+    let t = planbok_chains::finish_transaction(chain, input, signature, None, public_key)?;
+    Ok(DelegateActionSignature {
+        signature: t.signature,
+        signed_delegate_action: t.signed_transaction,
+    })
 }
 
 /// Most wallets one export may name.
