@@ -136,6 +136,10 @@ impl NodeProc {
 }
 
 mod channels;
+mod resources;
+
+use resources::{database, free_port, port_taken};
+pub use resources::{pg_base, psql};
 
 /// The REST server process in [`Cluster`] methods.
 pub const SERVER: Proc = Proc::Server;
@@ -170,50 +174,6 @@ impl std::fmt::Debug for Cluster {
             .field("nodes", &self.nodes)
             .finish_non_exhaustive()
     }
-}
-
-fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
-/// The shared test PostgreSQL: `PLANBOK_TEST_PG_URL`, by default the machine's own.
-pub fn pg_base() -> String {
-    std::env::var("PLANBOK_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
-}
-
-/// Runs one SQL statement on `base`'s `postgres` database (`base`: `postgres://user@host:port`).
-pub fn psql(base: &str, sql: &str) -> Result<()> {
-    let out = Command::new("psql")
-        .arg(format!("{base}/postgres"))
-        .args(["-v", "ON_ERROR_STOP=1", "-qc", sql])
-        .output()
-        .context("running psql")?;
-    if !out.status.success() {
-        bail!("psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    Ok(())
-}
-
-/// A fresh database for process `name`: a SQLite file in `dir`, or a new PostgreSQL
-/// database (recorded in `created`, dropped with the cluster).
-fn database(
-    (db, pg_url): (Db, &str),
-    dir: &Path,
-    name: &str,
-    created: &mut Vec<String>,
-) -> Result<String> {
-    Ok(match db {
-        Db::Sqlite => format!("sqlite://{}", dir.join(format!("{name}.db")).display()),
-        Db::Postgres => {
-            let db_name = format!("planbok_{name}_{}", hex::encode(crate::random_bytes::<6>()));
-            psql(pg_url, &format!("CREATE DATABASE {db_name}"))?;
-            created.push(db_name.clone());
-            format!("{pg_url}/{db_name}")
-        }
-    })
 }
 
 /// The two node processes of pair `pair` (0 is the first), configured but not started:
@@ -267,8 +227,23 @@ pub use crate::clock::now_ms;
 
 impl Cluster {
     /// Issues a PKI, writes both configs, starts Node 2 then Node 1 with the `planbok`
-    /// binary at `bin`, and waits until both answer.
+    /// binary at `bin`, and waits until both answer. A node that could not bind its port
+    /// (another test's process took it between [`free_port`] and the bind) is a race of
+    /// the harness, not a failure: the cluster starts again on new ports, at most twice.
     pub async fn start(bin: &Path, opts: Options) -> Result<Cluster> {
+        let mut tries = 0;
+        loop {
+            match Self::start_once(bin, opts.clone()).await {
+                Err(e) if tries < 2 && port_taken(&e) => {
+                    tries += 1;
+                    eprintln!("cluster start lost a port race, starting again: {e:#}");
+                }
+                r => return r,
+            }
+        }
+    }
+
+    async fn start_once(bin: &Path, opts: Options) -> Result<Cluster> {
         let dir = tempfile::Builder::new()
             .prefix("planbok-cluster-")
             .tempdir()?;
@@ -320,25 +295,35 @@ impl Cluster {
         )?;
         std::fs::write(dir.join("operator.token"), &self.operator_token)?;
         std::fs::write(dir.join("grant.key"), hex::encode(*self.grant.to_seed()))?;
-        let port = free_port()?;
         let node1_ports: Vec<(String, u16)> = std::iter::once(&self.nodes)
             .chain(&self.pairs)
             .enumerate()
             .map(|(i, p)| (Cluster::pair_name(i), p[NodeRole::Node1.index()].port))
             .collect();
-        let config = configs::server(port, db.clone(), &node1_ports, extra)?;
-        let path = dir.join("server.toml");
-        std::fs::write(&path, config.to_toml().map_err(anyhow::Error::msg)?)?;
-        self.server = Some(NodeProc {
-            role: SERVER,
-            port,
-            database_url: db.clone(),
-            config: path,
-            log: dir.join("server.log"),
-            child: None,
-        });
-        self.spawn(SERVER)?;
-        self.wait_up(SERVER).await
+        // A port taken between free_port and the server's bind: again on another one.
+        let mut tries = 0;
+        loop {
+            let port = free_port()?;
+            let config = configs::server(port, db.clone(), &node1_ports, extra)?;
+            let path = dir.join("server.toml");
+            std::fs::write(&path, config.to_toml().map_err(anyhow::Error::msg)?)?;
+            self.server = Some(NodeProc {
+                role: SERVER,
+                port,
+                database_url: db.clone(),
+                config: path,
+                log: dir.join("server.log"),
+                child: None,
+            });
+            self.spawn(SERVER)?;
+            match self.wait_up(SERVER).await {
+                Err(e) if tries < 2 && port_taken(&e) => {
+                    tries += 1;
+                    eprintln!("the server lost a port race, starting it again: {e:#}");
+                }
+                r => return r,
+            }
+        }
     }
 
     /// The REST server's base URL.
