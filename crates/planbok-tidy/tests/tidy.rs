@@ -42,10 +42,6 @@ const LONG_FILES: &[(&str, &str)] = &[
         "grab-bag, to be split (issue 18): key shares, organizations, replay sets, blobs",
     ),
     (
-        "crates/planbok-server/src/routes/sign.rs",
-        "grab-bag, to be split (issue 18): signing and key export",
-    ),
-    (
         "crates/planbok-node/src/state.rs",
         "grab-bag, to be split (issue 18): what a node holds and every request's shared checks",
     ),

@@ -8,6 +8,7 @@ pub(crate) mod convert;
 pub(crate) mod customer_tx;
 pub(crate) mod customer_wallets;
 pub(crate) mod customers;
+mod export;
 pub(crate) mod gateway;
 mod gateway_email;
 pub(crate) mod gateway_ops;
@@ -89,7 +90,7 @@ pub(crate) fn routes() -> Router<App> {
             "/v2/organization/sign/delegate-action",
             post(sign::delegate_action),
         )
-        .route("/v2/organization/wallets/export", post(sign::export))
+        .route("/v2/organization/wallets/export", post(export::export))
         .route("/v2/tokens/metadata", get(tokens::metadata))
         .route("/v2/tokens", post(tokens::create).get(tokens::list))
         .route("/v2/tokens/{id}", get(tokens::get).delete(tokens::remove))

@@ -72,6 +72,8 @@ mod tests {
         let e = std::net::TcpListener::bind(held.local_addr().unwrap()).unwrap_err();
         let e = anyhow::Error::from(e).context("binding 127.0.0.1");
         assert!(port_taken(&e), "{e:#}");
-        assert!(!port_taken(&anyhow::anyhow!("node 1 exited: keystore sealed")));
+        assert!(!port_taken(&anyhow::anyhow!(
+            "node 1 exited: keystore sealed"
+        )));
     }
 }
