@@ -20,16 +20,17 @@ mod error;
 mod node;
 mod node_customers;
 mod node_factors;
+mod node_orgs;
 mod node_pins;
 mod node_recovery;
+mod node_replay;
+mod node_shares;
 pub mod server;
 
 pub use credentials::{DatabaseCredentials, OpenBaoDatabase};
 pub use db::Backend;
 pub use error::StoreError;
-pub use node::{
-    Custody, CustodySummary, KeyDisabled, KeyRecord, NewKey, NodeStore, OrgKeyRecord,
-    OrgSecretRecord,
-};
+pub use node::{Custody, CustodySummary, KeyDisabled, KeyRecord, NewKey, NodeStore};
 pub use node_factors::{FactorRecord, FactorTable, PinAttempt, PinRecord, RecoveryRecord};
+pub use node_orgs::{OrgKeyRecord, OrgSecretRecord};
 pub use server::ServerStore;

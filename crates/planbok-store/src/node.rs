@@ -1,4 +1,7 @@
-//! A node daemon's database: its key shares, replay sets and organization keys.
+//! A node daemon's database: its keys (two-phase commit of DKG results, custody policy),
+//! singleton blobs, and the shapes every query is built from. Refreshed shares are in
+//! `node_shares.rs`, the replay sets in `node_replay.rs`, organizations in `node_orgs.rs`,
+//! customers in `node_pins.rs`, `node_customers.rs`, `node_recovery.rs`.
 //!
 //! Every sealed blob is stored next to a `format_version`; a row written by a newer
 //! planbok (a version this build does not know) is refused with `UnsupportedRecord`
@@ -30,11 +33,7 @@ static NODE_SCHEMA: Schema = Schema {
 };
 
 /// The record format this build writes and the only one it reads.
-const RECORD_FORMAT: i64 = 1;
-
-/// A grant or ciphertext stays in its replay set this long after it expires, so a
-/// peer whose clock runs a little behind ours cannot replay it in that window.
-const REPLAY_GRACE_MS: i64 = 60_000;
+pub(crate) const RECORD_FORMAT: i64 = 1;
 
 /// An organization's custody mode, as a node records it with each key at its DKG (stored
 /// in its wire form, `standard` or `trustless`).
@@ -117,39 +116,9 @@ pub struct KeyRecord {
     pub customer_id: Option<String>,
 }
 
-/// An organization's RSA key pair (Node 1).
-#[derive(Clone, PartialEq, Eq)]
-pub struct OrgKeyRecord {
-    /// The organization.
-    pub org_id: String,
-    /// The public key, PEM.
-    pub public_key_pem: String,
-    /// The private key, sealed by the keystore.
-    pub sealed_private_key: Vec<u8>,
-    /// When it was stored, unix milliseconds.
-    pub created_at_ms: i64,
-}
-
-/// An organization's secret registration (Node 1).
-#[derive(Clone, PartialEq, Eq)]
-pub struct OrgSecretRecord {
-    /// The organization.
-    pub org_id: String,
-    /// `"standard"` or `"trustless"`.
-    pub mode: String,
-    /// Checks a presented secret without storing it.
-    pub verifier: [u8; 32],
-    /// The secret itself, sealed; present only in standard mode.
-    pub sealed_secret: Option<Vec<u8>>,
-    /// When it was registered, unix milliseconds.
-    pub created_at_ms: i64,
-    /// Every ciphertext must carry a binding (sign and dkg too); only ever switched on.
-    pub require_binding: bool,
-}
-
 /// Prints a byte field as its length only: blobs are sealed already, but a log line is
 /// still no place for them (and a verifier is a brute-force target).
-struct Len<'a>(&'a [u8]);
+pub(crate) struct Len<'a>(pub(crate) &'a [u8]);
 
 impl fmt::Debug for Len<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -191,29 +160,6 @@ impl fmt::Debug for KeyRecord {
     }
 }
 
-impl fmt::Debug for OrgKeyRecord {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OrgKeyRecord")
-            .field("org_id", &self.org_id)
-            .field("public_key_pem", &Len(self.public_key_pem.as_bytes()))
-            .field("sealed_private_key", &Len(&self.sealed_private_key))
-            .field("created_at_ms", &self.created_at_ms)
-            .finish()
-    }
-}
-
-impl fmt::Debug for OrgSecretRecord {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OrgSecretRecord")
-            .field("org_id", &self.org_id)
-            .field("mode", &self.mode)
-            .field("verifier", &Len(&self.verifier))
-            .field("sealed_secret", &self.sealed_secret.as_deref().map(Len))
-            .field("created_at_ms", &self.created_at_ms)
-            .finish()
-    }
-}
-
 /// A node's database. Cheap to clone: clones share one connection pool.
 #[derive(Debug, Clone)]
 pub struct NodeStore {
@@ -221,29 +167,7 @@ pub struct NodeStore {
 }
 
 /// A query with its parameters bound, ready to run on the pool.
-type Bound = Query<'static, Any, AnyArguments>;
-
-/// One replay set: the same shape for grants and ciphertexts, only the table differs.
-/// Whole statements rather than a table name spliced in, because sqlx takes only
-/// `&'static str` SQL.
-struct ReplaySet {
-    /// Inserts `($1 = id, $2 = expires_at_ms)` unless the id is already there.
-    record: &'static str,
-    /// Deletes the entries that expired before `$1`.
-    prune: &'static str,
-}
-
-const USED_GRANTS: ReplaySet = ReplaySet {
-    record: "INSERT INTO used_grants (grant_id, expires_at_ms) VALUES ($1, $2) \
-             ON CONFLICT (grant_id) DO NOTHING",
-    prune: "DELETE FROM used_grants WHERE expires_at_ms < $1",
-};
-
-const SEEN_CIPHERTEXTS: ReplaySet = ReplaySet {
-    record: "INSERT INTO seen_ciphertexts (digest, expires_at_ms) VALUES ($1, $2) \
-             ON CONFLICT (digest) DO NOTHING",
-    prune: "DELETE FROM seen_ciphertexts WHERE expires_at_ms < $1",
-};
+pub(crate) type Bound = Query<'static, Any, AnyArguments>;
 
 impl NodeStore {
     /// Connects to `url` (`sqlite:///path/node.db`, `sqlite::memory:`, `postgres://...`)
@@ -515,312 +439,6 @@ impl NodeStore {
         }
     }
 
-    // ---- Shares: two-phase commit of refreshes -------------------------------------
-
-    /// Phase one of a refresh: stores `sealed_share` as version `share_version` of the
-    /// active key `key_id`, next to the active share (version `share_version - 1`), which
-    /// stays the one in use. `Conflict` if the active version is another, or a refresh of
-    /// this key is pending already; `NotFound` if there is no active key.
-    pub async fn insert_pending_share(
-        &self,
-        key_id: &str,
-        share_version: i64,
-        sealed_share: Vec<u8>,
-    ) -> Result<(), StoreError> {
-        let query = sqlx::query(
-            "INSERT INTO pending_shares (key_id, share_version, sealed_share, format_version, \
-             created_at_ms) \
-             SELECT key_id, $2, $3, $4, $5 FROM node_keys \
-             WHERE key_id = $1 AND status = 'active' AND share_version = $6 \
-             ON CONFLICT (key_id) DO NOTHING",
-        )
-        .bind(key_id)
-        .bind(share_version)
-        .bind(sealed_share)
-        .bind(RECORD_FORMAT)
-        .bind(now_ms())
-        .bind(share_version - 1);
-        if self.execute(query).await? > 0 {
-            return Ok(());
-        }
-        match self.active_share_version(key_id).await? {
-            None => Err(StoreError::NotFound(format!("no active key {key_id}"))),
-            Some(v) if v != share_version - 1 => Err(StoreError::Conflict(format!(
-                "key {key_id}: share version is {v}, a refresh to {share_version} needs {}",
-                share_version - 1
-            ))),
-            Some(_) => Err(StoreError::Conflict(format!(
-                "key {key_id}: a refresh is pending already"
-            ))),
-        }
-    }
-
-    /// Phase two: makes pending version `share_version` the key's active share, in one
-    /// transaction (the old share is overwritten, the pending row removed). Activating the
-    /// version that is active already succeeds (the commit may be retried); a pending row
-    /// for another version, or none, is `NotFound`.
-    pub async fn activate_share(&self, key_id: &str, share_version: i64) -> Result<(), StoreError> {
-        let mut tx = self.db.pool.begin().await?;
-        let moved = sqlx::query(
-            "UPDATE node_keys SET \
-             sealed_share = (SELECT sealed_share FROM pending_shares \
-                             WHERE key_id = $1 AND share_version = $2), \
-             format_version = (SELECT format_version FROM pending_shares \
-                               WHERE key_id = $1 AND share_version = $2), \
-             share_version = $2 \
-             WHERE key_id = $1 AND status = 'active' AND share_version = $3 \
-             AND EXISTS (SELECT 1 FROM pending_shares WHERE key_id = $1 AND share_version = $2)",
-        )
-        .bind(key_id)
-        .bind(share_version)
-        .bind(share_version - 1)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        let active: Option<i64> = sqlx::query_scalar(
-            "SELECT share_version FROM node_keys WHERE key_id = $1 AND status = 'active'",
-        )
-        .bind(key_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if moved == 0 && active != Some(share_version) {
-            tx.rollback().await?;
-            return Err(StoreError::NotFound(format!(
-                "key {key_id}: no pending share version {share_version} to activate"
-            )));
-        }
-        sqlx::query("DELETE FROM pending_shares WHERE key_id = $1 AND share_version <= $2")
-            .bind(key_id)
-            .bind(share_version)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Aborts phase one of a refresh. Returns whether a pending share was deleted; the
-    /// active share is never touched.
-    pub async fn delete_pending_share(&self, key_id: &str) -> Result<bool, StoreError> {
-        let query = sqlx::query("DELETE FROM pending_shares WHERE key_id = $1").bind(key_id);
-        Ok(self.execute(query).await? > 0)
-    }
-
-    /// Deletes every pending share. Only for the node whose activation is the commit point
-    /// (Node 2, at start): a refresh it did not activate before a restart never will be.
-    /// Returns how many.
-    pub async fn cleanup_pending_shares(&self) -> Result<u64, StoreError> {
-        self.execute(sqlx::query("DELETE FROM pending_shares"))
-            .await
-    }
-
-    /// One sealed value this database holds, with the keystore key id it was sealed under
-    /// (a blob's name, `org-rsa:<org>`, a key id): what a node opens at start to check that
-    /// its keystore is the one that sealed this data. `None` for a database holding nothing
-    /// sealed.
-    pub async fn sealed_sample(&self) -> Result<Option<(String, Vec<u8>)>, StoreError> {
-        let queries = [
-            "SELECT name AS id, sealed AS sealed FROM blobs ORDER BY name LIMIT 1",
-            "SELECT 'org-rsa:' || org_id AS id, sealed_private_key AS sealed FROM org_keys \
-             ORDER BY org_id LIMIT 1",
-            "SELECT key_id AS id, sealed_share AS sealed FROM node_keys ORDER BY key_id LIMIT 1",
-        ];
-        for q in queries {
-            if let Some(row) = sqlx::query(q).fetch_optional(&self.db.pool).await? {
-                return Ok(Some((row.try_get("id")?, row.try_get("sealed")?)));
-            }
-        }
-        Ok(None)
-    }
-
-    /// The ids of all active keys, sorted.
-    pub async fn list_key_ids(&self) -> Result<Vec<String>, StoreError> {
-        let ids = sqlx::query_scalar(
-            "SELECT key_id FROM node_keys WHERE status = 'active' ORDER BY key_id",
-        )
-        .fetch_all(&self.db.pool)
-        .await?;
-        Ok(ids)
-    }
-
-    /// The share version of an active key; `None` if there is no active key `key_id`.
-    async fn active_share_version(&self, key_id: &str) -> Result<Option<i64>, StoreError> {
-        let version = sqlx::query_scalar(
-            "SELECT share_version FROM node_keys WHERE key_id = $1 AND status = 'active'",
-        )
-        .bind(key_id)
-        .fetch_optional(&self.db.pool)
-        .await?;
-        Ok(version)
-    }
-
-    // ---- Replay sets ---------------------------------------------------------------
-
-    /// Records a used authorization grant. `true` the first time, `false` if it was
-    /// already recorded: one atomic insert, so of many concurrent calls exactly one wins.
-    pub async fn record_grant(
-        &self,
-        grant_id: &[u8; 16],
-        expires_at_ms: i64,
-    ) -> Result<bool, StoreError> {
-        self.record_once(&USED_GRANTS, grant_id, expires_at_ms)
-            .await
-    }
-
-    /// Forgets grants that expired more than a minute before `now_ms`. Returns how many.
-    pub async fn prune_grants(&self, now_ms: i64) -> Result<u64, StoreError> {
-        self.prune(&USED_GRANTS, now_ms).await
-    }
-
-    /// Records the SHA-256 digest of an accepted encrypted-secret ciphertext. Same
-    /// semantics as `record_grant`.
-    pub async fn record_ciphertext(
-        &self,
-        digest: &[u8; 32],
-        expires_at_ms: i64,
-    ) -> Result<bool, StoreError> {
-        self.record_once(&SEEN_CIPHERTEXTS, digest, expires_at_ms)
-            .await
-    }
-
-    /// Forgets ciphertexts that expired more than a minute before `now_ms`.
-    pub async fn prune_ciphertexts(&self, now_ms: i64) -> Result<u64, StoreError> {
-        self.prune(&SEEN_CIPHERTEXTS, now_ms).await
-    }
-
-    /// `true` if `id` was not in `set` and now is. The database makes the check and the
-    /// insert one step, so no two callers both see `true`.
-    async fn record_once(
-        &self,
-        set: &ReplaySet,
-        id: &[u8],
-        expires_at_ms: i64,
-    ) -> Result<bool, StoreError> {
-        let query = sqlx::query(set.record).bind(id).bind(expires_at_ms);
-        Ok(self.execute(query).await? > 0)
-    }
-
-    /// Deletes the entries of `set` that expired more than the grace period before `now_ms`.
-    async fn prune(&self, set: &ReplaySet, now_ms: i64) -> Result<u64, StoreError> {
-        let query = sqlx::query(set.prune).bind(now_ms.saturating_sub(REPLAY_GRACE_MS));
-        self.execute(query).await
-    }
-
-    // ---- Organizations (Node 1) ----------------------------------------------------
-
-    /// Stores an organization's RSA key pair; `Conflict` if it already has one.
-    pub async fn put_org_key(
-        &self,
-        org_id: &str,
-        public_key_pem: &str,
-        sealed_private_key: Vec<u8>,
-    ) -> Result<(), StoreError> {
-        let query = sqlx::query(
-            "INSERT INTO org_keys (org_id, public_key_pem, sealed_private_key, \
-             format_version, created_at_ms) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (org_id) DO NOTHING",
-        )
-        .bind(org_id)
-        .bind(public_key_pem)
-        .bind(sealed_private_key)
-        .bind(RECORD_FORMAT)
-        .bind(now_ms());
-        self.insert_new(query, || format!("organization {org_id} already has a key"))
-            .await
-    }
-
-    /// An organization's RSA key pair.
-    pub async fn org_key(&self, org_id: &str) -> Result<Option<OrgKeyRecord>, StoreError> {
-        let query = sqlx::query(
-            "SELECT org_id, public_key_pem, sealed_private_key, format_version, created_at_ms \
-             FROM org_keys WHERE org_id = $1",
-        )
-        .bind(org_id);
-        self.fetch_record("org_keys", query, |row| {
-            Ok(OrgKeyRecord {
-                org_id: row.try_get("org_id")?,
-                public_key_pem: row.try_get("public_key_pem")?,
-                sealed_private_key: row.try_get("sealed_private_key")?,
-                created_at_ms: row.try_get("created_at_ms")?,
-            })
-        })
-        .await
-    }
-
-    /// Registers an organization's secret, once: `Conflict` if already registered.
-    /// `mode` is `"standard"` (with `sealed_secret`) or `"trustless"` (without);
-    /// anything else is `InvalidInput`.
-    pub async fn put_org_secret(
-        &self,
-        org_id: &str,
-        mode: &str,
-        verifier: [u8; 32],
-        sealed_secret: Option<Vec<u8>>,
-    ) -> Result<(), StoreError> {
-        let refused = match (mode, sealed_secret.is_some()) {
-            ("standard", true) | ("trustless", false) => None,
-            ("standard", false) => Some("standard mode needs the sealed secret".to_owned()),
-            ("trustless", true) => Some("trustless mode must not store the secret".to_owned()),
-            _ => Some(format!("unknown secret mode {mode:?}")),
-        };
-        if let Some(reason) = refused {
-            return Err(StoreError::InvalidInput(reason));
-        }
-        let query = sqlx::query(
-            "INSERT INTO org_secrets (org_id, mode, verifier, sealed_secret, format_version, \
-             created_at_ms) VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (org_id) DO NOTHING",
-        )
-        .bind(org_id)
-        .bind(mode)
-        .bind(verifier.as_slice())
-        .bind(sealed_secret)
-        .bind(RECORD_FORMAT)
-        .bind(now_ms());
-        self.insert_new(query, || {
-            format!("organization {org_id} already registered its secret")
-        })
-        .await
-    }
-
-    /// An organization's secret registration.
-    pub async fn org_secret(&self, org_id: &str) -> Result<Option<OrgSecretRecord>, StoreError> {
-        let query = sqlx::query(
-            "SELECT org_id, mode, verifier, sealed_secret, format_version, created_at_ms, \
-             require_binding FROM org_secrets WHERE org_id = $1",
-        )
-        .bind(org_id);
-        self.fetch_record("org_secrets", query, |row| {
-            let verifier: Vec<u8> = row.try_get("verifier")?;
-            let verifier =
-                <[u8; 32]>::try_from(verifier).map_err(|v| StoreError::UnsupportedRecord {
-                    table: "org_secrets",
-                    detail: format!("verifier is {} bytes, not 32", v.len()),
-                })?;
-            Ok(OrgSecretRecord {
-                org_id: row.try_get("org_id")?,
-                mode: row.try_get("mode")?,
-                verifier,
-                sealed_secret: row.try_get("sealed_secret")?,
-                created_at_ms: row.try_get("created_at_ms")?,
-                require_binding: row.try_get::<i64, _>("require_binding")? == 1,
-            })
-        })
-        .await
-    }
-
-    /// Makes the organization require a binding on every ciphertext, for good. `NotFound`
-    /// if its secret is not registered; switching it on twice is not an error.
-    pub async fn set_require_binding(&self, org_id: &str) -> Result<(), StoreError> {
-        let query = sqlx::query("UPDATE org_secrets SET require_binding = 1 WHERE org_id = $1")
-            .bind(org_id);
-        if self.execute(query).await? == 0 {
-            return Err(StoreError::NotFound(format!(
-                "organization {org_id} has no registered secret"
-            )));
-        }
-        Ok(())
-    }
-
     // ---- Singleton blobs -----------------------------------------------------------
 
     /// Stores `sealed` under `name`, replacing any previous value.
@@ -847,16 +465,16 @@ impl NodeStore {
             .await
     }
 
-    // ---- The three shapes every method above is built from --------------------------
+    // ---- The three shapes every query of the node store is built from --------------------------
 
     /// Runs a write; returns how many rows it touched.
-    async fn execute(&self, query: Bound) -> Result<u64, StoreError> {
+    pub(crate) async fn execute(&self, query: Bound) -> Result<u64, StoreError> {
         Ok(query.execute(&self.db.pool).await?.rows_affected())
     }
 
     /// Runs an `INSERT ... ON CONFLICT DO NOTHING`: a row already there is a `Conflict`,
     /// described by `conflict`.
-    async fn insert_new(
+    pub(crate) async fn insert_new(
         &self,
         query: Bound,
         conflict: impl FnOnce() -> String,
@@ -869,7 +487,7 @@ impl NodeStore {
 
     /// Fetches at most one row holding a sealed record. Its `format_version` is checked
     /// before `decode` sees it, so no reader can forget to.
-    async fn fetch_record<T>(
+    pub(crate) async fn fetch_record<T>(
         &self,
         table: &'static str,
         query: Bound,
@@ -884,7 +502,7 @@ impl NodeStore {
 }
 
 /// A `node_keys.custody_mode` column: `None` if never recorded.
-fn custody_column(row: &AnyRow) -> Result<Option<Custody>, StoreError> {
+pub(crate) fn custody_column(row: &AnyRow) -> Result<Option<Custody>, StoreError> {
     match row.try_get::<Option<String>, _>("custody_mode")? {
         None => Ok(None),
         Some(s) => Custody::parse(&s)
@@ -897,7 +515,7 @@ fn custody_column(row: &AnyRow) -> Result<Option<Custody>, StoreError> {
 }
 
 /// Refuses a row whose `format_version` this build does not know.
-fn check_format(table: &'static str, row: &AnyRow) -> Result<(), StoreError> {
+pub(crate) fn check_format(table: &'static str, row: &AnyRow) -> Result<(), StoreError> {
     let version: i64 = row.try_get("format_version")?;
     if version == RECORD_FORMAT {
         Ok(())
