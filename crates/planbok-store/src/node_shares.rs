@@ -136,7 +136,10 @@ impl NodeStore {
     }
 
     /// The share version of an active key; `None` if there is no active key `key_id`.
-    pub(crate) async fn active_share_version(&self, key_id: &str) -> Result<Option<i64>, StoreError> {
+    pub(crate) async fn active_share_version(
+        &self,
+        key_id: &str,
+    ) -> Result<Option<i64>, StoreError> {
         let version = sqlx::query_scalar(
             "SELECT share_version FROM node_keys WHERE key_id = $1 AND status = 'active'",
         )

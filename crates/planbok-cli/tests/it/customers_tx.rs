@@ -5,13 +5,10 @@
 //! drill: a server (or its database) that changes a prepared transaction after the
 //! customer authorized it gets no signature, and nothing is stored or sent.
 
-use std::time::Duration;
-
 use planbok_sdk::Client;
 use planbok_sdk::api::customers::GatewayChallenge;
 use planbok_sdk::gateway::{PreparedPin, ops};
 use planbok_sdk::trust::OrgKeyTrust;
-use planbok_testkit::cluster::SERVER;
 use serde_json::{Value, json};
 
 use crate::anvil::{Anvil, ETH, SEPOLIA, anvil_ready};
@@ -19,20 +16,14 @@ use crate::customer_wallets::{cli_challenge, cli_complete};
 use crate::customers::{PIN, challenge, customer, gateway, initialize, server_db};
 use crate::rest::{Custody, Stack, assert_ok, idem};
 use crate::transactions::{chains_toml, check_signer, native_id, settle};
+use crate::tx_replace::wait_status;
 
 const RECEIVER: &str = "0x000000000000000000000000000000000000bEEF";
 
 /// A stack on `anvil` with one customer (PIN set) and their ETH-SEPOLIA wallet holding
 /// 10 ETH: (stack, customer id, wallet id, address).
 async fn customer_with_wallet(anvil: &Anvil) -> (Stack, String, String, String) {
-    let pg = crate::common::postgres_or_skip().expect("checked by the caller");
-    let s = Stack::start(pg, Custody::Unset, &chains_toml(anvil, "")).await;
-    s.provision().await;
-    let id = customer(&s);
-    initialize(&challenge(&s, &id, "initialize"), PIN);
-    let url = cli_challenge(&s, &["wallet-create", &id, "--blockchain", "ETH-SEPOLIA"]);
-    let (done, _) = cli_complete(&s, &url, PIN, &[]);
-    let w = &done["result"]["wallets"][0];
+    let (s, id, w) = customer_and_wallet(&chains_toml(anvil, ""), "ETH-SEPOLIA").await;
     let (wallet, address) = (
         w["id"].as_str().unwrap().to_owned(),
         w["address"].as_str().unwrap().to_owned(),
@@ -41,32 +32,22 @@ async fn customer_with_wallet(anvil: &Anvil) -> (Stack, String, String, String) 
     (s, id, wallet, address)
 }
 
+/// A stack (with `config` for the server) and one customer with a PIN and a wallet on
+/// `chain`: (stack, customer id, the wallet as the challenge's result gives it).
+async fn customer_and_wallet(config: &str, chain: &str) -> (Stack, String, Value) {
+    let pg = crate::common::postgres_or_skip().expect("checked by the caller");
+    let s = Stack::start(pg, Custody::Unset, config).await;
+    s.provision().await;
+    let id = customer(&s);
+    initialize(&challenge(&s, &id, "initialize"), PIN);
+    let url = cli_challenge(&s, &["wallet-create", &id, "--blockchain", chain]);
+    let (done, _) = cli_complete(&s, &url, PIN, &[]);
+    let w = done["result"]["wallets"][0].clone();
+    (s, id, w)
+}
+
 fn ready() -> bool {
     crate::common::postgres_or_skip().is_some() && anvil_ready()
-}
-
-fn get_tx(s: &Stack, id: &str) -> Value {
-    assert_ok(
-        s.owner
-            .raw("GET", &format!("/v2/transactions/{id}"), None)
-            .unwrap(),
-    )
-}
-
-/// Polls until the transaction has `status`.
-fn wait_status(s: &Stack, id: &str, status: &str) -> Value {
-    for _ in 0..1200 {
-        let t = get_tx(s, id);
-        if t["status"] == status {
-            return t;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!(
-        "transaction {id} never became {status}: {}\n{}",
-        get_tx(s, id),
-        s.cluster.log_tail(SERVER)
-    );
 }
 
 /// Makes a transaction challenge with the CLI and completes it as the customer: the
@@ -396,19 +377,10 @@ async fn a_transaction_changed_after_the_customer_authorized_it_is_never_signed(
 /// exactly the action the organization sent.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_customer_signs_a_near_delegate_action() {
-    let Some(pg) = crate::common::postgres_or_skip() else {
-        return;
-    };
-    if !crate::rest::python_ready() {
+    if crate::common::postgres_or_skip().is_none() || !crate::rest::python_ready() {
         return;
     }
-    let s = Stack::start(pg, Custody::Unset, "").await;
-    s.provision().await;
-    let id = customer(&s);
-    initialize(&challenge(&s, &id, "initialize"), PIN);
-    let url = cli_challenge(&s, &["wallet-create", &id, "--blockchain", "NEAR-TESTNET"]);
-    let (done, _) = cli_complete(&s, &url, PIN, &[]);
-    let w = done["result"]["wallets"][0].clone();
+    let (s, id, w) = customer_and_wallet("", "NEAR-TESTNET").await;
     let pk = hex::decode(&w["publicKey"].as_str().unwrap()[2..]).unwrap();
     let action = crate::api_sign::b64(&crate::api_sign::near_delegate_action(&pk));
     let url = cli_challenge(

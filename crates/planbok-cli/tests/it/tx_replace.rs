@@ -12,7 +12,7 @@ use crate::rest::{Custody, Stack, assert_err, assert_ok, idem};
 use crate::transactions::{chains_toml, check_signer, native_id, settle, transfer};
 use crate::tx_drills::events;
 
-fn get(s: &Stack, id: &str) -> Value {
+pub(crate) fn get(s: &Stack, id: &str) -> Value {
     assert_ok(
         s.owner
             .raw("GET", &format!("/v2/transactions/{id}"), None)
@@ -21,7 +21,7 @@ fn get(s: &Stack, id: &str) -> Value {
 }
 
 /// Polls until the transaction has `status`.
-fn wait_status(s: &Stack, id: &str, status: &str) -> Value {
+pub(crate) fn wait_status(s: &Stack, id: &str, status: &str) -> Value {
     for _ in 0..1200 {
         let t = get(s, id);
         if t["status"] == status {
