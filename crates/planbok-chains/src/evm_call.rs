@@ -4,6 +4,7 @@
 //! the user before it authorizes the signature (`docs/customer-custody.md`).
 
 use alloy_primitives::{Address, U256};
+use planbok_api::customer_ops::GatewayTransaction;
 use serde_json::json;
 
 use crate::abi::AbiFunction;
@@ -284,6 +285,49 @@ impl CallSpec<'_> {
             }),
         }
     }
+}
+
+/// The call a customer's transaction plan makes, sent from the plan's own wallet address:
+/// the one mapping of a plan's parts onto a [`CallSpec`] that the server (building the
+/// transaction) and the Gateway (rebuilding it before it authorizes) both run.
+pub fn customer_call(t: &GatewayTransaction) -> Result<EvmCall, String> {
+    let from = crate::transfer::parse_evm_address(&t.address)
+        .map_err(|e| format!("wallet address: {e}"))?;
+    let spec = match t.what.as_str() {
+        "transfer" => {
+            let token = t.token.as_ref().ok_or("a transfer without its token")?;
+            CallSpec::Transfer {
+                token: TransferToken::from_standard(
+                    &token.standard,
+                    token.address.as_deref(),
+                    token.decimals,
+                )?,
+                destination: t.destination_address.as_deref().unwrap_or_default(),
+                amounts: &t.amounts,
+                nft_token_ids: t.nft_token_ids.as_deref(),
+            }
+        }
+        "contract_execution" => CallSpec::Contract {
+            contract: t.contract_address.as_deref().unwrap_or_default(),
+            signature: t.abi_function_signature.as_deref().unwrap_or_default(),
+            params: t.abi_parameters.as_deref().unwrap_or_default(),
+            amount: t.amount.as_deref(),
+        },
+        "cancel" => CallSpec::Cancel { from },
+        "accelerate" => {
+            let r = t
+                .replaces
+                .as_ref()
+                .ok_or("an accelerate without its original")?;
+            CallSpec::Repeat {
+                to: &r.to,
+                value: &r.value,
+                data: &r.data,
+            }
+        }
+        other => return Err(format!("transaction kind {other:?}")),
+    };
+    spec.call(from)
 }
 
 /// A whole, non-negative decimal (a token id or an NFT amount).

@@ -27,7 +27,7 @@ pub use address::{address, validate_address};
 pub use alloy_primitives::{Address, U256};
 pub use chain::{Chain, Curve, Family};
 pub use error::ChainError;
-pub use evm_call::{CallSpec, EvmCall, MAX_NFT_IDS, TransferToken, transfer_call};
+pub use evm_call::{CallSpec, EvmCall, MAX_NFT_IDS, TransferToken, customer_call, transfer_call};
 pub use keys::derive_public_key;
 pub use near::delegate_action_input;
 pub use sign::{

@@ -88,6 +88,18 @@ pub fn delegate_action_input(
         .decode(raw)
         .map_err(|e| tx(format!("unsignedDelegateAction is base64: {e}")))?;
     let key = read_delegate(&bytes)?;
+    input(chain, bytes, key, signer, true)
+}
+
+/// The input over `bytes` (a transaction, or a delegate action when `delegate`) whose
+/// named key `key` must be the wallet's `signer`.
+fn input(
+    chain: Chain,
+    bytes: Vec<u8>,
+    key: [u8; 32],
+    signer: &[u8],
+    delegate: bool,
+) -> Result<SignInput, ChainError> {
     let ours = keys::ed25519(signer)?.to_bytes();
     if key != ours {
         return Err(ChainError::NotSigner);
@@ -95,12 +107,13 @@ pub fn delegate_action_input(
     let p = Prepared {
         tx: bytes,
         signer: ours,
-        delegate: true,
+        delegate,
     };
+    let standard = if delegate { "nep366" } else { "near" };
     Ok(SignInput::new(
         chain,
         p.hash().to_vec(),
-        "nep366",
+        standard,
         Pending::Near(p),
     ))
 }
@@ -141,21 +154,7 @@ pub(crate) fn raw_input(chain: Chain, raw: &str, signer: &[u8]) -> Result<SignIn
         .decode(raw)
         .map_err(|e| tx(format!("a NEAR rawTransaction is base64: {e}")))?;
     let key = read_head(&bytes)?;
-    let ours = keys::ed25519(signer)?.to_bytes();
-    if key != ours {
-        return Err(ChainError::NotSigner);
-    }
-    let p = Prepared {
-        tx: bytes,
-        signer: ours,
-        delegate: false,
-    };
-    Ok(SignInput::new(
-        chain,
-        p.hash().to_vec(),
-        "near",
-        Pending::Near(p),
-    ))
+    input(chain, bytes, key, signer, false)
 }
 
 pub(crate) fn finish(

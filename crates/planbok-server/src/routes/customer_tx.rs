@@ -27,7 +27,6 @@ use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use planbok_api::MAX_MEMO_CHARS;
 use planbok_api::customer_ops::{
     CustomerContractExecution, CustomerTransfer, GatewayReplaced, GatewayToken, GatewayTransaction,
 };
@@ -42,13 +41,13 @@ use super::customers::Kind;
 use super::gateway_ops::Plan;
 use super::replace::{self, pending_head, replacement};
 use super::transfers::{Spec, moved};
-use super::tx_submit::{NATIVE_DECIMALS, Sender, check_funds};
+use super::tx_submit::{NATIVE_DECIMALS, Sender, check_funds, level_and_ref};
 use crate::App;
 use crate::auth::Caller;
 use crate::body::Body;
 use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
-use crate::evm::fees::{self, Fees};
+use crate::evm::fees::Fees;
 
 /// The most the network fee may be when the transaction is prepared: half again the fee
 /// at the challenge's creation (`gasLimit × maxFeePerGas`), shown to the customer.
@@ -56,22 +55,15 @@ fn fee_cap(gas_limit: u64, f: &Fees) -> U256 {
     U256::from(gas_limit) * U256::from(f.max_fee_per_gas) * U256::from(3u8) / U256::from(2u8)
 }
 
-/// The checks every customer transaction request makes of its own fields.
-fn check_fields(
-    fee_level: Option<&str>,
+/// The checks every customer transaction request makes of its own fields: the fee level
+/// (its index and name) and `refId` as the organization's routes, and the `memo`.
+fn check_fields<'a>(
+    fee_level: Option<&'a str>,
     ref_id: Option<&str>,
     memo: Option<&str>,
-) -> ApiResult<usize> {
-    if ref_id.is_some_and(|r| r.chars().count() > 256) {
-        return Err(ApiError::invalid("refId must be at most 256 characters"));
-    }
-    if memo.is_some_and(|m| m.chars().count() > MAX_MEMO_CHARS) {
-        return Err(ApiError::invalid(format!(
-            "memo must be at most {MAX_MEMO_CHARS} characters"
-        )));
-    }
-    fees::level_index(fee_level.unwrap_or("medium"))
-        .ok_or_else(|| ApiError::invalid("feeLevel must be low, medium or high"))
+) -> ApiResult<(usize, &'a str)> {
+    super::sign::check_memo(memo)?;
+    level_and_ref(fee_level, ref_id)
 }
 
 /// A plan from `w` with everything but the call's parts.
@@ -159,7 +151,7 @@ pub(crate) async fn transfer(
     body: Body<CustomerTransfer>,
 ) -> ApiResult<Response> {
     let b = &body.value;
-    let level = check_fields(
+    let (level, level_name) = check_fields(
         b.fee_level.as_deref(),
         b.ref_id.as_deref(),
         b.memo.as_deref(),
@@ -193,7 +185,7 @@ pub(crate) async fn transfer(
     let mut t = plan_base(
         "transfer",
         &p.sender.wallet,
-        fee_name(level),
+        level_name,
         p.gas_limit,
         &p.levels[level],
     );
@@ -219,13 +211,6 @@ pub(crate) async fn transfer(
     open_tx(&app, &caller, &ctx, &headers, n, t).await
 }
 
-fn fee_name(level: usize) -> &'static str {
-    ["low", "medium", "high"]
-        .get(level)
-        .copied()
-        .unwrap_or("medium")
-}
-
 /// `POST /v2/customers/{id}/transactions/contract-execution`.
 pub(crate) async fn contract_execution(
     State(app): State<App>,
@@ -236,7 +221,7 @@ pub(crate) async fn contract_execution(
     body: Body<CustomerContractExecution>,
 ) -> ApiResult<Response> {
     let b = &body.value;
-    let level = check_fields(
+    let (level, level_name) = check_fields(
         b.fee_level.as_deref(),
         b.ref_id.as_deref(),
         b.memo.as_deref(),
@@ -253,7 +238,7 @@ pub(crate) async fn contract_execution(
     let mut t = plan_base(
         "contract_execution",
         &p.sender.wallet,
-        fee_name(level),
+        level_name,
         p.gas_limit,
         &p.levels[level],
     );

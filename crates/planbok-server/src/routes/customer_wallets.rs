@@ -8,7 +8,6 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use planbok_api::ErrorCode;
-use planbok_api::MAX_MEMO_CHARS;
 use planbok_api::customer_ops::{
     CreateCustomerWallets, CustomerSignDelegateAction, CustomerSignMessage,
     CustomerSignTransaction, CustomerSignTypedData, GatewayCreate, GatewayDkg, GatewayExport,
@@ -236,15 +235,7 @@ async fn sign_challenge(
     json: &serde_json::Value,
     mut sign: GatewaySign,
 ) -> ApiResult<Response> {
-    if sign
-        .memo
-        .as_deref()
-        .is_some_and(|m| m.chars().count() > MAX_MEMO_CHARS)
-    {
-        return Err(ApiError::invalid(format!(
-            "memo must be at most {MAX_MEMO_CHARS} characters"
-        )));
-    }
+    super::sign::check_memo(sign.memo.as_deref())?;
     operation_customer(app, caller, customer_id, kind).await?;
     let w = customer_wallet(app, caller, customer_id, &sign.wallet_id).await?;
     sign.blockchain = w.blockchain.clone();

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use planbok_api::ErrorCode;
 use planbok_api::customer_ops::{GatewayPrepared, GatewayTransaction};
-use planbok_chains::{Address, CallSpec, Eip1559Fields, EvmCall, TransferToken, U256};
+use planbok_chains::{Eip1559Fields, EvmCall, U256};
 use planbok_store::StoreError;
 use planbok_store::server::{ChallengeRecord, EventDraft, TxRecord};
 use serde::{Deserialize, Serialize};
@@ -91,48 +91,9 @@ pub(crate) fn prepared_view(ch: &ChallengeRecord) -> ApiResult<Option<GatewayPre
     Prepared::of(ch)?.map(|p| p.view()).transpose()
 }
 
-/// What the plan calls, computed from its parts (the Gateway computes the same from what
-/// it shows).
-pub(crate) fn call_of(t: &GatewayTransaction, from: Address) -> ApiResult<EvmCall> {
-    let spec = match t.what.as_str() {
-        "transfer" => {
-            let token = t
-                .token
-                .as_ref()
-                .ok_or_else(|| ApiError::internal("a transfer plan without its token"))?;
-            CallSpec::Transfer {
-                token: TransferToken::from_standard(
-                    &token.standard,
-                    token.address.as_deref(),
-                    token.decimals,
-                )
-                .map_err(ApiError::internal)?,
-                destination: t.destination_address.as_deref().unwrap_or_default(),
-                amounts: &t.amounts,
-                nft_token_ids: t.nft_token_ids.as_deref(),
-            }
-        }
-        "contract_execution" => CallSpec::Contract {
-            contract: t.contract_address.as_deref().unwrap_or_default(),
-            signature: t.abi_function_signature.as_deref().unwrap_or_default(),
-            params: t.abi_parameters.as_deref().unwrap_or_default(),
-            amount: t.amount.as_deref(),
-        },
-        "cancel" => CallSpec::Cancel { from },
-        "accelerate" => {
-            let r = t
-                .replaces
-                .as_ref()
-                .ok_or_else(|| ApiError::internal("an accelerate plan without its original"))?;
-            CallSpec::Repeat {
-                to: &r.to,
-                value: &r.value,
-                data: &r.data,
-            }
-        }
-        other => return Err(ApiError::internal(format!("transaction plan {other:?}"))),
-    };
-    spec.call(from).map_err(ApiError::internal)
+/// What the plan calls, computed from its parts exactly as the Gateway computes it.
+fn call_of(t: &GatewayTransaction) -> ApiResult<EvmCall> {
+    planbok_chains::customer_call(t).map_err(ApiError::internal)
 }
 
 fn replace_kind(t: &GatewayTransaction) -> Option<replace::Kind> {
@@ -179,7 +140,7 @@ pub(crate) async fn prepare(
         return Ok(ok(StatusCode::OK, "Transaction prepared", p.view()?));
     }
     let s = plan_sender(&app, &ch, &t).await?;
-    let call = call_of(&t, s.from)?;
+    let call = call_of(&t)?;
     let gas_limit: u64 = t
         .gas_limit
         .parse()
@@ -295,7 +256,7 @@ pub(super) async fn sign(
         ));
     }
     let s = plan_sender(app, ch, t).await?;
-    let call = call_of(t, s.from)?;
+    let call = call_of(t)?;
     let f = p.fees()?;
     let fields = Eip1559Fields {
         nonce: p.nonce,

@@ -79,6 +79,16 @@ fn format_message(
     )?)
 }
 
+/// 400 for a `memo` (shown to whoever approves) over [`MAX_MEMO_CHARS`] characters.
+pub(crate) fn check_memo(memo: Option<&str>) -> ApiResult<()> {
+    if memo.is_some_and(|m| m.chars().count() > MAX_MEMO_CHARS) {
+        return Err(ApiError::invalid(format!(
+            "memo must be at most {MAX_MEMO_CHARS} characters"
+        )));
+    }
+    Ok(())
+}
+
 /// A verified signature: 64 bytes and, for ECDSA, the recovery id.
 pub(crate) struct Verified {
     pub(crate) signature: [u8; 64],
@@ -194,11 +204,7 @@ async fn sign<T: Serialize>(
     prepare: impl FnOnce(Chain, &SigningWallet) -> ApiResult<SignInput>,
     format: impl FnOnce(Chain, &SignInput, &Verified, &[u8]) -> ApiResult<T>,
 ) -> ApiResult<Response> {
-    if c.memo.is_some_and(|m| m.chars().count() > MAX_MEMO_CHARS) {
-        return Err(ApiError::invalid(format!(
-            "memo must be at most {MAX_MEMO_CHARS} characters"
-        )));
-    }
+    check_memo(c.memo)?;
     let claim = idem::Claim::new(caller, action, c.idempotency_key, json)?;
     let op = Op::new(
         app,

@@ -212,6 +212,21 @@ pub(super) struct Submit<'a> {
     pub(super) detail: Value,
 }
 
+/// A transaction request's `feeLevel` (default `medium`) as its index and name, with its
+/// `refId` checked: 400 for an unknown level or a `refId` over 256 characters.
+pub(super) fn level_and_ref<'a>(
+    fee_level: Option<&'a str>,
+    ref_id: Option<&str>,
+) -> ApiResult<(usize, &'a str)> {
+    let name = fee_level.unwrap_or("medium");
+    let level = fees::level_index(name)
+        .ok_or_else(|| ApiError::invalid("feeLevel must be low, medium or high"))?;
+    if ref_id.is_some_and(|r| r.chars().count() > 256) {
+        return Err(ApiError::invalid("refId must be at most 256 characters"));
+    }
+    Ok((level, name))
+}
+
 /// Runs a request that signs a new transaction: the idempotency key, the checks and the
 /// plan (`planned`: nothing written, a failure takes no key and no nonce), the nonce
 /// lease, the signature and the commit.
@@ -235,12 +250,7 @@ pub(super) async fn submit(
     let claim = idem::Claim::new(caller, action, key, json)?;
     let op = Op::new(app, caller, ctx, action, Some(wallet_id.to_owned()), detail);
     let checked = async {
-        let level_name = level_given.unwrap_or("medium");
-        let level = fees::level_index(level_name)
-            .ok_or_else(|| ApiError::invalid("feeLevel must be low, medium or high"))?;
-        if ref_id.is_some_and(|r| r.chars().count() > 256) {
-            return Err(ApiError::invalid("refId must be at most 256 characters"));
-        }
+        let (level, level_name) = level_and_ref(level_given, ref_id)?;
         let (p, d) = planned.await?;
         check_funds(&p.sender, p.value, p.gas_limit, &p.levels[level]).await?;
         app.require_secret_mode(&caller.org_id, secret).await?;

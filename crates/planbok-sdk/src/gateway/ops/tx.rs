@@ -2,56 +2,17 @@
 //! prepared nonce and fees checked against what was shown, and the words shown.
 
 use planbok_api::customer_ops::GatewayTransaction;
-use planbok_chains::{CallSpec, Eip1559Fields, EvmCall, TransferToken, U256};
+use planbok_chains::{Eip1559Fields, EvmCall, U256};
 
 use super::hex_bytes;
 use crate::gateway::GatewayError;
 
 /// The call a transaction plan makes, computed here from the parts the Gateway shows (the
 /// token, recipient and amounts; the contract, function and parameters; a cancel's
-/// self-transfer; an accelerate's original call), never from call data the server sends.
+/// self-transfer; an accelerate's original call), never from call data the server sends
+/// (`planbok_chains::customer_call`, the server's own mapping).
 pub fn transaction_call(t: &GatewayTransaction) -> Result<EvmCall, GatewayError> {
-    let from = planbok_chains::parse_evm_address(&t.address)
-        .map_err(|_| GatewayError::Malformed("wallet address"))?;
-    let spec = match t.what.as_str() {
-        "transfer" => {
-            let token = t
-                .token
-                .as_ref()
-                .ok_or(GatewayError::Malformed("transfer without its token"))?;
-            CallSpec::Transfer {
-                token: TransferToken::from_standard(
-                    &token.standard,
-                    token.address.as_deref(),
-                    token.decimals,
-                )
-                .map_err(GatewayError::Request)?,
-                destination: t.destination_address.as_deref().unwrap_or_default(),
-                amounts: &t.amounts,
-                nft_token_ids: t.nft_token_ids.as_deref(),
-            }
-        }
-        "contract_execution" => CallSpec::Contract {
-            contract: t.contract_address.as_deref().unwrap_or_default(),
-            signature: t.abi_function_signature.as_deref().unwrap_or_default(),
-            params: t.abi_parameters.as_deref().unwrap_or_default(),
-            amount: t.amount.as_deref(),
-        },
-        "cancel" => CallSpec::Cancel { from },
-        "accelerate" => {
-            let r = t
-                .replaces
-                .as_ref()
-                .ok_or(GatewayError::Malformed("accelerate without its original"))?;
-            CallSpec::Repeat {
-                to: &r.to,
-                value: &r.value,
-                data: &r.data,
-            }
-        }
-        _ => return Err(GatewayError::Malformed("transaction kind")),
-    };
-    spec.call(from).map_err(GatewayError::Request)
+    planbok_chains::customer_call(t).map_err(GatewayError::Request)
 }
 
 /// The exact input a prepared transaction signs: the call rebuilt here
