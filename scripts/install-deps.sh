@@ -24,6 +24,10 @@
 #    compiled OpenZeppelin 4.9 contracts (npm @openzeppelin/contracts, pinned; no Solidity
 #    compiler): the transaction tests' EVM node and ERC-20 (crates/planbok-cli/tests/it/
 #    transactions.rs).
+#  - sdk-js/node_modules (`npm ci` from sdk-js/package-lock.json, exact versions, no install
+#    scripts): the TypeScript SDK's compiler, viem and openapi-typescript. Its tests
+#    (`npm test`) run inside `cargo test` (crates/planbok-cli/tests/it/sdk_js.rs), against
+#    `planbok dev`. Installed again when the lock file is newer than the installed tree.
 #  - the wasm32-unknown-unknown target: CI checks that planbok-sdk's IO-free part (the
 #    Gateway client) builds for the browser (`.ci/run`).
 #  - cargo-deny (pinned, built from crates.io with its own lock file): the dependency policy
@@ -107,6 +111,16 @@ if ! anvil --version 2>/dev/null | grep -q "Version: $ANVIL_VERSION" \
     "@foundry-rs/anvil@$ANVIL_VERSION" "@openzeppelin/contracts@$OZ_VERSION" >/dev/null 2>&1 \
     || npm install -g --no-fund --no-audit \
       "@foundry-rs/anvil@$ANVIL_VERSION" "@openzeppelin/contracts@$OZ_VERSION" >/dev/null
+fi
+
+SDK_JS="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/sdk-js"
+if [ ! -f "$SDK_JS/node_modules/.package-lock.json" ] \
+  || [ "$SDK_JS/package-lock.json" -nt "$SDK_JS/node_modules/.package-lock.json" ]; then
+  if ! command -v npm >/dev/null 2>&1; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+  fi
+  (cd "$SDK_JS" && npm ci --no-fund --no-audit --ignore-scripts >/dev/null)
 fi
 
 if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then

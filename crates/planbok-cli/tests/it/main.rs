@@ -64,6 +64,7 @@ mod refresh;
 mod replicas;
 mod rest;
 mod runbook;
+mod sdk_js;
 mod sealed;
 mod secrets;
 mod smtp;
