@@ -30,6 +30,8 @@
 #    `planbok dev`. Installed again when the lock file is newer than the installed tree.
 #  - the wasm32-unknown-unknown target: CI checks that planbok-sdk's IO-free part (the
 #    Gateway client) builds for the browser (`.ci/run`).
+#  - wasm-bindgen-cli (the Cargo.lock version), Chromium and Playwright for Python
+#    (pinned): the Gateway page's WebAssembly build and its browser test.
 #  - cargo-deny (pinned, built from crates.io with its own lock file): the dependency policy
 #    check (deny.toml) that scripts/cargo-deny.sh runs in CI. Building it takes about 3
 #    minutes on 2 cores, once per machine.
@@ -131,4 +133,26 @@ CARGO_DENY_VERSION=0.20.2
 if ! cargo deny --version 2>/dev/null | grep -qx "cargo-deny $CARGO_DENY_VERSION"; then
   # Its own temporary build directory, not the project's target dir.
   env -u CARGO_TARGET_DIR cargo install cargo-deny --version "$CARGO_DENY_VERSION" --locked --quiet
+fi
+
+# wasm-bindgen-cli, at the version of the wasm-bindgen crate in Cargo.lock: it turns the
+# Gateway's WebAssembly client into the module and glue the page loads
+# (scripts/build-gateway-web.sh; CI checks the committed build is current). Not --locked:
+# its lock names a webpki-roots release the registry no longer serves.
+WASM_BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' \
+  "$(dirname "$0")/../Cargo.lock")
+if ! wasm-bindgen --version 2>/dev/null | grep -qx "wasm-bindgen $WASM_BINDGEN_VERSION"; then
+  env -u CARGO_TARGET_DIR cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --quiet
+fi
+
+# The Gateway page's browser test: Debian's Chromium, driven by Playwright for Python
+# (pinned; it uses /usr/bin/chromium, no browser download).
+if ! command -v chromium >/dev/null 2>&1; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+PLAYWRIGHT_VERSION=1.65.2
+if ! python3 -m pip show playwright 2>/dev/null | grep -qx "Version: $PLAYWRIGHT_VERSION"; then
+  python3 -m pip install -q --disable-pip-version-check "playwright==$PLAYWRIGHT_VERSION" 2>&1 \
+    | grep -v "Running pip as the 'root'" || true
 fi

@@ -34,7 +34,15 @@ pub fn run(args: ServerArgs) -> Result<()> {
         let listener = tokio::net::TcpListener::bind(&config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;
-        planbok_server::run(listener, config, crate::daemon::shutdown_signal()).await?;
+        let gateway = match &config.gateway {
+            Some(g) => Some(
+                tokio::net::TcpListener::bind(&g.listen)
+                    .await
+                    .with_context(|| format!("binding [gateway] listen {}", g.listen))?,
+            ),
+            None => None,
+        };
+        planbok_server::run(listener, gateway, config, crate::daemon::shutdown_signal()).await?;
         Ok(())
     })
 }

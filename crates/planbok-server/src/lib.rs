@@ -20,6 +20,7 @@ mod docs;
 mod error;
 mod evm;
 mod facts;
+mod gateway_page;
 mod idem;
 pub mod mail;
 mod mail_sender;
@@ -287,13 +288,51 @@ pub(crate) fn router(app: App) -> Router {
         .with_state(app)
 }
 
-/// Serves the REST API on `listener` until `shutdown` resolves, then finishes the requests
-/// in flight.
+/// The Gateway's listener: its page and its routes (with both middlewares), and the
+/// page's security headers on every response.
+fn gateway_router(app: App, page: String) -> Router {
+    routes::gateway_routes()
+        .route_layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            policy::middleware,
+        ))
+        .merge(gateway_page::routes(page))
+        .fallback(routes::not_found)
+        .method_not_allowed_fallback(routes::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            context::middleware,
+        ))
+        .layer(axum::middleware::from_fn(gateway_page::headers))
+        .with_state(app)
+}
+
+/// Serves the REST API on `listener`, and the Gateway on `gateway` (the `[gateway]`
+/// section's listener, bound by the caller), until `shutdown` resolves, then finishes the
+/// requests in flight.
 pub async fn run(
     listener: TcpListener,
-    config: ServerConfig,
+    gateway: Option<TcpListener>,
+    mut config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
+    let gateway = match (gateway, &config.gateway) {
+        (Some(l), Some(cfg)) => {
+            let page = gateway_page::render(cfg).map_err(StartError::Config)?;
+            // Gateway URLs name the page's own origin unless a public URL is configured.
+            if config.public_url.is_none() {
+                let addr = l.local_addr().map_err(StartError::Serve)?;
+                config.public_url = Some(format!("http://{addr}"));
+            }
+            Some((l, page))
+        }
+        (None, None) => None,
+        _ => {
+            return Err(StartError::Config(
+                "the [gateway] section and the Gateway's listener go together".into(),
+            ));
+        }
+    };
     let app = app(config).await?;
     let stop = tokio_util::sync::CancellationToken::new();
     let housekeeping = tokio::spawn(housekeeping(app.clone(), stop.clone()));
@@ -315,12 +354,33 @@ pub async fn run(
         .zip(app.config.smtp.as_ref())
         .map(|(m, c)| tokio::spawn(mail_sender::run(app.clone(), m, c.timeout_ms, stop.clone())));
     tracing::info!(addr = ?listener.local_addr().ok(), "planbok server listening");
+    let down = tokio_util::sync::CancellationToken::new();
+    let gateway = gateway.map(|(l, page)| {
+        tracing::info!(addr = ?l.local_addr().ok(), "planbok Gateway listening");
+        tokio::spawn(
+            axum::serve(
+                l,
+                gateway_router(app.clone(), page)
+                    .into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(down.clone().cancelled_owned())
+            .into_future(),
+        )
+    });
     let served = axum::serve(
         listener,
         router(app.clone()).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
     .await;
+    down.cancel();
+    let served = match gateway {
+        Some(g) => match g.await {
+            Ok(r) => served.and(r),
+            Err(e) => served.and(Err(std::io::Error::other(e))),
+        },
+        None => served,
+    };
     stop.cancel();
     if let Err(e) = housekeeping.await {
         tracing::error!(error = %e, "the housekeeping task failed");

@@ -49,6 +49,9 @@ pub struct DevArgs {
     /// Node 1's port (Node 2 gets the next one).
     #[arg(long, default_value_t = 7701)]
     node_port: u16,
+    /// The Gateway page's port on 127.0.0.1 (its own origin; default: --port + 1).
+    #[arg(long)]
+    gateway_port: Option<u16>,
     /// Run this many server replicas behind a front proxy (haproxy) on --port; they
     /// listen on --port + 101, + 102, …. Needs --database postgres://… (at first start).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
@@ -412,10 +415,13 @@ fn bootstrap(dir: &Path, base: &str, node_key: &str) -> Result<String> {
     Ok(key)
 }
 
-fn quick_start(base: &str, key: &str, node_key: &str, dir: &Path) {
+fn quick_start(base: &str, key: &str, node_key: &str, dir: &Path, gateway: Option<&str>) {
     println!();
     println!("planbok is running (dev mode: SQLite, dev keystores — not for production)");
     println!("  REST API     {base}/v2   (interactive page: {base}/v2/docs)");
+    if let Some(g) = gateway {
+        println!("  Gateway      {g}/gateway/   (its own origin: customers' PINs and approvals)");
+    }
     println!("  owner key    {key}");
     println!("  node 1 key   {node_key}   (clients verify the organization key with it)");
     println!("  data         {}", dir.display());
@@ -497,6 +503,7 @@ pub fn run(args: DevArgs) -> Result<()> {
     })?;
     // Public; rewritten at every start (it changes only if Node 1's data is replaced).
     std::fs::write(dir.join("node1-identity.pub"), format!("{node_key}\n"))?;
+    let gateway = replicas::apply_gateway(&dir, &args, &node_key)?;
     for s in &servers {
         let child = spawn(&dir, &s.name, &["server", "--config", &s.config])?;
         children.0.push((s.name.clone(), child));
@@ -511,7 +518,7 @@ pub fn run(args: DevArgs) -> Result<()> {
     }
     wait_http(&mut children, &dir, &base)?;
     let key = bootstrap(&dir, &base, &node_key)?;
-    quick_start(&base, &key, &node_key, &dir);
+    quick_start(&base, &key, &node_key, &dir, gateway.as_deref());
     if servers.len() > 1 {
         let ports: Vec<String> = servers.iter().map(|s| s.port.to_string()).collect();
         println!(

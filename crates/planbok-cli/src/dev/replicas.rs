@@ -104,6 +104,8 @@ pub(super) fn servers(dir: &Path, args: &DevArgs) -> Result<Vec<Server>> {
             .context("--port too high for the replicas' ports")?;
         let mut c = base.clone();
         c.listen = format!("127.0.0.1:{port}");
+        // One Gateway listener per address: the replicas serve the API only.
+        c.gateway = None;
         let config = format!("server-{i}.toml");
         write(&dir.join(&config), &c, true)?;
         out.push(Server {
@@ -117,6 +119,44 @@ pub(super) fn servers(dir: &Path, args: &DevArgs) -> Result<Vec<Server>> {
         proxy_config(args.port, &out.iter().map(|s| s.port).collect::<Vec<_>>()),
     )?;
     Ok(out)
+}
+
+/// Puts the Gateway page on its own port (`--gateway-port`, else `--port` + 1) with Node
+/// 1's key pinned, in `server.toml` (every start: the key is known once the nodes run).
+/// Its origin, or `None` with replicas (they serve the API only).
+pub(super) fn apply_gateway(dir: &Path, args: &DevArgs, node_key: &str) -> Result<Option<String>> {
+    if args.replicas > 1 {
+        return Ok(None);
+    }
+    let port = match args.gateway_port {
+        Some(p) => p,
+        None => args
+            .port
+            .checked_add(1)
+            .context("--port too high for the Gateway's port (give --gateway-port)")?,
+    };
+    let path = dir.join("server.toml");
+    let mut config = ServerConfig::from_toml(&std::fs::read_to_string(&path)?)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let listen = format!("127.0.0.1:{port}");
+    let name = config
+        .gateway
+        .as_ref()
+        .map_or_else(|| "planbok dev".to_owned(), |g| g.name.clone());
+    let wanted = planbok_server::config::GatewayConfig {
+        listen: listen.clone(),
+        node_key: node_key.to_owned(),
+        name,
+    };
+    let same = config
+        .gateway
+        .as_ref()
+        .is_some_and(|g| g.listen == wanted.listen && g.node_key == wanted.node_key);
+    if !same {
+        config.gateway = Some(wanted);
+        write(&path, &config, false)?;
+    }
+    Ok(Some(format!("http://{listen}")))
 }
 
 /// Points the server at the chains' RPCs of `--rpc CHAIN=URL` (every start: the RPCs may

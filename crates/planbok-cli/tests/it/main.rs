@@ -53,6 +53,7 @@ mod drills;
 mod export;
 mod fake_peers;
 mod faults;
+mod gateway_page;
 mod grants;
 mod mail;
 mod node_metrics;

@@ -10,8 +10,10 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 mod chains;
+mod gateway;
 
 pub use chains::{ChainConfig, TransactionsConfig};
+pub use gateway::GatewayConfig;
 
 /// Everything `planbok server --config FILE` reads.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -69,6 +71,9 @@ pub struct ServerConfig {
     /// used in challenges' Gateway URLs; the request's own host when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_url: Option<String>,
+    /// `[gateway]`: the Gateway page on its own listener, so its own origin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<GatewayConfig>,
 }
 
 /// `[webhooks]`: delivery, retries and the SSRF guard (`docs/webhooks.md`).
@@ -380,6 +385,7 @@ impl ServerConfig {
             chains: BTreeMap::new(),
             transactions: TransactionsConfig::default(),
             public_url: None,
+            gateway: None,
         }
     }
 

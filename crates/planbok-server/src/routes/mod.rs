@@ -39,6 +39,45 @@ use crate::error::{ApiError, ApiResult};
 
 /// Every route; the policy table has one row for each (a test checks both ways).
 pub(crate) fn routes() -> Router<App> {
+    api_routes().merge(gateway_routes())
+}
+
+/// The Gateway's routes (authorized by a challenge's token): served on the API's listener
+/// and on the Gateway's own.
+pub(crate) fn gateway_routes() -> Router<App> {
+    Router::new()
+        .route("/gateway/api/challenge", get(gateway::challenge))
+        .route("/gateway/api/pin/evaluate", post(gateway::evaluate))
+        .route("/gateway/api/pin/enroll", post(gateway::enroll))
+        .route("/gateway/api/pin/unlock", post(gateway::unlock))
+        .route("/gateway/api/pin/commit", post(gateway::commit))
+        .route("/gateway/api/email/evaluate", post(gateway_email::evaluate))
+        .route("/gateway/api/email/unlock", post(gateway_email::unlock))
+        .route("/gateway/api/operation", post(gateway_ops::operate))
+        .route(
+            "/gateway/api/transaction/prepare",
+            post(gateway_tx::prepare),
+        )
+        .route(
+            "/gateway/api/recovery/evaluate",
+            post(gateway_recovery::evaluate),
+        )
+        .route(
+            "/gateway/api/recovery/unlock",
+            post(gateway_recovery::unlock),
+        )
+        .route(
+            "/gateway/api/recovery/enroll",
+            post(gateway_recovery::enroll),
+        )
+        .route(
+            "/gateway/api/recovery/commit",
+            post(gateway_recovery::commit),
+        )
+}
+
+/// The organization's, the operator's and the public routes.
+fn api_routes() -> Router<App> {
     Router::new()
         .route("/v2/organizations", post(orgs::create))
         .route("/v2/organization", get(orgs::get))
@@ -203,34 +242,6 @@ pub(crate) fn routes() -> Router<App> {
         .route(
             "/v2/customers/{id}/challenges/{challengeId}",
             get(customers::get_challenge),
-        )
-        .route("/gateway/api/challenge", get(gateway::challenge))
-        .route("/gateway/api/pin/evaluate", post(gateway::evaluate))
-        .route("/gateway/api/pin/enroll", post(gateway::enroll))
-        .route("/gateway/api/pin/unlock", post(gateway::unlock))
-        .route("/gateway/api/pin/commit", post(gateway::commit))
-        .route("/gateway/api/email/evaluate", post(gateway_email::evaluate))
-        .route("/gateway/api/email/unlock", post(gateway_email::unlock))
-        .route("/gateway/api/operation", post(gateway_ops::operate))
-        .route(
-            "/gateway/api/transaction/prepare",
-            post(gateway_tx::prepare),
-        )
-        .route(
-            "/gateway/api/recovery/evaluate",
-            post(gateway_recovery::evaluate),
-        )
-        .route(
-            "/gateway/api/recovery/unlock",
-            post(gateway_recovery::unlock),
-        )
-        .route(
-            "/gateway/api/recovery/enroll",
-            post(gateway_recovery::enroll),
-        )
-        .route(
-            "/gateway/api/recovery/commit",
-            post(gateway_recovery::commit),
         )
         .route("/health", get(ops::health))
         .route("/ready", get(ops::ready))

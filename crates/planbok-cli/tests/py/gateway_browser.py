@@ -1,0 +1,428 @@
+"""The Gateway page in a real browser (Debian's Chromium, driven by Playwright).
+
+Run by crates/planbok-cli/tests/it/gateway_page.rs against `planbok dev`; the organization's
+side goes through the REST API, the end user's through the page only: labelled fields,
+buttons named by their action. Signatures are verified with eth-account. Every request the
+page makes must stay on the Gateway's origin, every Gateway response must carry the
+security headers, and the page must log no error (a CSP violation is one).
+
+Environment: PLANBOK_URL, PLANBOK_API_KEY, PLANBOK_GATEWAY (the Gateway's origin),
+PLANBOK_BIN, PLANBOK_NODE_KEY, PLANBOK_SCREENSHOTS (a directory for the PNGs).
+"""
+
+import http.server
+import json
+import os
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+
+from eth_account import Account
+from eth_account.messages import encode_defunct, encode_typed_data
+from playwright.sync_api import expect, sync_playwright
+
+API = os.environ["PLANBOK_URL"]
+KEY = os.environ["PLANBOK_API_KEY"]
+GATEWAY = os.environ["PLANBOK_GATEWAY"]
+BIN = os.environ["PLANBOK_BIN"]
+NODE_KEY = os.environ["PLANBOK_NODE_KEY"]
+SHOTS = os.environ["PLANBOK_SCREENSHOTS"]
+
+PIN = "284913"
+NEW_PIN = "730518"
+NEWEST_PIN = "502977"
+ANSWERS = ["Rex the Dog", "Zürich", "St. Mary's"]
+CSP = (
+    "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; "
+    "img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'; require-trusted-types-for 'script'"
+)
+
+
+def rest(method, path, body=None):
+    """The organization's side; the envelope's data, or an AssertionError with the code."""
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(API + path, data=data, method=method)
+    req.add_header("PLANBOK-X-API-KEY", KEY)
+    if data is not None:
+        req.add_header("content-type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=120) as r:
+            return json.load(r)["data"]
+    except urllib.error.HTTPError as e:
+        raise AssertionError(f"{method} {path}: {e.code} {e.read().decode()}") from None
+
+
+class Receiver(http.server.BaseHTTPRequestHandler):
+    """The integrator's return page: records where the Gateway sent the user."""
+
+    seen = []
+
+    def do_GET(self):
+        Receiver.seen.append(self.path)
+        body = b"<!doctype html><title>Back in the app</title><p>Back in the app.</p>"
+        self.send_response(200)
+        self.send_header("content-type", "text/html")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+RETURN = f"http://127.0.0.1:{server.server_address[1]}/done"
+
+
+def idem():
+    return str(uuid.uuid4())
+
+
+def new_customer(name):
+    return rest("POST", "/v2/customers", {"idempotencyKey": idem(), "name": name})["id"]
+
+
+def challenge(customer, op, body=None):
+    body = dict(body or {}, idempotencyKey=idem(), redirectUrl=RETURN)
+    ch = rest("POST", f"/v2/customers/{customer}/{op}", body)
+    assert ch["status"] == "pending", ch
+    assert ch["redirectUrl"].startswith(GATEWAY + "/gateway/?challenge="), ch
+    return ch
+
+
+def result(customer, ch):
+    got = rest("GET", f"/v2/customers/{customer}/challenges/{ch['challengeId']}")
+    assert got["status"] == "complete", got
+    return got["result"]
+
+
+class Page:
+    """One browser page, with what it requested and logged recorded."""
+
+    def __init__(self, browser):
+        self.page = browser.new_page(viewport={"width": 560, "height": 640})
+        self.requests = []
+        self.errors = []
+        self.refused = set()
+        self.page.on("request", lambda r: self.requests.append(r.url))
+        self.page.on("response", self.check_headers)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("console", self.console)
+
+    FAILED = "Failed to load resource: the server responded with a status of "
+
+    def console(self, m):
+        if m.type != "error":
+            return
+        # The browser logs every refused request; the test expects some (a used link,
+        # the lockout) and records them apart. Anything else is a failure.
+        if m.text.startswith(self.FAILED):
+            self.refused.add(int(m.text[len(self.FAILED):].split()[0]))
+        else:
+            self.errors.append(m.text)
+
+    def check_headers(self, response):
+        if not response.url.startswith(GATEWAY):
+            return
+        h = response.headers
+        assert h.get("content-security-policy") == CSP, (response.url, h)
+        assert h.get("x-frame-options") == "DENY", response.url
+        assert h.get("x-content-type-options") == "nosniff", response.url
+        assert h.get("referrer-policy") == "no-referrer", response.url
+        assert h.get("cross-origin-opener-policy") == "same-origin", response.url
+
+    def open(self, ch, heading):
+        Receiver.seen.clear()
+        self.page.goto(ch["redirectUrl"])
+        expect(self.page.get_by_role("heading", level=2)).to_have_text(heading)
+        # The token is out of the address bar at once.
+        assert "#" not in self.page.url, self.page.url
+
+    def shot(self, name):
+        self.page.screenshot(path=os.path.join(SHOTS, f"{name}.png"), full_page=True)
+
+    def label(self, text, nth=0):
+        return self.page.get_by_label(text, exact=True).nth(nth)
+
+    def click(self, name):
+        self.page.get_by_role("button", name=name, exact=True).click()
+
+    def problem(self, text):
+        expect(self.page.get_by_role("alert").filter(has_text=text)).to_be_visible()
+
+    def returned(self, ch, status="complete"):
+        """The page sent the user back to the integrator with the challenge's outcome."""
+        self.page.wait_for_url(RETURN + "*", timeout=60_000)
+        query = urllib.parse.parse_qs(urllib.parse.urlparse(self.page.url).query)
+        assert query == {"challengeId": [ch["challengeId"]], "status": [status]}, query
+        assert any(p.startswith("/done?") for p in Receiver.seen), Receiver.seen
+
+    def finish(self):
+        assert not self.errors, self.errors
+        # 401: the used link; 423: the lockout. No 404 (every asset is there).
+        assert self.refused == {401, 423}, self.refused
+        off = [u for u in self.requests if not (u.startswith(GATEWAY) or u.startswith(RETURN))]
+        assert not off, f"requests off the Gateway's origin: {off}"
+        self.page.close()
+
+
+def set_new_pin(p, pin, shot=None):
+    p.label("New PIN").fill(pin)
+    p.label("Repeat the PIN").fill(pin)
+    if shot:
+        p.shot(shot)
+    p.click("Continue")
+
+
+def initialize(p, customer, shots=False):
+    ch = challenge(customer, "initialize")
+    p.open(ch, "Choose a PIN")
+    if shots:
+        p.shot("01-pin-setup")
+    # A weak PIN is named as such while typing, and refused.
+    p.label("New PIN").fill("123456")
+    expect(p.page.locator("#new-pin-rule")).to_contain_text("sequence")
+    p.label("Repeat the PIN").fill("123456")
+    p.click("Continue")
+    p.problem("sequence")
+    if shots:
+        p.shot("02-weak-pin")
+    # Two different PINs are refused.
+    p.label("New PIN").fill(PIN)
+    p.label("Repeat the PIN").fill("730519")
+    p.click("Continue")
+    p.problem("not the same")
+    set_new_pin(p, PIN)
+    expect(p.page.get_by_role("heading", level=2)).to_have_text("Security questions")
+    p.label("Question", 0).select_option("first_pet")
+    p.label("Question", 1).select_option("birth_city")
+    p.label("Question", 2).select_option("custom")
+    p.label("Your question", 2).fill("What was the name of my first school?")
+    for i, a in enumerate(ANSWERS):
+        p.label("Answer", i).fill(a)
+    # A hint that gives the answer away is refused here (the server never sees answers).
+    p.label("Hint (optional)", 0).fill("rex the dog")
+    p.click("Continue")
+    p.problem("hint")
+    p.label("Hint (optional)", 0).fill("a dog")
+    if shots:
+        p.shot("03-questions")
+    p.click("Continue")
+    p.returned(ch)
+    assert rest("GET", f"/v2/customers/{customer}")["pinStatus"] == "set"
+
+
+def approve(p, ch, heading, pin, shot=None, expect_lines=()):
+    p.open(ch, heading)
+    for line in expect_lines:
+        expect(p.page.locator("#approve-lines")).to_contain_text(line)
+    if shot:
+        p.shot(shot)
+    p.label("PIN").fill(pin)
+    p.click("Approve")
+    p.returned(ch)
+
+
+def verify_message(address, message, signature):
+    signer = Account.recover_message(encode_defunct(text=message), signature=signature)
+    assert signer.lower() == address.lower(), (signer, address)
+
+
+def cli_complete(url, pin):
+    """The native client (the CLI) completes a challenge: the cross-implementation check."""
+    out = subprocess.run(
+        [BIN, "customer", "complete", url, "--pin", pin, "--json", "--node-key", NODE_KEY],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, PLANBOK_URL=API, PLANBOK_API_KEY=KEY),
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    return json.JSONDecoder().raw_decode(out.stdout)[0]
+
+
+def main():
+    os.makedirs(SHOTS, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        p = Page(browser)
+        alice = new_customer("Alice")
+
+        # PIN setup and security questions.
+        initialize(p, alice, shots=True)
+
+        # Wallet creation, approved with the PIN.
+        ch = challenge(alice, "wallet/create", {"blockchains": ["ETH-SEPOLIA"]})
+        approve(
+            p,
+            ch,
+            "Create wallets",
+            PIN,
+            shot="04-approve-wallets",
+            expect_lines=["Create 1 wallet(s) on ETH-SEPOLIA"],
+        )
+        wallet = result(alice, ch)["wallets"][0]
+        address = wallet["address"]
+
+        # A message, shown before the PIN, signed, verified by eth-account.
+        message = "Pay 12.50 to Bob — invoice 7"
+        ch = challenge(
+            alice, "sign/message", {"walletId": wallet["id"], "message": message, "memo": "Invoice 7"}
+        )
+        approve(
+            p,
+            ch,
+            "Sign a message",
+            PIN,
+            shot="05-approve-message",
+            expect_lines=[f"Message: {message}", "Memo: Invoice 7"],
+        )
+        verify_message(address, message, result(alice, ch)["signature"])
+
+        # EIP-712: the domain and the fields are shown.
+        typed = {
+            "types": {
+                "EIP712Domain": [
+                    {"name": "name", "type": "string"},
+                    {"name": "chainId", "type": "uint256"},
+                ],
+                "Order": [
+                    {"name": "amount", "type": "uint256"},
+                    {"name": "to", "type": "address"},
+                ],
+            },
+            "primaryType": "Order",
+            "domain": {"name": "Shop", "chainId": 11155111},
+            "message": {"amount": 42, "to": "0x000000000000000000000000000000000000bEEF"},
+        }
+        ch = challenge(
+            alice, "sign/typed-data", {"walletId": wallet["id"], "typedData": json.dumps(typed)}
+        )
+        approve(
+            p,
+            ch,
+            "Sign typed data",
+            PIN,
+            shot="06-approve-typed-data",
+            expect_lines=['"name":"Shop"', "Primary type:"],
+        )
+        signed = encode_typed_data(full_message=typed)
+        signer = Account.recover_message(signed, signature=result(alice, ch)["signature"])
+        assert signer.lower() == address.lower()
+
+        # The native client opens what the browser enrolled.
+        ch = challenge(alice, "sign/message", {"walletId": wallet["id"], "message": "native"})
+        done = cli_complete(ch["redirectUrl"], PIN)
+        verify_message(address, "native", done["result"]["signature"])
+
+        # A used link says so.
+        p.page.goto(ch["redirectUrl"])
+        expect(p.page.get_by_role("alert")).to_contain_text("expired or was already used")
+        p.shot("07-link-used")
+
+        # Wrong PINs: the attempts left, then the lockout.
+        ch = challenge(alice, "sign/message", {"walletId": wallet["id"], "message": "locked?"})
+        p.open(ch, "Sign a message")
+        for left in [4, 3, 2, 1]:
+            p.label("PIN").fill("190283")
+            p.click("Approve")
+            p.problem(f"Wrong PIN: {left} attempt" + ("s" if left != 1 else "") + " left")
+            if left == 4:
+                p.shot("08-wrong-pin")
+        p.label("PIN").fill("190283")
+        p.click("Approve")
+        p.problem("Wrong PIN: 0 attempts left")
+        p.label("PIN").fill(PIN)
+        p.click("Approve")
+        expect(p.page.get_by_role("alert")).to_contain_text("locked")
+        p.shot("09-locked")
+        assert rest("GET", f"/v2/customers/{alice}")["pinStatus"] == "locked"
+
+        # Reset through the security questions (the hint is shown), which also unlocks.
+        ch = challenge(alice, "reset-pin")
+        p.open(ch, "Answer your security questions")
+        expect(p.page.get_by_text("Hint: a dog")).to_be_visible()
+        p.label("What was the name of your first pet?").fill("rex  THE dog ")
+        p.label("In which city were you born?").fill("Zürich")
+        p.label("What was the name of my first school?").fill("wrong school")
+        p.click("Continue")
+        p.problem("not right: 4 attempts left")
+        p.label("What was the name of my first school?").fill("St. Mary's")
+        p.shot("10-answer-questions")
+        p.click("Continue")
+        expect(p.page.get_by_role("heading", level=2)).to_have_text("Choose a new PIN")
+        set_new_pin(p, NEW_PIN, shot="11-new-pin")
+        p.returned(ch)
+        assert rest("GET", f"/v2/customers/{alice}")["pinStatus"] == "set"
+
+        # Update the PIN (the current one first).
+        ch = challenge(alice, "update-pin")
+        p.open(ch, "Enter your current PIN")
+        p.label("Current PIN").fill(NEW_PIN)
+        p.shot("12-current-pin")
+        p.click("Continue")
+        set_new_pin(p, NEWEST_PIN)
+        p.returned(ch)
+
+        # The newest PIN signs, the older one does not.
+        ch = challenge(alice, "sign/message", {"walletId": wallet["id"], "message": "after"})
+        p.open(ch, "Sign a message")
+        p.label("PIN").fill(NEW_PIN)
+        p.click("Approve")
+        p.problem("Wrong PIN")
+        p.label("PIN").fill(NEWEST_PIN)
+        p.click("Approve")
+        p.returned(ch)
+        verify_message(address, "after", result(alice, ch)["signature"])
+
+        # Declining sends the user back with `declined`, and nothing is signed.
+        ch = challenge(alice, "sign/message", {"walletId": wallet["id"], "message": "no"})
+        p.open(ch, "Sign a message")
+        p.click("Decline")
+        expect(p.page.get_by_role("alert")).to_contain_text("declined")
+        p.page.get_by_role("link", name="Return").click()
+        p.returned(ch, "declined")
+        got = rest("GET", f"/v2/customers/{alice}/challenges/{ch['challengeId']}")
+        assert got["status"] == "pending" and got["result"] is None, got
+
+        # The other way round: a PIN set by the native client opens in the browser.
+        bob = new_customer("Bob")
+        init = challenge(bob, "initialize")
+        out = subprocess.run(
+            [BIN, "customer", "complete", init["redirectUrl"], "--pin", PIN,
+             "--answers", ",".join(ANSWERS), "--json"],
+            capture_output=True, text=True, timeout=300,
+        )
+        assert out.returncode == 0, out.stdout + out.stderr
+        ch = challenge(bob, "wallet/create", {"blockchains": ["ETH-SEPOLIA"]})
+        approve(p, ch, "Create wallets", PIN)
+        assert len(result(bob, ch)["wallets"]) == 1
+
+        p.finish()
+        browser.close()
+    print("gateway browser test: ok")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    finally:
+        server.shutdown()
+    sys.exit(0)
