@@ -2,7 +2,8 @@
 //! `tests/py/gateway_browser.py` drives Debian's Chromium through Playwright as an end
 //! user would (labelled fields, named buttons): PIN setup with the security questions,
 //! wallet creation, message and EIP-712 signatures (verified by eth-account), wrong PINs
-//! and the lockout, reset through the questions, update PIN, declining, and PINs set by
+//! and the lockout, reset through the questions and through an emailed code (a real SMTP
+//! relay), update PIN, declining, and PINs set by
 //! the native client opened in the browser and the other way round. It also checks the
 //! security headers of every Gateway response, that the page requests nothing off its
 //! origin and logs no error. The screenshots in `docs/gateway/` are its output
@@ -32,13 +33,21 @@ fn the_gateway_page_works_end_to_end_in_chromium() {
     if !chromium_ready() || !python_has("playwright, eth_account", "the Gateway browser test") {
         return;
     }
+    let Some(relay) = crate::smtp::SmtpRelay::start() else {
+        return;
+    };
     let data = tempfile::tempdir().unwrap();
     let (port, node_port, gateway_port) = (free_port(), free_port(), free_port());
     let (child, key) = start_with(
         data.path(),
         port,
         node_port,
-        &["--gateway-port", &gateway_port.to_string()],
+        &[
+            "--gateway-port",
+            &gateway_port.to_string(),
+            "--smtp",
+            &format!("127.0.0.1:{}", relay.port),
+        ],
     );
     let node_key = std::fs::read_to_string(data.path().join("node1-identity.pub")).unwrap();
     let shots = std::env::var("PLANBOK_SCREENSHOTS")
@@ -56,6 +65,7 @@ fn the_gateway_page_works_end_to_end_in_chromium() {
         .env("PLANBOK_BIN", bin())
         .env("PLANBOK_NODE_KEY", node_key.trim())
         .env("PLANBOK_SCREENSHOTS", &shots)
+        .env("PLANBOK_MAILDIR", relay.dir())
         .output()
         .unwrap();
     interrupt_and_wait(child);
@@ -68,5 +78,5 @@ fn the_gateway_page_works_end_to_end_in_chromium() {
     assert!(text.contains("gateway browser test: ok"), "{text}");
     // One screenshot per state the test visits.
     let pngs = std::fs::read_dir(&shots).unwrap().count();
-    assert!(pngs >= 12, "{pngs} screenshots in {}", shots.display());
+    assert!(pngs >= 13, "{pngs} screenshots in {}", shots.display());
 }

@@ -65,6 +65,11 @@ impl SmtpRelay {
         Some(SmtpRelay { child, port, dir })
     }
 
+    /// Where the messages are written (`<n>.eml`).
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
     /// The messages received so far, oldest first.
     pub fn messages(&self) -> Vec<String> {
         let mut files: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
