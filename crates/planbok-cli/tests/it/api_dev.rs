@@ -27,6 +27,14 @@ pub(crate) fn start_with(
     node_port: u16,
     flags: &[&str],
 ) -> (Child, String) {
+    // The Gateway's port too is the kernel's pick: dev's default (--port + 1) may be
+    // another test's port.
+    let gateway = crate::common::free_port().to_string();
+    let gateway: &[&str] = if flags.contains(&"--gateway-port") {
+        &[]
+    } else {
+        &["--gateway-port", &gateway]
+    };
     let mut child = Command::new(crate::common::bin())
         .args([
             "dev",
@@ -38,6 +46,7 @@ pub(crate) fn start_with(
         ])
         .arg(data)
         .args(flags)
+        .args(gateway)
         .arg("--insecure-pregenerated-primes")
         .arg(planbok_testkit::cluster::test_primes_path())
         .stdout(Stdio::piped())

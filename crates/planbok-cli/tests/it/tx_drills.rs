@@ -303,6 +303,8 @@ async fn dev_points_the_server_at_an_rpc_and_refuses_another_chain() {
             &port.to_string(),
             "--node-port",
             &node_port.to_string(),
+            "--gateway-port",
+            &crate::common::free_port().to_string(),
         ])
         .arg("--data")
         .arg(&data)
