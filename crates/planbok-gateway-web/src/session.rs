@@ -153,20 +153,14 @@ impl Session {
     /// A new PIN for `/gateway/api/pin/enroll`. `unlocked`: the `rekeyNonce` answer of
     /// an unlock (update, reset), or empty at the first setup.
     pub fn enroll_pin(&mut self, pin: &str, unlocked: &str) -> Step {
+        // Both unlock answers (`pin/unlock`, `recovery/unlock`, `email/unlock`) carry it.
         let rekey = match unlocked {
             "" => None,
-            u => Some(self.rekey(u)?),
+            u => Some(parse::<GatewayUnlocked>("unlock answer", u)?.rekey_nonce),
         };
         let (prepared, req) = PreparedPin::new_pin(pin, rekey)?;
         self.pin = Some(prepared);
         json(&req)
-    }
-
-    fn rekey(&self, unlocked: &str) -> Step<String> {
-        if let Ok(u) = serde_json::from_str::<GatewayUnlocked>(unlocked) {
-            return Ok(u.rekey_nonce);
-        }
-        Ok(parse::<GatewayEmailUnlocked>("unlock answer", unlocked)?.rekey_nonce)
     }
 
     /// New questions (`[{id?, text?, hint?}]`) and their answers, for

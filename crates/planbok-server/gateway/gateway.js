@@ -374,14 +374,14 @@
         startNewPin("Choose a new PIN", async () => {
           const pin = readNewPin();
           await working("Checking the code…");
-          const attemptReq = await api("POST", "email/evaluate");
-          const unlock = session.emailUnlock(attemptReq);
+          const counted = await api("POST", "email/evaluate");
+          const unlock = session.emailUnlock(counted);
           let unlocked;
           try {
             unlocked = await api("POST", "email/unlock", unlock);
           } catch (e) {
             if (e.code === "pin_proof_invalid") {
-              const left = JSON.parse(attemptReq).attemptsLeft;
+              const left = JSON.parse(counted).attemptsLeft;
               const err = new Error(`The code is not right: ${attempts(String(left))} before recovery is locked.`);
               err.name = "invalid_input";
               err.state = "email-code";

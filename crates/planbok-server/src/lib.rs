@@ -274,36 +274,31 @@ async fn app(config: ServerConfig) -> Result<App, StartError> {
 
 /// The router, with both middlewares.
 pub(crate) fn router(app: App) -> Router {
-    routes::routes()
-        .route_layer(axum::middleware::from_fn_with_state(
-            app.clone(),
-            policy::middleware,
-        ))
-        .fallback(routes::not_found)
-        .method_not_allowed_fallback(routes::method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(
-            app.clone(),
-            context::middleware,
-        ))
-        .with_state(app)
+    with_middlewares(routes::routes(), Router::new(), app)
 }
 
-/// The Gateway's listener: its page and its routes (with both middlewares), and the
-/// page's security headers on every response.
+/// The Gateway's listener: its routes and its page, and the page's security headers on
+/// every response.
 fn gateway_router(app: App, page: String) -> Router {
-    routes::gateway_routes()
+    with_middlewares(routes::gateway_routes(), gateway_page::routes(page), app)
+        .layer(axum::middleware::from_fn(gateway_page::headers))
+}
+
+/// `guarded` behind the policy middleware, `open` (static files) beside them, the JSON
+/// fallbacks, and the request context around everything.
+fn with_middlewares(guarded: Router<App>, open: Router<App>, app: App) -> Router {
+    guarded
         .route_layer(axum::middleware::from_fn_with_state(
             app.clone(),
             policy::middleware,
         ))
-        .merge(gateway_page::routes(page))
+        .merge(open)
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
             context::middleware,
         ))
-        .layer(axum::middleware::from_fn(gateway_page::headers))
         .with_state(app)
 }
 
@@ -354,7 +349,7 @@ pub async fn run(
         .zip(app.config.smtp.as_ref())
         .map(|(m, c)| tokio::spawn(mail_sender::run(app.clone(), m, c.timeout_ms, stop.clone())));
     tracing::info!(addr = ?listener.local_addr().ok(), "planbok server listening");
-    let down = tokio_util::sync::CancellationToken::new();
+    // The Gateway's listener stops with the API's (`stop` is cancelled once it returns).
     let gateway = gateway.map(|(l, page)| {
         tracing::info!(addr = ?l.local_addr().ok(), "planbok Gateway listening");
         tokio::spawn(
@@ -363,7 +358,7 @@ pub async fn run(
                 gateway_router(app.clone(), page)
                     .into_make_service_with_connect_info::<SocketAddr>(),
             )
-            .with_graceful_shutdown(down.clone().cancelled_owned())
+            .with_graceful_shutdown(stop.clone().cancelled_owned())
             .into_future(),
         )
     });
@@ -373,7 +368,7 @@ pub async fn run(
     )
     .with_graceful_shutdown(shutdown)
     .await;
-    down.cancel();
+    stop.cancel();
     let served = match gateway {
         Some(g) => match g.await {
             Ok(r) => served.and(r),
@@ -381,7 +376,6 @@ pub async fn run(
         },
         None => served,
     };
-    stop.cancel();
     if let Err(e) = housekeeping.await {
         tracing::error!(error = %e, "the housekeeping task failed");
     }
