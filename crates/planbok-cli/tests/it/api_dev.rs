@@ -186,13 +186,7 @@ fn dev_runs_the_quick_start_stops_on_ctrl_c_and_keeps_wallets() {
         .unwrap();
     chmod(&data, 0o755);
     let port = crate::common::free_port();
-    // Node 2 takes the port after Node 1's: find a free pair.
-    let node_port = loop {
-        let p = crate::common::free_port();
-        if p < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
-            break p;
-        }
-    };
+    let node_port = crate::common::free_port_pair();
     let (child, key) = start(&data, port, node_port);
     assert_private(&data);
     let said = std::fs::read_to_string(data.join("dev.stderr")).unwrap();

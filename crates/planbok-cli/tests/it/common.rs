@@ -25,6 +25,16 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A port whose next one is free too (`planbok dev`'s Node 2 takes Node 1's port + 1).
+pub fn free_port_pair() -> u16 {
+    loop {
+        let p = free_port();
+        if p < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
+            return p;
+        }
+    }
+}
+
 pub fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_planbok"))
 }

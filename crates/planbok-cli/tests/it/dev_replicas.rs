@@ -54,13 +54,7 @@ fn ports() -> (u16, u16) {
             break p;
         }
     };
-    let node_port = loop {
-        let p = crate::common::free_port();
-        if p < u16::MAX && free(p + 1) {
-            break p;
-        }
-    };
-    (port, node_port)
+    (port, crate::common::free_port_pair())
 }
 
 /// The pid of the process started in `dir` whose command line names `arg`.

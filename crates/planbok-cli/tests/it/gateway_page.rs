@@ -12,7 +12,7 @@
 use std::process::Command;
 
 use crate::api_dev::{interrupt_and_wait, start_with};
-use crate::common::{bin, free_port};
+use crate::common::{bin, free_port, free_port_pair};
 use crate::rest::python_has;
 
 /// Whether Chromium is installed; in CI (PLANBOK_REQUIRE_BROWSER=1) it must be.
@@ -37,7 +37,7 @@ fn the_gateway_page_works_end_to_end_in_chromium() {
         return;
     };
     let data = tempfile::tempdir().unwrap();
-    let (port, node_port, gateway_port) = (free_port(), free_port(), free_port());
+    let (port, node_port, gateway_port) = (free_port(), free_port_pair(), free_port());
     let (child, key) = start_with(
         data.path(),
         port,

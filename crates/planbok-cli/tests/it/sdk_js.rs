@@ -60,13 +60,7 @@ fn the_typescript_sdk_passes_its_unit_and_end_to_end_tests_against_planbok_dev()
         .create(&data)
         .unwrap();
     let port = crate::common::free_port();
-    // Node 2 takes the port after Node 1's: find a free pair.
-    let node_port = loop {
-        let p = crate::common::free_port();
-        if p < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
-            break p;
-        }
-    };
+    let node_port = crate::common::free_port_pair();
     let (child, key) = crate::api_dev::start_with(&data, port, node_port, &[]);
 
     // npm's output goes to files (no pipe to fill up); shown whole on failure. The API key

@@ -288,12 +288,7 @@ async fn dev_points_the_server_at_an_rpc_and_refuses_another_chain() {
     let root = tempfile::tempdir().unwrap();
     let data = root.path().join("data");
     let port = crate::common::free_port();
-    let node_port = loop {
-        let p = crate::common::free_port();
-        if p < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
-            break p;
-        }
-    };
+    let node_port = crate::common::free_port_pair();
     // An RPC of another chain: the server refuses to start, and `planbok dev` with it.
     let wrong = Anvil::start(31_337);
     let out = Command::new(crate::common::bin())
