@@ -1399,13 +1399,15 @@ export interface components {
             amount: string;
             /** @description The token. */
             token: components["schemas"]["Token"];
+            /** @description An ERC-1155 token's id (decimal): its balances are per id, one item each. */
+            nftTokenId?: string | null;
         };
         /** @description `GET /v2/wallets/{id}/balances`, `GET /v2/wallet-sets/{id}/balances`. */
         Balances: {
             /**
-             * @description The native coin first, then registered tokens (ERC-721: the count held; ERC-1155
-             *     tokens are left out: their balances are per token id); a wallet set's are summed
-             *     over its wallets.
+             * @description The native coin first, then registered tokens (ERC-721: the count held; ERC-1155:
+             *     one item per token id held, with `nftTokenId`); a wallet set's are summed over its
+             *     wallets.
              */
             items: components["schemas"]["Balance"][];
         };

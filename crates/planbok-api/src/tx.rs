@@ -84,15 +84,18 @@ pub struct Balance {
     pub amount: String,
     /// The token.
     pub token: Token,
+    /// An ERC-1155 token's id (decimal): its balances are per id, one item each.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nft_token_id: Option<String>,
 }
 
 /// `GET /v2/wallets/{id}/balances`, `GET /v2/wallet-sets/{id}/balances`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Balances {
-    /// The native coin first, then registered tokens (ERC-721: the count held; ERC-1155
-    /// tokens are left out: their balances are per token id); a wallet set's are summed
-    /// over its wallets.
+    /// The native coin first, then registered tokens (ERC-721: the count held; ERC-1155:
+    /// one item per token id held, with `nftTokenId`); a wallet set's are summed over its
+    /// wallets.
     pub items: Vec<Balance>,
 }
 

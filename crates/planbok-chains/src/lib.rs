@@ -11,6 +11,7 @@ mod abi;
 mod address;
 mod btc;
 mod chain;
+mod erc1155;
 mod error;
 mod evm;
 mod evm_call;
@@ -24,8 +25,12 @@ mod transfer;
 pub use abi::AbiFunction;
 pub use address::{address, validate_address};
 /// The EVM value types the transfer helpers take (alloy's).
-pub use alloy_primitives::{Address, U256};
+pub use alloy_primitives::{Address, B256, U256};
 pub use chain::{Chain, Curve, Family};
+pub use erc1155::{
+    address_topic, erc1155_balance_of_batch_data, erc1155_decode_balances, erc1155_log_ids,
+    erc1155_transfer_topics,
+};
 pub use error::ChainError;
 pub use evm_call::{CallSpec, EvmCall, MAX_NFT_IDS, TransferToken, customer_call, transfer_call};
 pub use keys::derive_public_key;

@@ -256,8 +256,13 @@ pub fn balance(conn: &Conn, a: BalanceArgs) -> Result<()> {
     };
     conn.print(&b, |b| {
         for i in &b.items {
+            let id = i
+                .nft_token_id
+                .as_deref()
+                .map(|id| format!(" #{id}"))
+                .unwrap_or_default();
             println!(
-                "{:>30} {:<6} {} ({})",
+                "{:>30} {:<6}{id} {} ({})",
                 i.amount, i.token.symbol, i.token.blockchain, i.token.id
             );
         }

@@ -409,14 +409,65 @@ async fn erc721_and_erc1155_transfers_move_the_tokens_on_chain() {
     assert_eq!(balance_of(receiver, 8), 5);
     assert_eq!(balance_of(&address, 7), 5);
     assert_eq!(balance_of(&address, 8), 0);
-    // ERC-1155 tokens are not in the balances (per-id balances are not known).
+    // ERC-1155 balances, one item per id held: ids 9 (×4) and 10 (×6) minted to the
+    // wallet in a batch (a TransferBatch log), id 11 to someone else; id 8 is all gone.
+    // mintBatch(address,uint256[],uint256[],bytes): head (to, three offsets), then each
+    // array's length and elements, then empty bytes.
+    for (to, ids, amounts) in [
+        (address.as_str(), [9u128, 10], [4u128, 6]),
+        (receiver, [11, 12], [1, 1]),
+    ] {
+        anvil.dev_call(
+            &multi,
+            &format!(
+                "0x1f7fdffa{}{}{}{}{}{}{}{}{}{}{}",
+                word_address(to),
+                word(0x80),
+                word(0xe0),
+                word(0x140),
+                word(2),
+                word(ids[0]),
+                word(ids[1]),
+                word(2),
+                word(amounts[0]),
+                word(amounts[1]),
+                word(0)
+            ),
+        );
+    }
     let b = balances(&wallet);
+    let held: Vec<(String, String)> = b["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["token"]["standard"] == "erc1155")
+        .map(|i| {
+            assert_eq!(i["token"]["id"], multi_id.as_str(), "{b}");
+            (
+                i["nftTokenId"].as_str().unwrap().to_owned(),
+                i["amount"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String)> = [7u128, 9, 10]
+        .iter()
+        .map(|id| (id.to_string(), balance_of(&address, *id).to_string()))
+        .collect();
+    assert_eq!(held, expected, "{b}");
+    assert_eq!(
+        held,
+        [("7", "5"), ("9", "4"), ("10", "6")]
+            .map(|(i, a)| (i.to_owned(), a.to_owned()))
+            .to_vec()
+    );
+    // Other tokens carry no nftTokenId.
     assert!(
-        !b["items"]
+        b["items"]
             .as_array()
             .unwrap()
             .iter()
-            .any(|i| i["token"]["standard"] == "erc1155"),
+            .filter(|i| i["token"]["standard"] != "erc1155")
+            .all(|i| i.get("nftTokenId").is_none()),
         "{b}"
     );
 

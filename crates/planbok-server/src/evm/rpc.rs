@@ -10,7 +10,7 @@ use axum::body::Bytes;
 use axum::http::{Request, Uri, header};
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper_util::rt::TokioIo;
-use planbok_chains::{Address, U256};
+use planbok_chains::{Address, B256, U256};
 use rustls::pki_types::ServerName;
 use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -267,6 +267,13 @@ pub(crate) struct Receipt {
     pub(crate) effective_gas_price: U256,
 }
 
+/// One log of `eth_getLogs`.
+#[derive(Debug, Clone)]
+pub(crate) struct Log {
+    pub(crate) topics: Vec<B256>,
+    pub(crate) data: Vec<u8>,
+}
+
 impl Rpc {
     pub(crate) async fn chain_id(&self) -> Result<u64, RpcError> {
         quantity_u64(&self.call("eth_chainId", json!([])).await?)
@@ -361,6 +368,47 @@ impl Rpc {
             gas_used: quantity(&v["gasUsed"])?,
             effective_gas_price: quantity(&v["effectiveGasPrice"])?,
         }))
+    }
+
+    /// `eth_getLogs` of `address` over every block, with `topics` (one list of
+    /// alternatives per position; an empty list matches anything): each log's topics and
+    /// data. A node that limits the range it searches answers with an error.
+    pub(crate) async fn logs(
+        &self,
+        address: Address,
+        topics: &[Vec<B256>],
+    ) -> Result<Vec<Log>, RpcError> {
+        let topics: Vec<Value> = topics
+            .iter()
+            .map(|alts| match alts.as_slice() {
+                [] => Value::Null,
+                alts => json!(alts.iter().map(B256::to_string).collect::<Vec<_>>()),
+            })
+            .collect();
+        let v = self
+            .call(
+                "eth_getLogs",
+                json!([{
+                    "address": address.to_string(),
+                    "fromBlock": "earliest",
+                    "toBlock": "latest",
+                    "topics": topics,
+                }]),
+            )
+            .await?;
+        let bad = || RpcError::Transport("getLogs answered something else than logs".into());
+        let mut out = Vec::new();
+        for l in v.as_array().ok_or_else(bad)? {
+            let mut topics = Vec::new();
+            for t in l["topics"].as_array().ok_or_else(bad)? {
+                topics.push(t.as_str().and_then(|t| t.parse().ok()).ok_or_else(bad)?);
+            }
+            out.push(Log {
+                topics,
+                data: bytes(&l["data"])?,
+            });
+        }
+        Ok(out)
     }
 
     /// Whether the node knows the transaction (mined or in its pool).

@@ -20,7 +20,7 @@ use crate::body::Body;
 use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
 use crate::evm::rpc::CallRequest;
-use crate::evm::unavailable;
+use crate::evm::{ChainRpc, unavailable};
 use crate::{App, idem, now_ms};
 
 /// The standards `POST /v2/tokens` accepts.
@@ -353,18 +353,17 @@ async fn balances_of(app: &App, org_id: &str, wallets: &[WalletRecord]) -> ApiRe
         items.push(Balance {
             amount: planbok_chains::format_amount(native_sum, NATIVE_DECIMALS),
             token: native_token(chain),
+            nft_token_id: None,
         });
         // ERC-20 and ERC-721 answer `balanceOf(owner)` (a count for ERC-721); ERC-1155
-        // balances are per token id, which the registry does not know: left out.
-        for t in app
-            .store
-            .tokens_on(org_id, chain.id())
-            .await?
-            .into_iter()
-            .filter(|t| t.standard != "erc1155")
-        {
+        // balances are per token id (below).
+        for t in app.store.tokens_on(org_id, chain.id()).await? {
             let contract = planbok_chains::parse_evm_address(&t.address)
                 .map_err(|e| ApiError::internal(format!("stored token address: {e}")))?;
+            if t.standard == "erc1155" {
+                items.extend(erc1155_balances(&rpc, chain, &t, contract, &owners).await?);
+                continue;
+            }
             let mut sum = U256::ZERO;
             for o in &owners {
                 let call = CallRequest {
@@ -393,10 +392,102 @@ async fn balances_of(app: &App, org_id: &str, wallets: &[WalletRecord]) -> ApiRe
             items.push(Balance {
                 amount: planbok_chains::format_amount(sum, t.decimals),
                 token: token(&t),
+                nft_token_id: None,
             });
         }
     }
     Ok(Balances { items })
+}
+
+/// The most (account, id) pairs one `balanceOfBatch` call asks for.
+const BALANCE_BATCH: usize = 200;
+
+/// ERC-1155 token `t` (at `contract`) held by `owners`: one item per token id whose sum is
+/// not zero, ids in ascending order. The ids are those the owners received (the contract's
+/// `TransferSingle`/`TransferBatch` logs naming one of them as `to`, mints included); each
+/// (owner, id) balance comes from `balanceOfBatch`.
+async fn erc1155_balances(
+    rpc: &ChainRpc,
+    chain: Chain,
+    t: &TokenRecord,
+    contract: Address,
+    owners: &[Address],
+) -> ApiResult<Vec<Balance>> {
+    let topics = [
+        planbok_chains::erc1155_transfer_topics().to_vec(),
+        Vec::new(),
+        Vec::new(),
+        owners
+            .iter()
+            .map(|o| planbok_chains::address_topic(*o))
+            .collect(),
+    ];
+    let logs = rpc.rpc.logs(contract, &topics).await.map_err(|e| {
+        tracing::warn!(chain = chain.id(), error = %e, "eth_getLogs failed");
+        ApiError::new(
+            ErrorCode::ChainUnavailable,
+            format!(
+                "the {} RPC did not list the transfer logs of token {} at {} (ERC-1155 balances \
+                 need eth_getLogs over the whole chain for the token's address): {e}",
+                chain.id(),
+                t.symbol,
+                t.address
+            ),
+        )
+    })?;
+    let mut ids = std::collections::BTreeSet::new();
+    for l in &logs {
+        if let Some(topic0) = l.topics.first() {
+            let found = planbok_chains::erc1155_log_ids(topic0, &l.data).map_err(|e| {
+                ApiError::new(
+                    ErrorCode::ChainUnavailable,
+                    format!("token {} at {}: {e}", t.symbol, t.address),
+                )
+            })?;
+            ids.extend(found);
+        }
+    }
+    let pairs: Vec<(U256, Address)> = ids
+        .iter()
+        .flat_map(|id| owners.iter().map(move |o| (*id, *o)))
+        .collect();
+    let mut sums = std::collections::BTreeMap::<U256, U256>::new();
+    for chunk in pairs.chunks(BALANCE_BATCH) {
+        let accounts: Vec<Address> = chunk.iter().map(|(_, o)| *o).collect();
+        let chunk_ids: Vec<U256> = chunk.iter().map(|(id, _)| *id).collect();
+        let call = CallRequest {
+            from: None,
+            to: contract,
+            value: U256::ZERO,
+            data: planbok_chains::erc1155_balance_of_batch_data(&accounts, &chunk_ids),
+            gas: None,
+        };
+        let answer = rpc
+            .rpc
+            .eth_call(&call, "latest")
+            .await
+            .map_err(|e| unavailable(chain, e))?;
+        let balances =
+            planbok_chains::erc1155_decode_balances(&answer, chunk.len()).map_err(|e| {
+                ApiError::new(
+                    ErrorCode::ChainUnavailable,
+                    format!("token {} at {}: {e}", t.symbol, t.address),
+                )
+            })?;
+        for (id, b) in chunk_ids.into_iter().zip(balances) {
+            let sum = sums.entry(id).or_default();
+            *sum = sum.saturating_add(b);
+        }
+    }
+    Ok(sums
+        .into_iter()
+        .filter(|(_, sum)| !sum.is_zero())
+        .map(|(id, sum)| Balance {
+            amount: planbok_chains::format_amount(sum, t.decimals),
+            token: token(t),
+            nft_token_id: Some(id.to_string()),
+        })
+        .collect())
 }
 
 /// `GET /v2/wallets/{id}/balances`.
