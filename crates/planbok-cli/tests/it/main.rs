@@ -74,5 +74,6 @@ mod transport;
 mod tx_chaos;
 mod tx_contracts;
 mod tx_drills;
+mod tx_fill;
 mod tx_replace;
 mod webhooks;

@@ -79,6 +79,11 @@ pub struct TransactionsConfig {
     pub nonce_wait_ms: u64,
     /// Transactions the tracker handles at once in this process.
     pub max_in_flight: u32,
+    /// A Standard organization's transaction that the node has refused for this long (at
+    /// least twice, and no node has taken it since it was signed or last taken) is replaced
+    /// by a 0-value self-transfer of its nonce, so the wallet's later transactions are not
+    /// held behind it forever. 0: never.
+    pub fill_after_ms: u64,
 }
 
 impl Default for TransactionsConfig {
@@ -89,6 +94,7 @@ impl Default for TransactionsConfig {
             gas_margin_percent: 20,
             nonce_wait_ms: 120_000,
             max_in_flight: 32,
+            fill_after_ms: 600_000,
         }
     }
 }

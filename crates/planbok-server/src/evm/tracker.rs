@@ -171,10 +171,15 @@ async fn broadcast(
             }
         }
         Err(RpcError::Node { message, .. }) => {
-            // Refused as it stands (e.g. the balance cannot pay the fee now): kept, and
-            // sent again later; the reason is shown meanwhile.
-            t.error_reason = Some(message);
+            // Refused as it stands (e.g. the balance cannot pay it now): kept, and sent
+            // again later; the reason is shown meanwhile. Refused for long, its nonce is
+            // filled (below).
             t.next_check_at_ms = now + app.config.transactions.rebroadcast_after_ms as i64;
+            t.error_reason = Some(if due_for_fill(app, t, now) {
+                fill(app, t, &message, now).await
+            } else {
+                message
+            });
             return Ok(None);
         }
         Err(e) => return Err(e),
@@ -187,6 +192,42 @@ async fn broadcast(
         return Ok(Some("transaction.broadcast"));
     }
     Ok(None)
+}
+
+/// Whether `t`, just refused by the node, is due to have its nonce filled: filling is on,
+/// the node refused it the time before too (its `errorReason` is set only by a refusal
+/// while it is pending), no node has taken it for `fill_after_ms` (since it was signed,
+/// or last taken), nothing replaced it yet, and it is not itself a cancel (whose refusal
+/// a fill would only repeat at a higher fee).
+fn due_for_fill(app: &App, t: &TxRecord, now: i64) -> bool {
+    let after = app.config.transactions.fill_after_ms;
+    let since = t.last_broadcast_at_ms.unwrap_or(t.created_at_ms);
+    after > 0
+        && t.error_reason.is_some()
+        && t.replaced_by.is_none()
+        && t.operation != "CANCEL"
+        && now.saturating_sub(since) >= i64::try_from(after).unwrap_or(i64::MAX)
+}
+
+/// Fills `t`'s nonce (`routes::replace::fill`); what its `errorReason` says then.
+async fn fill(app: &App, t: &mut TxRecord, refusal: &str, now: i64) -> String {
+    let since = t.last_broadcast_at_ms.unwrap_or(t.created_at_ms);
+    let secs = now.saturating_sub(since) / 1000;
+    match crate::routes::replace::fill(app, t, refusal).await {
+        Ok(id) => {
+            tracing::warn!(tx = %t.id, filler = %id, nonce = t.nonce, refusal, "a refused transaction's nonce filled");
+            t.replaced_by = Some(id.clone());
+            format!(
+                "the node refused it for {secs} s ({refusal}): its nonce {} is filled by \
+                 transaction {id}, a 0-value transfer to the wallet itself",
+                t.nonce
+            )
+        }
+        Err(why) => {
+            tracing::warn!(tx = %t.id, nonce = t.nonce, refusal, why = %why, "a refused transaction's nonce could not be filled");
+            format!("{refusal} (refused for {secs} s; its nonce is not filled: {why})")
+        }
+    }
 }
 
 /// Follows a broadcast transaction's receipt.

@@ -17,7 +17,7 @@ mod gateway_tx;
 mod members;
 mod ops;
 mod orgs;
-mod replace;
+pub(crate) mod replace;
 pub(crate) mod sign;
 mod tokens;
 pub(crate) mod transfers;

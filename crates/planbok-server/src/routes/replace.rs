@@ -18,7 +18,8 @@ use serde_json::json;
 use super::json_response;
 use super::orgs::finish;
 use super::tx_submit::{
-    Described, Sender, check_funds, created_commit, new_record, sender, sign_eip1559,
+    Described, Sender, SignedFor, check_funds, created_commit, created_events, new_record, sender,
+    sign_eip1559,
 };
 use crate::audit::Op;
 use crate::auth::Caller;
@@ -277,7 +278,15 @@ async fn replace(
         idem::Began::Fresh(i) => i,
     };
     let result = async {
-        let signed = sign_eip1559(app, caller, ctx, &s, protocol, &fields, secret).await?;
+        let signed = sign_eip1559(
+            app,
+            SignedFor::Member(caller, ctx),
+            &s,
+            protocol,
+            &fields,
+            secret,
+        )
+        .await?;
         let d = kind.described(&head, &s);
         let record = new_record(&caller.org_id, &s, d, &fields, &head.fee_level, &signed)?;
         let (commit, text) = created_commit(&op, &idem, &record, &signed, kind.extra_events())?;
@@ -294,6 +303,75 @@ async fn replace(
     }
     .await;
     finish(app, &op, &idem, result).await
+}
+
+/// Fills the nonce of `t`, a Standard organization's pending transaction the node keeps
+/// refusing (`refusal`, its last answer): a cancel signed for the tracker (a 0-value
+/// self-transfer of the same nonce, fees raised as any replacement's), committed with a
+/// `system` audit entry and its events before anything is broadcast. The id of the
+/// replacement, or why there is none (a Trustless organization's or a customer's wallet
+/// signs only with its owner's secret; the wallet cannot pay the fee; a node is down).
+pub(crate) async fn fill(app: &App, t: &TxRecord, refusal: &str) -> Result<String, String> {
+    let msg = |e: ApiError| e.message;
+    let mode = app.custody_mode(&t.org_id).await.map_err(msg)?;
+    if mode != "standard" {
+        return Err(format!(
+            "a {mode} organization's transaction is replaced only with its secret: cancel or \
+             accelerate it"
+        ));
+    }
+    let s = sender(app, &t.org_id, &t.wallet_id).await.map_err(msg)?;
+    let r = replacement(Kind::Cancel, t, &s).await.map_err(msg)?;
+    check_funds(&s, r.fields.value, r.fields.gas_limit, &r.fees())
+        .await
+        .map_err(msg)?;
+    let protocol = app
+        .wallet_protocol(&t.org_id, &s.wallet.blockchain, &s.wallet.wallet_set_id)
+        .await
+        .map_err(msg)?;
+    let signed = sign_eip1559(
+        app,
+        SignedFor::Tracker(&t.org_id),
+        &s,
+        protocol,
+        &r.fields,
+        "",
+    )
+    .await
+    .map_err(msg)?;
+    let record = new_record(
+        &t.org_id,
+        &s,
+        Kind::Cancel.described(t, &s),
+        &r.fields,
+        &t.fee_level,
+        &signed,
+    )
+    .map_err(msg)?;
+    let audit = crate::audit::system_draft(
+        &t.org_id,
+        format!("tracker:{}", t.id),
+        "transaction.fill",
+        Some(t.id.clone()),
+        "success",
+        json!({
+            "transactionId": record.id, "txHash": record.tx_hash, "nonce": record.nonce,
+            "blockchain": record.blockchain, "digest": signed.digest_hex,
+            "replaces": t.id, "refusal": refusal,
+        }),
+    );
+    let commit = planbok_store::server::Commit {
+        audit: vec![audit],
+        idempotency: None,
+        events: created_events(&record, Vec::new()).map_err(msg)?,
+    };
+    app.store
+        .insert_replacement(&record, &commit)
+        .await
+        .map_err(|e| e.to_string())?;
+    app.webhooks.wake();
+    app.tracker_wake.notify_one();
+    Ok(record.id)
 }
 
 /// The stored operation as the static name the record takes.

@@ -112,11 +112,27 @@ pub(crate) async fn sign_payload(
     payload: &[u8],
     secret: &str,
 ) -> ApiResult<Verified> {
+    let r = nodes_sign(app, &caller.org_id, wallet, protocol, payload, secret).await;
+    if let Err(e) = &r {
+        nodes::audit_if_disabled(app, caller, ctx, &[wallet.key_id.as_str()], e).await;
+    }
+    verify(wallet, chain.curve(), payload, &r?)
+}
+
+/// The nodes' signature of `payload` with `org_id`'s wallet `wallet` (not a customer's),
+/// not checked yet: [`verify`] it.
+pub(crate) async fn nodes_sign(
+    app: &App,
+    org_id: &str,
+    wallet: &SigningWallet,
+    protocol: Protocol,
+    payload: &[u8],
+    secret: &str,
+) -> ApiResult<planbok_proto::pb::SignResponse> {
     super::customer_wallets::refuse_customer_wallet(&wallet.key_id)?;
-    let r = app
-        .nodes
+    app.nodes
         .sign(
-            &caller.org_id,
+            org_id,
             &wallet.key_id,
             protocol,
             &wallet.derivation_path,
@@ -124,11 +140,7 @@ pub(crate) async fn sign_payload(
             secret,
             "",
         )
-        .await;
-    if let Err(e) = &r {
-        nodes::audit_if_disabled(app, caller, ctx, &[wallet.key_id.as_str()], e).await;
-    }
-    verify(wallet, chain.curve(), payload, &r?)
+        .await
 }
 
 /// Checks the nodes' signature against the wallet's key: ECDSA by recovering the key from

@@ -21,7 +21,7 @@ use planbok_store::server::{Commit, TxRecord, WalletRecord};
 use serde_json::{Value, json};
 
 use super::orgs::finish;
-use super::sign::sign_payload;
+use super::sign::{nodes_sign, sign_payload, verify};
 use super::tx_list::transaction;
 use super::{envelope_json, json_response};
 use crate::audit::Op;
@@ -296,8 +296,15 @@ pub(super) async fn submit(
                 max_fee_per_gas: f.max_fee_per_gas,
                 max_priority_fee_per_gas: f.max_priority_fee_per_gas,
             };
-            let signed =
-                sign_eip1559(app, caller, ctx, &p.sender, protocol, &fields, secret).await?;
+            let signed = sign_eip1559(
+                app,
+                SignedFor::Member(caller, ctx),
+                &p.sender,
+                protocol,
+                &fields,
+                secret,
+            )
+            .await?;
             let record = new_record(&caller.org_id, &p.sender, d, &fields, level_name, &signed)?;
             let (commit, text) = created_commit(&op, &idem, &record, &signed, Vec::new())?;
             app.store
@@ -324,12 +331,20 @@ pub(super) struct Signed {
     pub(super) digest_hex: String,
 }
 
+/// Whom a transaction is signed for.
+#[derive(Clone, Copy)]
+pub(super) enum SignedFor<'a> {
+    /// A member's request (a disabled key is audited against it).
+    Member(&'a Caller, &'a Ctx),
+    /// The tracker, filling a nonce of organization `.0`'s (`evm::fill`).
+    Tracker(&'a str),
+}
+
 /// Signs `fields` on `s`'s chain through the signing routes' own path (the grant, the
 /// custody checks, the organization secret, the signature verified before use).
 pub(super) async fn sign_eip1559(
     app: &App,
-    caller: &Caller,
-    ctx: &Ctx,
+    by: SignedFor<'_>,
     s: &Sender,
     protocol: planbok_proto::pb::Protocol,
     fields: &Eip1559Fields,
@@ -337,17 +352,25 @@ pub(super) async fn sign_eip1559(
 ) -> ApiResult<Signed> {
     let input = planbok_chains::eip1559_input(s.chain, fields, &s.wallet.public_key)?;
     let signer = SigningWallet::from(s.wallet.clone());
-    let v = sign_payload(
-        app,
-        caller,
-        ctx,
-        &signer,
-        s.chain,
-        protocol,
-        &input.payload,
-        secret,
-    )
-    .await?;
+    let v = match by {
+        SignedFor::Member(caller, ctx) => {
+            sign_payload(
+                app,
+                caller,
+                ctx,
+                &signer,
+                s.chain,
+                protocol,
+                &input.payload,
+                secret,
+            )
+            .await?
+        }
+        SignedFor::Tracker(org_id) => {
+            let r = nodes_sign(app, org_id, &signer, protocol, &input.payload, secret).await?;
+            verify(&signer, s.chain.curve(), &input.payload, &r)?
+        }
+    };
     let signed = planbok_chains::finish_transaction(
         s.chain,
         &input,
