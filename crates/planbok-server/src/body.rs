@@ -49,7 +49,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
         if !json.is_object() {
             return Err(ApiError::invalid("the body must be a JSON object"));
         }
-        let value = serde_path_to_error::deserialize(&json).map_err(|e| {
+        let value = serde_path_to_error::deserialize(&integral(json.clone())).map_err(|e| {
             let path = e.path().to_string();
             if path == "." {
                 ApiError::invalid(e.into_inner().to_string())
@@ -58,5 +58,41 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
             }
         })?;
         Ok(Body { value, json })
+    }
+}
+
+/// `v` with every number that has no fractional part written as an integer (`8.0` → `8`):
+/// JSON, and the OpenAPI document's `integer`, do not tell them apart; serde's integer
+/// types do.
+fn integral(v: Value) -> Value {
+    match v {
+        Value::Number(n) if n.is_f64() => match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f >= 0.0 && f <= u64::MAX as f64 => {
+                Value::from(f as u64)
+            }
+            Some(f) if f.fract() == 0.0 && f < 0.0 && f >= i64::MIN as f64 => Value::from(f as i64),
+            _ => Value::Number(n),
+        },
+        Value::Array(items) => Value::Array(items.into_iter().map(integral).collect()),
+        Value::Object(m) => Value::Object(m.into_iter().map(|(k, v)| (k, integral(v))).collect()),
+        v => v,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn integral_numbers_become_integers_and_fractions_stay() {
+        let v =
+            super::integral(json!({"a": 8.0, "b": [1.5, -2.0, 3], "c": {"d": 1e3}, "e": "8.0"}));
+        assert_eq!(
+            v,
+            json!({"a": 8, "b": [1.5, -2, 3], "c": {"d": 1000}, "e": "8.0"})
+        );
+        assert!(v["a"].is_u64());
+        assert!(v["b"][1].is_i64());
+        assert!(v["b"][0].is_f64());
     }
 }

@@ -268,7 +268,9 @@ pub(crate) async fn list(
         all.reverse();
     }
     let total = all.len() as i64;
-    let start = ((page.page - 1) * page.limit) as usize;
+    // In u64: a page number near u32::MAX times the limit overflows u32.
+    let start =
+        usize::try_from((u64::from(page.page) - 1) * u64::from(page.limit)).unwrap_or(usize::MAX);
     let items: Vec<Token> = all
         .into_iter()
         .skip(start)
