@@ -90,7 +90,10 @@ export function toJson(value: unknown): string {
 type Query = Record<string, string | number | boolean | null | undefined>;
 
 /** With `idempotencyKey` optional: the client makes one when it is absent. */
-type Idem<T> = Omit<T, "idempotencyKey"> & { idempotencyKey?: string | null | undefined };
+// Distributive: a body whose fields are exclusive (`oneOf`) keeps its alternatives.
+type Idem<T> = T extends unknown
+  ? Omit<T, "idempotencyKey"> & { idempotencyKey?: string | null | undefined }
+  : never;
 
 /** `GET /v2/wallets` filters. */
 export type WalletFilter = NonNullable<QueryParams<"/v2/wallets", "GET">>;

@@ -1327,12 +1327,6 @@ export interface components {
         };
         /** @description An API key, without its secret. */
         ApiKey: {
-            /** @description `key_…`, also the key's public prefix. */
-            id: string;
-            /** @description The label. */
-            name: string;
-            /** @description The member it acts as. */
-            memberId: string;
             /** @description `full` or `read_only`. */
             access: components["schemas"]["KeyAccess"];
             /** @description IP allowlist. */
@@ -1341,8 +1335,14 @@ export interface components {
             allowedOrigins: string[];
             /** @description RFC 3339 UTC. */
             createdAt: string;
+            /** @description `key_…`, also the key's public prefix. */
+            id: string;
             /** @description RFC 3339 UTC, when last used (coarse). */
             lastUsedAt?: string | null;
+            /** @description The member it acts as. */
+            memberId: string;
+            /** @description The label. */
+            name: string;
         };
         /** @description A new API key with its secret, shown once. `Debug` prints no secret. */
         ApiKeyCreated: components["schemas"]["ApiKey"] & {
@@ -1351,18 +1351,12 @@ export interface components {
         };
         /** @description One audit entry. `hash` chains it to the previous entry of its organization. */
         AuditEntry: {
-            /**
-             * Format: int64
-             * @description Position in the organization's chain, from 1.
-             */
-            seq: number;
-            /** @description The chain: the organization id. */
-            chain: string;
-            /**
-             * Format: int32
-             * @description The hash format version.
-             */
-            version: number;
+            /** @description e.g. `sign.message`. */
+            action: string;
+            /** @description e.g. `member:mem_…`. */
+            actor: string;
+            /** @description The API key used. */
+            apiKeyId?: string | null;
             /** @description RFC 3339 UTC, milliseconds. */
             at: string;
             /**
@@ -1370,37 +1364,43 @@ export interface components {
              * @description Unix ms (what the hash covers).
              */
             atMs: number;
-            /** @description e.g. `member:mem_…`. */
-            actor: string;
-            /** @description The API key used. */
-            apiKeyId?: string | null;
-            /** @description Source IP. */
-            ip?: string | null;
-            /** @description User agent. */
-            userAgent?: string | null;
-            /** @description e.g. `sign.message`. */
-            action: string;
-            /** @description The object acted on. */
-            target?: string | null;
-            /** @description `requested`, `success` or `failure`. */
-            outcome: string;
-            /** @description The request id. */
-            requestId: string;
+            /** @description The chain: the organization id. */
+            chain: string;
             /** @description Parameters, never secrets. */
             detail: unknown;
-            /** @description Hash of the previous entry (64 zeros for the first). */
-            prevHash: string;
             /** @description This entry's hash. */
             hash: string;
+            /** @description Source IP. */
+            ip?: string | null;
+            /** @description `requested`, `success` or `failure`. */
+            outcome: string;
+            /** @description Hash of the previous entry (64 zeros for the first). */
+            prevHash: string;
+            /** @description The request id. */
+            requestId: string;
+            /**
+             * Format: int64
+             * @description Position in the organization's chain, from 1.
+             */
+            seq: number;
+            /** @description The object acted on. */
+            target?: string | null;
+            /** @description User agent. */
+            userAgent?: string | null;
+            /**
+             * Format: int32
+             * @description The hash format version.
+             */
+            version: number;
         };
         /** @description One balance. */
         Balance: {
             /** @description Decimal, in the token's units, exact. */
             amount: string;
-            /** @description The token. */
-            token: components["schemas"]["Token"];
             /** @description An ERC-1155 token's id (decimal): its balances are per id, one item each. */
             nftTokenId?: string | null;
+            /** @description The token. */
+            token: components["schemas"]["Token"];
         };
         /** @description `GET /v2/wallets/{id}/balances`, `GET /v2/wallet-sets/{id}/balances`. */
         Balances: {
@@ -1413,66 +1413,58 @@ export interface components {
         };
         /** @description A supported blockchain. */
         ChainInfo: {
-            /** @description API id, e.g. `ETH-SEPOLIA`. */
-            id: string;
-            /** @description Display name. */
-            name: string;
-            /** @description `evm`, `bitcoin`, `solana` or `near`. */
-            family: string;
-            /** @description `secp256k1` or `ed25519`. */
-            curve: string;
-            /** @description Whether it is a test network. */
-            testnet: boolean;
             /**
              * Format: int64
              * @description EIP-155 chain id (EVM only).
              */
             chainId?: number | null;
-            /** @description The native asset's symbol. */
-            nativeSymbol: string;
+            /** @description `secp256k1` or `ed25519`. */
+            curve: string;
             /** @description The derivation path template, e.g. `m/44/60/0/{index}`. */
             derivationPath: string;
+            /** @description `evm`, `bitcoin`, `solana` or `near`. */
+            family: string;
+            /** @description API id, e.g. `ETH-SEPOLIA`. */
+            id: string;
+            /** @description Display name. */
+            name: string;
+            /** @description The native asset's symbol. */
+            nativeSymbol: string;
+            /** @description Whether it is a test network. */
+            testnet: boolean;
         };
         /** @description A challenge. */
         Challenge: {
             /** @description Id. */
             challengeId: string;
-            /** @description The same id (the platform's clients read either). */
-            id: string;
             /** @description The customer. */
             customerId: string;
-            /**
-             * @description `initialize`, `update_pin`, `recovery`, `reset_pin`, `wallet_create`,
-             *     `sign_message`, `sign_typed_data`, `sign_transaction`, `export_private_keys`.
-             */
-            type: string;
-            /** @description `pending`, `complete`, `failed` or `expired`. */
-            status: string;
+            /** @description Once failed: why (a stable error code). */
+            errorCode?: string | null;
+            /** @description ISO 8601. */
+            expiresAt: string;
+            /** @description The same id (the platform's clients read either). */
+            id: string;
             /**
              * @description The Gateway URL (with the one-time token in its fragment) on creation; otherwise
              *     the integrator's return URL.
              */
             redirectUrl?: string | null;
-            /** @description ISO 8601. */
-            expiresAt: string;
             /** @description Once complete: the operation's result. */
-            result: Record<string, never>;
-            /** @description Once failed: why (a stable error code). */
-            errorCode?: string | null;
+            result?: Record<string, never> | null;
+            /** @description `pending`, `complete`, `failed` or `expired`. */
+            status: string;
+            /**
+             * @description `initialize`, `update_pin`, `recovery`, `reset_pin`, `wallet_create`,
+             *     `sign_message`, `sign_typed_data`, `sign_transaction`, `export_private_keys`.
+             */
+            type: string;
         };
         /**
          * @description `POST /v2/transactions/contract-view/call`: a read-only call, nothing signed or
          *     stored.
          */
         ContractViewCall: {
-            /** @description The caller (`msg.sender`) and chain: one of the organization's wallets. */
-            walletId?: string | null;
-            /** @description Or any address as the caller (with `blockchain`); none: the zero address. */
-            fromAddress?: string | null;
-            /** @description The chain, when no `walletId` names it. */
-            blockchain?: string | null;
-            /** @description The contract called. */
-            contractAddress: string;
             /**
              * @description A Solidity function; with `returns (…)` the answer is decoded, e.g.
              *     `balanceOf(address) returns (uint256)`.
@@ -1480,33 +1472,41 @@ export interface components {
             abiFunctionSignature: string;
             /** @description Its parameters in order. */
             abiParameters?: Record<string, never>[];
+            /** @description The chain, when no `walletId` names it. */
+            blockchain?: string | null;
+            /** @description The contract called. */
+            contractAddress: string;
+            /** @description Or any address as the caller (with `blockchain`); none: the zero address. */
+            fromAddress?: string | null;
+            /** @description The caller (`msg.sender`) and chain: one of the organization's wallets. */
+            walletId?: string | null;
         };
         /** @description The answer of a view call. */
         ContractViewResult: {
+            /** @description The raw return data, `0x`-hex. */
+            data: string;
             /**
              * @description The return values by the signature's `returns (…)`, one per type: integers as
              *     decimal strings, addresses EIP-55, bytes `0x`-hex, arrays and tuples as arrays;
              *     none when the signature declares no return types.
              */
             result?: Record<string, never>[] | null;
-            /** @description The raw return data, `0x`-hex. */
-            data: string;
         };
         /**
          * @description `POST /v2/organization/api-keys`. Not idempotent: the secret is shown once and never
          *     stored, so a replay could not return it.
          */
         CreateApiKey: {
-            /** @description A label. */
-            name: string;
-            /** @description The member the key acts as; the caller's own member when absent. */
-            memberId?: string | null;
             /** @description `full` or `read_only`. */
             access: components["schemas"]["KeyAccess"];
             /** @description IPs or CIDRs the key may be used from; empty = any. */
-            allowedIps?: string[];
+            allowedIps?: (string | unknown | unknown | unknown)[];
             /** @description Origins (`https://app.example.com`) the key may be used from; empty = any. */
             allowedOrigins?: string[];
+            /** @description The member the key acts as; the caller's own member when absent. */
+            memberId?: string | null;
+            /** @description A label. */
+            name: string;
         };
         /**
          * @description The body of a challenge-creating route (`initialize`, `update-pin`, `recovery`,
@@ -1517,18 +1517,12 @@ export interface components {
              * @description UUID v4; a repeat returns the first response (the same challenge, without its
              *     token: a token is shown once).
              */
-            idempotencyKey?: string | null;
+            idempotencyKey: string;
             /** @description Where the Gateway sends the user when done (http or https). */
             redirectUrl?: string | null;
         };
         /** @description `POST /v2/organization/transactions/contract-execution`. */
         CreateContractExecution: {
-            /** @description UUID v4; a retry with the same key gets the same transaction. */
-            idempotencyKey?: string | null;
-            /** @description The sending wallet. */
-            walletId: string;
-            /** @description The contract called. */
-            contractAddress: string;
             /** @description A Solidity function, e.g. `transfer(address,uint256)`. */
             abiFunctionSignature: string;
             /**
@@ -1538,32 +1532,41 @@ export interface components {
             abiParameters?: Record<string, never>[];
             /** @description Native coin sent with the call (payable functions), decimal; default 0. */
             amount?: string | null;
-            /** @description `low`, `medium` (default), `high`. */
-            feeLevel?: string | null;
-            /** @description Your reference. */
-            refId?: string | null;
+            /** @description The contract called. */
+            contractAddress: string;
             /** @description Trustless organizations: a fresh `sign` ciphertext. */
             encryptedOrganizationSecret?: string | null;
+            /**
+             * @description `low`, `medium` (default), `high`.
+             * @enum {string|null}
+             */
+            feeLevel?: "low" | "medium" | "high" | null;
+            /** @description UUID v4; a retry with the same key gets the same transaction. */
+            idempotencyKey: string;
+            /** @description Your reference. */
+            refId?: string | null;
+            /** @description The sending wallet. */
+            walletId: string;
         };
         /** @description `POST /v2/customers`. */
         CreateCustomer: {
+            /** @description Contact address. */
+            email?: string | null;
             /** @description UUID v4; a repeat returns the first response. */
-            idempotencyKey?: string | null;
+            idempotencyKey: string;
             /** @description Display name. */
             name: string;
             /** @description The organization's own reference. */
             refId?: string | null;
-            /** @description Contact address. */
-            email?: string | null;
         };
         /** @description `POST /v2/customers/{id}/wallet/create`. */
         CreateCustomerWallets: {
-            /** @description UUID v4; a repeat returns the first response (without the token). */
-            idempotencyKey?: string | null;
-            /** @description Chain ids; every chain of one call shares one derivation index. */
-            blockchains: string[];
             /** @description Only `eoa`. */
             accountType?: string | null;
+            /** @description Chain ids; every chain of one call shares one derivation index. */
+            blockchains: string[];
+            /** @description UUID v4; a repeat returns the first response (without the token). */
+            idempotencyKey: string;
             /** @description One entry per index to create (1 to 20; one index when empty). */
             metadata?: components["schemas"]["WalletMetadata"][];
             /** @description Where the Gateway sends the user when done (http or https). */
@@ -1571,10 +1574,10 @@ export interface components {
         };
         /** @description `POST /v2/organization/members`. */
         CreateMember: {
-            /** @description Display name. */
-            name: string;
             /** @description Email, unique in the organization. */
             email: string;
+            /** @description Display name. */
+            name: string;
             /** @description The role. */
             role: components["schemas"]["Role"];
         };
@@ -1582,78 +1585,83 @@ export interface components {
         CreateOrganization: {
             /** @description The organization's display name. */
             name: string;
-            /** @description The first owner's name. */
-            ownerName: string;
-            /** @description The first owner's email. */
-            ownerEmail: string;
             /**
              * @description The node pair to put its keys on (a name from the server's `[node_pairs]`); by
              *     default the pair with the fewest organizations. Fixed for good.
              */
             nodePair?: string | null;
+            /** @description The first owner's email. */
+            ownerEmail: string;
+            /** @description The first owner's name. */
+            ownerName: string;
         };
         /** @description `POST /v2/tokens`. */
         CreateToken: {
-            /** @description UUID v4. */
-            idempotencyKey?: string | null;
+            /** @description The contract address. */
+            address: string;
             /** @description Chain id (EVM). */
             blockchain: string;
-            /** @description `erc20`, `erc721` or `erc1155`. */
-            standard: string;
-            /** @description Display name. */
-            name: string;
-            /** @description Ticker. */
-            symbol: string;
             /**
              * Format: int32
              * @description Decimal places (0 to 77; 0 for NFTs).
              */
             decimals: number;
-            /** @description The contract address. */
-            address: string;
+            /** @description UUID v4. */
+            idempotencyKey: string;
+            /** @description Display name. */
+            name: string;
+            /**
+             * @description `erc20`, `erc721` or `erc1155`.
+             * @enum {string}
+             */
+            standard: "erc20" | "erc721" | "erc1155";
+            /** @description Ticker. */
+            symbol: string;
         };
         /** @description `POST /v2/organization/transactions/transfer`. */
         CreateTransfer: {
-            /** @description UUID v4; a retry with the same key gets the same transaction. */
-            idempotencyKey?: string | null;
-            /** @description The sending wallet. */
-            walletId: string;
-            /** @description The recipient. */
-            destinationAddress: string;
-            /** @description The token (a native coin's id, or a registered token's). */
-            tokenId: string;
             /** @description Exactly one decimal amount for fungible tokens. */
             amounts?: string[];
+            /** @description The recipient. */
+            destinationAddress: string;
+            /** @description Trustless organizations: a fresh `sign` ciphertext. */
+            encryptedOrganizationSecret?: string | null;
+            /**
+             * @description `low`, `medium` (default), `high`.
+             * @enum {string|null}
+             */
+            feeLevel?: "low" | "medium" | "high" | null;
+            /** @description UUID v4; a retry with the same key gets the same transaction. */
+            idempotencyKey: string;
             /**
              * @description NFTs of an `erc721` or `erc1155` token: the token ids (decimal). ERC-721: exactly
              *     one, `amounts` empty or `["1"]`; ERC-1155: one or more (a batch), with one whole
              *     `amounts` entry per id.
              */
             nftTokenIds?: string[] | null;
-            /** @description `low`, `medium` (default), `high`. */
-            feeLevel?: string | null;
             /** @description Your reference. */
             refId?: string | null;
-            /** @description Trustless organizations: a fresh `sign` ciphertext. */
-            encryptedOrganizationSecret?: string | null;
+            /** @description The token (a native coin's id, or a registered token's). */
+            tokenId: string;
+            /** @description The sending wallet. */
+            walletId: string;
         };
         /** @description `POST /v2/organization/wallet-sets`. */
         CreateWalletSet: {
-            /** @description UUID v4, mandatory. */
-            idempotencyKey?: string | null;
-            /** @description Display name. */
-            name: string;
+            /**
+             * @description `cggmp` (default; audited) or `dkls23` (faster; unaudited).
+             * @enum {string|null}
+             */
+            ecdsaProtocol?: "cggmp" | "dkls23" | null;
             /** @description Context `dkg`; required for trustless organizations. */
             encryptedOrganizationSecret?: string | null;
-            /** @description `cggmp` (default; audited) or `dkls23` (faster; unaudited). */
-            ecdsaProtocol?: string | null;
+            /** @description UUID v4, mandatory. */
+            idempotencyKey: string;
+            /** @description Display name. */
+            name: string;
         };
         /** @description `POST /v2/organization/wallets`. */
         CreateWallets: {
-            /** @description UUID v4, mandatory. */
-            idempotencyKey?: string | null;
-            /** @description The wallet set. */
-            walletSetId: string;
             /** @description Chain ids; every chain of one call shares one derivation index. */
             blockchains: string[];
             /**
@@ -1661,147 +1669,165 @@ export interface components {
              * @description How many indexes (default 1, at most 20).
              */
             count?: number | null;
-            /** @description One entry per index; its length must equal `count`. */
-            metadata?: components["schemas"]["WalletMetadata"][];
             /** @description Context `sign`; required for trustless organizations. */
             encryptedOrganizationSecret?: string | null;
+            /** @description UUID v4, mandatory. */
+            idempotencyKey: string;
+            /** @description One entry per index; its length must equal `count`. */
+            metadata?: components["schemas"]["WalletMetadata"][];
+            /** @description The wallet set. */
+            walletSetId: string;
         };
         /** @description `POST /v2/webhooks`. */
         CreateWebhook: {
-            /** @description UUID v4; mandatory. */
-            idempotencyKey?: string | null;
-            /** @description `https://…` (plain `http://` only to loopback where the server allows it). */
-            url: string;
-            /** @description Event names (`wallet.created`, `transaction.confirmed`, …) or `["*"]` for all. */
-            events: string[];
             /** @description A label, at most 200 characters. */
             description?: string | null;
+            /** @description Event names (`wallet.created`, `transaction.confirmed`, …) or `["*"]` for all. */
+            events: string[] | unknown | [
+                "*"
+            ];
+            /** @description UUID v4; mandatory. */
+            idempotencyKey: string;
+            /** @description `https://…` (plain `http://` only to loopback where the server allows it). */
+            url: string;
         };
         /** @description A customer. */
         Customer: {
+            /** @description ISO 8601. */
+            createDate: string;
+            /** @description Contact address. */
+            email?: string | null;
+            /** @description Whether a recovery method is set up (required before wallets and signing). */
+            hasRecovery: boolean;
             /** @description Id. */
             id: string;
             /** @description Display name. */
             name: string;
-            /** @description The organization's reference. */
-            refId?: string | null;
-            /** @description Contact address. */
-            email?: string | null;
             /** @description `unset`, `set` or `locked`. */
             pinStatus: string;
-            /** @description Whether a recovery method is set up (required before wallets and signing). */
-            hasRecovery: boolean;
             /** @description The recovery methods set up: `securityQuestions`, `email`. */
             recoveryMethods: string[];
-            /** @description ISO 8601. */
-            createDate: string;
+            /** @description The organization's reference. */
+            refId?: string | null;
             /** @description ISO 8601. */
             updateDate: string;
         };
         /** @description `POST /v2/customers/{id}/transactions/contract-execution`. */
         CustomerContractExecution: {
-            /** @description UUID v4. */
-            idempotencyKey?: string | null;
-            /** @description One of the customer's EVM wallets. */
-            walletId: string;
-            /** @description The contract called. */
-            contractAddress: string;
             /** @description E.g. `transfer(address,uint256)`. */
             abiFunctionSignature: string;
             /** @description The parameters, JSON values in order. */
             abiParameters?: Record<string, never>[];
             /** @description Native coin sent with a payable call (decimal). */
             amount?: string | null;
-            /** @description `low`, `medium` (default) or `high`. */
-            feeLevel?: string | null;
-            /** @description The organization's reference. */
-            refId?: string | null;
+            /** @description The contract called. */
+            contractAddress: string;
+            /**
+             * @description `low`, `medium` (default) or `high`.
+             * @enum {string|null}
+             */
+            feeLevel?: "low" | "medium" | "high" | null;
+            /** @description UUID v4. */
+            idempotencyKey: string;
             /** @description Shown to the user in the Gateway. */
             memo?: string | null;
             /** @description Where the Gateway sends the user when done. */
             redirectUrl?: string | null;
+            /** @description The organization's reference. */
+            refId?: string | null;
+            /** @description One of the customer's EVM wallets. */
+            walletId: string;
         };
         /** @description `POST /v2/customers/{id}/sign/delegate-action` (NEAR, NEP-366). */
         CustomerSignDelegateAction: {
             /** @description UUID v4. */
-            idempotencyKey?: string | null;
-            /** @description One of the customer's NEAR wallets. */
-            walletId: string;
-            /** @description The borsh `DelegateAction`, base64. */
-            unsignedDelegateAction: string;
+            idempotencyKey: string;
             /** @description Shown to the user in the Gateway. */
             memo?: string | null;
             /** @description Where the Gateway sends the user when done. */
             redirectUrl?: string | null;
+            /** @description The borsh `DelegateAction`, base64. */
+            unsignedDelegateAction: string;
+            /** @description One of the customer's NEAR wallets. */
+            walletId: string;
         };
         /** @description `POST /v2/customers/{id}/sign/message`. */
         CustomerSignMessage: {
-            /** @description UUID v4. */
-            idempotencyKey?: string | null;
-            /** @description One of the customer's wallets. */
-            walletId: string;
-            /** @description The message (UTF-8 text, or `0x`-hex with `encodedByHex`). */
-            message: string;
             /** @description `message` is `0x`-hex bytes. */
             encodedByHex?: boolean;
+            /** @description UUID v4. */
+            idempotencyKey: string;
             /** @description Shown to the user in the Gateway (at most 256 characters). */
             memo?: string | null;
+            /** @description The message (UTF-8 text, or `0x`-hex with `encodedByHex`). */
+            message: string;
             /** @description Where the Gateway sends the user when done. */
             redirectUrl?: string | null;
+            /** @description One of the customer's wallets. */
+            walletId: string;
         };
         /** @description `POST /v2/customers/{id}/sign/transaction`. */
         CustomerSignTransaction: {
             /** @description UUID v4. */
-            idempotencyKey?: string | null;
-            /** @description One of the customer's wallets. */
-            walletId: string;
-            /** @description The unsigned transaction (EVM hex; SOL/NEAR base64); or `transaction`. */
-            rawTransaction?: string | null;
-            /** @description The transaction as a JSON string; or `rawTransaction`. */
-            transaction?: string | null;
+            idempotencyKey: string;
             /** @description Shown to the user in the Gateway. */
             memo?: string | null;
+            /** @description The unsigned transaction (EVM hex; SOL/NEAR base64); or `transaction`. */
+            rawTransaction?: string | null;
             /** @description Where the Gateway sends the user when done. */
             redirectUrl?: string | null;
-        };
+            /** @description The transaction as a JSON string; or `rawTransaction`. */
+            transaction?: string | null;
+            /** @description One of the customer's wallets. */
+            walletId: string;
+        } & ({
+            rawTransaction: string;
+            transaction?: null;
+        } | {
+            rawTransaction?: null;
+            transaction: string;
+        });
         /** @description `POST /v2/customers/{id}/sign/typed-data`. */
         CustomerSignTypedData: {
             /** @description UUID v4. */
-            idempotencyKey?: string | null;
-            /** @description One of the customer's EVM wallets. */
-            walletId: string;
-            /** @description EIP-712 typed data as a JSON string. */
-            typedData: string;
+            idempotencyKey: string;
             /** @description Shown to the user in the Gateway. */
             memo?: string | null;
             /** @description Where the Gateway sends the user when done. */
             redirectUrl?: string | null;
+            /** @description EIP-712 typed data as a JSON string. */
+            typedData: string;
+            /** @description One of the customer's EVM wallets. */
+            walletId: string;
         };
         /** @description `POST /v2/customers/{id}/transactions/transfer`. */
         CustomerTransfer: {
-            /** @description UUID v4; a repeat returns the first challenge (without the token). */
-            idempotencyKey?: string | null;
-            /** @description One of the customer's EVM wallets. */
-            walletId: string;
-            /** @description The recipient. */
-            destinationAddress: string;
-            /** @description A native coin's id or a registered token's. */
-            tokenId: string;
             /**
              * @description Decimal strings: one amount (native, ERC-20), none or `["1"]` (ERC-721), one per
              *     token id (ERC-1155).
              */
             amounts?: string[];
-            /** @description ERC-721 / ERC-1155 token ids. */
-            nftTokenIds?: string[] | null;
-            /** @description `low`, `medium` (default) or `high`. */
-            feeLevel?: string | null;
-            /** @description The organization's reference, kept on the transaction. */
-            refId?: string | null;
+            /** @description The recipient. */
+            destinationAddress: string;
+            /**
+             * @description `low`, `medium` (default) or `high`.
+             * @enum {string|null}
+             */
+            feeLevel?: "low" | "medium" | "high" | null;
+            /** @description UUID v4; a repeat returns the first challenge (without the token). */
+            idempotencyKey: string;
             /** @description Shown to the user in the Gateway. */
             memo?: string | null;
+            /** @description ERC-721 / ERC-1155 token ids. */
+            nftTokenIds?: string[] | null;
             /** @description Where the Gateway sends the user when done. */
             redirectUrl?: string | null;
+            /** @description The organization's reference, kept on the transaction. */
+            refId?: string | null;
+            /** @description A native coin's id or a registered token's. */
+            tokenId: string;
+            /** @description One of the customer's EVM wallets. */
+            walletId: string;
         };
         /** @description A signed NEP-366 delegate action, for a relayer to submit. */
         DelegateActionSignature: {
@@ -1812,19 +1838,19 @@ export interface components {
         };
         /** @description `{"success": false, "status", "message", "code"}`. */
         ErrorBody: {
-            /** @description Always `false`. */
-            success: boolean;
+            /** @description Stable; match on this. */
+            code: components["schemas"]["ErrorCode"];
+            /** @description For humans; may change between versions. */
+            message: string;
+            /** @description The request id, as in the `x-request-id` response header and the server log. */
+            request_id?: string | null;
             /**
              * Format: int32
              * @description The HTTP status, repeated.
              */
             status: number;
-            /** @description For humans; may change between versions. */
-            message: string;
-            /** @description Stable; match on this. */
-            code: components["schemas"]["ErrorCode"];
-            /** @description The request id, as in the `x-request-id` response header and the server log. */
-            request_id?: string | null;
+            /** @description Always `false`. */
+            success: boolean;
         };
         /**
          * @description Every error code the REST API returns, with its HTTP status.
@@ -1833,65 +1859,65 @@ export interface components {
         ErrorCode: "invalid_request" | "malformed_json" | "secret_malformed" | "unauthorized" | "ip_not_allowed" | "origin_not_allowed" | "secret_required" | "secret_expired" | "secret_reused" | "secret_wrong_context" | "secret_invalid" | "secret_binding_mismatch" | "secret_binding_required" | "forbidden" | "export_not_allowed" | "not_found" | "method_not_allowed" | "conflict" | "idempotency_conflict" | "idempotency_in_progress" | "secret_already_registered" | "secret_not_registered" | "key_disabled" | "pin_not_set" | "pin_already_set" | "challenge_not_pending" | "pin_proof_invalid" | "customer_locked" | "permit_required" | "customer_wallet" | "recovery_locked" | "recovery_not_set" | "recovery_required" | "email_recovery_disabled" | "payload_too_large" | "unsupported_media_type" | "webhook_disabled" | "webhook_url_refused" | "unsupported_chain" | "unsupported_operation" | "invalid_typed_data" | "invalid_transaction" | "chain_id_mismatch" | "not_signer" | "chain_not_configured" | "transaction_would_fail" | "invalid_abi" | "transaction_not_pending" | "transaction_not_prepared" | "rate_limited" | "internal" | "node_unavailable" | "node_busy" | "aux_not_provisioned" | "chain_unavailable" | "wallet_busy" | "storage_unavailable" | "rate_limiter_unavailable";
         /** @description `POST /v2/transactions/contract-execution/estimate-fee`. */
         EstimateContractFee: {
-            /** @description The sending wallet. */
-            walletId: string;
-            /** @description The contract called. */
-            contractAddress: string;
             /** @description A Solidity function. */
             abiFunctionSignature: string;
             /** @description Its parameters in order. */
             abiParameters?: Record<string, never>[];
             /** @description Native coin sent with the call, decimal. */
             amount?: string | null;
+            /** @description The contract called. */
+            contractAddress: string;
+            /** @description The sending wallet. */
+            walletId: string;
         };
         /** @description `POST /v2/transactions/transfer/estimate-fee`. */
         EstimateTransferFee: {
-            /** @description The sending wallet. */
-            walletId: string;
-            /** @description The recipient. */
-            destinationAddress: string;
-            /** @description The token. */
-            tokenId: string;
             /** @description Exactly one decimal amount (NFTs: as in a transfer). */
             amounts?: string[];
+            /** @description The recipient. */
+            destinationAddress: string;
             /** @description NFTs: the token ids, as in a transfer. */
             nftTokenIds?: string[] | null;
+            /** @description The token. */
+            tokenId: string;
+            /** @description The sending wallet. */
+            walletId: string;
         };
         /** @description `POST /v2/organization/wallets/export`. */
         ExportWallets: {
+            /** @description Context `verify`. */
+            encryptedOrganizationSecret?: string | null;
             /** @description UUID v4, mandatory. */
-            idempotencyKey?: string | null;
+            idempotencyKey: string;
+            /** @description Base64 X25519 public key (32 bytes): the HPKE recipient. */
+            recipientPublicKey: string;
             /**
              * @description The wallets to export (all of the organization's when absent): at most 200 wallets
              *     on at most 64 MPC keys, else 400 `invalid_request`.
              */
             walletIds?: string[] | null;
-            /** @description Base64 X25519 public key (32 bytes): the HPKE recipient. */
-            recipientPublicKey: string;
-            /** @description Context `verify`. */
-            encryptedOrganizationSecret?: string | null;
         };
         /** @description One exported wallet: each node's share, encrypted to the recipient. */
         ExportedWallet: {
-            /** @description The wallet. */
-            wallet: components["schemas"]["Wallet"];
-            /** @description `cggmp`, `dkls23` or `frost`. */
-            protocol: string;
             /** @description The MPC key id. */
             keyId: string;
             /** @description Base64 HPKE ciphertext of Node 1's share. */
             node1Ciphertext: string;
             /** @description Base64 HPKE ciphertext of Node 2's share. */
             node2Ciphertext: string;
+            /** @description `cggmp`, `dkls23` or `frost`. */
+            protocol: string;
+            /** @description The wallet. */
+            wallet: components["schemas"]["Wallet"];
         };
         /** @description Fee estimates by level. */
         FeeEstimate: {
+            /** @description High. */
+            high: components["schemas"]["FeeLevel"];
             /** @description Low. */
             low: components["schemas"]["FeeLevel"];
             /** @description Medium. */
             medium: components["schemas"]["FeeLevel"];
-            /** @description High. */
-            high: components["schemas"]["FeeLevel"];
         };
         /** @description One fee level. */
         FeeLevel: {
@@ -1908,40 +1934,44 @@ export interface components {
         GatewayChallenge: {
             /** @description The challenge. */
             challengeId: string;
-            /**
-             * @description `initialize`, `update_pin`, `wallet_create`, `sign_message`, `sign_typed_data`,
-             *     `sign_transaction`, `export_private_keys`.
-             */
-            type: string;
-            /** @description The organization (the PIN keys are bound to it). */
-            organizationId: string;
             /** @description The customer. */
             customerId: string;
-            /** @description ISO 8601. */
-            expiresAt: string;
-            pin?: null | components["schemas"]["GatewayPin"];
-            recovery?: null | components["schemas"]["GatewayRecovery"];
-            /** @description Where to send the user afterwards. */
-            returnUrl?: string | null;
-            operation?: null | components["schemas"]["GatewayOperation"];
-            /**
-             * @description `reset_pin`: how the user recovers, `securityQuestions` or `email` (the code was
-             *     emailed; `/gateway/api/email/…`).
-             */
-            recoveryMethod?: string | null;
             /**
              * @description The PIN commit of this challenge must carry a new email recovery code (`email`):
              *     the organization offers recovery by email and the customer has an address (then
              *     every PIN commit carries a fresh code), or this is a reset by email.
              */
             emailRecovery?: boolean;
+            /** @description ISO 8601. */
+            expiresAt: string;
+            operation?: null | components["schemas"]["GatewayOperation"];
+            /** @description The organization (the PIN keys are bound to it). */
+            organizationId: string;
+            pin?: null | components["schemas"]["GatewayPin"];
+            recovery?: null | components["schemas"]["GatewayRecovery"];
+            /**
+             * @description `reset_pin`: how the user recovers, `securityQuestions` or `email` (the code was
+             *     emailed; `/gateway/api/email/…`).
+             */
+            recoveryMethod?: string | null;
+            /** @description Where to send the user afterwards. */
+            returnUrl?: string | null;
+            /**
+             * @description `initialize`, `update_pin`, `wallet_create`, `sign_message`, `sign_typed_data`,
+             *     `sign_transaction`, `export_private_keys`.
+             */
+            type: string;
         };
         /** @description `POST /gateway/api/pin/commit`. */
         GatewayCommit: {
+            email?: null | components["schemas"]["GatewayEmailCommit"];
             /** @description The enrollment nonce. */
             nonce: string;
-            /** @description The new unlock public key (Ed25519). */
-            verifyKey: string;
+            /** @description The Argon2id parameters used. */
+            params: Record<string, never>;
+            recovery?: null | components["schemas"]["GatewayRecoveryCommit"];
+            /** @description The new Argon2id salt. */
+            salt: string;
             /**
              * @description PIN update: the old unlock key's signature over the change; PIN reset: the
              *     security questions' unlock key's.
@@ -1949,14 +1979,10 @@ export interface components {
             signature?: string | null;
             /** @description Whose key made `signature`: `pin` (default) or `securityQuestions` (reset). */
             signer?: string | null;
-            /** @description The new Argon2id salt. */
-            salt: string;
-            /** @description The Argon2id parameters used. */
-            params: Record<string, never>;
+            /** @description The new unlock public key (Ed25519). */
+            verifyKey: string;
             /** @description The new `W_pin`. */
             wrapped: string;
-            recovery?: null | components["schemas"]["GatewayRecoveryCommit"];
-            email?: null | components["schemas"]["GatewayEmailCommit"];
         };
         /** @description A wallet creation. */
         GatewayCreate: {
@@ -1967,34 +1993,34 @@ export interface components {
              * @description How many indexes (wallets per chain).
              */
             count: number;
-            /** @description The labels, one per index. */
-            metadata: components["schemas"]["WalletMetadata"][];
             /** @description The DKGs to run, in order. */
             dkgs: components["schemas"]["GatewayDkg"][];
+            /** @description The labels, one per index. */
+            metadata: components["schemas"]["WalletMetadata"][];
         };
         /** @description One DKG a wallet creation runs. */
         GatewayDkg: {
+            /**
+             * Format: int32
+             * @description For `ed25519Wallet`: which of the call's indexes (0-based).
+             */
+            index?: number | null;
             /** @description The new key's id. */
             keyId: string;
             /** @description `cggmp`, `dkls23` or `frost`. */
             protocol: string;
             /** @description `secp256k1Master`, `ed25519Master` (the customer's first wallets) or `ed25519Wallet`. */
             role: string;
-            /**
-             * Format: int32
-             * @description For `ed25519Wallet`: which of the call's indexes (0-based).
-             */
-            index?: number | null;
         };
         /** @description The answer to `POST /gateway/api/email/evaluate`: one counted attempt. */
         GatewayEmailAttempt: {
-            /** @description The attempt nonce, to sign with the code's unlock key. */
-            nonce: string;
             /**
              * Format: int32
              * @description Attempts left after this one.
              */
             attemptsLeft: number;
+            /** @description The attempt nonce, to sign with the code's unlock key. */
+            nonce: string;
         };
         /**
          * @description A new email recovery code, made by the Gateway and signed by the new PIN. The server
@@ -2003,12 +2029,12 @@ export interface components {
         GatewayEmailCommit: {
             /** @description The code `R` (Crockford base32, 32 characters, dashes allowed). */
             code: string;
+            /** @description The new PIN's signature over the enrollment. */
+            signature: string;
             /** @description The code's unlock public key (Ed25519), derived from `R`. */
             verifyKey: string;
             /** @description `W_email`: the customer secret wrapped under the code's key (61 bytes). */
             wrapped: string;
-            /** @description The new PIN's signature over the enrollment. */
-            signature: string;
         };
         /** @description The answer to `POST /gateway/api/email/unlock`. */
         GatewayEmailUnlocked: {
@@ -2026,15 +2052,15 @@ export interface components {
         };
         /** @description The answer to `evaluate` and `enroll`. */
         GatewayEvaluated: {
-            /** @description Node 2's evaluation (32 bytes). */
-            evaluated: string;
-            /** @description The attempt nonce (evaluate) or enrollment nonce (enroll). */
-            nonce: string;
             /**
              * Format: int32
              * @description `evaluate`: attempts left after this one.
              */
             attemptsLeft: number;
+            /** @description Node 2's evaluation (32 bytes). */
+            evaluated: string;
+            /** @description The attempt nonce (evaluate) or enrollment nonce (enroll). */
+            nonce: string;
         };
         /** @description An export of all of a customer's keys. */
         GatewayExport: {
@@ -2049,21 +2075,21 @@ export interface components {
         };
         /** @description One key an export carries. */
         GatewayExportKey: {
+            /** @description The BIP-32 chain code, `0x`-hex (secp256k1). */
+            chainCode?: string | null;
             /** @description The key. */
             keyId: string;
             /** @description `cggmp`, `dkls23` or `frost`. */
             protocol: string;
             /** @description The group public key, `0x`-hex. */
             publicKey: string;
-            /** @description The BIP-32 chain code, `0x`-hex (secp256k1). */
-            chainCode?: string | null;
         };
         /** @description A wallet an export covers. */
         GatewayExportWallet: {
-            /** @description The wallet. */
-            wallet: components["schemas"]["Wallet"];
             /** @description The MPC key it is on. */
             keyId: string;
+            /** @description The wallet. */
+            wallet: components["schemas"]["Wallet"];
         };
         /** @description One exported key: both shares, each HPKE-sealed to the Gateway's key (standard base64). */
         GatewayExportedKey: {
@@ -2079,10 +2105,13 @@ export interface components {
          *     and the customer secret for Node 1.
          */
         GatewayOperate: {
+            /**
+             * @description The customer secret, RSA-OAEP-encrypted to the organization key and bound to the
+             *     operations (standard base64, as `encryptedOrganizationSecret`).
+             */
+            encryptedSecret: string;
             /** @description The attempt nonce of the evaluation. */
             nonce: string;
-            /** @description The unlock key's signature over `customer_op::permit_message`. */
-            signature: string;
             /**
              * @description The operations' digests the signature covers (`customer_op::op_digest`, 32 bytes
              *     each, in the plan's order), computed by the Gateway from what it showed. The server
@@ -2090,13 +2119,10 @@ export interface components {
              *     operations whose own digest is one of them.
              */
             permits: string[];
-            /**
-             * @description The customer secret, RSA-OAEP-encrypted to the organization key and bound to the
-             *     operations (standard base64, as `encryptedOrganizationSecret`).
-             */
-            encryptedSecret: string;
             /** @description Export: the Gateway's ephemeral X25519 public key. */
             recipientPublicKey?: string | null;
+            /** @description The unlock key's signature over `customer_op::permit_message`. */
+            signature: string;
         };
         /** @description The answer to `POST /gateway/api/operation`. */
         GatewayOperated: {
@@ -2110,37 +2136,37 @@ export interface components {
          *     operations' digests from (`planbok_envelope::customer_op`).
          */
         GatewayOperation: {
+            create?: null | components["schemas"]["GatewayCreate"];
+            export?: null | components["schemas"]["GatewayExport"];
             /**
              * @description The organization's RSA key the customer secret is encrypted to, with Node 1's
              *     signature: the Gateway verifies it against Node 1's identity key, never trusting
              *     the server for it.
              */
             orgKey: components["schemas"]["GatewayOrgKey"];
-            create?: null | components["schemas"]["GatewayCreate"];
             sign?: null | components["schemas"]["GatewaySign"];
-            export?: null | components["schemas"]["GatewayExport"];
             transaction?: null | components["schemas"]["GatewayTransaction"];
         };
         /** @description The organization key as Node 1 attests it. */
         GatewayOrgKey: {
-            /** @description SPKI PEM. */
-            publicKey: string;
-            /** @description Node 1's Ed25519 signature, standard base64. */
-            signature: string;
-            /** @description Which identity key signed. */
-            nodeKeyId: string;
             /**
              * Format: int64
              * @description Part of the signed statement (unix ms).
              */
             createdAt: number;
+            /** @description Which identity key signed. */
+            nodeKeyId: string;
+            /** @description SPKI PEM. */
+            publicKey: string;
+            /** @description Node 1's Ed25519 signature, standard base64. */
+            signature: string;
         };
         /** @description An enrolled PIN's public parts. */
         GatewayPin: {
-            /** @description The Argon2id salt. */
-            salt: string;
             /** @description The Argon2id parameters (`{version, mKib, t, p}`). */
             params: Record<string, never>;
+            /** @description The Argon2id salt. */
+            salt: string;
             /** @description `W_pin`. */
             wrapped: string;
         };
@@ -2150,10 +2176,10 @@ export interface components {
          */
         GatewayPrepared: {
             /**
-             * Format: int64
-             * @description The nonce.
+             * @description Until when the server holds the nonce for this challenge (RFC 3339); prepare
+             *     again after it.
              */
-            nonce: number;
+            expiresAt: string;
             /** @description The gas limit. */
             gasLimit: string;
             /** @description `maxFeePerGas`, wei. */
@@ -2163,24 +2189,24 @@ export interface components {
             /** @description `gasLimit × maxFeePerGas` in the native coin (decimal). */
             networkFee: string;
             /**
-             * @description Until when the server holds the nonce for this challenge (RFC 3339); prepare
-             *     again after it.
+             * Format: int64
+             * @description The nonce.
              */
-            expiresAt: string;
+            nonce: number;
         };
         /**
          * @description The enrolled security questions' public parts: nothing here tests an answer without
          *     Node 2, which counts every attempt.
          */
         GatewayRecovery: {
-            /** @description The Argon2id salt. */
-            salt: string;
             /** @description The Argon2id parameters. */
             params: Record<string, never>;
-            /** @description `W_rec`: the customer secret wrapped under the answers' key. */
-            wrapped: string;
             /** @description The questions, in the order their answers are hashed. */
             questions: components["schemas"]["RecoveryQuestion"][];
+            /** @description The Argon2id salt. */
+            salt: string;
+            /** @description `W_rec`: the customer secret wrapped under the answers' key. */
+            wrapped: string;
         };
         /**
          * @description The enrollment of security questions: inside `initialize`'s PIN commit, or
@@ -2189,88 +2215,88 @@ export interface components {
         GatewayRecoveryCommit: {
             /** @description The enrollment nonce (from `/gateway/api/recovery/enroll`). */
             nonce: string;
-            /** @description The answers' unlock public key (Ed25519). */
-            verifyKey: string;
-            /** @description The PIN's unlock key's signature over the enrollment (the PIN authorizes it). */
-            signature: string;
-            /** @description The Argon2id salt. */
-            salt: string;
             /** @description The Argon2id parameters used. */
             params: Record<string, never>;
-            /** @description `W_rec`. */
-            wrapped: string;
             /** @description The questions, in order. */
             questions: components["schemas"]["RecoveryQuestion"][];
+            /** @description The Argon2id salt. */
+            salt: string;
+            /** @description The PIN's unlock key's signature over the enrollment (the PIN authorizes it). */
+            signature: string;
+            /** @description The answers' unlock public key (Ed25519). */
+            verifyKey: string;
+            /** @description `W_rec`. */
+            wrapped: string;
         };
         /** @description The pending transaction a cancel or an accelerate replaces. */
         GatewayReplaced: {
-            /** @description Its id. */
-            transactionId: string;
-            /** @description Its hash. */
-            transactionHash: string;
+            /** @description Call data, `0x`-hex. */
+            data: string;
             /**
              * Format: int64
              * @description The nonce the replacement takes.
              */
             nonce: number;
-            /** @description Its call (an accelerate repeats it): the account called, `0x`-hex. */
-            to: string;
-            /** @description Wei sent (decimal). */
-            value: string;
-            /** @description Call data, `0x`-hex. */
-            data: string;
             /** @description What it did, in words (`TRANSFER`, `CONTRACT_EXECUTION`, `CANCEL`). */
             operation: string;
+            /** @description Its call (an accelerate repeats it): the account called, `0x`-hex. */
+            to: string;
+            /** @description Its hash. */
+            transactionHash: string;
+            /** @description Its id. */
+            transactionId: string;
+            /** @description Wei sent (decimal). */
+            value: string;
         };
         /** @description A signature request. */
         GatewaySign: {
-            /** @description `message`, `typed_data`, `transaction` or `delegate_action`. */
-            what: string;
-            /** @description The wallet. */
-            walletId: string;
-            /** @description Its chain. */
-            blockchain: string;
             /** @description Its address. */
             address: string;
-            /** @description Its public key, `0x`-hex. */
-            publicKey: string;
-            /** @description The MPC key that signs. */
-            keyId: string;
+            /** @description Its chain. */
+            blockchain: string;
             /** @description Its derivation path. */
             derivationPath: string;
-            /** @description `message`: the message. */
-            message?: string | null;
             /** @description `message`: hex-encoded. */
             encodedByHex?: boolean;
-            /** @description `typed_data`: the EIP-712 JSON. */
-            typedData?: string | null;
+            /** @description The MPC key that signs. */
+            keyId: string;
+            /** @description The organization's memo. */
+            memo?: string | null;
+            /** @description `message`: the message. */
+            message?: string | null;
+            /** @description Its public key, `0x`-hex. */
+            publicKey: string;
             /** @description `transaction`: the raw transaction. */
             rawTransaction?: string | null;
             /** @description `transaction`: the JSON transaction. */
             transaction?: string | null;
+            /** @description `typed_data`: the EIP-712 JSON. */
+            typedData?: string | null;
             /** @description `delegate_action`: the borsh `DelegateAction`, base64. */
             unsignedDelegateAction?: string | null;
-            /** @description The organization's memo. */
-            memo?: string | null;
+            /** @description The wallet. */
+            walletId: string;
+            /** @description `message`, `typed_data`, `transaction` or `delegate_action`. */
+            what: string;
         };
         /**
          * @description The token a customer transfer moves, as the Gateway shows it and rebuilds the call
          *     from.
          */
         GatewayToken: {
+            /** @description The contract (none for a native coin). */
+            address?: string | null;
+            /**
+             * Format: int32
+             * @description Decimals of its amounts.
+             */
+            decimals: number;
             /** @description The token's id. */
             id: string;
             /** @description `native`, `erc20`, `erc721` or `erc1155`. */
             standard: string;
             /** @description E.g. `ETH`, `USDC`. */
             symbol: string;
-            /**
-             * Format: int32
-             * @description Decimals of its amounts.
-             */
-            decimals: number;
-            /** @description The contract (none for a native coin). */
-            address?: string | null;
         };
         /**
          * @description A customer's transaction, fixed when the challenge is made: what the Gateway shows and
@@ -2278,50 +2304,50 @@ export interface components {
          *     contract execution).
          */
         GatewayTransaction: {
-            /** @description `transfer`, `contract_execution`, `cancel` or `accelerate`. */
-            what: string;
-            /** @description The sending wallet. */
-            walletId: string;
-            /** @description Its chain. */
-            blockchain: string;
-            /** @description Its address. */
-            address: string;
-            /** @description Its public key, `0x`-hex. */
-            publicKey: string;
-            /** @description The MPC key that signs. */
-            keyId: string;
-            /** @description Its derivation path. */
-            derivationPath: string;
-            /** @description `transfer`: the recipient. */
-            destinationAddress?: string | null;
-            token?: null | components["schemas"]["GatewayToken"];
-            /** @description `transfer`: the amounts. */
-            amounts?: string[];
-            /** @description `transfer`: ERC-721 / ERC-1155 token ids. */
-            nftTokenIds?: string[] | null;
-            /** @description `contract_execution`: the contract. */
-            contractAddress?: string | null;
             /** @description `contract_execution`: the function. */
             abiFunctionSignature?: string | null;
             /** @description `contract_execution`: its parameters. */
             abiParameters?: Record<string, never>[] | null;
+            /** @description Its address. */
+            address: string;
             /** @description `contract_execution`: native coin sent (decimal). */
             amount?: string | null;
-            replaces?: null | components["schemas"]["GatewayReplaced"];
+            /** @description `transfer`: the amounts. */
+            amounts?: string[];
+            /** @description Its chain. */
+            blockchain: string;
+            /** @description `contract_execution`: the contract. */
+            contractAddress?: string | null;
+            /** @description Its derivation path. */
+            derivationPath: string;
+            /** @description `transfer`: the recipient. */
+            destinationAddress?: string | null;
             /** @description `low`, `medium` or `high`. */
             feeLevel: string;
             /** @description The gas limit (estimated when the challenge was made, plus the margin). */
             gasLimit: string;
+            /** @description The MPC key that signs. */
+            keyId: string;
             /**
              * @description The most the network fee may be, in the native coin (decimal): the Gateway refuses
              *     a prepared transaction whose `gasLimit × maxFeePerGas` exceeds it.
              */
             maxNetworkFee: string;
-            /** @description The organization's reference. */
-            refId?: string | null;
             /** @description The organization's memo. */
             memo?: string | null;
+            /** @description `transfer`: ERC-721 / ERC-1155 token ids. */
+            nftTokenIds?: string[] | null;
             prepared?: null | components["schemas"]["GatewayPrepared"];
+            /** @description Its public key, `0x`-hex. */
+            publicKey: string;
+            /** @description The organization's reference. */
+            refId?: string | null;
+            replaces?: null | components["schemas"]["GatewayReplaced"];
+            token?: null | components["schemas"]["GatewayToken"];
+            /** @description The sending wallet. */
+            walletId: string;
+            /** @description `transfer`, `contract_execution`, `cancel` or `accelerate`. */
+            what: string;
         };
         /** @description `POST /gateway/api/pin/unlock`. */
         GatewayUnlock: {
@@ -2337,10 +2363,10 @@ export interface components {
         };
         /** @description Liveness and readiness. */
         Health: {
-            /** @description Whether the answer is good. */
-            healthy: boolean;
             /** @description Details (readiness: each node's state, the database). */
             detail?: unknown;
+            /** @description Whether the answer is good. */
+            healthy: boolean;
         };
         /**
          * @description What an API key may do.
@@ -2349,30 +2375,34 @@ export interface components {
         KeyAccess: "full" | "read_only";
         /** @description A member of an organization. */
         Member: {
+            /** @description RFC 3339 UTC. */
+            createdAt: string;
+            /** @description Email. */
+            email: string;
             /** @description `mem_…`. */
             id: string;
             /** @description Display name. */
             name: string;
-            /** @description Email. */
-            email: string;
             /** @description The role. */
             role: components["schemas"]["Role"];
-            /** @description RFC 3339 UTC. */
-            createdAt: string;
             /** @description RFC 3339 UTC. */
             updatedAt: string;
         };
         /** @description A message or typed-data signature. */
         MessageSignature: {
+            /** @description `0x`-hex of what was signed. */
+            digest: string;
+            /** @description `0x`-hex r (ECDSA) or R (ed25519). */
+            r: string;
+            /** @description `0x`-hex s (ECDSA, low-S) or S (ed25519). */
+            s: string;
             /**
              * @description EVM: `0x` + r ‖ s ‖ v (65 bytes); BTC: base64 of the BIP-137 compact signature
              *     (header ‖ r ‖ s); SOL: base58; NEAR: base64.
              */
             signature: string;
-            /** @description `0x`-hex r (ECDSA) or R (ed25519). */
-            r: string;
-            /** @description `0x`-hex s (ECDSA, low-S) or S (ed25519). */
-            s: string;
+            /** @description `eip191`, `eip712`, `bip137` or `ed25519`. */
+            standard: string;
             /**
              * Format: int32
              * @description The recovery byte as the chain encodes it: EVM 27 + recovery id (27 or 28); BTC the
@@ -2380,10 +2410,6 @@ export interface components {
              *     (SOL, NEAR).
              */
             v?: number | null;
-            /** @description `0x`-hex of what was signed. */
-            digest: string;
-            /** @description `eip191`, `eip712`, `bip137` or `ed25519`. */
-            standard: string;
         };
         /**
          * @description Sort order of a list.
@@ -2392,41 +2418,48 @@ export interface components {
         Order: "asc" | "desc";
         /** @description An organization. */
         Organization: {
-            /** @description `org_…`. */
-            id: string;
-            /** @description Display name. */
-            name: string;
+            /** @description RFC 3339 UTC. */
+            createdAt: string;
             /** @description `unset`, `standard` or `trustless`. */
             custodyMode: string;
-            /**
-             * @description Every encrypted secret must carry a binding (Node 1 refuses one without). Only ever
-             *     switched on (`POST /v2/organization/require-binding`).
-             */
-            requireBinding?: boolean;
             /**
              * @description Customers may recover a forgotten PIN by an emailed code (opt-in,
              *     `POST /v2/organization/email-recovery`).
              */
             emailRecovery?: boolean;
+            /** @description `org_…`. */
+            id: string;
+            /** @description Display name. */
+            name: string;
             /**
              * @description The node pair its keys live on (`default` on a server with one pair), fixed at
              *     creation.
              */
             nodePair?: string;
-            /** @description RFC 3339 UTC. */
-            createdAt: string;
+            /**
+             * @description Every encrypted secret must carry a binding (Node 1 refuses one without). Only ever
+             *     switched on (`POST /v2/organization/require-binding`).
+             */
+            requireBinding?: boolean;
         };
         /** @description The answer to `POST /v2/organizations`. */
         OrganizationCreated: {
+            /** @description The owner's first API key; the secret is shown only here. */
+            apiKey: components["schemas"]["ApiKeyCreated"];
             /** @description The organization. */
             organization: components["schemas"]["Organization"];
             /** @description Its first owner. */
             owner: components["schemas"]["Member"];
-            /** @description The owner's first API key; the secret is shown only here. */
-            apiKey: components["schemas"]["ApiKeyCreated"];
         };
         /** @description `GET /v2/config/organization/public-key`. */
         PublicKey: {
+            /**
+             * Format: int64
+             * @description When Node 1 created the key, unix milliseconds (part of the signed statement).
+             */
+            createdAt?: number;
+            /** @description Which Node 1 identity key signed (first 8 bytes of SHA-256 of it, hex). */
+            nodeKeyId?: string;
             /** @description RSA public key, SPKI PEM: encrypt the organization secret to it (RSA-OAEP-SHA256). */
             publicKey: string;
             /**
@@ -2435,13 +2468,6 @@ export interface components {
              *     before encrypting anything: the server relays it and cannot forge it.
              */
             signature?: string;
-            /** @description Which Node 1 identity key signed (first 8 bytes of SHA-256 of it, hex). */
-            nodeKeyId?: string;
-            /**
-             * Format: int64
-             * @description When Node 1 created the key, unix milliseconds (part of the signed statement).
-             */
-            createdAt?: number;
         };
         /**
          * @description A security question: a catalog `id` (its `text` filled in by the server), or a custom
@@ -2449,33 +2475,36 @@ export interface components {
          *     the Gateway: the server never sees an answer).
          */
         RecoveryQuestion: {
+            /** @description Shown with the question at recovery (at most 200 characters). */
+            hint?: string | null;
             /** @description A `QUESTION_CATALOG` id. */
             id?: string | null;
             /** @description The question's text (a custom question: 5 to 200 characters). */
             text?: string | null;
-            /** @description Shown with the question at recovery (at most 200 characters). */
-            hint?: string | null;
         };
         /** @description `POST /v2/organization/secret`. */
         RegisterSecret: {
-            /** @description UUID v4. */
-            idempotencyKey?: string | null;
+            /**
+             * @description `standard` or `trustless`; permanent.
+             * @enum {string}
+             */
+            custodyMode: "standard" | "trustless";
             /** @description Base64 RSA-OAEP-SHA256 ciphertext of `{"secret","timestamp","context":"dkg"}`. */
             encryptedOrganizationSecret: string;
-            /** @description `standard` or `trustless`; permanent. */
-            custodyMode: string;
+            /** @description UUID v4. */
+            idempotencyKey: string;
         };
         /** @description `POST /v2/organization/transactions/{id}/cancel` and `…/accelerate`. */
         ReplaceTransaction: {
-            /** @description UUID v4; a retry with the same key gets the same replacement. */
-            idempotencyKey?: string | null;
             /** @description Trustless organizations: a fresh `sign` ciphertext. */
             encryptedOrganizationSecret?: string | null;
+            /** @description UUID v4; a retry with the same key gets the same replacement. */
+            idempotencyKey: string;
         };
         /** @description `POST /v2/organization/require-binding`. */
         RequireBinding: {
             /** @description UUID v4. */
-            idempotencyKey?: string | null;
+            idempotencyKey: string;
         };
         /** @description `POST /v2/customers/{id}/reset-pin`. */
         ResetPin: {
@@ -2483,14 +2512,15 @@ export interface components {
              * @description UUID v4; a repeat returns the first response (the same challenge, without its
              *     token; no second email).
              */
-            idempotencyKey?: string | null;
-            /** @description Where the Gateway sends the user when done (http or https). */
-            redirectUrl?: string | null;
+            idempotencyKey: string;
             /**
              * @description `securityQuestions` (the default) or `email`: the server emails the customer's
              *     recovery code, which the user types into the Gateway.
+             * @enum {string|null}
              */
-            method?: string | null;
+            method?: "securityQuestions" | "email" | null;
+            /** @description Where the Gateway sends the user when done (http or https). */
+            redirectUrl?: string | null;
         };
         /**
          * @description A member's role.
@@ -2499,104 +2529,110 @@ export interface components {
         Role: "member" | "admin" | "owner";
         /** @description `POST /v2/organization/email-recovery`. */
         SetEmailRecovery: {
-            /** @description UUID v4. */
-            idempotencyKey?: string | null;
             /** @description On or off. */
             enabled: boolean;
+            /** @description UUID v4. */
+            idempotencyKey: string;
         };
         /** @description `POST /v2/organization/sign/delegate-action` (NEAR, NEP-366). */
         SignDelegateAction: {
-            /** @description UUID v4, mandatory. */
-            idempotencyKey?: string | null;
-            /** @description A NEAR wallet. */
-            walletId: string;
             /** @description Context `sign`; required for trustless organizations. */
             encryptedOrganizationSecret?: string | null;
+            /** @description UUID v4, mandatory. */
+            idempotencyKey: string;
             /** @description At most 256 characters. */
             memo?: string | null;
             /** @description The borsh `DelegateAction`, base64; its `public_key` is the wallet's. */
             unsignedDelegateAction: string;
+            /** @description A NEAR wallet. */
+            walletId: string;
         };
         /** @description `POST /v2/organization/sign/message`. */
         SignMessage: {
-            /** @description UUID v4, mandatory. */
-            idempotencyKey?: string | null;
-            /** @description The wallet. */
-            walletId: string;
+            /** @description Whether `message` is 0x-hex. */
+            encodedByHex?: boolean;
             /** @description Context `sign`; required for trustless organizations. */
             encryptedOrganizationSecret?: string | null;
+            /** @description UUID v4, mandatory. */
+            idempotencyKey: string;
             /** @description At most 256 characters; recorded in the audit trail. */
             memo?: string | null;
             /** @description The message (UTF-8), or 0x-hex bytes when `encodedByHex`. */
             message: string;
-            /** @description Whether `message` is 0x-hex. */
-            encodedByHex?: boolean;
+            /** @description The wallet. */
+            walletId: string;
         };
         /** @description `POST /v2/organization/sign/transaction`. */
         SignTransaction: {
-            /** @description UUID v4, mandatory. */
-            idempotencyKey?: string | null;
-            /** @description The wallet. */
-            walletId: string;
             /** @description Context `sign`; required for trustless organizations. */
             encryptedOrganizationSecret?: string | null;
+            /** @description UUID v4, mandatory. */
+            idempotencyKey: string;
             /** @description At most 256 characters. */
             memo?: string | null;
             /** @description EVM: 0x-hex unsigned RLP; SOL: base64 message or transaction; NEAR: base64 borsh. */
             rawTransaction?: string | null;
             /** @description EVM only: the transaction's fields as a JSON string. */
             transaction?: string | null;
-        };
+            /** @description The wallet. */
+            walletId: string;
+        } & ({
+            rawTransaction: string;
+            transaction?: null;
+        } | {
+            rawTransaction?: null;
+            transaction: string;
+        });
         /** @description `POST /v2/organization/sign/typed-data`. */
         SignTypedData: {
-            /** @description UUID v4, mandatory. */
-            idempotencyKey?: string | null;
-            /** @description The wallet (EVM). */
-            walletId: string;
             /** @description Context `sign`; required for trustless organizations. */
             encryptedOrganizationSecret?: string | null;
+            /** @description UUID v4, mandatory. */
+            idempotencyKey: string;
             /** @description At most 256 characters. */
             memo?: string | null;
             /** @description EIP-712 typed data, as a JSON string. */
             typedData: string;
+            /** @description The wallet (EVM). */
+            walletId: string;
         };
         /**
          * @description A token: a chain's native coin (stable id, `isNative`) or one the organization
          *     registered.
          */
         Token: {
-            /** @description UUID; a native coin's id is the same on every server. */
-            id: string;
+            /** @description The contract address (none for a native coin). */
+            address?: string | null;
             /** @description Chain id. */
             blockchain: string;
-            /** @description `native`, `erc20`, `erc721`, `erc1155`. */
-            standard: string;
-            /** @description Display name. */
-            name: string;
-            /** @description Ticker. */
-            symbol: string;
+            /** @description RFC 3339 UTC (none for a native coin). */
+            createdAt?: string | null;
             /**
              * Format: int32
              * @description Decimal places of one unit.
              */
             decimals: number;
-            /** @description The contract address (none for a native coin). */
-            address?: string | null;
+            /** @description UUID; a native coin's id is the same on every server. */
+            id: string;
             /** @description A chain's native coin: listed for every organization, cannot be deleted. */
             isNative: boolean;
-            /** @description RFC 3339 UTC (none for a native coin). */
-            createdAt?: string | null;
+            /** @description Display name. */
+            name: string;
+            /** @description `native`, `erc20`, `erc721`, `erc1155`. */
+            standard: string;
+            /** @description Ticker. */
+            symbol: string;
         };
         /** @description One chain in [`TokenMetadata`]. */
         TokenChain: {
             /** @description Chain id. */
             blockchain: string;
-            /** @description The native coin's token id. */
-            nativeTokenId: string;
-            /** @description The native coin's ticker. */
-            nativeSymbol: string;
             /** @description Whether this server has an RPC for it (`[chains.<id>]`): balances and transfers. */
             configured: boolean;
+            /** @description The native coin's ticker. */
+            nativeSymbol: string;
+            /** @description The native coin's token id. */
+            nativeTokenId: string;
         };
         /** @description `GET /v2/tokens/metadata`. */
         TokenMetadata: {
@@ -2607,39 +2643,36 @@ export interface components {
         };
         /** @description A transaction. */
         Transaction: {
-            /** @description UUID. */
-            id: string;
-            /** @description The sending wallet. */
-            walletId: string;
-            /** @description Chain id. */
-            blockchain: string;
-            /** @description `TRANSFER`, `CONTRACT_EXECUTION`, `CANCEL` (the 0-value self-transfer of a cancel). */
-            operation: string;
-            /**
-             * @description `signed`, `broadcast`, `confirmed`, `failed`, `cancelled` (replaced by a cancel or
-             *     an accelerate whose transaction was mined instead; `queued` and `replaced` are not
-             *     produced).
-             */
-            status: string;
-            /** @description `0x`-hex hash of the signed transaction, known before it is broadcast. */
-            transactionHash?: string | null;
-            /**
-             * Format: int64
-             * @description The sender's nonce.
-             */
-            nonce?: number | null;
-            /** @description The sending address. */
-            sourceAddress: string;
-            /** @description The recipient. */
-            destinationAddress: string;
-            /** @description The token. */
-            tokenId: string;
+            /** @description Contract execution: the function as given. */
+            abiFunctionSignature?: string | null;
+            /** @description Contract execution: the parameters as given. */
+            abiParameters?: Record<string, never>[] | null;
             /** @description Decimal amounts. */
             amounts: string[];
+            /**
+             * Format: int64
+             * @description The block that holds it.
+             */
+            blockNumber?: number | null;
+            /** @description Chain id. */
+            blockchain: string;
+            /**
+             * Format: int64
+             * @description Blocks on top of and including its block.
+             */
+            confirmations?: number | null;
+            /** @description RFC 3339 UTC. */
+            createdAt: string;
+            /** @description The recipient. */
+            destinationAddress: string;
+            /** @description Why it failed (a revert reason, or why it could not be sent). */
+            errorReason?: string | null;
             /** @description `low`, `medium`, `high`. */
             feeLevel: string;
             /** @description Gas limit, decimal. */
             gasLimit?: string | null;
+            /** @description UUID. */
+            id: string;
             /** @description Wei, decimal. */
             maxFeePerGas?: string | null;
             /** @description Wei, decimal. */
@@ -2649,34 +2682,37 @@ export interface components {
              *     the native coin.
              */
             networkFee?: string | null;
-            /**
-             * Format: int64
-             * @description The block that holds it.
-             */
-            blockNumber?: number | null;
-            /**
-             * Format: int64
-             * @description Blocks on top of and including its block.
-             */
-            confirmations?: number | null;
-            /** @description Why it failed (a revert reason, or why it could not be sent). */
-            errorReason?: string | null;
-            /** @description The transaction this one replaces (cancel, accelerate): the same nonce. */
-            replaces?: string | null;
-            /** @description The transaction that replaced this one. */
-            replacedBy?: string | null;
-            /** @description Contract execution: the function as given. */
-            abiFunctionSignature?: string | null;
-            /** @description Contract execution: the parameters as given. */
-            abiParameters?: Record<string, never>[] | null;
             /** @description NFT transfers: the token ids. */
             nftTokenIds?: string[] | null;
+            /**
+             * Format: int64
+             * @description The sender's nonce.
+             */
+            nonce?: number | null;
+            /** @description `TRANSFER`, `CONTRACT_EXECUTION`, `CANCEL` (the 0-value self-transfer of a cancel). */
+            operation: string;
             /** @description Your reference. */
             refId?: string | null;
-            /** @description RFC 3339 UTC. */
-            createdAt: string;
+            /** @description The transaction that replaced this one. */
+            replacedBy?: string | null;
+            /** @description The transaction this one replaces (cancel, accelerate): the same nonce. */
+            replaces?: string | null;
+            /** @description The sending address. */
+            sourceAddress: string;
+            /**
+             * @description `signed`, `broadcast`, `confirmed`, `failed`, `cancelled` (replaced by a cancel or
+             *     an accelerate whose transaction was mined instead; `queued` and `replaced` are not
+             *     produced).
+             */
+            status: string;
+            /** @description The token. */
+            tokenId: string;
+            /** @description `0x`-hex hash of the signed transaction, known before it is broadcast. */
+            transactionHash?: string | null;
             /** @description RFC 3339 UTC. */
             updatedAt: string;
+            /** @description The sending wallet. */
+            walletId: string;
         };
         /** @description A signed transaction. */
         TransactionSignature: {
@@ -2707,14 +2743,18 @@ export interface components {
         };
         /** @description `PATCH /v2/webhooks/{id}`: every field optional; absent fields are left alone. */
         UpdateWebhook: {
-            /** @description A new URL (checked like at creation). */
-            url?: string | null;
-            /** @description New event names. */
-            events?: string[] | null;
             /** @description A new label (`""` clears it). */
             description?: string | null;
             /** @description Enable or disable; enabling resumes the pending deliveries. */
             enabled?: boolean | null;
+            /** @description New event names. */
+            events?: ((string[] | unknown | [
+                "*"
+            ]) | null) | unknown | [
+                "*"
+            ];
+            /** @description A new URL (checked like at creation). */
+            url?: string | null;
         };
         /** @description `POST /v2/wallets/validate-address`. */
         ValidateAddress: {
@@ -2725,28 +2765,28 @@ export interface components {
         };
         /** @description A wallet: an address on one chain. */
         Wallet: {
-            /** @description UUID. */
-            id: string;
-            /** @description Its wallet set. */
-            walletSetId: string;
-            /** @description Chain id. */
-            blockchain: string;
             /** @description The address. */
             address: string;
-            /** @description 0x-hex public key (SEC1 compressed or ed25519). */
-            publicKey: string;
+            /** @description Chain id. */
+            blockchain: string;
+            /** @description RFC 3339 UTC. */
+            createdAt: string;
             /** @description e.g. `m/44/60/0/3`, or `m` for ed25519. */
             derivationPath: string;
-            /** @description Your reference. */
-            refId?: string | null;
+            /** @description UUID. */
+            id: string;
             /** @description Display name. */
             name?: string | null;
+            /** @description 0x-hex public key (SEC1 compressed or ed25519). */
+            publicKey: string;
+            /** @description Your reference. */
+            refId?: string | null;
             /** @description `LIVE`. */
             state: string;
             /** @description RFC 3339 UTC. */
-            createdAt: string;
-            /** @description RFC 3339 UTC. */
             updatedAt: string;
+            /** @description Its wallet set. */
+            walletSetId: string;
         };
         /** @description Name and reference for one wallet of a create call. */
         WalletMetadata: {
@@ -2757,20 +2797,20 @@ export interface components {
         };
         /** @description A wallet set: one master key per curve. */
         WalletSet: {
-            /** @description UUID. */
-            id: string;
-            /** @description Display name. */
-            name: string;
+            /** @description RFC 3339 UTC. */
+            createdAt: string;
             /** @description `ORGANIZATION`. */
             custodyType: string;
             /** @description `cggmp` or `dkls23`. */
             ecdsaProtocol: string;
-            /** @description The secp256k1 master public key, 0x-hex SEC1 compressed. */
-            secp256k1PublicKey: string;
             /** @description The ed25519 master public key, 0x-hex. */
             ed25519PublicKey: string;
-            /** @description RFC 3339 UTC. */
-            createdAt: string;
+            /** @description UUID. */
+            id: string;
+            /** @description Display name. */
+            name: string;
+            /** @description The secp256k1 master public key, 0x-hex SEC1 compressed. */
+            secp256k1PublicKey: string;
             /** @description RFC 3339 UTC. */
             updatedAt: string;
         };
@@ -2791,59 +2831,59 @@ export interface components {
         };
         /** @description A webhook endpoint, without its secret. */
         Webhook: {
-            /** @description `wh_…`. */
-            id: string;
-            /** @description Where events are posted. */
-            url: string;
+            /** @description RFC 3339 UTC. */
+            createdAt: string;
             /** @description The label. */
             description?: string | null;
-            /** @description Subscribed event names, or `["*"]`. */
-            events: string[];
-            /** @description Whether deliveries are sent. */
-            enabled: boolean;
             /** @description Why the server disabled it (failing for days, or 410 Gone). */
             disabledReason?: string | null;
+            /** @description Whether deliveries are sent. */
+            enabled: boolean;
+            /** @description Subscribed event names, or `["*"]`. */
+            events: string[];
+            /** @description `wh_…`. */
+            id: string;
             /** @description Until when the secret before the last rotation is still signed with (RFC 3339). */
             previousSecretExpiresAt?: string | null;
             /** @description RFC 3339 UTC. */
-            createdAt: string;
-            /** @description RFC 3339 UTC. */
             updatedAt: string;
+            /** @description Where events are posted. */
+            url: string;
         };
         /** @description One delivery of one event to one endpoint. */
         WebhookDelivery: {
-            /** @description `whd_…`. */
-            id: string;
-            /** @description The endpoint. */
-            webhookId: string;
-            /** @description The event id: `webhook-id` / `X-Webhook-Id` of every attempt. */
-            eventId: string;
-            /** @description The event name. */
-            event: string;
-            /** @description `pending`, `delivering`, `succeeded` or `failed` (retries exhausted). */
-            status: string;
             /**
              * Format: int32
              * @description Attempts started.
              */
             attempts: number;
-            /** @description When the next attempt is due (pending only). */
-            nextAttemptAt?: string | null;
+            /** @description RFC 3339 UTC. */
+            createdAt: string;
+            /** @description The event name. */
+            event: string;
+            /** @description The event id: `webhook-id` / `X-Webhook-Id` of every attempt. */
+            eventId: string;
+            /** @description `whd_…`. */
+            id: string;
             /** @description When the last attempt started. */
             lastAttemptAt?: string | null;
+            /** @description The last failure. */
+            lastError?: string | null;
             /**
              * Format: int32
              * @description The last answer's HTTP status.
              */
             lastStatusCode?: number | null;
-            /** @description The last failure. */
-            lastError?: string | null;
+            /** @description When the next attempt is due (pending only). */
+            nextAttemptAt?: string | null;
             /** @description The delivery this one replays. */
             replayOf?: string | null;
-            /** @description RFC 3339 UTC. */
-            createdAt: string;
+            /** @description `pending`, `delivering`, `succeeded` or `failed` (retries exhausted). */
+            status: string;
             /** @description RFC 3339 UTC. */
             updatedAt: string;
+            /** @description The endpoint. */
+            webhookId: string;
         };
         /**
          * @description An endpoint with its secret, shown on creation and rotation only. `Debug` prints no
@@ -2879,11 +2919,63 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["GatewayChallenge"];
+                    "application/json": {
+                        data: components["schemas"]["GatewayChallenge"];
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description no, a wrong, a used or an expired token */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2908,11 +3000,72 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["GatewayEmailAttempt"];
+                    "application/json": {
+                        data: components["schemas"]["GatewayEmailAttempt"];
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description `recovery_locked` */
             423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2941,11 +3094,108 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["GatewayEmailUnlocked"];
+                    "application/json": {
+                        data: components["schemas"]["GatewayEmailUnlocked"];
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description `pin_proof_invalid`: a wrong code */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2974,11 +3224,108 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["GatewayOperated"];
+                    "application/json": {
+                        data: components["schemas"]["GatewayOperated"];
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description `pin_proof_invalid`, `permit_required` */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3007,10 +3354,107 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Challenge"];
+                    "application/json": {
+                        data: components["schemas"]["Challenge"];
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3038,11 +3482,108 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["GatewayEvaluated"];
+                    "application/json": {
+                        data: components["schemas"]["GatewayEvaluated"];
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description `pin_already_set` */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3071,11 +3612,117 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["GatewayEvaluated"];
+                    "application/json": {
+                        data: components["schemas"]["GatewayEvaluated"];
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description `customer_locked` */
             423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3103,11 +3750,108 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["GatewayUnlocked"];
+                    "application/json": {
+                        data: components["schemas"]["GatewayUnlocked"];
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description `pin_proof_invalid` */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3136,11 +3880,108 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Challenge"];
+                    "application/json": {
+                        data: components["schemas"]["Challenge"];
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description `pin_proof_invalid`: not signed by the PIN */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3169,7 +4010,113 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["GatewayEvaluated"];
+                    "application/json": {
+                        data: components["schemas"]["GatewayEvaluated"];
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -3193,11 +4140,117 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["GatewayEvaluated"];
+                    "application/json": {
+                        data: components["schemas"]["GatewayEvaluated"];
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description `recovery_locked` */
             423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3226,11 +4279,108 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["GatewayUnlocked"];
+                    "application/json": {
+                        data: components["schemas"]["GatewayUnlocked"];
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description `pin_proof_invalid` */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3255,7 +4405,41 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["GatewayPrepared"];
+                    "application/json": {
+                        data: components["schemas"]["GatewayPrepared"];
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description `transaction_not_pending` (a replaced transaction settled meanwhile) */
@@ -3269,6 +4453,24 @@ export interface operations {
             };
             /** @description `transaction_would_fail`: the fee rose above what the customer was shown, or funds are short */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3301,7 +4503,50 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Health"];
+                    "application/json": {
+                        data: components["schemas"]["Health"];
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -3324,6 +4569,42 @@ export interface operations {
                     "text/plain": unknown;
                 };
             };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     ready: {
@@ -3340,7 +4621,41 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Health"];
+                    "application/json": {
+                        data: components["schemas"]["Health"];
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             503: {
@@ -3348,7 +4663,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Health"];
+                    "application/json": {
+                        data: components["schemas"]["Health"];
+                        message: string;
+                        /** @constant */
+                        status: 503;
+                        /** @constant */
+                        success: true;
+                    };
                 };
             };
         };
@@ -3361,9 +4683,9 @@ export interface operations {
                 /** @description Only this actor, e.g. `member:mem_…`. */
                 actor?: string;
                 /** @description From (RFC 3339 or unix ms), inclusive. */
-                from?: string;
+                from?: string | unknown | unknown;
                 /** @description To (RFC 3339 or unix ms), inclusive. */
-                to?: string;
+                to?: string | unknown | unknown;
                 /** @description 1-based page. */
                 page?: number;
                 /** @description 1..=100. */
@@ -3383,7 +4705,82 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["AuditEntry"][];
+                    "application/json": {
+                        data: {
+                            items: components["schemas"]["AuditEntry"][];
+                            limit: number;
+                            page: number;
+                            total: number;
+                        };
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -3393,7 +4790,7 @@ export interface operations {
             query?: {
                 /** @description First sequence number (default 1). */
                 fromSeq?: number;
-                /** @description Last sequence number (default: the head). */
+                /** @description Last sequence number (default: the head), at least `fromSeq`. */
                 toSeq?: number;
             };
             header?: never;
@@ -3409,6 +4806,69 @@ export interface operations {
                 };
                 content: {
                     "application/x-ndjson": unknown;
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -3427,7 +4887,68 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ChainInfo"][];
+                    "application/json": {
+                        data: components["schemas"]["ChainInfo"][];
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -3446,7 +4967,68 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["PublicKey"];
+                    "application/json": {
+                        data: components["schemas"]["PublicKey"];
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -3473,7 +5055,82 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Customer"][];
+                    "application/json": {
+                        data: {
+                            items: components["schemas"]["Customer"][];
+                            limit: number;
+                            page: number;
+                            total: number;
+                        };
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -3496,7 +5153,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Customer"];
+                    "application/json": {
+                        data: components["schemas"]["Customer"];
+                        message: string;
+                        /** @constant */
+                        status: 201;
+                        /** @constant */
+                        success: true;
+                    };
                 };
             };
             400: {
@@ -3507,7 +5171,88 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3533,10 +5278,71 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Customer"];
+                    "application/json": {
+                        data: components["schemas"]["Customer"];
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3570,7 +5376,91 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Challenge"][];
+                    "application/json": {
+                        data: {
+                            items: components["schemas"]["Challenge"][];
+                            limit: number;
+                            page: number;
+                            total: number;
+                        };
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -3592,10 +5482,71 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Challenge"];
+                    "application/json": {
+                        data: components["schemas"]["Challenge"];
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3626,11 +5577,108 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Challenge"];
+                    "application/json": {
+                        data: components["schemas"]["Challenge"];
+                        message: string;
+                        /** @constant */
+                        status: 201;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description the customer has no wallets */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3661,7 +5709,50 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Challenge"];
+                    "application/json": {
+                        data: components["schemas"]["Challenge"];
+                        message: string;
+                        /** @constant */
+                        status: 201;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description `pin_already_set` */
@@ -3673,8 +5764,62 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description one of: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description `customer_locked` */
             423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3705,7 +5850,50 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Challenge"];
+                    "application/json": {
+                        data: components["schemas"]["Challenge"];
+                        message: string;
+                        /** @constant */
+                        status: 201;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description `pin_not_set` */
@@ -3717,8 +5905,62 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description one of: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description `customer_locked` */
             423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3749,11 +5991,108 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Challenge"];
+                    "application/json": {
+                        data: components["schemas"]["Challenge"];
+                        message: string;
+                        /** @constant */
+                        status: 201;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description `pin_not_set`, `recovery_not_set`, `email_recovery_disabled` */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3784,11 +6123,108 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Challenge"];
+                    "application/json": {
+                        data: components["schemas"]["Challenge"];
+                        message: string;
+                        /** @constant */
+                        status: 201;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description `invalid_transaction`, `not_signer`, `unsupported_operation` (not NEAR) */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3819,11 +6255,108 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Challenge"];
+                    "application/json": {
+                        data: components["schemas"]["Challenge"];
+                        message: string;
+                        /** @constant */
+                        status: 201;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description not the customer's wallet */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3854,11 +6387,108 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Challenge"];
+                    "application/json": {
+                        data: components["schemas"]["Challenge"];
+                        message: string;
+                        /** @constant */
+                        status: 201;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description `invalid_transaction` */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3888,11 +6518,108 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Challenge"];
+                    "application/json": {
+                        data: components["schemas"]["Challenge"];
+                        message: string;
+                        /** @constant */
+                        status: 201;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description `invalid_typed_data` */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3923,7 +6650,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Challenge"];
+                    "application/json": {
+                        data: components["schemas"]["Challenge"];
+                        message: string;
+                        /** @constant */
+                        status: 201;
+                        /** @constant */
+                        success: true;
+                    };
                 };
             };
             /** @description `invalid_abi` */
@@ -3935,8 +6669,89 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description `transaction_would_fail` */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3967,11 +6782,108 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Challenge"];
+                    "application/json": {
+                        data: components["schemas"]["Challenge"];
+                        message: string;
+                        /** @constant */
+                        status: 201;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description `transaction_would_fail` (with the node's reason, or insufficient funds), `chain_not_configured`, `unsupported_operation` */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4003,11 +6915,108 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Challenge"];
+                    "application/json": {
+                        data: components["schemas"]["Challenge"];
+                        message: string;
+                        /** @constant */
+                        status: 201;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description `transaction_not_pending` */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4039,11 +7048,108 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Challenge"];
+                    "application/json": {
+                        data: components["schemas"]["Challenge"];
+                        message: string;
+                        /** @constant */
+                        status: 201;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description `transaction_not_pending` */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4073,7 +7179,50 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Challenge"];
+                    "application/json": {
+                        data: components["schemas"]["Challenge"];
+                        message: string;
+                        /** @constant */
+                        status: 201;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description `pin_not_set` */
@@ -4085,8 +7234,62 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description one of: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description `customer_locked` */
             423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4117,7 +7320,50 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Challenge"];
+                    "application/json": {
+                        data: components["schemas"]["Challenge"];
+                        message: string;
+                        /** @constant */
+                        status: 201;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description `pin_not_set` */
@@ -4129,8 +7375,62 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description one of: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description `customer_locked` */
             423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4154,7 +7454,68 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Organization"];
+                    "application/json": {
+                        data: components["schemas"]["Organization"];
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -4181,7 +7542,82 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ApiKey"][];
+                    "application/json": {
+                        data: {
+                            items: components["schemas"]["ApiKey"][];
+                            limit: number;
+                            page: number;
+                            total: number;
+                        };
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -4204,7 +7640,113 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ApiKeyCreated"];
+                    "application/json": {
+                        data: components["schemas"]["ApiKeyCreated"];
+                        message: string;
+                        /** @constant */
+                        status: 201;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -4225,10 +7767,107 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ApiKey"];
+                    "application/json": {
+                        data: components["schemas"]["ApiKey"];
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4257,7 +7896,113 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Organization"];
+                    "application/json": {
+                        data: components["schemas"]["Organization"];
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -4284,7 +8029,82 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Member"][];
+                    "application/json": {
+                        data: {
+                            items: components["schemas"]["Member"][];
+                            limit: number;
+                            page: number;
+                            total: number;
+                        };
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -4307,7 +8127,32 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Member"];
+                    "application/json": {
+                        data: components["schemas"]["Member"];
+                        message: string;
+                        /** @constant */
+                        status: 201;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             403: {
@@ -4318,7 +8163,70 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description one of: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4344,10 +8252,107 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Member"];
+                    "application/json": {
+                        data: components["schemas"]["Member"];
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4377,10 +8382,107 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Member"];
+                    "application/json": {
+                        data: components["schemas"]["Member"];
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4408,10 +8510,107 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Organization"];
+                    "application/json": {
+                        data: components["schemas"]["Organization"];
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4439,10 +8638,107 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Organization"];
+                    "application/json": {
+                        data: components["schemas"]["Organization"];
+                        message: string;
+                        /** @constant */
+                        status: 201;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4471,11 +8767,108 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["DelegateActionSignature"];
+                    "application/json": {
+                        data: components["schemas"]["DelegateActionSignature"];
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description `invalid_transaction`, `not_signer`, `unsupported_operation` (not NEAR) */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4503,10 +8896,98 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["MessageSignature"];
+                    "application/json": {
+                        data: components["schemas"]["MessageSignature"];
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4542,10 +9023,107 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["TransactionSignature"];
+                    "application/json": {
+                        data: components["schemas"]["TransactionSignature"];
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4573,10 +9151,107 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["MessageSignature"];
+                    "application/json": {
+                        data: components["schemas"]["MessageSignature"];
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4590,7 +9265,7 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description Only this status. */
-                status?: string;
+                status?: "queued" | "signed" | "broadcast" | "confirmed" | "failed" | "cancelled" | "replaced";
                 /** @description Only these wallets (comma-separated ids). */
                 walletIds?: string;
                 /** @description Only this chain. */
@@ -4622,7 +9297,82 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Transaction"][];
+                    "application/json": {
+                        data: {
+                            items: components["schemas"]["Transaction"][];
+                            limit: number;
+                            page: number;
+                            total: number;
+                        };
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -4646,7 +9396,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Transaction"];
+                    "application/json": {
+                        data: components["schemas"]["Transaction"];
+                        message: string;
+                        /** @constant */
+                        status: 201;
+                        /** @constant */
+                        success: true;
+                    };
                 };
             };
             /** @description invalid_abi: the signature or a parameter */
@@ -4658,7 +9415,79 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4695,10 +9524,98 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Transaction"];
+                    "application/json": {
+                        data: components["schemas"]["Transaction"];
+                        message: string;
+                        /** @constant */
+                        status: 201;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4732,10 +9649,71 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Transaction"];
+                    "application/json": {
+                        data: components["schemas"]["Transaction"];
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4766,7 +9744,41 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Transaction"];
+                    "application/json": {
+                        data: components["schemas"]["Transaction"];
+                        message: string;
+                        /** @constant */
+                        status: 201;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             404: {
@@ -4779,6 +9791,51 @@ export interface operations {
             };
             /** @description transaction_not_pending */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4817,7 +9874,41 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Transaction"];
+                    "application/json": {
+                        data: components["schemas"]["Transaction"];
+                        message: string;
+                        /** @constant */
+                        status: 201;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             404: {
@@ -4830,6 +9921,51 @@ export interface operations {
             };
             /** @description transaction_not_pending */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4865,7 +10001,104 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["WalletSetCreated"];
+                    "application/json": {
+                        data: components["schemas"]["WalletSetCreated"];
+                        message: string;
+                        /** @constant */
+                        status: 201;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             503: {
@@ -4898,7 +10131,113 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["WalletSet"];
+                    "application/json": {
+                        data: components["schemas"]["WalletSet"];
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -4921,7 +10260,113 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["WalletsCreated"];
+                    "application/json": {
+                        data: components["schemas"]["WalletsCreated"];
+                        message: string;
+                        /** @constant */
+                        status: 201;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -4944,7 +10389,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["WalletsExported"];
+                    "application/json": {
+                        data: components["schemas"]["WalletsExported"];
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
                 };
             };
             /** @description `invalid_request`: more than 200 wallets or more than 64 MPC keys */
@@ -4956,7 +10408,88 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4984,10 +10517,107 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["OrganizationCreated"];
+                    "application/json": {
+                        data: components["schemas"]["OrganizationCreated"];
+                        message: string;
+                        /** @constant */
+                        status: 201;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5019,7 +10649,82 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Token"][];
+                    "application/json": {
+                        data: {
+                            items: components["schemas"]["Token"][];
+                            limit: number;
+                            page: number;
+                            total: number;
+                        };
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -5042,7 +10747,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Token"];
+                    "application/json": {
+                        data: components["schemas"]["Token"];
+                        message: string;
+                        /** @constant */
+                        status: 201;
+                        /** @constant */
+                        success: true;
+                    };
                 };
             };
             400: {
@@ -5053,7 +10765,88 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5077,7 +10870,68 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["TokenMetadata"];
+                    "application/json": {
+                        data: components["schemas"]["TokenMetadata"];
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -5098,10 +10952,71 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Token"];
+                    "application/json": {
+                        data: components["schemas"]["Token"];
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5127,7 +11042,41 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Token"];
+                    "application/json": {
+                        data: components["schemas"]["Token"];
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             404: {
@@ -5147,13 +11096,67 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description one of: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     list_transactions: {
         parameters: {
             query?: {
                 /** @description Only this status. */
-                status?: string;
+                status?: "queued" | "signed" | "broadcast" | "confirmed" | "failed" | "cancelled" | "replaced";
                 /** @description Only these wallets (comma-separated ids). */
                 walletIds?: string;
                 /** @description Only this chain. */
@@ -5185,7 +11188,82 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Transaction"][];
+                    "application/json": {
+                        data: {
+                            items: components["schemas"]["Transaction"][];
+                            limit: number;
+                            page: number;
+                            total: number;
+                        };
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -5208,7 +11286,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["FeeEstimate"];
+                    "application/json": {
+                        data: components["schemas"]["FeeEstimate"];
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
                 };
             };
             400: {
@@ -5219,7 +11304,79 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5256,7 +11413,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ContractViewResult"];
+                    "application/json": {
+                        data: components["schemas"]["ContractViewResult"];
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
                 };
             };
             400: {
@@ -5267,8 +11431,80 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description the call reverts */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5304,10 +11540,98 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["FeeEstimate"];
+                    "application/json": {
+                        data: components["schemas"]["FeeEstimate"];
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5341,10 +11665,71 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Transaction"];
+                    "application/json": {
+                        data: components["schemas"]["Transaction"];
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5376,7 +11761,82 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["WalletSet"][];
+                    "application/json": {
+                        data: {
+                            items: components["schemas"]["WalletSet"][];
+                            limit: number;
+                            page: number;
+                            total: number;
+                        };
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -5397,10 +11857,71 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["WalletSet"];
+                    "application/json": {
+                        data: components["schemas"]["WalletSet"];
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5426,7 +11947,68 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Balances"];
+                    "application/json": {
+                        data: components["schemas"]["Balances"];
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             503: {
@@ -5471,7 +12053,82 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Wallet"][];
+                    "application/json": {
+                        data: {
+                            items: components["schemas"]["Wallet"][];
+                            limit: number;
+                            page: number;
+                            total: number;
+                        };
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -5494,7 +12151,113 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["AddressValidity"];
+                    "application/json": {
+                        data: components["schemas"]["AddressValidity"];
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -5515,10 +12278,71 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Wallet"];
+                    "application/json": {
+                        data: components["schemas"]["Wallet"];
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5548,7 +12372,113 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Wallet"];
+                    "application/json": {
+                        data: components["schemas"]["Wallet"];
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -5569,10 +12499,71 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Balances"];
+                    "application/json": {
+                        data: components["schemas"]["Balances"];
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5612,7 +12603,82 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Webhook"][];
+                    "application/json": {
+                        data: {
+                            items: components["schemas"]["Webhook"][];
+                            limit: number;
+                            page: number;
+                            total: number;
+                        };
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -5636,11 +12702,108 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["WebhookWithSecret"];
+                    "application/json": {
+                        data: components["schemas"]["WebhookWithSecret"];
+                        message: string;
+                        /** @constant */
+                        status: 201;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description `webhook_url_refused` */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5668,10 +12831,71 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["WebhookDelivery"];
+                    "application/json": {
+                        data: components["schemas"]["WebhookDelivery"];
+                        message: string;
+                        /** @constant */
+                        status: 201;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5697,10 +12921,71 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Webhook"];
+                    "application/json": {
+                        data: components["schemas"]["Webhook"];
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5726,10 +13011,107 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Webhook"];
+                    "application/json": {
+                        data: components["schemas"]["Webhook"];
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5759,10 +13141,71 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Webhook"];
+                    "application/json": {
+                        data: components["schemas"]["Webhook"];
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unsupported_media_type` */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5778,13 +13221,40 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     webhook_deliveries: {
         parameters: {
             query?: {
                 /** @description Only deliveries in this status. */
-                status?: string;
+                status?: "pending" | "delivering" | "succeeded" | "failed";
                 /** @description 1-based page. */
                 page?: number;
                 /** @description 1..=100. */
@@ -5806,7 +13276,91 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["WebhookDelivery"][];
+                    "application/json": {
+                        data: {
+                            items: components["schemas"]["WebhookDelivery"][];
+                            limit: number;
+                            page: number;
+                            total: number;
+                        };
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -5828,7 +13382,77 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["WebhookWithSecret"];
+                    "application/json": {
+                        data: components["schemas"]["WebhookWithSecret"];
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -5850,11 +13474,81 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["WebhookDelivery"];
+                    "application/json": {
+                        data: components["schemas"]["WebhookDelivery"];
+                        message: string;
+                        /** @constant */
+                        status: 201;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description `webhook_disabled` */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

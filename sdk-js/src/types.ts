@@ -43,8 +43,8 @@ export type Order = Schemas["Order"];
 
 /**
  * One page of a list (`planbok_api::List`): what every `GET` list route answers in
- * `data`. The OpenAPI document names only the item type of these routes (as an array,
- * described "a list page of …"); [`LIST_ROUTES`] lists them.
+ * `data` (described "a list page of …" in the OpenAPI document); [`LIST_ROUTES`] lists
+ * them.
  */
 export interface ListPage<T> {
   items: T[];
@@ -123,11 +123,11 @@ type Documented<P extends keyof paths, M extends Method> =
         : unknown
     : unknown;
 
-/** The success envelope's `data` of `M P`. */
-export type ResponseData<P extends keyof paths, M extends Method> = P extends ListRoute
-  ? Documented<P, M> extends (infer I)[]
-    ? ListPage<I>
-    : Documented<P, M>
-  : Documented<P, M>;
+/**
+ * The success envelope's `data` of `M P`: the document declares each answer whole
+ * (`{success, status, message, data}`), a list route's `data` as a [`ListPage`].
+ */
+export type ResponseData<P extends keyof paths, M extends Method> =
+  Documented<P, M> extends { data: infer D } ? D : unknown;
 
 export type { components, paths };

@@ -146,7 +146,7 @@ pub struct Challenge {
     /// ISO 8601.
     pub expires_at: String,
     /// Once complete: the operation's result.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub result: Option<serde_json::Value>,
     /// Once failed: why (a stable error code).
     pub error_code: Option<String>,

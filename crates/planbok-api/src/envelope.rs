@@ -64,8 +64,10 @@ pub enum Order {
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// 1-based page.
+    #[param(minimum = 1, maximum = 2147483647)]
     pub page: Option<u32>,
     /// Items per page, 1..=100.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// `asc` or `desc`.
     pub order: Option<Order>,

@@ -13,6 +13,7 @@ pub mod customers;
 mod envelope;
 pub mod model;
 pub mod openapi;
+mod openapi_wire;
 mod tx;
 
 pub use codes::ErrorCode;
@@ -26,3 +27,22 @@ pub const OPERATOR_TOKEN_HEADER: &str = "PLANBOK-X-OPERATOR-TOKEN";
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// The longest `memo` a signing request may carry.
 pub const MAX_MEMO_CHARS: usize = 256;
+
+/// Every event a webhook endpoint may subscribe to (API.md, "Webhooks"). `webhook.test` is
+/// sent only by `POST /v2/webhooks/{id}/test`, to that endpoint.
+pub const WEBHOOK_EVENTS: &[&str] = &[
+    "transaction.created",
+    "transaction.signed",
+    "transaction.broadcast",
+    "transaction.confirmed",
+    "transaction.failed",
+    "transaction.accelerated",
+    "transaction.cancelled",
+    "wallet.created",
+    "customer.created",
+    "customer.pin_setup",
+    "customer.locked_out",
+    "customer.recovery_initiated",
+    "customer.recovery_completed",
+    "key.disabled",
+];

@@ -455,8 +455,10 @@ pub struct WalletFilter {
     /// Only this customer's wallets.
     pub customer_id: Option<String>,
     /// 1-based page.
+    #[param(minimum = 1, maximum = 2147483647)]
     pub page: Option<u32>,
     /// 1..=100.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// `asc` or `desc`.
     pub order: Option<Order>,
@@ -652,8 +654,10 @@ pub struct AuditFilter {
     /// To (RFC 3339 or unix ms), inclusive.
     pub to: Option<String>,
     /// 1-based page.
+    #[param(minimum = 1, maximum = 2147483647)]
     pub page: Option<u32>,
     /// 1..=100.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// `asc` or `desc`.
     pub order: Option<Order>,
@@ -665,8 +669,10 @@ pub struct AuditFilter {
 #[into_params(parameter_in = Query)]
 pub struct AuditExportQuery {
     /// First sequence number (default 1).
+    #[param(minimum = 1)]
     pub from_seq: Option<i64>,
-    /// Last sequence number (default: the head).
+    /// Last sequence number (default: the head), at least `fromSeq`.
+    #[param(minimum = 1)]
     pub to_seq: Option<i64>,
 }
 
@@ -857,8 +863,10 @@ pub struct DeliveryFilter {
     /// Only deliveries in this status.
     pub status: Option<String>,
     /// 1-based page.
+    #[param(minimum = 1, maximum = 2147483647)]
     pub page: Option<u32>,
     /// 1..=100.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// `asc` or `desc`.
     pub order: Option<Order>,

@@ -82,9 +82,12 @@ impl Modify for Security {
 
 /// The document as pretty JSON.
 pub fn json() -> String {
-    ApiDoc::openapi()
-        .to_pretty_json()
-        .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    let mut doc = match serde_json::to_value(ApiDoc::openapi()) {
+        Ok(d) => d,
+        Err(e) => return format!("{{\"error\": \"{e}\"}}"),
+    };
+    crate::openapi_wire::wire(&mut doc);
+    serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }
 
 /// Every `(method, path)` the document declares, for the server's route-coverage test.

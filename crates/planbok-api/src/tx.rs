@@ -343,8 +343,10 @@ pub struct TransactionFilter {
     /// Only to this address.
     pub destination_address: Option<String>,
     /// 1-based page.
+    #[param(minimum = 1, maximum = 2147483647)]
     pub page: Option<u32>,
     /// 1..=100.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// `asc` or `desc`.
     pub order: Option<Order>,

@@ -308,8 +308,9 @@ impl Page {
     ) -> ApiResult<Page> {
         let page = page.unwrap_or(1);
         let limit = limit.unwrap_or(10);
-        if page == 0 {
-            return Err(ApiError::invalid("page must be at least 1"));
+        // The document's `page` is an int32 (utoipa's `u32`), as most clients read it.
+        if page == 0 || page > i32::MAX as u32 {
+            return Err(ApiError::invalid("page must be between 1 and 2147483647"));
         }
         if !(1..=100).contains(&limit) {
             return Err(ApiError::invalid("limit must be between 1 and 100"));

@@ -23,24 +23,9 @@ use zeroize::Zeroizing;
 
 use crate::routes::convert::rfc3339;
 
-/// Every event an endpoint may subscribe to (API.md, "Webhooks"). `webhook.test` is sent
-/// only by `POST /v2/webhooks/{id}/test`, to that endpoint.
-pub const EVENTS: &[&str] = &[
-    "transaction.created",
-    "transaction.signed",
-    "transaction.broadcast",
-    "transaction.confirmed",
-    "transaction.failed",
-    "transaction.accelerated",
-    "transaction.cancelled",
-    "wallet.created",
-    "customer.created",
-    "customer.pin_setup",
-    "customer.locked_out",
-    "customer.recovery_initiated",
-    "customer.recovery_completed",
-    "key.disabled",
-];
+/// Every event an endpoint may subscribe to: the contract's list (`planbok_api`), which
+/// the OpenAPI document declares too.
+pub const EVENTS: &[&str] = planbok_api::WEBHOOK_EVENTS;
 
 /// The test event.
 pub const TEST_EVENT: &str = "webhook.test";
