@@ -73,6 +73,13 @@ if ! python3 -c 'import aiosmtpd' 2>/dev/null; then
     | grep -v "Running pip as the 'root'" || true
 fi
 
+# schemathesis: the OpenAPI document checked against the running server (tests/it/openapi_wire.rs).
+SCHEMATHESIS_VERSION=4.32.5
+if ! st --version 2>/dev/null | grep "$SCHEMATHESIS_VERSION" >/dev/null; then
+  python3 -m pip install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION" \
+    "hypothesis==6.170.17" 2>&1 | grep -v "Running pip as the 'root'" || true
+fi
+
 if ! command -v softhsm2-util >/dev/null 2>&1; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq softhsm2 >/dev/null

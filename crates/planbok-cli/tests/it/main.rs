@@ -58,6 +58,7 @@ mod grants;
 mod mail;
 mod node_metrics;
 mod node_policy;
+mod openapi_wire;
 mod openbao_db;
 mod pairs;
 mod protocols;
