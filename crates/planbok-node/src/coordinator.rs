@@ -30,7 +30,7 @@ use crate::error::{NodeError, NodeResult, from_peer_status};
 use crate::protocols::{self, DkgResult};
 use crate::runner::{Deadlines, Early, Outbox, drive, next_control};
 use crate::secrets::{self, Context};
-use crate::state::{NodeState, Proto, custody_to_pb};
+use crate::state::{NodeState, PendingKey, Proto, custody_to_pb};
 
 /// Longest key id accepted.
 const MAX_KEY_ID: usize = 128;
@@ -298,13 +298,15 @@ impl CoordinatorService {
         drop(share);
         state
             .store_pending_key(
-                &key_id,
-                &g.org_id,
-                proto,
-                custody,
-                customer.map(|c| c.0),
-                &public_key,
-                chain_code.clone(),
+                PendingKey {
+                    key_id: &key_id,
+                    org_id: &g.org_id,
+                    proto,
+                    custody,
+                    customer_id: customer.map(|c| c.0),
+                    public_key: &public_key,
+                    chain_code: chain_code.clone(),
+                },
                 wrapped,
             )
             .await?;

@@ -23,7 +23,7 @@ use tonic::{Request, Response, Status, Streaming};
 use crate::error::{NodeError, NodeResult};
 use crate::protocols::{self, DkgResult};
 use crate::runner::{Deadlines, Outbox, drive, next_control};
-use crate::state::{NodeState, Proto, custody_from_pb, custody_to_pb};
+use crate::state::{NodeState, PendingKey, Proto, custody_from_pb, custody_to_pb};
 
 /// Node 2's peer service.
 #[derive(Debug)]
@@ -333,13 +333,15 @@ async fn execute(
             } = protocols::dkg_result(out)?;
             state
                 .store_pending_key(
-                    &key_id,
-                    &org_id,
-                    proto,
-                    custody,
-                    customer_id.as_deref(),
-                    &public_key,
-                    chain_code,
+                    PendingKey {
+                        key_id: &key_id,
+                        org_id: &org_id,
+                        proto,
+                        custody,
+                        customer_id: customer_id.as_deref(),
+                        public_key: &public_key,
+                        chain_code,
+                    },
                     share,
                 )
                 .await?;

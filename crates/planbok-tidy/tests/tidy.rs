@@ -38,10 +38,6 @@ const LONG_FILES: &[(&str, &str)] = &[
         "the expected flow matrices of both overlays are data, written out in full on purpose",
     ),
     (
-        "crates/planbok-node/src/state.rs",
-        "grab-bag, to be split (issue 18): what a node holds and every request's shared checks",
-    ),
-    (
         "crates/planbok-mpc/src/dkls.rs",
         "one engine per DKLs23 step with its routing-field checks; the steps share the share types",
     ),
