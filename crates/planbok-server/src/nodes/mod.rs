@@ -19,7 +19,7 @@ use planbok_proto::pb::{
 use planbok_proto::tls::TlsMaterial;
 use planbok_store::ServerStore;
 
-pub use pair::{DkgSpec, Pair};
+pub use pair::{DkgSpec, Pair, Signing};
 
 use crate::config::ServerConfig;
 use crate::context;
@@ -226,34 +226,10 @@ impl Nodes {
         .await
     }
 
-    /// Signs `payload` with `key_id` at `path` ([`Pair::sign`]).
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "the parts of one node signing call"
-    )]
-    pub async fn sign(
-        &self,
-        org_id: &str,
-        key_id: &str,
-        protocol: Protocol,
-        path: &str,
-        payload: &[u8],
-        encrypted_secret: &str,
-        customer_challenge: &str,
-    ) -> ApiResult<SignResponse> {
-        self.on(org_id, "sign", |p| async move {
-            p.sign(
-                org_id,
-                key_id,
-                protocol,
-                path,
-                payload,
-                encrypted_secret,
-                customer_challenge,
-            )
+    /// Signs on `org_id`'s pair ([`Pair::sign`]).
+    pub async fn sign(&self, org_id: &str, s: Signing<'_>) -> ApiResult<SignResponse> {
+        self.on(org_id, "sign", |p| async move { p.sign(org_id, s).await })
             .await
-        })
-        .await
     }
 
     /// A customer's DKGs ([`Pair::customer_keygen`]).

@@ -241,22 +241,16 @@ impl Pair {
         .await
     }
 
-    /// Signs `payload` with `key_id` at `path`; `customer_challenge` (empty for the
-    /// organization's keys): the challenge whose unlock permits it.
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "the parts of one node signing call"
-    )]
-    pub async fn sign(
-        &self,
-        org_id: &str,
-        key_id: &str,
-        protocol: Protocol,
-        path: &str,
-        payload: &[u8],
-        encrypted_secret: &str,
-        customer_challenge: &str,
-    ) -> ApiResult<SignResponse> {
+    /// Signs `s.payload` with `s.key_id` at `s.path` for `org_id`.
+    pub async fn sign(&self, org_id: &str, s: Signing<'_>) -> ApiResult<SignResponse> {
+        let Signing {
+            key_id,
+            protocol,
+            path,
+            payload,
+            encrypted_secret,
+            customer_challenge,
+        } = s;
         let grant = self.grants.issue(
             org_id,
             key_id,
@@ -377,4 +371,21 @@ impl Pair {
             .map(|r| r.into_inner())
             .map_err(|s| s.message().to_owned())
     }
+}
+
+/// One signing call's parts.
+#[derive(Debug, Clone, Copy)]
+pub struct Signing<'a> {
+    /// The key.
+    pub key_id: &'a str,
+    /// Its protocol.
+    pub protocol: Protocol,
+    /// The derivation path (`m/…`).
+    pub path: &'a str,
+    /// Exactly what is signed (a digest on ECDSA chains, the message on ed25519 ones).
+    pub payload: &'a [u8],
+    /// The organization's encrypted secret (empty where the organization needs none).
+    pub encrypted_secret: &'a str,
+    /// For a customer's key, the challenge whose unlock permits it; empty otherwise.
+    pub customer_challenge: &'a str,
 }

@@ -39,6 +39,7 @@ use crate::body::Body;
 use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
 use crate::nodes::DkgSpec;
+use crate::nodes::Signing;
 use crate::now_ms;
 use crate::webhooks::event;
 
@@ -484,12 +485,14 @@ async fn sign(
         .nodes
         .sign(
             &ch.org_id,
-            &w.key_id,
-            protocol,
-            &w.derivation_path,
-            &input.payload,
-            secret,
-            &ch.id,
+            Signing {
+                key_id: &w.key_id,
+                protocol,
+                path: &w.derivation_path,
+                payload: &input.payload,
+                encrypted_secret: secret,
+                customer_challenge: &ch.id,
+            },
         )
         .await?;
     let v = super::sign::verify(&w, chain.curve(), &input.payload, &r)?;

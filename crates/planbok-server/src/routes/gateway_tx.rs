@@ -29,6 +29,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::evm::fees::{self, Fees};
 use crate::evm::unavailable;
 use crate::facts::SigningWallet;
+use crate::nodes::Signing;
 use crate::now_ms;
 
 /// How long a prepared transaction holds its wallet's nonce: the Gateway prepares once
@@ -275,12 +276,14 @@ pub(super) async fn sign(
         .nodes
         .sign(
             &ch.org_id,
-            &s.wallet.key_id,
-            protocol,
-            &s.wallet.derivation_path,
-            &input.payload,
-            secret,
-            &ch.id,
+            Signing {
+                key_id: &s.wallet.key_id,
+                protocol,
+                path: &s.wallet.derivation_path,
+                payload: &input.payload,
+                encrypted_secret: secret,
+                customer_challenge: &ch.id,
+            },
         )
         .await?;
     let signer = SigningWallet::from(s.wallet.clone());

@@ -27,6 +27,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::facts::SigningWallet;
 use crate::idem;
 use crate::nodes;
+use crate::nodes::Signing;
 
 /// The fields every signing request has.
 struct Common<'a> {
@@ -133,12 +134,14 @@ pub(crate) async fn nodes_sign(
     app.nodes
         .sign(
             org_id,
-            &wallet.key_id,
-            protocol,
-            &wallet.derivation_path,
-            payload,
-            secret,
-            "",
+            Signing {
+                key_id: &wallet.key_id,
+                protocol,
+                path: &wallet.derivation_path,
+                payload,
+                encrypted_secret: secret,
+                customer_challenge: "",
+            },
         )
         .await
 }
