@@ -368,18 +368,13 @@ async fn balances_of(app: &App, org_id: &str, wallets: &[WalletRecord]) -> ApiRe
             }
             let mut sum = U256::ZERO;
             for o in &owners {
-                let call = CallRequest {
-                    from: None,
-                    to: contract,
-                    value: U256::ZERO,
-                    data: planbok_chains::erc20_balance_of_data(*o),
-                    gas: None,
-                };
-                let answer = rpc
-                    .rpc
-                    .eth_call(&call, "latest")
-                    .await
-                    .map_err(|e| unavailable(chain, e))?;
+                let answer = read(
+                    &rpc,
+                    chain,
+                    contract,
+                    planbok_chains::erc20_balance_of_data(*o),
+                )
+                .await?;
                 if answer.len() != 32 {
                     return Err(ApiError::new(
                         ErrorCode::ChainUnavailable,
@@ -399,6 +394,26 @@ async fn balances_of(app: &App, org_id: &str, wallets: &[WalletRecord]) -> ApiRe
         }
     }
     Ok(Balances { items })
+}
+
+/// A read-only call of `contract` with `data` on the latest block.
+async fn read(
+    rpc: &ChainRpc,
+    chain: Chain,
+    contract: Address,
+    data: Vec<u8>,
+) -> ApiResult<Vec<u8>> {
+    let call = CallRequest {
+        from: None,
+        to: contract,
+        value: U256::ZERO,
+        data,
+        gas: None,
+    };
+    rpc.rpc
+        .eth_call(&call, "latest")
+        .await
+        .map_err(|e| unavailable(chain, e))
 }
 
 /// The most (account, id) pairs one `balanceOfBatch` call asks for.
@@ -457,18 +472,8 @@ async fn erc1155_balances(
     for chunk in pairs.chunks(BALANCE_BATCH) {
         let accounts: Vec<Address> = chunk.iter().map(|(_, o)| *o).collect();
         let chunk_ids: Vec<U256> = chunk.iter().map(|(id, _)| *id).collect();
-        let call = CallRequest {
-            from: None,
-            to: contract,
-            value: U256::ZERO,
-            data: planbok_chains::erc1155_balance_of_batch_data(&accounts, &chunk_ids),
-            gas: None,
-        };
-        let answer = rpc
-            .rpc
-            .eth_call(&call, "latest")
-            .await
-            .map_err(|e| unavailable(chain, e))?;
+        let data = planbok_chains::erc1155_balance_of_batch_data(&accounts, &chunk_ids);
+        let answer = read(rpc, chain, contract, data).await?;
         let balances =
             planbok_chains::erc1155_decode_balances(&answer, chunk.len()).map_err(|e| {
                 ApiError::new(
