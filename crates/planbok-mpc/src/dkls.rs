@@ -91,30 +91,20 @@ impl DklsKeyShare {
 
     /// Reads back [`to_sealable_bytes`](Self::to_sealable_bytes).
     pub fn from_sealable_bytes(bytes: &[u8]) -> Result<Self, MpcError> {
-        let body = sealed::unwrap(ShareKind::Dkls, bytes)?;
-        let (me, party): (u16, Party) = postcard::from_bytes(body)
-            .map_err(|e| MpcError::SealedFormat(format!("DKLs share: {e}")))?;
+        let (me, party) = planbok_export::shares::decode_dkls(bytes)?;
         let me =
             PartyIndex::new(me).map_err(|_| MpcError::SealedFormat("DKLs share: party".into()))?;
-        if party.party_index != dkls_index(me)?
-            || party.parameters.threshold != 2
-            || party.parameters.share_count != 2
-        {
-            return Err(MpcError::SealedFormat(
-                "DKLs share: not a 2-of-2 share of this party".into(),
-            ));
-        }
         Ok(DklsKeyShare { me, party })
     }
 
-    pub(crate) fn poly_point(&self) -> &Scalar {
-        &self.party.poly_point
+    /// The library's share, for [`crate::export`] only.
+    pub(crate) fn lib_share(&self) -> &Party {
+        &self.party
     }
 }
 
 fn dkls_index(p: PartyIndex) -> Result<DklsIndex, MpcError> {
-    // DKLs numbers parties from 1; cannot fail for 0 and 1.
-    DklsIndex::new(p.get() as u8 + 1).map_err(|_| MpcError::Internal("dkls party index".into()))
+    Ok(planbok_export::shares::dkls_index(p.get())?)
 }
 
 fn params() -> Result<Parameters, MpcError> {

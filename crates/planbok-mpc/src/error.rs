@@ -151,3 +151,14 @@ impl MpcError {
         )
     }
 }
+
+/// The export's and the share format's errors (`planbok-export`), as this crate's.
+impl From<planbok_export::ExportError> for MpcError {
+    fn from(e: planbok_export::ExportError) -> MpcError {
+        match e {
+            planbok_export::ExportError::InvalidInput(m) => MpcError::InvalidInput(m),
+            planbok_export::ExportError::SealedFormat(m) => MpcError::SealedFormat(m),
+            planbok_export::ExportError::Internal(m) => MpcError::Internal(m),
+        }
+    }
+}

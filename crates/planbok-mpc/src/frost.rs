@@ -37,7 +37,7 @@ impl fmt::Debug for FrostKeyShare {
 }
 
 fn ident(p: PartyIndex) -> Result<Identifier, MpcError> {
-    Identifier::try_from(p.get() + 1).map_err(|e| MpcError::Internal(format!("identifier: {e}")))
+    Ok(planbok_export::shares::frost_identifier(p.get())?)
 }
 
 fn lib_err(protocol: ProtocolId, blame: PartyIndex, e: frost::Error) -> MpcError {
@@ -96,24 +96,9 @@ impl FrostKeyShare {
 
     /// Reads back [`to_sealable_bytes`](Self::to_sealable_bytes).
     pub fn from_sealable_bytes(bytes: &[u8]) -> Result<Self, MpcError> {
-        let body = sealed::unwrap(ShareKind::Frost, bytes)?;
-        let bad = |m: &str| MpcError::SealedFormat(format!("frost share: {m}"));
-        if body.len() < 6 {
-            return Err(bad("truncated"));
-        }
+        let (me, key, public) = planbok_export::shares::decode_frost(bytes)?;
         let me =
-            PartyIndex::new(u16::from_be_bytes([body[0], body[1]])).map_err(|_| bad("party"))?;
-        let klen = u32::from_be_bytes([body[2], body[3], body[4], body[5]]) as usize;
-        let rest = &body[6..];
-        if klen > rest.len() {
-            return Err(bad("truncated key package"));
-        }
-        let key = KeyPackage::deserialize(&rest[..klen]).map_err(|e| bad(&e.to_string()))?;
-        let public =
-            PublicKeyPackage::deserialize(&rest[klen..]).map_err(|e| bad(&e.to_string()))?;
-        if key.verifying_key() != public.verifying_key() || *key.identifier() != ident(me)? {
-            return Err(bad("key package does not match public package"));
-        }
+            PartyIndex::new(me).map_err(|_| MpcError::SealedFormat("frost share: party".into()))?;
         Ok(FrostKeyShare { me, key, public })
     }
 

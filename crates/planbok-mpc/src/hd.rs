@@ -7,10 +7,8 @@
 use std::fmt;
 use std::str::FromStr;
 
-use cggmp21::generic_ec::{NonZero, Point, SecretScalar, curves::Secp256k1};
-use cggmp21::hd_wallet::{
-    ExtendedKeyPair, ExtendedPublicKey, ExtendedSecretKey, HdWallet, NonHardenedIndex, Slip10,
-};
+use cggmp21::generic_ec::{Point, curves::Secp256k1};
+use cggmp21::hd_wallet::NonHardenedIndex;
 
 use crate::error::MpcError;
 use crate::signature::EcdsaPublicKey;
@@ -20,7 +18,7 @@ use crate::signature::EcdsaPublicKey;
 pub struct DerivationPath(Vec<u32>);
 
 /// Longest path accepted; BIP-44 uses five levels.
-pub const MAX_DEPTH: usize = 8;
+pub const MAX_DEPTH: usize = planbok_export::hd::MAX_DEPTH;
 
 impl DerivationPath {
     /// The master key itself (`m`).
@@ -79,26 +77,8 @@ impl FromStr for DerivationPath {
 
     /// Parses `m/44/60/0/0`; a trailing `'` or `h` (hardened) is rejected.
     fn from_str(s: &str) -> Result<Self, MpcError> {
-        let mut parts = s.split('/');
-        if parts.next() != Some("m") {
-            return Err(MpcError::InvalidInput(
-                "derivation path must start with m".into(),
-            ));
-        }
-        let idx = parts
-            .map(|p| {
-                p.parse::<u32>()
-                    .map_err(|_| MpcError::InvalidInput(format!("bad path component {p:?}")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        DerivationPath::new(idx)
+        Ok(DerivationPath(planbok_export::hd::parse_path(s)?))
     }
-}
-
-pub(crate) fn to_point(pk: &EcdsaPublicKey) -> Result<NonZero<Point<Secp256k1>>, MpcError> {
-    let p = Point::<Secp256k1>::from_bytes(pk.to_compressed())
-        .map_err(|_| MpcError::Internal("public key is not a curve point".into()))?;
-    NonZero::from_point(p).ok_or_else(|| MpcError::Internal("public key is the identity".into()))
 }
 
 pub(crate) fn from_point(p: &Point<Secp256k1>) -> Result<EcdsaPublicKey, MpcError> {
@@ -106,39 +86,13 @@ pub(crate) fn from_point(p: &Point<Secp256k1>) -> Result<EcdsaPublicKey, MpcErro
 }
 
 /// Derives the child public key and chain code of `path` from a master public key and
-/// chain code.
+/// chain code (`planbok-export`'s derivation, which the export checks keys with).
 pub fn derive_public_key(
     master: &EcdsaPublicKey,
     chain_code: &[u8; 32],
     path: &DerivationPath,
 ) -> Result<(EcdsaPublicKey, [u8; 32]), MpcError> {
-    let epub = ExtendedPublicKey::<Secp256k1> {
-        public_key: *to_point(master)?,
-        chain_code: *chain_code,
-    };
-    let child = <Slip10 as HdWallet<Secp256k1>>::derive_child_public_key_with_path(
-        &epub,
-        path.nonhardened(),
-    );
-    Ok((from_point(&child.public_key)?, child.chain_code))
-}
-
-/// Derives the child private key at `path` from a master private key; returns it with its
-/// public key. Only the export path uses this.
-pub(crate) fn derive_secret_key(
-    master: SecretScalar<Secp256k1>,
-    chain_code: [u8; 32],
-    path: &DerivationPath,
-) -> Result<(SecretScalar<Secp256k1>, EcdsaPublicKey, EcdsaPublicKey), MpcError> {
-    let pair = ExtendedKeyPair::from(ExtendedSecretKey {
-        secret_key: master,
-        chain_code,
-    });
-    let master_pk = from_point(&pair.public_key().public_key)?;
-    let child = <Slip10 as HdWallet<Secp256k1>>::derive_child_key_pair_with_path(
-        &pair,
-        path.indices().iter().copied(),
-    );
-    let pk = from_point(&child.public_key().public_key)?;
-    Ok((child.secret_key().secret_key.clone(), master_pk, pk))
+    let (pk, cc) =
+        planbok_export::hd::derive_public_key(&master.to_compressed(), chain_code, &path.0)?;
+    Ok((EcdsaPublicKey::from_sec1(&pk)?, cc))
 }

@@ -90,9 +90,19 @@ fn layering() -> Vec<(&'static str, Vec<&'static str>, &'static str)> {
             "invariant 19: the server holds no share",
         ),
         (
+            "planbok-server",
+            vec!["planbok-export"],
+            "invariant 17: no full key on any server, the reconstruction is the client's",
+        ),
+        (
             "planbok-mpc",
             IO.to_vec(),
             "invariant 1: planbok-mpc does no IO",
+        ),
+        (
+            "planbok-export",
+            [&[ANY_OTHER_PLANBOK, "cggmp21", "paillier-zk", "rug"], IO].concat(),
+            "codemap: the export's client side builds for WebAssembly: no engine, no GMP, no IO",
         ),
         (
             "planbok-chains",

@@ -12,7 +12,7 @@
 
 use std::fmt;
 
-use cggmp21::generic_ec::{Scalar, SecretScalar, curves::Secp256k1};
+use cggmp21::generic_ec::{Scalar, curves::Secp256k1};
 use cggmp21::key_share::{AuxInfo, IncompleteKeyShare, KeyShare};
 use cggmp21::round_based::state_machine::wrap_protocol;
 use cggmp21::security_level::SecurityLevel128;
@@ -175,15 +175,14 @@ impl CggmpKeyShare {
 
     /// Reads back [`to_sealable_bytes`](Self::to_sealable_bytes), validating the share.
     pub fn from_sealable_bytes(bytes: &[u8]) -> Result<Self, MpcError> {
-        let core: IncompleteKeyShare<Secp256k1> = sealed::from_json(ShareKind::CggmpKey, bytes)?;
-        if core.n() != 2 || core.vss_setup.is_some() || core.chain_code.is_none() {
-            return Err(MpcError::SealedFormat("not a 2-of-2 HD cggmp share".into()));
-        }
-        Ok(CggmpKeyShare { core })
+        Ok(CggmpKeyShare {
+            core: planbok_export::shares::decode_cggmp(bytes)?,
+        })
     }
 
-    pub(crate) fn secret(&self) -> &SecretScalar<Secp256k1> {
-        &self.core.x
+    /// The library's share, for [`crate::export`] only.
+    pub(crate) fn core(&self) -> &IncompleteKeyShare<Secp256k1> {
+        &self.core
     }
 }
 
@@ -465,21 +464,6 @@ cggmp_engine!(CggmpRefresh, ProtocolId::CggmpRefresh, 4, KeyShare<Secp256k1, L>,
     }
     Ok::<_, MpcError>((share, CggmpAuxInfo { me: this.me, aux }))
 });
-
-/// The master secret `x1 + x2` of a non-threshold share pair. Only for [`crate::export`].
-pub(crate) fn reconstruct(
-    a: &CggmpKeyShare,
-    b: &CggmpKeyShare,
-) -> Result<SecretScalar<Secp256k1>, MpcError> {
-    if a.core.shared_public_key != b.core.shared_public_key || a.party() == b.party() {
-        return Err(MpcError::InvalidInput(
-            "shares are not the two halves of one key".into(),
-        ));
-    }
-    Ok(SecretScalar::new(
-        &mut (a.secret().as_ref() + b.secret().as_ref()),
-    ))
-}
 
 impl Sealed for CggmpAuxGen {}
 impl Sealed for CggmpKeygen {}

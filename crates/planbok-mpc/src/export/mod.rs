@@ -5,25 +5,24 @@
 //! function checks that the reconstructed key's public key equals the wallet's before
 //! returning it.
 //!
-//! [`envelope`] carries the shares there: each node encrypts its own share to the client's
-//! ephemeral key ([`seal_share_for_export`]); the client opens both and reconstructs
+//! The envelope and the reconstruction are `planbok-export`'s (no engine, no GMP: the
+//! Gateway page's WebAssembly client runs the same code); this module gives them this
+//! crate's share and key types. Each node encrypts its own share to the client's ephemeral
+//! key ([`seal_share_for_export`]); the client opens both and reconstructs
 //! ([`open_export_dangerous`]).
 
-mod envelope;
-
-pub use envelope::{
-    EXPORT_VERSION, ExportProtocol, ExportRecipientSecret, ExportedKey, RECIPIENT_KEY_LEN,
-    check_recipient_public_key, open_export_dangerous, seal_share_for_export,
+pub use planbok_export::{
+    EXPORT_VERSION, ExportProtocol, ExportRecipientSecret, RECIPIENT_KEY_LEN,
 };
 
-use cggmp21::generic_ec::{Scalar, SecretScalar, curves::Secp256k1};
 use zeroize::Zeroizing;
 
-use crate::cggmp::{self, CggmpKeyShare};
+use crate::cggmp::CggmpKeyShare;
 use crate::dkls::DklsKeyShare;
 use crate::error::MpcError;
+use crate::frame::PartyIndex;
 use crate::frost::FrostKeyShare;
-use crate::hd::{self, DerivationPath};
+use crate::hd::DerivationPath;
 use crate::signature::{EcdsaPublicKey, Ed25519PublicKey};
 
 /// A reconstructed secp256k1 private key (32 bytes, big-endian) and its public key.
@@ -61,14 +60,40 @@ impl std::fmt::Debug for ExportedEd25519Key {
     }
 }
 
+/// A reconstructed key: secp256k1 (at the requested derivation path) or ed25519.
+#[derive(Debug)]
+pub enum ExportedKey {
+    /// CGGMP or DKLs23.
+    Ecdsa(ExportedEcdsaKey),
+    /// FROST.
+    Ed25519(ExportedEd25519Key),
+}
+
+fn ecdsa(k: planbok_export::ExportedEcdsaKey) -> Result<ExportedEcdsaKey, MpcError> {
+    Ok(ExportedEcdsaKey {
+        public_key: EcdsaPublicKey::from_sec1(&k.public_key)?,
+        secret: k.secret,
+    })
+}
+
+fn ed25519(k: planbok_export::ExportedEd25519Key) -> ExportedEd25519Key {
+    ExportedEd25519Key {
+        public_key: Ed25519PublicKey(k.public_key),
+        secret_scalar: k.secret_scalar,
+    }
+}
+
 /// Reconstructs the private key at `path` from both halves of a CGGMP key.
 pub fn reconstruct_cggmp_private_key_dangerous(
     a: &CggmpKeyShare,
     b: &CggmpKeyShare,
     path: &DerivationPath,
 ) -> Result<ExportedEcdsaKey, MpcError> {
-    let master = cggmp::reconstruct(a, b)?;
-    finish_ecdsa_export(master, a.public_key()?, a.chain_code()?, path)
+    ecdsa(planbok_export::reconstruct_cggmp_dangerous(
+        a.core(),
+        b.core(),
+        path.indices(),
+    )?)
 }
 
 /// Reconstructs the private key at `path` from both halves of a DKLs23 key.
@@ -80,48 +105,11 @@ pub fn reconstruct_dkls_private_key_dangerous(
     b: &DklsKeyShare,
     path: &DerivationPath,
 ) -> Result<ExportedEcdsaKey, MpcError> {
-    if a.party() == b.party() || a.public_key()? != b.public_key()? {
-        return Err(MpcError::InvalidInput(
-            "shares are not the two halves of one key".into(),
-        ));
-    }
-    let (p1, p2) = if a.party().get() == 0 { (a, b) } else { (b, a) };
-    let x = Zeroizing::new(*p1.poly_point() + *p1.poly_point() - *p2.poly_point());
-    let bytes = Zeroizing::new(<[u8; 32]>::from(x.to_bytes()));
-    let mut scalar = Scalar::<Secp256k1>::from_be_bytes(&bytes[..])
-        .map_err(|_| MpcError::Internal("scalar conversion".into()))?;
-    finish_ecdsa_export(
-        SecretScalar::new(&mut scalar),
-        a.public_key()?,
-        a.chain_code(),
-        path,
-    )
-}
-
-/// Derives the child key and checks both the master and the child public keys.
-fn finish_ecdsa_export(
-    master: SecretScalar<Secp256k1>,
-    master_pk: EcdsaPublicKey,
-    chain_code: [u8; 32],
-    path: &DerivationPath,
-) -> Result<ExportedEcdsaKey, MpcError> {
-    let (child, got_master, pk) = hd::derive_secret_key(master, chain_code, path)?;
-    if got_master != master_pk {
-        return Err(MpcError::InvalidInput(
-            "shares do not reconstruct the public key".into(),
-        ));
-    }
-    if pk != hd::derive_public_key(&master_pk, &chain_code, path)?.0 {
-        return Err(MpcError::Internal(
-            "reconstructed key does not match the wallet".into(),
-        ));
-    }
-    let mut secret = Zeroizing::new([0u8; 32]);
-    secret.copy_from_slice(&child.as_ref().to_be_bytes());
-    Ok(ExportedEcdsaKey {
-        secret,
-        public_key: pk,
-    })
+    ecdsa(planbok_export::reconstruct_dkls_dangerous(
+        a.lib_share(),
+        b.lib_share(),
+        path.indices(),
+    )?)
 }
 
 /// Reconstructs the ed25519 secret scalar from both halves of a FROST key.
@@ -129,26 +117,60 @@ pub fn reconstruct_frost_private_key_dangerous(
     a: &FrostKeyShare,
     b: &FrostKeyShare,
 ) -> Result<ExportedEd25519Key, MpcError> {
-    if a.party() == b.party() || a.public_key() != b.public_key() {
+    if a.public_key() != b.public_key() {
         return Err(MpcError::InvalidInput(
             "shares are not the two halves of one key".into(),
         ));
     }
-    let key = frost_ed25519::keys::reconstruct(&[a.key_package().clone(), b.key_package().clone()])
-        .map_err(|e| MpcError::InvalidInput(format!("reconstruct: {e}")))?;
-    let vk = frost_ed25519::VerifyingKey::from(&key);
-    let pk = vk
-        .serialize()
-        .map_err(|e| MpcError::Internal(format!("serialize: {e}")))?;
-    if pk.as_slice() != a.public_key().to_bytes() {
-        return Err(MpcError::Internal(
-            "reconstructed key does not match the wallet".into(),
-        ));
+    Ok(ed25519(planbok_export::reconstruct_frost_dangerous(
+        a.key_package(),
+        b.key_package(),
+    )?))
+}
+
+/// Checks that a recipient public key is 32 bytes and a valid X25519 point encoding.
+pub fn check_recipient_public_key(bytes: &[u8]) -> Result<(), MpcError> {
+    Ok(planbok_export::check_recipient_public_key(bytes)?)
+}
+
+/// **Encrypts one node's key share to the client's export key.** `sealable_share` is the
+/// share's sealable form (what `to_sealable_bytes` returns and the keystore seals); only a
+/// key share (CGGMP, DKLs23, FROST) is accepted, never aux info or primes.
+pub fn seal_share_for_export(
+    recipient_public_key: &[u8],
+    key_id: &str,
+    party: PartyIndex,
+    sealable_share: &[u8],
+) -> Result<Vec<u8>, MpcError> {
+    Ok(planbok_export::seal_share_for_export(
+        recipient_public_key,
+        key_id,
+        party.get(),
+        sealable_share,
+    )?)
+}
+
+/// **Client side: opens both nodes' ciphertexts and reconstructs the full private key** at
+/// `path` (secp256k1; ed25519 keys are not derived, pass [`DerivationPath::master`]). Each
+/// ciphertext must open under `recipient` for `key_id` and its own node; the shares must
+/// be the two halves of one key, whose public key the reconstruction must reproduce.
+pub fn open_export_dangerous(
+    recipient: &ExportRecipientSecret,
+    key_id: &str,
+    node1_ciphertext: &[u8],
+    node2_ciphertext: &[u8],
+    protocol: ExportProtocol,
+    path: &DerivationPath,
+) -> Result<ExportedKey, MpcError> {
+    match planbok_export::open_export_dangerous(
+        recipient,
+        key_id,
+        node1_ciphertext,
+        node2_ciphertext,
+        protocol,
+        path.indices(),
+    )? {
+        planbok_export::ExportedKey::Ecdsa(k) => ecdsa(k).map(ExportedKey::Ecdsa),
+        planbok_export::ExportedKey::Ed25519(k) => Ok(ExportedKey::Ed25519(ed25519(k))),
     }
-    let mut secret_scalar = Zeroizing::new([0u8; 32]);
-    secret_scalar.copy_from_slice(&key.serialize());
-    Ok(ExportedEd25519Key {
-        secret_scalar,
-        public_key: a.public_key(),
-    })
 }

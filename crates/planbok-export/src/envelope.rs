@@ -15,17 +15,13 @@ use std::fmt;
 use hpke::{Deserializable as _, Kem as _, OpModeR, OpModeS, Serializable as _};
 use zeroize::Zeroizing;
 
-use super::{
-    ExportedEcdsaKey, ExportedEd25519Key, reconstruct_cggmp_private_key_dangerous,
-    reconstruct_dkls_private_key_dangerous, reconstruct_frost_private_key_dangerous,
+use crate::error::ExportError;
+use crate::reconstruct::{
+    ExportedKey, reconstruct_cggmp_dangerous, reconstruct_dkls_dangerous,
+    reconstruct_frost_dangerous,
 };
-use crate::cggmp::CggmpKeyShare;
-use crate::dkls::DklsKeyShare;
-use crate::error::MpcError;
-use crate::frame::PartyIndex;
-use crate::frost::FrostKeyShare;
-use crate::hd::DerivationPath;
 use crate::sealed::{self, ShareKind};
+use crate::shares;
 
 type Kem = hpke::kem::X25519HkdfSha256;
 type Kdf = hpke::kdf::HkdfSha256;
@@ -58,15 +54,6 @@ impl ExportProtocol {
     }
 }
 
-/// A reconstructed key: secp256k1 (at the requested derivation path) or ed25519.
-#[derive(Debug)]
-pub enum ExportedKey {
-    /// CGGMP or DKLs23.
-    Ecdsa(ExportedEcdsaKey),
-    /// FROST.
-    Ed25519(ExportedEd25519Key),
-}
-
 /// The client's ephemeral X25519 secret for one export. Zeroized on drop (the `hpke`
 /// crate's key type); `Debug` prints `<redacted>`.
 pub struct ExportRecipientSecret(<Kem as hpke::Kem>::PrivateKey);
@@ -88,10 +75,10 @@ impl ExportRecipientSecret {
     }
 
     /// From the 32 secret bytes.
-    pub fn from_bytes(bytes: &[u8; RECIPIENT_KEY_LEN]) -> Result<Self, MpcError> {
+    pub fn from_bytes(bytes: &[u8; RECIPIENT_KEY_LEN]) -> Result<Self, ExportError> {
         <Kem as hpke::Kem>::PrivateKey::from_bytes(bytes)
             .map(ExportRecipientSecret)
-            .map_err(|e| MpcError::InvalidInput(format!("export recipient secret: {e}")))
+            .map_err(|e| ExportError::InvalidInput(format!("export recipient secret: {e}")))
     }
 
     /// The matching public key.
@@ -102,47 +89,55 @@ impl ExportRecipientSecret {
     }
 }
 
+/// Node 1 is party 0, Node 2 party 1.
+const NODE1: u16 = 0;
+const NODE2: u16 = 1;
+
 /// The HPKE `info`: version, node (1 or 2) and key id, length-prefixed.
-fn info(key_id: &str, party: PartyIndex) -> Vec<u8> {
+fn info(key_id: &str, party: u16) -> Vec<u8> {
     let mut v = Vec::with_capacity(INFO_DOMAIN.len() + 7 + key_id.len());
     v.extend_from_slice(INFO_DOMAIN);
     v.push(EXPORT_VERSION);
-    v.extend_from_slice(&(party.get() + 1).to_be_bytes());
+    v.extend_from_slice(&(party + 1).to_be_bytes());
     v.extend_from_slice(&(key_id.len() as u32).to_be_bytes());
     v.extend_from_slice(key_id.as_bytes());
     v
 }
 
 /// Checks that a recipient public key is 32 bytes and a valid X25519 point encoding.
-pub fn check_recipient_public_key(bytes: &[u8]) -> Result<(), MpcError> {
+pub fn check_recipient_public_key(bytes: &[u8]) -> Result<(), ExportError> {
     parse_recipient(bytes).map(|_| ())
 }
 
-fn parse_recipient(bytes: &[u8]) -> Result<<Kem as hpke::Kem>::PublicKey, MpcError> {
+fn parse_recipient(bytes: &[u8]) -> Result<<Kem as hpke::Kem>::PublicKey, ExportError> {
     if bytes.len() != RECIPIENT_KEY_LEN {
-        return Err(MpcError::InvalidInput(format!(
+        return Err(ExportError::InvalidInput(format!(
             "the export recipient key is {} bytes, not {RECIPIENT_KEY_LEN}",
             bytes.len()
         )));
     }
     <Kem as hpke::Kem>::PublicKey::from_bytes(bytes)
-        .map_err(|e| MpcError::InvalidInput(format!("export recipient key: {e}")))
+        .map_err(|e| ExportError::InvalidInput(format!("export recipient key: {e}")))
 }
 
 /// **Encrypts one node's key share to the client's export key.** `sealable_share` is the
 /// share's sealable form (what `to_sealable_bytes` returns and the keystore seals); only a
-/// key share (CGGMP, DKLs23, FROST) is accepted, never aux info or primes.
+/// key share (CGGMP, DKLs23, FROST) is accepted, never aux info or primes. `party`: 0 for
+/// Node 1, 1 for Node 2.
 pub fn seal_share_for_export(
     recipient_public_key: &[u8],
     key_id: &str,
-    party: PartyIndex,
+    party: u16,
     sealable_share: &[u8],
-) -> Result<Vec<u8>, MpcError> {
+) -> Result<Vec<u8>, ExportError> {
+    if party > NODE2 {
+        return Err(ExportError::InvalidInput(format!("no party {party}")));
+    }
     let pk = parse_recipient(recipient_public_key)?;
     match sealed::kind_of(sealable_share)? {
         ShareKind::CggmpKey | ShareKind::Dkls | ShareKind::Frost => {}
         other => {
-            return Err(MpcError::InvalidInput(format!(
+            return Err(ExportError::InvalidInput(format!(
                 "{other:?} is not an exportable key share"
             )));
         }
@@ -154,7 +149,7 @@ pub fn seal_share_for_export(
         sealable_share,
         &[],
     )
-    .map_err(|e| MpcError::Internal(format!("hpke seal: {e}")))?;
+    .map_err(|e| ExportError::Internal(format!("hpke seal: {e}")))?;
     let enc = enc.to_bytes();
     let mut out = Vec::with_capacity(1 + enc.len() + ct.len());
     out.push(EXPORT_VERSION);
@@ -167,11 +162,11 @@ pub fn seal_share_for_export(
 fn open_one(
     secret: &ExportRecipientSecret,
     key_id: &str,
-    party: PartyIndex,
+    party: u16,
     ciphertext: &[u8],
-) -> Result<Zeroizing<Vec<u8>>, MpcError> {
-    let node = party.get() + 1;
-    let bad = |m: &str| MpcError::InvalidInput(format!("node {node}'s export ciphertext: {m}"));
+) -> Result<Zeroizing<Vec<u8>>, ExportError> {
+    let node = party + 1;
+    let bad = |m: &str| ExportError::InvalidInput(format!("node {node}'s export ciphertext: {m}"));
     if ciphertext.len() < 1 + RECIPIENT_KEY_LEN {
         return Err(bad("truncated"));
     }
@@ -192,32 +187,29 @@ fn open_one(
     .map_err(|_| bad("does not open with this recipient key for this key id and node"))
 }
 
-fn decode_checked<T>(
-    bytes: &[u8],
-    protocol: ExportProtocol,
-    party: PartyIndex,
-    decode: impl FnOnce(&[u8]) -> Result<T, MpcError>,
-    party_of: impl FnOnce(&T) -> PartyIndex,
-) -> Result<T, MpcError> {
+fn check_kind(bytes: &[u8], protocol: ExportProtocol, party: u16) -> Result<(), ExportError> {
     let kind = sealed::kind_of(bytes)?;
     if kind != protocol.share_kind() {
-        return Err(MpcError::InvalidInput(format!(
+        return Err(ExportError::InvalidInput(format!(
             "node {} exported a {kind:?} share, not a {protocol:?} key share",
-            party.get() + 1
+            party + 1
         )));
     }
-    let share = decode(bytes)?;
-    if party_of(&share) != party {
-        return Err(MpcError::InvalidInput(format!(
+    Ok(())
+}
+
+fn check_party(found: u16, party: u16) -> Result<(), ExportError> {
+    if found != party {
+        return Err(ExportError::InvalidInput(format!(
             "node {}'s ciphertext holds the other node's share",
-            party.get() + 1
+            party + 1
         )));
     }
-    Ok(share)
+    Ok(())
 }
 
 /// **Client side: opens both nodes' ciphertexts and reconstructs the full private key** at
-/// `path` (secp256k1; ed25519 keys are not derived, pass [`DerivationPath::master`]). Each
+/// `path` (secp256k1, non-hardened indices; ed25519 keys are not derived, pass `&[]`). Each
 /// ciphertext must open under `recipient` for `key_id` and its own node; the shares must
 /// be the two halves of one key, whose public key the reconstruction must reproduce.
 pub fn open_export_dangerous(
@@ -226,34 +218,95 @@ pub fn open_export_dangerous(
     node1_ciphertext: &[u8],
     node2_ciphertext: &[u8],
     protocol: ExportProtocol,
-    path: &DerivationPath,
-) -> Result<ExportedKey, MpcError> {
-    let (p1, p2) = (PartyIndex::NODE1, PartyIndex::NODE2);
-    let a = open_one(recipient, key_id, p1, node1_ciphertext)?;
-    let b = open_one(recipient, key_id, p2, node2_ciphertext)?;
+    path: &[u32],
+) -> Result<ExportedKey, ExportError> {
+    let a = open_one(recipient, key_id, NODE1, node1_ciphertext)?;
+    let b = open_one(recipient, key_id, NODE2, node2_ciphertext)?;
+    check_kind(&a, protocol, NODE1)?;
+    check_kind(&b, protocol, NODE2)?;
     match protocol {
         ExportProtocol::Cggmp => {
-            let dec = CggmpKeyShare::from_sealable_bytes;
-            let a = decode_checked(&a, protocol, p1, dec, CggmpKeyShare::party)?;
-            let b = decode_checked(&b, protocol, p2, dec, CggmpKeyShare::party)?;
-            reconstruct_cggmp_private_key_dangerous(&a, &b, path).map(ExportedKey::Ecdsa)
+            let a = shares::decode_cggmp(&a)?;
+            let b = shares::decode_cggmp(&b)?;
+            check_party(a.i, NODE1)?;
+            check_party(b.i, NODE2)?;
+            reconstruct_cggmp_dangerous(&a, &b, path).map(ExportedKey::Ecdsa)
         }
         ExportProtocol::Dkls23 => {
-            let dec = DklsKeyShare::from_sealable_bytes;
-            let a = decode_checked(&a, protocol, p1, dec, DklsKeyShare::party)?;
-            let b = decode_checked(&b, protocol, p2, dec, DklsKeyShare::party)?;
-            reconstruct_dkls_private_key_dangerous(&a, &b, path).map(ExportedKey::Ecdsa)
+            let (pa, a) = shares::decode_dkls(&a)?;
+            let (pb, b) = shares::decode_dkls(&b)?;
+            check_party(pa, NODE1)?;
+            check_party(pb, NODE2)?;
+            reconstruct_dkls_dangerous(&a, &b, path).map(ExportedKey::Ecdsa)
         }
         ExportProtocol::Frost => {
-            if !path.indices().is_empty() {
-                return Err(MpcError::InvalidInput(
+            if !path.is_empty() {
+                return Err(ExportError::InvalidInput(
                     "ed25519 keys are not derived; the path must be \"m\"".into(),
                 ));
             }
-            let dec = FrostKeyShare::from_sealable_bytes;
-            let a = decode_checked(&a, protocol, p1, dec, FrostKeyShare::party)?;
-            let b = decode_checked(&b, protocol, p2, dec, FrostKeyShare::party)?;
-            reconstruct_frost_private_key_dangerous(&a, &b).map(ExportedKey::Ed25519)
+            let (pa, a, _) = shares::decode_frost(&a)?;
+            let (pb, b, _) = shares::decode_frost(&b)?;
+            check_party(pa, NODE1)?;
+            check_party(pb, NODE2)?;
+            reconstruct_frost_dangerous(&a, &b).map(ExportedKey::Ed25519)
+        }
+    }
+}
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "a test: a panic is the failure report")]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ciphertext_opens_only_with_its_key_for_its_key_id_and_node() {
+        let (sk, pk) = ExportRecipientSecret::generate();
+        let (other, _) = ExportRecipientSecret::generate();
+        let share = sealed::wrap(ShareKind::Frost, b"not a real share");
+        let ct = seal_share_for_export(&pk, "k1", NODE2, &share).unwrap();
+        assert_eq!(ct[0], EXPORT_VERSION);
+        assert_eq!(&open_one(&sk, "k1", NODE2, &ct).unwrap()[..], &share[..]);
+        assert!(open_one(&other, "k1", NODE2, &ct).is_err(), "another key");
+        assert!(open_one(&sk, "k2", NODE2, &ct).is_err(), "another key id");
+        assert!(open_one(&sk, "k1", NODE1, &ct).is_err(), "the other node");
+        let mut changed = ct.clone();
+        *changed.last_mut().unwrap() ^= 1;
+        assert!(
+            open_one(&sk, "k1", NODE2, &changed).is_err(),
+            "a changed byte"
+        );
+    }
+
+    #[test]
+    fn only_key_shares_are_sealed_and_only_to_a_valid_key() {
+        let (_, pk) = ExportRecipientSecret::generate();
+        let aux = sealed::wrap(ShareKind::CggmpAux, b"paillier");
+        assert!(seal_share_for_export(&pk, "k1", NODE1, &aux).is_err());
+        let primes = sealed::wrap(ShareKind::CggmpPrimes, b"primes");
+        assert!(seal_share_for_export(&pk, "k1", NODE1, &primes).is_err());
+        assert!(seal_share_for_export(&pk, "k1", NODE1, b"PBKS").is_err());
+        let share = sealed::wrap(ShareKind::Dkls, b"x");
+        assert!(seal_share_for_export(&pk[..31], "k1", NODE1, &share).is_err());
+        assert!(seal_share_for_export(&pk, "k1", 2, &share).is_err());
+        assert!(check_recipient_public_key(&pk).is_ok());
+        assert!(check_recipient_public_key(&pk[..31]).is_err());
+    }
+
+    #[test]
+    fn paths_are_non_hardened_and_at_most_eight_deep() {
+        use crate::hd::parse_path;
+        assert_eq!(parse_path("m/44/60/0/0/7").unwrap(), vec![44, 60, 0, 0, 7]);
+        assert!(parse_path("m").unwrap().is_empty());
+        for bad in [
+            "m/44'/60",
+            "m/44h",
+            "m/2147483648",
+            "44/60",
+            "m/1/2/3/4/5/6/7/8/9",
+            "m/",
+        ] {
+            assert!(parse_path(bad).is_err(), "{bad}");
         }
     }
 }
