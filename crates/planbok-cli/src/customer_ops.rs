@@ -10,8 +10,6 @@
 use std::path::Path;
 
 use anyhow::{Context as _, Result, bail};
-use base64::Engine as _;
-use planbok_mpc::export::ExportRecipientSecret;
 use planbok_sdk::Client;
 use planbok_sdk::api::customer_ops::{
     CreateCustomerWallets, CustomerContractExecution, CustomerSignDelegateAction,
@@ -20,6 +18,7 @@ use planbok_sdk::api::customer_ops::{
 };
 use planbok_sdk::api::customers::{Challenge, CreateChallenge, GatewayChallenge};
 use planbok_sdk::api::model::WalletMetadata;
+use planbok_sdk::export::{ExportRecipientSecret, customer_csv};
 use planbok_sdk::gateway::{GatewayError, PinError, PreparedPin, ops};
 use planbok_sdk::trust::OrgKeyTrust;
 use zeroize::Zeroizing;
@@ -428,35 +427,7 @@ pub fn complete(
             .exported
             .as_ref()
             .context("the export's answer carries no sealed shares")?;
-        let b64 = base64::engine::general_purpose::STANDARD;
-        let mut csv = Zeroizing::new(format!(
-            "Customer: {} ({}) | RefID: {}\n{}\n",
-            e.customer_name,
-            ch.customer_id,
-            e.customer_ref_id.as_deref().unwrap_or_default(),
-            crate::export::CSV_HEADER
-        ));
-        for w in &e.wallets {
-            let k = e
-                .keys
-                .iter()
-                .find(|k| k.key_id == w.key_id)
-                .context("a wallet on a key the export does not carry")?;
-            let x = exported
-                .iter()
-                .find(|x| x.key_id == w.key_id)
-                .context("a key the nodes did not export")?;
-            let row = crate::export::csv_row(
-                sk,
-                &k.key_id,
-                &b64.decode(&x.node1_ciphertext)?,
-                &b64.decode(&x.node2_ciphertext)?,
-                &k.protocol,
-                &w.wallet,
-            )?;
-            csv.push_str(&row);
-            csv.push('\n');
-        }
+        let csv = customer_csv(&ch.customer_id, e, exported, sk)?;
         match out {
             Some(path) => {
                 crate::daemon::write_private(path, &csv)?;

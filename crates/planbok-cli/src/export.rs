@@ -2,22 +2,14 @@
 //! see ciphertexts: each node seals its own share to an X25519 key made here, and only
 //! `planbok export decrypt`, on the owner's machine, rebuilds the private keys.
 //!
-//! Output CSV: `Address,Private Key,Blockchain,Derivation Path,Key Type`. EVM keys are
-//! `0x`-hex, Bitcoin keys WIF (compressed). FROST ed25519 keys have no RFC 8032 seed, only
-//! a secret scalar, so Solana and NEAR rows carry `scalar:0x…` with key type
-//! `ed25519-scalar`: wallets that import seeds (Phantom, MyNearWallet) cannot take them.
+//! Output: `planbok_sdk::export`'s CSV (the one the Gateway page writes too).
 
-use planbok_types::EcdsaProtocol;
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result, bail};
 use base64::Engine as _;
-use planbok_mpc::DerivationPath;
-use planbok_mpc::export::{
-    ExportProtocol, ExportRecipientSecret, ExportedKey, open_export_dangerous,
-};
 use planbok_sdk::api::model::{ExportWallets, WalletsExported};
-use sha2::{Digest as _, Sha256};
+use planbok_sdk::export::{CSV_HEADER, ExportRecipientSecret, csv_row};
 use zeroize::Zeroizing;
 
 use crate::client::Conn;
@@ -54,17 +46,6 @@ pub enum ExportCommand {
         #[arg(long)]
         response: PathBuf,
     },
-}
-
-/// WIF of a compressed-key Bitcoin private key.
-fn wif(secret: &[u8; 32], testnet: bool) -> String {
-    let mut payload = Zeroizing::new(Vec::with_capacity(38));
-    payload.push(if testnet { 0xef } else { 0x80 });
-    payload.extend_from_slice(secret);
-    payload.push(0x01);
-    let check = Sha256::digest(Sha256::digest(&payload[..]));
-    payload.extend_from_slice(&check[..4]);
-    bs58::encode(&payload[..]).into_string()
 }
 
 pub fn run(conn: &Conn, cmd: ExportCommand) -> Result<()> {
@@ -138,64 +119,4 @@ pub fn run(conn: &Conn, cmd: ExportCommand) -> Result<()> {
             Ok(())
         }
     }
-}
-
-/// The CSV's column line.
-pub(crate) const CSV_HEADER: &str = "Address,Private Key,Blockchain,Derivation Path,Key Type";
-
-/// Opens one wallet's two sealed shares with `sk`, rebuilds its private key at the
-/// wallet's path, checks that it gives the wallet's address, and formats its CSV row.
-pub(crate) fn csv_row(
-    sk: &ExportRecipientSecret,
-    key_id: &str,
-    node1_ciphertext: &[u8],
-    node2_ciphertext: &[u8],
-    protocol: &str,
-    w: &planbok_sdk::api::model::Wallet,
-) -> Result<Zeroizing<String>> {
-    let protocol = match (protocol, EcdsaProtocol::parse(protocol)) {
-        (_, Ok(EcdsaProtocol::Cggmp)) => ExportProtocol::Cggmp,
-        (_, Ok(EcdsaProtocol::Dkls23)) => ExportProtocol::Dkls23,
-        ("frost", _) => ExportProtocol::Frost,
-        (other, Err(_)) => bail!("unknown protocol {other}"),
-    };
-    let path: DerivationPath = w.derivation_path.parse()?;
-    let key = open_export_dangerous(
-        sk,
-        key_id,
-        node1_ciphertext,
-        node2_ciphertext,
-        protocol,
-        &path,
-    )?;
-    let chain = planbok_chains::Chain::parse(&w.blockchain)?;
-    let (public_key, private, kind) = match &key {
-        ExportedKey::Ecdsa(k) => {
-            let private = match chain.family() {
-                planbok_chains::Family::Bitcoin => {
-                    Zeroizing::new(wif(&k.secret, chain.is_testnet()))
-                }
-                _ => Zeroizing::new(format!("0x{}", hex::encode(&k.secret[..]))),
-            };
-            (k.public_key.to_compressed().to_vec(), private, "secp256k1")
-        }
-        ExportedKey::Ed25519(k) => (
-            k.public_key.to_bytes().to_vec(),
-            Zeroizing::new(format!("scalar:0x{}", hex::encode(&k.secret_scalar[..]))),
-            "ed25519-scalar",
-        ),
-    };
-    // The rebuilt key must be this wallet's: same address.
-    let address = planbok_chains::address(chain, &public_key)?;
-    if address != w.address {
-        bail!(
-            "wallet {}: the rebuilt key gives {address}, not {}",
-            w.id,
-            w.address
-        );
-    }
-    Ok(Zeroizing::new(format!(
-        "{},{},{},{},{kind}",
-        w.address, &*private, w.blockchain, w.derivation_path
-    )))
 }

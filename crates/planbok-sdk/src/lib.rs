@@ -11,6 +11,7 @@
 //!
 //! The client is blocking (ureq); use one per thread, or wrap calls in `spawn_blocking`.
 //!
+//! Feature `export`: [`export`], the export's CSV rebuilt from the nodes' sealed shares.
 //! Feature `alloy`: [`alloy::PlanbokSigner`], a wallet as an alloy signer.
 //! Feature `client` (default) is the REST client. Without it the crate has no IO and
 //! builds for `wasm32-unknown-unknown` (the Gateway page's module): the Gateway client,
@@ -28,6 +29,8 @@ mod customer_ops;
 #[cfg(feature = "client")]
 mod customers;
 mod error;
+#[cfg(feature = "export")]
+pub mod export;
 pub mod gateway;
 pub mod secret;
 #[cfg(feature = "client")]
