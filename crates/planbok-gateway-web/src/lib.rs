@@ -1,7 +1,8 @@
 //! The Gateway page's client, compiled to WebAssembly: [`Session`]'s steps exported to the
 //! page's script with `wasm_bindgen`. Everything that touches a PIN, an answer, a recovery
 //! code or the customer secret (Argon2id, the OPRF, HKDF, the wraps, the unlock and permit
-//! signatures, the envelope to the organization key) runs here, in `planbok-sdk`'s Gateway
+//! signatures, the envelope to the organization key, an export's one-time key, the opening
+//! of the sealed shares and the rebuilt keys' CSV) runs here, in `planbok-sdk`'s Gateway
 //! code — the same code as the CLI's; the script only moves JSON between these steps and
 //! `/gateway/api/…`, and words the errors. `scripts/build-gateway-web.sh` builds it into
 //! `crates/planbok-server/gateway/pkg/`, which the server embeds.
@@ -146,5 +147,11 @@ impl WebSession {
     /// See [`Session::authorize`].
     pub fn authorize(&mut self, now_ms: f64) -> Result<String, JsValue> {
         self.0.authorize(now_ms).map_err(js)
+    }
+
+    /// See [`Session::export_csv`]: the CSV text, for the page to offer as a download.
+    #[wasm_bindgen(js_name = exportCsv)]
+    pub fn export_csv(&mut self, operated: &str) -> Result<String, JsValue> {
+        self.0.export_csv(operated).map_err(js)
     }
 }

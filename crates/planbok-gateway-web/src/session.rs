@@ -7,10 +7,12 @@
 //! secret, the recovered secret) stays in this struct, in the module's memory; the page's
 //! script sees requests and answers, never a key.
 
+use planbok_api::customer_ops::GatewayOperated;
 use planbok_api::customers::{
     GatewayChallenge, GatewayEmailAttempt, GatewayEmailUnlocked, GatewayEvaluated, GatewayUnlocked,
     RecoveryQuestion,
 };
+use planbok_sdk::export::{ExportRecipientSecret, customer_csv};
 use planbok_sdk::gateway::{
     EmailAttempt, GatewayError, OpenedEmail, OpenedPin, OpenedRecovery, PinError, PreparedAnswers,
     PreparedPin, check_new_pin, new_customer_secret, ops,
@@ -23,7 +25,7 @@ use serde::de::DeserializeOwned;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepError {
     /// `weak_pin`, `wrong_pin`, `wrong_answers`, `wrong_code`, `org_key_refused`,
-    /// `malformed`, `invalid_input`, `out_of_order`, `unsupported`.
+    /// `malformed`, `invalid_input`, `out_of_order`, `unsupported`, `export_failed`.
     pub code: &'static str,
     /// What went wrong (never a PIN, an answer or a key).
     pub message: String,
@@ -100,6 +102,8 @@ pub struct Session {
     recovered: Option<Recovered>,
     /// An operation's organization key, verified against Node 1's identity key.
     org_key: Option<TrustedOrgKey>,
+    /// An export's one-time X25519 key: the nodes seal their shares to its public key.
+    recipient: Option<ExportRecipientSecret>,
 }
 
 enum Recovered {
@@ -140,6 +144,7 @@ impl Session {
             opened: None,
             recovered: None,
             org_key: None,
+            recipient: None,
         })
     }
 
@@ -328,22 +333,47 @@ impl Session {
     }
 
     /// After the PIN opened: the authorization of exactly the operations shown, for
-    /// `/gateway/api/operation`, timestamped `now_ms`.
+    /// `/gateway/api/operation`, timestamped `now_ms`. An export's authorization carries
+    /// the public key of a one-time X25519 key made here (its secret stays here): the nodes
+    /// seal their shares to it, and [`Session::export_csv`] opens them.
     pub fn authorize(&mut self, now_ms: f64) -> Step {
-        if self
+        let key = self.org_key.as_ref().ok_or(StepError::order("authorize"))?;
+        let opened = self.opened.take().ok_or(StepError::order("authorize"))?;
+        let export = self
             .ch
             .operation
             .as_ref()
-            .is_some_and(|o| o.export.is_some())
-        {
-            return Err(StepError::new(
-                "unsupported",
-                "exporting keys is done with `planbok customer complete`, not in the browser yet",
-            ));
-        }
-        let key = self.org_key.as_ref().ok_or(StepError::order("authorize"))?;
-        let opened = self.opened.take().ok_or(StepError::order("authorize"))?;
-        json(&opened.authorize(&self.ch, key, None, now_ms as i64)?)
+            .is_some_and(|o| o.export.is_some());
+        let recipient_pk = if export {
+            let (sk, pk) = ExportRecipientSecret::generate();
+            self.recipient = Some(sk);
+            Some(pk)
+        } else {
+            None
+        };
+        json(&opened.authorize(&self.ch, key, recipient_pk.as_ref(), now_ms as i64)?)
+    }
+
+    /// An export's end: `/gateway/api/operation`'s answer in, the CSV out (the same as
+    /// `planbok customer complete`'s: the nodes' shares opened with the one-time key, every
+    /// key rebuilt and checked against its wallet's address). The one-time key is dropped
+    /// (zeroized); the CSV is the only secret that leaves the module, for the user to save.
+    pub fn export_csv(&mut self, operated: &str) -> Step {
+        let done: GatewayOperated = parse("operation answer", operated)?;
+        let sk = self.recipient.take().ok_or(StepError::order("export"))?;
+        let export = self
+            .ch
+            .operation
+            .as_ref()
+            .and_then(|o| o.export.as_ref())
+            .ok_or(StepError::new("unsupported", "not an export"))?;
+        let exported = done.exported.as_ref().ok_or(StepError::new(
+            "malformed",
+            "the export's answer carries no sealed shares",
+        ))?;
+        let csv = customer_csv(&self.ch.customer_id, export, exported, &sk)
+            .map_err(|e| StepError::new("export_failed", e.to_string()))?;
+        Ok(csv.to_string())
     }
 }
 
@@ -399,6 +429,30 @@ mod tests {
         // A weak PIN is refused before anything is computed.
         assert_eq!(s.enroll_pin("111111", "").unwrap_err().code, "weak_pin");
         assert!(s.enroll_pin("284913", "").unwrap().contains("blinded"));
+    }
+
+    #[test]
+    fn an_export_csv_needs_its_own_authorization_and_an_export() {
+        let mut s = Session::new(&challenge("export_private_keys")).unwrap();
+        assert_eq!(s.export_csv("{").unwrap_err().code, "malformed");
+        let operated = |exported: &str| {
+            format!(
+                r#"{{"challenge":{{"challengeId":"c1","id":"c1","customerId":"u1","type":"export_private_keys","status":"complete","redirectUrl":null,"expiresAt":"2026-12-01T00:00:00Z","result":null,"errorCode":null}},"exported":{exported}}}"#
+            )
+        };
+        // No one-time key made here (no authorization): nothing to open with.
+        assert_eq!(
+            s.export_csv(&operated("[]")).unwrap_err().code,
+            "out_of_order"
+        );
+        // With a key, still nothing for a challenge that is not an export.
+        s.recipient = Some(ExportRecipientSecret::generate().0);
+        assert_eq!(
+            s.export_csv(&operated("null")).unwrap_err().code,
+            "unsupported"
+        );
+        // The key is used once: dropped with the first answer.
+        assert!(s.recipient.is_none());
     }
 
     #[test]

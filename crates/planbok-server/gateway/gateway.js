@@ -426,9 +426,47 @@
     export_private_keys: "Export private keys",
   };
 
+  /// The CSV the module wrote, offered as a file (a Blob URL, revoked when the page
+  /// goes); once it is saved, back to the app.
+  function exported(csv, count) {
+    const file = new Blob([csv], { type: "text/csv" });
+    const url = URL.createObjectURL(file);
+    const link = $("#exported-file");
+    link.href = url;
+    link.download = `private-keys-${challenge.challengeId}.csv`;
+    $("#exported-text").textContent =
+      `The private keys of ${count} wallet(s) are ready. Save the file and keep it secret: anyone who has it controls these wallets.`;
+    const target = returnLink($("#exported-return"), "complete");
+    window.addEventListener("pagehide", () => URL.revokeObjectURL(url));
+    link.addEventListener("click", () => {
+      if (target) setTimeout(() => window.location.assign(target), 1500);
+    });
+    show("exported");
+    link.focus();
+  }
+
+  function exportKeys() {
+    const lines = $("#export-lines");
+    lines.replaceChildren();
+    for (const line of JSON.parse(session.describe())) {
+      const li = document.createElement("li");
+      li.textContent = line;
+      lines.append(li);
+    }
+    flows.export = async () => {
+      await openPin($("#export-pin").value, "export");
+      const body = session.authorize(Date.now());
+      await working("Rebuilding your keys on this device…");
+      const operated = await api("POST", "operation", body);
+      exported(session.exportCsv(operated), challenge.operation.export.wallets.length);
+    };
+    show("export");
+  }
+
   async function operation() {
     session.trust(meta("planbok-node-key").content);
     const op = challenge.operation;
+    if (op.export) return exportKeys();
     if (op.transaction) {
       await working("Preparing the transaction…");
       session.prepared(await api("POST", "transaction/prepare"));
@@ -493,9 +531,11 @@
       });
     }
     $("#new-pin").addEventListener("input", liveRule);
-    $("[data-action=decline]").addEventListener("click", () => {
-      fatal("You declined this request. Nothing was signed.", "declined");
-    });
+    for (const decline of document.querySelectorAll("[data-action=decline]")) {
+      decline.addEventListener("click", () => {
+        fatal("You declined this request. Nothing was signed or exported.", "declined");
+      });
+    }
     switch (challenge.type) {
       case "initialize":
         return initialize();

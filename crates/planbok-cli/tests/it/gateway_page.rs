@@ -3,8 +3,9 @@
 //! user would (labelled fields, named buttons): PIN setup with the security questions,
 //! wallet creation, message and EIP-712 signatures (verified by eth-account), wrong PINs
 //! and the lockout, reset through the questions and through an emailed code (a real SMTP
-//! relay), update PIN, declining, and PINs set by
-//! the native client opened in the browser and the other way round. It also checks the
+//! relay), update PIN, declining, PINs set by the native client opened in the browser and
+//! the other way round, and an export (the CSV downloaded, its EVM and ed25519 keys
+//! checked with eth-account and PyNaCl). It also checks the
 //! security headers of every Gateway response, that the page requests nothing off its
 //! origin and logs no error. The screenshots in `docs/gateway/` are its output
 //! (`PLANBOK_SCREENSHOTS=docs/gateway`).
@@ -30,7 +31,8 @@ fn chromium_ready() -> bool {
 
 #[test]
 fn the_gateway_page_works_end_to_end_in_chromium() {
-    if !chromium_ready() || !python_has("playwright, eth_account", "the Gateway browser test") {
+    if !chromium_ready() || !python_has("playwright, eth_account, nacl", "the Gateway browser test")
+    {
         return;
     }
     let Some(relay) = crate::smtp::SmtpRelay::start() else {
@@ -78,5 +80,5 @@ fn the_gateway_page_works_end_to_end_in_chromium() {
     assert!(text.contains("gateway browser test: ok"), "{text}");
     // One screenshot per state the test visits.
     let pngs = std::fs::read_dir(&shots).unwrap().count();
-    assert!(pngs >= 13, "{pngs} screenshots in {}", shots.display());
+    assert!(pngs >= 15, "{pngs} screenshots in {}", shots.display());
 }

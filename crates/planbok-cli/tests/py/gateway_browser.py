@@ -25,6 +25,7 @@ import uuid
 
 from eth_account import Account
 from eth_account.messages import encode_defunct, encode_typed_data
+import nacl.bindings
 from playwright.sync_api import expect, sync_playwright
 
 API = os.environ["PLANBOK_URL"]
@@ -269,6 +270,68 @@ def verify_message(address, message, signature):
     assert signer.lower() == address.lower(), (signer, address)
 
 
+def check_export(csv, customer, wallets):
+    """Each exported key gives its wallet, checked with libraries planbok does not use:
+    eth-account for EVM keys, libsodium (PyNaCl) for ed25519 scalars (FROST keys have no
+    seed: the CSV carries the little-endian secret scalar)."""
+    lines = csv.strip("\n").split("\n")
+    assert lines[0].startswith("Customer: Bob (" + customer + ")"), lines[0]
+    assert lines[1] == "Address,Private Key,Blockchain,Derivation Path,Key Type", lines[1]
+    by_address = {w["address"]: w for w in wallets}
+    rows = [line.split(",") for line in lines[2:]]
+    assert sorted(r[0] for r in rows) == sorted(by_address), (rows, wallets)
+    kinds = set()
+    for address, key, chain, path, kind in rows:
+        w = by_address[address]
+        assert (chain, path) == (w["blockchain"], w["derivationPath"]), (chain, path, w)
+        kinds.add(kind)
+        if kind == "secp256k1":
+            got = Account.from_key(bytes.fromhex(key[2:])).address
+            assert got == address, f"{address}: the key gives {got}"
+        elif kind == "ed25519-scalar":
+            scalar = bytes.fromhex(key[len("scalar:0x"):])
+            pk = nacl.bindings.crypto_scalarmult_ed25519_base_noclamp(scalar)
+            assert "0x" + pk.hex() == w["publicKey"], f"{address}: the scalar gives {pk.hex()}"
+        else:
+            raise AssertionError(f"key type {kind}")
+    assert kinds == {"secp256k1", "ed25519-scalar"}, kinds
+
+
+def export(p, customer):
+    """An export in the browser: the warning and the wallets before the PIN, the keys
+    rebuilt in the module and offered as a file, then back to the app."""
+    wallets = rest("GET", f"/v2/wallets?customerId={customer}&limit=100")["items"]
+    ch = challenge(customer, "export-private-keys")
+    p.open(ch, "Export private keys")
+    form = p.page.locator("form[data-state=export]")
+    expect(form.get_by_role("note")).to_contain_text("controls the funds")
+    expect(form.get_by_role("note")).to_contain_text("protection ends")
+    for w in wallets:
+        expect(p.page.locator("#export-lines")).to_contain_text(w["address"])
+    p.shot("14-export")
+    form.get_by_label("PIN", exact=True).fill(PIN)
+    p.click("Export")
+    link = p.page.get_by_role("link", name="Download the keys (CSV)")
+    expect(link).to_be_visible(timeout=120_000)
+    p.shot("15-exported")
+    with p.page.expect_download() as got:
+        link.click()
+    download = got.value
+    assert download.suggested_filename == f"private-keys-{ch['challengeId']}.csv"
+    with open(download.path(), encoding="utf-8") as f:
+        csv = f.read()
+    p.returned(ch)
+    assert result(customer, ch)["wallets"] == len(wallets)
+    check_export(csv, customer, wallets)
+    # Not vacuous: another key in a row fails the check.
+    try:
+        check_export(csv.replace(",0x", ",0x00", 1), customer, wallets)
+    except (AssertionError, ValueError):
+        pass
+    else:
+        raise AssertionError("a changed key passed the check")
+
+
 def cli_complete(url, pin):
     """The native client (the CLI) completes a challenge: the cross-implementation check."""
     out = subprocess.run(
@@ -469,6 +532,11 @@ def main():
         ch = challenge(bob, "wallet/create", {"blockchains": ["ETH-SEPOLIA"]})
         approve(p, ch, "Create wallets", PIN)
         assert len(result(bob, ch)["wallets"]) == 1
+
+        # Export in the browser: an EVM wallet (CGGMP) and a Solana one (FROST).
+        ch = challenge(bob, "wallet/create", {"blockchains": ["SOL-DEVNET"]})
+        approve(p, ch, "Create wallets", PIN)
+        export(p, bob)
 
         p.finish()
         browser.close()

@@ -224,6 +224,12 @@ pub fn describe(ch: &GatewayChallenge) -> Result<Vec<String>, GatewayError> {
             e.keys.len(),
             e.customer_name
         ));
+        for w in &e.wallets {
+            out.push(format!(
+                "{} {} ({})",
+                w.wallet.blockchain, w.wallet.address, w.wallet.derivation_path
+            ));
+        }
     }
     Ok(out)
 }
