@@ -1,14 +1,15 @@
 //! The export envelope: each node encrypts **its own share** to the client's ephemeral
 //! X25519 key with HPKE (RFC 9180, base mode, DHKEM(X25519, HKDF-SHA256) / HKDF-SHA256 /
 //! ChaCha20-Poly1305, the `hpke` crate); only the client, holding the matching secret,
-//! opens both ciphertexts and reconstructs the key ([`open_export`]). No server ever holds
+//! opens both ciphertexts and reconstructs the key ([`open_export_dangerous`]). No server ever holds
 //! both shares in plain text.
 //!
 //! Ciphertext layout (version 1): `0x01 ‖ enc (32 bytes) ‖ HPKE ciphertext`. The HPKE
 //! `info` binds the format version, the node (1 or 2) and the key id, so a node's
 //! ciphertext can be opened neither as the other node's nor as another key's. The plaintext
 //! is the share's versioned sealable form ([`crate::sealed`]), exactly what the keystore
-//! seals; the client decodes it with the share type's own `from_sealable_bytes`.
+//! seals; the client decodes it with [`crate::shares`] (what the share types' own
+//! `from_sealable_bytes` are).
 
 use std::fmt;
 

@@ -150,8 +150,10 @@ impl WebSession {
     }
 
     /// See [`Session::export_csv`]: the CSV text, for the page to offer as a download.
+    /// Copied straight into a JavaScript string; the module's copy is zeroized.
     #[wasm_bindgen(js_name = exportCsv)]
-    pub fn export_csv(&mut self, operated: &str) -> Result<String, JsValue> {
-        self.0.export_csv(operated).map_err(js)
+    pub fn export_csv(&mut self, operated: &str) -> Result<js_sys::JsString, JsValue> {
+        let csv = self.0.export_csv(operated).map_err(js)?;
+        Ok(js_sys::JsString::from(csv.as_str()))
     }
 }

@@ -20,6 +20,7 @@ use planbok_sdk::gateway::{
 use planbok_sdk::trust::{OrgKeyTrust, TrustedOrgKey};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use zeroize::Zeroizing;
 
 /// A step's failure: a stable `code` the page words for the user, and a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -358,7 +359,7 @@ impl Session {
     /// `planbok customer complete`'s: the nodes' shares opened with the one-time key, every
     /// key rebuilt and checked against its wallet's address). The one-time key is dropped
     /// (zeroized); the CSV is the only secret that leaves the module, for the user to save.
-    pub fn export_csv(&mut self, operated: &str) -> Step {
+    pub fn export_csv(&mut self, operated: &str) -> Step<Zeroizing<String>> {
         let done: GatewayOperated = parse("operation answer", operated)?;
         let sk = self.recipient.take().ok_or(StepError::order("export"))?;
         let export = self
@@ -371,9 +372,8 @@ impl Session {
             "malformed",
             "the export's answer carries no sealed shares",
         ))?;
-        let csv = customer_csv(&self.ch.customer_id, export, exported, &sk)
-            .map_err(|e| StepError::new("export_failed", e.to_string()))?;
-        Ok(csv.to_string())
+        customer_csv(&self.ch.customer_id, export, exported, &sk)
+            .map_err(|e| StepError::new("export_failed", e.to_string()))
     }
 }
 

@@ -47,6 +47,24 @@ fn wif(secret: &[u8; 32], testnet: bool) -> Zeroizing<String> {
     Zeroizing::new(bs58::encode(&payload[..]).into_string())
 }
 
+/// `prefix` and the secret's hex, with no copy of the secret left unzeroized.
+fn hex_secret(prefix: &str, secret: &[u8; 32]) -> Result<Zeroizing<String>, ExportCsvError> {
+    let mut digits = Zeroizing::new([0u8; 64]);
+    hex::encode_to_slice(secret, &mut digits[..]).map_err(|e| data(e.to_string()))?;
+    let digits = std::str::from_utf8(&digits[..]).map_err(|e| data(e.to_string()))?;
+    Ok(joined(&[prefix, digits]))
+}
+
+/// The parts joined into one string allocated once (no reallocation leaves a copy of a
+/// secret part behind), zeroized on drop.
+fn joined(parts: &[&str]) -> Zeroizing<String> {
+    let mut out = Zeroizing::new(String::with_capacity(parts.iter().map(|p| p.len()).sum()));
+    for p in parts {
+        out.push_str(p);
+    }
+    out
+}
+
 /// Opens one wallet's two sealed shares with `sk`, rebuilds its private key at the
 /// wallet's path, checks that it gives the wallet's address, and formats its CSV row
 /// (without a line end).
@@ -78,13 +96,13 @@ pub fn csv_row(
         ExportedKey::Ecdsa(k) => {
             let private = match chain.family() {
                 planbok_chains::Family::Bitcoin => wif(&k.secret, chain.is_testnet()),
-                _ => Zeroizing::new(format!("0x{}", hex::encode(&k.secret[..]))),
+                _ => hex_secret("0x", &k.secret)?,
             };
             (k.public_key.to_vec(), private, "secp256k1")
         }
         ExportedKey::Ed25519(k) => (
             k.public_key.to_vec(),
-            Zeroizing::new(format!("scalar:0x{}", hex::encode(&k.secret_scalar[..]))),
+            hex_secret("scalar:0x", &k.secret_scalar)?,
             "ed25519-scalar",
         ),
     };
@@ -96,10 +114,17 @@ pub fn csv_row(
             w.id, w.address
         )));
     }
-    Ok(Zeroizing::new(format!(
-        "{},{},{},{},{kind}",
-        w.address, &*private, w.blockchain, w.derivation_path
-    )))
+    Ok(joined(&[
+        &w.address,
+        ",",
+        &private,
+        ",",
+        &w.blockchain,
+        ",",
+        &w.derivation_path,
+        ",",
+        kind,
+    ]))
 }
 
 /// A customer's export as CSV: the customer line, [`CSV_HEADER`], then one row per wallet
@@ -112,13 +137,14 @@ pub fn customer_csv(
     sk: &ExportRecipientSecret,
 ) -> Result<Zeroizing<String>, ExportCsvError> {
     let b64 = base64::engine::general_purpose::STANDARD;
-    let mut csv = Zeroizing::new(format!(
+    let head = format!(
         "Customer: {} ({}) | RefID: {}\n{}\n",
         export.customer_name,
         customer_id,
         export.customer_ref_id.as_deref().unwrap_or_default(),
         CSV_HEADER
-    ));
+    );
+    let mut rows = Vec::with_capacity(export.wallets.len());
     for w in &export.wallets {
         let k = export
             .keys
@@ -133,24 +159,38 @@ pub fn customer_csv(
             b64.decode(c)
                 .map_err(|_| data("a sealed share is not base64"))
         };
-        let row = csv_row(
+        rows.push(csv_row(
             sk,
             &k.key_id,
             &decode(&x.node1_ciphertext)?,
             &decode(&x.node2_ciphertext)?,
             &k.protocol,
             &w.wallet,
-        )?;
-        csv.push_str(&row);
-        csv.push('\n');
+        )?);
     }
-    Ok(csv)
+    let mut parts: Vec<&str> = vec![&head];
+    for row in &rows {
+        parts.extend([row.as_str(), "\n"]);
+    }
+    Ok(joined(&parts))
 }
 
 #[cfg(test)]
 #[expect(clippy::unwrap_used, reason = "a test: a panic is the failure report")]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_are_written_as_prefixed_lowercase_hex() {
+        let mut k = [0u8; 32];
+        k[0] = 0xab;
+        k[31] = 0x01;
+        let got = hex_secret("scalar:0x", &k).unwrap();
+        assert_eq!(got.len(), "scalar:0x".len() + 64);
+        assert!(got.starts_with("scalar:0xab00"), "{}", &*got);
+        assert!(got.ends_with("0001"), "{}", &*got);
+        assert_eq!(&*joined(&["a", ",", "bc"]), "a,bc");
+    }
 
     #[test]
     fn wif_is_the_bip_known_encoding() {
