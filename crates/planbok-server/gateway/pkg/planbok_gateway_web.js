@@ -366,28 +366,18 @@ let wasm_bindgen = (function(exports) {
         }
         /**
          * See [`Session::export_csv`]: the CSV text, for the page to offer as a download.
+         * Copied straight into a JavaScript string; the module's copy is zeroized.
          * @param {string} operated
          * @returns {string}
          */
         exportCsv(operated) {
-            let deferred3_0;
-            let deferred3_1;
-            try {
-                const ptr0 = passStringToWasm0(operated, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
-                const len0 = WASM_VECTOR_LEN;
-                const ret = wasm.gateway_exportCsv(this.__wbg_ptr, ptr0, len0);
-                var ptr2 = ret[0];
-                var len2 = ret[1];
-                if (ret[3]) {
-                    ptr2 = 0; len2 = 0;
-                    throw takeFromExternrefTable0(ret[2]);
-                }
-                deferred3_0 = ptr2;
-                deferred3_1 = len2;
-                return getStringFromWasm0(ptr2, len2);
-            } finally {
-                wasm.__wbindgen_free(deferred3_0, deferred3_1, 1);
+            const ptr0 = passStringToWasm0(operated, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+            const len0 = WASM_VECTOR_LEN;
+            const ret = wasm.gateway_exportCsv(this.__wbg_ptr, ptr0, len0);
+            if (ret[2]) {
+                throw takeFromExternrefTable0(ret[1]);
             }
+            return takeFromExternrefTable0(ret[0]);
         }
         /**
          * From `GET /gateway/api/challenge`'s `data` (JSON text).
