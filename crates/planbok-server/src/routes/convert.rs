@@ -8,6 +8,8 @@ use planbok_store::server::{
     WalletSetRecord,
 };
 
+use crate::error::{ApiError, ApiResult};
+
 /// Unix ms as RFC 3339 UTC with milliseconds.
 pub(crate) fn rfc3339(ms: i64) -> String {
     let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
@@ -34,28 +36,42 @@ pub(crate) fn org(o: &OrgRecord, settings: OrgSettings) -> Organization {
     }
 }
 
-pub(crate) fn member(m: &MemberRecord) -> Member {
-    Member {
+/// A stored member's role. A value the API does not know is a 500 (the log names the
+/// member), never a silent default (which would demote, or let an admin manage, whoever it
+/// is).
+pub(crate) fn stored_role(m: &MemberRecord) -> ApiResult<Role> {
+    Role::parse(&m.role)
+        .ok_or_else(|| ApiError::internal(format!("member {} has role {:?}", m.id, m.role)))
+}
+
+/// A stored key's access; an unknown one is a 500 (the log names the key).
+pub(crate) fn stored_access(k: &ApiKeyRecord) -> ApiResult<KeyAccess> {
+    KeyAccess::parse(&k.access)
+        .ok_or_else(|| ApiError::internal(format!("key {} has access {:?}", k.id, k.access)))
+}
+
+pub(crate) fn member(m: &MemberRecord) -> ApiResult<Member> {
+    Ok(Member {
         id: m.id.clone(),
         name: m.name.clone(),
         email: m.email.clone(),
-        role: Role::parse(&m.role).unwrap_or(Role::Member),
+        role: stored_role(m)?,
         created_at: rfc3339(m.created_at_ms),
         updated_at: rfc3339(m.updated_at_ms),
-    }
+    })
 }
 
-pub(crate) fn api_key(k: &ApiKeyRecord) -> ApiKey {
-    ApiKey {
+pub(crate) fn api_key(k: &ApiKeyRecord) -> ApiResult<ApiKey> {
+    Ok(ApiKey {
         id: k.id.clone(),
         name: k.name.clone(),
         member_id: k.member_id.clone(),
-        access: KeyAccess::parse(&k.access).unwrap_or(KeyAccess::ReadOnly),
+        access: stored_access(k)?,
         allowed_ips: k.allowed_ips.clone(),
         allowed_origins: k.allowed_origins.clone(),
         created_at: rfc3339(k.created_at_ms),
         last_used_at: k.last_used_at_ms.map(rfc3339),
-    }
+    })
 }
 
 pub(crate) fn wallet_set(s: &WalletSetRecord) -> WalletSet {
@@ -154,5 +170,27 @@ mod tests {
             super::rfc3339(1_700_000_000_123),
             "2023-11-14T22:13:20.123Z"
         );
+    }
+
+    #[test]
+    fn an_unknown_stored_role_is_an_error_never_a_default() {
+        let mut m = planbok_store::server::MemberRecord {
+            id: "mem_1".into(),
+            org_id: "org_1".into(),
+            name: "n".into(),
+            email: "n@example.com".into(),
+            role: "admin".into(),
+            created_at_ms: 0,
+            updated_at_ms: 0,
+        };
+        assert_eq!(
+            super::stored_role(&m).ok(),
+            Some(planbok_api::model::Role::Admin)
+        );
+        m.role = "auditor".into();
+        // A 500 (the detail goes to the log, not the client), not a member.
+        let e = super::stored_role(&m).err().map(|e| e.code);
+        assert_eq!(e, Some(planbok_api::ErrorCode::Internal));
+        assert!(super::member(&m).is_err());
     }
 }

@@ -78,7 +78,7 @@ pub(crate) async fn create(
     Ok(ok(
         StatusCode::CREATED,
         "Member created",
-        convert::member(&m),
+        convert::member(&m)?,
     ))
 }
 
@@ -93,7 +93,10 @@ pub(crate) async fn list(
         .store
         .list_members(&caller.org_id, p.page, p.limit, p.desc)
         .await?;
-    let items = items.iter().map(convert::member).collect();
+    let items = items
+        .iter()
+        .map(convert::member)
+        .collect::<ApiResult<Vec<_>>>()?;
     Ok(ok(StatusCode::OK, "Members", p.list(items, total)))
 }
 
@@ -107,7 +110,7 @@ pub(crate) async fn update(
 ) -> ApiResult<Response> {
     let b = body.value;
     let current = load_member(&app, &caller, &id).await?;
-    let current_role = Role::parse(&current.role).unwrap_or(Role::Member);
+    let current_role = convert::stored_role(&current)?;
     may_manage(&caller, current_role)?;
     if let Some(role) = b.role {
         may_manage(&caller, role)?;
@@ -140,7 +143,7 @@ pub(crate) async fn update(
             &commit,
         )
         .await?;
-    Ok(ok(StatusCode::OK, "Member updated", convert::member(&m)))
+    Ok(ok(StatusCode::OK, "Member updated", convert::member(&m)?))
 }
 
 /// `DELETE /v2/organization/members/{id}`: removes the member and revokes its keys.
@@ -151,7 +154,7 @@ pub(crate) async fn remove(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let current = load_member(&app, &caller, &id).await?;
-    let role = Role::parse(&current.role).unwrap_or(Role::Member);
+    let role = convert::stored_role(&current)?;
     may_manage(&caller, role)?;
     let op = Op::new(
         &app,
@@ -168,7 +171,7 @@ pub(crate) async fn remove(
     Ok(ok(
         StatusCode::OK,
         "Member removed",
-        convert::member(&current),
+        convert::member(&current)?,
     ))
 }
 
@@ -185,7 +188,7 @@ pub(crate) async fn create_key(
         .clone()
         .unwrap_or_else(|| caller.member_id.clone());
     let member = load_member(&app, &caller, &member_id).await?;
-    may_manage(&caller, Role::parse(&member.role).unwrap_or(Role::Member))?;
+    may_manage(&caller, convert::stored_role(&member)?)?;
     if b.allowed_ips.len() > MAX_ALLOWLIST || b.allowed_origins.len() > MAX_ALLOWLIST {
         return Err(ApiError::invalid(format!(
             "allowedIps and allowedOrigins hold at most {MAX_ALLOWLIST} entries"
@@ -234,7 +237,7 @@ pub(crate) async fn create_key(
     let commit = Commit::audit(op.draft("success", None));
     app.store.create_api_key(&key, &commit).await?;
     let data = ApiKeyCreated {
-        key: convert::api_key(&key),
+        key: convert::api_key(&key)?,
         secret: minted.full.to_string(),
     };
     Ok(ok(StatusCode::CREATED, "API key created", data))
@@ -251,7 +254,10 @@ pub(crate) async fn list_keys(
         .store
         .list_api_keys(&caller.org_id, p.page, p.limit, p.desc)
         .await?;
-    let items = items.iter().map(convert::api_key).collect();
+    let items = items
+        .iter()
+        .map(convert::api_key)
+        .collect::<ApiResult<Vec<_>>>()?;
     Ok(ok(StatusCode::OK, "API keys", p.list(items, total)))
 }
 
@@ -270,7 +276,7 @@ pub(crate) async fn revoke_key(
         .ok_or_else(|| ApiError::not_found("API key"))?;
     let member = load_member(&app, &caller, &key.member_id).await;
     if let Ok(m) = &member {
-        may_manage(&caller, Role::parse(&m.role).unwrap_or(Role::Member))?;
+        may_manage(&caller, convert::stored_role(m)?)?;
     }
     let op = Op::new(
         &app,
@@ -287,6 +293,6 @@ pub(crate) async fn revoke_key(
     Ok(ok(
         StatusCode::OK,
         "API key revoked",
-        convert::api_key(&key),
+        convert::api_key(&key)?,
     ))
 }

@@ -105,9 +105,9 @@ pub(crate) async fn create(
     tracing::info!(org = %org.id, pair = %org.node_pair, "organization created");
     let data = OrganizationCreated {
         organization: convert::org(&org, OrgSettings::default()),
-        owner: convert::member(&owner),
+        owner: convert::member(&owner)?,
         api_key: planbok_api::model::ApiKeyCreated {
-            key: convert::api_key(&key),
+            key: convert::api_key(&key)?,
             secret: minted.full.to_string(),
         },
     };
