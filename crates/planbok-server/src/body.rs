@@ -49,7 +49,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
         if !json.is_object() {
             return Err(ApiError::invalid("the body must be a JSON object"));
         }
-        let value = serde_path_to_error::deserialize(&integral(json.clone())).map_err(|e| {
+        // Most bodies hold no `8.0`: copied only when one does.
+        let typed = if has_integral_float(&json) {
+            std::borrow::Cow::Owned(integral(json.clone()))
+        } else {
+            std::borrow::Cow::Borrowed(&json)
+        };
+        let value = serde_path_to_error::deserialize(typed.as_ref()).map_err(|e| {
             let path = e.path().to_string();
             if path == "." {
                 ApiError::invalid(e.into_inner().to_string())
@@ -58,6 +64,16 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
             }
         })?;
         Ok(Body { value, json })
+    }
+}
+
+/// Whether `v` holds a float with no fractional part (what [`integral`] rewrites).
+fn has_integral_float(v: &Value) -> bool {
+    match v {
+        Value::Number(n) => n.as_f64().is_some_and(|f| n.is_f64() && f.fract() == 0.0),
+        Value::Array(items) => items.iter().any(has_integral_float),
+        Value::Object(m) => m.values().any(has_integral_float),
+        _ => false,
     }
 }
 
@@ -94,5 +110,8 @@ mod tests {
         assert!(v["a"].is_u64());
         assert!(v["b"][1].is_i64());
         assert!(v["b"][0].is_f64());
+        assert!(!super::has_integral_float(&v));
+        assert!(super::has_integral_float(&json!({"x": [{"y": 2.0}]})));
+        assert!(!super::has_integral_float(&json!({"x": [1.5, 2, "3.0"]})));
     }
 }

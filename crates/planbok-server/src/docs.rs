@@ -42,9 +42,12 @@ fn with_type(body: impl IntoResponse, content_type: &'static str) -> Response {
     r
 }
 
+/// The OpenAPI document: the same for the life of the process, built on first use.
+static OPENAPI: std::sync::LazyLock<String> = std::sync::LazyLock::new(planbok_api::openapi::json);
+
 /// `GET /v2/openapi.json`.
 pub(crate) async fn openapi() -> Response {
-    with_type(planbok_api::openapi::json(), "application/json")
+    with_type(OPENAPI.as_str(), "application/json")
 }
 
 /// `GET /v2/docs`.
