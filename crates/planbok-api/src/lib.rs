@@ -46,3 +46,23 @@ pub const WEBHOOK_EVENTS: &[&str] = &[
     "customer.recovery_completed",
     "key.disabled",
 ];
+
+/// Every status a transaction may have (the `status` filter of the transaction lists).
+pub const TRANSACTION_STATUSES: &[&str] = &[
+    "queued",
+    "signed",
+    "broadcast",
+    "confirmed",
+    "failed",
+    "cancelled",
+    "replaced",
+];
+
+/// Every status a webhook delivery may have (the `status` filter of its list).
+pub const DELIVERY_STATUSES: &[&str] = &["pending", "delivering", "succeeded", "failed"];
+
+/// The token standards an organization may register (`POST /v2/tokens`).
+pub const TOKEN_STANDARDS: &[&str] = &["erc20", "erc721", "erc1155"];
+
+/// The fee levels, lowest first (`feeLevel`).
+pub const FEE_LEVELS: [&str; 3] = ["low", "medium", "high"];

@@ -16,6 +16,8 @@
 
 use serde_json::{Map, Value, json};
 
+use planbok_types::{CustodyMode, EcdsaProtocol};
+
 use crate::ErrorCode;
 
 const ERROR_BODY: &str = "#/components/schemas/ErrorBody";
@@ -202,7 +204,7 @@ const IPV4_CIDR: &str = concat!(
 /// `(schema, property, constraints)`: what the server checks of a request field beyond its
 /// type, each merged into the property's schema. `*` is every request schema.
 pub(crate) fn field_constraints() -> Vec<(&'static str, &'static str, Value)> {
-    let fee_level = json!({"enum": ["low", "medium", "high", null]});
+    let fee_level = json!({"enum": nullable(&crate::FEE_LEVELS)});
     // An EVM address: lower or upper case (a mixed-case one must carry its EIP-55
     // checksum, which a pattern cannot check).
     let evm = json!({"pattern": "^0x(?:[0-9a-f]{40}|[0-9A-F]{40})$"});
@@ -245,7 +247,7 @@ pub(crate) fn field_constraints() -> Vec<(&'static str, &'static str, Value)> {
         (
             "CreateToken",
             "standard",
-            json!({"enum": ["erc20", "erc721", "erc1155"]}),
+            json!({"enum": crate::TOKEN_STANDARDS}),
         ),
         ("CreateToken", "address", evm.clone()),
         (
@@ -262,12 +264,12 @@ pub(crate) fn field_constraints() -> Vec<(&'static str, &'static str, Value)> {
         (
             "RegisterSecret",
             "custodyMode",
-            json!({"enum": ["standard", "trustless"]}),
+            json!({"enum": [CustodyMode::Standard.as_str(), CustodyMode::Trustless.as_str()]}),
         ),
         (
             "CreateWalletSet",
             "ecdsaProtocol",
-            json!({"enum": ["cggmp", "dkls23", null]}),
+            json!({"enum": nullable(&EcdsaProtocol::ALL.map(EcdsaProtocol::as_str))}),
         ),
         ("CreateWebhook", "events", events.clone()),
         ("UpdateWebhook", "events", events),
@@ -346,6 +348,15 @@ const ONE_OF: &[(&str, &[&str])] = &[
         &["rawTransaction", "transaction"],
     ),
 ];
+
+/// `values` and JSON `null` (an optional field's enumeration).
+fn nullable(values: &[&str]) -> Vec<Value> {
+    values
+        .iter()
+        .map(|v| json!(v))
+        .chain([Value::Null])
+        .collect()
+}
 
 /// Merges [`field_constraints`] into the request schemas of `doc`'s components.
 fn constrain_fields(doc: &mut Value) {
@@ -433,17 +444,11 @@ fn constrain_parameters(path: &str, op: &mut Map<String, Value>) {
                 "anyOf": [{"format": "date-time"}, {"pattern": "^[+-]?[0-9]{1,18}$"}],
             }),
             (Some("status"), p) if p.ends_with("/deliveries") => {
-                enumerated(&["pending", "delivering", "succeeded", "failed"])
+                enumerated(crate::DELIVERY_STATUSES)
             }
-            (Some("status"), p) if p.ends_with("/transactions") => enumerated(&[
-                "queued",
-                "signed",
-                "broadcast",
-                "confirmed",
-                "failed",
-                "cancelled",
-                "replaced",
-            ]),
+            (Some("status"), p) if p.ends_with("/transactions") => {
+                enumerated(crate::TRANSACTION_STATUSES)
+            }
             _ => continue,
         };
         p["schema"] = schema;

@@ -51,7 +51,7 @@ pub(crate) async fn levels(rpc: &Rpc) -> Result<[Fees; 3], RpcError> {
 
 /// The index of `name` (`low`, `medium`, `high`).
 pub(crate) fn level_index(name: &str) -> Option<usize> {
-    ["low", "medium", "high"].iter().position(|l| *l == name)
+    planbok_api::FEE_LEVELS.iter().position(|l| *l == name)
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ use crate::evm::{ChainRpc, unavailable};
 use crate::{App, idem, now_ms};
 
 /// The standards `POST /v2/tokens` accepts.
-const STANDARDS: &[&str] = &["erc20", "erc721", "erc1155"];
+const STANDARDS: &[&str] = planbok_api::TOKEN_STANDARDS;
 /// The most tokens an organization may register (balances read each one).
 const MAX_TOKENS: i64 = 1000;
 

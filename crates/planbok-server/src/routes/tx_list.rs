@@ -15,15 +15,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 
 /// Every status a transaction may have.
-const STATUSES: &[&str] = &[
-    "queued",
-    "signed",
-    "broadcast",
-    "confirmed",
-    "failed",
-    "cancelled",
-    "replaced",
-];
+const STATUSES: &[&str] = planbok_api::TRANSACTION_STATUSES;
 /// The most wallets `walletIds` may name.
 const MAX_WALLET_IDS: usize = 100;
 

@@ -388,10 +388,7 @@ pub(crate) async fn deliveries(
     let f = query(q)?;
     let p = Page::from_parts(f.page, f.limit, f.order)?;
     if let Some(s) = &f.status
-        && !matches!(
-            s.as_str(),
-            "pending" | "delivering" | "succeeded" | "failed"
-        )
+        && !planbok_api::DELIVERY_STATUSES.contains(&s.as_str())
     {
         return Err(ApiError::invalid(
             "status must be pending, delivering, succeeded or failed",
