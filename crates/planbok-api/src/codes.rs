@@ -106,6 +106,8 @@ codes! {
     /// Recovery by email is off: the organization has not opted in
     /// (`POST /v2/organization/email-recovery`), or this server has no SMTP relay.
     EmailRecoveryDisabled = "email_recovery_disabled" => 409,
+    /// Mail is not possible: this server has no SMTP relay (`[smtp]`).
+    MailNotConfigured = "mail_not_configured" => 409,
     /// The body is over 1 MiB.
     PayloadTooLarge = "payload_too_large" => 413,
     /// The body is not `application/json`.
@@ -123,6 +125,9 @@ codes! {
     InvalidTypedData = "invalid_typed_data" => 422,
     /// The transaction does not parse.
     InvalidTransaction = "invalid_transaction" => 422,
+    /// The branding is well formed but cannot be used: a primary colour white text does
+    /// not read on (under 4.5:1), or a logo that is not the image its type says.
+    InvalidBranding = "invalid_branding" => 422,
     /// The transaction or typed data names another chain id.
     ChainIdMismatch = "chain_id_mismatch" => 422,
     /// The wallet is not a signer of this transaction.

@@ -187,6 +187,20 @@ pub struct GatewayChallenge {
     /// every PIN commit carries a fresh code), or this is a reset by email.
     #[serde(default)]
     pub email_recovery: bool,
+    /// How to show the organization: its name, colours and logo.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization: Option<GatewayOrganization>,
+}
+
+/// The organization as the Gateway shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayOrganization {
+    /// Its name.
+    pub name: String,
+    /// Its colours and logo.
+    #[serde(flatten)]
+    pub branding: crate::model::Branding,
 }
 
 /// A security question: a catalog `id` (its `text` filled in by the server), or a custom

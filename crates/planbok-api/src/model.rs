@@ -52,6 +52,10 @@ pub struct Organization {
     /// `POST /v2/organization/email-recovery`).
     #[serde(default)]
     pub email_recovery: bool,
+    /// Customers with an address are mailed security notices: PIN changed or reset, locked
+    /// out, keys exported (opt-in, `POST /v2/organization/email-notices`).
+    #[serde(default)]
+    pub email_notices: bool,
     /// The node pair its keys live on (`default` on a server with one pair), fixed at
     /// creation.
     #[serde(default)]
@@ -272,6 +276,72 @@ pub struct SetEmailRecovery {
     pub idempotency_key: Option<String>,
     /// On or off.
     pub enabled: bool,
+}
+
+/// `POST /v2/organization/email-notices`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SetEmailNotices {
+    /// UUID v4.
+    pub idempotency_key: Option<String>,
+    /// On or off.
+    pub enabled: bool,
+}
+
+/// The largest logo an organization can set, in bytes (before base64).
+pub const MAX_LOGO_BYTES: usize = 64 * 1024;
+
+/// How the Gateway shows the organization to its customers: its name (the
+/// organization's), colours and logo (`GET`/`PUT /v2/organization/branding`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Branding {
+    /// `#rrggbb`: the Gateway's buttons and links, under white text (so it must contrast
+    /// with white at least 4.5:1, WCAG AA). The Gateway's own blue when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_color: Option<String>,
+    /// `#rrggbb`: the page behind the Gateway's panel. Light grey when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub background_color: Option<String>,
+    /// The logo shown above the Gateway's title.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logo: Option<Logo>,
+}
+
+/// An organization's logo: a PNG or JPEG of at most 64 KiB (never SVG, which can carry
+/// script).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Logo {
+    /// `image/png` or `image/jpeg` (checked against the image's first bytes).
+    pub media_type: String,
+    /// The image, standard base64.
+    pub data: String,
+}
+
+impl std::fmt::Debug for Logo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Logo")
+            .field("media_type", &self.media_type)
+            .field("len", &self.data.len())
+            .finish()
+    }
+}
+
+/// `PUT /v2/organization/branding`: replaces the branding whole (a field left out is
+/// cleared).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SetBranding {
+    /// `#rrggbb`, contrasting with white at least 4.5:1.
+    #[serde(default)]
+    pub primary_color: Option<String>,
+    /// `#rrggbb`.
+    #[serde(default)]
+    pub background_color: Option<String>,
+    /// A PNG or JPEG of at most 64 KiB.
+    #[serde(default)]
+    pub logo: Option<Logo>,
 }
 
 /// `POST /v2/organization/secret`.

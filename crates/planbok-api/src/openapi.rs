@@ -24,7 +24,7 @@ use crate::{ErrorBody, ErrorCode, ListQuery, Order};
     paths(
         create_organization, get_organization, create_member, list_members, update_member,
         delete_member, create_api_key, list_api_keys, delete_api_key, organization_public_key,
-        register_secret, require_binding, set_email_recovery, chains, create_wallet_set, update_wallet_set, list_wallet_sets,
+        register_secret, require_binding, set_email_recovery, set_email_notices, branding, set_branding, chains, create_wallet_set, update_wallet_set, list_wallet_sets,
         get_wallet_set, create_wallets, list_wallets, get_wallet, update_wallet,
         validate_address, sign_message, sign_typed_data, sign_transaction, sign_delegate_action, export_wallets,
         audit_logs, audit_export, create_webhook, list_webhooks, get_webhook, update_webhook,
@@ -184,6 +184,21 @@ doc_route!(
     #[utoipa::path(post, path = "/v2/organization/email-recovery", tag = "organization", request_body = SetEmailRecovery,
     responses((status = 200, body = Organization, description = "recovery by email switched on or off for the organization's customers")))]
     set_email_recovery
+);
+doc_route!(
+    #[utoipa::path(post, path = "/v2/organization/email-notices", tag = "organization", request_body = SetEmailNotices,
+    responses((status = 200, body = Organization, description = "security notices by email switched on or off for the organization's customers")))]
+    set_email_notices
+);
+doc_route!(
+    #[utoipa::path(get, path = "/v2/organization/branding", tag = "organization",
+    responses((status = 200, body = Branding, description = "how the Gateway shows the organization")))]
+    branding
+);
+doc_route!(
+    #[utoipa::path(put, path = "/v2/organization/branding", tag = "organization", request_body = SetBranding,
+    responses((status = 200, body = Branding, description = "the branding, replaced whole")))]
+    set_branding
 );
 doc_route!(
     #[utoipa::path(get, path = "/v2/config/chains", tag = "organization",

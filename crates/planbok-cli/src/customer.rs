@@ -76,6 +76,13 @@ pub enum CustomerCommand {
         /// `on` or `off`.
         state: String,
     },
+    /// Mail the organization's customers a notice when their PIN is changed or reset,
+    /// when they are locked out and when their keys are exported (`on`), or stop it
+    /// (`off`). Owner key; the server needs an SMTP relay (`[smtp]`).
+    EmailNotices {
+        /// `on` or `off`.
+        state: String,
+    },
     /// Complete a challenge as the end user, from its Gateway URL (no API key). Operation
     /// challenges need Node 1's identity key (`--node-key` / `PLANBOK_NODE_KEY`).
     Complete {
@@ -261,6 +268,21 @@ pub fn run(conn: &Conn, command: CustomerCommand) -> Result<()> {
                     "{}  email recovery {}",
                     o.id,
                     if o.email_recovery { "on" } else { "off" }
+                );
+            })
+        }
+        CustomerCommand::EmailNotices { state } => {
+            let enabled = match state.as_str() {
+                "on" => true,
+                "off" => false,
+                _ => bail!("email-notices takes on or off"),
+            };
+            let o = conn.client()?.set_email_notices(enabled)?;
+            conn.print(&o, |o| {
+                println!(
+                    "{}  email notices {}",
+                    o.id,
+                    if o.email_notices { "on" } else { "off" }
                 );
             })
         }

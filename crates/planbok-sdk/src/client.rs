@@ -244,6 +244,31 @@ impl Client {
         )
     }
 
+    /// `POST /v2/organization/email-notices` (owner): mails customers security notices
+    /// (PIN changed or reset, locked out, keys exported), or stops it.
+    pub fn set_email_notices(&self, enabled: bool) -> Result<Organization, Error> {
+        self.post(
+            "/v2/organization/email-notices",
+            &planbok_api::model::SetEmailNotices {
+                idempotency_key: Some(crate::idempotency_key()),
+                enabled,
+            },
+        )
+    }
+
+    /// `GET /v2/organization/branding`: how the Gateway shows the organization.
+    pub fn branding(&self) -> Result<planbok_api::model::Branding, Error> {
+        self.get("/v2/organization/branding")
+    }
+
+    /// `PUT /v2/organization/branding` (admin): replaces the branding whole.
+    pub fn set_branding(
+        &self,
+        body: &planbok_api::model::SetBranding,
+    ) -> Result<planbok_api::model::Branding, Error> {
+        self.call(path_method::PUT, "/v2/organization/branding", Some(body))
+    }
+
     /// `GET /v2/config/chains`.
     pub fn chains(&self) -> Result<Vec<ChainInfo>, Error> {
         self.get("/v2/config/chains")
@@ -407,6 +432,7 @@ pub(crate) mod path_method {
     pub(crate) const GET: &str = "GET";
     pub(crate) const POST: &str = "POST";
     pub(crate) const PATCH: &str = "PATCH";
+    pub(crate) const PUT: &str = "PUT";
     pub(crate) const DELETE: &str = "DELETE";
 }
 

@@ -500,6 +500,28 @@
     show("approve");
   }
 
+  // ---- the organization's look --------------------------------------------------
+
+  const COLOUR = /^#[0-9a-fA-F]{6}$/;
+
+  /// Shows the organization's name, colours and logo (checked by the server when they
+  /// were set; the colours again here, as they go into the page's style).
+  function brand(org) {
+    if (!org) return;
+    $("#brand-name").textContent = org.name;
+    document.title = `${org.name} — Wallet Gateway`;
+    const style = document.documentElement.style;
+    if (COLOUR.test(org.primaryColor || "")) style.setProperty("--accent", org.primaryColor);
+    if (COLOUR.test(org.backgroundColor || "")) style.setProperty("--bg", org.backgroundColor);
+    if (org.logo && (org.logo.mediaType === "image/png" || org.logo.mediaType === "image/jpeg")) {
+      const bytes = Uint8Array.from(atob(org.logo.data), (c) => c.charCodeAt(0));
+      const img = $("#brand-logo");
+      img.src = URL.createObjectURL(new Blob([bytes], { type: org.logo.mediaType }));
+      img.alt = `${org.name} logo`;
+      img.hidden = false;
+    }
+  }
+
   // ---- start --------------------------------------------------------------------
 
   async function start() {
@@ -523,6 +545,7 @@
       fatal("This link opens another request than it names.", "failed");
       return;
     }
+    brand(challenge.organization);
     for (const form of document.querySelectorAll("form[data-state]")) {
       form.addEventListener("submit", (ev) => {
         ev.preventDefault();

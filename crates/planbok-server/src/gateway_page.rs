@@ -62,8 +62,10 @@ const ASSETS: &[Asset] = &[
 /// from this origin (each with its integrity in the page), WebAssembly compilation
 /// allowed (`'wasm-unsafe-eval'`: compiling the module, never `eval`), requests only to
 /// this origin, no framing, no forms posting anywhere, DOM sinks closed (Trusted Types).
+/// Images also from `blob:` URLs, which only this origin's script can make: the
+/// organization's logo, which arrives in the challenge and is shown from a Blob.
 pub const CSP: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; \
-     style-src 'self'; img-src 'self'; connect-src 'self'; base-uri 'none'; \
+     style-src 'self'; img-src 'self' blob:; connect-src 'self'; base-uri 'none'; \
      form-action 'none'; frame-ancestors 'none'; require-trusted-types-for 'script'";
 
 /// The headers every Gateway response carries.

@@ -1,5 +1,6 @@
-//! Mail to customers through the organization's SMTP relay (`[smtp]`): today only the
-//! email recovery code (`docs/customer-custody.md`, "Recovery by email").
+//! Mail to customers through the organization's SMTP relay (`[smtp]`): the email recovery
+//! code (`docs/customer-custody.md`, "Recovery by email") and security notices
+//! ([`Notice`], "Security notices by email").
 //!
 //! The code is a secret: it is put into the message here and nowhere else; it is never
 //! logged (an error names the relay's answer, never the message), never audited, and
@@ -207,6 +208,112 @@ impl Mailer {
     }
 }
 
+/// A security notice: something the customer should know happened to their wallet. It
+/// carries no secret and no link (a notice that asks for a click is what phishing looks
+/// like): what happened, when, and whom to tell if it was not them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    /// The PIN was changed.
+    PinChanged,
+    /// The PIN was reset through recovery.
+    PinReset,
+    /// Too many wrong PINs locked the wallet.
+    LockedOut,
+    /// The wallet's private keys were exported.
+    KeysExported,
+}
+
+impl Notice {
+    /// Its `Message-ID` suffix, subject and sentence (after "your … wallet").
+    fn words(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Notice::PinChanged => (
+                "pin-changed",
+                "Your wallet PIN was changed",
+                "the PIN of your wallet was changed",
+            ),
+            Notice::PinReset => (
+                "pin-reset",
+                "Your wallet PIN was reset",
+                "the PIN of your wallet was reset through account recovery",
+            ),
+            Notice::LockedOut => (
+                "locked-out",
+                "Your wallet is locked",
+                "too many wrong PINs were entered for your wallet, and it is now locked: \
+                 it can be used again after a PIN reset through account recovery",
+            ),
+            Notice::KeysExported => (
+                "keys-exported",
+                "Your wallet's private keys were exported",
+                "the private keys of your wallet were exported: whoever holds the exported \
+                 file controls the wallet's funds",
+            ),
+        }
+    }
+}
+
+impl Mailer {
+    /// Sends `notice` to `to` (the customer `customer_name` of `org_name`) about the
+    /// challenge `challenge_id`, which happened at `at` (RFC 3339).
+    pub async fn send_notice(
+        &self,
+        to: &str,
+        customer_name: &str,
+        org_name: &str,
+        challenge_id: &str,
+        notice: Notice,
+        at: &str,
+    ) -> Result<(), MailError> {
+        let to: Mailbox = to.parse().map_err(|_| MailError::Recipient)?;
+        let domain = self.from.email.domain().to_owned();
+        let (tag, subject, what) = notice.words();
+        let text = notice_text(customer_name, org_name, what, at);
+        let html = notice_html(customer_name, org_name, what, at);
+        let msg = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(format!("{org_name}: {subject}"))
+            .message_id(Some(format!("<{challenge_id}.{tag}@{domain}>")))
+            .multipart(MultiPart::alternative_plain_html(text, html))
+            .map_err(|e| MailError::Config(e.to_string()))?;
+        self.transport
+            .send(msg)
+            .await
+            .map(|_| ())
+            .map_err(|e| MailError::Relay(relay_error(&e)))
+    }
+}
+
+/// A notice's text part.
+fn notice_text(customer_name: &str, org_name: &str, what: &str, at: &str) -> String {
+    format!(
+        "Hello {customer_name},\r\n\r\n\
+         {what} ({org_name}, {at}).\r\n\r\n\
+         If this was you, there is nothing to do. If it was not, tell {org_name} at once.\r\n\
+         This message asks for nothing: never give your PIN, your recovery answers or a \
+         recovery code to anyone.\r\n"
+    )
+}
+
+/// A notice's HTML part: the same words, the names escaped, no remote content.
+fn notice_html(customer_name: &str, org_name: &str, what: &str, at: &str) -> String {
+    let (name, org) = (escape_html(customer_name), escape_html(org_name));
+    format!(
+        "<!doctype html>\r\n\
+         <html><body style=\"font-family:sans-serif;line-height:1.5\">\r\n\
+         <p>Hello {name},</p>\r\n\
+         <p><strong>{what}</strong>\r\n({org}, {at}).</p>\r\n\
+         <p>If this was you, there is nothing to do. If it was not, tell\r\n\
+         {org} at once.</p>\r\n\
+         <p>This message asks for nothing: never give your PIN, your\r\n\
+         recovery answers or a recovery code to anyone.</p>\r\n\
+         </body></html>\r\n",
+        what = escape_html(what),
+        at = escape_html(at),
+    )
+}
+
 /// The recovery mail's HTML part: the same words as the text part, the customer's name
 /// (the organization's input) escaped, no remote content (no image, font or link a mail
 /// client would fetch).
@@ -283,6 +390,25 @@ mod tests {
         assert!(h.contains("<strong>ABCD-EFGH</strong>"));
         for remote in ["http", "src=", "href=", "url("] {
             assert!(!h.contains(remote), "{remote}");
+        }
+    }
+
+    #[test]
+    fn a_notice_escapes_its_names_fetches_nothing_and_asks_for_nothing() {
+        for n in [
+            Notice::PinChanged,
+            Notice::PinReset,
+            Notice::LockedOut,
+            Notice::KeysExported,
+        ] {
+            let (_, _, what) = n.words();
+            let h = notice_html("<b>Ann</b>", "Acme & Co", what, "2026-12-01T10:00:00Z");
+            assert!(h.contains("&lt;b&gt;Ann&lt;/b&gt;") && h.contains("Acme &amp; Co"));
+            for remote in ["http", "src=", "href=", "url(", "<b>"] {
+                assert!(!h.contains(remote), "{remote}");
+            }
+            let t = notice_text("Ann", "Acme", what, "2026-12-01T10:00:00Z");
+            assert!(t.contains(what) && t.contains("never give your PIN"));
         }
     }
 

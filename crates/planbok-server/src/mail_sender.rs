@@ -1,23 +1,25 @@
-//! The mail sender: sends what the mail outbox owes (`planbok_store::server` `mail_outbox`),
-//! today the recovery code of a reset by email. Runs in every replica that has `[smtp]`;
-//! each message is claimed with a lease, so one replica sends it.
+//! The mail sender: sends what the mail outbox owes (`planbok_store::server` `mail_outbox`):
+//! the recovery code of a reset by email, and security notices. Runs in every replica that
+//! has `[smtp]`; each message is claimed with a lease, so one replica sends it.
 //!
-//! The row was committed with the reset-pin challenge, before any send. The code is
-//! opened from its sealed copy only here, put into the message by `mail::Mailer`, and
-//! dropped (zeroized); it is never logged, audited or stored in the outbox. A crash
-//! between the relay's acceptance and the record of it sends the message again when the
-//! lease lapses, with the same `Message-ID`. A message whose challenge has ended is not
-//! sent; one that cannot be sent before its challenge expires fails (audited).
+//! The row was committed with the change that owes it (the reset-pin challenge; the PIN
+//! commit, lockout or export a notice tells of), before any send. The code is opened from
+//! its sealed copy only here, put into the message by `mail::Mailer`, and dropped
+//! (zeroized); it is never logged, audited or stored in the outbox. A crash between the
+//! relay's acceptance and the record of it sends the message again when the lease lapses,
+//! with the same `Message-ID`. A code whose challenge has ended is not sent; one that
+//! cannot be sent before its challenge expires fails (audited). A notice is sent whatever
+//! became of its challenge, and retried for [`NOTICE_RETRY_MS`].
 
 use std::time::Duration;
 
 use planbok_envelope::email_code::EmailCode;
-use planbok_store::server::{ChallengeRecord, ClaimedMail, Commit, MailOutcome};
+use planbok_store::server::{ChallengeRecord, ClaimedMail, Commit, MailKind, MailOutcome};
 use tokio_util::sync::CancellationToken;
 
 use crate::App;
 use crate::audit::system_draft;
-use crate::mail::{MailError, Mailer};
+use crate::mail::{MailError, Mailer, Notice};
 use crate::now_ms;
 use crate::routes::customers::effective_status;
 
@@ -28,6 +30,8 @@ const LEASE_MARGIN_MS: i64 = 30_000;
 /// The first retry's delay; each later one doubles it, up to [`MAX_BACKOFF_MS`].
 const FIRST_BACKOFF_MS: i64 = 2_000;
 const MAX_BACKOFF_MS: i64 = 60_000;
+/// How long a notice is tried (from when it was queued) before it fails.
+const NOTICE_RETRY_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// Runs until `stop`: claims one due message at a time, sends it through `mailer`, records
 /// the outcome.
@@ -73,16 +77,26 @@ enum Failure {
 /// Sends one claimed message (if its challenge still waits for it) and records how it
 /// went: a transient failure is retried with backoff while the challenge lives.
 async fn send_one(app: &App, mailer: &Mailer, m: ClaimedMail) {
+    let notice = notice_of(m.kind);
     let outcome = match app
         .store
         .challenge(&m.org_id, &m.customer_id, &m.challenge_id)
         .await
     {
-        Ok(Some(ch)) if effective_status(&ch, now_ms()) == "pending" => {
-            match send(app, mailer, &m, &ch).await {
+        Ok(Some(ch)) if notice.is_some() || effective_status(&ch, now_ms()) == "pending" => {
+            // A code is useless after its challenge; a notice stays worth sending a day.
+            let deadline = match notice {
+                Some(_) => m.created_at_ms.saturating_add(NOTICE_RETRY_MS),
+                None => ch.expires_at_ms,
+            };
+            let sent = match notice {
+                Some(n) => send_notice(app, mailer, &m, n).await,
+                None => send(app, mailer, &m, &ch).await,
+            };
+            match sent {
                 Ok(()) => MailOutcome::Sent,
                 Err(Failure::Permanent(error)) => MailOutcome::Failed { error },
-                Err(Failure::Transient(error)) => retry(m.attempt, error, ch.expires_at_ms),
+                Err(Failure::Transient(error)) => retry(m.attempt, error, deadline),
             }
         }
         Ok(_) => MailOutcome::Cancelled {
@@ -90,32 +104,37 @@ async fn send_one(app: &App, mailer: &Mailer, m: ClaimedMail) {
         },
         Err(e) => retry(m.attempt, e.to_string(), i64::MAX),
     };
+    let (action, what) = match notice {
+        Some(_) => ("customer.notice_sent", "a notice"),
+        None => ("customer.recovery_email_sent", "the recovery code"),
+    };
     let audit = |outcome: &str, detail: serde_json::Value| {
         Commit::audit(system_draft(
             &m.org_id,
             format!("mail-sender:{}", m.id),
-            "customer.recovery_email_sent",
+            action,
             Some(m.customer_id.clone()),
             outcome,
             detail,
         ))
     };
+    let mut detail = serde_json::json!({ "challengeId": m.challenge_id, "attempt": m.attempt });
+    if notice.is_some() {
+        detail["kind"] = m.kind.as_str().into();
+    }
     let commit = match &outcome {
-        MailOutcome::Sent => audit(
-            "success",
-            serde_json::json!({ "challengeId": m.challenge_id, "attempt": m.attempt }),
-        ),
+        MailOutcome::Sent => audit("success", detail),
         MailOutcome::Failed { error } => {
             tracing::error!(alert = true, org = %m.org_id, customer = %m.customer_id,
-                challenge = %m.challenge_id, error = %error, "mail: the recovery code could not be sent");
-            audit(
-                "failure",
-                serde_json::json!({ "challengeId": m.challenge_id, "attempt": m.attempt, "error": error }),
-            )
+                challenge = %m.challenge_id, kind = m.kind.as_str(), error = %error,
+                "mail: {what} could not be sent");
+            detail["error"] = error.as_str().into();
+            audit("failure", detail)
         }
         MailOutcome::Retry { error, .. } => {
             tracing::warn!(org = %m.org_id, customer = %m.customer_id, challenge = %m.challenge_id,
-                attempt = m.attempt, error = %error, "mail: the recovery code was not sent; will retry");
+                kind = m.kind.as_str(), attempt = m.attempt, error = %error,
+                "mail: {what} was not sent; will retry");
             Commit::none()
         }
         MailOutcome::Cancelled { .. } => Commit::none(),
@@ -145,6 +164,65 @@ fn retry(attempt: i64, error: String, expires_at_ms: i64) -> MailOutcome {
     }
 }
 
+/// The notice a kind of mail is, or `None` for the recovery code.
+fn notice_of(kind: MailKind) -> Option<Notice> {
+    match kind {
+        MailKind::RecoveryCode => None,
+        MailKind::PinChanged => Some(Notice::PinChanged),
+        MailKind::PinReset => Some(Notice::PinReset),
+        MailKind::LockedOut => Some(Notice::LockedOut),
+        MailKind::KeysExported => Some(Notice::KeysExported),
+    }
+}
+
+fn store_failure(e: planbok_store::StoreError) -> Failure {
+    Failure::Transient(e.to_string())
+}
+
+/// Mails the customer the notice `n` (nothing secret in it).
+async fn send_notice(
+    app: &App,
+    mailer: &Mailer,
+    m: &ClaimedMail,
+    n: Notice,
+) -> Result<(), Failure> {
+    let c = app
+        .store
+        .customer(&m.org_id, &m.customer_id)
+        .await
+        .map_err(store_failure)?
+        .ok_or_else(|| Failure::Permanent("the customer is gone".into()))?;
+    let Some(to) = &c.email else {
+        return Err(Failure::Permanent("the customer has no address".into()));
+    };
+    let org = app
+        .store
+        .org(&m.org_id)
+        .await
+        .map_err(store_failure)?
+        .ok_or_else(|| Failure::Permanent("the organization is gone".into()))?;
+    let at = crate::routes::convert::rfc3339(m.created_at_ms);
+    match mailer
+        .send_notice(to, &c.name, &org.name, &m.challenge_id, n, &at)
+        .await
+    {
+        Ok(()) => {
+            tracing::info!(org = %m.org_id, customer = %m.customer_id, kind = m.kind.as_str(),
+                "mail: a notice was sent");
+            Ok(())
+        }
+        Err(e) => Err(classify(e)),
+    }
+}
+
+/// A send's error: worth a retry only when the relay did not take it.
+fn classify(e: MailError) -> Failure {
+    match e {
+        e @ (MailError::Recipient | MailError::Config(_)) => Failure::Permanent(e.to_string()),
+        e @ MailError::Relay(_) => Failure::Transient(e.to_string()),
+    }
+}
+
 /// Opens the customer's sealed code and mails it for `ch`.
 async fn send(
     app: &App,
@@ -152,12 +230,6 @@ async fn send(
     m: &ClaimedMail,
     ch: &ChallengeRecord,
 ) -> Result<(), Failure> {
-    if m.kind != "recovery_code" {
-        return Err(Failure::Permanent(format!(
-            "unknown mail kind {:?}",
-            m.kind
-        )));
-    }
     let c = app
         .store
         .customer(&m.org_id, &m.customer_id)
@@ -184,9 +256,6 @@ async fn send(
                 "mail: the recovery code was sent");
             Ok(())
         }
-        Err(e @ (MailError::Recipient | MailError::Config(_))) => {
-            Err(Failure::Permanent(e.to_string()))
-        }
-        Err(e @ MailError::Relay(_)) => Err(Failure::Transient(e.to_string())),
+        Err(e) => Err(classify(e)),
     }
 }

@@ -132,6 +132,14 @@ pub const POLICY: &[Rule] = &[
         Key(Owner),
         Management,
     ),
+    rule(
+        "POST",
+        "/v2/organization/email-notices",
+        Key(Owner),
+        Management,
+    ),
+    rule("GET", "/v2/organization/branding", Key(Member), Reads),
+    rule("PUT", "/v2/organization/branding", Key(Admin), Management),
     rule("GET", "/v2/config/chains", Key(Member), Reads),
     rule(
         "POST",

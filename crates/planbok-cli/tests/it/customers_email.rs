@@ -11,6 +11,7 @@ use planbok_envelope::pin::{Factor, PinError, PinKeys};
 use planbok_proto::pb::{CustomerEmailCommit, CustomerPinStep};
 use planbok_sdk::api::customers::ResetPin;
 use planbok_sdk::gateway::PreparedPin;
+use planbok_store::server::MailKind;
 use planbok_store::{FactorTable, NodeStore};
 use planbok_testkit::cluster::NodeRole::{Node1, Node2};
 use planbok_testkit::cluster::{Options, SERVER};
@@ -468,7 +469,11 @@ async fn the_code_is_mailed_after_a_relay_outage_and_a_kill_9(opts: Options) {
         .unwrap();
     let start = std::time::Instant::now();
     loop {
-        let (status, attempts) = store.mail_status(&challenge_id).await.unwrap().unwrap();
+        let (status, attempts) = store
+            .mail_status(&challenge_id, MailKind::RecoveryCode)
+            .await
+            .unwrap()
+            .unwrap();
         assert_ne!(status, "sent");
         if attempts >= 1 && status == "pending" {
             break;
@@ -491,7 +496,11 @@ async fn the_code_is_mailed_after_a_relay_outage_and_a_kill_9(opts: Options) {
     let (ok, out) = complete(&s, &url, &["--new-pin", NEW_PIN, "--email-code", &code]);
     assert!(ok, "{out}");
     assert_eq!(*secret_under(&s, &id, NEW_PIN), *secret);
-    let (status, _) = store.mail_status(&challenge_id).await.unwrap().unwrap();
+    let (status, _) = store
+        .mail_status(&challenge_id, MailKind::RecoveryCode)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(status, "sent");
     // Sent once.
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;

@@ -80,5 +80,5 @@ fn the_gateway_page_works_end_to_end_in_chromium() {
     assert!(text.contains("gateway browser test: ok"), "{text}");
     // One screenshot per state the test visits.
     let pngs = std::fs::read_dir(&shots).unwrap().count();
-    assert!(pngs >= 15, "{pngs} screenshots in {}", shots.display());
+    assert!(pngs >= 16, "{pngs} screenshots in {}", shots.display());
 }

@@ -44,6 +44,7 @@ mod customer_wallets;
 mod customers;
 mod customers_drills;
 mod customers_email;
+mod customers_notices;
 mod customers_recovery;
 mod customers_recovery_drills;
 mod customers_tx;

@@ -10,10 +10,12 @@ Environment: PLANBOK_URL, PLANBOK_API_KEY, PLANBOK_GATEWAY (the Gateway's origin
 PLANBOK_BIN, PLANBOK_NODE_KEY, PLANBOK_SCREENSHOTS (a directory for the PNGs).
 """
 
+import base64
 import http.server
 import json
 import os
 import re
+import struct
 import subprocess
 import sys
 import threading
@@ -22,6 +24,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
+import zlib
 
 from eth_account import Account
 from eth_account.messages import encode_defunct, encode_typed_data
@@ -42,9 +45,35 @@ NEWEST_PIN = "502977"
 ANSWERS = ["Rex the Dog", "Zürich", "St. Mary's"]
 CSP = (
     "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; "
-    "img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; "
+    "img-src 'self' blob:; connect-src 'self'; base-uri 'none'; form-action 'none'; "
     "frame-ancestors 'none'; require-trusted-types-for 'script'"
 )
+
+
+def png(width, height, pixel):
+    """A PNG (8-bit RGB) of `pixel(x, y) -> (r, g, b)`: the organization's logo."""
+
+    def chunk(kind, data):
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    rows = b"".join(
+        b"\x00" + b"".join(bytes(pixel(x, y)) for x in range(width)) for y in range(height)
+    )
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+def logo_pixel(x, y):
+    """A navy band with a lighter square: enough to see the logo in the screenshot."""
+    if 8 <= x < 40 and 8 <= y < 40:
+        return (126, 180, 255)
+    return (11, 61, 145)
 
 
 def rest(method, path, body=None):
@@ -203,7 +232,9 @@ class Page:
         # 401: the used link; 423: the lockout; 403: the wrong emailed code. No 404
         # (every asset is there).
         assert self.refused == {401, 403, 423}, self.refused
-        off = [u for u in self.requests if not (u.startswith(GATEWAY) or u.startswith(RETURN))]
+        # A blob: URL of the Gateway's origin (the logo) is made by the page itself.
+        own = (GATEWAY, "blob:" + GATEWAY, RETURN)
+        off = [u for u in self.requests if not u.startswith(own)]
         assert not off, f"requests off the Gateway's origin: {off}"
         self.page.close()
 
@@ -537,6 +568,39 @@ def main():
         ch = challenge(bob, "wallet/create", {"blockchains": ["SOL-DEVNET"]})
         approve(p, ch, "Create wallets", PIN)
         export(p, bob)
+
+        # The organization's name, colours and logo (set through the REST API) on the
+        # page; the logo comes in the challenge and is shown from a blob: URL, nothing
+        # off the origin.
+        logo = base64.b64encode(png(144, 48, logo_pixel)).decode()
+        rest(
+            "PUT",
+            "/v2/organization/branding",
+            {
+                "primaryColor": "#0b3d91",
+                "backgroundColor": "#eef2f7",
+                "logo": {"mediaType": "image/png", "data": logo},
+            },
+        )
+        org = rest("GET", "/v2/organization")["name"]
+        ch = challenge(bob, "wallet/create", {"blockchains": ["ETH-SEPOLIA"]})
+        p.open(ch, "Create wallets")
+        shown = p.page.get_by_role("img", name=f"{org} logo")
+        expect(shown).to_be_visible()
+        assert shown.evaluate("i => i.naturalWidth") == 144
+        assert shown.get_attribute("src").startswith("blob:" + GATEWAY)
+        expect(p.page.locator("#brand-name")).to_have_text(org)
+        assert p.page.title() == f"{org} — Wallet Gateway", p.page.title()
+        button = p.page.get_by_role("button", name="Approve", exact=True)
+        colour = button.evaluate("b => getComputedStyle(b).backgroundColor")
+        assert colour == "rgb(11, 61, 145)", colour
+        page_bg = p.page.evaluate("getComputedStyle(document.documentElement).backgroundColor")
+        assert page_bg == "rgb(238, 242, 247)", page_bg
+        p.shot("16-branded")
+        p.label("PIN").fill(PIN)
+        p.click("Approve")
+        p.returned(ch)
+        rest("PUT", "/v2/organization/branding", {})
 
         p.finish()
         browser.close()

@@ -31,6 +31,7 @@ pub(crate) fn org(o: &OrgRecord, settings: OrgSettings) -> Organization {
         custody_mode: o.custody_mode.clone(),
         require_binding: settings.require_binding,
         email_recovery: settings.email_recovery,
+        email_notices: settings.email_notices,
         node_pair: o.node_pair.clone(),
         created_at: rfc3339(o.created_at_ms),
     }

@@ -159,6 +159,7 @@ pub(crate) async fn create(
         let view = customer_view(&rec);
         let text = envelope_json(StatusCode::CREATED, "Customer created", &view)?;
         let commit = Commit {
+            mails: Vec::new(),
             audit: vec![op.draft("success", None)],
             idempotency: Some(idem.done(201, text.clone())),
             events: vec![event(
@@ -358,6 +359,7 @@ pub(crate) async fn open_challenge(
         let mail_id = (kind == Kind::ResetPin && reset_method(&rec) == RECOVERY_EMAIL)
             .then(|| uuid::Uuid::new_v4().to_string());
         let commit = Commit {
+            mails: Vec::new(),
             audit: vec![op.draft("success", None)],
             idempotency: Some(idem.done(201, stored)),
             events,

@@ -185,6 +185,7 @@ pub(crate) async fn export(
         let data = WalletsExported { wallets: out };
         let text = envelope_json(StatusCode::OK, "Wallets exported", &data)?;
         let commit = Commit {
+            mails: Vec::new(),
             audit: vec![op.draft(
                 "success",
                 Some(serde_json::json!({ "keys": keys.iter().map(|(k, _)| k).collect::<Vec<_>>() })),

@@ -18,12 +18,13 @@ use planbok_api::customers::{
 use planbok_proto::pb::{
     CustomerFactor, CustomerPinRequest, CustomerPinStep, CustomerQuestionsCommit,
 };
-use planbok_store::server::{ChallengeRecord, Commit, PinEnrollment};
+use planbok_store::server::{ChallengeRecord, Commit, MailKind, PinEnrollment};
 use serde::Deserialize;
 
 use super::convert::rfc3339;
 use super::customers::{Kind, challenge_view, reset_method};
 use super::ok;
+use super::org_settings::notice;
 use crate::App;
 use crate::audit::{self, Actor};
 use crate::body::Body;
@@ -129,7 +130,8 @@ pub(crate) async fn pin_step(
                 "customer.locked_out",
                 serde_json::json!({ "customerId": ch.customer_id }),
                 now,
-            )]);
+            )])
+            .with_mail(notice(app, ch, MailKind::LockedOut, now).await?);
             if app.store.lock_customer(ch, now, &commit).await? {
                 tracing::warn!(org = %ch.org_id, customer = %ch.customer_id, "customer locked out after too many PIN attempts");
             }
@@ -206,6 +208,7 @@ pub(crate) async fn challenge(
             operation: super::gateway_ops::operation_view(&app, &ch).await?,
             recovery_method,
             email_recovery,
+            organization: Some(super::org_settings::gateway_organization(&app, &ch.org_id).await?),
         },
     ))
 }
@@ -447,6 +450,15 @@ pub(crate) async fn commit(
         _ => return Err(wrong_step("a PIN commit")),
     };
     let result = serde_json::json!({ "pinStatus": "set" });
+    let mail = match kind {
+        Kind::UpdatePin => Some(MailKind::PinChanged),
+        Kind::ResetPin => Some(MailKind::PinReset),
+        _ => None,
+    };
+    let mail = match mail {
+        Some(m) => notice(&app, &ch, m, now).await?,
+        None => None,
+    };
     let commit = Commit::audit(draft(
         &ch,
         &ctx,
@@ -454,7 +466,8 @@ pub(crate) async fn commit(
         "success",
         serde_json::json!({ "challengeId": ch.id, "emailCodeEnrolled": with_email }),
     ))
-    .with_events(events);
+    .with_events(events)
+    .with_mail(mail);
     if !app
         .store
         .complete_pin_challenge(&ch, &result.to_string(), now, &commit)

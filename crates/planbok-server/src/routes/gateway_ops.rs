@@ -26,7 +26,7 @@ use planbok_api::model::TransactionSignature;
 use planbok_chains::{Chain, Curve, SignInput};
 use planbok_proto::pb::{CustomerPinStep, KeygenResponse, Protocol};
 use planbok_store::server::{
-    ChallengeRecord, ChallengeTx, Commit, TxRecord, WalletRecord, WalletSetRecord,
+    ChallengeRecord, ChallengeTx, Commit, MailKind, TxRecord, WalletRecord, WalletSetRecord,
 };
 use serde::{Deserialize, Serialize};
 
@@ -235,6 +235,14 @@ pub(crate) async fn operate(
                 "the audit trail cannot be written; nothing was done",
             )
         })?;
+    // The notice an export owes is decided before it runs (nothing can fail after it but
+    // its commit).
+    let mail = match &plan {
+        Plan::Export(_) => {
+            super::org_settings::notice(&app, &ch, MailKind::KeysExported, now_ms()).await?
+        }
+        _ => None,
+    };
     let secret = b.encrypted_secret.as_str();
     let run = match &plan {
         Plan::Create(c) => create(&app, &ch, c, secret).await,
@@ -286,7 +294,8 @@ pub(crate) async fn operate(
         "success",
         serde_json::json!({ "challengeId": ch.id }),
     ))
-    .with_events(out.events);
+    .with_events(out.events)
+    .with_mail(mail);
     let signed = out.signed.as_ref().map(|(record, lease)| ChallengeTx {
         record,
         lease_token: lease.as_deref(),

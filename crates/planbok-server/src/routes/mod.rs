@@ -16,6 +16,7 @@ pub(crate) mod gateway_recovery;
 mod gateway_tx;
 mod members;
 mod ops;
+pub(crate) mod org_settings;
 mod orgs;
 pub(crate) mod replace;
 pub(crate) mod sign;
@@ -106,6 +107,14 @@ fn api_routes() -> Router<App> {
         .route(
             "/v2/organization/email-recovery",
             post(orgs::set_email_recovery),
+        )
+        .route(
+            "/v2/organization/email-notices",
+            post(org_settings::set_email_notices),
+        )
+        .route(
+            "/v2/organization/branding",
+            get(org_settings::branding).put(org_settings::set_branding),
         )
         .route("/v2/config/chains", get(orgs::chains))
         .route("/v2/organization/wallet-sets", post(wallet_sets::create))

@@ -97,6 +97,7 @@ pub(crate) async fn create(
         )
     };
     let commit = Commit {
+        mails: Vec::new(),
         audit: vec![entry(&org.id), entry(audit::SYSTEM_CHAIN)],
         idempotency: None,
         events: Vec::new(),
@@ -114,7 +115,10 @@ pub(crate) async fn create(
     Ok(ok(StatusCode::CREATED, "Organization created", data))
 }
 
-async fn load_org(app: &App, org_id: &str) -> ApiResult<planbok_store::server::OrgRecord> {
+pub(crate) async fn load_org(
+    app: &App,
+    org_id: &str,
+) -> ApiResult<planbok_store::server::OrgRecord> {
     app.store
         .org(org_id)
         .await?
@@ -196,6 +200,7 @@ pub(crate) async fn require_binding(
         let data = convert::org(&org, settings);
         let text = envelope_json(StatusCode::OK, "Bindings required", &data)?;
         let commit = Commit {
+            mails: Vec::new(),
             audit: vec![op.draft("success", None)],
             idempotency: Some(idem.done(200, text.clone())),
             events: Vec::new(),
@@ -254,6 +259,7 @@ pub(crate) async fn set_email_recovery(
         };
         let text = envelope_json(StatusCode::OK, message, convert::org(&org, settings))?;
         let commit = Commit {
+            mails: Vec::new(),
             audit: vec![op.draft("success", None)],
             idempotency: Some(idem.done(200, text.clone())),
             events: Vec::new(),
@@ -324,6 +330,7 @@ pub(crate) async fn register_secret(
         let data = convert::org(&org, app.store.org_settings(&caller.org_id).await?);
         let text = envelope_json(StatusCode::CREATED, "Organization secret registered", &data)?;
         let commit = Commit {
+            mails: Vec::new(),
             audit: vec![op.draft("success", None)],
             idempotency: Some(idem.done(201, text.clone())),
             events: Vec::new(),

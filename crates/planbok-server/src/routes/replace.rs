@@ -361,6 +361,7 @@ pub(crate) async fn fill(app: &App, t: &TxRecord, refusal: &str) -> Result<Strin
         }),
     );
     let commit = planbok_store::server::Commit {
+        mails: Vec::new(),
         audit: vec![audit],
         idempotency: None,
         events: created_events(&record, Vec::new()).map_err(msg)?,

@@ -266,6 +266,7 @@ async fn sign<T: Serialize>(
         let data = format(chain, &input, &verified, &wallet.public_key)?;
         let text = envelope_json(StatusCode::OK, "Signed", &data)?;
         let commit = Commit {
+            mails: Vec::new(),
             audit: vec![op.draft(
                 "success",
                 Some(serde_json::json!({ "digest": input.digest_hex, "standard": input.standard, "blockchain": wallet.blockchain })),

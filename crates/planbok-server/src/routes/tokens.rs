@@ -230,6 +230,7 @@ pub(crate) async fn create(
         };
         let text = envelope_json(StatusCode::CREATED, "Token registered", token(&record))?;
         let commit = Commit {
+            mails: Vec::new(),
             audit: vec![op.draft("success", Some(serde_json::json!({ "tokenId": record.id })))],
             idempotency: Some(idem.done(201, text.clone())),
             events: Vec::new(),

@@ -458,6 +458,7 @@ pub(super) fn created_commit(
     )?;
     let events = created_events(record, extra)?;
     let commit = Commit {
+        mails: Vec::new(),
         audit: vec![op.draft(
             "success",
             Some(json!({

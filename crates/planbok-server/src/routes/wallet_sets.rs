@@ -103,6 +103,7 @@ pub(crate) async fn create(
         };
         let text = envelope_json(StatusCode::CREATED, "Wallet set created", &data)?;
         let commit = Commit {
+            mails: Vec::new(),
             audit: vec![op.draft(
                 "success",
                 Some(serde_json::json!({ "secp256k1Key": rec.secp_key_id, "ed25519Key": rec.ed_key_id })),

@@ -212,6 +212,7 @@ pub(crate) async fn create(
             events.push(crate::webhooks::event(&r.org_id, "wallet.created", w, now));
         }
         let commit = Commit {
+            mails: Vec::new(),
             audit: vec![op.draft(
                 "success",
                 Some(serde_json::json!({ "wallets": ids, "firstIndex": first })),

@@ -166,6 +166,7 @@ pub(crate) async fn create(
         ))
         .map_err(ApiError::internal)?;
         let commit = Commit {
+            mails: Vec::new(),
             audit: vec![op.draft("success", None)],
             idempotency: Some(idem.done(201, stored)),
             events: Vec::new(),

@@ -1,8 +1,9 @@
-//! What a mutation writes besides itself: its audit entries, its idempotent response and
-//! its webhook events, in the mutation's own transaction.
+//! What a mutation writes besides itself: its audit entries, its idempotent response, its
+//! webhook events and the mail it owes, in the mutation's own transaction.
 
 use super::audit::append_in_tx;
 use super::audit_format::AuditDraft;
+use super::mail_outbox::{MailDraft, queue_draft_in_tx};
 use super::webhooks::{EventDraft, emit_in_tx};
 use super::{Tx, idempotency};
 use crate::StoreError;
@@ -20,6 +21,9 @@ pub struct Commit {
     /// organization's matching endpoints) in the mutation's own transaction, so an event
     /// is neither lost by a crash after the change nor invented by a rollback.
     pub events: Vec<EventDraft>,
+    /// Mail the mutation owes a customer (security notices): queued in the outbox in the
+    /// mutation's own transaction, and sent after it commits.
+    pub mails: Vec<MailDraft>,
 }
 
 /// The response that completes an idempotency record; a repeat of the request gets it
@@ -48,12 +52,19 @@ impl Commit {
             audit: vec![draft],
             idempotency: None,
             events: Vec::new(),
+            mails: Vec::new(),
         }
     }
 
     /// Adds webhook events to the commit.
     pub fn with_events(mut self, events: Vec<EventDraft>) -> Commit {
         self.events.extend(events);
+        self
+    }
+
+    /// Adds mail to the commit (none when `mail` is `None`).
+    pub fn with_mail(mut self, mail: Option<MailDraft>) -> Commit {
+        self.mails.extend(mail);
         self
     }
 }
@@ -67,6 +78,9 @@ pub(super) async fn apply(tx: &mut Tx, c: &Commit) -> Result<(), StoreError> {
     }
     for event in &c.events {
         emit_in_tx(tx, event).await?;
+    }
+    for mail in &c.mails {
+        queue_draft_in_tx(tx, mail).await?;
     }
     for draft in &c.audit {
         append_in_tx(tx, draft).await?;

@@ -1,9 +1,10 @@
-//! The mail outbox (schema 11): mail the server owes a customer, today the recovery code
-//! of a reset by email.
+//! The mail outbox (schemas 11 and 13): mail the server owes a customer: the recovery
+//! code of a reset by email, and security notices ([`MailKind`]).
 //!
 //! A row is queued in the transaction of the change that asks for it
-//! ([`ServerStore::create_challenge`] with `mail`), so a crash after the commit leaves mail
-//! to send and a rollback leaves none. Nothing secret is stored in it: the sender opens the
+//! ([`ServerStore::create_challenge`] with `mail`, or a [`Commit`] with
+//! [`Commit::with_mail`]), so a crash after the commit leaves mail to send and a rollback
+//! leaves none. Nothing secret is stored in it: the sender opens the
 //! customer's sealed code when it sends. Senders in any number of processes claim one due
 //! row at a time with a lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite has one
 //! writer at a time); the attempt is counted and the lease written before the message is
@@ -33,8 +34,70 @@ pub struct ClaimedMail {
     pub customer_id: String,
     /// The challenge the message belongs to.
     pub challenge_id: String,
-    /// `recovery_code`.
-    pub kind: String,
+    /// What it says.
+    pub kind: MailKind,
+    /// When it was queued (Unix ms): when what a notice tells happened.
+    pub created_at_ms: i64,
+}
+
+/// What a message says. Only [`MailKind::RecoveryCode`] carries a secret (opened from its
+/// sealed copy when it is sent); a notice says what happened and when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MailKind {
+    /// The emailed recovery code of a reset by email.
+    RecoveryCode,
+    /// Notice: the PIN was changed (an update-pin challenge completed).
+    PinChanged,
+    /// Notice: the PIN was reset through recovery.
+    PinReset,
+    /// Notice: too many wrong PINs or recovery answers locked the wallet.
+    LockedOut,
+    /// Notice: the private keys were exported.
+    KeysExported,
+}
+
+impl MailKind {
+    /// Every kind.
+    pub const ALL: [MailKind; 5] = [
+        MailKind::RecoveryCode,
+        MailKind::PinChanged,
+        MailKind::PinReset,
+        MailKind::LockedOut,
+        MailKind::KeysExported,
+    ];
+
+    /// The stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MailKind::RecoveryCode => "recovery_code",
+            MailKind::PinChanged => "pin_changed",
+            MailKind::PinReset => "pin_reset",
+            MailKind::LockedOut => "locked_out",
+            MailKind::KeysExported => "keys_exported",
+        }
+    }
+
+    /// Parses the stored form.
+    pub fn parse(s: &str) -> Option<MailKind> {
+        MailKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// A notice to queue with a mutation ([`Commit::with_mail`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailDraft {
+    /// The outbox row's id.
+    pub id: String,
+    /// The organization.
+    pub org_id: String,
+    /// The customer it goes to.
+    pub customer_id: String,
+    /// The challenge it is about.
+    pub challenge_id: String,
+    /// What it says.
+    pub kind: MailKind,
+    /// When it was queued (Unix ms).
+    pub at_ms: i64,
 }
 
 /// How an attempt ended.
@@ -62,22 +125,35 @@ pub enum MailOutcome {
     },
 }
 
-/// Queues the mail `ch` asks for, inside the transaction that creates `ch`.
+/// Queues the recovery code `ch` asks for, inside the transaction that creates `ch`.
 pub(super) async fn queue_in_tx(
     tx: &mut Tx,
     id: &str,
     ch: &ChallengeRecord,
 ) -> Result<(), StoreError> {
+    let draft = MailDraft {
+        id: id.to_owned(),
+        org_id: ch.org_id.clone(),
+        customer_id: ch.customer_id.clone(),
+        challenge_id: ch.id.clone(),
+        kind: MailKind::RecoveryCode,
+        at_ms: ch.created_at_ms,
+    };
+    queue_draft_in_tx(tx, &draft).await
+}
+
+/// Queues `m` inside the caller's transaction.
+pub(super) async fn queue_draft_in_tx(tx: &mut Tx, m: &MailDraft) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO mail_outbox (id, org_id, customer_id, challenge_id, kind, status, attempts, \
-         next_attempt_at_ms, created_at_ms) VALUES ($1, $2, $3, $4, 'recovery_code', 'pending', \
-         0, $5, $5)",
+         next_attempt_at_ms, created_at_ms) VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $6)",
     )
-    .bind(id)
-    .bind(ch.org_id.as_str())
-    .bind(ch.customer_id.as_str())
-    .bind(ch.id.as_str())
-    .bind(ch.created_at_ms)
+    .bind(m.id.as_str())
+    .bind(m.org_id.as_str())
+    .bind(m.customer_id.as_str())
+    .bind(m.challenge_id.as_str())
+    .bind(m.kind.as_str())
+    .bind(m.at_ms)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -111,13 +187,18 @@ impl ServerStore {
         let row = sqlx::query(
             "UPDATE mail_outbox SET status = 'sending', attempts = attempts + 1, \
              lease_token = $2, lease_until_ms = $3 WHERE id = $1 \
-             RETURNING id, attempts, org_id, customer_id, challenge_id, kind",
+             RETURNING id, attempts, org_id, customer_id, challenge_id, kind, created_at_ms",
         )
         .bind(id.as_str())
         .bind(lease_token)
         .bind(lease_until_ms)
         .fetch_one(&mut *tx)
         .await?;
+        let kind: String = row.try_get("kind")?;
+        let kind = MailKind::parse(&kind).ok_or_else(|| StoreError::UnsupportedRecord {
+            table: "mail_outbox",
+            detail: format!("mail kind {kind:?}"),
+        })?;
         let claimed = ClaimedMail {
             id: row.try_get("id")?,
             lease_token: lease_token.to_owned(),
@@ -125,7 +206,8 @@ impl ServerStore {
             org_id: row.try_get("org_id")?,
             customer_id: row.try_get("customer_id")?,
             challenge_id: row.try_get("challenge_id")?,
-            kind: row.try_get("kind")?,
+            kind,
+            created_at_ms: row.try_get("created_at_ms")?,
         };
         tx.commit().await?;
         Ok(Some(claimed))
@@ -171,17 +253,19 @@ impl ServerStore {
         Ok(true)
     }
 
-    /// The status and attempts of the mail a challenge asked for, if any (operators and
-    /// tests: `pending`, `sending`, `sent`, `failed`, `cancelled`).
+    /// The status and attempts of the mail of `kind` a challenge asked for, if any
+    /// (operators and tests: `pending`, `sending`, `sent`, `failed`, `cancelled`).
     pub async fn mail_status(
         &self,
         challenge_id: &str,
+        kind: MailKind,
     ) -> Result<Option<(String, i64)>, StoreError> {
         let row = sqlx::query(
-            "SELECT status, attempts FROM mail_outbox WHERE challenge_id = $1 \
+            "SELECT status, attempts FROM mail_outbox WHERE challenge_id = $1 AND kind = $2 \
              ORDER BY created_at_ms DESC, id DESC LIMIT 1",
         )
         .bind(challenge_id)
+        .bind(kind.as_str())
         .fetch_optional(&self.db.pool)
         .await?;
         row.map(|r| Ok((r.try_get("status")?, r.try_get("attempts")?)))

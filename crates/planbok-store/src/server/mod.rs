@@ -44,8 +44,8 @@ pub use commit::{Commit, IdemDone};
 pub use customer_wallets::ChallengeTx;
 pub use customers::{ChallengeRecord, CustomerRecord, PinEnrollment, RecoveryEnrollment};
 pub use idempotency::{IdemBegin, IdemClaim};
-pub use mail_outbox::{ClaimedMail, MailOutcome};
-pub use settings::OrgSettings;
+pub use mail_outbox::{ClaimedMail, MailDraft, MailKind, MailOutcome};
+pub use settings::{Logo, OrgBranding, OrgSettings};
 pub use tokens::TokenRecord;
 pub use transactions::{ClaimedTx, TxQuery, TxRecord};
 pub use wallets::{WalletQuery, WalletRecord, WalletSetRecord};
@@ -88,6 +88,12 @@ static SERVER_SCHEMA: Schema = Schema {
             12,
             "customer transactions",
             "0012_customer_transactions.sql"
+        ),
+        step!(
+            "server",
+            13,
+            "branding and security notices",
+            "0013_branding_notices.sql"
         ),
     ],
 };

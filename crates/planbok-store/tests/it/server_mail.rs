@@ -1,10 +1,13 @@
 //! Recovery by email in the server store (schema 11): the organization's opt-in, the mail
 //! outbox queued only with its challenge, claims with leases (one claimer per row, a
 //! lapsed lease re-claimed, a stale claimer's record ignored), and the sealed code staged
-//! on a challenge becoming the customer's only with the challenge's completion.
+//! on a challenge becoming the customer's only with the challenge's completion. Schema 13:
+//! security notices queued with the commit that owes them (and only if it commits), the
+//! notices opt-in, and the organization's branding.
 
 use planbok_store::server::{
-    ChallengeRecord, Commit, CustomerRecord, MailOutcome, OrgSettings, PinEnrollment,
+    ChallengeRecord, Commit, CustomerRecord, Logo, MailDraft, MailKind, MailOutcome, OrgBranding,
+    OrgSettings, PinEnrollment,
 };
 
 use crate::harness::{TestDb, on_every_backend};
@@ -14,6 +17,8 @@ on_every_backend!(
     email_recovery_is_an_org_setting,
     mail_is_queued_with_its_challenge_and_claimed_with_a_lease,
     a_staged_code_becomes_the_customers_with_the_challenge,
+    a_notice_is_queued_with_the_commit_that_owes_it_and_only_then,
+    branding_is_stored_whole_and_replaced_whole,
 );
 
 pub(crate) fn customer(org: &str, id: &str) -> CustomerRecord {
@@ -70,7 +75,8 @@ async fn email_recovery_is_an_org_setting(db: &TestDb) {
         store.org_settings("org_a").await.unwrap(),
         OrgSettings {
             require_binding: true,
-            email_recovery: true
+            email_recovery: true,
+            ..OrgSettings::default()
         }
     );
     store
@@ -96,7 +102,13 @@ async fn mail_is_queued_with_its_challenge_and_claimed_with_a_lease(db: &TestDb)
         .create_challenge(&plain, None, &Commit::none())
         .await
         .unwrap();
-    assert_eq!(store.mail_status("ch0").await.unwrap(), None);
+    assert_eq!(
+        store
+            .mail_status("ch0", MailKind::RecoveryCode)
+            .await
+            .unwrap(),
+        None
+    );
     // A challenge for an unknown customer fails whole: no mail row either.
     let orphan = challenge("org_a", "nobody", "ch_x");
     assert!(
@@ -105,7 +117,13 @@ async fn mail_is_queued_with_its_challenge_and_claimed_with_a_lease(db: &TestDb)
             .await
             .is_err()
     );
-    assert_eq!(store.mail_status("ch_x").await.unwrap(), None);
+    assert_eq!(
+        store
+            .mail_status("ch_x", MailKind::RecoveryCode)
+            .await
+            .unwrap(),
+        None
+    );
 
     store
         .create_challenge(
@@ -116,7 +134,10 @@ async fn mail_is_queued_with_its_challenge_and_claimed_with_a_lease(db: &TestDb)
         .await
         .unwrap();
     assert_eq!(
-        store.mail_status("ch1").await.unwrap(),
+        store
+            .mail_status("ch1", MailKind::RecoveryCode)
+            .await
+            .unwrap(),
         Some(("pending".into(), 0))
     );
     let a = store
@@ -186,7 +207,10 @@ async fn mail_is_queued_with_its_challenge_and_claimed_with_a_lease(db: &TestDb)
             .unwrap()
     );
     assert_eq!(
-        store.mail_status("ch1").await.unwrap(),
+        store
+            .mail_status("ch1", MailKind::RecoveryCode)
+            .await
+            .unwrap(),
         Some(("sent".into(), 3))
     );
     // Sent is final.
@@ -239,4 +263,154 @@ async fn a_staged_code_becomes_the_customers_with_the_challenge(db: &TestDb) {
             .await
             .unwrap()
     );
+}
+
+fn notice(id: &str, challenge_id: &str, kind: MailKind, at_ms: i64) -> MailDraft {
+    MailDraft {
+        id: id.into(),
+        org_id: "org_a".into(),
+        customer_id: "c1".into(),
+        challenge_id: challenge_id.into(),
+        kind,
+        at_ms,
+    }
+}
+
+async fn a_notice_is_queued_with_the_commit_that_owes_it_and_only_then(db: &TestDb) {
+    let store = db.server().await;
+    new_org(&store, "org_a").await;
+    assert!(!store.org_settings("org_a").await.unwrap().email_notices);
+    store
+        .set_email_notices("org_a", true, T0, &Commit::none())
+        .await
+        .unwrap();
+    let s = store.org_settings("org_a").await.unwrap();
+    assert!(
+        s.email_notices && !s.email_recovery && !s.require_binding,
+        "{s:?}"
+    );
+    store
+        .create_customer(&customer("org_a", "c1"), &Commit::none())
+        .await
+        .unwrap();
+    let mut ch = challenge("org_a", "c1", "ch1");
+    ch.kind = "update_pin".into();
+    ch.params = None;
+    store
+        .create_challenge(&ch, None, &Commit::none())
+        .await
+        .unwrap();
+    let pin = PinEnrollment {
+        salt: vec![1; 16],
+        params: "{}".into(),
+        wrap: vec![2; 61],
+    };
+    assert!(store.stage_pin("ch1", &pin, T0).await.unwrap());
+    let with =
+        |id: &str| Commit::none().with_mail(Some(notice(id, "ch1", MailKind::PinChanged, T0 + 1)));
+    assert!(
+        store
+            .complete_pin_challenge(&ch, "{}", T0 + 1, &with("m1"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .mail_status("ch1", MailKind::PinChanged)
+            .await
+            .unwrap(),
+        Some(("pending".into(), 0))
+    );
+    // A second completion does not happen, and neither does its notice.
+    assert!(
+        !store
+            .complete_pin_challenge(&ch, "{}", T0 + 2, &with("m2"))
+            .await
+            .unwrap()
+    );
+    let m = store
+        .claim_mail(T0 + 10, T0 + 1_000, "w1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (m.id.as_str(), m.kind, m.created_at_ms),
+        ("m1", MailKind::PinChanged, T0 + 1)
+    );
+    assert_eq!(
+        store.claim_mail(T0 + 10, T0 + 1_000, "w2").await.unwrap(),
+        None
+    );
+    // Every kind is one the schema takes, and reads back as itself.
+    for (i, kind) in MailKind::ALL.into_iter().enumerate() {
+        assert_eq!(MailKind::parse(kind.as_str()), Some(kind));
+        let id = format!("k{i}");
+        store
+            .set_email_notices(
+                "org_a",
+                true,
+                T0,
+                &Commit::none().with_mail(Some(notice(&id, "ch1", kind, T0 + 100))),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            store.mail_status("ch1", kind).await.unwrap().map(|s| s.0),
+            Some("pending".into()),
+            "{kind:?}"
+        );
+    }
+}
+
+async fn branding_is_stored_whole_and_replaced_whole(db: &TestDb) {
+    let store = db.server().await;
+    new_org(&store, "org_a").await;
+    assert_eq!(
+        store.org_branding("org_a").await.unwrap(),
+        OrgBranding::default()
+    );
+    let full = OrgBranding {
+        primary_color: Some("#0b3d91".into()),
+        background_color: Some("#fafafa".into()),
+        logo: Some(Logo {
+            media_type: "image/png".into(),
+            bytes: b"\x89PNG\r\n\x1a\n rest".to_vec(),
+        }),
+        updated_at_ms: T0,
+    };
+    store
+        .set_org_branding(
+            "org_a",
+            &full,
+            &Commit::audit(draft("org_a", "organization.branding")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.org_branding("org_a").await.unwrap(), full);
+    // Replaced whole: what is left out is gone.
+    let colour_only = OrgBranding {
+        primary_color: Some("#000000".into()),
+        updated_at_ms: T0 + 1,
+        ..OrgBranding::default()
+    };
+    store
+        .set_org_branding("org_a", &colour_only, &Commit::none())
+        .await
+        .unwrap();
+    assert_eq!(store.org_branding("org_a").await.unwrap(), colour_only);
+    // The schema keeps a logo's type with its bytes, and only the two image types.
+    let svg = OrgBranding {
+        logo: Some(Logo {
+            media_type: "image/svg+xml".into(),
+            bytes: b"<svg/>".to_vec(),
+        }),
+        ..colour_only.clone()
+    };
+    assert!(
+        store
+            .set_org_branding("org_a", &svg, &Commit::none())
+            .await
+            .is_err()
+    );
+    assert_eq!(store.org_branding("org_a").await.unwrap(), colour_only);
 }

@@ -256,6 +256,7 @@ async fn failed_mutation_writes_no_audit_and_no_response(db: &TestDb) {
         IdemBegin::Started
     );
     let commit = Commit {
+        mails: Vec::new(),
         audit: vec![draft("org_a", "wallet.create"), draft("system", "x")],
         idempotency: Some(IdemDone {
             org_id: "org_a".into(),
@@ -298,6 +299,7 @@ async fn failed_mutation_writes_no_audit_and_no_response(db: &TestDb) {
 
     // Completing a record that is not running fails the mutation as well.
     let orphan = Commit {
+        mails: Vec::new(),
         audit: vec![draft("org_a", "member.create")],
         idempotency: Some(IdemDone {
             org_id: "org_a".into(),
@@ -330,6 +332,7 @@ async fn successful_mutation_writes_all_three(db: &TestDb) {
         .await
         .unwrap();
     let commit = Commit {
+        mails: Vec::new(),
         audit: vec![
             draft("org_a", "wallet.create"),
             draft("org_a", "wallet.create"),

@@ -69,6 +69,7 @@ async fn a_rolled_back_change_leaves_no_event(db: &TestDb) {
     // The mutation fails in its own transaction (its idempotency record was never begun):
     // the wallet, its audit entry and its event all roll back.
     let commit = Commit {
+        mails: Vec::new(),
         audit: vec![draft("org_a", "wallet.create")],
         idempotency: Some(IdemDone {
             org_id: "org_a".into(),
