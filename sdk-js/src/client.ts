@@ -4,6 +4,8 @@ import { randomUUID } from "node:crypto";
 
 import { PlanbokError } from "./error.js";
 import type { paths } from "./openapi.js";
+import { trustedOrgKey, type OrgKeyTrust } from "./sealer.js";
+import type { TrustedOrgKey } from "./secret.js";
 import type {
   AddressValidity,
   ChainInfo,
@@ -24,8 +26,10 @@ import type {
   PathsWith,
   PublicKey,
   QueryParams,
+  RegisterSecret,
   ReplaceTransaction,
   RequestBody,
+  RequireBinding,
   ResponseData,
   SignDelegateAction,
   SignMessage,
@@ -187,12 +191,30 @@ export class PlanbokClient {
   }
 
   /**
-   * The organization's RSA key with Node 1's signature over it. Verify the signature with
-   * Node 1's identity key before encrypting anything to it (docs/api.md): this SDK does not
-   * do that yet (see docs/sdk-js.md).
+   * The organization's RSA key with Node 1's signature over it, as served: unchecked.
+   * Encrypt only to [`trustedOrgKey`]'s answer, which verifies that signature first.
    */
   organizationPublicKey(): Promise<PublicKey> {
     return this.request("GET", "/v2/config/organization/public-key");
+  }
+
+  /**
+   * The organization's key, checked: Node 1's signature against `trust.nodeKey` and the
+   * pin in `trust.pins` (pinned now on first use). What [`OrgSecret.seal`] takes; throws
+   * [`SecretError`] (`org_key_*`) for a key not to encrypt to.
+   */
+  trustedOrgKey(trust: OrgKeyTrust): Promise<TrustedOrgKey> {
+    return trustedOrgKey(this, trust);
+  }
+
+  /** `POST /v2/organization/secret` (owner): registers the secret once, fixing the custody mode for good. */
+  registerSecret(body: Idem<RegisterSecret>): Promise<Organization> {
+    return this.request("POST", "/v2/organization/secret", withKey(body));
+  }
+
+  /** `POST /v2/organization/require-binding`: from now on every ciphertext must carry a binding (for good). */
+  requireBinding(body: Idem<RequireBinding> = {}): Promise<Organization> {
+    return this.request("POST", "/v2/organization/require-binding", withKey(body));
   }
 
   // ---------------------------------------------------------------------------------------

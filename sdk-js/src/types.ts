@@ -36,6 +36,8 @@ export type WebhookWithSecret = Schemas["WebhookWithSecret"];
 export type CreateWebhook = Schemas["CreateWebhook"];
 export type UpdateWebhook = Schemas["UpdateWebhook"];
 export type WebhookDelivery = Schemas["WebhookDelivery"];
+export type RegisterSecret = Schemas["RegisterSecret"];
+export type RequireBinding = Schemas["RequireBinding"];
 export type ErrorBody = Schemas["ErrorBody"];
 /** The server's stable error codes (`docs/api.md`). */
 export type ErrorCode = Schemas["ErrorCode"];
