@@ -4,6 +4,8 @@
 
 export { API_KEY_HEADER, PlanbokClient, idempotencyKey, toJson } from "./client.js";
 export type {
+  CustomerSignTypedDataInput,
+  CustomerWalletFilter,
   DeliveryFilter,
   PlanbokClientOptions,
   RawResponse,
