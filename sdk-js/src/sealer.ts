@@ -64,6 +64,8 @@ const KINDS: Record<SignRoute, SignPayloadRequest["kind"]> = {
 };
 
 const str = (v: unknown): string | undefined => (typeof v === "string" ? v : undefined);
+/** Typed data given as an object, as the client sends it: bigints as decimal strings. */
+const json = (v: unknown): string => JSON.stringify(v, (_k, x: unknown) => (typeof x === "bigint" ? x.toString() : x));
 
 /**
  * Fresh `encryptedOrganizationSecret`s for one organization, each bound to its request:
@@ -124,7 +126,7 @@ export class Sealer {
       publicKey: wallet.publicKey,
       message: str(body["message"]),
       encodedByHex: body["encodedByHex"] === true,
-      typedData: typeof typedData === "string" || typedData === undefined ? typedData : JSON.stringify(typedData),
+      typedData: typeof typedData === "string" || typedData === undefined ? typedData : json(typedData),
       rawTransaction: str(body["rawTransaction"]),
       transaction: str(body["transaction"]),
       unsignedDelegateAction: str(body["unsignedDelegateAction"]),

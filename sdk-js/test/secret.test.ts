@@ -10,7 +10,7 @@ import { createHash, generateKeyPairSync, privateDecrypt, sign, constants, type 
 import { inspect } from "node:util";
 import { test } from "node:test";
 
-import { hashMessage } from "viem";
+import { hashMessage, hashTypedData } from "viem";
 
 import {
   MemoryPins,
@@ -259,6 +259,25 @@ test("a Sealer checks the key, pins it, and binds each ciphertext to its request
   const viaViem = open(await sealer.secretProvider()({ route: "/v2/organization/sign/message", body: { walletId: "w-eth", message: "hi" } }));
   assert.equal(viaViem.binding, eth.binding);
   assert.equal(s.seen.filter((r) => r.url.pathname === "/v2/wallets/w-eth").length, 1);
+  // EIP-712 typed data, as JSON text or as an object with bigints: the same payload, viem's digest.
+  const typedData = {
+    types: {
+      EIP712Domain: [{ name: "name", type: "string" }, { name: "chainId", type: "uint256" }],
+      Mail: [{ name: "contents", type: "string" }],
+    },
+    primaryType: "Mail",
+    domain: { name: "planbok", chainId: 11155111n },
+    message: { contents: "hi" },
+  } as const;
+  const digest = hashTypedData(typedData);
+  const viaObject = open(await sealer.signRequest("/v2/organization/sign/typed-data", { walletId: "w-eth", typedData }));
+  const text = JSON.stringify({ ...typedData, domain: { name: "planbok", chainId: "11155111" } });
+  const viaText = open(await sealer.signRequest("/v2/organization/sign/typed-data", { walletId: "w-eth", typedData: text }));
+  assert.equal(viaObject.binding, viaText.binding);
+  assert.equal(
+    viaObject.binding,
+    binding("sign", Buffer.from(s.setKey, "hex"), "m/44/60/0/0/7", "payload", sha256(Buffer.from(digest.slice(2), "hex"))),
+  );
   // An export names the recipient and each wallet's key.
   const recipient = Buffer.alloc(32, 4).toString("base64");
   assert.equal(
