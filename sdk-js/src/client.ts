@@ -4,14 +4,27 @@ import { randomUUID } from "node:crypto";
 
 import { PlanbokError } from "./error.js";
 import type { paths } from "./openapi.js";
+import { trustedOrgKey, type OrgKeyTrust } from "./sealer.js";
+import type { TrustedOrgKey } from "./secret.js";
 import type {
   AddressValidity,
+  Challenge,
   ChainInfo,
+  CreateChallenge,
   CreateContractExecution,
+  CreateCustomer,
+  CreateCustomerWallets,
   CreateTransfer,
   CreateWallets,
   CreateWalletSet,
   CreateWebhook,
+  Customer,
+  CustomerContractExecution,
+  CustomerSignDelegateAction,
+  CustomerSignMessage,
+  CustomerSignTransaction,
+  CustomerSignTypedData,
+  CustomerTransfer,
   DelegateActionSignature,
   EstimateTransferFee,
   FeeEstimate,
@@ -24,9 +37,13 @@ import type {
   PathsWith,
   PublicKey,
   QueryParams,
+  RegisterSecret,
   ReplaceTransaction,
   RequestBody,
+  RequireBinding,
+  ResetPin,
   ResponseData,
+  SetEmailRecovery,
   SignDelegateAction,
   SignMessage,
   SignTransaction,
@@ -106,6 +123,14 @@ export type DeliveryFilter = NonNullable<QueryParams<"/v2/webhooks/{id}/deliveri
 export type SignTypedDataInput = Idem<Omit<SignTypedData, "typedData">> & {
   typedData: string | Record<string, unknown>;
 };
+
+/** `POST /v2/customers/{id}/sign/typed-data` with `typedData` as JSON text or as an object. */
+export type CustomerSignTypedDataInput = Idem<Omit<CustomerSignTypedData, "typedData">> & {
+  typedData: string | Record<string, unknown>;
+};
+
+/** `GET /v2/wallets` filters of one customer's wallets. */
+export type CustomerWalletFilter = Omit<WalletFilter, "customerId">;
 
 /**
  * A client for one server and one API key. Every method answers the success envelope's
@@ -187,12 +212,35 @@ export class PlanbokClient {
   }
 
   /**
-   * The organization's RSA key with Node 1's signature over it. Verify the signature with
-   * Node 1's identity key before encrypting anything to it (docs/api.md): this SDK does not
-   * do that yet (see docs/sdk-js.md).
+   * The organization's RSA key with Node 1's signature over it, as served: unchecked.
+   * Encrypt only to [`trustedOrgKey`]'s answer, which verifies that signature first.
    */
   organizationPublicKey(): Promise<PublicKey> {
     return this.request("GET", "/v2/config/organization/public-key");
+  }
+
+  /**
+   * The organization's key, checked: Node 1's signature against `trust.nodeKey` and the
+   * pin in `trust.pins` (pinned now on first use). What [`OrgSecret.seal`] takes; throws
+   * [`SecretError`] (`org_key_*`) for a key not to encrypt to.
+   */
+  trustedOrgKey(trust: OrgKeyTrust): Promise<TrustedOrgKey> {
+    return trustedOrgKey(this, trust);
+  }
+
+  /** `POST /v2/organization/secret` (owner): registers the secret once, fixing the custody mode for good. */
+  registerSecret(body: Idem<RegisterSecret>): Promise<Organization> {
+    return this.request("POST", "/v2/organization/secret", withKey(body));
+  }
+
+  /** `POST /v2/organization/require-binding`: from now on every ciphertext must carry a binding (for good). */
+  requireBinding(body: Idem<RequireBinding> = {}): Promise<Organization> {
+    return this.request("POST", "/v2/organization/require-binding", withKey(body));
+  }
+
+  /** `POST /v2/organization/email-recovery`: recovery of customers' PINs by email on or off. */
+  setEmailRecovery(body: Idem<SetEmailRecovery>): Promise<Organization> {
+    return this.request("POST", "/v2/organization/email-recovery", withKey(body));
   }
 
   // ---------------------------------------------------------------------------------------
@@ -291,6 +339,117 @@ export class PlanbokClient {
 
   getTransaction(id: string): Promise<Transaction> {
     return this.request("GET", "/v2/transactions/{id}", undefined, { params: { id } });
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Customers and their challenges (docs/customer-custody.md). Each challenge-creating
+  // method answers a pending challenge whose `redirectUrl` is the Gateway URL to send the
+  // user to (its one-time token in the fragment, shown once); read it back with
+  // `getCustomerChallenge` for its `status` and, once complete, its `result`.
+
+  /** `POST /v2/customers`. */
+  createCustomer(body: Idem<CreateCustomer>): Promise<Customer> {
+    return this.request("POST", "/v2/customers", withKey(body));
+  }
+
+  listCustomers(query?: ListQuery): Promise<ListPage<Customer>> {
+    return this.request("GET", "/v2/customers", undefined, { query });
+  }
+
+  getCustomer(id: string): Promise<Customer> {
+    return this.request("GET", "/v2/customers/{id}", undefined, { params: { id } });
+  }
+
+  /** `POST /v2/customers/{id}/initialize`: the first PIN and the security questions. */
+  initializeCustomer(id: string, body: Idem<CreateChallenge> = {}): Promise<Challenge> {
+    return this.request("POST", "/v2/customers/{id}/initialize", withKey(body), { params: { id } });
+  }
+
+  /** `POST /v2/customers/{id}/update-pin`: a new PIN, proven by the current one. */
+  updateCustomerPin(id: string, body: Idem<CreateChallenge> = {}): Promise<Challenge> {
+    return this.request("POST", "/v2/customers/{id}/update-pin", withKey(body), { params: { id } });
+  }
+
+  /** `POST /v2/customers/{id}/reset-pin`: a forgotten PIN, by the security questions or (`method: "email"`) an emailed code. */
+  resetCustomerPin(id: string, body: Idem<ResetPin> = {}): Promise<Challenge> {
+    return this.request("POST", "/v2/customers/{id}/reset-pin", withKey(body), { params: { id } });
+  }
+
+  /** `POST /v2/customers/{id}/recovery`: set or change the security questions (with the PIN). */
+  setCustomerRecovery(id: string, body: Idem<CreateChallenge> = {}): Promise<Challenge> {
+    return this.request("POST", "/v2/customers/{id}/recovery", withKey(body), { params: { id } });
+  }
+
+  listCustomerChallenges(id: string, query?: ListQuery): Promise<ListPage<Challenge>> {
+    return this.request("GET", "/v2/customers/{id}/challenges", undefined, { params: { id }, query });
+  }
+
+  /** One challenge: its `status` (`pending`, `complete`, `failed`, `expired`) and, once complete, `result`. */
+  getCustomerChallenge(id: string, challengeId: string): Promise<Challenge> {
+    return this.request("GET", "/v2/customers/{id}/challenges/{challengeId}", undefined, {
+      params: { id, challengeId },
+    });
+  }
+
+  /** `POST /v2/customers/{id}/wallet/create`: the DKGs run when the user completes the challenge. */
+  createCustomerWallets(id: string, body: Idem<CreateCustomerWallets>): Promise<Challenge> {
+    return this.request("POST", "/v2/customers/{id}/wallet/create", withKey(body), { params: { id } });
+  }
+
+  /** The customer's wallets (`GET /v2/wallets?customerId=…`). */
+  listCustomerWallets(id: string, filter?: CustomerWalletFilter): Promise<ListPage<Wallet>> {
+    return this.request("GET", "/v2/wallets", undefined, { query: { ...filter, customerId: id } });
+  }
+
+  customerSignMessage(id: string, body: Idem<CustomerSignMessage>): Promise<Challenge> {
+    return this.request("POST", "/v2/customers/{id}/sign/message", withKey(body), { params: { id } });
+  }
+
+  /** `typedData` as JSON text or an object (bigints as decimal strings). */
+  customerSignTypedData(id: string, body: CustomerSignTypedDataInput): Promise<Challenge> {
+    const typedData = typeof body.typedData === "string" ? body.typedData : toJson(body.typedData);
+    return this.request("POST", "/v2/customers/{id}/sign/typed-data", withKey({ ...body, typedData }), {
+      params: { id },
+    });
+  }
+
+  /** Exactly one of `rawTransaction` and `transaction`. */
+  customerSignTransaction(id: string, body: Idem<CustomerSignTransaction>): Promise<Challenge> {
+    return this.request("POST", "/v2/customers/{id}/sign/transaction", withKey(body), { params: { id } });
+  }
+
+  /** NEAR (NEP-366). */
+  customerSignDelegateAction(id: string, body: Idem<CustomerSignDelegateAction>): Promise<Challenge> {
+    return this.request("POST", "/v2/customers/{id}/sign/delegate-action", withKey(body), { params: { id } });
+  }
+
+  customerTransfer(id: string, body: Idem<CustomerTransfer>): Promise<Challenge> {
+    return this.request("POST", "/v2/customers/{id}/transactions/transfer", withKey(body), { params: { id } });
+  }
+
+  customerContractExecution(id: string, body: Idem<CustomerContractExecution>): Promise<Challenge> {
+    return this.request("POST", "/v2/customers/{id}/transactions/contract-execution", withKey(body), {
+      params: { id },
+    });
+  }
+
+  /** Replaces the customer's pending transaction `txId` by a 0-value self-transfer (same nonce, fees +12.5 %). */
+  customerCancelTransaction(id: string, txId: string, body: Idem<CreateChallenge> = {}): Promise<Challenge> {
+    return this.request("POST", "/v2/customers/{id}/transactions/{txId}/cancel", withKey(body), {
+      params: { id, txId },
+    });
+  }
+
+  /** Replaces the customer's pending transaction `txId` by the same call with fees +12.5 %. */
+  customerAccelerateTransaction(id: string, txId: string, body: Idem<CreateChallenge> = {}): Promise<Challenge> {
+    return this.request("POST", "/v2/customers/{id}/transactions/{txId}/accelerate", withKey(body), {
+      params: { id, txId },
+    });
+  }
+
+  /** `POST /v2/customers/{id}/export-private-keys`: the Gateway rebuilds the keys on the user's device. */
+  exportCustomerKeys(id: string, body: Idem<CreateChallenge> = {}): Promise<Challenge> {
+    return this.request("POST", "/v2/customers/{id}/export-private-keys", withKey(body), { params: { id } });
   }
 
   // ---------------------------------------------------------------------------------------

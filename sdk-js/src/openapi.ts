@@ -660,6 +660,38 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v2/organization/branding": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["branding"];
+        put: operations["set_branding"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v2/organization/email-notices": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["set_email_notices"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v2/organization/email-recovery": {
         parameters: {
             query?: never;
@@ -1411,6 +1443,20 @@ export interface components {
              */
             items: components["schemas"]["Balance"][];
         };
+        /**
+         * @description How the Gateway shows the organization to its customers: its name (the
+         *     organization's), colours and logo (`GET`/`PUT /v2/organization/branding`).
+         */
+        Branding: {
+            /** @description `#rrggbb`: the page behind the Gateway's panel. Light grey when absent. */
+            backgroundColor?: string | null;
+            logo?: null | components["schemas"]["Logo"];
+            /**
+             * @description `#rrggbb`: the Gateway's buttons and links, under white text (so it must contrast
+             *     with white at least 4.5:1, WCAG AA). The Gateway's own blue when absent.
+             */
+            primaryColor?: string | null;
+        };
         /** @description A supported blockchain. */
         ChainInfo: {
             /**
@@ -1856,7 +1902,7 @@ export interface components {
          * @description Every error code the REST API returns, with its HTTP status.
          * @enum {string}
          */
-        ErrorCode: "invalid_request" | "malformed_json" | "secret_malformed" | "unauthorized" | "ip_not_allowed" | "origin_not_allowed" | "secret_required" | "secret_expired" | "secret_reused" | "secret_wrong_context" | "secret_invalid" | "secret_binding_mismatch" | "secret_binding_required" | "forbidden" | "export_not_allowed" | "not_found" | "method_not_allowed" | "conflict" | "idempotency_conflict" | "idempotency_in_progress" | "secret_already_registered" | "secret_not_registered" | "key_disabled" | "pin_not_set" | "pin_already_set" | "challenge_not_pending" | "pin_proof_invalid" | "customer_locked" | "permit_required" | "customer_wallet" | "recovery_locked" | "recovery_not_set" | "recovery_required" | "email_recovery_disabled" | "payload_too_large" | "unsupported_media_type" | "webhook_disabled" | "webhook_url_refused" | "unsupported_chain" | "unsupported_operation" | "invalid_typed_data" | "invalid_transaction" | "chain_id_mismatch" | "not_signer" | "chain_not_configured" | "transaction_would_fail" | "invalid_abi" | "transaction_not_pending" | "transaction_not_prepared" | "rate_limited" | "internal" | "node_unavailable" | "node_busy" | "aux_not_provisioned" | "chain_unavailable" | "wallet_busy" | "storage_unavailable" | "rate_limiter_unavailable";
+        ErrorCode: "invalid_request" | "malformed_json" | "secret_malformed" | "unauthorized" | "ip_not_allowed" | "origin_not_allowed" | "secret_required" | "secret_expired" | "secret_reused" | "secret_wrong_context" | "secret_invalid" | "secret_binding_mismatch" | "secret_binding_required" | "forbidden" | "export_not_allowed" | "not_found" | "method_not_allowed" | "conflict" | "idempotency_conflict" | "idempotency_in_progress" | "secret_already_registered" | "secret_not_registered" | "key_disabled" | "pin_not_set" | "pin_already_set" | "challenge_not_pending" | "pin_proof_invalid" | "customer_locked" | "permit_required" | "customer_wallet" | "recovery_locked" | "recovery_not_set" | "recovery_required" | "email_recovery_disabled" | "mail_not_configured" | "payload_too_large" | "unsupported_media_type" | "webhook_disabled" | "webhook_url_refused" | "unsupported_chain" | "unsupported_operation" | "invalid_typed_data" | "invalid_transaction" | "invalid_branding" | "chain_id_mismatch" | "not_signer" | "chain_not_configured" | "transaction_would_fail" | "invalid_abi" | "transaction_not_pending" | "transaction_not_prepared" | "rate_limited" | "internal" | "node_unavailable" | "node_busy" | "aux_not_provisioned" | "chain_unavailable" | "wallet_busy" | "storage_unavailable" | "rate_limiter_unavailable";
         /** @description `POST /v2/transactions/contract-execution/estimate-fee`. */
         EstimateContractFee: {
             /** @description A Solidity function. */
@@ -1945,6 +1991,7 @@ export interface components {
             /** @description ISO 8601. */
             expiresAt: string;
             operation?: null | components["schemas"]["GatewayOperation"];
+            organization?: null | components["schemas"]["GatewayOrganization"];
             /** @description The organization (the PIN keys are bound to it). */
             organizationId: string;
             pin?: null | components["schemas"]["GatewayPin"];
@@ -2161,6 +2208,11 @@ export interface components {
             /** @description Node 1's Ed25519 signature, standard base64. */
             signature: string;
         };
+        /** @description The organization as the Gateway shows it. */
+        GatewayOrganization: components["schemas"]["Branding"] & {
+            /** @description Its name. */
+            name: string;
+        };
         /** @description An enrolled PIN's public parts. */
         GatewayPin: {
             /** @description The Argon2id parameters (`{version, mKib, t, p}`). */
@@ -2373,6 +2425,19 @@ export interface components {
          * @enum {string}
          */
         KeyAccess: "full" | "read_only";
+        /**
+         * @description An organization's logo: a PNG or JPEG of at most 64 KiB (never SVG, which can carry
+         *     script).
+         */
+        Logo: {
+            /** @description The image, standard base64. */
+            data: string;
+            /**
+             * @description `image/png` or `image/jpeg` (checked against the image's first bytes).
+             * @enum {string}
+             */
+            mediaType: "image/png" | "image/jpeg";
+        };
         /** @description A member of an organization. */
         Member: {
             /** @description RFC 3339 UTC. */
@@ -2422,6 +2487,11 @@ export interface components {
             createdAt: string;
             /** @description `unset`, `standard` or `trustless`. */
             custodyMode: string;
+            /**
+             * @description Customers with an address are mailed security notices: PIN changed or reset, locked
+             *     out, keys exported (opt-in, `POST /v2/organization/email-notices`).
+             */
+            emailNotices?: boolean;
             /**
              * @description Customers may recover a forgotten PIN by an emailed code (opt-in,
              *     `POST /v2/organization/email-recovery`).
@@ -2527,6 +2597,24 @@ export interface components {
          * @enum {string}
          */
         Role: "member" | "admin" | "owner";
+        /**
+         * @description `PUT /v2/organization/branding`: replaces the branding whole (a field left out is
+         *     cleared).
+         */
+        SetBranding: {
+            /** @description `#rrggbb`. */
+            backgroundColor?: string | null;
+            logo?: null | components["schemas"]["Logo"];
+            /** @description `#rrggbb`, contrasting with white at least 4.5:1. */
+            primaryColor?: string | null;
+        };
+        /** @description `POST /v2/organization/email-notices`. */
+        SetEmailNotices: {
+            /** @description On or off. */
+            enabled: boolean;
+            /** @description UUID v4. */
+            idempotencyKey: string;
+        };
         /** @description `POST /v2/organization/email-recovery`. */
         SetEmailRecovery: {
             /** @description On or off. */
@@ -3140,7 +3228,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `mail_not_configured`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3167,7 +3255,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `invalid_branding`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3270,7 +3358,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `mail_not_configured`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3297,7 +3385,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `invalid_branding`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3399,7 +3487,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `mail_not_configured`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3426,7 +3514,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `invalid_branding`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3555,7 +3643,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `invalid_branding`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3658,7 +3746,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `mail_not_configured`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3685,7 +3773,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `invalid_branding`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3796,7 +3884,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `mail_not_configured`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3823,7 +3911,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `invalid_branding`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3926,7 +4014,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `mail_not_configured`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3953,7 +4041,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `invalid_branding`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4056,7 +4144,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `mail_not_configured`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4083,7 +4171,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `invalid_branding`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4186,7 +4274,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `mail_not_configured`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4213,7 +4301,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `invalid_branding`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4325,7 +4413,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `mail_not_configured`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4352,7 +4440,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `invalid_branding`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4747,7 +4835,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `invalid_branding`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4835,7 +4923,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `invalid_branding`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5097,7 +5185,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `invalid_branding`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5224,7 +5312,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `invalid_branding`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5427,7 +5515,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `invalid_branding`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5623,7 +5711,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `mail_not_configured`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5650,7 +5738,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `invalid_branding`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5782,7 +5870,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `invalid_branding`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5923,7 +6011,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `invalid_branding`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -6064,7 +6152,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `invalid_branding`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -6169,7 +6257,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `mail_not_configured`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6301,7 +6389,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `mail_not_configured`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6328,7 +6416,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `invalid_branding`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -6433,7 +6521,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `mail_not_configured`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6564,7 +6652,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `mail_not_configured`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6696,7 +6784,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `mail_not_configured`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6828,7 +6916,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `mail_not_configured`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6988,7 +7076,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `invalid_branding`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -7121,7 +7209,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `invalid_branding`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -7252,7 +7340,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `invalid_branding`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -7393,7 +7481,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `invalid_branding`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -7584,7 +7672,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `invalid_branding`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -7686,7 +7774,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `mail_not_configured`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -7713,7 +7801,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `invalid_branding`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -7812,7 +7900,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `mail_not_configured`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -7839,7 +7927,348 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `invalid_branding`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    branding: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description how the Gateway shows the organization */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["Branding"];
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    set_branding: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SetBranding"];
+            };
+        };
+        responses: {
+            /** @description the branding, replaced whole */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["Branding"];
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `mail_not_configured`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `invalid_branding`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `internal` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `node_unavailable`, `node_busy`, `aux_not_provisioned`, `chain_unavailable`, `wallet_busy`, `storage_unavailable`, `rate_limiter_unavailable` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    set_email_notices: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SetEmailNotices"];
+            };
+        };
+        responses: {
+            /** @description security notices by email switched on or off for the organization's customers */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["Organization"];
+                        message: string;
+                        /** @constant */
+                        status: 200;
+                        /** @constant */
+                        success: true;
+                    };
+                };
+            };
+            /** @description one of: `invalid_request`, `malformed_json`, `secret_malformed`, `invalid_abi` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unauthorized`, `ip_not_allowed`, `origin_not_allowed`, `secret_required`, `secret_expired`, `secret_reused`, `secret_wrong_context`, `secret_invalid`, `secret_binding_mismatch`, `secret_binding_required` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `forbidden`, `export_not_allowed`, `pin_proof_invalid`, `permit_required` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `mail_not_configured`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `invalid_branding`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -7942,7 +8371,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `mail_not_configured`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -7969,7 +8398,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `invalid_branding`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -8071,7 +8500,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `invalid_branding`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -8198,7 +8627,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `invalid_branding`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -8297,7 +8726,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `mail_not_configured`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -8324,7 +8753,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `invalid_branding`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -8427,7 +8856,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `mail_not_configured`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -8454,7 +8883,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `invalid_branding`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -8582,7 +9011,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `invalid_branding`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -8710,7 +9139,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `invalid_branding`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -8813,7 +9242,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `mail_not_configured`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -8941,7 +9370,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `mail_not_configured`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -8968,7 +9397,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `invalid_branding`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -9069,7 +9498,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `mail_not_configured`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -9197,7 +9626,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `mail_not_configured`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -9339,7 +9768,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `invalid_branding`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -9442,7 +9871,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `mail_not_configured`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -9570,7 +9999,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `mail_not_configured`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -9816,7 +10245,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `invalid_branding`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -9946,7 +10375,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `invalid_branding`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -10047,7 +10476,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `mail_not_configured`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -10074,7 +10503,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `invalid_branding`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -10177,7 +10606,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `mail_not_configured`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -10204,7 +10633,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `invalid_branding`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -10306,7 +10735,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `mail_not_configured`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -10333,7 +10762,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `invalid_branding`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -10434,7 +10863,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `mail_not_configured`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -10461,7 +10890,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `invalid_branding`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -10562,7 +10991,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `mail_not_configured`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -10589,7 +11018,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `invalid_branding`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -10691,7 +11120,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `invalid_branding`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -10818,7 +11247,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `invalid_branding`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -11114,7 +11543,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `invalid_branding`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -11230,7 +11659,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `invalid_branding`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -11331,7 +11760,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `mail_not_configured`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -11458,7 +11887,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `mail_not_configured`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -11586,7 +12015,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `mail_not_configured`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -11803,7 +12232,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `invalid_branding`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -12095,7 +12524,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `invalid_branding`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -12197,7 +12626,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `mail_not_configured`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -12224,7 +12653,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `invalid_branding`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -12418,7 +12847,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `mail_not_configured`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -12445,7 +12874,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `invalid_branding`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -12645,7 +13074,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `invalid_branding`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -12748,7 +13177,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `mail_not_configured`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -13056,7 +13485,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `mail_not_configured`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -13083,7 +13512,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `invalid_branding`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -13186,7 +13615,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
+            /** @description one of: `conflict`, `idempotency_conflict`, `idempotency_in_progress`, `secret_already_registered`, `secret_not_registered`, `key_disabled`, `pin_not_set`, `pin_already_set`, `challenge_not_pending`, `customer_wallet`, `recovery_not_set`, `recovery_required`, `email_recovery_disabled`, `mail_not_configured`, `webhook_disabled`, `transaction_not_pending`, `transaction_not_prepared` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -13327,7 +13756,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
+            /** @description one of: `webhook_url_refused`, `unsupported_chain`, `unsupported_operation`, `invalid_typed_data`, `invalid_transaction`, `invalid_branding`, `chain_id_mismatch`, `not_signer`, `chain_not_configured`, `transaction_would_fail` */
             422: {
                 headers: {
                     [name: string]: unknown;

@@ -1,6 +1,7 @@
 // The REST client against a fake fetch: what it sends, how it reads envelopes and errors.
 
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { test } from "node:test";
 
 import { API_KEY_HEADER, PlanbokClient, PlanbokError } from "../src/index.js";
@@ -183,4 +184,115 @@ test("raw() answers anything, unparsed", async () => {
   assert.equal(r.status, 200);
   assert.equal(r.body, "# HELP x\n");
   assert.equal(seen[0]!.url.pathname, "/metrics");
+});
+
+test("every customer-custody route of the OpenAPI document has a typed method", async () => {
+  const { c, seen } = client(() => ok({ items: [], page: 1, limit: 10, total: 0 }));
+  // [call, method, the route as the document writes it, the path called]
+  const calls: [() => Promise<unknown>, string, string, string][] = [
+    [() => c.createCustomer({ name: "Ada", refId: "u-1" }), "POST", "/v2/customers", "/v2/customers"],
+    [() => c.listCustomers({ page: 2 }), "GET", "/v2/customers", "/v2/customers?page=2"],
+    [() => c.getCustomer("cu"), "GET", "/v2/customers/{id}", "/v2/customers/cu"],
+    [() => c.initializeCustomer("cu", { redirectUrl: "https://app.test/done" }), "POST", "/v2/customers/{id}/initialize", "/v2/customers/cu/initialize"],
+    [() => c.updateCustomerPin("cu"), "POST", "/v2/customers/{id}/update-pin", "/v2/customers/cu/update-pin"],
+    [() => c.resetCustomerPin("cu", { method: "email" }), "POST", "/v2/customers/{id}/reset-pin", "/v2/customers/cu/reset-pin"],
+    [() => c.setCustomerRecovery("cu"), "POST", "/v2/customers/{id}/recovery", "/v2/customers/cu/recovery"],
+    [() => c.listCustomerChallenges("cu", { order: "asc" }), "GET", "/v2/customers/{id}/challenges", "/v2/customers/cu/challenges?order=asc"],
+    [
+      () => c.getCustomerChallenge("cu", "ch/1"),
+      "GET",
+      "/v2/customers/{id}/challenges/{challengeId}",
+      "/v2/customers/cu/challenges/ch%2F1",
+    ],
+    [
+      () => c.createCustomerWallets("cu", { blockchains: ["ETH-SEPOLIA", "SOL-DEVNET"] }),
+      "POST",
+      "/v2/customers/{id}/wallet/create",
+      "/v2/customers/cu/wallet/create",
+    ],
+    [
+      () => c.customerSignMessage("cu", { walletId: "w", message: "hi" }),
+      "POST",
+      "/v2/customers/{id}/sign/message",
+      "/v2/customers/cu/sign/message",
+    ],
+    [
+      () => c.customerSignTypedData("cu", { walletId: "w", typedData: { message: { n: 1n } } }),
+      "POST",
+      "/v2/customers/{id}/sign/typed-data",
+      "/v2/customers/cu/sign/typed-data",
+    ],
+    [
+      () => c.customerSignTransaction("cu", { walletId: "w", rawTransaction: "0x02" }),
+      "POST",
+      "/v2/customers/{id}/sign/transaction",
+      "/v2/customers/cu/sign/transaction",
+    ],
+    [
+      () => c.customerSignDelegateAction("cu", { walletId: "w", unsignedDelegateAction: "AA==" }),
+      "POST",
+      "/v2/customers/{id}/sign/delegate-action",
+      "/v2/customers/cu/sign/delegate-action",
+    ],
+    [
+      () => c.customerTransfer("cu", { walletId: "w", destinationAddress: "0x", tokenId: "t", amounts: ["1"] }),
+      "POST",
+      "/v2/customers/{id}/transactions/transfer",
+      "/v2/customers/cu/transactions/transfer",
+    ],
+    [
+      () => c.customerContractExecution("cu", { walletId: "w", contractAddress: "0x", abiFunctionSignature: "f()" }),
+      "POST",
+      "/v2/customers/{id}/transactions/contract-execution",
+      "/v2/customers/cu/transactions/contract-execution",
+    ],
+    [
+      () => c.customerCancelTransaction("cu", "tx"),
+      "POST",
+      "/v2/customers/{id}/transactions/{txId}/cancel",
+      "/v2/customers/cu/transactions/tx/cancel",
+    ],
+    [
+      () => c.customerAccelerateTransaction("cu", "tx"),
+      "POST",
+      "/v2/customers/{id}/transactions/{txId}/accelerate",
+      "/v2/customers/cu/transactions/tx/accelerate",
+    ],
+    [() => c.exportCustomerKeys("cu"), "POST", "/v2/customers/{id}/export-private-keys", "/v2/customers/cu/export-private-keys"],
+  ];
+  for (const [call, method, , path] of calls) {
+    await call();
+    const r = seen.at(-1)!;
+    assert.equal(`${r.method} ${r.url.pathname}${r.url.search}`, `${method} ${path}`);
+    // Every customer POST creates (a customer or a challenge): it carries an idempotency key.
+    const body = r.body as Record<string, unknown> | undefined;
+    assert.equal(body !== undefined && typeof body["idempotencyKey"] === "string", method === "POST", path);
+  }
+  assert.equal((seen[3]!.body as Record<string, unknown>)["redirectUrl"], "https://app.test/done");
+  assert.equal((seen[5]!.body as Record<string, unknown>)["method"], "email");
+  assert.equal((seen[11]!.body as Record<string, unknown>)["typedData"], '{"message":{"n":"1"}}');
+
+  // The table is the document's: every customer route, each once.
+  const doc = JSON.parse(readFileSync(new URL("../../openapi.json", import.meta.url), "utf8")) as {
+    paths: Record<string, Record<string, unknown>>;
+  };
+  const documented = Object.entries(doc.paths)
+    .filter(([p]) => p.startsWith("/v2/customers"))
+    .flatMap(([p, item]) => Object.keys(item).filter((m) => ["get", "post", "put", "patch", "delete"].includes(m)).map((m) => `${m.toUpperCase()} ${p}`))
+    .sort();
+  assert.deepEqual(calls.map(([, m, route]) => `${m} ${route}`).sort(), documented);
+});
+
+test("customer wallets, the secret's registration, binding and email recovery", async () => {
+  const { c, seen } = client(() => ok({ items: [], page: 1, limit: 10, total: 0 }));
+  await c.listCustomerWallets("cu 1", { blockchain: "ETH-SEPOLIA" });
+  assert.equal(seen[0]!.url.search, "?blockchain=ETH-SEPOLIA&customerId=cu+1");
+  await c.registerSecret({ encryptedOrganizationSecret: "AAAA", custodyMode: "trustless" });
+  await c.requireBinding();
+  await c.setEmailRecovery({ enabled: true });
+  assert.deepEqual(
+    seen.slice(1).map((r) => `${r.method} ${r.url.pathname}`),
+    ["POST /v2/organization/secret", "POST /v2/organization/require-binding", "POST /v2/organization/email-recovery"],
+  );
+  for (const r of seen.slice(1)) assert.match(String((r.body as Record<string, unknown>)["idempotencyKey"]), UUID_V4);
 });

@@ -1,19 +1,33 @@
 // End to end against a running planbok (`planbok dev`): PLANBOK_URL and PLANBOK_API_KEY (an
 // owner or admin key of a standard-custody organization). Skipped without them, unless
 // PLANBOK_REQUIRE_E2E=1, which makes their absence a failure (the Rust test
-// crates/planbok-cli/tests/it/sdk_js.rs starts `planbok dev` and sets all three).
+// crates/planbok-cli/tests/it/sdk_js.rs starts `planbok dev` and sets them all).
+// PLANBOK_OPERATOR_TOKEN and PLANBOK_NODE_KEY (Node 1's identity key, as `planbok dev`
+// prints it) add a trustless organization whose secret the WebAssembly module seals; with
+// PLANBOK_REQUIRE_E2E=1 they are required too.
 
 import assert from "node:assert/strict";
-import { randomUUID } from "node:crypto";
+import { generateKeyPairSync, randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createServer, type IncomingHttpHeaders } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
 
-import type { Address, TransactionSerializable } from "viem";
+import type { Address, Hex, TransactionSerializable } from "viem";
 import { parseTransaction, recoverTransactionAddress, serializeTransaction, verifyMessage, verifyTypedData } from "viem";
 
-import { PlanbokClient, PlanbokError, WebhookVerifier, type Wallet, type WalletSet } from "../src/index.js";
+import {
+  MemoryPins,
+  OrgSecret,
+  PlanbokClient,
+  PlanbokError,
+  Sealer,
+  SecretError,
+  WebhookVerifier,
+  idempotencyKey,
+  type Wallet,
+  type WalletSet,
+} from "../src/index.js";
 import { planbokAccount, planbokAccountForWallet, type PlanbokAccount } from "../src/viem.js";
 
 const url = process.env["PLANBOK_URL"];
@@ -21,10 +35,28 @@ const apiKey = process.env["PLANBOK_API_KEY"];
 const required = process.env["PLANBOK_REQUIRE_E2E"] === "1";
 const missing = !url || !apiKey;
 
+const operatorToken = process.env["PLANBOK_OPERATOR_TOKEN"];
+const nodeKey = process.env["PLANBOK_NODE_KEY"];
+const noTrustless = missing || !operatorToken || !nodeKey;
+
 if (missing && required) {
   test("e2e: PLANBOK_URL and PLANBOK_API_KEY are set", () => {
     assert.fail("PLANBOK_REQUIRE_E2E=1 but PLANBOK_URL or PLANBOK_API_KEY is not set");
   });
+}
+if (noTrustless && required) {
+  test("e2e: PLANBOK_OPERATOR_TOKEN and PLANBOK_NODE_KEY are set", () => {
+    assert.fail("PLANBOK_REQUIRE_E2E=1 but PLANBOK_OPERATOR_TOKEN or PLANBOK_NODE_KEY is not set");
+  });
+}
+
+/** Rejects with a PlanbokError of this status and code. */
+function planbokError(status: number, code: string) {
+  return (e: unknown) => {
+    assert.ok(e instanceof PlanbokError, `not a PlanbokError: ${String(e)}`);
+    assert.equal(`${e.status} ${e.code}`, `${status} ${code}`, e.message);
+    return true;
+  };
 }
 
 const SEPOLIA = 11155111;
@@ -172,6 +204,51 @@ describe("e2e against planbok", { skip: missing ? "PLANBOK_URL and PLANBOK_API_K
     );
   });
 
+  test("customers: one created, an initialize challenge for it, both read back", async () => {
+    const refId = `sdk-js-${randomUUID()}`;
+    const idem = idempotencyKey();
+    const customer = await client.createCustomer({ name: "Ada Lovelace", refId, idempotencyKey: idem });
+    assert.equal(customer.refId, refId);
+    assert.equal(customer.pinStatus, "unset");
+    assert.equal(customer.hasRecovery, false);
+    assert.deepEqual(customer.recoveryMethods, []);
+    assert.deepEqual(await client.getCustomer(customer.id), customer);
+    assert.deepEqual(await client.createCustomer({ name: "Ada Lovelace", refId, idempotencyKey: idem }), customer);
+    assert.ok((await client.listCustomers({ limit: 100 })).items.some((c) => c.id === customer.id));
+
+    const challengeIdem = idempotencyKey();
+    const done = "https://app.example/planbok/done";
+    const ch = await client.initializeCustomer(customer.id, { redirectUrl: done, idempotencyKey: challengeIdem });
+    assert.equal(ch.type, "initialize");
+    assert.equal(ch.status, "pending");
+    assert.equal(ch.customerId, customer.id);
+    assert.equal(ch.id, ch.challengeId);
+    // The Gateway URL, its one-time token in the fragment: shown here only.
+    const gateway = new URL(ch.redirectUrl ?? "");
+    assert.equal(gateway.pathname, "/gateway/");
+    assert.equal(gateway.searchParams.get("challenge"), ch.challengeId);
+    assert.ok(gateway.hash.length > 20, "a token in the fragment");
+    const again = await client.initializeCustomer(customer.id, { redirectUrl: done, idempotencyKey: challengeIdem });
+    assert.equal(again.challengeId, ch.challengeId);
+    assert.equal(new URL(again.redirectUrl ?? "").hash, "", "the repeat answers without the token");
+
+    const back = await client.getCustomerChallenge(customer.id, ch.challengeId);
+    assert.equal(back.status, "pending");
+    assert.equal(back.type, "initialize");
+    assert.equal(back.redirectUrl, done);
+    assert.equal(back.expiresAt, ch.expiresAt);
+    const page = await client.listCustomerChallenges(customer.id);
+    assert.deepEqual(page.items.map((c) => c.challengeId), [ch.challengeId]);
+    assert.equal(page.total, 1);
+
+    // Before the customer has completed initialize, no wallet; none listed; another's id
+    // is not found.
+    await assert.rejects(client.createCustomerWallets(customer.id, { blockchains: ["ETH-SEPOLIA"] }), planbokError(409, "pin_not_set"));
+    assert.deepEqual((await client.listCustomerWallets(customer.id)).items, []);
+    await assert.rejects(client.getCustomer(randomUUID()), planbokError(404, "not_found"));
+    await assert.rejects(client.getCustomerChallenge(customer.id, randomUUID()), planbokError(404, "not_found"));
+  });
+
   describe("webhooks: real deliveries verify", () => {
     const received: { headers: IncomingHttpHeaders; body: Buffer }[] = [];
     const receiver = createServer((req, res) => {
@@ -263,5 +340,118 @@ describe("e2e against planbok", { skip: missing ? "PLANBOK_URL and PLANBOK_API_K
       );
       assert.equal((await client.deleteWebhook(hook.id)).id, hook.id);
     });
+  });
+});
+
+describe("e2e: a trustless organization's secret, sealed by the WebAssembly module", {
+  skip: noTrustless ? "PLANBOK_OPERATOR_TOKEN and PLANBOK_NODE_KEY are not set" : false,
+}, () => {
+  let owner: PlanbokClient;
+  let sealer: Sealer;
+  let secret: OrgSecret;
+  let set: WalletSet;
+  let eth: Wallet;
+  let sol: Wallet;
+  const pins = new MemoryPins();
+
+  before(async () => {
+    const operator = new PlanbokClient({ baseUrl: url ?? "", headers: { "PLANBOK-X-OPERATOR-TOKEN": operatorToken ?? "" } });
+    const created = await operator.request("POST", "/v2/organizations", {
+      name: `sdk-js trustless ${randomUUID().slice(0, 8)}`,
+      ownerName: "sdk-js",
+      ownerEmail: "sdk-js@example.com",
+    });
+    owner = new PlanbokClient({ baseUrl: url ?? "", apiKey: created.apiKey.secret });
+    secret = OrgSecret.generate();
+    sealer = await Sealer.create(owner, secret, { nodeKey: nodeKey ?? "", pins });
+  });
+
+  after(() => secret?.dispose());
+
+  test("the organization key verifies against Node 1's identity key, and only against it", async () => {
+    assert.equal(sealer.key.verifiedByNode, true);
+    assert.equal(pins.get(sealer.key.orgId), sealer.key.fingerprint);
+    // Another node's identity (a real Ed25519 key: its SPKI DER ends with the 32 bytes).
+    const other = generateKeyPairSync("ed25519").publicKey.export({ format: "der", type: "spki" }).subarray(-32);
+    const stranger = `ed25519:${other.toString("hex")}`;
+    await assert.rejects(owner.trustedOrgKey({ nodeKey: stranger }), (e: unknown) => e instanceof SecretError && e.code === "org_key_wrong_signer");
+    await assert.rejects(
+      owner.trustedOrgKey({ nodeKey: nodeKey ?? "", pins: { get: () => "00".repeat(32), set: () => undefined } }),
+      (e: unknown) => e instanceof SecretError && e.code === "org_key_pin_mismatch",
+    );
+  });
+
+  test("registration, wallet set, wallets, signatures and an export: every ciphertext bound and accepted by Node 1", async () => {
+    const org = await owner.registerSecret({ custodyMode: "trustless", encryptedOrganizationSecret: sealer.registration() });
+    assert.equal(org.custodyMode, "trustless");
+    assert.equal(org.id, sealer.key.orgId);
+    // From now on every ciphertext must carry a binding.
+    await owner.requireBinding();
+
+    let idem = idempotencyKey();
+    set = await owner.createWalletSet({
+      name: "sdk-js trustless",
+      ecdsaProtocol: "dkls23",
+      idempotencyKey: idem,
+      encryptedOrganizationSecret: sealer.creation("dkg", idem),
+    });
+    idem = idempotencyKey();
+    [eth, sol] = (await owner.createWallets({
+      walletSetId: set.id,
+      blockchains: ["ETH-SEPOLIA", "SOL-DEVNET"],
+      idempotencyKey: idem,
+      encryptedOrganizationSecret: sealer.creation("sign", idem),
+    })) as [Wallet, Wallet];
+
+    // The viem account asks the sealer for each signature's ciphertext.
+    const account = planbokAccount({
+      client: owner,
+      walletId: eth.id,
+      address: eth.address as Address,
+      encryptedOrganizationSecret: sealer.secretProvider(),
+    });
+    const message = `trustless ${randomUUID()}`;
+    const signature = await account.signMessage({ message });
+    assert.ok(await verifyMessage({ address: account.address, message, signature }));
+    const tx = { type: "eip1559", chainId: SEPOLIA, nonce: 0, to: eth.address as Address, value: 1n, gas: 21000n, maxFeePerGas: 2n * 10n ** 9n, maxPriorityFeePerGas: 10n ** 9n } as const;
+    const signed = await account.signTransaction(tx);
+    assert.equal(await recoverTransactionAddress({ serializedTransaction: signed as never }), account.address);
+
+    // An ed25519 wallet: its own key, the message bytes.
+    const body = { walletId: sol.id, message: "hello solana" };
+    const solSig = await owner.signMessage({ ...body, encryptedOrganizationSecret: await sealer.signRequest("/v2/organization/sign/message", body) });
+    assert.ok(solSig.signature.length > 40);
+
+    // An export of the EVM wallet to a recipient key: bound to that key and wallet.
+    const x25519 = Buffer.alloc(32, 7).toString("base64");
+    const exported = await owner.request("POST", "/v2/organization/wallets/export", {
+      idempotencyKey: idempotencyKey(),
+      walletIds: [eth.id],
+      recipientPublicKey: x25519,
+      encryptedOrganizationSecret: await sealer.export(x25519, [eth.id]),
+    });
+    assert.ok(JSON.stringify(exported).includes(eth.id));
+  });
+
+  test("Node 1 refuses a ciphertext for another operation, a replay, an unbound one and another secret", async () => {
+    const body = { walletId: eth.id, message: "the one authorized" };
+    const sealed = await sealer.signRequest("/v2/organization/sign/message", body);
+    await assert.rejects(
+      owner.signMessage({ walletId: eth.id, message: "another one", encryptedOrganizationSecret: sealed }),
+      planbokError(401, "secret_binding_mismatch"),
+    );
+    // Burned on its first decryption, even though that use was refused.
+    await assert.rejects(owner.signMessage({ ...body, encryptedOrganizationSecret: sealed }), planbokError(401, "secret_reused"));
+    await assert.rejects(owner.signMessage({ ...body, encryptedOrganizationSecret: sealer.unbound() }), planbokError(401, "secret_binding_required"));
+    const stranger = OrgSecret.generate();
+    const other = new Sealer(owner, stranger, sealer.key);
+    await assert.rejects(
+      owner.signMessage({ ...body, encryptedOrganizationSecret: await other.signRequest("/v2/organization/sign/message", body) }),
+      planbokError(401, "secret_invalid"),
+    );
+    stranger.dispose();
+    // A fresh, bound one signs.
+    const ok = await owner.signMessage({ ...body, encryptedOrganizationSecret: await sealer.signRequest("/v2/organization/sign/message", body) });
+    assert.ok(await verifyMessage({ address: eth.address as Address, message: body.message, signature: ok.signature as Hex }));
   });
 });

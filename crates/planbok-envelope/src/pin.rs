@@ -198,10 +198,40 @@ impl fmt::Debug for Blinded {
 }
 
 impl Blinded {
-    /// Blinds `h` (the Argon2id output).
+    /// Blinds `h` (the Argon2id output) with a fresh random blinding factor.
     pub fn new(h: Zeroizing<[u8; 32]>) -> Result<Blinded, PinError> {
-        let r =
-            OprfClient::<Suite>::blind(&h[..], &mut OsRng).map_err(|_| PinError::Oprf("blind"))?;
+        Self::blind(h, &mut OsRng)
+    }
+
+    /// Blinds `h` with the blinding factor `blind` (32 bytes, little-endian, taken modulo
+    /// the group order) instead of a fresh random one: **only for the cross-implementation
+    /// test vectors** (`planbok-gateway-web`'s `vectors`, which check that the WebAssembly
+    /// build computes what the native one does). Never for a real PIN: a blinding factor
+    /// that is not fresh and secret lets whoever evaluates unblind the element, which then
+    /// tests PIN guesses offline. The production path is [`Blinded::new`]; both run the
+    /// same code below, only the source of the factor differs.
+    pub fn with_fixed_blind_for_vectors(
+        h: Zeroizing<[u8; 32]>,
+        blind: &[u8; 32],
+    ) -> Result<Blinded, PinError> {
+        let mut rng = FixedBlind {
+            blind: *blind,
+            calls: 0,
+        };
+        let b = Self::blind(h, &mut rng)?;
+        // voprf draws again only when the factor was zero modulo the order (it was then
+        // given 1, so that it stops): refused rather than silently replaced.
+        if rng.calls != 1 {
+            return Err(PinError::Malformed("blinding factor (zero)"));
+        }
+        Ok(b)
+    }
+
+    fn blind<R: rand_core::RngCore + rand_core::CryptoRng>(
+        h: Zeroizing<[u8; 32]>,
+        rng: &mut R,
+    ) -> Result<Blinded, PinError> {
+        let r = OprfClient::<Suite>::blind(&h[..], rng).map_err(|_| PinError::Oprf("blind"))?;
         let message: [u8; ELEMENT_LEN] = r.message.serialize()[..]
             .try_into()
             .map_err(|_| PinError::Oprf("blinded element size"))?;
@@ -242,6 +272,42 @@ impl Blinded {
         Ok(PinKeys::derive_for(factor, &ikm, org_id, customer_id))
     }
 }
+
+/// The "randomness" of [`Blinded::with_fixed_blind_for_vectors`]: voprf draws a blinding
+/// factor as 64 bytes reduced modulo the group order (`Scalar::random`), so `blind ‖ 0³²`
+/// gives exactly `blind` mod ℓ. Marked `CryptoRng` only because voprf's signature asks for
+/// one; it is private to that function and yields nothing random.
+struct FixedBlind {
+    blind: [u8; 32],
+    calls: u32,
+}
+
+impl rand_core::RngCore for FixedBlind {
+    fn next_u32(&mut self) -> u32 {
+        rand_core::impls::next_u32_via_fill(self)
+    }
+    fn next_u64(&mut self) -> u64 {
+        rand_core::impls::next_u64_via_fill(self)
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        self.calls = self.calls.saturating_add(1);
+        dest.fill(0);
+        if self.calls == 1 {
+            let n = dest.len().min(32);
+            dest[..n].copy_from_slice(&self.blind[..n]);
+        } else if let Some(first) = dest.first_mut() {
+            // A second draw means the first factor was zero: give voprf a nonzero one so
+            // that its loop ends; the caller refuses the result.
+            *first = 1;
+        }
+    }
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+        self.fill_bytes(dest);
+        Ok(())
+    }
+}
+
+impl rand_core::CryptoRng for FixedBlind {}
 
 /// The keys one correct PIN yields: the wrap key and the unlock key. `Debug` is redacted.
 pub struct PinKeys {

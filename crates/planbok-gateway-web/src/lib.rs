@@ -12,6 +12,7 @@
 use wasm_bindgen::prelude::*;
 
 mod session;
+pub mod vectors;
 pub use session::{Session, StepError, catalog, check_pin};
 
 /// A step's error as a JavaScript `Error` whose `name` is the stable code.
@@ -31,6 +32,16 @@ pub fn question_catalog() -> String {
 #[wasm_bindgen(js_name = checkNewPin)]
 pub fn check_new_pin(pin: &str) -> Result<(), JsValue> {
     check_pin(pin).map_err(js)
+}
+
+/// The cross-check vectors: one [`vectors::VectorInput`] (JSON) in, its
+/// [`vectors::VectorOutput`] (JSON) out. Deterministic and bound to no session: it
+/// computes from its arguments only (the OPRF blinding factor among them), so that a test
+/// can check this module against the native build (`sdk-js/test/vectors/pin.json`). The
+/// page never calls it.
+#[wasm_bindgen]
+pub fn vectors(input: &str) -> Result<String, JsValue> {
+    vectors::compute_json(input).map_err(js)
 }
 
 /// One challenge's steps (see [`Session`]); every argument and result is JSON text.

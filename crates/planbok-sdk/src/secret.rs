@@ -71,8 +71,28 @@ impl OrgSecret {
         context: Context,
         binding: Binding,
     ) -> Result<String, crate::Error> {
-        planbok_envelope::envelope::seal(&self.0, &key.key.key, context, now_ms(), Some(binding))
-            .map_err(|e| crate::Error::Secret(e.into()))
+        self.seal_at(key, context, Some(binding), now_ms())
+            .map_err(crate::Error::Secret)
+    }
+
+    /// The ciphertext to a trusted key with an explicit timestamp (unix ms), with or
+    /// without a binding: for callers that read no clock themselves (the WebAssembly
+    /// module, which takes the time from JavaScript) and for the operations that cannot
+    /// be bound (a transfer: the server chooses its nonce and fees).
+    pub fn seal_at(
+        &self,
+        key: &TrustedOrgKey,
+        context: Context,
+        binding: Option<Binding>,
+        timestamp_ms: i64,
+    ) -> Result<String, SecretError> {
+        Ok(planbok_envelope::envelope::seal(
+            &self.0,
+            &key.key.key,
+            context,
+            timestamp_ms,
+            binding,
+        )?)
     }
 
     /// The ciphertext to a key the caller vouches for itself (a PEM it holds out of band),

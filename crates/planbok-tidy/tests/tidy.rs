@@ -104,6 +104,15 @@ fn layering() -> Vec<(&'static str, Vec<&'static str>, &'static str)> {
             [&[ANY_OTHER_PLANBOK, "cggmp21", "paillier-zk", "rug"], IO].concat(),
             "codemap: the export's client side builds for WebAssembly: no engine, no GMP, no IO",
         ),
+        // Only what no feature of planbok-sdk brings: `cargo metadata` resolves features for
+        // the whole workspace, so the CLI's `client` (ureq) and the Gateway's `export` show
+        // up here although this crate turns both off; its wasm32 build (`.ci/run`) is what
+        // keeps its IO out.
+        (
+            "planbok-sdk-wasm",
+            [SHARES, &["cggmp21", "rug"]].concat(),
+            "codemap: the TypeScript SDK's module builds for WebAssembly: no shares, no engine, no GMP",
+        ),
         (
             "planbok-chains",
             [SHARES, IO].concat(),

@@ -1,8 +1,10 @@
 //! `@planbok/sdk` (sdk-js/): its unit tests and its end-to-end test run by `npm test` against
 //! a real `planbok dev`, so that `cargo test --workspace` covers the TypeScript SDK too. The
 //! e2e test signs with the SDK's viem account and verifies with viem, receives real webhook
-//! deliveries and verifies them, and checks the committed OpenAPI snapshot against
-//! `GET /v2/openapi.json`.
+//! deliveries and verifies them, creates a customer and a challenge, runs a trustless
+//! organization whose secret the SDK's WebAssembly module seals (every ciphertext bound,
+//! the organization key checked against Node 1's identity key), and checks the committed
+//! OpenAPI snapshot against `GET /v2/openapi.json`.
 //!
 //! Skipped (with a note) without node, npm or sdk-js/node_modules (`scripts/install-deps.sh`
 //! installs them), unless PLANBOK_REQUIRE_NODE is set, as CI does: then that is a failure.
@@ -63,8 +65,13 @@ fn the_typescript_sdk_passes_its_unit_and_end_to_end_tests_against_planbok_dev()
     let node_port = crate::common::free_port_pair();
     let (child, key) = crate::api_dev::start_with(&data, port, node_port, &[]);
 
-    // npm's output goes to files (no pipe to fill up); shown whole on failure. The API key
-    // is passed in the environment only: nothing here prints it.
+    // Node 1's identity key (what `planbok dev` prints) and the operator token, for the
+    // trustless organization the e2e test creates.
+    let node_key = std::fs::read_to_string(data.join("node1-identity.pub")).unwrap();
+    let operator_token = std::fs::read_to_string(data.join("operator.token")).unwrap();
+
+    // npm's output goes to files (no pipe to fill up); shown whole on failure. The keys are
+    // passed in the environment only: nothing here prints them.
     let log = root.path().join("npm-test.log");
     let file = std::fs::File::create(&log).unwrap();
     let mut npm = Command::new("npm")
@@ -72,6 +79,8 @@ fn the_typescript_sdk_passes_its_unit_and_end_to_end_tests_against_planbok_dev()
         .current_dir(sdk)
         .env("PLANBOK_URL", format!("http://127.0.0.1:{port}"))
         .env("PLANBOK_API_KEY", &key)
+        .env("PLANBOK_NODE_KEY", node_key.trim())
+        .env("PLANBOK_OPERATOR_TOKEN", operator_token.trim())
         .env("PLANBOK_REQUIRE_E2E", "1")
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
@@ -116,6 +125,14 @@ fn the_typescript_sdk_passes_its_unit_and_end_to_end_tests_against_planbok_dev()
         out.contains("viem's verifyMessage") && out.contains("viem's verifyTypedData"),
         "{out}"
     );
+    assert!(
+        out.contains("sealed by the WebAssembly module") && out.contains("customers: one created"),
+        "{out}"
+    );
     assert!(!out.contains("# SKIP"), "a test was skipped:\n{out}");
     assert!(!out.contains(&key), "the API key was printed");
+    assert!(
+        !out.contains(operator_token.trim()),
+        "the operator token was printed"
+    );
 }

@@ -77,6 +77,41 @@ fn rfc9497_test_vector() {
     );
 }
 
+/// The vectors' fixed blind is exactly the scalar given: with RFC 9497 A.1.1's blind,
+/// voprf's own `blind` makes the published blinded element. Fixed or random, the blind
+/// changes the message and never the keys.
+#[test]
+fn a_fixed_blind_is_the_rfc_blind_and_leaves_the_keys_unchanged() {
+    let h = |s: &str| hex::decode(s).unwrap();
+    let blind: [u8; 32] = h("64d37aed22a27f5191de1c1d69fadb899d8862b58eb4220029e036ec4c1f6706")
+        .try_into()
+        .unwrap();
+    let mut rng = FixedBlind { blind, calls: 0 };
+    let r = OprfClient::<Suite>::blind(&[0u8], &mut rng).unwrap();
+    assert_eq!(
+        r.message.serialize().to_vec(),
+        h("609a0ae68c15a3cf6903766461307e5c8bb2f95e7e6550e1ffa2dc99e412803c")
+    );
+    assert_eq!(rng.calls, 1);
+
+    let key = OprfKey::generate().unwrap();
+    let fixed = Blinded::with_fixed_blind_for_vectors(fast(), &blind).unwrap();
+    let again = Blinded::with_fixed_blind_for_vectors(fast(), &blind).unwrap();
+    let random = Blinded::new(fast()).unwrap();
+    assert_eq!(fixed.message, again.message);
+    assert_ne!(fixed.message, random.message);
+    let eval = key.evaluate(&fixed.message).unwrap();
+    let by_fixed = fixed.finish(&eval, "org", "c").unwrap();
+    let eval = key.evaluate(&random.message).unwrap();
+    let by_random = random.finish(&eval, "org", "c").unwrap();
+    assert_eq!(by_fixed.verify_key(), by_random.verify_key());
+    // A zero factor is refused, not replaced.
+    assert_eq!(
+        Blinded::with_fixed_blind_for_vectors(fast(), &[0u8; 32]).unwrap_err(),
+        PinError::Malformed("blinding factor (zero)")
+    );
+}
+
 #[test]
 fn unlock_signatures_name_one_nonce() {
     let keys = PinKeys::derive(b"ikm", "org", "cust");

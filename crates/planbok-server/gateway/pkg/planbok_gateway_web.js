@@ -503,6 +503,37 @@ let wasm_bindgen = (function(exports) {
         }
     }
     exports.questionCatalog = questionCatalog;
+
+    /**
+     * The cross-check vectors: one [`vectors::VectorInput`] (JSON) in, its
+     * [`vectors::VectorOutput`] (JSON) out. Deterministic and bound to no session: it
+     * computes from its arguments only (the OPRF blinding factor among them), so that a test
+     * can check this module against the native build (`sdk-js/test/vectors/pin.json`). The
+     * page never calls it.
+     * @param {string} input
+     * @returns {string}
+     */
+    function vectors(input) {
+        let deferred3_0;
+        let deferred3_1;
+        try {
+            const ptr0 = passStringToWasm0(input, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+            const len0 = WASM_VECTOR_LEN;
+            const ret = wasm.vectors(ptr0, len0);
+            var ptr2 = ret[0];
+            var len2 = ret[1];
+            if (ret[3]) {
+                ptr2 = 0; len2 = 0;
+                throw takeFromExternrefTable0(ret[2]);
+            }
+            deferred3_0 = ptr2;
+            deferred3_1 = len2;
+            return getStringFromWasm0(ptr2, len2);
+        } finally {
+            wasm.__wbindgen_free(deferred3_0, deferred3_1, 1);
+        }
+    }
+    exports.vectors = vectors;
     function __wbg_get_imports() {
         const import0 = {
             __proto__: null,
