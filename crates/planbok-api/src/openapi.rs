@@ -586,7 +586,7 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(&super::json()).unwrap_or_default();
         assert_eq!(json["info"]["title"], "planbok");
         let routes = super::routes();
-        assert_eq!(routes.len(), 92, "{routes:?}");
+        assert_eq!(routes.len(), 95, "{routes:?}");
         assert!(routes.contains(&("POST".into(), "/v2/organization/sign/message".into())));
     }
 }
