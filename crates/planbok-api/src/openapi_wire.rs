@@ -219,6 +219,9 @@ pub(crate) fn field_constraints() -> Vec<(&'static str, &'static str, Value)> {
         {"const": ["*"]},
     ]});
     let color = json!({"pattern": "^#[0-9a-fA-F]{6}$"});
+    let logo_type = json!({"enum": ["image/png", "image/jpeg"]});
+    let logo_data =
+        json!({"pattern": BASE64, "maxLength": crate::model::MAX_LOGO_BYTES.div_ceil(3) * 4});
     let mut out = vec![
         ("*", "idempotencyKey", json!({"pattern": UUID_V4})),
         ("*", "memo", json!({"maxLength": crate::MAX_MEMO_CHARS})),
@@ -272,23 +275,13 @@ pub(crate) fn field_constraints() -> Vec<(&'static str, &'static str, Value)> {
             "ecdsaProtocol",
             json!({"enum": nullable(&EcdsaProtocol::ALL.map(EcdsaProtocol::as_str))}),
         ),
-        // `org_settings`: colours `#rrggbb` (the primary's contrast with white is a 422);
-        // the logo's type, and base64 no longer than 64 KiB make (its bytes being that
-        // image is a 422).
+        // `org_settings`: a colour's contrast and a logo's bytes are 422s, not forms.
         ("SetBranding", "primaryColor", color.clone()),
         ("SetBranding", "backgroundColor", color.clone()),
         ("Branding", "primaryColor", color.clone()),
         ("Branding", "backgroundColor", color),
-        (
-            "Logo",
-            "mediaType",
-            json!({"enum": ["image/png", "image/jpeg"]}),
-        ),
-        (
-            "Logo",
-            "data",
-            json!({"pattern": BASE64, "maxLength": crate::model::MAX_LOGO_BYTES.div_ceil(3) * 4}),
-        ),
+        ("Logo", "mediaType", logo_type),
+        ("Logo", "data", logo_data),
         ("CreateWebhook", "events", events.clone()),
         ("UpdateWebhook", "events", events),
         (
