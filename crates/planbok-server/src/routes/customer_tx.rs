@@ -35,8 +35,9 @@ use planbok_chains::U256;
 use planbok_store::server::WalletRecord;
 use serde_json::json;
 
+use super::Req;
 use super::contracts;
-use super::customer_wallets::{customer_wallet, open, operation_customer};
+use super::customer_wallets::{Asked, customer_wallet, open, operation_customer};
 use super::customers::Kind;
 use super::gateway_ops::Plan;
 use super::replace::{self, pending_head, replacement};
@@ -100,21 +101,10 @@ fn plan_base(
     }
 }
 
-/// The parts of one transaction challenge's creation.
-struct NewTx<'a> {
-    customer_id: &'a str,
-    kind: Kind,
-    idempotency_key: Option<&'a str>,
-    redirect_url: Option<&'a str>,
-    json: &'a serde_json::Value,
-}
-
 async fn open_tx(
-    app: &App,
-    caller: &Caller,
-    ctx: &Ctx,
+    r: Req<'_>,
     headers: &HeaderMap,
-    n: NewTx<'_>,
+    n: Asked<'_>,
     t: GatewayTransaction,
 ) -> ApiResult<Response> {
     let detail = json!({
@@ -125,20 +115,7 @@ async fn open_tx(
         "replaces": t.replaces.as_ref().map(|r| &r.transaction_id),
         "feeLevel": t.fee_level, "refId": t.ref_id, "memo": t.memo,
     });
-    open(
-        app,
-        caller,
-        ctx,
-        headers,
-        n.customer_id,
-        n.kind,
-        n.idempotency_key,
-        n.redirect_url,
-        n.json,
-        &Plan::Transaction(Box::new(t)),
-        detail,
-    )
-    .await
+    open(r, headers, n, &Plan::Transaction(Box::new(t)), detail).await
 }
 
 /// `POST /v2/customers/{id}/transactions/transfer`.
@@ -201,14 +178,19 @@ pub(crate) async fn transfer(
     t.nft_token_ids = m.nft_token_ids;
     t.ref_id = b.ref_id.clone();
     t.memo = b.memo.clone();
-    let n = NewTx {
+    let n = Asked {
         customer_id: &id,
         kind: Kind::Transfer,
         idempotency_key: b.idempotency_key.as_deref(),
         redirect_url: b.redirect_url.as_deref(),
         json: &body.json,
     };
-    open_tx(&app, &caller, &ctx, &headers, n, t).await
+    let r = Req {
+        app: &app,
+        caller: &caller,
+        ctx: &ctx,
+    };
+    open_tx(r, &headers, n, t).await
 }
 
 /// `POST /v2/customers/{id}/transactions/contract-execution`.
@@ -251,14 +233,19 @@ pub(crate) async fn contract_execution(
         .map(|_| planbok_chains::format_amount(value, NATIVE_DECIMALS));
     t.ref_id = b.ref_id.clone();
     t.memo = b.memo.clone();
-    let n = NewTx {
+    let n = Asked {
         customer_id: &id,
         kind: Kind::ContractExecution,
         idempotency_key: b.idempotency_key.as_deref(),
         redirect_url: b.redirect_url.as_deref(),
         json: &body.json,
     };
-    open_tx(&app, &caller, &ctx, &headers, n, t).await
+    let r = Req {
+        app: &app,
+        caller: &caller,
+        ctx: &ctx,
+    };
+    open_tx(r, &headers, n, t).await
 }
 
 /// `POST /v2/customers/{id}/transactions/{txId}/cancel`.
@@ -271,9 +258,11 @@ pub(crate) async fn cancel(
     body: Body<CreateChallenge>,
 ) -> ApiResult<Response> {
     replace_challenge(
-        &app,
-        &caller,
-        &ctx,
+        Req {
+            app: &app,
+            caller: &caller,
+            ctx: &ctx,
+        },
         &headers,
         &id,
         &tx_id,
@@ -293,9 +282,11 @@ pub(crate) async fn accelerate(
     body: Body<CreateChallenge>,
 ) -> ApiResult<Response> {
     replace_challenge(
-        &app,
-        &caller,
-        &ctx,
+        Req {
+            app: &app,
+            caller: &caller,
+            ctx: &ctx,
+        },
         &headers,
         &id,
         &tx_id,
@@ -305,20 +296,15 @@ pub(crate) async fn accelerate(
     .await
 }
 
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the two routes' shared parts, one per extractor"
-)]
 async fn replace_challenge(
-    app: &App,
-    caller: &Caller,
-    ctx: &Ctx,
+    req: Req<'_>,
     headers: &HeaderMap,
     customer_id: &str,
     tx_id: &str,
     body: &Body<CreateChallenge>,
     kind: replace::Kind,
 ) -> ApiResult<Response> {
+    let (app, caller) = (req.app, req.caller);
     let b = &body.value;
     let (what, challenge_kind) = match kind {
         replace::Kind::Cancel => ("cancel", Kind::CancelTransaction),
@@ -359,12 +345,12 @@ async fn replace_challenge(
         operation: head.operation.clone(),
     });
     t.ref_id = head.ref_id.clone();
-    let n = NewTx {
+    let n = Asked {
         customer_id,
         kind: challenge_kind,
         idempotency_key: b.idempotency_key.as_deref(),
         redirect_url: b.redirect_url.as_deref(),
         json: &body.json,
     };
-    open_tx(app, caller, ctx, headers, n, t).await
+    open_tx(req, headers, n, t).await
 }

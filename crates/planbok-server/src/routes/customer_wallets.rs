@@ -18,11 +18,11 @@ use planbok_api::model::WalletMetadata;
 use planbok_chains::{Chain, Curve};
 use planbok_store::server::{CustomerRecord, WalletQuery, WalletRecord};
 
-use super::convert;
 use super::customers::{
     Kind, NewChallenge, check_pin_state, find_customer, open_challenge, return_url,
 };
 use super::gateway_ops::{Plan, sign_input};
+use super::{Req, convert};
 use crate::App;
 use crate::auth::Caller;
 use crate::body::Body;
@@ -74,24 +74,34 @@ pub(super) async fn operation_customer(
     Ok(customer)
 }
 
+/// What a request for an operation challenge asks: for which customer, which kind, its
+/// idempotency key, where the Gateway returns the user, and the request's JSON (which the
+/// idempotency key is checked against).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Asked<'a> {
+    pub(super) customer_id: &'a str,
+    pub(super) kind: Kind,
+    pub(super) idempotency_key: Option<&'a str>,
+    pub(super) redirect_url: Option<&'a str>,
+    pub(super) json: &'a serde_json::Value,
+}
+
 /// Opens the challenge with its plan.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the parts of one challenge's creation"
-)]
 pub(super) async fn open(
-    app: &App,
-    caller: &Caller,
-    ctx: &Ctx,
+    r: Req<'_>,
     headers: &HeaderMap,
-    customer_id: &str,
-    kind: Kind,
-    idempotency_key: Option<&str>,
-    redirect_url: Option<&str>,
-    json: &serde_json::Value,
+    a: Asked<'_>,
     plan: &Plan,
     detail: serde_json::Value,
 ) -> ApiResult<Response> {
+    let Req { app, caller, ctx } = r;
+    let Asked {
+        customer_id,
+        kind,
+        idempotency_key,
+        redirect_url,
+        json,
+    } = a;
     let redirect = return_url(redirect_url)?;
     let params = serde_json::to_string(plan).map_err(ApiError::internal)?;
     open_challenge(
@@ -180,15 +190,19 @@ pub(crate) async fn wallet_create(
         dkgs,
     });
     open(
-        &app,
-        &caller,
-        &ctx,
+        Req {
+            app: &app,
+            caller: &caller,
+            ctx: &ctx,
+        },
         &headers,
-        &id,
-        Kind::WalletCreate,
-        b.idempotency_key.as_deref(),
-        b.redirect_url.as_deref(),
-        &body.json,
+        Asked {
+            customer_id: &id,
+            kind: Kind::WalletCreate,
+            idempotency_key: b.idempotency_key.as_deref(),
+            redirect_url: b.redirect_url.as_deref(),
+            json: &body.json,
+        },
         &plan,
         serde_json::json!({ "blockchains": b.blockchains, "count": count }),
     )
@@ -219,22 +233,13 @@ pub(super) async fn customer_wallet(
 
 /// The common part of the three signing challenges: the wallet is the customer's, the
 /// request is checked now (a bad one is a 4xx here, not a failure in the Gateway).
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the parts of one signing challenge"
-)]
 async fn sign_challenge(
-    app: &App,
-    caller: &Caller,
-    ctx: &Ctx,
+    r: Req<'_>,
     headers: &HeaderMap,
-    customer_id: &str,
-    kind: Kind,
-    idempotency_key: Option<&str>,
-    redirect_url: Option<&str>,
-    json: &serde_json::Value,
+    a: Asked<'_>,
     mut sign: GatewaySign,
 ) -> ApiResult<Response> {
+    let (app, caller, customer_id, kind) = (r.app, r.caller, a.customer_id, a.kind);
     super::sign::check_memo(sign.memo.as_deref())?;
     operation_customer(app, caller, customer_id, kind).await?;
     let w = customer_wallet(app, caller, customer_id, &sign.wallet_id).await?;
@@ -247,20 +252,7 @@ async fn sign_challenge(
     let detail = serde_json::json!({
         "walletId": w.id, "digest": input.digest_hex, "standard": input.standard, "memo": sign.memo,
     });
-    open(
-        app,
-        caller,
-        ctx,
-        headers,
-        customer_id,
-        kind,
-        idempotency_key,
-        redirect_url,
-        json,
-        &Plan::Sign(Box::new(sign)),
-        detail,
-    )
-    .await
+    open(r, headers, a, &Plan::Sign(Box::new(sign)), detail).await
 }
 
 fn sign_plan(what: &str, wallet_id: &str, memo: Option<&String>) -> GatewaySign {
@@ -296,15 +288,19 @@ pub(crate) async fn sign_message(
     s.message = Some(b.message.clone());
     s.encoded_by_hex = b.encoded_by_hex;
     sign_challenge(
-        &app,
-        &caller,
-        &ctx,
+        Req {
+            app: &app,
+            caller: &caller,
+            ctx: &ctx,
+        },
         &headers,
-        &id,
-        Kind::SignMessage,
-        b.idempotency_key.as_deref(),
-        b.redirect_url.as_deref(),
-        &body.json,
+        Asked {
+            customer_id: &id,
+            kind: Kind::SignMessage,
+            idempotency_key: b.idempotency_key.as_deref(),
+            redirect_url: b.redirect_url.as_deref(),
+            json: &body.json,
+        },
         s,
     )
     .await
@@ -323,15 +319,19 @@ pub(crate) async fn sign_typed_data(
     let mut s = sign_plan("typed_data", &b.wallet_id, b.memo.as_ref());
     s.typed_data = Some(b.typed_data.clone());
     sign_challenge(
-        &app,
-        &caller,
-        &ctx,
+        Req {
+            app: &app,
+            caller: &caller,
+            ctx: &ctx,
+        },
         &headers,
-        &id,
-        Kind::SignTypedData,
-        b.idempotency_key.as_deref(),
-        b.redirect_url.as_deref(),
-        &body.json,
+        Asked {
+            customer_id: &id,
+            kind: Kind::SignTypedData,
+            idempotency_key: b.idempotency_key.as_deref(),
+            redirect_url: b.redirect_url.as_deref(),
+            json: &body.json,
+        },
         s,
     )
     .await
@@ -356,15 +356,19 @@ pub(crate) async fn sign_transaction(
     s.raw_transaction = b.raw_transaction.clone();
     s.transaction = b.transaction.clone();
     sign_challenge(
-        &app,
-        &caller,
-        &ctx,
+        Req {
+            app: &app,
+            caller: &caller,
+            ctx: &ctx,
+        },
         &headers,
-        &id,
-        Kind::SignTransaction,
-        b.idempotency_key.as_deref(),
-        b.redirect_url.as_deref(),
-        &body.json,
+        Asked {
+            customer_id: &id,
+            kind: Kind::SignTransaction,
+            idempotency_key: b.idempotency_key.as_deref(),
+            redirect_url: b.redirect_url.as_deref(),
+            json: &body.json,
+        },
         s,
     )
     .await
@@ -383,15 +387,19 @@ pub(crate) async fn sign_delegate_action(
     let mut s = sign_plan("delegate_action", &b.wallet_id, b.memo.as_ref());
     s.unsigned_delegate_action = Some(b.unsigned_delegate_action.clone());
     sign_challenge(
-        &app,
-        &caller,
-        &ctx,
+        Req {
+            app: &app,
+            caller: &caller,
+            ctx: &ctx,
+        },
         &headers,
-        &id,
-        Kind::SignDelegateAction,
-        b.idempotency_key.as_deref(),
-        b.redirect_url.as_deref(),
-        &body.json,
+        Asked {
+            customer_id: &id,
+            kind: Kind::SignDelegateAction,
+            idempotency_key: b.idempotency_key.as_deref(),
+            redirect_url: b.redirect_url.as_deref(),
+            json: &body.json,
+        },
         s,
     )
     .await
@@ -470,15 +478,19 @@ pub(crate) async fn export(
         wallets: covered,
     });
     open(
-        &app,
-        &caller,
-        &ctx,
+        Req {
+            app: &app,
+            caller: &caller,
+            ctx: &ctx,
+        },
         &headers,
-        &id,
-        Kind::Export,
-        b.idempotency_key.as_deref(),
-        b.redirect_url.as_deref(),
-        &body.json,
+        Asked {
+            customer_id: &id,
+            kind: Kind::Export,
+            idempotency_key: b.idempotency_key.as_deref(),
+            redirect_url: b.redirect_url.as_deref(),
+            json: &body.json,
+        },
         &plan,
         detail,
     )

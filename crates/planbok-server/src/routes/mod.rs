@@ -273,6 +273,16 @@ pub(crate) async fn method_not_allowed() -> ApiError {
     )
 }
 
+/// What a handler of an organization's route works with: the server, the authenticated
+/// caller and the request's context. Passed whole to the helpers that audit, sign or
+/// check in the caller's name.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Req<'a> {
+    pub(crate) app: &'a App,
+    pub(crate) caller: &'a crate::auth::Caller,
+    pub(crate) ctx: &'a crate::context::Ctx,
+}
+
 /// The success envelope as a response.
 pub(crate) fn ok<T: Serialize>(status: StatusCode, message: &str, data: T) -> Response {
     (

@@ -17,7 +17,7 @@ use planbok_store::server::Commit;
 use serde::Serialize;
 
 use super::orgs::finish;
-use super::{envelope_json, json_response};
+use super::{Req, envelope_json, json_response};
 use crate::App;
 use crate::audit::Op;
 use crate::auth::Caller;
@@ -99,20 +99,15 @@ pub(crate) struct Verified {
 /// Has the nodes sign `payload` with `wallet`'s key (the grant, the custody checks and the
 /// organization secret as every signing route), and verifies the signature before it is
 /// used: the one signing path of the signing routes and of transfers.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the parts of one node signing call"
-)]
 pub(crate) async fn sign_payload(
-    app: &App,
-    caller: &Caller,
-    ctx: &Ctx,
+    r: Req<'_>,
     wallet: &SigningWallet,
     chain: Chain,
     protocol: Protocol,
     payload: &[u8],
     secret: &str,
 ) -> ApiResult<Verified> {
+    let Req { app, caller, ctx } = r;
     let r = nodes_sign(app, &caller.org_id, wallet, protocol, payload, secret).await;
     if let Err(e) = &r {
         nodes::audit_if_disabled(app, caller, ctx, &[wallet.key_id.as_str()], e).await;
@@ -204,21 +199,16 @@ pub(crate) fn verify(
     }
 }
 
-/// The signing flow shared by the three routes.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the parts of a signing request; a typed request replaces them when routes/sign.rs is split (issue 18)"
-)]
+/// The signing flow shared by the routes.
 async fn sign<T: Serialize>(
-    app: &App,
-    caller: &Caller,
-    ctx: &Ctx,
+    r: Req<'_>,
     json: &serde_json::Value,
     c: Common<'_>,
     action: &'static str,
     prepare: impl FnOnce(Chain, &SigningWallet) -> ApiResult<SignInput>,
     format: impl FnOnce(Chain, &SignInput, &Verified, &[u8]) -> ApiResult<T>,
 ) -> ApiResult<Response> {
+    let Req { app, caller, ctx } = r;
     check_memo(c.memo)?;
     let claim = idem::Claim::new(caller, action, c.idempotency_key, json)?;
     let op = Op::new(
@@ -252,17 +242,7 @@ async fn sign<T: Serialize>(
         idem::Began::Fresh(i) => i,
     };
     let result = async {
-        let verified = sign_payload(
-            app,
-            caller,
-            ctx,
-            &wallet,
-            chain,
-            protocol,
-            &input.payload,
-            c.secret,
-        )
-        .await?;
+        let verified = sign_payload(r, &wallet, chain, protocol, &input.payload, c.secret).await?;
         let data = format(chain, &input, &verified, &wallet.public_key)?;
         let text = envelope_json(StatusCode::OK, "Signed", &data)?;
         let commit = Commit {
@@ -290,9 +270,11 @@ pub(crate) async fn message(
 ) -> ApiResult<Response> {
     let b = &body.value;
     sign(
-        &app,
-        &caller,
-        &ctx,
+        Req {
+            app: &app,
+            caller: &caller,
+            ctx: &ctx,
+        },
         &body.json,
         b.common(),
         "sign.message",
@@ -317,9 +299,11 @@ pub(crate) async fn typed_data(
 ) -> ApiResult<Response> {
     let b = &body.value;
     sign(
-        &app,
-        &caller,
-        &ctx,
+        Req {
+            app: &app,
+            caller: &caller,
+            ctx: &ctx,
+        },
         &body.json,
         b.common(),
         "sign.typed_data",
@@ -343,9 +327,11 @@ pub(crate) async fn transaction(
         ));
     }
     sign(
-        &app,
-        &caller,
-        &ctx,
+        Req {
+            app: &app,
+            caller: &caller,
+            ctx: &ctx,
+        },
         &body.json,
         b.common(),
         "sign.transaction",
@@ -380,9 +366,11 @@ pub(crate) async fn delegate_action(
 ) -> ApiResult<Response> {
     let b = &body.value;
     sign(
-        &app,
-        &caller,
-        &ctx,
+        Req {
+            app: &app,
+            caller: &caller,
+            ctx: &ctx,
+        },
         &body.json,
         b.common(),
         "sign.delegate_action",

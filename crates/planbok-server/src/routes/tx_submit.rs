@@ -354,17 +354,8 @@ pub(super) async fn sign_eip1559(
     let signer = SigningWallet::from(s.wallet.clone());
     let v = match by {
         SignedFor::Member(caller, ctx) => {
-            sign_payload(
-                app,
-                caller,
-                ctx,
-                &signer,
-                s.chain,
-                protocol,
-                &input.payload,
-                secret,
-            )
-            .await?
+            let r = super::Req { app, caller, ctx };
+            sign_payload(r, &signer, s.chain, protocol, &input.payload, secret).await?
         }
         SignedFor::Tracker(org_id) => {
             let r = nodes_sign(app, org_id, &signer, protocol, &input.payload, secret).await?;
