@@ -106,7 +106,7 @@ fn api_routes() -> Router<App> {
         )
         .route(
             "/v2/organization/email-recovery",
-            post(orgs::set_email_recovery),
+            post(org_settings::set_email_recovery),
         )
         .route(
             "/v2/organization/email-notices",

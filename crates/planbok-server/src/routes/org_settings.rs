@@ -1,5 +1,6 @@
-//! The organization's customer-facing settings: security notices by email
-//! (`POST /v2/organization/email-notices`) and its branding on the Gateway
+//! The organization's customer-facing settings: recovery by email and security notices by
+//! email (`POST /v2/organization/email-recovery`, `…/email-notices`, one switch) and its
+//! branding on the Gateway
 //! (`GET`/`PUT /v2/organization/branding`, `docs/gateway.md`, "Branding").
 //!
 //! A logo is served to customers on the Gateway's origin, where they type their PIN: it
@@ -13,13 +14,13 @@ use axum::response::Response;
 use base64::Engine as _;
 use planbok_api::ErrorCode;
 use planbok_api::customers::GatewayOrganization;
-use planbok_api::model::{Branding, Logo, MAX_LOGO_BYTES, SetBranding, SetEmailNotices};
-use planbok_store::server::{
-    ChallengeRecord, Commit, MailDraft, MailKind, OrgBranding, OrgSettings,
+use planbok_api::model::{
+    Branding, Logo, MAX_LOGO_BYTES, SetBranding, SetEmailNotices, SetEmailRecovery,
 };
+use planbok_store::server::{ChallengeRecord, Commit, MailDraft, MailKind, OrgBranding, OrgFlag};
 
 use super::orgs::{finish, load_org};
-use super::{convert, envelope_json, json_response, ok};
+use super::{Req, convert, envelope_json, json_response, ok};
 use crate::App;
 use crate::audit::Op;
 use crate::auth::Caller;
@@ -28,6 +29,42 @@ use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
 use crate::idem;
 use crate::now_ms;
+
+/// An owner's on/off switch of the organization, answered with the organization.
+struct Switch {
+    flag: OrgFlag,
+    action: &'static str,
+    on: &'static str,
+    off: &'static str,
+    /// The refusal to switch it on without an SMTP relay.
+    no_relay: ErrorCode,
+}
+
+/// `POST /v2/organization/email-recovery`: lets the organization's customers recover a
+/// forgotten PIN by an emailed code, or stops it (new email resets are refused; codes
+/// already enrolled stay until a PIN commit replaces them). Owners only: it is a choice of
+/// the organization's security (`docs/customer-custody.md`, "Honest strength").
+pub(crate) async fn set_email_recovery(
+    State(app): State<App>,
+    Extension(caller): Extension<Caller>,
+    Extension(ctx): Extension<Ctx>,
+    body: Body<SetEmailRecovery>,
+) -> ApiResult<Response> {
+    let s = Switch {
+        flag: OrgFlag::EmailRecovery,
+        action: "organization.email_recovery",
+        on: "Email recovery enabled",
+        off: "Email recovery disabled",
+        no_relay: ErrorCode::EmailRecoveryDisabled,
+    };
+    let b = &body.value;
+    let r = Req {
+        app: &app,
+        caller: &caller,
+        ctx: &ctx,
+    };
+    switch(r, s, b.idempotency_key.as_deref(), b.enabled, &body.json).await
+}
 
 /// `POST /v2/organization/email-notices`: mails the organization's customers (those with
 /// an address) a notice when their PIN is changed or reset, when they are locked out and
@@ -38,39 +75,53 @@ pub(crate) async fn set_email_notices(
     Extension(ctx): Extension<Ctx>,
     body: Body<SetEmailNotices>,
 ) -> ApiResult<Response> {
-    let enabled = body.value.enabled;
-    let idem = idem::begin_or_replay!(
-        &app,
-        &caller,
-        "organization.email_notices",
-        body.value.idempotency_key.as_deref(),
-        &body.json
-    );
+    let s = Switch {
+        flag: OrgFlag::EmailNotices,
+        action: "organization.email_notices",
+        on: "Email notices enabled",
+        off: "Email notices disabled",
+        no_relay: ErrorCode::MailNotConfigured,
+    };
+    let b = &body.value;
+    let r = Req {
+        app: &app,
+        caller: &caller,
+        ctx: &ctx,
+    };
+    switch(r, s, b.idempotency_key.as_deref(), b.enabled, &body.json).await
+}
+
+/// Switches `s` on or off: idempotent, audited, refused on without an SMTP relay (both
+/// switches are about mail).
+async fn switch(
+    r: Req<'_>,
+    s: Switch,
+    idempotency_key: Option<&str>,
+    enabled: bool,
+    json: &serde_json::Value,
+) -> ApiResult<Response> {
+    let Req { app, caller, ctx } = r;
+    let idem = idem::begin_or_replay!(app, caller, s.action, idempotency_key, json);
     let op = Op::new(
-        &app,
-        &caller,
-        &ctx,
-        "organization.email_notices",
+        app,
+        caller,
+        ctx,
+        s.action,
         Some(caller.org_id.clone()),
         serde_json::json!({ "enabled": enabled }),
     );
     let result = async {
         if enabled && app.mailer.is_none() {
             return Err(ApiError::new(
-                ErrorCode::MailNotConfigured,
+                s.no_relay,
                 "this server has no SMTP relay ([smtp] in its configuration)",
             ));
         }
-        let org = load_org(&app, &caller.org_id).await?;
-        let settings = OrgSettings {
-            email_notices: enabled,
-            ..app.store.org_settings(&caller.org_id).await?
-        };
-        let message = if enabled {
-            "Email notices enabled"
-        } else {
-            "Email notices disabled"
-        };
+        let org = load_org(app, &caller.org_id).await?;
+        let settings = s
+            .flag
+            .set(app.store.org_settings(&caller.org_id).await?, enabled);
+        let message = if enabled { s.on } else { s.off };
         let text = envelope_json(StatusCode::OK, message, convert::org(&org, settings))?;
         let commit = Commit {
             audit: vec![op.draft("success", None)],
@@ -78,12 +129,12 @@ pub(crate) async fn set_email_notices(
             ..Commit::none()
         };
         app.store
-            .set_email_notices(&caller.org_id, enabled, now_ms(), &commit)
+            .set_org_flag(&caller.org_id, s.flag, enabled, now_ms(), &commit)
             .await?;
         Ok(json_response(StatusCode::OK, text))
     }
     .await;
-    finish(&app, &op, &idem, result).await
+    finish(app, &op, &idem, result).await
 }
 
 /// The security notice `kind` about `ch` to queue with its commit, when the organization

@@ -8,7 +8,7 @@ use axum::{Extension, Json};
 use planbok_api::ErrorCode;
 use planbok_api::model::{
     ChainInfo, CreateOrganization, KeyAccess, OrganizationCreated, PublicKey, RegisterSecret,
-    RequireBinding, Role, SetEmailRecovery,
+    RequireBinding, Role,
 };
 use planbok_proto::pb::CustodyMode;
 use planbok_store::server::{ApiKeyRecord, Commit, MemberRecord, OrgRecord, OrgSettings};
@@ -207,65 +207,6 @@ pub(crate) async fn require_binding(
         };
         app.store
             .set_require_binding(&caller.org_id, now_ms(), &commit)
-            .await?;
-        Ok(json_response(StatusCode::OK, text))
-    }
-    .await;
-    finish(&app, &op, &idem, result).await
-}
-
-/// `POST /v2/organization/email-recovery`: lets the organization's customers recover a
-/// forgotten PIN by an emailed code, or stops it (new email resets are refused; codes
-/// already enrolled stay until a PIN commit replaces them). Owners only: it is a choice of
-/// the organization's security (`docs/customer-custody.md`, "Honest strength").
-pub(crate) async fn set_email_recovery(
-    State(app): State<App>,
-    Extension(caller): Extension<Caller>,
-    Extension(ctx): Extension<Ctx>,
-    body: Body<SetEmailRecovery>,
-) -> ApiResult<Response> {
-    let enabled = body.value.enabled;
-    let idem = idem::begin_or_replay!(
-        &app,
-        &caller,
-        "organization.email_recovery",
-        body.value.idempotency_key.as_deref(),
-        &body.json
-    );
-    let op = Op::new(
-        &app,
-        &caller,
-        &ctx,
-        "organization.email_recovery",
-        Some(caller.org_id.clone()),
-        serde_json::json!({ "enabled": enabled }),
-    );
-    let result = async {
-        if enabled && app.mailer.is_none() {
-            return Err(ApiError::new(
-                ErrorCode::EmailRecoveryDisabled,
-                "this server has no SMTP relay ([smtp] in its configuration)",
-            ));
-        }
-        let org = load_org(&app, &caller.org_id).await?;
-        let settings = OrgSettings {
-            email_recovery: enabled,
-            ..app.store.org_settings(&caller.org_id).await?
-        };
-        let message = if enabled {
-            "Email recovery enabled"
-        } else {
-            "Email recovery disabled"
-        };
-        let text = envelope_json(StatusCode::OK, message, convert::org(&org, settings))?;
-        let commit = Commit {
-            mails: Vec::new(),
-            audit: vec![op.draft("success", None)],
-            idempotency: Some(idem.done(200, text.clone())),
-            events: Vec::new(),
-        };
-        app.store
-            .set_email_recovery(&caller.org_id, enabled, now_ms(), &commit)
             .await?;
         Ok(json_response(StatusCode::OK, text))
     }

@@ -45,7 +45,7 @@ pub use customer_wallets::ChallengeTx;
 pub use customers::{ChallengeRecord, CustomerRecord, PinEnrollment, RecoveryEnrollment};
 pub use idempotency::{IdemBegin, IdemClaim};
 pub use mail_outbox::{ClaimedMail, MailDraft, MailKind, MailOutcome};
-pub use settings::{Logo, OrgBranding, OrgSettings};
+pub use settings::{Logo, OrgBranding, OrgFlag, OrgSettings};
 pub use tokens::TokenRecord;
 pub use transactions::{ClaimedTx, TxQuery, TxRecord};
 pub use wallets::{WalletQuery, WalletRecord, WalletSetRecord};

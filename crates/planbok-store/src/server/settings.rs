@@ -20,6 +20,39 @@ pub struct OrgSettings {
     pub email_notices: bool,
 }
 
+/// An on/off setting an owner switches (`org_settings` columns).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrgFlag {
+    /// [`OrgSettings::email_recovery`].
+    EmailRecovery,
+    /// [`OrgSettings::email_notices`].
+    EmailNotices,
+}
+
+impl OrgFlag {
+    /// Its column (a constant: never from input).
+    fn column(self) -> &'static str {
+        match self {
+            OrgFlag::EmailRecovery => "email_recovery",
+            OrgFlag::EmailNotices => "email_notices",
+        }
+    }
+
+    /// `settings` with this flag set to `enabled`.
+    pub fn set(self, settings: OrgSettings, enabled: bool) -> OrgSettings {
+        match self {
+            OrgFlag::EmailRecovery => OrgSettings {
+                email_recovery: enabled,
+                ..settings
+            },
+            OrgFlag::EmailNotices => OrgSettings {
+                email_notices: enabled,
+                ..settings
+            },
+        }
+    }
+}
+
 /// How the Gateway shows an organization (`docs/gateway.md`, "Branding"). Checked by the
 /// server before it is stored (colours `#rrggbb`, the logo a small PNG or JPEG).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -87,18 +120,8 @@ impl ServerStore {
         at_ms: i64,
         c: &Commit,
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
-        sqlx::query(
-            "INSERT INTO org_settings (org_id, require_binding, email_recovery, updated_at_ms) \
-             VALUES ($1, 0, $2, $3) \
-             ON CONFLICT (org_id) DO UPDATE SET email_recovery = $2, updated_at_ms = $3",
-        )
-        .bind(org_id)
-        .bind(i64::from(enabled))
-        .bind(at_ms)
-        .execute(&mut *tx)
-        .await?;
-        self.finish(tx, c).await
+        self.set_org_flag(org_id, OrgFlag::EmailRecovery, enabled, at_ms, c)
+            .await
     }
 
     /// Switches security notices by email on or off for the organization's customers,
@@ -111,12 +134,26 @@ impl ServerStore {
         at_ms: i64,
         c: &Commit,
     ) -> Result<(), StoreError> {
+        self.set_org_flag(org_id, OrgFlag::EmailNotices, enabled, at_ms, c)
+            .await
+    }
+
+    /// Switches `flag` on or off, with `c`'s audit entries and idempotent response.
+    pub async fn set_org_flag(
+        &self,
+        org_id: &str,
+        flag: OrgFlag,
+        enabled: bool,
+        at_ms: i64,
+        c: &Commit,
+    ) -> Result<(), StoreError> {
+        let column = flag.column();
         let mut tx = self.begin().await?;
-        sqlx::query(
-            "INSERT INTO org_settings (org_id, require_binding, email_notices, updated_at_ms) \
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO org_settings (org_id, require_binding, {column}, updated_at_ms) \
              VALUES ($1, 0, $2, $3) \
-             ON CONFLICT (org_id) DO UPDATE SET email_notices = $2, updated_at_ms = $3",
-        )
+             ON CONFLICT (org_id) DO UPDATE SET {column} = $2, updated_at_ms = $3"
+        )))
         .bind(org_id)
         .bind(i64::from(enabled))
         .bind(at_ms)
