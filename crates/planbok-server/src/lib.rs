@@ -133,6 +133,14 @@ impl std::ops::Deref for App {
 }
 
 impl App {
+    /// After `c` committed: wakes this process's mail sender if `c` queued mail (the
+    /// sender also polls, but a recovery code or a notice should not wait for it).
+    pub(crate) fn wake_mail_for(&self, c: &planbok_store::server::Commit) {
+        if !c.mails.is_empty() {
+            self.mail_wake.notify_one();
+        }
+    }
+
     /// Records a key's use, at most once a minute per key, off the request path.
     pub(crate) fn touch_key(&self, key: &ApiKeyRecord) {
         let now = now_ms();

@@ -14,7 +14,9 @@
 use std::time::Duration;
 
 use planbok_envelope::email_code::EmailCode;
-use planbok_store::server::{ChallengeRecord, ClaimedMail, Commit, MailKind, MailOutcome};
+use planbok_store::server::{
+    ChallengeRecord, ClaimedMail, Commit, MailDraft, MailKind, MailOutcome,
+};
 use tokio_util::sync::CancellationToken;
 
 use crate::App;
@@ -161,6 +163,19 @@ fn retry(attempt: i64, error: String, expires_at_ms: i64) -> MailOutcome {
             retry_at_ms: at,
             error,
         }
+    }
+}
+
+/// The outbox row of the mail `kind` about `ch`, to queue with a change's commit
+/// ([`Commit::with_mail`]); after the commit, [`App::wake_mail_for`] wakes the sender.
+pub(crate) fn queued(ch: &ChallengeRecord, kind: MailKind, at_ms: i64) -> MailDraft {
+    MailDraft {
+        id: uuid::Uuid::new_v4().to_string(),
+        org_id: ch.org_id.clone(),
+        customer_id: ch.customer_id.clone(),
+        challenge_id: ch.id.clone(),
+        kind,
+        at_ms,
     }
 }
 

@@ -8,6 +8,8 @@
 use base64::Engine as _;
 use planbok_sdk::api::model::{Logo, SetBranding};
 use planbok_sdk::gateway::{GatewayLink, PreparedPin};
+use planbok_store::server::MailKind;
+use planbok_testkit::cluster::SERVER;
 use serde_json::{Value, json};
 
 use crate::customer_wallets::{cli_challenge, cli_complete};
@@ -80,8 +82,20 @@ async fn the_customer_is_told_of_each_security_change_and_of_nothing_secret(
     let id = customer(&s);
     initialize(&challenge(&s, &id, "initialize"), PIN);
 
-    // Off by default: a PIN change mails nothing.
-    update_pin(&s, &challenge(&s, &id, "update-pin"), PIN, NEW_PIN);
+    // Off by default: a PIN change owes no mail (nothing in the outbox for it).
+    let store = planbok_store::ServerStore::connect(&s.cluster.node(SERVER).database_url)
+        .await
+        .unwrap();
+    let url = challenge(&s, &id, "update-pin");
+    update_pin(&s, &url, PIN, NEW_PIN);
+    let quiet = GatewayLink::parse(&url).unwrap().challenge_id;
+    assert_eq!(
+        store
+            .mail_status(&quiet, MailKind::PinChanged)
+            .await
+            .unwrap(),
+        None
+    );
     assert!(!s.owner.organization().unwrap().email_notices);
 
     // The owner opts in (CLI).
@@ -168,10 +182,25 @@ async fn the_customer_is_told_of_each_security_change_and_of_nothing_secret(
     );
     assert!(sent.iter().all(|e| e["outcome"] == "success"));
 
-    // Off again: the next change mails nothing.
+    // Off again: the next change owes no mail, and none was sent twice.
     s.owner.set_email_notices(false).unwrap();
-    update_pin(&s, &challenge(&s, &id, "update-pin"), NEW_PIN, PIN);
-    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let url = challenge(&s, &id, "update-pin");
+    update_pin(&s, &url, NEW_PIN, PIN);
+    let quiet = GatewayLink::parse(&url).unwrap().challenge_id;
+    assert_eq!(
+        store
+            .mail_status(&quiet, MailKind::PinChanged)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .mail_status(&changed, MailKind::PinChanged)
+            .await
+            .unwrap(),
+        Some(("sent".into(), 1))
+    );
     assert_eq!(relay.messages().len(), 4);
     drop(relay);
 }

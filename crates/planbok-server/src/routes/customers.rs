@@ -14,7 +14,7 @@ use planbok_api::customers::{
     RECOVERY_SECURITY_QUESTIONS, ResetPin,
 };
 use planbok_store::StoreError;
-use planbok_store::server::{ChallengeRecord, Commit, CustomerRecord};
+use planbok_store::server::{ChallengeRecord, Commit, CustomerRecord, MailKind};
 use rand_core::{OsRng, RngCore as _};
 use sha2::{Digest as _, Sha256};
 
@@ -356,24 +356,23 @@ pub(crate) async fn open_challenge(
             _ => Vec::new(),
         };
         // A reset by email asks for the code's mail, queued with the challenge.
-        let mail_id = (kind == Kind::ResetPin && reset_method(&rec) == RECOVERY_EMAIL)
-            .then(|| uuid::Uuid::new_v4().to_string());
+        let mail = (kind == Kind::ResetPin && reset_method(&rec) == RECOVERY_EMAIL)
+            .then(|| crate::mail_sender::queued(&rec, MailKind::RecoveryCode, now));
         let commit = Commit {
-            mails: Vec::new(),
             audit: vec![op.draft("success", None)],
             idempotency: Some(idem.done(201, stored)),
             events,
-        };
+            ..Commit::none()
+        }
+        .with_mail(mail);
         app.store
-            .create_challenge(&rec, mail_id.as_deref(), &commit)
+            .create_challenge(&rec, &commit)
             .await
             .map_err(|e| match e {
                 StoreError::NotFound(_) => ApiError::not_found("customer"),
                 e => e.into(),
             })?;
-        if mail_id.is_some() {
-            app.mail_wake.notify_one();
-        }
+        app.wake_mail_for(&commit);
         let url = format!("{gateway}#{}", token.as_str());
         Ok(ok(
             StatusCode::CREATED,

@@ -133,6 +133,7 @@ pub(crate) async fn pin_step(
             )])
             .with_mail(notice(app, ch, MailKind::LockedOut, now).await?);
             if app.store.lock_customer(ch, now, &commit).await? {
+                app.wake_mail_for(&commit);
                 tracing::warn!(org = %ch.org_id, customer = %ch.customer_id, "customer locked out after too many PIN attempts");
             }
             Err(e)
@@ -478,6 +479,7 @@ pub(crate) async fn commit(
             "the challenge is no longer pending",
         ));
     }
+    app.wake_mail_for(&commit);
     let done = ChallengeRecord {
         status: "complete".into(),
         result: Some(result.to_string()),

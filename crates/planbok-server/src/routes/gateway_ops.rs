@@ -314,6 +314,7 @@ pub(crate) async fn operate(
         ));
     }
     app.webhooks.wake();
+    app.wake_mail_for(&commit);
     if signed.is_some() {
         app.tracker_wake.notify_one();
     }

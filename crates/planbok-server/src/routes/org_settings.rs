@@ -154,14 +154,7 @@ pub(crate) async fn notice(
         .customer(&ch.org_id, &ch.customer_id)
         .await?
         .is_some_and(|c| c.email.is_some());
-    Ok(has_address.then(|| MailDraft {
-        id: format!("mail_{}", uuid::Uuid::new_v4().simple()),
-        org_id: ch.org_id.clone(),
-        customer_id: ch.customer_id.clone(),
-        challenge_id: ch.id.clone(),
-        kind,
-        at_ms: now,
-    }))
+    Ok(has_address.then(|| crate::mail_sender::queued(ch, kind, now)))
 }
 
 /// `GET /v2/organization/branding`.

@@ -218,12 +218,11 @@ impl ServerStore {
     }
 
     /// Stores a new pending challenge for a customer of its organization (`NotFound`
-    /// otherwise). With `mail` (an outbox id), the mail it asks for (the recovery code of a
-    /// reset by email) is queued in the same transaction, due now.
+    /// otherwise), with `commit` (whose mail, the recovery code of a reset by email, is
+    /// queued in the same transaction, after the challenge it names).
     pub async fn create_challenge(
         &self,
         ch: &ChallengeRecord,
-        mail: Option<&str>,
         commit: &Commit,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
@@ -247,9 +246,6 @@ impl ServerStore {
         .rows_affected();
         if n == 0 {
             return Err(StoreError::NotFound(format!("customer {}", ch.customer_id)));
-        }
-        if let Some(mail_id) = mail {
-            super::mail_outbox::queue_in_tx(&mut tx, mail_id, ch).await?;
         }
         self.finish(tx, commit).await
     }

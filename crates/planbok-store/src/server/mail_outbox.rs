@@ -1,9 +1,9 @@
 //! The mail outbox (schemas 11 and 13): mail the server owes a customer: the recovery
 //! code of a reset by email, and security notices ([`MailKind`]).
 //!
-//! A row is queued in the transaction of the change that asks for it
-//! ([`ServerStore::create_challenge`] with `mail`, or a [`Commit`] with
-//! [`Commit::with_mail`]), so a crash after the commit leaves mail to send and a rollback
+//! A row is queued in the transaction of the change that asks for it (a [`Commit`] with
+//! [`Commit::with_mail`]: the reset-by-email challenge's creation, a PIN commit, a
+//! lockout, an export), so a crash after the commit leaves mail to send and a rollback
 //! leaves none. Nothing secret is stored in it: the sender opens the
 //! customer's sealed code when it sends. Senders in any number of processes claim one due
 //! row at a time with a lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite has one
@@ -14,7 +14,6 @@
 use sqlx::{AssertSqlSafe, Row};
 
 use super::commit::Commit;
-use super::customers::ChallengeRecord;
 use super::{ServerStore, Tx};
 use crate::StoreError;
 use crate::db::Backend;
@@ -123,23 +122,6 @@ pub enum MailOutcome {
         /// Why.
         error: String,
     },
-}
-
-/// Queues the recovery code `ch` asks for, inside the transaction that creates `ch`.
-pub(super) async fn queue_in_tx(
-    tx: &mut Tx,
-    id: &str,
-    ch: &ChallengeRecord,
-) -> Result<(), StoreError> {
-    let draft = MailDraft {
-        id: id.to_owned(),
-        org_id: ch.org_id.clone(),
-        customer_id: ch.customer_id.clone(),
-        challenge_id: ch.id.clone(),
-        kind: MailKind::RecoveryCode,
-        at_ms: ch.created_at_ms,
-    };
-    queue_draft_in_tx(tx, &draft).await
 }
 
 /// Queues `m` inside the caller's transaction.

@@ -21,10 +21,7 @@ async fn open(store: &planbok_store::ServerStore, id: &str, kind: &str) -> Chall
     let mut ch = challenge("org_a", "c1", id);
     ch.kind = kind.into();
     ch.params = Some("{}".into());
-    store
-        .create_challenge(&ch, None, &Commit::none())
-        .await
-        .unwrap();
+    store.create_challenge(&ch, &Commit::none()).await.unwrap();
     ch
 }
 

@@ -99,7 +99,7 @@ async fn mail_is_queued_with_its_challenge_and_claimed_with_a_lease(db: &TestDb)
     let mut plain = challenge("org_a", "c1", "ch0");
     plain.params = None;
     store
-        .create_challenge(&plain, None, &Commit::none())
+        .create_challenge(&plain, &Commit::none())
         .await
         .unwrap();
     assert_eq!(
@@ -113,7 +113,7 @@ async fn mail_is_queued_with_its_challenge_and_claimed_with_a_lease(db: &TestDb)
     let orphan = challenge("org_a", "nobody", "ch_x");
     assert!(
         store
-            .create_challenge(&orphan, Some("m_x"), &Commit::none())
+            .create_challenge(&orphan, &code_mail("m_x", "ch_x"))
             .await
             .is_err()
     );
@@ -126,11 +126,7 @@ async fn mail_is_queued_with_its_challenge_and_claimed_with_a_lease(db: &TestDb)
     );
 
     store
-        .create_challenge(
-            &challenge("org_a", "c1", "ch1"),
-            Some("m1"),
-            &Commit::none(),
-        )
+        .create_challenge(&challenge("org_a", "c1", "ch1"), &code_mail("m1", "ch1"))
         .await
         .unwrap();
     assert_eq!(
@@ -233,10 +229,7 @@ async fn a_staged_code_becomes_the_customers_with_the_challenge(db: &TestDb) {
     let mut ch = challenge("org_a", "c1", "ch1");
     ch.kind = "initialize".into();
     ch.params = None;
-    store
-        .create_challenge(&ch, None, &Commit::none())
-        .await
-        .unwrap();
+    store.create_challenge(&ch, &Commit::none()).await.unwrap();
     let pin = PinEnrollment {
         salt: vec![1; 16],
         params: "{}".into(),
@@ -263,6 +256,11 @@ async fn a_staged_code_becomes_the_customers_with_the_challenge(db: &TestDb) {
             .await
             .unwrap()
     );
+}
+
+/// A reset by email's creation: the recovery code queued with the challenge.
+fn code_mail(id: &str, challenge_id: &str) -> Commit {
+    Commit::none().with_mail(Some(notice(id, challenge_id, MailKind::RecoveryCode, T0)))
 }
 
 fn notice(id: &str, challenge_id: &str, kind: MailKind, at_ms: i64) -> MailDraft {
@@ -296,10 +294,7 @@ async fn a_notice_is_queued_with_the_commit_that_owes_it_and_only_then(db: &Test
     let mut ch = challenge("org_a", "c1", "ch1");
     ch.kind = "update_pin".into();
     ch.params = None;
-    store
-        .create_challenge(&ch, None, &Commit::none())
-        .await
-        .unwrap();
+    store.create_challenge(&ch, &Commit::none()).await.unwrap();
     let pin = PinEnrollment {
         salt: vec![1; 16],
         params: "{}".into(),
