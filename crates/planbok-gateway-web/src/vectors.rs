@@ -11,9 +11,10 @@
 //! (the blinded element, the unlock key's public half, a signature) and the secret of a
 //! wrap the caller made for the test.
 
+use planbok_api::customers::RecoveryQuestion;
 use planbok_envelope::email_code::EmailCode;
 use planbok_envelope::pin::{self, Blinded, Factor, KdfParams, PinKeys};
-use planbok_envelope::recovery::{self, Question};
+use planbok_envelope::recovery;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
@@ -119,17 +120,20 @@ pub fn compute(input: &VectorInput) -> Result<VectorOutput, StepError> {
             (Factor::Pin, Zeroizing::new(pin.as_bytes().to_vec()))
         }
         "questions" => {
-            let qs: Vec<Question> = input
+            // As the Gateway reads its challenge's questions (the catalog checked).
+            let shown: Vec<RecoveryQuestion> = input
                 .questions
                 .as_deref()
                 .ok_or_else(|| bad("questions are missing"))?
                 .iter()
-                .map(|q| Question {
+                .map(|q| RecoveryQuestion {
                     id: q.id.clone(),
-                    custom: if q.id.is_some() { None } else { q.text.clone() },
+                    text: q.text.clone(),
                     hint: None,
                 })
                 .collect();
+            let qs = planbok_sdk::gateway::recovery_questions(&shown)
+                .map_err(|e| bad(&e.to_string()))?;
             let answers: Vec<&str> = input
                 .answers
                 .as_deref()

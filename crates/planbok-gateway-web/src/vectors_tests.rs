@@ -12,6 +12,7 @@
 
 use base64::Engine as _;
 use planbok_envelope::pin::{OprfKey, unlock_message_for, verify_signature};
+use planbok_envelope::recovery::Question;
 use sha2::{Digest as _, Sha256};
 
 use super::*;

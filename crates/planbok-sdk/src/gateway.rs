@@ -20,7 +20,7 @@ mod email;
 pub mod ops;
 mod recovery;
 pub use email::{EmailAttempt, OpenedEmail};
-pub use recovery::{OpenedRecovery, PreparedAnswers};
+pub use recovery::{OpenedRecovery, PreparedAnswers, questions as recovery_questions};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 

@@ -15,7 +15,7 @@ use zeroize::Zeroizing;
 use super::{B64, GatewayError, decode};
 
 /// The questions as the envelope hashes them, checked against the catalog.
-fn questions(qs: &[RecoveryQuestion]) -> Result<Vec<Question>, GatewayError> {
+pub fn questions(qs: &[RecoveryQuestion]) -> Result<Vec<Question>, GatewayError> {
     qs.iter()
         .map(|q| match (&q.id, &q.text) {
             (Some(id), _) => {
