@@ -4,7 +4,10 @@
 //! tests run.
 
 use base64::Engine as _;
+use planbok_api::customer_ops::GatewaySign;
 use planbok_envelope::{Binding, Context};
+use planbok_sdk::gateway::GatewayError;
+use planbok_sdk::gateway::ops::sign_input;
 use planbok_sdk::secret::OrgSecret;
 use planbok_sdk::trust::{MemoryPins, OrgKeyTrust, PinStore as _, TrustedOrgKey};
 use serde::{Deserialize, Serialize};
@@ -182,48 +185,51 @@ pub struct SignPayload {
     pub standard: String,
 }
 
-/// What the nodes will sign for `request` (JSON [`SignRequest`]), computed by
-/// `planbok-chains` as the server computes it: the payload a signing binding names.
+/// What the nodes will sign for `request` (JSON [`SignRequest`]): the payload a signing
+/// binding names, computed by the Gateway client's own `sign_input` (the same
+/// `planbok-chains` calls as the server's signing routes).
 pub fn sign_payload(request: &str) -> Result<SignPayload> {
     let r: SignRequest = serde_json::from_str(request)
         .map_err(|e| Refusal::input(format!("the signing request: {e}")))?;
-    let chain = planbok_chains::Chain::parse(&r.blockchain)
-        .map_err(|e| Refusal::new("invalid_operation", e.to_string()))?;
-    let signer = || -> Result<Vec<u8>> {
-        let pk = r
-            .public_key
-            .as_deref()
-            .ok_or_else(|| Refusal::input("the wallet's publicKey is needed"))?;
-        bytes_hex("the wallet's publicKey", pk)
-    };
-    let input = match r.kind.as_str() {
-        "message" => planbok_chains::message_input(
-            chain,
-            r.message.as_deref().unwrap_or_default(),
-            r.encoded_by_hex,
-        ),
-        "typedData" => {
-            planbok_chains::typed_data_input(chain, r.typed_data.as_deref().unwrap_or_default())
-        }
-        "transaction" => planbok_chains::transaction_input(
-            chain,
-            r.raw_transaction.as_deref(),
-            r.transaction.as_deref(),
-            &signer()?,
-        ),
-        "delegateAction" => planbok_chains::delegate_action_input(
-            chain,
-            r.unsigned_delegate_action.as_deref().unwrap_or_default(),
-            &signer()?,
-        ),
+    let what = match r.kind.as_str() {
+        "message" => "message",
+        "typedData" => "typed_data",
+        "transaction" => "transaction",
+        "delegateAction" => "delegate_action",
         other => {
             return Err(Refusal::input(format!(
                 "the kind is message, typedData, transaction or delegateAction, not {:?}",
                 short(other)
             )));
         }
-    }
-    .map_err(|e| Refusal::new("invalid_operation", e.to_string()))?;
+    };
+    // Transactions and delegate actions name their signer: its key is required.
+    let public_key = match (what, r.public_key) {
+        ("transaction" | "delegate_action", None) => {
+            return Err(Refusal::input("the wallet's publicKey is needed"));
+        }
+        (_, pk) => pk.unwrap_or_default(),
+    };
+    let sign = GatewaySign {
+        what: what.into(),
+        wallet_id: String::new(),
+        blockchain: r.blockchain,
+        address: String::new(),
+        public_key,
+        key_id: String::new(),
+        derivation_path: String::new(),
+        message: r.message,
+        encoded_by_hex: r.encoded_by_hex,
+        typed_data: r.typed_data,
+        raw_transaction: r.raw_transaction,
+        transaction: r.transaction,
+        unsigned_delegate_action: r.unsigned_delegate_action,
+        memo: None,
+    };
+    let input = sign_input(&sign).map_err(|e| match e {
+        GatewayError::Malformed(what) => Refusal::input(format!("the {what} is not hex")),
+        other => Refusal::new("invalid_operation", other.to_string()),
+    })?;
     Ok(SignPayload {
         payload: hex::encode(&input.payload),
         digest: input.digest_hex.clone(),
